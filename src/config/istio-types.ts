@@ -1,0 +1,180 @@
+/**
+ * TypeScript shapes of the Istio resources meshlet reads (after validation).
+ * Field names are Istio's own; see istio-schemas.ts for the full accepted set.
+ */
+
+export interface StringMatch {
+  exact?: string;
+  prefix?: string;
+  regex?: string;
+}
+
+export interface Percent {
+  value?: number;
+}
+
+export interface Destination {
+  host: string;
+  subset?: string;
+  port?: { number?: number };
+}
+
+export interface HeaderOperations {
+  set?: Record<string, string>;
+  add?: Record<string, string>;
+  remove?: string[];
+}
+
+export interface Headers {
+  request?: HeaderOperations;
+  response?: HeaderOperations;
+}
+
+export interface HTTPMatchRequest {
+  name?: string;
+  uri?: StringMatch;
+  method?: StringMatch;
+  authority?: StringMatch;
+  scheme?: StringMatch;
+  headers?: Record<string, StringMatch>;
+  withoutHeaders?: Record<string, StringMatch>;
+  queryParams?: Record<string, StringMatch>;
+  ignoreUriCase?: boolean;
+  port?: number;
+  sourceLabels?: Record<string, string>;
+  sourceNamespace?: string;
+  gateways?: string[];
+}
+
+export interface HTTPRoute {
+  name?: string;
+  match?: HTTPMatchRequest[];
+  route?: Array<{ destination: Destination; weight?: number; headers?: Headers }>;
+  redirect?: { uri?: string; authority?: string; port?: number; scheme?: string; redirectCode?: number };
+  directResponse?: { status: number; body?: { string?: string; bytes?: string } };
+  rewrite?: { uri?: string; authority?: string; uriRegexRewrite?: { match: string; rewrite?: string } };
+  timeout?: string;
+  retries?: { attempts?: number; perTryTimeout?: string; retryOn?: string; retryRemoteLocalities?: boolean };
+  fault?: {
+    delay?: { fixedDelay?: string; percentage?: Percent; percent?: number };
+    abort?: { httpStatus?: number; grpcStatus?: string; percentage?: Percent };
+  };
+  mirror?: Destination;
+  mirrors?: Array<{ destination: Destination; percentage?: Percent }>;
+  mirrorPercentage?: Percent;
+  mirrorPercent?: number;
+  headers?: Headers;
+}
+
+export interface VirtualServiceSpec {
+  hosts?: string[];
+  gateways?: string[];
+  http?: HTTPRoute[];
+  exportTo?: string[];
+}
+
+export interface LoadBalancerSettings {
+  simple?: 'UNSPECIFIED' | 'LEAST_CONN' | 'RANDOM' | 'PASSTHROUGH' | 'ROUND_ROBIN' | 'LEAST_REQUEST';
+  consistentHash?: { httpHeaderName?: string; useSourceIp?: boolean; httpQueryParameterName?: string; httpCookie?: { name: string } };
+}
+
+export interface ConnectionPoolSettings {
+  tcp?: { maxConnections?: number; connectTimeout?: string; idleTimeout?: string; maxConnectionDuration?: string };
+  http?: {
+    http1MaxPendingRequests?: number;
+    http2MaxRequests?: number;
+    maxRequestsPerConnection?: number;
+    maxRetries?: number;
+    idleTimeout?: string;
+  };
+}
+
+export interface OutlierDetectionSettings {
+  consecutiveErrors?: number;
+  consecutive5xxErrors?: number;
+  consecutiveGatewayErrors?: number;
+  consecutiveLocalOriginFailures?: number;
+  splitExternalLocalOriginErrors?: boolean;
+  interval?: string;
+  baseEjectionTime?: string;
+  maxEjectionPercent?: number;
+  minHealthPercent?: number;
+}
+
+export interface ClientTLSSettings {
+  mode?: 'DISABLE' | 'SIMPLE' | 'MUTUAL' | 'ISTIO_MUTUAL';
+  clientCertificate?: string;
+  privateKey?: string;
+  caCertificates?: string;
+  subjectAltNames?: string[];
+  sni?: string;
+  insecureSkipVerify?: boolean;
+}
+
+export interface TrafficPolicy {
+  loadBalancer?: LoadBalancerSettings;
+  connectionPool?: ConnectionPoolSettings;
+  outlierDetection?: OutlierDetectionSettings;
+  tls?: ClientTLSSettings;
+  portLevelSettings?: Array<TrafficPolicy & { port?: { number?: number } }>;
+}
+
+export interface DestinationRuleSpec {
+  host: string;
+  trafficPolicy?: TrafficPolicy;
+  subsets?: Array<{ name: string; labels?: Record<string, string>; trafficPolicy?: TrafficPolicy }>;
+  exportTo?: string[];
+}
+
+export interface WorkloadEntrySpec {
+  address?: string;
+  ports?: Record<string, number>;
+  labels?: Record<string, string>;
+  network?: string;
+  locality?: string;
+  weight?: number;
+  serviceAccount?: string;
+}
+
+export interface ServiceEntrySpec {
+  hosts: string[];
+  addresses?: string[];
+  ports?: Array<{ number: number; protocol?: string; name?: string; targetPort?: number }>;
+  location?: 'MESH_EXTERNAL' | 'MESH_INTERNAL';
+  resolution?: 'NONE' | 'STATIC' | 'DNS' | 'DNS_ROUND_ROBIN';
+  endpoints?: WorkloadEntrySpec[];
+  workloadSelector?: { labels?: Record<string, string> };
+  subjectAltNames?: string[];
+}
+
+export interface RateLimitSpec {
+  host?: string;
+  workloadSelector?: { matchLabels?: Record<string, string> };
+  local?: { tokenBucket: { maxTokens: number; tokensPerFill?: number; fillInterval: string } };
+  global?: {
+    service: string;
+    domain: string;
+    failureModeDeny?: boolean;
+    timeout?: string;
+    descriptors?: Array<{ entries?: Array<{ key: string; value?: string }> }>;
+  };
+}
+
+export interface ObjectMeta {
+  name: string;
+  namespace: string;
+  labels?: Record<string, string>;
+  annotations?: Record<string, string>;
+}
+
+/** A validated Istio (or meshlet) resource. `spec` is typed by `kind` where meshlet reads it. */
+export type IstioResource =
+  | { apiVersion: string; kind: 'VirtualService'; metadata: ObjectMeta; spec: VirtualServiceSpec }
+  | { apiVersion: string; kind: 'DestinationRule'; metadata: ObjectMeta; spec: DestinationRuleSpec }
+  | { apiVersion: string; kind: 'ServiceEntry'; metadata: ObjectMeta; spec: ServiceEntrySpec }
+  | { apiVersion: string; kind: 'WorkloadEntry'; metadata: ObjectMeta; spec: WorkloadEntrySpec }
+  | { apiVersion: string; kind: 'RateLimit'; metadata: ObjectMeta; spec: RateLimitSpec }
+  | { apiVersion: string; kind: 'Gateway' | 'EnvoyFilter' | 'PeerAuthentication' | 'AuthorizationPolicy'; metadata: ObjectMeta; spec: Record<string, unknown> };
+
+export type IstioKind = IstioResource['kind'];
+export type ResourceOf<K extends IstioKind> = Extract<IstioResource, { kind: K }>;

@@ -1,0 +1,132 @@
+/**
+ * Turns raw documents into validated Istio resources. Validation is Istio's
+ * own (schema, then semantic checks); the first problem of a document throws a
+ * MeshConfigError naming kind, namespace/name, field path and reason, so a
+ * broken document never half-applies.
+ */
+import { MeshConfigError } from '../errors.js';
+import { kinds } from './istio-schemas.js';
+import type { HTTPRoute, IstioResource, ObjectMeta } from './istio-types.js';
+import { check, isPlainObject, type ConfigIssue } from './schema.js';
+import { validateRetryOn } from '../core/retry.js';
+
+/** API groups meshlet reads; documents of other groups (Deployments, Services…) are skipped. */
+const ownGroups = ['networking.istio.io/', 'security.istio.io/', 'meshlet.dev/'];
+
+/** Validates documents and returns them as typed resources; throws on the first bad one. */
+export function parseResources(docs: readonly object[]): IstioResource[] {
+  const out: IstioResource[] = [];
+  const seen = new Set<string>();
+  docs.forEach((doc, index) => {
+    const resource = parseResource(doc, index);
+    if (!resource) return;
+    const key = `${resource.kind}/${resource.metadata.namespace}/${resource.metadata.name}`;
+    if (seen.has(key)) fail(resource.kind, resource.metadata, 'metadata.name', 'duplicate resource: the same kind, namespace and name appear twice');
+    seen.add(key);
+    out.push(resource);
+  });
+  return out;
+}
+
+function parseResource(doc: object, index: number): IstioResource | undefined {
+  if (!isPlainObject(doc)) throw new MeshConfigError('Config', `document ${index}`, '', 'must be an object with apiVersion, kind, metadata and spec');
+  const { apiVersion, kind, metadata, spec } = doc as Record<string, unknown>;
+  const where = { name: `document ${index}`, namespace: '' };
+  if (typeof apiVersion !== 'string') fail(String(kind ?? 'Config'), where, 'apiVersion', 'is required');
+  if (!ownGroups.some((g) => apiVersion.startsWith(g))) return undefined;
+  if (typeof kind !== 'string' || !kinds[kind]) fail(String(kind ?? 'Config'), where, 'kind', `unsupported kind "${String(kind)}" for ${apiVersion}`);
+  const def = kinds[kind]!;
+  if (!def.groups.includes(apiVersion)) fail(kind, where, 'apiVersion', `must be one of ${def.groups.join(', ')}, got "${apiVersion}"`);
+  const meta = parseMetadata(kind, metadata, where);
+  const issues: ConfigIssue[] = [];
+  check(def.spec, spec ?? {}, 'spec', issues);
+  if (issues.length === 0) semanticChecks[kind]?.((spec ?? {}) as never, issues);
+  if (issues.length > 0) fail(kind, meta, issues[0]!.path, issues[0]!.reason);
+  return { apiVersion, kind, metadata: meta, spec: (spec ?? {}) } as IstioResource;
+}
+
+function parseMetadata(kind: string, metadata: unknown, where: { name: string; namespace: string }): ObjectMeta {
+  if (!isPlainObject(metadata)) fail(kind, where, 'metadata', 'is required');
+  const { name, namespace } = metadata;
+  if (typeof name !== 'string' || !/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(name)) {
+    fail(kind, where, 'metadata.name', `must be a DNS-1123 name, got ${JSON.stringify(name)}`);
+  }
+  if (namespace !== undefined && (typeof namespace !== 'string' || !/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(namespace))) {
+    fail(kind, { name, namespace: '' }, 'metadata.namespace', `must be a DNS-1123 label, got ${JSON.stringify(namespace)}`);
+  }
+  return { ...(metadata as Partial<ObjectMeta>), name, namespace: (namespace as string | undefined) ?? 'default' };
+}
+
+function fail(kind: string, meta: { name: string; namespace: string }, path: string, reason: string): never {
+  throw new MeshConfigError(kind, meta.namespace ? `${meta.namespace}/${meta.name}` : meta.name, path, reason);
+}
+
+type Checker = (spec: never, issues: ConfigIssue[]) => void;
+
+const semanticChecks: Record<string, Checker> = {
+  VirtualService(spec: { hosts?: string[]; http?: HTTPRoute[]; gateways?: string[] }, issues) {
+    if (!spec.hosts || spec.hosts.length === 0) issues.push({ path: 'spec.hosts', reason: 'at least one host is required' });
+    spec.http?.forEach((route, i) => checkHttpRoute(route, `spec.http[${i}]`, issues));
+  },
+  DestinationRule(spec: { subsets?: Array<{ name: string }> }, issues) {
+    const names = new Set<string>();
+    spec.subsets?.forEach((s, i) => {
+      if (names.has(s.name)) issues.push({ path: `spec.subsets[${i}].name`, reason: `duplicate subset name "${s.name}"` });
+      names.add(s.name);
+    });
+  },
+  ServiceEntry(spec: { hosts: string[]; ports?: unknown[]; resolution?: string; endpoints?: Array<{ address?: string }>; workloadSelector?: unknown }, issues) {
+    if (spec.hosts.length === 0) issues.push({ path: 'spec.hosts', reason: 'at least one host is required' });
+    if (!spec.ports || spec.ports.length === 0) issues.push({ path: 'spec.ports', reason: 'at least one port is required' });
+    if (spec.endpoints && spec.workloadSelector) issues.push({ path: 'spec.workloadSelector', reason: 'only one of endpoints or workloadSelector may be set' });
+    spec.endpoints?.forEach((e, i) => {
+      if (!e.address && spec.resolution !== 'DNS') issues.push({ path: `spec.endpoints[${i}].address`, reason: 'is required' });
+    });
+  },
+  WorkloadEntry(spec: { address?: string }, issues) {
+    if (!spec.address) issues.push({ path: 'spec.address', reason: 'is required' });
+  },
+  RateLimit(spec: { host?: string; workloadSelector?: unknown; local?: unknown; global?: unknown }, issues) {
+    if (!spec.host === !spec.workloadSelector) issues.push({ path: 'spec', reason: 'exactly one of host (outbound) or workloadSelector (inbound) must be set' });
+    if (!spec.local && !spec.global) issues.push({ path: 'spec', reason: 'at least one of local or global must be set' });
+  },
+};
+
+function checkHttpRoute(route: HTTPRoute, path: string, issues: ConfigIssue[]): void {
+  const actions = ['route', 'redirect', 'directResponse', 'delegate'].filter((k) => (route as Record<string, unknown>)[k] !== undefined);
+  if (actions.length === 0) issues.push({ path, reason: 'one of route, redirect, directResponse or delegate is required' });
+  if (actions.length > 1) issues.push({ path, reason: `only one of route, redirect, directResponse, delegate may be set, got ${actions.join(' and ')}` });
+  if (route.route) {
+    if (route.route.length === 0) issues.push({ path: `${path}.route`, reason: 'at least one destination is required' });
+    const weighted = route.route.length > 1 || route.route.some((d) => d.weight !== undefined && d.weight !== 100 && d.weight !== 0);
+    const total = route.route.reduce((sum, d) => sum + (d.weight ?? 0), 0);
+    if (weighted && total !== 100) issues.push({ path: `${path}.route`, reason: `weights must total 100, got ${total}` });
+    if (route.route.length === 1 && route.route[0]!.weight === 0) issues.push({ path: `${path}.route[0].weight`, reason: 'a single destination cannot have weight 0' });
+  }
+  route.match?.forEach((m, j) => {
+    const mpath = `${path}.match[${j}]`;
+    checkRegex(m.uri?.regex, `${mpath}.uri.regex`, issues);
+    for (const [name, sm] of Object.entries(m.headers ?? {})) checkRegex(sm.regex, `${mpath}.headers.${name}.regex`, issues);
+    for (const [name, sm] of Object.entries(m.queryParams ?? {})) checkRegex(sm.regex, `${mpath}.queryParams.${name}.regex`, issues);
+  });
+  if (route.rewrite?.uriRegexRewrite) checkRegex(route.rewrite.uriRegexRewrite.match, `${path}.rewrite.uriRegexRewrite.match`, issues);
+  if (route.rewrite?.uri !== undefined && route.rewrite.uriRegexRewrite) issues.push({ path: `${path}.rewrite`, reason: 'only one of uri or uriRegexRewrite may be set' });
+  const retryOn = route.retries?.retryOn;
+  if (retryOn) {
+    const bad = validateRetryOn(retryOn);
+    if (bad) issues.push({ path: `${path}.retries.retryOn`, reason: bad });
+  }
+  const abort = route.fault?.abort;
+  if (abort && abort.httpStatus === undefined && abort.grpcStatus === undefined) issues.push({ path: `${path}.fault.abort`, reason: 'httpStatus or grpcStatus is required' });
+  const delay = route.fault?.delay;
+  if (delay && !delay.fixedDelay) issues.push({ path: `${path}.fault.delay.fixedDelay`, reason: 'is required' });
+}
+
+function checkRegex(pattern: string | undefined, path: string, issues: ConfigIssue[]): void {
+  if (pattern === undefined) return;
+  try {
+    new RegExp(pattern);
+  } catch (err) {
+    issues.push({ path, reason: `invalid regular expression: ${(err as Error).message}` });
+  }
+}

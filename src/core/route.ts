@@ -1,0 +1,120 @@
+/**
+ * A compiled Envoy route: match, destination clusters with cumulative
+ * weights, timeouts, retry policy, rewrites, header operations and the raw
+ * per-filter configs that policies (fault, rate limit) compile from.
+ */
+import type { Any, HeaderValueOption, Route } from '../config/envoy.js';
+import { protoToMs } from './duration.js';
+import type { RandomSource } from './random.js';
+import { compileRetryPolicy, type CompiledRetryPolicy } from './retry.js';
+import { compileMatch, type CompiledMatch } from './router.js';
+
+/** A header to add: [lower-case name, value, overwrite existing]. */
+export type HeaderAdd = readonly [name: string, value: string, overwrite: boolean];
+
+export interface HeaderMutation {
+  readonly add: readonly HeaderAdd[];
+  readonly remove: readonly string[];
+}
+
+export const noHeaderMutation: HeaderMutation = Object.freeze({ add: [], remove: [] });
+
+export interface CompiledRoute {
+  readonly name: string;
+  readonly match: CompiledMatch;
+  readonly kind: 'route' | 'direct' | 'redirect';
+  readonly clusters: readonly string[];
+  /** cumulative weights, same order as clusters */
+  readonly cumulative: readonly number[];
+  readonly totalWeight: number;
+  /** per destination cluster header mutations (weighted clusters) */
+  readonly clusterRequestHeaders: readonly HeaderMutation[];
+  readonly clusterResponseHeaders: readonly HeaderMutation[];
+  readonly timeoutMs: number;
+  readonly retry: CompiledRetryPolicy | undefined;
+  readonly prefixRewrite: string | undefined;
+  readonly regexRewrite: { readonly pattern: RegExp; readonly substitution: string } | undefined;
+  readonly hostRewrite: string | undefined;
+  readonly requestHeaders: HeaderMutation;
+  readonly responseHeaders: HeaderMutation;
+  readonly directStatus: number;
+  readonly directBody: string;
+  readonly redirect: Readonly<Record<string, unknown>> | undefined;
+  readonly mirrors: ReadonlyArray<{ readonly cluster: string; readonly fraction: number }>;
+  /** raw per-filter configs (e.g. `envoy.filters.http.fault`) for policy compilers */
+  readonly filterConfig: Readonly<Record<string, Any>>;
+}
+
+function mutation(add: HeaderValueOption[] | undefined, remove: string[] | undefined): HeaderMutation {
+  if (!add?.length && !remove?.length) return noHeaderMutation;
+  return {
+    add: (add ?? []).map((h): HeaderAdd => [h.header.key.toLowerCase(), h.header.value, h.append_action === 'OVERWRITE_IF_EXISTS_OR_ADD' || h.append_action === 'OVERWRITE_IF_EXISTS']),
+    remove: (remove ?? []).map((h) => h.toLowerCase()),
+  };
+}
+
+const denominators = { HUNDRED: 100, TEN_THOUSAND: 10_000, MILLION: 1_000_000 } as const;
+
+/** A FractionalPercent as a probability in [0, 1]. */
+export function fraction(p: { numerator?: number; denominator?: string } | undefined): number {
+  if (!p) return 1;
+  return Math.min(1, (p.numerator ?? 0) / (denominators[(p.denominator ?? 'HUNDRED') as keyof typeof denominators] ?? 100));
+}
+
+/** Compiles one Envoy route. Throws Error with a field path on unusable input. */
+export function compileRoute(route: Route, index: number): CompiledRoute {
+  const action = route.route;
+  const weighted = action?.weighted_clusters?.clusters ?? [];
+  const clusters = action?.cluster ? [action.cluster] : weighted.map((c) => c.name);
+  let total = 0;
+  const cumulative = action?.cluster ? [1] : weighted.map((c) => (total += Number(c.weight?.value ?? 0)));
+  if (action?.cluster) total = 1;
+  if (action && clusters.length === 0) throw new Error(`routes[${index}].route: no cluster or weighted_clusters`);
+  if (action && total <= 0) throw new Error(`routes[${index}].route.weighted_clusters: weights total 0`);
+  const regexRewrite = action?.regex_rewrite
+    ? { pattern: new RegExp(action.regex_rewrite.pattern.regex, 'g'), substitution: action.regex_rewrite.substitution.replace(/\\(\d)/g, '$$$1') }
+    : undefined;
+  return {
+    name: route.name ?? `route-${index}`,
+    match: compileMatch(route.match ?? { prefix: '/' }),
+    kind: route.direct_response ? 'direct' : route.redirect ? 'redirect' : 'route',
+    clusters,
+    cumulative,
+    totalWeight: total,
+    clusterRequestHeaders: action?.cluster ? [noHeaderMutation] : weighted.map((c) => mutation(c.request_headers_to_add, c.request_headers_to_remove)),
+    clusterResponseHeaders: action?.cluster ? [noHeaderMutation] : weighted.map((c) => mutation(c.response_headers_to_add, c.response_headers_to_remove)),
+    timeoutMs: protoToMs(action?.timeout) ?? 0,
+    retry: compileRetryPolicy(action?.retry_policy),
+    prefixRewrite: action?.prefix_rewrite,
+    regexRewrite,
+    hostRewrite: action?.host_rewrite_literal,
+    requestHeaders: mutation(route.request_headers_to_add, route.request_headers_to_remove),
+    responseHeaders: mutation(route.response_headers_to_add, route.response_headers_to_remove),
+    directStatus: route.direct_response?.status ?? 0,
+    directBody: route.direct_response?.body?.inline_string ?? '',
+    redirect: route.redirect,
+    mirrors: (action?.request_mirror_policies ?? []).map((m) => ({ cluster: m.cluster, fraction: fraction(m.runtime_fraction?.default_value) })),
+    filterConfig: route.typed_per_filter_config ?? {},
+  };
+}
+
+/** Picks the destination cluster index by weight. */
+export function pickClusterIndex(route: CompiledRoute, random: RandomSource): number {
+  const n = route.clusters.length;
+  if (n === 1) return 0;
+  const r = random() * route.totalWeight;
+  for (let i = 0; i < n; i++) if (r < route.cumulative[i]!) return i;
+  return n - 1;
+}
+
+/** Applies prefix or regex rewrite to a path (the matched prefix is replaced, as Envoy does). */
+export function rewritePath(route: CompiledRoute, path: string): string {
+  if (route.prefixRewrite !== undefined) {
+    const m = route.match;
+    if (m.kind === 'prefix') return route.prefixRewrite + path.slice(m.value.length);
+    if (m.kind === 'path') return route.prefixRewrite;
+    return route.prefixRewrite + path;
+  }
+  if (route.regexRewrite) return path.replace(route.regexRewrite.pattern, route.regexRewrite.substitution);
+  return path;
+}

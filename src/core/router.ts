@@ -1,0 +1,117 @@
+/**
+ * Route matching, compiled: a virtual host's routes become plain objects with
+ * pre-built matchers, evaluated in order (first match wins) with no parsing
+ * or allocation beyond what a header lookup needs.
+ */
+import type { HeaderMatcher, QueryParameterMatcher, RouteMatch, StringMatcher } from '../config/envoy.js';
+
+/** What the router needs to know about a request. Header names are lower-case. */
+export interface RequestView {
+  method: string;
+  /** path without the query string */
+  path: string;
+  /** the raw query string without `?`, or '' */
+  query: string;
+  header(name: string): string | undefined;
+}
+
+export type StringTest = (value: string) => boolean;
+
+export interface CompiledHeaderMatch {
+  name: string;
+  test: StringTest | undefined; // undefined: presence only
+  invert: boolean;
+}
+
+export interface CompiledMatch {
+  kind: 'prefix' | 'path' | 'regex';
+  value: string;
+  regex: RegExp | undefined;
+  caseSensitive: boolean;
+  headers: CompiledHeaderMatch[];
+  query: Array<{ name: string; test: StringTest | undefined }>;
+}
+
+/** Compiles an Envoy StringMatcher into a predicate. */
+export function compileStringMatcher(m: StringMatcher): StringTest {
+  const ic = m.ignore_case === true;
+  if (m.exact !== undefined) {
+    const v = ic ? m.exact.toLowerCase() : m.exact;
+    return ic ? (s) => s.toLowerCase() === v : (s) => s === v;
+  }
+  if (m.prefix !== undefined) {
+    const v = ic ? m.prefix.toLowerCase() : m.prefix;
+    return ic ? (s) => s.toLowerCase().startsWith(v) : (s) => s.startsWith(v);
+  }
+  if (m.suffix !== undefined) {
+    const v = ic ? m.suffix.toLowerCase() : m.suffix;
+    return ic ? (s) => s.toLowerCase().endsWith(v) : (s) => s.endsWith(v);
+  }
+  if (m.contains !== undefined) {
+    const v = ic ? m.contains.toLowerCase() : m.contains;
+    return ic ? (s) => s.toLowerCase().includes(v) : (s) => s.includes(v);
+  }
+  if (m.safe_regex) {
+    // Envoy's safe_regex is a full match (RE2 semantics).
+    const re = new RegExp(`^(?:${m.safe_regex.regex})$`);
+    return (s) => re.test(s);
+  }
+  return () => true;
+}
+
+function compileHeader(h: HeaderMatcher): CompiledHeaderMatch {
+  return {
+    name: h.name.toLowerCase(),
+    test: h.present_match ? undefined : h.string_match ? compileStringMatcher(h.string_match) : undefined,
+    invert: h.invert_match === true,
+  };
+}
+
+function compileQuery(q: QueryParameterMatcher): { name: string; test: StringTest | undefined } {
+  return { name: q.name, test: q.string_match ? compileStringMatcher(q.string_match) : undefined };
+}
+
+/** Compiles an Envoy RouteMatch. */
+export function compileMatch(m: RouteMatch): CompiledMatch {
+  const caseSensitive = m.case_sensitive?.value !== false;
+  const kind = m.path !== undefined ? 'path' : m.safe_regex ? 'regex' : 'prefix';
+  const raw = m.path ?? m.safe_regex?.regex ?? m.prefix ?? '/';
+  return {
+    kind,
+    value: caseSensitive ? raw : raw.toLowerCase(),
+    regex: kind === 'regex' ? new RegExp(`^(?:${raw})$`, caseSensitive ? '' : 'i') : undefined,
+    caseSensitive,
+    headers: (m.headers ?? []).map(compileHeader),
+    query: (m.query_parameters ?? []).map(compileQuery),
+  };
+}
+
+/** Does the request satisfy the match? */
+export function matches(m: CompiledMatch, req: RequestView): boolean {
+  const path = m.caseSensitive ? req.path : req.path.toLowerCase();
+  switch (m.kind) {
+    case 'prefix':
+      if (!path.startsWith(m.value)) return false;
+      break;
+    case 'path':
+      if (path !== m.value) return false;
+      break;
+    case 'regex':
+      if (!m.regex!.test(req.path)) return false;
+      break;
+  }
+  for (let i = 0; i < m.headers.length; i++) {
+    const h = m.headers[i]!;
+    const value = h.name === ':method' ? req.method : req.header(h.name);
+    const ok = value !== undefined && (h.test === undefined || h.test(value));
+    if (ok === h.invert) return false;
+  }
+  if (m.query.length > 0) {
+    const params = new URLSearchParams(req.query);
+    for (const q of m.query) {
+      const value = params.get(q.name);
+      if (value === null || (q.test !== undefined && !q.test(value))) return false;
+    }
+  }
+  return true;
+}

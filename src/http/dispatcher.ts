@@ -1,0 +1,136 @@
+/**
+ * `mesh.dispatcher`: an undici Dispatcher that routes every request through
+ * the mesh's current snapshot. Works with undici.request, undici.fetch and
+ * setGlobalDispatcher. Hosts the mesh does not know pass straight through
+ * (ALLOW_ANY) or get 502 NR (REGISTRY_ONLY), as with Istio's
+ * outboundTrafficPolicy.
+ */
+import { Agent, Dispatcher } from 'undici';
+import type { CompiledCluster } from '../core/cluster.js';
+import type { Host } from '../core/load-balancer.js';
+import type { RandomSource } from '../core/random.js';
+import { matches, type RequestView } from '../core/router.js';
+import type { CompiledVirtualHost, Snapshot } from '../core/snapshot.js';
+import { asLegacy, type LegacyHandler } from './handler.js';
+import { getHeader, type RawHeaders } from './headers.js';
+import { Exchange, type ExchangeContext } from './exchange.js';
+import { sendLocalReply, sendResponse, type LocalReplyMode } from './local-reply.js';
+import { PoolManager } from './pools.js';
+
+export type OutboundTrafficPolicy = 'ALLOW_ANY' | 'REGISTRY_ONLY';
+
+/** What the dispatcher reads from the mesh on every request. */
+export interface DispatcherRuntime {
+  readonly snapshot: Snapshot;
+}
+
+export interface MeshDispatcherOptions {
+  random: RandomSource;
+  localReplies: LocalReplyMode;
+  outboundTrafficPolicy: OutboundTrafficPolicy;
+}
+
+interface OriginInfo {
+  host: string;
+  port: number;
+  /** the authority the upstream sees in `host` */
+  authority: string;
+}
+
+const ORIGIN_CACHE_LIMIT = 10_000;
+
+export class MeshDispatcher extends Dispatcher implements ExchangeContext {
+  readonly random: RandomSource;
+  readonly localReplies: LocalReplyMode;
+  private readonly registryOnly: boolean;
+  private readonly pools = new PoolManager();
+  private readonly passthrough = new Agent();
+  private readonly origins = new Map<string, OriginInfo>();
+  private closed = false;
+
+  constructor(private readonly runtime: DispatcherRuntime, options: MeshDispatcherOptions) {
+    super();
+    this.random = options.random;
+    this.localReplies = options.localReplies;
+    this.registryOnly = options.outboundTrafficPolicy === 'REGISTRY_ONLY';
+  }
+
+  pool(host: Host, cluster: CompiledCluster): Dispatcher {
+    return this.pools.get(host, cluster);
+  }
+
+  override dispatch(opts: Dispatcher.DispatchOptions, rawHandler: Dispatcher.DispatchHandler): boolean {
+    const handler = asLegacy(rawHandler);
+    if (this.closed) {
+      handler.onError(Object.assign(new Error('the mesh is closed'), { code: 'MESH_CLOSED' }));
+      return false;
+    }
+    const snapshot = this.runtime.snapshot;
+    const origin = this.originInfo(opts.origin!);
+    const vhost = snapshot.virtualHost(origin.host, origin.port);
+    if (!vhost) {
+      if (this.registryOnly) return this.reply(handler, 'NR', 502, `no route: "${origin.authority}" is not in the mesh registry (REGISTRY_ONLY)`);
+      return this.passthrough.dispatch(opts, rawHandler);
+    }
+    const fullPath = opts.path;
+    const q = fullPath.indexOf('?');
+    const view = new DispatchView(opts.method, q === -1 ? fullPath : fullPath.slice(0, q), q === -1 ? '' : fullPath.slice(q + 1), opts.headers as RawHeaders);
+    const route = selectRoute(vhost, view);
+    if (!route) return this.reply(handler, 'NR', 404, 'route not found');
+    if (route.kind === 'direct') {
+      handler.onConnect?.(() => undefined);
+      sendResponse(handler, route.directStatus, route.directBody, undefined);
+      return true;
+    }
+    new Exchange(this, snapshot, route, opts, handler, origin.authority, view.path).start();
+    return true;
+  }
+
+  private reply(handler: LegacyHandler, flag: 'NR' | 'NC', status: number, message: string): boolean {
+    handler.onConnect?.(() => undefined);
+    sendLocalReply(handler, this.localReplies, flag, status, message);
+    return true;
+  }
+
+  private originInfo(origin: string | URL): OriginInfo {
+    const key = typeof origin === 'string' ? origin : origin.origin;
+    let info = this.origins.get(key);
+    if (!info) {
+      const url = new URL(key);
+      const port = url.port ? Number(url.port) : url.protocol === 'https:' ? 443 : 80;
+      info = { host: url.hostname.toLowerCase(), port, authority: url.host };
+      if (this.origins.size >= ORIGIN_CACHE_LIMIT) this.origins.clear();
+      this.origins.set(key, info);
+    }
+    return info;
+  }
+
+  override async close(): Promise<void> {
+    await this.shutdown(1000);
+  }
+
+  override async destroy(): Promise<void> {
+    await this.shutdown(0);
+  }
+
+  /** Stops taking requests and drains pools for at most `graceMs`. */
+  async shutdown(graceMs: number): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await Promise.all([this.pools.close(graceMs), this.passthrough.close()]);
+  }
+}
+
+/** The request as the router sees it; headers are read lazily. */
+class DispatchView implements RequestView {
+  constructor(readonly method: string, readonly path: string, readonly query: string, private readonly headers: RawHeaders) {}
+  header(name: string): string | undefined {
+    return getHeader(this.headers, name);
+  }
+}
+
+function selectRoute(vhost: CompiledVirtualHost, view: RequestView) {
+  const routes = vhost.routes;
+  for (let i = 0; i < routes.length; i++) if (matches(routes[i]!.match, view)) return routes[i];
+  return undefined;
+}

@@ -1,0 +1,23 @@
+/**
+ * meshlet — a proxyless service mesh for Node.js. See DESIGN.md §3 for the
+ * public contract.
+ */
+export { createMesh, Mesh, type MeshOptions, type WorkloadOptions } from './mesh.js';
+export {
+  MeshError,
+  MeshConfigError,
+  MeshTimeoutError,
+  MeshFaultAbortError,
+  MeshNoHealthyUpstreamError,
+  MeshOverflowError,
+  MeshRateLimitedError,
+  MeshRetriesExhaustedError,
+  MeshUpstreamConnectError,
+  MeshNoRouteError,
+  MeshNoClusterError,
+  type ResponseFlag,
+} from './errors.js';
+export { seededRandom, type RandomSource } from './core/random.js';
+export type { ConfigSource } from './config/load.js';
+export type { EnvoyResources } from './config/envoy.js';
+export type { IstioResource } from './config/istio-types.js';

@@ -1,0 +1,47 @@
+/**
+ * YAML builders for tests: the seed's calculate service with two versions
+ * (cat-plus / dog-multi) on real loopback ports.
+ */
+
+/** A ServiceEntry for calculate with one endpoint per given version. */
+export function calculateService(endpoints: Array<{ port: number; version: string }>, servicePort = 8000): string {
+  return `
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: { name: calculate, namespace: default }
+spec:
+  hosts: [calculate.default.svc.cluster.local]
+  location: MESH_INTERNAL
+  resolution: STATIC
+  ports: [{ number: ${servicePort}, name: http, protocol: HTTP }]
+  endpoints:
+${endpoints.map((e) => `    - { address: 127.0.0.1, ports: { http: ${e.port} }, labels: { app: calculate, version: ${e.version} } }`).join('\n')}
+`;
+}
+
+/** The seed's DestinationRule with subsets cat-with-plus and dog-with-multi. */
+export const calculateSubsets = `
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: { name: calculate, namespace: default }
+spec:
+  host: calculate
+  subsets:
+    - { name: cat-with-plus, labels: { version: cat-plus } }
+    - { name: dog-with-multi, labels: { version: dog-multi } }
+`;
+
+/** A VirtualService for calculate with the given http routes (YAML, indented under `http:`). */
+export function calculateRoutes(http: string): string {
+  return `
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: { name: calculate, namespace: default }
+spec:
+  hosts: [calculate]
+  http:
+${http}
+`;
+}
+
+export const docs = (...parts: string[]): string => parts.join('\n---\n');

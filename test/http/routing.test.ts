@@ -1,0 +1,200 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { createMesh, MeshConfigError, seededRandom, type Mesh } from '../../src/index.js';
+import { startServer, tally, type TestServer } from '../helpers/http-servers.js';
+import { calculateRoutes, calculateService, calculateSubsets, docs } from '../helpers/mesh-config.js';
+
+const URL_ADD = 'http://calculate.default.svc.cluster.local:8000/add?x=1&y=2';
+
+describe('routing over real loopback servers', () => {
+  let cat: TestServer;
+  let dog: TestServer;
+  let service: string;
+
+  before(async () => {
+    cat = await startServer('cat');
+    dog = await startServer('dog');
+    service = calculateService([{ port: cat.port, version: 'cat-plus' }, { port: dog.port, version: 'dog-multi' }]);
+  });
+  after(async () => {
+    await Promise.all([cat.close(), dog.close()]);
+  });
+
+  async function bodies(mesh: Mesh, n: number, url = URL_ADD, headers: Record<string, string> = {}): Promise<string[]> {
+    const out: string[] = [];
+    for (let i = 0; i < n; i += 50) {
+      const batch = await Promise.all(Array.from({ length: Math.min(50, n - i) }, async () => {
+        const res = await mesh.request(url, { headers });
+        return res.body.text();
+      }));
+      out.push(...batch);
+    }
+    return out;
+  }
+
+  it('splits 90/10 within ±3 points over 2,000 requests', async () => {
+    const mesh = await createMesh({
+      random: seededRandom(42),
+      config: docs(service, calculateSubsets, calculateRoutes(`
+    - route:
+        - { destination: { host: calculate, subset: cat-with-plus }, weight: 90 }
+        - { destination: { host: calculate, subset: dog-with-multi }, weight: 10 }`)),
+    });
+    try {
+      const counts = tally(await bodies(mesh, 2000));
+      const catShare = (counts.cat ?? 0) / 2000;
+      assert.ok(Math.abs(catShare - 0.9) <= 0.03, `cat share ${catShare}`);
+      assert.equal((counts.cat ?? 0) + (counts.dog ?? 0), 2000);
+    } finally {
+      await mesh.close();
+    }
+  });
+
+  it('sends everything to v2 with weights 0/100 (blue/green)', async () => {
+    const mesh = await createMesh({
+      config: docs(service, calculateSubsets, calculateRoutes(`
+    - route:
+        - { destination: { host: calculate, subset: cat-with-plus }, weight: 0 }
+        - { destination: { host: calculate, subset: dog-with-multi }, weight: 100 }`)),
+    });
+    try {
+      assert.deepEqual(tally(await bodies(mesh, 300)), { dog: 300 });
+    } finally {
+      await mesh.close();
+    }
+  });
+
+  it('routes the version: dog header to dog-with-multi and everything else to cat-with-plus (dark release)', async () => {
+    const mesh = await createMesh({
+      config: docs(service, calculateSubsets, calculateRoutes(`
+    - match: [{ headers: { version: { exact: dog } } }]
+      route: [{ destination: { host: calculate, subset: dog-with-multi } }]
+    - route: [{ destination: { host: calculate, subset: cat-with-plus } }]`)),
+    });
+    try {
+      assert.deepEqual(tally(await bodies(mesh, 200, URL_ADD, { version: 'dog' })), { dog: 200 });
+      assert.deepEqual(tally(await bodies(mesh, 200)), { cat: 200 });
+      const viaFetch = await mesh.fetch(URL_ADD, { headers: { Version: 'dog' } });
+      assert.equal(await viaFetch.text(), 'dog');
+    } finally {
+      await mesh.close();
+    }
+  });
+
+  it('expands short names and keeps the service authority as Host', async () => {
+    const mesh = await createMesh({ workload: { name: 'client', namespace: 'default' }, config: docs(service, calculateSubsets, calculateRoutes(`
+    - route: [{ destination: { host: calculate, subset: cat-with-plus } }]`)) });
+    try {
+      for (const url of ['http://calculate:8000/a', 'http://calculate.default:8000/a', 'http://calculate.default.svc:8000/a']) {
+        const res = await mesh.request(url);
+        assert.equal(await res.body.text(), 'cat', url);
+      }
+      assert.equal(cat.lastHeaders?.host, 'calculate.default.svc:8000');
+    } finally {
+      await mesh.close();
+    }
+  });
+
+  it('matches uri prefix/exact/regex, query params and method; first match wins', async () => {
+    const mesh = await createMesh({
+      config: docs(service, calculateSubsets, calculateRoutes(`
+    - match: [{ uri: { exact: /exact } }, { uri: { regex: '/re/[0-9]+' } }]
+      route: [{ destination: { host: calculate, subset: dog-with-multi } }]
+    - match: [{ queryParams: { pet: { exact: dog } } }]
+      route: [{ destination: { host: calculate, subset: dog-with-multi } }]
+    - match: [{ method: { exact: DELETE }, uri: { prefix: /m } }]
+      route: [{ destination: { host: calculate, subset: dog-with-multi } }]
+    - match: [{ uri: { prefix: /v2 } }]
+      rewrite: { uri: /api }
+      route: [{ destination: { host: calculate, subset: dog-with-multi } }]
+    - route: [{ destination: { host: calculate, subset: cat-with-plus } }]`)),
+    });
+    const get = async (path: string, method: 'GET' | 'DELETE' = 'GET') => (await mesh.request(`http://calculate:8000${path}`, { method })).body.text();
+    try {
+      assert.equal(await get('/exact'), 'dog');
+      assert.equal(await get('/exact/more'), 'cat');
+      assert.equal(await get('/re/123'), 'dog');
+      assert.equal(await get('/re/abc'), 'cat');
+      assert.equal(await get('/x?pet=dog'), 'dog');
+      assert.equal(await get('/x?pet=cat'), 'cat');
+      assert.equal(await get('/m', 'DELETE'), 'dog');
+      assert.equal(await get('/m'), 'cat');
+      assert.equal(await get('/v2/add?x=1'), 'dog');
+      assert.equal(dog.lastUrl, '/api/add?x=1');
+    } finally {
+      await mesh.close();
+    }
+  });
+
+  it('adds, sets and removes request and response headers', async () => {
+    const mesh = await createMesh({
+      config: docs(service, calculateSubsets, calculateRoutes(`
+    - headers:
+        request: { set: { x-set: one }, add: { x-added: two }, remove: [x-secret] }
+        response: { set: { x-resp: three }, remove: [content-type] }
+      route: [{ destination: { host: calculate, subset: cat-with-plus } }]`)),
+    });
+    try {
+      const res = await mesh.request('http://calculate:8000/h', { headers: { 'x-secret': 's', 'x-set': 'old' } });
+      await res.body.text();
+      assert.equal(cat.lastHeaders?.['x-set'], 'one');
+      assert.equal(cat.lastHeaders?.['x-added'], 'two');
+      assert.equal(cat.lastHeaders?.['x-secret'], undefined);
+      assert.equal(res.headers['x-resp'], 'three');
+      assert.equal(res.headers['content-type'], undefined);
+    } finally {
+      await mesh.close();
+    }
+  });
+
+  it('passes unknown hosts through under ALLOW_ANY and answers 502 NR under REGISTRY_ONLY', async () => {
+    const open = await createMesh({ config: service });
+    const closed = await createMesh({ config: service, outboundTrafficPolicy: 'REGISTRY_ONLY' });
+    try {
+      const passthrough = await open.request(`http://127.0.0.1:${dog.port}/`);
+      assert.equal(await passthrough.body.text(), 'dog');
+      const denied = await closed.fetch(`http://127.0.0.1:${dog.port}/`);
+      assert.equal(denied.status, 502);
+      assert.equal(denied.headers.get('x-meshlet-flags'), 'NR');
+    } finally {
+      await Promise.all([open.close(), closed.close()]);
+    }
+  });
+
+  it('rejects a bad apply with MeshConfigError and keeps serving the old routes', async () => {
+    const mesh = await createMesh({ config: docs(service, calculateSubsets, calculateRoutes(`
+    - route: [{ destination: { host: calculate, subset: dog-with-multi } }]`)) });
+    try {
+      const before = mesh.configDump().version;
+      await assert.rejects(mesh.apply(docs(service, calculateSubsets, calculateRoutes(`
+    - route:
+        - { destination: { host: calculate, subset: cat-with-plus }, weight: 50 }
+        - { destination: { host: calculate, subset: dog-with-multi }, weight: 20 }`))), (err: unknown) => {
+        assert.ok(err instanceof MeshConfigError);
+        assert.equal(err.kind, 'VirtualService');
+        assert.equal(err.resource, 'default/calculate');
+        assert.equal(err.path, 'spec.http[0].route');
+        assert.match(err.reason, /total 100/);
+        return true;
+      });
+      assert.equal(mesh.configDump().version, before);
+      assert.deepEqual(tally(await bodies(mesh, 50)), { dog: 50 });
+    } finally {
+      await mesh.close();
+    }
+  });
+
+  it('names clusters Istio-style in the config dump', async () => {
+    const mesh = await createMesh({ config: docs(service, calculateSubsets) });
+    try {
+      const names = mesh.configDump().clusters.map((c) => c.name).sort();
+      assert.deepEqual(names, ['outbound|8000||calculate.default.svc.cluster.local']);
+      const routed = await createMesh({ config: docs(service, calculateSubsets, calculateRoutes(`
+    - route: [{ destination: { host: calculate, subset: cat-with-plus } }]`)) });
+      assert.ok(routed.configDump().clusters.some((c) => c.name === 'outbound|8000|cat-with-plus|calculate.default.svc.cluster.local'));
+      await routed.close();
+    } finally {
+      await mesh.close();
+    }
+  });
+});
