@@ -77,35 +77,34 @@ type LocalReplyName = keyof typeof localReplies;
 /** A local-reply error class: `new MeshTimeoutError()` or with a more precise message. */
 export type LocalReplyErrorClass = new (message?: string, status?: number, options?: { cause?: unknown }) => MeshError;
 
-function defineLocalReply(name: LocalReplyName): LocalReplyErrorClass {
+/** One factory builds every local-reply base class from the table. */
+function localReply(name: LocalReplyName): LocalReplyErrorClass {
   const spec: LocalReplyErrorSpec = localReplies[name];
-  const cls = class extends MeshError {
+  return class extends MeshError {
     constructor(message?: string, status?: number, options?: { cause?: unknown }) {
       super(spec.code, message ?? spec.message, spec.flag, status ?? spec.status, options);
     }
   };
-  Object.defineProperty(cls, 'name', { value: name });
-  return cls;
 }
 
 /** Route or request timeout: 504 `UT`. */
-export const MeshTimeoutError = defineLocalReply('MeshTimeoutError');
+export class MeshTimeoutError extends localReply('MeshTimeoutError') {}
 /** Fault-injection abort: configured status, `FI`. */
-export const MeshFaultAbortError = defineLocalReply('MeshFaultAbortError');
+export class MeshFaultAbortError extends localReply('MeshFaultAbortError') {}
 /** No healthy endpoint, or all ejected: 503 `UH`. */
-export const MeshNoHealthyUpstreamError = defineLocalReply('MeshNoHealthyUpstreamError');
+export class MeshNoHealthyUpstreamError extends localReply('MeshNoHealthyUpstreamError') {}
 /** Connection-pool overflow or open circuit: 503 `UO`. */
-export const MeshOverflowError = defineLocalReply('MeshOverflowError');
+export class MeshOverflowError extends localReply('MeshOverflowError') {}
 /** Rate limited, local or global: 429 `RL`. */
-export const MeshRateLimitedError = defineLocalReply('MeshRateLimitedError');
+export class MeshRateLimitedError extends localReply('MeshRateLimitedError') {}
 /** Retries exhausted on connect failure: 503 `URX`. */
-export const MeshRetriesExhaustedError = defineLocalReply('MeshRetriesExhaustedError');
+export class MeshRetriesExhaustedError extends localReply('MeshRetriesExhaustedError') {}
 /** Upstream connection failure without retries: 503 `UF`. */
-export const MeshUpstreamConnectError = defineLocalReply('MeshUpstreamConnectError');
+export class MeshUpstreamConnectError extends localReply('MeshUpstreamConnectError') {}
 /** No route for the host under REGISTRY_ONLY: 502 `NR`. */
-export const MeshNoRouteError = defineLocalReply('MeshNoRouteError');
+export class MeshNoRouteError extends localReply('MeshNoRouteError') {}
 /** The route's cluster is unknown or its resource never arrived: 503 `NC`. */
-export const MeshNoClusterError = defineLocalReply('MeshNoClusterError');
+export class MeshNoClusterError extends localReply('MeshNoClusterError') {}
 
 /** Looks up the local-reply class for a response flag. */
 export function localReplyErrorFor(flag: ResponseFlag): LocalReplyErrorClass | undefined {

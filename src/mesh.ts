@@ -94,8 +94,8 @@ export class Mesh {
   }
 
   /** undici.request through the mesh. */
-  request(url: string | URL, options?: Omit<Dispatcher.RequestOptions, 'origin' | 'path'> & { method?: Dispatcher.HttpMethod }): Promise<Dispatcher.ResponseData> {
-    return undiciRequest(url, { ...options, dispatcher: this.dispatcher });
+  request(url: string | URL, options?: Omit<Dispatcher.RequestOptions, 'origin' | 'path' | 'method'> & { method?: Dispatcher.HttpMethod }): Promise<Dispatcher.ResponseData<unknown>> {
+    return undiciRequest(url, { ...options, dispatcher: this.dispatcher } as Parameters<typeof undiciRequest>[1]);
   }
 
   /** The Envoy resources in force, as plain JSON (like Envoy's /config_dump). */

@@ -7,7 +7,7 @@ import type { AddressInfo } from 'node:net';
 
 export interface TestServer {
   readonly name: string;
-  readonly port: number;
+  port: number;
   /** requests seen so far */
   hits: number;
   /** the last request's headers */
