@@ -9,9 +9,16 @@ import { parseResources } from './config/resources.js';
 import { translate, type ProxyInfo } from './config/translate.js';
 import type { EnvoyResources } from './config/envoy.js';
 import { defaultRandom, type RandomSource } from './core/random.js';
+import { retireCluster } from './core/cluster.js';
+import type { CircuitBreaker as CompiledClusterBreaker } from './core/circuit-breaker.js';
 import { compileSnapshot, emptySnapshot, type Snapshot } from './core/snapshot.js';
 import { MeshDispatcher, type OutboundTrafficPolicy } from './http/dispatcher.js';
 import type { LocalReplyMode } from './http/local-reply.js';
+import { AsyncLocalStorage } from 'node:async_hooks';
+import type { Context, TracerProvider } from '@opentelemetry/api';
+import type { Registry } from 'prom-client';
+import { MeshTelemetry } from './telemetry/telemetry.js';
+import type { PropagationFormat } from './telemetry/propagation.js';
 
 /** The workload this mesh instance runs as (its identity and labels). */
 export interface WorkloadOptions {
@@ -35,6 +42,19 @@ export interface MeshOptions {
   random?: RandomSource;
   /** How long close() lets in-flight calls finish, in ms (default 1000). */
   closeTimeout?: number;
+  /** OpenTelemetry tracer provider; default the global one. */
+  tracerProvider?: TracerProvider;
+  /** prom-client Registry for the istio_* metrics; default a new one per mesh. */
+  meterRegistry?: Registry;
+  /** Trace headers injected on outbound calls (default W3C and B3 multi-header). */
+  propagation?: readonly PropagationFormat[];
+}
+
+/** One cluster in {@link Mesh.clusters}. */
+export interface ClusterStatus {
+  name: string;
+  circuitBreakers: ReturnType<CompiledClusterBreaker["stats"]>;
+  hosts: Array<{ address: string; labels: Record<string, string>; activeRequests: number; ejected: boolean; ejectionReason?: string | undefined; ejectedUntil?: string | undefined; timesEjected: number }>;
 }
 
 /** A workload's mesh: outbound dispatcher, fetch, config and lifecycle. */
@@ -43,6 +63,13 @@ export class Mesh {
   readonly dispatcher: MeshDispatcher;
   /** The workload as the translator sees it. */
   readonly proxy: ProxyInfo;
+  /** Tracing, metrics and metadata exchange for this workload. */
+  readonly telemetry: MeshTelemetry;
+  /**
+   * The trace context of the inbound request being handled. Inbound middleware
+   * runs handlers inside it so outbound calls become child spans with no app code.
+   */
+  readonly context = new AsyncLocalStorage<Context>();
   private current: Snapshot = emptySnapshot;
   private generation = 0;
   private readonly closeTimeout: number;
@@ -58,6 +85,12 @@ export class Mesh {
       ...(w?.serviceAccount !== undefined && { serviceAccount: w.serviceAccount }),
     };
     this.closeTimeout = options.closeTimeout ?? 1000;
+    this.telemetry = new MeshTelemetry({
+      workload: { name: this.proxy.name, namespace: this.proxy.namespace, labels: this.proxy.labels, ...(this.proxy.serviceAccount !== undefined && { serviceAccount: this.proxy.serviceAccount }) },
+      ...(options.tracerProvider && { tracerProvider: options.tracerProvider }),
+      ...(options.meterRegistry && { registry: options.meterRegistry }),
+      ...(options.propagation && { propagation: options.propagation }),
+    });
     this.dispatcher = new MeshDispatcher(this, {
       random: options.random ?? defaultRandom,
       localReplies: options.localReplies ?? 'response',
@@ -85,7 +118,9 @@ export class Mesh {
 
   /** Installs a set of Envoy resources (from the translator or an xDS stream); throws when unusable. */
   applyEnvoy(resources: EnvoyResources, version: string): void {
-    this.current = compileSnapshot(resources, version, { previous: this.current, random: this.random });
+    const previous = this.current;
+    this.current = compileSnapshot(resources, version, { previous, random: this.random });
+    for (const [name, old] of previous.clusters) retireCluster(old, this.current.clusters.get(name));
   }
 
   /** WHATWG fetch through the mesh; resolves to a Response, local replies included. */
@@ -104,9 +139,43 @@ export class Mesh {
     return structuredClone({ version: s.version, ...s.resources });
   }
 
+  /**
+   * Live cluster state, like Envoy's /clusters: each endpoint with its active
+   * requests and outlier-detection state (ejected, why, until when), and the
+   * circuit-breaker counters.
+   */
+  clusters(): ClusterStatus[] {
+    return [...this.current.clusters.values()].map((c) => {
+      const outlier = c.outlier?.state();
+      const byHost = new Map(outlier?.hosts.map((h) => [h.host, h]));
+      return {
+        name: c.name,
+        circuitBreakers: c.breaker.stats(),
+        hosts: c.hosts.map((h) => {
+          const o = byHost.get(h.id);
+          return {
+            address: h.id, labels: { ...h.labels }, activeRequests: h.active,
+            ejected: o?.ejected ?? false,
+            ...(o?.ejected && { ejectionReason: o.reason, ejectedUntil: o.ejectedUntilMs === undefined ? undefined : new Date(o.ejectedUntilMs).toISOString() }),
+            timesEjected: o?.timesEjected ?? 0,
+          };
+        }),
+      };
+    });
+  }
+
+  /** Prometheus text exposition of this workload's istio_* metrics. */
+  metrics(): Promise<string> {
+    return this.telemetry.text();
+  }
+
   /** Stops taking requests, lets in-flight ones finish within closeTimeout, then aborts them. Idempotent. */
   close(): Promise<void> {
-    this.closing ??= this.dispatcher.shutdown(this.closeTimeout);
+    this.closing ??= (async () => {
+      await this.dispatcher.shutdown(this.closeTimeout);
+      for (const cluster of this.current.clusters.values()) cluster.outlier?.close();
+      this.telemetry.close();
+    })();
     return this.closing;
   }
 }

@@ -1,15 +1,17 @@
 /**
- * google.protobuf.Struct in its protobuf object form (what protobufjs encodes
- * and decodes with keepCase), to and from plain JSON values. Envoy metadata
- * and node metadata travel in this form.
+ * google.protobuf.Struct in its protobuf object form, to and from plain JSON
+ * values. Envoy metadata and node metadata travel in this form. protobufjs
+ * loads struct.proto from its own bundled copy, where keepCase does not apply,
+ * so the value fields are camelCase (`stringValue`, `structValue`…); reading
+ * accepts snake_case too.
  */
 export interface ProtoValue {
-  null_value?: 'NULL_VALUE' | 0;
-  number_value?: number;
-  string_value?: string;
-  bool_value?: boolean;
-  struct_value?: ProtoStruct;
-  list_value?: { values?: ProtoValue[] };
+  nullValue?: 'NULL_VALUE' | 0;
+  numberValue?: number;
+  stringValue?: string;
+  boolValue?: boolean;
+  structValue?: ProtoStruct;
+  listValue?: { values?: ProtoValue[] };
 }
 
 export interface ProtoStruct {
@@ -24,26 +26,31 @@ export function toStruct(value: Record<string, unknown>): ProtoStruct {
 }
 
 function toValue(v: unknown): ProtoValue {
-  if (v === null) return { null_value: 'NULL_VALUE' };
-  if (typeof v === 'number') return { number_value: v };
-  if (typeof v === 'string') return { string_value: v };
-  if (typeof v === 'boolean') return { bool_value: v };
-  if (Array.isArray(v)) return { list_value: { values: v.map(toValue) } };
-  return { struct_value: toStruct(v as Record<string, unknown>) };
+  if (v === null) return { nullValue: 'NULL_VALUE' };
+  if (typeof v === 'number') return { numberValue: v };
+  if (typeof v === 'string') return { stringValue: v };
+  if (typeof v === 'boolean') return { boolValue: v };
+  if (Array.isArray(v)) return { listValue: { values: v.map(toValue) } };
+  return { structValue: toStruct(v as Record<string, unknown>) };
 }
 
 /** Struct → plain JSON. */
 export function fromStruct(struct: ProtoStruct | undefined): Record<string, unknown> {
   const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(struct?.fields ?? {})) out[k] = fromValue(v);
+  for (const [k, v] of Object.entries(struct?.fields ?? {})) out[k] = fromValue(v as ProtoValue & Record<string, unknown>);
   return out;
 }
 
-function fromValue(v: ProtoValue): unknown {
-  if (v.string_value !== undefined) return v.string_value;
-  if (v.number_value !== undefined) return v.number_value;
-  if (v.bool_value !== undefined) return v.bool_value;
-  if (v.struct_value !== undefined) return fromStruct(v.struct_value);
-  if (v.list_value !== undefined) return (v.list_value.values ?? []).map(fromValue);
+function fromValue(v: ProtoValue & Record<string, unknown>): unknown {
+  const s = v.stringValue ?? v.string_value;
+  if (s !== undefined) return s;
+  const n = v.numberValue ?? v.number_value;
+  if (n !== undefined) return n;
+  const b = v.boolValue ?? v.bool_value;
+  if (b !== undefined) return b;
+  const st = (v.structValue ?? v.struct_value) as ProtoStruct | undefined;
+  if (st !== undefined) return fromStruct(st);
+  const l = (v.listValue ?? v.list_value) as { values?: ProtoValue[] } | undefined;
+  if (l !== undefined) return (l.values ?? []).map((x) => fromValue(x as ProtoValue & Record<string, unknown>));
   return null;
 }

@@ -8,7 +8,7 @@
 import { msToProto, parseDuration } from '../core/duration.js';
 import type { HeaderMatcher, HeaderValueOption, QueryParameterMatcher, RequestMirrorPolicy, RetryPolicy, Route, RouteAction, RouteMatch, StringMatcher } from './envoy.js';
 import type { Destination, HTTPMatchRequest, HTTPRoute, HeaderOperations, StringMatch } from './istio-types.js';
-import { translateFault } from './translate-policy.js';
+import { translateFault, translateMirrorFraction } from './translate-resilience.js';
 
 /** Resolves an Istio destination to the Envoy cluster name that serves it. */
 export type ClusterNamer = (destination: Destination) => string;
@@ -164,12 +164,17 @@ export function translateHttpRoute(http: HTTPRoute, index: number, port: number,
   return matches.map((m) => ({ ...base, match: routeMatch(m) }));
 }
 
-/** Istio `mirror` / `mirrors` → request_mirror_policies (percent as a fraction of a million, as istiod). */
+/** Istio `mirror` / `mirrors` → request_mirror_policies (fractions as istiod writes them). */
 function translateMirrors(http: HTTPRoute, namer: ClusterNamer): RequestMirrorPolicy[] {
-  const fraction = (value: number | undefined) => ({ default_value: { numerator: Math.round((value ?? 100) * 10_000), denominator: 'MILLION' as const } });
   const out: RequestMirrorPolicy[] = [];
-  if (http.mirror) out.push({ cluster: namer(http.mirror), runtime_fraction: fraction(http.mirrorPercentage?.value ?? http.mirrorPercent) });
-  for (const m of http.mirrors ?? []) out.push({ cluster: namer(m.destination), runtime_fraction: fraction(m.percentage?.value) });
+  if (http.mirror) {
+    const fraction = translateMirrorFraction(http.mirrorPercentage, http.mirrorPercent);
+    if (fraction) out.push({ cluster: namer(http.mirror), runtime_fraction: fraction });
+  }
+  for (const m of http.mirrors ?? []) {
+    const fraction = translateMirrorFraction(m.percentage);
+    if (fraction) out.push({ cluster: namer(m.destination), runtime_fraction: fraction });
+  }
   return out;
 }
 

@@ -10,7 +10,8 @@ import type { Destination, DestinationRuleSpec, IstioResource, ResourceOf, Traff
 import { buildRegistry, endpointPort, expandHost, hostAliases, labelsMatch, type Service, type ServicePort } from './registry.js';
 import { toStruct } from './struct.js';
 import { clusterName, defaultRetryPolicy, translateHttpRoute } from './translate-routes.js';
-import { translateClusterTrafficPolicy } from './translate-policy.js';
+import { translateConnectionPool, translateOutlierDetection } from './translate-resilience.js';
+import { applyRateLimits } from './translate-ratelimit.js';
 
 /** The workload a translation is for. */
 export interface ProxyInfo {
@@ -66,6 +67,8 @@ export function translate(resources: readonly IstioResource[], proxy: ProxyInfo)
     namer({ host: hostname, port: { number: port } });
   }
 
+  applyRateLimits(resources, out.routes, registry, namerFor(proxy.namespace, DEFAULT_PORT));
+
   for (const [name, { service, hostname, port, subset }] of clusters) {
     const rule = rules.get(hostname);
     const subsetSpec = subset ? rule?.subsets?.find((s) => s.name === subset) : undefined;
@@ -115,7 +118,8 @@ function edsCluster(name: string, policy: TrafficPolicy): Cluster {
     eds_cluster_config: { eds_config: { ads: {}, resource_api_version: 'V3' }, service_name: name },
     connect_timeout: msToProto(10_000),
     lb_policy: lb === 'LEAST_REQUEST' || lb === 'LEAST_CONN' ? 'LEAST_REQUEST' : lb === 'RANDOM' ? 'RANDOM' : 'ROUND_ROBIN',
-    ...translateClusterTrafficPolicy(policy),
+    ...(policy.outlierDetection && translateOutlierDetection(policy.outlierDetection, { kind: 'DestinationRule', resource: name, path: 'trafficPolicy.outlierDetection' })),
+    ...translateConnectionPool(policy.connectionPool, { kind: 'DestinationRule', resource: name, path: 'trafficPolicy.connectionPool' }),
   };
 }
 

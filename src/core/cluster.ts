@@ -7,7 +7,9 @@
 import type { Cluster, ClusterLoadAssignment } from '../config/envoy.js';
 import { fromStruct, type ProtoStruct } from '../config/struct.js';
 import { protoToMs } from './duration.js';
+import { CircuitBreaker, compileCircuitBreakers } from './circuit-breaker.js';
 import { createLoadBalancer, type Host, type LbPolicy, type LoadBalancer } from './load-balancer.js';
+import { compileOutlierDetection, compilePanicThreshold, OutlierDetector } from './outlier-detection.js';
 import type { RandomSource } from './random.js';
 
 export interface CompiledCluster {
@@ -19,6 +21,10 @@ export interface CompiledCluster {
   /** the Envoy resources it was compiled from, for config dumps and change detection */
   readonly source: Cluster;
   readonly assignment: ClusterLoadAssignment | undefined;
+  /** Envoy's per-cluster resource manager (connection-pool limits, retry budget). */
+  readonly breaker: CircuitBreaker;
+  /** Outlier detection, when the cluster configures it. */
+  readonly outlier: OutlierDetector | undefined;
   /** Hosts eligible for new requests (outlier detection and panic threshold applied). */
   healthyHosts(): readonly Host[];
   /** Picks a host for an attempt, avoiding `avoid` when possible. */
@@ -34,13 +40,15 @@ class ClusterImpl implements CompiledCluster {
     readonly connectTimeoutMs: number,
     readonly source: Cluster,
     readonly assignment: ClusterLoadAssignment | undefined,
+    readonly breaker: CircuitBreaker,
+    readonly outlier: OutlierDetector | undefined,
     random: RandomSource,
   ) {
     this.lb = createLoadBalancer(lbPolicy, random);
   }
 
   healthyHosts(): readonly Host[] {
-    return this.hosts;
+    return this.outlier ? this.outlier.healthyHosts(this.hosts, hostId) : this.hosts;
   }
 
   pick(avoid?: Host): Host | undefined {
@@ -48,7 +56,9 @@ class ClusterImpl implements CompiledCluster {
   }
 }
 
-/** Compiles a cluster and its load assignment. */
+const hostId = (h: Host): string => h.id;
+
+/** Compiles a cluster and its load assignment, carrying live state over from `previous`. */
 export function compileCluster(cluster: Cluster, assignment: ClusterLoadAssignment | undefined, previous: CompiledCluster | undefined, random: RandomSource): CompiledCluster {
   const reuse = new Map<string, Host>();
   for (const h of previous?.hosts ?? []) reuse.set(h.id, h);
@@ -68,7 +78,31 @@ export function compileCluster(cluster: Cluster, assignment: ClusterLoadAssignme
     }
   }
   const lbPolicy: LbPolicy = cluster.lb_policy === 'LEAST_REQUEST' || cluster.lb_policy === 'RANDOM' ? cluster.lb_policy : 'ROUND_ROBIN';
-  return new ClusterImpl(cluster.name, hosts, lbPolicy, protoToMs(cluster.connect_timeout) ?? 10_000, cluster, assignment, random);
+  const sameBreaker = previous && sameJson(previous.source.circuit_breakers, cluster.circuit_breakers);
+  const breaker = sameBreaker ? previous.breaker : new CircuitBreaker(compileCircuitBreakers(cluster));
+  const outlier = outlierFor(cluster, hosts, previous, random);
+  return new ClusterImpl(cluster.name, hosts, lbPolicy, protoToMs(cluster.connect_timeout) ?? 10_000, cluster, assignment, breaker, outlier, random);
+}
+
+/** Keeps the previous detector (and its ejections) when the policy is unchanged. */
+function outlierFor(cluster: Cluster, hosts: readonly Host[], previous: CompiledCluster | undefined, random: RandomSource): OutlierDetector | undefined {
+  const policy = compileOutlierDetection(cluster);
+  if (!policy) return undefined;
+  const ids = hosts.map(hostId);
+  if (previous?.outlier && sameJson(previous.source.outlier_detection, cluster.outlier_detection) && sameJson(previous.source.common_lb_config, cluster.common_lb_config)) {
+    previous.outlier.setHosts(ids);
+    return previous.outlier;
+  }
+  return new OutlierDetector({ policy, hosts: ids, panicThreshold: compilePanicThreshold(cluster), random });
+}
+
+/** Stops the timers of a cluster's detector unless `next` still uses it. */
+export function retireCluster(old: CompiledCluster, next: CompiledCluster | undefined): void {
+  if (old.outlier && old.outlier !== next?.outlier) old.outlier.close();
+}
+
+function sameJson(a: unknown, b: unknown): boolean {
+  return JSON.stringify(a) === JSON.stringify(b);
 }
 
 function sameLabels(a: Readonly<Record<string, string>>, b: Record<string, string>): boolean {

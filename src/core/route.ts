@@ -8,6 +8,8 @@ import { protoToMs } from './duration.js';
 import type { RandomSource } from './random.js';
 import { compileRetryPolicy, type CompiledRetryPolicy } from './retry.js';
 import { compileMatch, type CompiledMatch } from './router.js';
+import { compileFault, type FaultPolicy } from './fault.js';
+import { compileMirrorPolicies, type MirrorPolicy } from './mirror.js';
 
 /** A header to add: [lower-case name, value, overwrite existing]. */
 export type HeaderAdd = readonly [name: string, value: string, overwrite: boolean];
@@ -40,7 +42,9 @@ export interface CompiledRoute {
   readonly directStatus: number;
   readonly directBody: string;
   readonly redirect: Readonly<Record<string, unknown>> | undefined;
-  readonly mirrors: ReadonlyArray<{ readonly cluster: string; readonly fraction: number }>;
+  readonly mirrors: readonly MirrorPolicy[];
+  /** fault injection (envoy.filters.http.fault per-route config) */
+  readonly fault: FaultPolicy | undefined;
   /** raw per-filter configs (e.g. `envoy.filters.http.fault`) for policy compilers */
   readonly filterConfig: Readonly<Record<string, Any>>;
 }
@@ -51,14 +55,6 @@ function mutation(add: HeaderValueOption[] | undefined, remove: string[] | undef
     add: (add ?? []).map((h): HeaderAdd => [h.header.key.toLowerCase(), h.header.value, h.append_action === 'OVERWRITE_IF_EXISTS_OR_ADD' || h.append_action === 'OVERWRITE_IF_EXISTS']),
     remove: (remove ?? []).map((h) => h.toLowerCase()),
   };
-}
-
-const denominators = { HUNDRED: 100, TEN_THOUSAND: 10_000, MILLION: 1_000_000 } as const;
-
-/** A FractionalPercent as a probability in [0, 1]. */
-export function fraction(p: { numerator?: number; denominator?: string } | undefined): number {
-  if (!p) return 1;
-  return Math.min(1, (p.numerator ?? 0) / (denominators[(p.denominator ?? 'HUNDRED') as keyof typeof denominators] ?? 100));
 }
 
 /** Compiles one Envoy route. Throws Error with a field path on unusable input. */
@@ -93,7 +89,8 @@ export function compileRoute(route: Route, index: number): CompiledRoute {
     directStatus: route.direct_response?.status ?? 0,
     directBody: route.direct_response?.body?.inline_string ?? '',
     redirect: route.redirect,
-    mirrors: (action?.request_mirror_policies ?? []).map((m) => ({ cluster: m.cluster, fraction: fraction(m.runtime_fraction?.default_value) })),
+    mirrors: compileMirrorPolicies(action?.request_mirror_policies),
+    fault: compileFault(route.typed_per_filter_config?.['envoy.filters.http.fault'], route.name ?? `route-${index}`),
     filterConfig: route.typed_per_filter_config ?? {},
   };
 }

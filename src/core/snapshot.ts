@@ -4,25 +4,35 @@
  * compiled routes and clusters. A new config compiles a new snapshot, which
  * is swapped in atomically; requests keep the snapshot they started with.
  */
-import type { EnvoyResources } from '../config/envoy.js';
+import type { Any, EnvoyResources } from '../config/envoy.js';
 import { MeshConfigError } from '../errors.js';
 import { compileCluster, type CompiledCluster } from './cluster.js';
 import { defaultRandom, type RandomSource } from './random.js';
 import { compileRoute, type CompiledRoute } from './route.js';
+import { compileGlobalLimit, type GlobalLimitPolicy } from './global-rate-limit.js';
+import { compileLocalRateLimit, LocalRateLimiter } from './token-bucket.js';
 
 export interface CompiledVirtualHost {
   readonly name: string;
   readonly routes: readonly CompiledRoute[];
   /** the route configuration (Envoy RDS name) it came from */
   readonly routeConfig: string;
+  /** local rate limit (token bucket) for this virtual host */
+  readonly localLimiter: LocalRateLimiter | undefined;
+  /** global rate limit: the descriptors to ask the rate-limit service about */
+  readonly globalLimit: GlobalLimitPolicy | undefined;
 }
 
 export interface Snapshot {
   readonly version: string;
   readonly resources: EnvoyResources;
   readonly clusters: ReadonlyMap<string, CompiledCluster>;
-  /** Finds the virtual host for `host` (lower-case) and `port`. */
+  /** Finds the outbound virtual host for `host` (lower-case) and `port`. */
   virtualHost(host: string, port: number): CompiledVirtualHost | undefined;
+  /** A named route configuration's table (e.g. a gateway's `http.8080`). */
+  routeTable(name: string): RouteTable | undefined;
+  /** @internal the local rate limiter of `<route config>/<virtual host>` */
+  localLimiter(key: string): (LocalRateLimiter & { source?: Any }) | undefined;
 }
 
 export interface CompileOptions {
@@ -30,15 +40,26 @@ export interface CompileOptions {
   random?: RandomSource;
 }
 
-class SnapshotImpl implements Snapshot {
-  constructor(
-    readonly version: string,
-    readonly resources: EnvoyResources,
-    readonly clusters: ReadonlyMap<string, CompiledCluster>,
-    private readonly byHostPort: ReadonlyMap<string, CompiledVirtualHost>,
-    private readonly byHost: ReadonlyMap<string, CompiledVirtualHost>,
-    private readonly wildcards: ReadonlyArray<readonly [suffix: string, vhost: CompiledVirtualHost]>,
-  ) {}
+/** Virtual hosts by domain, searched as Envoy does: exact host:port, exact host, then wildcards. */
+export class RouteTable {
+  private readonly byHostPort = new Map<string, CompiledVirtualHost>();
+  private readonly byHost = new Map<string, CompiledVirtualHost>();
+  private readonly wildcards: Array<[suffix: string, vhost: CompiledVirtualHost]> = [];
+
+  add(domains: readonly string[], vhost: CompiledVirtualHost): void {
+    for (const raw of domains) {
+      const domain = raw.toLowerCase();
+      if (domain.startsWith('*')) this.wildcards.push([domain.slice(1), vhost]);
+      else if (/:\d+$/.test(domain)) setOnce(this.byHostPort, domain, vhost);
+      else setOnce(this.byHost, domain, vhost);
+    }
+  }
+
+  /** Longest wildcard suffix first, the catch-all last (Envoy's domain search order). */
+  seal(): this {
+    this.wildcards.sort((a, b) => b[0].length - a[0].length);
+    return this;
+  }
 
   virtualHost(host: string, port: number): CompiledVirtualHost | undefined {
     const exact = this.byHostPort.get(`${host}:${port}`) ?? this.byHost.get(host);
@@ -48,31 +69,69 @@ class SnapshotImpl implements Snapshot {
   }
 }
 
+class SnapshotImpl implements Snapshot {
+  constructor(
+    readonly version: string,
+    readonly resources: EnvoyResources,
+    readonly clusters: ReadonlyMap<string, CompiledCluster>,
+    private readonly outbound: RouteTable,
+    private readonly tables: ReadonlyMap<string, RouteTable>,
+    private readonly limiters: ReadonlyMap<string, LocalRateLimiter | undefined>,
+  ) {}
+
+  localLimiter(key: string): (LocalRateLimiter & { source?: Any }) | undefined {
+    return this.limiters.get(key);
+  }
+
+  virtualHost(host: string, port: number): CompiledVirtualHost | undefined {
+    return this.outbound.virtualHost(host, port);
+  }
+
+  routeTable(name: string): RouteTable | undefined {
+    return this.tables.get(name);
+  }
+}
+
 /** Compiles Envoy resources; throws MeshConfigError naming the bad resource. */
 export function compileSnapshot(resources: EnvoyResources, version: string, options: CompileOptions = {}): Snapshot {
   const random = options.random ?? defaultRandom;
-  const byHostPort = new Map<string, CompiledVirtualHost>();
-  const byHost = new Map<string, CompiledVirtualHost>();
-  const wildcards: Array<[string, CompiledVirtualHost]> = [];
+  // Route configurations behind a bound listener (a gateway port) are not outbound routes.
+  const bound = new Set<string>();
+  for (const l of resources.listeners) {
+    const name = l.api_listener?.api_listener.rds?.route_config_name;
+    if (l.address && name) bound.add(name);
+    for (const fc of (l.filter_chains ?? []) as Array<{ filters?: Array<{ typed_config?: { rds?: { route_config_name?: string } } }> }>) {
+      for (const f of fc.filters ?? []) if (f.typed_config?.rds?.route_config_name) bound.add(f.typed_config.rds.route_config_name);
+    }
+  }
+  const outbound = new RouteTable();
+  const tables = new Map<string, RouteTable>();
+  const limiters = new Map<string, LocalRateLimiter | undefined>();
   for (const rc of resources.routes) {
+    const table = new RouteTable();
     rc.virtual_hosts.forEach((vh, v) => {
       let routes: CompiledRoute[];
       try {
         routes = vh.routes.map(compileRoute);
       } catch (err) {
-        throw new MeshConfigError('RouteConfiguration', rc.name, `virtual_hosts[${v}].${(err as Error).message.split(':')[0]}`, (err as Error).message.split(': ').slice(1).join(': ') || (err as Error).message);
+        const [path, ...reason] = (err as Error).message.split(': ');
+        throw new MeshConfigError('RouteConfiguration', rc.name, `virtual_hosts[${v}].${path}`, reason.join(': ') || (err as Error).message);
       }
-      const compiled: CompiledVirtualHost = { name: vh.name, routes, routeConfig: rc.name };
-      for (const raw of vh.domains) {
-        const domain = raw.toLowerCase();
-        if (domain === '*' || domain.startsWith('*')) wildcards.push([domain.slice(1), compiled]);
-        else if (/:\d+$/.test(domain)) setOnce(byHostPort, domain, compiled);
-        else setOnce(byHost, domain, compiled);
-      }
+      const limiterKey = `${rc.name}/${vh.name}`;
+      const compiled: CompiledVirtualHost = {
+        name: vh.name,
+        routes,
+        routeConfig: rc.name,
+        localLimiter: localLimiterFor(limiterKey, vh.typed_per_filter_config?.['envoy.filters.http.local_ratelimit'], options.previous, random),
+        globalLimit: compileGlobalLimit(vh.typed_per_filter_config?.['envoy.filters.http.ratelimit'], vh.rate_limits),
+      };
+      limiters.set(limiterKey, compiled.localLimiter);
+      table.add(vh.domains, compiled);
+      if (!bound.has(rc.name)) outbound.add(vh.domains, compiled);
     });
+    tables.set(rc.name, table.seal());
   }
-  // Longest wildcard suffix first, the catch-all last (Envoy's domain search order).
-  wildcards.sort((a, b) => b[0].length - a[0].length);
+  outbound.seal();
 
   const assignments = new Map(resources.endpoints.map((e) => [e.cluster_name, e]));
   const clusters = new Map<string, CompiledCluster>();
@@ -81,7 +140,18 @@ export function compileSnapshot(resources: EnvoyResources, version: string, opti
     const edsName = c.eds_cluster_config?.service_name || c.name;
     clusters.set(c.name, compileCluster(c, assignments.get(edsName), options.previous?.clusters.get(c.name), random));
   }
-  return new SnapshotImpl(version, resources, clusters, byHostPort, byHost, wildcards);
+  return new SnapshotImpl(version, resources, clusters, outbound, tables, limiters);
+}
+
+/** A virtual host's token bucket; the previous snapshot's bucket (and its tokens) survives an unchanged policy. */
+function localLimiterFor(key: string, config: Any | undefined, previous: Snapshot | undefined, random: RandomSource): LocalRateLimiter | undefined {
+  if (!config) return undefined;
+  const old = previous?.localLimiter(key);
+  if (old && JSON.stringify(old.source) === JSON.stringify(config)) return old;
+  const policy = compileLocalRateLimit(config, key);
+  if (!policy) return undefined;
+  const limiter = new LocalRateLimiter(policy, { random });
+  return Object.assign(limiter, { source: config });
 }
 
 function setOnce<K, V>(map: Map<K, V>, key: K, value: V): void {

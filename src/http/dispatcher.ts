@@ -5,7 +5,14 @@
  * (ALLOW_ANY) or get 502 NR (REGISTRY_ONLY), as with Istio's
  * outboundTrafficPolicy.
  */
+import { context as otelContext, type Context } from '@opentelemetry/api';
+import type { AsyncLocalStorage } from 'node:async_hooks';
 import { Agent, Dispatcher } from 'undici';
+import type { CompiledRoute } from '../core/route.js';
+import type { OutboundTargetHandle } from '../telemetry/outbound.js';
+import type { MeshTelemetry } from '../telemetry/telemetry.js';
+import { GlobalRateLimits } from './global-rate-limit.js';
+import { sendMirror } from './mirror.js';
 import type { CompiledCluster } from '../core/cluster.js';
 import type { Host } from '../core/load-balancer.js';
 import type { RandomSource } from '../core/random.js';
@@ -22,6 +29,9 @@ export type OutboundTrafficPolicy = 'ALLOW_ANY' | 'REGISTRY_ONLY';
 /** What the dispatcher reads from the mesh on every request. */
 export interface DispatcherRuntime {
   readonly snapshot: Snapshot;
+  readonly telemetry: MeshTelemetry;
+  /** the inbound request's trace context, set by the inbound middleware */
+  readonly context: AsyncLocalStorage<Context>;
 }
 
 export interface MeshDispatcherOptions {
@@ -46,6 +56,8 @@ export class MeshDispatcher extends Dispatcher implements ExchangeContext {
   private readonly pools = new PoolManager();
   private readonly passthrough = new Agent();
   private readonly origins = new Map<string, OriginInfo>();
+  private readonly targets = new WeakMap<CompiledRoute, OutboundTargetHandle[]>();
+  private readonly globalLimits = new GlobalRateLimits();
   private closed = false;
 
   constructor(private readonly runtime: DispatcherRuntime, options: MeshDispatcherOptions) {
@@ -55,8 +67,38 @@ export class MeshDispatcher extends Dispatcher implements ExchangeContext {
     this.registryOnly = options.outboundTrafficPolicy === 'REGISTRY_ONLY';
   }
 
+  get telemetry(): MeshTelemetry {
+    return this.runtime.telemetry;
+  }
+
   pool(host: Host, cluster: CompiledCluster): Dispatcher {
     return this.pools.get(host, cluster);
+  }
+
+  parentContext(): Context {
+    return this.runtime.context.getStore() ?? otelContext.active();
+  }
+
+  target(route: CompiledRoute, clusterIndex: number): OutboundTargetHandle {
+    let handles = this.targets.get(route);
+    if (!handles) this.targets.set(route, (handles = []));
+    let handle = handles[clusterIndex];
+    if (!handle) {
+      const cluster = route.clusters[clusterIndex]!;
+      const service = cluster.split('|')[3] ?? 'unknown';
+      handle = handles[clusterIndex] = this.runtime.telemetry.outbound.target({
+        service, serviceNamespace: service.split('.')[1], cluster, route: route.name, protocol: 'http',
+      });
+    }
+    return handle;
+  }
+
+  overGlobalLimit(snapshot: Snapshot, vhost: CompiledVirtualHost, descriptors: Array<{ entries: Array<{ key: string; value: string }> }>) {
+    return this.globalLimits.check(snapshot, vhost.globalLimit!, descriptors);
+  }
+
+  mirror(snapshot: Snapshot, cluster: string, opts: Dispatcher.DispatchOptions, authority: string, shadowSuffix: boolean): void {
+    sendMirror(this, snapshot, cluster, opts, authority, shadowSuffix);
   }
 
   override dispatch(opts: Dispatcher.DispatchOptions, rawHandler: Dispatcher.DispatchHandler): boolean {
@@ -72,6 +114,14 @@ export class MeshDispatcher extends Dispatcher implements ExchangeContext {
       if (this.registryOnly) return this.reply(handler, 'NR', 502, `no route: "${origin.authority}" is not in the mesh registry (REGISTRY_ONLY)`);
       return this.passthrough.dispatch(opts, rawHandler);
     }
+    return this.dispatchToVirtualHost(snapshot, vhost, opts, handler, origin.authority);
+  }
+
+  /**
+   * Routes a request on a given virtual host (the gateway looks its virtual
+   * host up in its own route table, then hands over here).
+   */
+  dispatchToVirtualHost(snapshot: Snapshot, vhost: CompiledVirtualHost, opts: Dispatcher.DispatchOptions, handler: LegacyHandler, authority: string): boolean {
     const fullPath = opts.path;
     const q = fullPath.indexOf('?');
     const view = new DispatchView(opts.method, q === -1 ? fullPath : fullPath.slice(0, q), q === -1 ? '' : fullPath.slice(q + 1), opts.headers as RawHeaders);
@@ -82,7 +132,7 @@ export class MeshDispatcher extends Dispatcher implements ExchangeContext {
       sendResponse(handler, route.directStatus, route.directBody, undefined);
       return true;
     }
-    new Exchange(this, snapshot, route, opts, handler, origin.authority, view.path).start();
+    new Exchange(this, snapshot, vhost, route, opts, handler, authority, view.path).start();
     return true;
   }
 
@@ -117,7 +167,7 @@ export class MeshDispatcher extends Dispatcher implements ExchangeContext {
   async shutdown(graceMs: number): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    await Promise.all([this.pools.close(graceMs), this.passthrough.close()]);
+    await Promise.all([this.pools.close(graceMs), this.passthrough.close(), this.globalLimits.close()]);
   }
 }
 

@@ -1,29 +1,47 @@
 /**
- * One outbound HTTP request through the mesh: Envoy's router filter in
- * miniature. It picks the destination cluster, sends attempts to endpoints
- * chosen by the cluster's load balancer, enforces the route timeout and the
- * per-try timeout, retries per the route's retry policy with jittered
- * back-off, and answers with a local reply when it has to.
+ * One outbound HTTP request through the mesh: Envoy's filter chain and router
+ * in miniature. In order: fault injection, local then global rate limit, the
+ * cluster's circuit breaker, then attempts on endpoints chosen by the
+ * cluster's load balancer under the route timeout and per-try timeout, with
+ * retries per the route's policy, outlier-detection reporting, mirroring and
+ * telemetry around it all. The mesh answers with a local reply when it must.
  */
+import type { Context } from '@opentelemetry/api';
 import type { Dispatcher } from 'undici';
 import type { CompiledCluster } from '../core/cluster.js';
+import { decideFault, NO_FAULT, type FaultDecision } from '../core/fault.js';
+import { descriptorsFor } from '../core/global-rate-limit.js';
 import type { Host } from '../core/load-balancer.js';
 import type { RandomSource } from '../core/random.js';
 import { backoffDelay, retriableFailure, retriableResponse, type AttemptFailure } from '../core/retry.js';
 import { pickClusterIndex, rewritePath, type CompiledRoute } from '../core/route.js';
-import type { Snapshot } from '../core/snapshot.js';
+import type { CompiledVirtualHost, Snapshot } from '../core/snapshot.js';
+import { RateLimitOutcome } from '../core/token-bucket.js';
 import type { ResponseFlag } from '../errors.js';
+import type { OutboundCall, OutboundTargetHandle } from '../telemetry/outbound.js';
+import type { MeshTelemetry } from '../telemetry/telemetry.js';
+import { Attempt, type AttemptOwner } from './attempt.js';
 import { replayableBody, type ReplayableBody } from './body.js';
 import type { LegacyHandler } from './handler.js';
-import { mutateRawHeaders, outboundHeaders, type RawHeaders } from './headers.js';
+import { getHeader, mutateRawHeaders, outboundHeaders, type RawHeaders } from './headers.js';
 import { flagHeader, sendLocalReply, type LocalReplyMode } from './local-reply.js';
+import { takePeerMetadata } from './response-meta.js';
 
 /** What an exchange needs from the mesh that runs it. */
 export interface ExchangeContext {
   readonly random: RandomSource;
   readonly localReplies: LocalReplyMode;
+  readonly telemetry: MeshTelemetry;
   /** The connection pool for an endpoint. */
   pool(host: Host, cluster: CompiledCluster): Dispatcher;
+  /** The trace context outbound calls are children of (the inbound request's, if any). */
+  parentContext(): Context;
+  /** The telemetry handle of a route's destination cluster. */
+  target(route: CompiledRoute, clusterIndex: number): OutboundTargetHandle;
+  /** Asks the rate-limit service; resolves to true when the request is over limit. */
+  overGlobalLimit(snapshot: Snapshot, vhost: CompiledVirtualHost, descriptors: Array<{ entries: Array<{ key: string; value: string }> }>): Promise<{ overLimit: boolean; headers?: Record<string, string> | undefined }>;
+  /** Sends a fire-and-forget copy of the request to a mirror cluster. */
+  mirror(snapshot: Snapshot, cluster: string, opts: Dispatcher.DispatchOptions, authority: string, shadowSuffix: boolean): void;
 }
 
 const PENDING = 0;
@@ -32,77 +50,32 @@ const DONE = 2;
 
 const connectErrorCodes = new Set(['ECONNREFUSED', 'UND_ERR_CONNECT_TIMEOUT', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'ECONNABORTED', 'UND_ERR_CONNECT']);
 
-class Attempt implements LegacyHandler {
-  abortUpstream: ((reason?: unknown) => void) | undefined;
-  /** the response is being drained because the exchange will retry */
-  discard = false;
-  /** the exchange has moved on; abort as soon as undici lets us */
-  abandoned = false;
-  timedOut = false;
-  timer: NodeJS.Timeout | undefined;
-  private released = false;
-
-  constructor(readonly exchange: Exchange, readonly host: Host) {
-    host.active++;
-  }
-
-  /** Gives the host's active-request slot back (once) and stops the per-try timer. */
-  release(): void {
-    if (this.timer) clearTimeout(this.timer);
-    if (this.released) return;
-    this.released = true;
-    this.host.active--;
-  }
-
-  onConnect(abort: (reason?: unknown) => void): void {
-    this.abortUpstream = abort;
-    if (this.abandoned) abort(new Error('attempt abandoned'));
-  }
-
-  onHeaders(status: number, raw: Buffer[], resume: () => void, text: string): boolean {
-    return this.exchange.attemptHeaders(this, status, raw, resume, text);
-  }
-
-  onData(chunk: Buffer): boolean {
-    if (this.discard || this.abandoned) return true;
-    return this.exchange.handler.onData?.(chunk) !== false;
-  }
-
-  onComplete(trailers: Buffer[] | string[] | null): void {
-    this.exchange.attemptComplete(this, trailers);
-  }
-
-  onError(err: Error): void {
-    this.exchange.attemptError(this, err);
-  }
-
-  /** Stops this attempt whether or not undici has connected it yet. */
-  abandon(reason: unknown): void {
-    this.abandoned = true;
-    if (this.timer) clearTimeout(this.timer);
-    this.abortUpstream?.(reason);
-  }
-}
-
-export class Exchange {
+export class Exchange implements AttemptOwner {
   private state = PENDING;
   private attempt: Attempt | undefined;
   private retriesLeft: number;
   private retryNumber = 0;
-  private clusterIndex = 0;
-  private cluster: CompiledCluster | undefined;
+  private readonly clusterIndex: number;
+  private readonly cluster: CompiledCluster | undefined;
   private timer: NodeJS.Timeout | undefined;
   private retryTimer: NodeJS.Timeout | undefined;
   private lastHost: Host | undefined;
-  private body: ReplayableBody;
+  private readonly body: ReplayableBody;
   private attemptOptions: Dispatcher.DispatchOptions | undefined;
-  private lastFailure: AttemptFailure | undefined;
-  /** flags to report on a response that otherwise went through (e.g. DI) */
-  flags: ResponseFlag | undefined;
+  private admitted = false;
+  private retryHeld = false;
+  private fault: FaultDecision = NO_FAULT;
+  private call: OutboundCall | undefined;
+  private status = 0;
+  private responseBytes = 0;
+  private peerMetadata: string | undefined;
+  /** a flag to report on a response that otherwise went through (DI) */
+  private flags: ResponseFlag | undefined;
 
   constructor(
     private readonly ctx: ExchangeContext,
     readonly snapshot: Snapshot,
+    private readonly vhost: CompiledVirtualHost,
     readonly route: CompiledRoute,
     private readonly opts: Dispatcher.DispatchOptions,
     readonly handler: LegacyHandler,
@@ -111,17 +84,62 @@ export class Exchange {
   ) {
     this.retriesLeft = route.retry?.numRetries ?? 0;
     this.body = replayableBody(opts.body);
+    this.clusterIndex = pickClusterIndex(route, ctx.random);
+    this.cluster = snapshot.clusters.get(route.clusters[this.clusterIndex]!);
   }
 
-  /** Starts the exchange: tells the caller it is connected, arms the route timeout, sends. */
+  /** Starts the exchange: tells the caller it is connected, then runs the filter chain. */
   start(): void {
     this.handler.onConnect?.((reason) => this.abort(reason));
     if (this.state === DONE) return;
+    const [host, port] = splitAuthority(this.authority);
+    this.call = this.ctx.telemetry.outbound.start(this.ctx.parentContext(), this.ctx.target(this.route, this.clusterIndex), {
+      method: this.opts.method, url: `http://${this.authority}${this.opts.path}`, serverAddress: host, serverPort: port,
+    });
+    this.fault = decideFault(this.route.fault, this.ctx.random);
+    if (this.fault.delayMs > 0) {
+      this.flags = 'DI';
+      this.ctx.telemetry.tracer.faultDelay(this.call.span, this.fault.delayMs);
+      this.timer = setTimeout(() => this.afterFaultDelay(), this.fault.delayMs);
+    } else {
+      this.afterFaultDelay();
+    }
+  }
+
+  private afterFaultDelay(): void {
+    this.timer = undefined;
+    if (this.state !== PENDING) return;
+    if (this.fault.abortHttpStatus !== undefined) {
+      this.ctx.telemetry.tracer.faultAbort(this.call!.span, this.fault.abortHttpStatus);
+      return this.localReply('FI', this.fault.abortHttpStatus, 'fault filter abort');
+    }
+    const limiter = this.vhost.localLimiter;
+    if (limiter && limiter.check() === RateLimitOutcome.Limited) {
+      this.ctx.telemetry.tracer.rateLimited(this.call!.span, 'local', this.vhost.name);
+      return this.localReply('RL', limiter.policy.status, 'local_rate_limited', limiter.xRateLimitHeaders());
+    }
+    const global = this.vhost.globalLimit;
+    if (!global) return this.route_();
+    const descriptors = descriptorsFor(global, (name) => getHeader(this.opts.headers as RawHeaders, name));
+    if (descriptors.length === 0) return this.route_();
+    this.ctx.overGlobalLimit(this.snapshot, this.vhost, descriptors).then(({ overLimit, headers }) => {
+      if (this.state !== PENDING) return;
+      if (!overLimit) return this.route_();
+      this.ctx.telemetry.tracer.rateLimited(this.call!.span, 'global', global.domain);
+      this.localReply('RL', 429, 'rate limited', { 'x-envoy-ratelimited': 'true', ...headers });
+    }, () => this.route_());
+  }
+
+  /** The router: admission, route timeout, mirrors, first attempt. */
+  private route_(): void {
+    const cluster = this.cluster;
+    if (!cluster) return this.localReply('NC', 503, `no cluster: the route's cluster "${this.route.clusters[this.clusterIndex]}" is not known`);
+    if (cluster.breaker.tryAdmitHttp1() === undefined) return this.localReply('UO', 503, 'upstream connect error or disconnect/reset before headers. reset reason: overflow');
+    this.admitted = true;
     if (this.route.timeoutMs > 0) this.timer = setTimeout(() => this.onRouteTimeout(), this.route.timeoutMs);
-    this.clusterIndex = pickClusterIndex(this.route, this.ctx.random);
-    const name = this.route.clusters[this.clusterIndex]!;
-    this.cluster = this.snapshot.clusters.get(name);
-    if (!this.cluster) return this.localReply('NC', 503, `no cluster: the route's cluster "${name}" is not known`);
+    for (const m of this.route.mirrors) {
+      if (m.probability >= 1 || this.ctx.random() < m.probability) this.ctx.mirror(this.snapshot, m.cluster, this.optionsForAttempt(), this.authority, m.shadowSuffix);
+    }
     this.sendAttempt();
   }
 
@@ -139,45 +157,52 @@ export class Exchange {
   }
 
   private optionsForAttempt(): Dispatcher.DispatchOptions {
-    const first = this.attemptOptions === undefined;
-    if (first) {
+    if (this.attemptOptions === undefined) {
       const route = this.route;
-      const mutations = [route.requestHeaders, route.clusterRequestHeaders[this.clusterIndex]!];
-      const host = route.hostRewrite ?? this.authority;
+      const headers = outboundHeaders(this.opts.headers as RawHeaders, route.hostRewrite ?? this.authority, [route.requestHeaders, route.clusterRequestHeaders[this.clusterIndex]!], undefined);
+      this.ctx.telemetry.outbound.injectHeaders(this.call!.context, headers);
       this.attemptOptions = {
         ...this.opts,
         path: route.prefixRewrite !== undefined || route.regexRewrite ? rewriteWithQuery(route, this.path, this.opts.path) : this.opts.path,
-        headers: outboundHeaders(this.opts.headers as RawHeaders, host, mutations, undefined),
+        headers,
         body: this.body.next() as Dispatcher.DispatchOptions['body'],
       };
       return this.attemptOptions;
     }
-    return { ...this.attemptOptions!, body: this.body.next() as Dispatcher.DispatchOptions['body'] };
+    return { ...this.attemptOptions, body: this.body.next() as Dispatcher.DispatchOptions['body'] };
   }
 
-  /** Called by the current attempt when upstream response headers arrive. */
   attemptHeaders(attempt: Attempt, status: number, raw: Buffer[], resume: () => void, text: string): boolean {
     if (attempt !== this.attempt || this.state !== PENDING) {
       attempt.abandon(new Error('stale attempt'));
       return false;
     }
+    this.cluster!.outlier?.putHttpStatus(attempt.host.id, status);
     const retry = this.route.retry;
-    if (retry && this.retriesLeft > 0 && this.body.replayable && retriableResponse(retry, status, grpcStatusOf(raw, retry.on))) {
+    if (retry && this.retriesLeft > 0 && this.body.replayable && retriableResponse(retry, status, grpcStatusOf(raw, retry.on)) && this.retryBudget()) {
       attempt.discard = true; // drain it, then retry on completion
       return true;
     }
     if (attempt.timer) clearTimeout(attempt.timer);
     this.state = FORWARDING;
+    this.status = status;
+    const meta = takePeerMetadata(raw);
+    this.peerMetadata = meta.value;
     const route = this.route;
-    const headers = mutateRawHeaders(raw, [route.responseHeaders, route.clusterResponseHeaders[this.clusterIndex]!], this.flags ? flagHeader(this.flags) : undefined);
+    const headers = mutateRawHeaders(meta.headers, [route.responseHeaders, route.clusterResponseHeaders[this.clusterIndex]!], this.flags ? flagHeader(this.flags) : undefined);
     return this.handler.onHeaders?.(status, headers, resume, text) !== false;
+  }
+
+  attemptData(_attempt: Attempt, chunk: Buffer): boolean {
+    this.responseBytes += chunk.length;
+    return this.handler.onData?.(chunk) !== false;
   }
 
   attemptComplete(attempt: Attempt, trailers: Buffer[] | string[] | null): void {
     attempt.release();
     if (attempt !== this.attempt || attempt.abandoned || this.state === DONE) return;
     if (attempt.discard) return this.retryAfterBackoff();
-    this.finish();
+    this.finish(undefined);
     this.handler.onComplete?.(trailers);
   }
 
@@ -185,36 +210,45 @@ export class Exchange {
     attempt.release();
     if (attempt !== this.attempt || this.state === DONE || (attempt.abandoned && !attempt.timedOut)) return;
     if (this.state === FORWARDING) {
-      this.finish();
+      this.finish(err);
       this.handler.onError(err);
       return;
     }
     const failure: AttemptFailure = attempt.timedOut ? 'timeout' : isConnectError(err) ? 'connect-failure' : 'reset';
-    this.lastFailure = failure;
+    this.cluster!.outlier?.putLocalOrigin(attempt.host.id, failure === 'connect-failure' ? 'connect_failed' : failure === 'timeout' ? 'timeout' : 'reset');
     const retry = this.route.retry;
-    if (retry && this.retriesLeft > 0 && this.body.replayable && retriableFailure(retry, failure)) return this.retryAfterBackoff();
+    if (retry && this.retriesLeft > 0 && this.body.replayable && retriableFailure(retry, failure) && this.retryBudget()) return this.retryAfterBackoff();
     this.replyForFailure(failure, err);
   }
 
   private replyForFailure(failure: AttemptFailure, err: Error | undefined): void {
+    const code = (err as { code?: string } | undefined)?.code;
+    const detail = code ? ` (${code})` : '';
     switch (failure) {
       case 'timeout':
         return this.localReply('UT', 504, 'upstream request timeout');
       case 'connect-failure':
         return this.retryNumber > 0
-          ? this.localReply('URX', 503, `upstream connect error or disconnect/reset before headers. retried and the latest reset reason: connection failure${detail(err)}`)
-          : this.localReply('UF', 503, `upstream connect error or disconnect/reset before headers. reset reason: connection failure${detail(err)}`);
+          ? this.localReply('URX', 503, `upstream connect error or disconnect/reset before headers. retried and the latest reset reason: connection failure${detail}`)
+          : this.localReply('UF', 503, `upstream connect error or disconnect/reset before headers. reset reason: connection failure${detail}`);
       default:
-        return this.localReply(this.retryNumber > 0 ? 'URX' : 'UC', 503, `upstream connect error or disconnect/reset before headers. reset reason: connection termination${detail(err)}`);
+        return this.localReply(this.retryNumber > 0 ? 'URX' : 'UC', 503, `upstream connect error or disconnect/reset before headers. reset reason: connection termination${detail}`);
     }
+  }
+
+  /** Takes a slot of the cluster's retry budget (max_retries) for this request's retries. */
+  private retryBudget(): boolean {
+    if (this.retryHeld) return true;
+    this.retryHeld = this.cluster!.breaker.tryAcquireRetry();
+    return this.retryHeld;
   }
 
   private retryAfterBackoff(): void {
     this.retriesLeft--;
     this.retryNumber++;
     const delay = backoffDelay(this.route.retry!, this.retryNumber, this.ctx.random);
-    if (delay <= 0) return this.sendAttempt();
     this.attempt = undefined;
+    if (delay <= 0) return this.sendAttempt();
     this.retryTimer = setTimeout(() => {
       this.retryTimer = undefined;
       if (this.state === PENDING) this.sendAttempt();
@@ -224,19 +258,22 @@ export class Exchange {
   private onPerTryTimeout(attempt: Attempt): void {
     if (attempt !== this.attempt || this.state !== PENDING) return;
     attempt.timedOut = true;
+    const connected = attempt.abortUpstream !== undefined;
     attempt.abandon(new Error('per-try timeout'));
-    // undici calls onError for an aborted attempt only once it was connected; decide now either way.
-    if (attempt.abortUpstream === undefined) this.attemptError(attempt, new Error('per-try timeout'));
+    // undici reports an abort through onError only once the attempt was connected; decide now otherwise.
+    if (!connected) this.attemptError(attempt, new Error('per-try timeout'));
   }
 
   private onRouteTimeout(): void {
     this.timer = undefined;
     if (this.state === DONE) return;
-    const forwarding = this.state === FORWARDING;
-    this.attempt?.abandon(new Error('route timeout'));
-    if (forwarding) {
-      this.finish();
-      this.handler.onError(Object.assign(new Error('upstream request timeout'), { code: 'MESH_TIMEOUT', flag: 'UT' }));
+    // Envoy reports a route timeout to outlier detection as a local-origin timeout (a gateway error).
+    if (this.attempt) this.cluster!.outlier?.putLocalOrigin(this.attempt.host.id, 'timeout');
+    if (this.state === FORWARDING) {
+      this.attempt?.abandon(new Error('route timeout'));
+      const err = Object.assign(new Error('upstream request timeout'), { code: 'MESH_TIMEOUT', flag: 'UT' });
+      this.finish(err);
+      this.handler.onError(err);
     } else {
       this.localReply('UT', 504, 'upstream request timeout');
     }
@@ -245,30 +282,47 @@ export class Exchange {
   /** The caller aborted (signal, stream destroyed). */
   abort(reason: unknown): void {
     if (this.state === DONE) return;
-    this.finish();
+    const err = reason instanceof Error ? reason : new Error(String(reason ?? 'aborted'));
+    this.flags = 'DC';
+    this.finish(err);
     this.attempt?.abandon(reason);
-    this.handler.onError(reason instanceof Error ? reason : new Error(String(reason ?? 'aborted')));
+    this.handler.onError(err);
   }
 
   /** Answers the caller from the mesh itself. */
-  localReply(flag: ResponseFlag, status: number, message: string): void {
+  private localReply(flag: ResponseFlag, status: number, message: string, headers?: Record<string, string>): void {
     if (this.state === DONE) return;
-    this.finish();
+    this.status = status;
+    this.flags = flag;
+    this.finish(undefined);
     this.attempt?.abandon(new Error('local reply'));
-    sendLocalReply(this.handler, this.ctx.localReplies, flag, status, message);
+    sendLocalReply(this.handler, this.ctx.localReplies, flag, status, message, headers && toRaw(headers));
   }
 
-  private finish(): void {
+  private finish(error: Error | undefined): void {
     this.state = DONE;
     if (this.timer) clearTimeout(this.timer);
     if (this.retryTimer) clearTimeout(this.retryTimer);
     this.timer = this.retryTimer = undefined;
+    if (this.admitted) this.cluster!.breaker.releaseHttp1();
+    if (this.retryHeld) this.cluster!.breaker.releaseRetry();
+    if (this.call) {
+      this.ctx.telemetry.outbound.finish(this.call, {
+        statusCode: this.status, flags: this.flags ?? '-', responseBytes: this.responseBytes, peerMetadata: this.peerMetadata, error,
+      });
+    }
   }
+}
 
-  /** The failure that ended the last attempt, if any (for telemetry). */
-  get failure(): AttemptFailure | undefined {
-    return this.lastFailure;
-  }
+function splitAuthority(authority: string): [string, number] {
+  const i = authority.lastIndexOf(':');
+  return i > 0 && authority[authority.length - 1] !== ']' ? [authority.slice(0, i), Number(authority.slice(i + 1))] : [authority, 80];
+}
+
+function toRaw(headers: Record<string, string>): Buffer[] {
+  const out: Buffer[] = [];
+  for (const key in headers) out.push(Buffer.from(key, 'latin1'), Buffer.from(headers[key]!, 'latin1'));
+  return out;
 }
 
 function rewriteWithQuery(route: CompiledRoute, path: string, full: string): string {
@@ -279,11 +333,6 @@ function rewriteWithQuery(route: CompiledRoute, path: string, full: string): str
 function isConnectError(err: Error): boolean {
   const code = (err as { code?: string }).code;
   return code !== undefined && connectErrorCodes.has(code);
-}
-
-function detail(err: Error | undefined): string {
-  const code = (err as { code?: string } | undefined)?.code;
-  return code ? ` (${code})` : '';
 }
 
 const grpcStatusName = 'grpc-status';

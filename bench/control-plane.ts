@@ -1,0 +1,230 @@
+/**
+ * Control-plane scale bench: 1,000 services (10 namespaces × 100, each with
+ * v1/v2 subsets and a 90/10 VirtualService) and 1,000 simulated ADS clients
+ * (in-process raw SotW streams that subscribe by name as gRPC's A27 client
+ * does — 10 services each, 5 of them the ones every change touches — and ACK
+ * everything). Wildcard subscriptions of all 1,000 services (~2 MB per
+ * client per SotW response set) are what Delta xDS is for; `--wildcard` runs them.
+ * Prints the time to serve every client, memory per client, and push
+ * latency (file write → every client has the new RDS/EDS version) p50/p99/max.
+ *
+ *   node --expose-gc --import tsx bench/control-plane.ts [clients] [services]
+ */
+import * as grpc from '@grpc/grpc-js';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
+import { createControlPlane } from '../src/control-plane/index.js';
+import { TYPE_URL } from '../src/config/envoy.js';
+import { loadGrpcPackage } from '../src/xds/protos.js';
+import { buildNode } from '../src/xds/node.js';
+
+const numeric = process.argv.slice(2).filter((a) => /^\d+$/.test(a));
+const CLIENTS = Number(numeric[0] ?? 1000);
+const SERVICES = Number(numeric[1] ?? 1000);
+const NAMESPACES = 10;
+const CHANNELS = 10;
+const ROUNDS = 5;
+const WILDCARD = process.argv.includes('--wildcard');
+const CALLS_PER_CLIENT = 10;
+
+setFlagsFromString('--expose-gc');
+const gc = runInNewContext('gc') as () => void;
+
+function serviceYaml(ns: string, i: number, v2Weight: number, extraEndpoint = false): string {
+  const host = `svc-${i}.${ns}.svc.cluster.local`;
+  const port = 10_000 + i;
+  return `
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: { name: svc-${i}, namespace: ${ns} }
+spec:
+  hosts: [${host}]
+  location: MESH_INTERNAL
+  resolution: STATIC
+  ports: [{ number: 8080, name: http, protocol: HTTP }]
+  endpoints:
+    - { address: 10.0.${i % 250}.1, ports: { http: ${port} }, labels: { version: v1 } }
+    - { address: 10.0.${i % 250}.2, ports: { http: ${port} }, labels: { version: v2 } }${extraEndpoint ? `
+    - { address: 10.0.${i % 250}.3, ports: { http: ${port} }, labels: { version: v2 } }` : ''}
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: { name: svc-${i}, namespace: ${ns} }
+spec:
+  host: ${host}
+  subsets: [{ name: v1, labels: { version: v1 } }, { name: v2, labels: { version: v2 } }]
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: { name: svc-${i}, namespace: ${ns} }
+spec:
+  hosts: [${host}]
+  http:
+    - route:
+        - { destination: { host: ${host}, subset: v1 }, weight: ${100 - v2Weight} }
+        - { destination: { host: ${host}, subset: v2 }, weight: ${v2Weight} }
+`;
+}
+
+/** Reads version_info (1), type_url (4) and nonce (5) of a DiscoveryResponse, skipping the resources. */
+function peek(buf: Buffer): { version: string; typeUrl: string; nonce: string; bytes: number } {
+  let pos = 0;
+  const out = { version: '', typeUrl: '', nonce: '', bytes: buf.length };
+  const varint = (): number => {
+    let result = 0, shift = 0, b: number;
+    do { b = buf[pos++]!; result += (b & 0x7f) * 2 ** shift; shift += 7; } while (b & 0x80);
+    return result;
+  };
+  while (pos < buf.length) {
+    const tag = varint();
+    const field = Math.floor(tag / 8), wire = tag & 7;
+    if (wire === 0) { varint(); continue; }
+    if (wire !== 2) throw new Error(`unexpected wire type ${wire}`);
+    const len = varint();
+    const text = field === 1 || field === 4 || field === 5 ? buf.toString('utf8', pos, pos + len) : '';
+    if (field === 1) out.version = text;
+    else if (field === 4) out.typeUrl = text;
+    else if (field === 5) out.nonce = text;
+    pos += len;
+  }
+  return out;
+}
+
+interface SimClient {
+  versions: Map<string, string>;
+  /** when each (type, version) arrived */
+  arrivals: Map<string, number>;
+  stream: grpc.ClientDuplexStream<object, ReturnType<typeof peek>>;
+}
+
+async function main(): Promise<void> {
+  const dir = await mkdtemp(join(tmpdir(), 'meshlet-bench-cp-'));
+  const namespaces = Array.from({ length: NAMESPACES }, (_, i) => `ns-${i}`);
+  const perNs = Math.ceil(SERVICES / NAMESPACES);
+  const weights = new Map<string, number>();
+  const writeNs = async (ns: string, changed?: { i: number; v2: number; extra?: boolean }) => {
+    const docs: string[] = [];
+    for (let i = 0; i < perNs; i++) {
+      const w = changed?.i === i ? changed.v2 : weights.get(`${ns}/${i}`) ?? 10;
+      weights.set(`${ns}/${i}`, w);
+      docs.push(serviceYaml(ns, i, w, changed?.i === i && changed.extra));
+    }
+    await writeFile(join(dir, `${ns}.yaml`), docs.join('---\n'));
+  };
+  for (const ns of namespaces) await writeNs(ns);
+
+  const t0 = performance.now();
+  const cp = await createControlPlane({ config: dir, port: 0, host: '127.0.0.1', log: () => {}, registrationGraceMs: 1000 });
+  console.log(`control plane: ${SERVICES} services in ${NAMESPACES} namespaces loaded in ${(performance.now() - t0).toFixed(0)} ms`);
+  const dump = cp.configDump('ns-0');
+  console.log(`per namespace: ${dump.listeners.length} listeners, ${dump.routes.length} routes, ${dump.clusters.length} clusters, ${dump.endpoints.length} endpoint sets`);
+
+  const pkg = loadGrpcPackage(['envoy/service/discovery/v3/ads.proto']) as unknown as {
+    envoy: { service: { discovery: { v3: { AggregatedDiscoveryService: grpc.ServiceClientConstructor } } } };
+  };
+  const def = pkg.envoy.service.discovery.v3.AggregatedDiscoveryService.service.StreamAggregatedResources!;
+  const channels = Array.from({ length: CHANNELS }, (_, i) => new grpc.Client(`127.0.0.1:${cp.port}`, grpc.credentials.createInsecure(), { 'bench.channel': i } as grpc.ChannelOptions));
+  const namesByNs = new Map(namespaces.map((ns) => {
+    const d = cp.configDump(ns);
+    return [ns, { routes: d.routes.map((r) => r.name), endpoints: d.endpoints.map((e) => e.cluster_name) }];
+  }));
+
+  /** gRPC A27 style: the listeners/routes/clusters/endpoints of the services this client calls. */
+  function namedSubscription(c: number, ns: string): Record<string, string[]> {
+    const hosts: string[] = [];
+    for (let i = 0; i < Math.min(5, perNs); i++) hosts.push(`svc-${i}.${ns}.svc.cluster.local`);
+    for (let k = 0; hosts.length < CALLS_PER_CLIENT && k < 100; k++) {
+      const j = (c * 7 + k * 13) % SERVICES;
+      const h = `svc-${j % perNs}.ns-${Math.floor(j / perNs) % NAMESPACES}.svc.cluster.local`;
+      if (!hosts.includes(h)) hosts.push(h);
+    }
+    const listeners = hosts.map((h) => `${h}:8080`);
+    const clusters = hosts.flatMap((h) => [`outbound|8080||${h}`, `outbound|8080|v1|${h}`, `outbound|8080|v2|${h}`]);
+    return { [TYPE_URL.listener]: listeners, [TYPE_URL.route]: listeners, [TYPE_URL.cluster]: clusters, [TYPE_URL.endpoint]: clusters };
+  }
+
+  gc();
+  const heapBefore = process.memoryUsage();
+  const clients: SimClient[] = [];
+  let initialDone = 0;
+  const allInitial = new Promise<void>((resolve) => {
+    const tStart = performance.now();
+    for (let c = 0; c < CLIENTS; c++) {
+      const ns = namespaces[c % NAMESPACES]!;
+      const names = namesByNs.get(ns)!;
+      const stream = channels[c % CHANNELS]!.makeBidiStreamRequest(def.path, def.requestSerialize, peek) as SimClient['stream'];
+      const sim: SimClient = { versions: new Map(), arrivals: new Map(), stream };
+      clients.push(sim);
+      const subs: Record<string, string[]> = WILDCARD
+        ? { [TYPE_URL.listener]: [], [TYPE_URL.cluster]: [], [TYPE_URL.route]: names.routes, [TYPE_URL.endpoint]: names.endpoints }
+        : namedSubscription(c, ns);
+      stream.on('data', (res: ReturnType<typeof peek>) => {
+        const first = !sim.versions.has(res.typeUrl);
+        sim.versions.set(res.typeUrl, res.version);
+        sim.arrivals.set(`${res.typeUrl} ${res.version}`, performance.now());
+        stream.write({ type_url: res.typeUrl, version_info: res.version, response_nonce: res.nonce, resource_names: subs[res.typeUrl] });
+        if (first && sim.versions.size === 4 && ++initialDone === CLIENTS) {
+          console.log(`${CLIENTS} clients (${WILDCARD ? 'wildcard' : `${CALLS_PER_CLIENT} services each`}) connected and served LDS/RDS/CDS/EDS in ${(performance.now() - tStart).toFixed(0)} ms`);
+          resolve();
+        }
+      });
+      stream.on('error', () => {});
+      const node = buildNode({ name: `client-${c}`, namespace: ns, labels: { app: `client-${c}` }, address: '127.0.0.1', instanceName: `client-${c}` });
+      let firstReq = true;
+      for (const [typeUrl, resource_names] of Object.entries(subs)) {
+        stream.write({ ...(firstReq && { node }), type_url: typeUrl, resource_names });
+        firstReq = false;
+      }
+    }
+  });
+  await withTimeout(allInitial, 120_000, 'initial sync');
+  gc();
+  const heapAfter = process.memoryUsage();
+  const perClient = (k: keyof NodeJS.MemoryUsage) => ((heapAfter[k] - heapBefore[k]) / CLIENTS / 1024).toFixed(1);
+  console.log(`memory per client (control plane + simulated client, one process): heap ${perClient('heapUsed')} KiB, external ${perClient('external')} KiB, rss ${perClient('rss')} KiB`);
+
+  // Push rounds: change one route weight (RDS) or add an endpoint (EDS) in one namespace, or in all.
+  const latencies: number[] = [];
+  const serverMs: number[] = [];
+  for (let round = 0; round < ROUNDS; round++) {
+    const eds = round % 2 === 1;
+    const typeUrl = eds ? TYPE_URL.endpoint : TYPE_URL.route;
+    const before = clients.map((c) => c.versions.get(typeUrl));
+    const written = performance.now();
+    for (const ns of namespaces) await writeNs(ns, { i: round, v2: 20 + round, extra: eds });
+    await withTimeout(waitUntil(() => clients.every((c, i) => c.versions.get(typeUrl) !== before[i])), 30_000, `push round ${round}`);
+    for (const c of clients) latencies.push(c.arrivals.get(`${typeUrl} ${c.versions.get(typeUrl)}`)! - written);
+    serverMs.push(cp.status().lastPush?.ms ?? NaN);
+    console.log(`change ${round} (one service per namespace: route weight${eds ? ' + an endpoint added' : ', previous endpoint change reverted'}): all ${CLIENTS} clients updated in ${Math.max(...latencies.slice(-CLIENTS)).toFixed(0)} ms (push computed in ${cp.status().lastPush?.ms} ms, ${cp.status().lastPush?.responses} responses)`);
+  }
+  latencies.sort((a, b) => a - b);
+  const q = (p: number) => latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))]!.toFixed(0);
+  console.log(`push latency file write → client (includes ${100} ms debounce), ${latencies.length} samples: p50 ${q(0.5)} ms, p99 ${q(0.99)} ms, max ${q(1)} ms`);
+  console.log(`server push compute (translate 10 namespaces + encode + write): median ${serverMs.sort((a, b) => a - b)[Math.floor(serverMs.length / 2)]} ms`);
+
+  for (const c of clients) c.stream.cancel();
+  for (const ch of channels) ch.close();
+  await cp.close();
+  await rm(dir, { recursive: true, force: true });
+}
+
+function waitUntil(check: () => boolean): Promise<void> {
+  return new Promise((resolve) => {
+    const tick = () => (check() ? resolve() : setTimeout(tick, 5));
+    tick();
+  });
+}
+
+async function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([p, new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new Error(`${what} timed out after ${ms} ms`)), ms); })]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+await main();

@@ -1,0 +1,223 @@
+/**
+ * The ADS State-of-the-World server: one {@link AdsConnection} per stream,
+ * tracking per type the subscription, the last sent version and nonce, the
+ * ACKed version and the last NACK. Responses are prepared per (namespace,
+ * type, subscription) by the snapshot cache and written as bytes.
+ */
+import * as grpc from '@grpc/grpc-js';
+import { XDS_TYPES, XDS_TYPE_BY_URL, type XdsType } from '../xds/resources.js';
+import { loadGrpcPackage } from '../xds/protos.js';
+import { withNonce, type PreparedResponse, type SnapshotCache } from './snapshot-cache.js';
+import { nodeInfoOf, type NodeInfo } from './registry.js';
+import type { TraceFn } from '../xds/trace.js';
+
+/** A NACK a client sent. */
+export interface NackRecord {
+  typeUrl: string;
+  version: string;
+  nonce: string;
+  message: string;
+  at: string;
+}
+
+interface TypeSubscription {
+  /** `*` or sorted names joined by NUL */
+  key: string;
+  names: string[];
+  sentVersion: string | undefined;
+  /** what the client last got, to diff RDS/EDS pushes against */
+  sent: PreparedResponse | undefined;
+  sentNonce: string | undefined;
+  ackedVersion: string | undefined;
+}
+
+/** What /debug/syncz shows for one stream. */
+export interface SyncStatus {
+  id: number;
+  node: string;
+  namespace: string;
+  connectedAt: string;
+  types: Record<string, { subscribed: number | '*'; sent?: string; acked?: string; nonce?: string }>;
+  lastNack: NackRecord | undefined;
+}
+
+interface DiscoveryRequest {
+  version_info?: string;
+  node?: { id?: string; metadata?: unknown };
+  resource_names?: string[];
+  type_url?: string;
+  response_nonce?: string;
+  error_detail?: { code?: number; message?: string };
+}
+
+type AdsCall = grpc.ServerDuplexStream<DiscoveryRequest, Buffer>;
+
+/** Hooks the server calls into the control plane. */
+export interface AdsServerHooks {
+  cache: SnapshotCache;
+  /** A node identified itself; returns whether it was registered. */
+  onNode(info: NodeInfo): boolean;
+  /** A registered node's stream ended. */
+  onNodeGone(info: NodeInfo): void;
+  trace: TraceFn;
+}
+
+/** One ADS stream. */
+export class AdsConnection {
+  readonly connectedAt = new Date().toISOString();
+  node: NodeInfo | undefined;
+  registered = false;
+  lastNack: NackRecord | undefined;
+  private readonly subs = new Map<string, TypeSubscription>();
+  private nonce = 0;
+
+  constructor(readonly id: number, private readonly call: AdsCall, private readonly hooks: AdsServerHooks) {}
+
+  /** The namespace translations for this client come from. */
+  get namespace(): string {
+    return this.node?.namespace ?? 'default';
+  }
+
+  /** Handles one DiscoveryRequest. */
+  onRequest(req: DiscoveryRequest): void {
+    if (!this.node) {
+      this.node = nodeInfoOf(req.node);
+      this.registered = this.hooks.onNode(this.node);
+      this.hooks.trace(`stream ${this.id}: node ${this.node.id} ns=${this.node.namespace}${this.registered ? ' (registered)' : ''}`);
+    }
+    const type = XDS_TYPE_BY_URL.get(req.type_url ?? '');
+    if (!type) {
+      this.hooks.trace(`stream ${this.id}: unsupported type ${req.type_url}`);
+      return;
+    }
+    let sub = this.subs.get(type.typeUrl);
+    const nonce = req.response_nonce ?? '';
+    if (nonce) {
+      // a request answering an older response: the client will send another for the newest
+      if (!sub || nonce !== sub.sentNonce) return;
+      if (req.error_detail) {
+        this.lastNack = { typeUrl: type.typeUrl, version: sub.sentVersion ?? '', nonce, message: req.error_detail.message ?? '', at: new Date().toISOString() };
+        sub.sent = undefined; // the client kept its older set: next push sends everything
+        this.hooks.trace(`stream ${this.id}: NACK ${type.short} ${sub.sentVersion}: ${req.error_detail.message}`);
+      } else {
+        sub.ackedVersion = req.version_info ?? '';
+      }
+    }
+    const requested = req.resource_names ?? [];
+    const wildcard = requested.includes('*') || (requested.length === 0 && (type.key === 'listeners' || type.key === 'clusters'));
+    const names = wildcard ? [] : [...new Set(requested)].sort();
+    const key = wildcard ? '*' : names.join('\0');
+    if (!sub) {
+      sub = { key, names, sentVersion: undefined, sent: undefined, sentNonce: undefined, ackedVersion: undefined };
+      this.subs.set(type.typeUrl, sub);
+    }
+    const changed = sub.key !== key;
+    sub.key = key;
+    sub.names = names;
+    // SotW: answer every initial request, and every subscription change
+    if (!nonce || changed) this.push(type, true);
+  }
+
+  /** Sends `type` when its content for this client changed (or always, with `force`). */
+  push(type: XdsType, force = false): boolean {
+    const sub = this.subs.get(type.typeUrl);
+    if (!sub) return false;
+    // a forced push (new stream, new subscription) sends everything; a change push only what changed
+    const prepared = this.hooks.cache.get(this.namespace).response(type, sub.key, sub.names, force ? undefined : sub.sent);
+    if (!force && prepared.version === sub.sentVersion) return false;
+    sub.sent = prepared;
+    const nonce = String(++this.nonce);
+    sub.sentVersion = prepared.version;
+    sub.sentNonce = nonce;
+    this.call.write(withNonce(prepared.body, nonce));
+    return true;
+  }
+
+  /** Pushes every subscribed type whose content changed; returns how many responses were sent. */
+  pushChanged(): number {
+    let sent = 0;
+    for (const type of XDS_TYPES) if (this.push(type)) sent++;
+    return sent;
+  }
+
+  /** Ends the stream (control plane shutdown). */
+  end(): void {
+    this.call.end();
+  }
+
+  /** Status for /debug/syncz. */
+  status(): SyncStatus {
+    const types: SyncStatus['types'] = {};
+    for (const [url, s] of this.subs) {
+      const t = XDS_TYPE_BY_URL.get(url)!;
+      types[t.short] = {
+        subscribed: s.key === '*' ? '*' : s.names.length,
+        ...(s.sentVersion !== undefined && { sent: s.sentVersion }),
+        ...(s.ackedVersion !== undefined && { acked: s.ackedVersion }),
+        ...(s.sentNonce !== undefined && { nonce: s.sentNonce }),
+      };
+    }
+    return { id: this.id, node: this.node?.id ?? '', namespace: this.namespace, connectedAt: this.connectedAt, types, lastNack: this.lastNack };
+  }
+}
+
+/** The gRPC service: tracks connections, pushes on demand. */
+export class AdsServer {
+  readonly connections = new Set<AdsConnection>();
+  private nextId = 0;
+
+  constructor(private readonly hooks: AdsServerHooks) {}
+
+  /** Adds the ADS service to a grpc-js server. */
+  addTo(server: grpc.Server): void {
+    const pkg = loadGrpcPackage(['envoy/service/discovery/v3/ads.proto']) as unknown as {
+      envoy: { service: { discovery: { v3: { AggregatedDiscoveryService: grpc.ServiceClientConstructor } } } };
+    };
+    const definition = pkg.envoy.service.discovery.v3.AggregatedDiscoveryService.service;
+    // Responses are pre-encoded bytes: swap the serializer of the SotW method.
+    const sotw = { ...definition.StreamAggregatedResources!, responseSerialize: (b: Buffer) => b };
+    server.addService({ ...definition, StreamAggregatedResources: sotw }, {
+      StreamAggregatedResources: (call: AdsCall) => this.onStream(call),
+      DeltaAggregatedResources: (call: grpc.ServerDuplexStream<unknown, unknown>) => {
+        call.emit('error', { code: grpc.status.UNIMPLEMENTED, details: 'meshlet serves State-of-the-World ADS only' });
+      },
+    });
+  }
+
+  /** Pushes changed types to every client; returns the number of responses sent. */
+  pushAll(): number {
+    let sent = 0;
+    for (const c of this.connections) sent += c.pushChanged();
+    return sent;
+  }
+
+  /** Ends every stream. */
+  endAll(): void {
+    for (const c of this.connections) c.end();
+  }
+
+  private onStream(call: AdsCall): void {
+    const conn = new AdsConnection(++this.nextId, call, this.hooks);
+    this.connections.add(conn);
+    let done = false;
+    const finish = () => {
+      if (done) return;
+      done = true;
+      this.connections.delete(conn);
+      if (conn.registered && conn.node) this.hooks.onNodeGone(conn.node);
+      this.hooks.trace(`stream ${conn.id} ended`);
+    };
+    call.on('data', (req: DiscoveryRequest) => {
+      try {
+        conn.onRequest(req);
+      } catch (err) {
+        this.hooks.trace(`stream ${conn.id}: ${(err as Error).message}`);
+        call.emit('error', { code: grpc.status.INTERNAL, details: (err as Error).message });
+      }
+    });
+    call.on('end', () => { finish(); call.end(); });
+    call.on('error', finish);
+    call.on('close', finish);
+    call.on('cancelled', finish);
+  }
+}

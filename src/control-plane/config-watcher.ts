@@ -1,0 +1,113 @@
+/**
+ * Watches the config directory (fs.watch, debounced) and keeps the last good
+ * set of validated Istio resources. A directory that stops validating keeps
+ * the previous set serving; the error is logged and kept for /debug/status.
+ */
+import { watch, type FSWatcher } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import { MeshConfigError } from '../errors.js';
+import { loadDocuments } from '../config/load.js';
+import { parseResources } from '../config/resources.js';
+import type { IstioResource } from '../config/istio-types.js';
+
+/** A config problem, as /debug/status shows it. */
+export interface ConfigProblem {
+  message: string;
+  kind?: string;
+  resource?: string;
+  path?: string;
+  reason?: string;
+  at: string;
+}
+
+/** Options of {@link ConfigWatcher}. */
+export interface ConfigWatcherOptions {
+  dir: string;
+  debounceMs: number;
+  /** Called after a load produced a new good set. */
+  onChange(): void;
+  /** Called for a load error (the previous set stays). */
+  onError(problem: ConfigProblem): void;
+}
+
+/** The directory's last good resources. */
+export class ConfigWatcher {
+  /** Last good resources (empty until a load succeeds). */
+  resources: IstioResource[] = [];
+  /** The last load error; cleared by the next good load. */
+  error: ConfigProblem | undefined;
+  /** Successful loads so far. */
+  loads = 0;
+  /** When the last good set was loaded. */
+  loadedAt: string | undefined;
+  private watcher: FSWatcher | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private loading: Promise<void> | undefined;
+  private dirty = false;
+  private closed = false;
+
+  constructor(private readonly options: ConfigWatcherOptions) {}
+
+  /** Loads once, then watches. Throws when the directory does not exist. */
+  async start(): Promise<void> {
+    const info = await stat(this.options.dir).catch(() => undefined);
+    if (!info) throw new MeshConfigError('ControlPlane', this.options.dir, 'config', 'no such file or directory');
+    await this.reload();
+    this.watcher = watch(this.options.dir, { persistent: false }, () => this.schedule());
+    this.watcher.on('error', (err) => this.report(new Error(`watch failed: ${err.message}`)));
+  }
+
+  /** Reloads now (coalescing with a load in progress). */
+  reload(): Promise<void> {
+    if (this.loading) {
+      this.dirty = true;
+      return this.loading;
+    }
+    this.loading = this.load().finally(() => {
+      this.loading = undefined;
+      if (this.dirty && !this.closed) {
+        this.dirty = false;
+        void this.reload();
+      }
+    });
+    return this.loading;
+  }
+
+  /** Stops watching. */
+  close(): void {
+    this.closed = true;
+    clearTimeout(this.timer);
+    this.watcher?.close();
+  }
+
+  private schedule(): void {
+    if (this.closed) return;
+    clearTimeout(this.timer);
+    // editors write a file in several steps; one reload for the burst
+    this.timer = setTimeout(() => void this.reload(), this.options.debounceMs);
+    this.timer.unref();
+  }
+
+  private async load(): Promise<void> {
+    let resources: IstioResource[];
+    try {
+      resources = parseResources(await loadDocuments(this.options.dir));
+    } catch (err) {
+      this.report(err as Error);
+      return;
+    }
+    if (this.closed) return;
+    this.resources = resources;
+    this.error = undefined;
+    this.loads++;
+    this.loadedAt = new Date().toISOString();
+    this.options.onChange();
+  }
+
+  private report(err: Error): void {
+    const problem: ConfigProblem = { message: err.message, at: new Date().toISOString() };
+    if (err instanceof MeshConfigError) Object.assign(problem, { kind: err.kind, resource: err.resource, path: err.path, reason: err.reason });
+    this.error = problem;
+    this.options.onError(problem);
+  }
+}

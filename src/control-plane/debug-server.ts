@@ -1,0 +1,37 @@
+/**
+ * The debug HTTP endpoint, like istiod's :15014/debug: `/debug/syncz` lists
+ * connected clients with sent/ACKed versions per type and the last NACK (what
+ * `istioctl proxy-status` shows); `/debug/status` shows config errors and the
+ * registered workloads; `/debug/config_dump?namespace=ns` the Envoy resources served.
+ */
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+/** What the debug server reads. */
+export interface DebugSources {
+  syncz(): unknown;
+  status(): unknown;
+  configDump(namespace: string): unknown;
+}
+
+/** Starts the debug server; resolves with it listening. */
+export async function startDebugServer(sources: DebugSources, port: number, host: string): Promise<{ server: Server; port: number }> {
+  const server = createServer((req, res) => {
+    const url = new URL(req.url ?? '/', 'http://debug');
+    let body: unknown;
+    switch (url.pathname) {
+      case '/debug/syncz': body = sources.syncz(); break;
+      case '/debug/status': body = sources.status(); break;
+      case '/debug/config_dump': body = sources.configDump(url.searchParams.get('namespace') ?? 'default'); break;
+      default:
+        res.writeHead(404, { 'content-type': 'text/plain' }).end('endpoints: /debug/syncz /debug/status /debug/config_dump?namespace=\n');
+        return;
+    }
+    res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(body, null, 2));
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => resolve());
+  });
+  return { server, port: (server.address() as AddressInfo).port };
+}

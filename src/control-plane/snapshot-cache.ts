@@ -1,0 +1,176 @@
+/**
+ * Translated, encoded resources per namespace (a proxy's translation depends
+ * on its namespace only), rebuilt lazily once per config generation. Each
+ * response body is encoded once per (namespace, type, subscription) and
+ * shared by every client with that subscription; versions are content hashes,
+ * so a client is pushed to only when what it subscribes to really changed,
+ * and a restarted control plane hands out the same versions for the same config.
+ */
+import { createHash } from 'node:crypto';
+import type protobuf from 'protobufjs';
+import type { EnvoyResources } from '../config/envoy.js';
+import { XDS_TYPES, resourceName, type XdsType } from '../xds/resources.js';
+import { encodeAny, envoyRoot } from '../xds/protos.js';
+
+/** One encoded resource. */
+interface EncodedResource {
+  any: { type_url: string; value: Buffer };
+  hash: string;
+}
+
+/** A response body (DiscoveryResponse without its nonce) and its version. */
+export interface PreparedResponse {
+  version: string;
+  /** Encoded DiscoveryResponse fields version_info, resources, type_url, control_plane. */
+  body: Buffer;
+  /** Resources in the body. */
+  count: number;
+  /** Hash of every resource the version covers, by name (to diff the next push against). */
+  hashes: Map<string, string>;
+}
+
+/**
+ * Encoded resources shared across namespaces and generations, keyed by their
+ * JSON: most resources are identical for every namespace and unchanged from
+ * one push to the next, and JSON.stringify is far cheaper than protobuf
+ * encoding. Entries not used in a generation are dropped at the next.
+ */
+export class EncodingCache {
+  private current = new Map<string, EncodedResource>();
+  private previous = new Map<string, EncodedResource>();
+
+  /** Starts a generation: what the last one did not use goes. */
+  rotate(): void {
+    this.previous = this.current;
+    this.current = new Map();
+  }
+
+  /** The encoding of `resource` as `typeUrl`. */
+  encode(typeUrl: string, resource: object): EncodedResource {
+    const key = typeUrl + JSON.stringify(resource);
+    let e = this.current.get(key);
+    if (e) return e;
+    e = this.previous.get(key);
+    if (!e) {
+      const any = encodeAny(typeUrl, resource);
+      e = { any, hash: createHash('sha1').update(any.value).digest('base64url').slice(0, 16) };
+    }
+    this.current.set(key, e);
+    return e;
+  }
+}
+
+/** The resources of one namespace at one generation. */
+export class NamespaceSnapshot {
+  private readonly byType = new Map<string, Map<string, EncodedResource>>();
+  private readonly responses = new Map<string, Map<string, PreparedResponse>>();
+
+  constructor(readonly namespace: string, readonly generation: number, readonly resources: EnvoyResources, encodings: EncodingCache) {
+    for (const type of XDS_TYPES) {
+      const map = new Map<string, EncodedResource>();
+      for (const r of resources[type.key]) {
+        map.set(resourceName(type, r as unknown as Record<string, unknown>), encodings.encode(type.typeUrl, r));
+      }
+      this.byType.set(type.typeUrl, map);
+      this.responses.set(type.typeUrl, new Map());
+    }
+  }
+
+  /** Number of resources of a type. */
+  count(type: XdsType): number {
+    return this.byType.get(type.typeUrl)!.size;
+  }
+
+  /**
+   * The response for a subscription: `subscription` is `*` (wildcard) or the
+   * sorted names joined by NUL. For RDS and EDS, given what the client got
+   * last (`previous`), the body carries only the resources that changed, as
+   * SotW allows for those types (Envoy and gRPC keep the others). Cached per
+   * subscription and previous version, so identical clients share one body.
+   */
+  response(type: XdsType, subscription: string, names: readonly string[], previous?: PreparedResponse): PreparedResponse {
+    const incremental = !type.fullState && previous !== undefined;
+    const cacheKey = incremental ? `${subscription}\u0001${previous.version}` : subscription;
+    const cache = this.responses.get(type.typeUrl)!;
+    let prepared = cache.get(cacheKey);
+    if (prepared) return prepared;
+    const all = this.byType.get(type.typeUrl)!;
+    const picked: Array<[string, EncodedResource]> = [];
+    if (subscription === '*') for (const e of all) picked.push(e);
+    else for (const n of names) { const r = all.get(n); if (r) picked.push([n, r]); }
+    picked.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+    const h = createHash('sha1');
+    const hashes = new Map<string, string>();
+    for (const [n, r] of picked) {
+      h.update(n).update('\0').update(r.hash).update('\n');
+      hashes.set(n, r.hash);
+    }
+    const version = h.digest('hex').slice(0, 12);
+    const sent = incremental ? picked.filter(([n, r]) => previous.hashes.get(n) !== r.hash) : picked;
+    const body = Buffer.from(discoveryResponseType().encode({
+      version_info: version,
+      resources: sent.map(([, r]) => r.any),
+      type_url: type.typeUrl,
+      control_plane: { identifier: 'meshlet' },
+    }).finish());
+    prepared = { version, body, count: sent.length, hashes };
+    cache.set(cacheKey, prepared);
+    return prepared;
+  }
+}
+
+let responseType: protobuf.Type | undefined;
+function discoveryResponseType(): protobuf.Type {
+  return (responseType ??= envoyRoot().lookupType('envoy.service.discovery.v3.DiscoveryResponse'));
+}
+
+/** Appends the nonce field (DiscoveryResponse.nonce = 5) to a prepared body. */
+export function withNonce(body: Buffer, nonce: string): Buffer {
+  const n = Buffer.from(nonce);
+  if (n.length > 127) throw new RangeError('nonce too long');
+  // tag (5 << 3 | 2) = 0x2a, then a one-byte length: nonces are short decimal strings
+  return Buffer.concat([body, Buffer.from([0x2a, n.length]), n]);
+}
+
+/** Namespace snapshots; `invalidate()` starts a new generation, rebuilt on demand. */
+export class SnapshotCache {
+  private readonly snapshots = new Map<string, NamespaceSnapshot>();
+  private readonly errors = new Map<string, string>();
+  private readonly encodings = new EncodingCache();
+  /** Current config generation. */
+  generation = 1;
+
+  /** @param build translates the current config for a namespace; may throw. */
+  constructor(private readonly build: (namespace: string) => EnvoyResources) {}
+
+  /** Marks every snapshot stale. */
+  invalidate(): void {
+    this.generation++;
+    this.encodings.rotate();
+  }
+
+  /** The namespace's snapshot for the current generation (the last good one if translation fails). */
+  get(namespace: string): NamespaceSnapshot {
+    const current = this.snapshots.get(namespace);
+    if (current && current.generation === this.generation) return current;
+    let next: NamespaceSnapshot;
+    try {
+      next = new NamespaceSnapshot(namespace, this.generation, this.build(namespace), this.encodings);
+      this.errors.delete(namespace);
+    } catch (err) {
+      this.errors.set(namespace, (err as Error).message);
+      const empty: EnvoyResources = { listeners: [], routes: [], clusters: [], endpoints: [] };
+      // keep serving the last good translation, stamped with this generation so we do not retry in a loop
+      next = current
+        ? new NamespaceSnapshot(namespace, this.generation, current.resources, this.encodings)
+        : new NamespaceSnapshot(namespace, this.generation, empty, this.encodings);
+    }
+    this.snapshots.set(namespace, next);
+    return next;
+  }
+
+  /** Translation errors by namespace. */
+  translationErrors(): Record<string, string> {
+    return Object.fromEntries(this.errors);
+  }
+}

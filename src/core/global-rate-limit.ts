@@ -1,0 +1,78 @@
+/**
+ * The global rate limit of a virtual host, compiled from Envoy's ratelimit
+ * filter config (domain, failure_mode_deny, timeout, the rate-limit service
+ * cluster) and the virtual host's `rate_limits` actions. At request time the
+ * actions produce the descriptors sent to the rate-limit service.
+ */
+import type { Any } from '../config/envoy.js';
+import { protoToMs } from './duration.js';
+
+export interface DescriptorEntry {
+  readonly key: string;
+  readonly value: string;
+}
+
+/** One action of a rate_limits entry: a static entry or one read from a request header. */
+type Action =
+  | { readonly kind: 'static'; readonly entry: DescriptorEntry }
+  | { readonly kind: 'header'; readonly header: string; readonly key: string; readonly skipIfAbsent: boolean };
+
+export interface GlobalLimitPolicy {
+  readonly domain: string;
+  readonly failureModeDeny: boolean;
+  readonly timeoutMs: number;
+  /** the Envoy cluster of the rate-limit service */
+  readonly cluster: string;
+  readonly rateLimits: ReadonlyArray<readonly Action[]>;
+}
+
+interface RateLimitAction {
+  generic_key?: { descriptor_key?: string; descriptor_value: string };
+  request_headers?: { header_name: string; descriptor_key: string; skip_if_absent?: boolean };
+  destination_cluster?: Record<string, never>;
+  remote_address?: Record<string, never>;
+  header_value_match?: { descriptor_key?: string; descriptor_value: string };
+}
+
+/** Compiles the filter config and actions; undefined when the virtual host has no global limit. */
+export function compileGlobalLimit(filter: Any | undefined, rateLimits: Array<Record<string, unknown>> | undefined): GlobalLimitPolicy | undefined {
+  if (!filter || !rateLimits || rateLimits.length === 0) return undefined;
+  const f = filter as Any<{ domain?: string; failure_mode_deny?: boolean; timeout?: { seconds?: number | string; nanos?: number }; rate_limit_service?: { grpc_service?: { envoy_grpc?: { cluster_name?: string } } } }>;
+  const cluster = f.rate_limit_service?.grpc_service?.envoy_grpc?.cluster_name;
+  if (!f.domain || !cluster) return undefined;
+  return {
+    domain: f.domain,
+    failureModeDeny: f.failure_mode_deny === true,
+    timeoutMs: protoToMs(f.timeout) ?? 20,
+    cluster,
+    rateLimits: rateLimits.map((rl) => ((rl.actions ?? []) as RateLimitAction[]).map(compileAction).filter((a): a is Action => a !== undefined)),
+  };
+}
+
+function compileAction(a: RateLimitAction): Action | undefined {
+  if (a.generic_key) return { kind: 'static', entry: { key: a.generic_key.descriptor_key || 'generic_key', value: a.generic_key.descriptor_value } };
+  if (a.header_value_match) return { kind: 'static', entry: { key: a.header_value_match.descriptor_key || 'header_match', value: a.header_value_match.descriptor_value } };
+  if (a.request_headers) return { kind: 'header', header: a.request_headers.header_name.toLowerCase(), key: a.request_headers.descriptor_key, skipIfAbsent: a.request_headers.skip_if_absent === true };
+  return undefined;
+}
+
+/**
+ * The descriptors for one request. As in Envoy, a rate_limits entry whose
+ * header action finds no header produces no descriptor.
+ */
+export function descriptorsFor(policy: GlobalLimitPolicy, header: (name: string) => string | undefined): Array<{ entries: DescriptorEntry[] }> {
+  const out: Array<{ entries: DescriptorEntry[] }> = [];
+  outer: for (const actions of policy.rateLimits) {
+    const entries: DescriptorEntry[] = [];
+    for (const action of actions) {
+      if (action.kind === 'static') entries.push(action.entry);
+      else {
+        const value = header(action.header);
+        if (value === undefined) continue outer;
+        entries.push({ key: action.key, value });
+      }
+    }
+    if (entries.length > 0) out.push({ entries });
+  }
+  return out;
+}

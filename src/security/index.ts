@@ -1,0 +1,33 @@
+/**
+ * meshlet security: SPIFFE identities, the CA and Istio's CSR API,
+ * certificate sources (files, development CA, control plane), TLS option
+ * builders, PERMISSIVE sniffing, and AuthorizationPolicy evaluation.
+ */
+export { DEFAULT_TRUST_DOMAIN, type SpiffeId, SpiffeIdError, checkTrustDomain, formatSpiffeId, parseSpiffeId, tryParseSpiffeId } from './identity.js';
+export { CertificateError, certificateInfo, type CertificateInfo, createCsr, generateKeyPair, importKeyPairPem, keyMatchesCertificate, privateKeyToPem, splitPemChain, uriSans } from './certificates.js';
+export { type IdentityMaterial, type IdentityPems, createIdentityMaterial } from './material.js';
+export {
+  CertificateAuthority, type CertificateAuthorityOptions, type CreateRootOptions, CsrRejectedError, DEFAULT_ROOT_CERT_TTL_MS,
+  DEFAULT_WORKLOAD_CERT_TTL_MS, MAX_WORKLOAD_CERT_TTL_MS, type MintTokenOptions, type SignOptions,
+} from './ca.js';
+export { CA_DIR_FILES, openCaDir } from './ca-dir.js';
+export { CERT_DIR_FILES, type CertDirOptions, certDirIdentity, loadCertDir } from './cert-dir.js';
+export { BOOTSTRAP_TOKEN_AUDIENCE, type BootstrapTokenClaims, TokenError, signJwtEs256, verifyJwtEs256 } from './token.js';
+export {
+  type Disposable, type RotateListener, type RotatingIdentityOptions, type RotatorClock, type WorkloadIdentity,
+  createRotatingIdentity, identityFromCa, rotationDelay, staticIdentity,
+} from './workload-identity.js';
+export {
+  type CaAuthenticator, CaRequestError, type CertificateRequestAuth, type ControlPlaneIdentityOptions, type RequestCertificateOptions,
+  controlPlaneIdentity, createCaService, defaultCaAuthenticator, requestCertificate,
+} from './ca-service.js';
+export {
+  type ClientTlsCheckOptions, type IdentitySource, type ServerTlsMode, clientTlsOptions, enforcePeerTrustDomain, peerIdentity,
+  secureContextOptions, serverTlsOptions, spiffeServerIdentityCheck,
+} from './tls.js';
+export { IdentityCertificateProvider, grpcChannelCredentials, grpcPeerIdentity, grpcServerCredentials } from './grpc-credentials.js';
+export { type PermissiveServer, type PermissiveServerOptions, TLS_HANDSHAKE_BYTE, createPermissiveServer } from './permissive.js';
+export {
+  type AuthorizationDecision, AuthorizationEvaluator, type AuthorizationOptions, AuthorizationPolicies, type AuthorizationPolicyResource,
+  type AuthorizationPolicySpec, type RequestAttributes, compileAuthorizationPolicies,
+} from './authorization.js';

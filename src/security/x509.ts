@@ -1,0 +1,21 @@
+/**
+ * The one place meshlet imports @peculiar/x509: the Reflect shim must run
+ * first, and every call gets node's WebCrypto explicitly rather than through
+ * the library's global provider.
+ */
+import './reflect-shim.js';
+import { webcrypto } from 'node:crypto';
+import * as x509 from '@peculiar/x509';
+
+export { x509 };
+
+/** A WebCrypto key (node's type; the project compiles without the DOM lib). */
+export type CryptoKey = webcrypto.CryptoKey;
+/** A WebCrypto key pair. */
+export type CryptoKeyPair = webcrypto.CryptoKeyPair;
+
+/** Node's WebCrypto, handed to every @peculiar/x509 call. */
+export const crypto: webcrypto.Crypto = webcrypto;
+
+/** ECDSA P-256 with SHA-256: the key and signature algorithm of every meshlet certificate (as Istio's default). */
+export const ecdsaP256 = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' } as const;

@@ -1,0 +1,145 @@
+/**
+ * Framework-neutral inbound telemetry: what the Express middleware, the
+ * Fastify plugin and the gRPC server interceptor each do around a handler.
+ * `start` strips and decodes the peer's metadata-exchange headers, extracts
+ * the trace context and starts the SERVER span; the adapter runs the handler
+ * inside `call.context` (AsyncLocalStorage via OTel's context manager, or its
+ * own); `finish` ends the span and records `reporter="destination"` metrics.
+ */
+import type { Context, Span } from '@opentelemetry/api';
+import { ROOT_CONTEXT, trace } from '@opentelemetry/api';
+import type { IstioLabels, IstioMetrics, SeriesFamily } from './metrics.js';
+import type { PeerMetadataCache, PeerMetadataHeaders } from './peer-metadata.js';
+import { peerLabels, takePeerMetadataHeaders } from './peer-metadata.js';
+import type { InboundHeaders, MeshPropagator } from './propagation.js';
+import type { MeshTracer } from './tracing.js';
+
+/** An inbound request as an adapter sees it. */
+export interface InboundRequestInfo {
+  method: string;
+  /** Request target: path and optional query (`/add?x=1`). */
+  url: string;
+  /** Node's header record; the metadata-exchange headers are deleted from it. */
+  headers: InboundHeaders;
+  /** `http` (default) or `grpc`. */
+  protocol?: 'http' | 'grpc';
+  /** `1.1` or `2`. */
+  protocolVersion?: string;
+  /** `http` or `https`. */
+  scheme?: string;
+  /** Peer address. */
+  clientAddress?: string;
+  /** The peer's mTLS identity (`spiffe://…`) when the connection was mutual TLS. */
+  peerPrincipal?: string;
+  /** The route template, when the framework knows it (`/users/:id`). */
+  httpRoute?: string;
+  /** For gRPC. */
+  rpcService?: string;
+  rpcMethod?: string;
+}
+
+/** How an inbound request ended. */
+export interface InboundOutcome {
+  statusCode: number;
+  /** Envoy response flags of a mesh-generated reply (inbound rate limit `RL` …), `-` for none. */
+  flags?: string;
+  grpcStatus?: number;
+  requestBytes?: number;
+  responseBytes?: number;
+  error?: unknown;
+}
+
+/** One inbound request in flight. */
+export interface InboundCall {
+  /** The SERVER span. */
+  readonly span: Span;
+  /** Context to run the handler in: the extracted trace with the SERVER span active. */
+  readonly context: Context;
+  /** The metric series family of this peer (source_* from its metadata) and this workload. */
+  readonly family: SeriesFamily;
+  /** Start time from the telemetry clock (ms). */
+  readonly startMs: number;
+}
+
+/** Dependencies of {@link InboundTelemetry}; a mesh builds them once. */
+export interface InboundTelemetryOptions {
+  propagator: MeshPropagator;
+  tracer: MeshTracer;
+  metrics: IstioMetrics;
+  peers: PeerMetadataCache;
+  /** This workload's labels as a destination (destination_*), including the service it serves. */
+  destination: IstioLabels;
+  /** Our own metadata-exchange headers, sent back on responses so callers learn destination_* labels. */
+  ownHeaders?: PeerMetadataHeaders;
+  /** Clock in ms; default performance.now. */
+  now?: () => number;
+  /** Distinct (peer metadata, principal) families kept (default 512; then the overflow family). */
+  maxPeers?: number;
+}
+
+/** The inbound half of a mesh's telemetry. */
+export class InboundTelemetry {
+  private readonly families = new Map<string, SeriesFamily>();
+  private readonly now: () => number;
+  private readonly maxPeers: number;
+
+  constructor(private readonly options: InboundTelemetryOptions) {
+    this.now = options.now ?? (() => performance.now());
+    this.maxPeers = options.maxPeers ?? 512;
+  }
+
+  /** Response headers to add (metadata exchange), or undefined when the mesh has no identity to share. */
+  get responseHeaders(): PeerMetadataHeaders | undefined {
+    return this.options.ownHeaders;
+  }
+
+  /** Starts telemetry for an inbound request; call {@link finish} exactly once when it ends. */
+  start(req: InboundRequestInfo): InboundCall {
+    const { propagator, tracer } = this.options;
+    const peerValue = takePeerMetadataHeaders(req.headers);
+    const family = this.familyFor(peerValue, req.peerPrincipal, req.protocol ?? 'http');
+    const extracted = propagator.extract(req.headers, ROOT_CONTEXT);
+    const q = req.url.indexOf('?');
+    const span = tracer.startServerSpan(extracted, {
+      method: req.method,
+      path: q === -1 ? req.url : req.url.slice(0, q),
+      query: q === -1 ? undefined : req.url.slice(q + 1),
+      scheme: req.scheme,
+      clientAddress: req.clientAddress,
+      protocol: req.protocol,
+      protocolVersion: req.protocolVersion,
+      httpRoute: req.httpRoute,
+      rpcService: req.rpcService,
+      rpcMethod: req.rpcMethod,
+      headers: req.headers,
+    });
+    return { span, context: trace.setSpan(extracted, span), family, startMs: this.now() };
+  }
+
+  /** Ends the SERVER span and records the destination-side istio_* metrics. */
+  finish(call: InboundCall, outcome: InboundOutcome): void {
+    const flags = outcome.flags ?? '-';
+    this.options.tracer.endServerSpan(call.span, { statusCode: outcome.statusCode, flags, grpcStatus: outcome.grpcStatus, error: outcome.error });
+    call.family
+      .series(outcome.statusCode, flags, outcome.grpcStatus)
+      .record(this.now() - call.startMs, outcome.requestBytes ?? 0, outcome.responseBytes ?? 0);
+  }
+
+  private familyFor(peerValue: string | undefined, principal: string | undefined, protocol: string): SeriesFamily {
+    const key = `${protocol}\u0001${principal ?? ''}\u0001${peerValue ?? ''}`;
+    let fam = this.families.get(key);
+    if (fam !== undefined) return fam;
+    const { metrics, peers, destination } = this.options;
+    const labels: IstioLabels = {
+      ...destination,
+      ...peerLabels(peers.get(peerValue), 'source', principal),
+      reporter: 'destination',
+      request_protocol: protocol,
+      connection_security_policy: principal ? 'mutual_tls' : 'none',
+    };
+    fam = metrics.family(labels);
+    // Peer metadata is caller input: bound the map, later peers share metrics' own overflow handling.
+    if (this.families.size < this.maxPeers) this.families.set(key, fam);
+    return fam;
+  }
+}

@@ -1,0 +1,359 @@
+/**
+ * Istio's standard request metrics (istio_requests_total,
+ * istio_request_duration_milliseconds, istio_request_bytes,
+ * istio_response_bytes) with Istio's names, labels and buckets, so Kiali and
+ * the Istio Grafana dashboards read them unchanged.
+ *
+ * Why not prom-client's Counter/Histogram directly: their `labels(...)`
+ * children re-validate and re-hash the label object on every observation,
+ * which for 21 labels dominates the request path. Here a {@link Series} is
+ * resolved once per (peer, route/cluster) and (response code, flags), then
+ * recording is a few array increments. The series are exposed through
+ * metric objects registered on a prom-client Registry (the user's, or one
+ * per mesh), so `registry.metrics()` and the registry's formatting apply.
+ */
+import { Registry } from 'prom-client';
+import type { Metric } from 'prom-client';
+
+/** The labels of every istio_* request metric, in Istio's order (DESIGN.md §5). */
+export const ISTIO_LABELS = Object.freeze([
+  'reporter',
+  'source_workload', 'source_workload_namespace', 'source_principal', 'source_app', 'source_version', 'source_cluster',
+  'destination_workload', 'destination_workload_namespace', 'destination_principal', 'destination_app', 'destination_version',
+  'destination_service', 'destination_service_name', 'destination_service_namespace', 'destination_cluster',
+  'request_protocol', 'response_code', 'grpc_response_status', 'response_flags', 'connection_security_policy',
+] as const);
+
+/**
+ * Istio's canonical-service labels; off by default (the brief's exact label
+ * set), on with `canonicalLabels: true`. Recent Kiali versions group by them.
+ */
+export const CANONICAL_LABELS = Object.freeze([
+  'source_canonical_service', 'source_canonical_revision', 'destination_canonical_service', 'destination_canonical_revision',
+] as const);
+
+/** A label of the istio_* metrics. */
+export type IstioLabelName = (typeof ISTIO_LABELS)[number] | (typeof CANONICAL_LABELS)[number];
+
+/** A label set; missing labels become `unknown` (Istio's value for "not known"). */
+export type IstioLabels = Partial<Record<IstioLabelName, string>>;
+
+/** Labels that vary per response; the rest identify a {@link SeriesFamily}. */
+type ResponseLabel = 'response_code' | 'response_flags' | 'grpc_response_status';
+
+/** istio_request_duration_milliseconds buckets (Istio's defaults). */
+export const DURATION_BUCKETS_MS: readonly number[] = Object.freeze([
+  0.5, 1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000, 300000, 600000, 1800000, 3600000,
+]);
+
+/** istio_request_bytes / istio_response_bytes buckets (Istio's defaults). */
+export const BYTE_BUCKETS: readonly number[] = Object.freeze([1, 10, 100, 1000, 10000, 100000, 1e6, 1e7, 1e8, 1e9]);
+
+/** Default cap on distinct series; past it, new label sets collapse into `unknown` ones. */
+export const DEFAULT_MAX_SERIES = 2000;
+
+/** Options of {@link IstioMetrics}. */
+export interface IstioMetricsOptions {
+  /** Registry to register on; default a new one for this mesh (never prom-client's global default). */
+  registry?: Registry;
+  /** Cap on distinct series per metric (default {@link DEFAULT_MAX_SERIES}). */
+  maxSeries?: number;
+  /** Add Istio's *_canonical_service / *_canonical_revision labels. */
+  canonicalLabels?: boolean;
+}
+
+/** Bucket counts of one histogram series; counts are per bucket (not cumulative), the last slot is +Inf. */
+class HistogramState {
+  readonly counts: Float64Array;
+  sum = 0;
+  count = 0;
+  constructor(private readonly bounds: readonly number[]) {
+    this.counts = new Float64Array(bounds.length + 1);
+  }
+
+  observe(value: number): void {
+    if (!(value >= 0)) value = 0; // NaN or negative (clock step): count it, in the first bucket
+    const bounds = this.bounds;
+    let i = 0;
+    while (i < bounds.length && value > bounds[i]!) i++;
+    this.counts[i]!++;
+    this.sum += value;
+    this.count++;
+  }
+
+  reset(): void {
+    this.counts.fill(0);
+    this.sum = 0;
+    this.count = 0;
+  }
+}
+
+/** One label tuple of the four metrics: the thing recorded into on the request path. */
+export class Series {
+  /** The full label set (frozen), as exported. */
+  readonly labels: Readonly<Record<string, string>>;
+  /** istio_requests_total of this series. */
+  requests = 0;
+  /** @internal */ readonly duration = new HistogramState(DURATION_BUCKETS_MS);
+  /** @internal */ readonly requestBytes = new HistogramState(BYTE_BUCKETS);
+  /** @internal */ readonly responseBytes = new HistogramState(BYTE_BUCKETS);
+
+  constructor(labels: Record<string, string>) {
+    this.labels = Object.freeze(labels);
+  }
+
+  /** Counts one request with its duration (ms) and body sizes (bytes). */
+  record(durationMs: number, requestBytes: number, responseBytes: number): void {
+    this.requests++;
+    this.duration.observe(durationMs);
+    this.requestBytes.observe(requestBytes);
+    this.responseBytes.observe(responseBytes);
+  }
+}
+
+/**
+ * Every series sharing one peer/route identity (all labels but response_code,
+ * response_flags and grpc_response_status). Obtain it once per cluster/route
+ * or per inbound peer and keep it; {@link series} is then a Map lookup.
+ */
+export class SeriesFamily {
+  private readonly byResponse = new Map<number | string, Series>();
+
+  /** @internal */
+  constructor(
+    private readonly owner: IstioMetrics,
+    /** The family's labels (response labels excluded). */
+    readonly labels: Readonly<Record<string, string>>,
+    /** True for the `unknown` family label sets collapse into past the cap. */
+    readonly overflow: boolean,
+  ) {}
+
+  /** The series for a response; `flags` is Envoy's response flags (`-` for none), `grpcStatus` only for gRPC. */
+  series(responseCode: number, flags = '-', grpcStatus?: number): Series {
+    // Plain responses key by number: no string is built on the common path.
+    const key = flags === '-' && grpcStatus === undefined ? responseCode : `${responseCode}|${flags}|${grpcStatus ?? ''}`;
+    let s = this.byResponse.get(key);
+    if (s === undefined) {
+      s = this.owner.newSeries(this, responseCode, flags, grpcStatus);
+      this.byResponse.set(key, s);
+    }
+    return s;
+  }
+}
+
+/** The four istio_* request metrics of one mesh. */
+export class IstioMetrics {
+  /** The registry the metrics are registered on. */
+  readonly registry: Registry;
+  /** The label names, in export order. */
+  readonly labelNames: readonly IstioLabelName[];
+  private readonly maxSeries: number;
+  private readonly families = new Map<string, SeriesFamily>();
+  private readonly overflow = new Map<string, SeriesFamily>();
+  /** Every series once, in creation order: what is exported (a family may cache an overflow series too). */
+  private readonly all: Series[] = [];
+  private readonly metrics: ExportedMetric[];
+  private closed = false;
+
+  constructor(options: IstioMetricsOptions = {}) {
+    this.registry = options.registry ?? new Registry();
+    this.maxSeries = options.maxSeries ?? DEFAULT_MAX_SERIES;
+    this.labelNames = options.canonicalLabels ? [...ISTIO_LABELS, ...CANONICAL_LABELS] : [...ISTIO_LABELS];
+    const all = this.all;
+    const reset = (): void => this.reset();
+    this.metrics = [
+      counterMetric('istio_requests_total', 'Total requests, as counted by the reporter (Istio standard metric).', all, reset),
+      histogramMetric('istio_request_duration_milliseconds', 'Request duration in milliseconds (Istio standard metric).', DURATION_BUCKETS_MS, (s) => s.duration, all, reset),
+      histogramMetric('istio_request_bytes', 'Request body size in bytes (Istio standard metric).', BYTE_BUCKETS, (s) => s.requestBytes, all, reset),
+      histogramMetric('istio_response_bytes', 'Response body size in bytes (Istio standard metric).', BYTE_BUCKETS, (s) => s.responseBytes, all, reset),
+    ];
+    // The registry only reads name/help/type/aggregator/get(); the cast is to its Counter|Histogram union type.
+    for (const m of this.metrics) this.registry.registerMetric(m as unknown as Metric);
+  }
+
+  /** Number of distinct series (label tuples) so far, overflow ones included. */
+  get size(): number {
+    return this.all.length;
+  }
+
+  /**
+   * The family for a peer/route label set (response labels are ignored).
+   * Missing labels are `unknown`. Past the series cap, new label sets get an
+   * overflow family whose labels are all `unknown` except reporter and
+   * request_protocol, so cardinality stays bounded.
+   */
+  family(labels: IstioLabels): SeriesFamily {
+    const values: string[] = [];
+    for (const name of this.labelNames) if (!isResponseLabel(name)) values.push(labelValue(labels[name]));
+    const key = values.join('\u0001');
+    let fam = this.families.get(key);
+    if (fam !== undefined) return fam;
+    // Families count against the cap too, so family() alone cannot grow the map without bound.
+    if (this.all.length >= this.maxSeries || this.families.size >= this.maxSeries) return this.overflowFamily(labels);
+    const famLabels: Record<string, string> = {};
+    let i = 0;
+    for (const name of this.labelNames) if (!isResponseLabel(name)) famLabels[name] = values[i++]!;
+    fam = new SeriesFamily(this, Object.freeze(famLabels), false);
+    this.families.set(key, fam);
+    return fam;
+  }
+
+  /** The series for a full label set (convenience over {@link family} + {@link SeriesFamily.series}). */
+  series(labels: IstioLabels): Series {
+    const code = Number(labels.response_code ?? 0);
+    const grpc = labels.grpc_response_status;
+    return this.family(labels).series(code, labels.response_flags ?? '-', grpc === undefined || grpc === '' ? undefined : Number(grpc));
+  }
+
+  /** Records one request on a series. */
+  record(series: Series, durationMs: number, requestBytes: number, responseBytes: number): void {
+    series.record(durationMs, requestBytes, responseBytes);
+  }
+
+  /** The Prometheus text exposition of the four istio_* metrics (not the rest of the registry). */
+  async text(): Promise<string> {
+    const parts = await Promise.all(this.metrics.map((m) => this.registry.getSingleMetricAsString(m.name)));
+    return `${parts.join('\n\n')}\n`;
+  }
+
+  /** Content type of {@link text}. */
+  get contentType(): string {
+    return this.registry.contentType;
+  }
+
+  /** Zeroes every series (keeps them, as prom-client's resetMetrics does). */
+  reset(): void {
+    for (const s of this.all) {
+      s.requests = 0;
+      s.duration.reset();
+      s.requestBytes.reset();
+      s.responseBytes.reset();
+    }
+  }
+
+  /** Unregisters the metrics from the registry; idempotent. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    for (const m of this.metrics) {
+      if ((this.registry.getSingleMetric(m.name) as unknown) === m) this.registry.removeSingleMetric(m.name);
+    }
+  }
+
+  /** @internal called by a family for a response it has not seen */
+  newSeries(fam: SeriesFamily, code: number, flags: string, grpcStatus: number | undefined): Series {
+    // Past the cap a new response collapses into the overflow family of the same reporter and protocol.
+    // Overflow families still grow, but only by response code × flags: bounded by HTTP itself.
+    if (this.all.length >= this.maxSeries && !fam.overflow) return this.overflowFamily(fam.labels).series(code, flags, grpcStatus);
+    const labels: Record<string, string> = {};
+    for (const name of this.labelNames) {
+      if (name === 'response_code') labels[name] = String(code);
+      else if (name === 'response_flags') labels[name] = flags;
+      else if (name === 'grpc_response_status') labels[name] = grpcStatus === undefined ? '' : String(grpcStatus);
+      else labels[name] = fam.labels[name]!;
+    }
+    const series = new Series(labels);
+    this.all.push(series);
+    return series;
+  }
+
+  private overflowFamily(labels: IstioLabels | Readonly<Record<string, string>>): SeriesFamily {
+    const reporter = labelValue(labels.reporter);
+    const protocol = labelValue(labels.request_protocol);
+    const key = `${reporter}\u0001${protocol}`;
+    let fam = this.overflow.get(key);
+    if (fam === undefined) {
+      const famLabels: Record<string, string> = {};
+      for (const name of this.labelNames) {
+        if (!isResponseLabel(name)) famLabels[name] = name === 'reporter' ? reporter : name === 'request_protocol' ? protocol : 'unknown';
+      }
+      fam = new SeriesFamily(this, Object.freeze(famLabels), true);
+      this.overflow.set(key, fam);
+    }
+    return fam;
+  }
+
+}
+
+function labelValue(v: string | undefined): string {
+  return v === undefined || v === '' ? 'unknown' : v;
+}
+
+/*
+ * Metric objects in the shape prom-client's Registry reads: name, help, type,
+ * aggregator, get() → { values: [{ labels, value, metricName?, sharedLabels? }] }.
+ */
+
+interface MetricValue {
+  labels: Record<string, string | number>;
+  sharedLabels?: Readonly<Record<string, string>>;
+  value: number;
+  metricName?: string;
+}
+
+interface ExportedMetric {
+  name: string;
+  help: string;
+  type: 'counter' | 'histogram';
+  aggregator: 'sum';
+  get(): Promise<{ name: string; help: string; type: string; aggregator: string; values: MetricValue[] }>;
+  reset(): void;
+}
+
+function counterMetric(name: string, help: string, all: readonly Series[], reset: () => void): ExportedMetric {
+  const metric: ExportedMetric = {
+    name,
+    help,
+    type: 'counter',
+    aggregator: 'sum',
+    async get() {
+      const values: MetricValue[] = [];
+      for (const s of all) values.push({ labels: s.labels, value: s.requests });
+      return { name: metric.name, help, type: 'counter', aggregator: 'sum', values };
+    },
+    reset,
+  };
+  return metric;
+}
+
+function histogramMetric(
+  name: string,
+  help: string,
+  bounds: readonly number[],
+  pick: (s: Series) => HistogramState,
+  all: readonly Series[],
+  reset: () => void,
+): ExportedMetric {
+  // The `le` label objects are shared by every series; the series labels go in sharedLabels, formatted once per scrape.
+  const leLabels = [...bounds.map((b) => ({ le: b })), { le: '+Inf' }];
+  const bucketName = `${name}_bucket`;
+  const sumName = `${name}_sum`;
+  const countName = `${name}_count`;
+  const metric: ExportedMetric = {
+    name,
+    help,
+    type: 'histogram',
+    aggregator: 'sum',
+    async get() {
+      const values: MetricValue[] = [];
+      for (const s of all) {
+        const h = pick(s);
+        let acc = 0;
+        for (let i = 0; i < leLabels.length; i++) {
+          acc += h.counts[i]!;
+          values.push({ labels: leLabels[i]!, sharedLabels: s.labels, value: acc, metricName: bucketName });
+        }
+        values.push({ labels: {}, sharedLabels: s.labels, value: h.sum, metricName: sumName });
+        values.push({ labels: {}, sharedLabels: s.labels, value: h.count, metricName: countName });
+      }
+      return { name, help, type: 'histogram', aggregator: 'sum', values };
+    },
+    reset,
+  };
+  return metric;
+}
+
+/** True for the labels that vary per response (not part of a {@link SeriesFamily}'s identity). */
+export function isResponseLabel(name: string): name is ResponseLabel {
+  return name === 'response_code' || name === 'response_flags' || name === 'grpc_response_status';
+}

@@ -1,0 +1,151 @@
+/**
+ * Framework-neutral outbound telemetry, for the HTTP dispatcher and the gRPC
+ * client interceptor: a CLIENT span per request (and per attempt), trace and
+ * metadata-exchange headers injected, `reporter="source"` metrics recorded
+ * with destination_* labels learnt from the upstream's response metadata.
+ */
+import type { Context, Span } from '@opentelemetry/api';
+import { trace } from '@opentelemetry/api';
+import type { IstioLabels, IstioMetrics, SeriesFamily } from './metrics.js';
+import type { PeerMetadataCache, PeerMetadataHeaders } from './peer-metadata.js';
+import { PEER_METADATA_HEADER, PEER_METADATA_ID_HEADER, peerLabels } from './peer-metadata.js';
+import type { MeshPropagator, OutboundHeaders } from './propagation.js';
+import type { ClientSpanInfo, MeshTracer } from './tracing.js';
+
+/** The destination of an outbound request, resolved once per route/cluster and kept. */
+export interface OutboundTarget {
+  /** Service FQDN (`calculate.default.svc.cluster.local`), or `unknown` for passthrough hosts. */
+  service: string;
+  /** Short name (`calculate`). */
+  serviceName?: string;
+  serviceNamespace?: string;
+  /** `http` or `grpc`. */
+  protocol?: 'http' | 'grpc';
+  /** The Envoy cluster name, for spans. */
+  cluster?: string;
+  /** The route name, for spans. */
+  route?: string;
+}
+
+/** How an outbound request ended. */
+export interface OutboundOutcome {
+  /** Response status, the local reply's status for mesh replies, 0 when no response at all. */
+  statusCode: number;
+  flags?: string;
+  grpcStatus?: number;
+  requestBytes?: number;
+  responseBytes?: number;
+  /** The upstream's `x-envoy-peer-metadata` response header: gives destination_workload/app/version. */
+  peerMetadata?: string | string[];
+  /** The upstream's mTLS identity, when the connection was mutual TLS. */
+  peerPrincipal?: string;
+  error?: unknown;
+}
+
+/** One outbound request in flight. */
+export interface OutboundCall {
+  readonly span: Span;
+  /** The context of the request's span: inject this (or an attempt's) into headers. */
+  readonly context: Context;
+  readonly target: OutboundTargetHandle;
+  readonly startMs: number;
+}
+
+/** Dependencies of {@link OutboundTelemetry}. */
+export interface OutboundTelemetryOptions {
+  propagator: MeshPropagator;
+  tracer: MeshTracer;
+  metrics: IstioMetrics;
+  peers: PeerMetadataCache;
+  /** This workload's labels as a source (source_*). */
+  source: IstioLabels;
+  /** Our metadata-exchange headers, sent on every outbound request. */
+  ownHeaders?: PeerMetadataHeaders;
+  now?: () => number;
+}
+
+/**
+ * A destination's metric families, keyed by what the upstream told us about
+ * itself. Make one per route/cluster (it is cheap to keep) with
+ * {@link OutboundTelemetry.target}.
+ */
+export class OutboundTargetHandle {
+  private readonly byPeer = new Map<string, SeriesFamily>();
+
+  /** @internal */
+  constructor(
+    readonly info: OutboundTarget,
+    private readonly base: IstioLabels,
+    private readonly metrics: IstioMetrics,
+    private readonly peers: PeerMetadataCache,
+  ) {}
+
+  /** The family for the upstream's metadata value and principal (both optional). */
+  family(peerMetadata: string | undefined, principal: string | undefined): SeriesFamily {
+    const key = `${principal ?? ''}\u0001${peerMetadata ?? ''}`;
+    let fam = this.byPeer.get(key);
+    if (fam === undefined) {
+      fam = this.metrics.family({ ...this.base, ...peerLabels(this.peers.get(peerMetadata), 'destination', principal) });
+      // An upstream sends a handful of distinct values (one per workload version); bound it anyway.
+      if (this.byPeer.size < 64) this.byPeer.set(key, fam);
+    }
+    return fam;
+  }
+}
+
+/** The outbound half of a mesh's telemetry. */
+export class OutboundTelemetry {
+  private readonly now: () => number;
+
+  constructor(private readonly options: OutboundTelemetryOptions) {
+    this.now = options.now ?? (() => performance.now());
+  }
+
+  /** A handle for a destination; build once per route/cluster at snapshot compile time. */
+  target(info: OutboundTarget): OutboundTargetHandle {
+    const base: IstioLabels = {
+      ...this.options.source,
+      reporter: 'source',
+      destination_service: info.service,
+      destination_service_name: info.serviceName ?? (info.service === 'unknown' ? 'unknown' : info.service.split('.')[0]),
+      destination_service_namespace: info.serviceNamespace,
+      request_protocol: info.protocol ?? 'http',
+      // Istio's source reporter does not know the policy the server enforced.
+      connection_security_policy: 'unknown',
+    };
+    return new OutboundTargetHandle(info, base, this.options.metrics, this.options.peers);
+  }
+
+  /**
+   * Starts the CLIENT span of a request under `parent` (the active context —
+   * the inbound request's when called from a handler).
+   */
+  start(parent: Context, target: OutboundTargetHandle, request: Omit<ClientSpanInfo, 'route' | 'cluster' | 'protocol'>): OutboundCall {
+    const info = target.info;
+    const span = this.options.tracer.startClientSpan(parent, { ...request, route: info.route, cluster: info.cluster, protocol: info.protocol });
+    return { span, context: trace.setSpan(parent, span), target, startMs: this.now() };
+  }
+
+  /** Writes trace headers for `context` and our metadata-exchange headers into an outbound request's headers. */
+  injectHeaders(context: Context, headers: OutboundHeaders): void {
+    this.options.propagator.inject(context, headers);
+    const own = this.options.ownHeaders;
+    if (own === undefined) return;
+    if (Array.isArray(headers)) headers.push(PEER_METADATA_ID_HEADER, own.id, PEER_METADATA_HEADER, own.value);
+    else {
+      headers[PEER_METADATA_ID_HEADER] = own.id;
+      headers[PEER_METADATA_HEADER] = own.value;
+    }
+  }
+
+  /** Ends the CLIENT span and records the source-side istio_* metrics. */
+  finish(call: OutboundCall, outcome: OutboundOutcome): void {
+    const flags = outcome.flags ?? '-';
+    this.options.tracer.endClientSpan(call.span, { statusCode: outcome.statusCode, flags, grpcStatus: outcome.grpcStatus, error: outcome.error });
+    const peer = Array.isArray(outcome.peerMetadata) ? outcome.peerMetadata[0] : outcome.peerMetadata;
+    call.target
+      .family(peer, outcome.peerPrincipal)
+      .series(outcome.statusCode, flags, outcome.grpcStatus)
+      .record(this.now() - call.startMs, outcome.requestBytes ?? 0, outcome.responseBytes ?? 0);
+  }
+}

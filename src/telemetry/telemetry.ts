@@ -1,0 +1,103 @@
+/**
+ * Everything telemetry for one mesh, built once by createMesh and closed
+ * with it: propagator, tracer, istio_* metrics, metadata exchange, and the
+ * inbound/outbound helpers the adapters call.
+ */
+import type { TracerProvider } from '@opentelemetry/api';
+import type { Registry } from 'prom-client';
+import { InboundTelemetry } from './inbound.js';
+import { IstioMetrics, type IstioLabels } from './metrics.js';
+import { OutboundTelemetry } from './outbound.js';
+import { encodePeerMetadata, PeerMetadataCache, type PeerMetadata, type PeerMetadataHeaders, peerLabels } from './peer-metadata.js';
+import { MeshPropagator, type PropagationFormat } from './propagation.js';
+import { MeshTracer } from './tracing.js';
+
+/** Options of {@link MeshTelemetry}. */
+export interface MeshTelemetryOptions {
+  /** This workload (DESIGN.md §3 `workload`). */
+  workload: {
+    name: string;
+    namespace?: string;
+    labels?: Readonly<Record<string, string>>;
+    serviceAccount?: string;
+    clusterId?: string;
+    meshId?: string;
+  };
+  /** The service this workload serves, for destination_service* on inbound; default `<app or name>.<namespace>.svc.cluster.local`. */
+  service?: { host: string; name?: string; namespace?: string };
+  /** This workload's SPIFFE identity when it serves/calls with mTLS (destination_principal / source_principal). */
+  principal?: string;
+  tracerProvider?: TracerProvider;
+  /** prom-client Registry; default a new one for this mesh. */
+  registry?: Registry;
+  /** Formats injected on outbound requests (default W3C + B3 multi). */
+  propagation?: readonly PropagationFormat[];
+  /** Header names recorded on spans (secrets are always dropped). */
+  recordHeaders?: readonly string[];
+  /** Cap on distinct metric series. */
+  maxSeries?: number;
+  /** Add Istio's canonical service/revision labels. */
+  canonicalLabels?: boolean;
+  /** Send and read Istio metadata-exchange headers (default true). */
+  metadataExchange?: boolean;
+  /** Clock in ms (tests). */
+  now?: () => number;
+}
+
+/** The telemetry of one mesh. */
+export class MeshTelemetry {
+  readonly propagator: MeshPropagator;
+  readonly tracer: MeshTracer;
+  readonly metrics: IstioMetrics;
+  readonly peers: PeerMetadataCache;
+  /** Our metadata-exchange header values (encoded once). */
+  readonly ownHeaders: PeerMetadataHeaders | undefined;
+  readonly inbound: InboundTelemetry;
+  readonly outbound: OutboundTelemetry;
+
+  constructor(options: MeshTelemetryOptions) {
+    const w = options.workload;
+    const namespace = w.namespace ?? 'default';
+    const self: PeerMetadata = {
+      name: w.name,
+      namespace,
+      workloadName: w.name,
+      labels: w.labels ?? {},
+      serviceAccount: w.serviceAccount,
+      clusterId: w.clusterId,
+      meshId: w.meshId,
+    };
+    this.propagator = new MeshPropagator({ inject: options.propagation });
+    this.tracer = new MeshTracer({ tracerProvider: options.tracerProvider, recordHeaders: options.recordHeaders });
+    this.metrics = new IstioMetrics({ registry: options.registry, maxSeries: options.maxSeries, canonicalLabels: options.canonicalLabels });
+    this.peers = new PeerMetadataCache();
+    this.ownHeaders = options.metadataExchange === false ? undefined : encodePeerMetadata(self);
+    const app = w.labels?.app ?? w.name;
+    const host = options.service?.host ?? `${app}.${namespace}.svc.cluster.local`;
+    const destination: IstioLabels = {
+      ...peerLabels(self, 'destination', options.principal),
+      destination_service: host,
+      destination_service_name: options.service?.name ?? host.split('.')[0],
+      destination_service_namespace: options.service?.namespace ?? namespace,
+    };
+    const now = options.now;
+    this.inbound = new InboundTelemetry({
+      propagator: this.propagator, tracer: this.tracer, metrics: this.metrics, peers: this.peers,
+      destination, ownHeaders: this.ownHeaders, now,
+    });
+    this.outbound = new OutboundTelemetry({
+      propagator: this.propagator, tracer: this.tracer, metrics: this.metrics, peers: this.peers,
+      source: peerLabels(self, 'source', options.principal), ownHeaders: this.ownHeaders, now,
+    });
+  }
+
+  /** The istio_* exposition text (`await mesh.metrics()`). */
+  text(): Promise<string> {
+    return this.metrics.text();
+  }
+
+  /** Unregisters the metrics; idempotent. Spans are the provider's to flush. */
+  close(): void {
+    this.metrics.close();
+  }
+}

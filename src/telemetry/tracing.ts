@@ -1,0 +1,336 @@
+/**
+ * Spans for the mesh's request path: one SERVER span per inbound request, one
+ * CLIENT span per outbound request and a CLIENT child per retry attempt, with
+ * OpenTelemetry HTTP semantic-convention attributes plus `meshlet.route`,
+ * `meshlet.cluster` and `meshlet.flags`.
+ *
+ * Cost when tracing is off: the tracer is the API's no-op one, `startSpan`
+ * returns a non-recording span around the parent's context (so propagation
+ * still carries the caller's trace) and no attribute object is ever built —
+ * every attribute write is behind `span.isRecording()`. The sampling decision
+ * is the provider's sampler's (ParentBased by default in the SDK), so a
+ * caller's `sampled=0` is honoured.
+ */
+import {
+  type Attributes,
+  type Context,
+  type Span,
+  type Tracer,
+  type TracerProvider,
+  SpanKind,
+  SpanStatusCode,
+  trace,
+} from '@opentelemetry/api';
+import { headerValue, type HeaderSource, isSecretHeader } from './headers.js';
+
+/** Name of the instrumentation scope meshlet's spans are recorded under. */
+export const TRACER_NAME = 'meshlet';
+
+/** Options of {@link MeshTracer}. */
+export interface MeshTracerOptions {
+  /** The provider; default the global one (`trace.getTracerProvider()`), looked up on each span so late registration works. */
+  tracerProvider?: TracerProvider;
+  /** Instrumentation scope version. */
+  version?: string;
+  /**
+   * Header names recorded as `http.request.header.<name>` / `http.response.header.<name>`.
+   * Secret headers (Authorization, Cookie, Set-Cookie, Proxy-Authorization,
+   * x-*-token …, see {@link isSecretHeader}) are dropped even when listed.
+   */
+  recordHeaders?: readonly string[];
+}
+
+/** What an outbound request span is made from. */
+export interface ClientSpanInfo {
+  /** HTTP method, any case. */
+  method: string;
+  /** The full URL as the app asked for it (credentials and signed query values are redacted before recording). */
+  url: string;
+  /** Host the request goes to (the service host, not the picked endpoint). */
+  serverAddress: string;
+  /** Port the request goes to. */
+  serverPort: number;
+  /** `http` (default) or `grpc`. */
+  protocol?: 'http' | 'grpc';
+  /** `1.1` or `2`. */
+  protocolVersion?: string;
+  /** Name of the matched route (VirtualService http[].name or the RDS route name). */
+  route?: string;
+  /** The Envoy cluster name, e.g. `outbound|8000|v1|calculate.default.svc.cluster.local`. */
+  cluster?: string;
+  /** For gRPC: `package.Service` and method name. */
+  rpcService?: string;
+  rpcMethod?: string;
+  /** Request headers, read only for the configured recordHeaders. */
+  headers?: HeaderSource;
+}
+
+/** What an inbound request span is made from. */
+export interface ServerSpanInfo {
+  /** HTTP method, any case. */
+  method: string;
+  /** Path of the request target, without the query. */
+  path: string;
+  /** Query string without the `?`, when there is one. */
+  query?: string;
+  /** `http` or `https`. */
+  scheme?: string;
+  /** Host header / authority the request was sent to. */
+  serverAddress?: string;
+  serverPort?: number;
+  /** Peer address of the connection. */
+  clientAddress?: string;
+  /** `http` (default) or `grpc`. */
+  protocol?: 'http' | 'grpc';
+  protocolVersion?: string;
+  /** Low-cardinality route template (`/users/:id`) — becomes `http.route` and the span name. */
+  httpRoute?: string;
+  /** The mesh's route name, when inbound policy matched one. */
+  route?: string;
+  rpcService?: string;
+  rpcMethod?: string;
+  /** Request headers, read for `user_agent.original` and the configured recordHeaders. */
+  headers?: HeaderSource;
+}
+
+/** How a request ended. */
+export interface SpanOutcome {
+  /** HTTP status (the local reply's status for mesh-generated replies). */
+  statusCode?: number;
+  /** Envoy response flags, e.g. `UT`, `UO,URX`; `-` or absent when none. */
+  flags?: string;
+  /** gRPC status code, when the call was gRPC. */
+  grpcStatus?: number;
+  /** The error when the request failed without a response. */
+  error?: unknown;
+  /** Response headers, read only for the configured recordHeaders. */
+  headers?: HeaderSource;
+}
+
+const KNOWN_METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'CONNECT', 'OPTIONS', 'TRACE', 'PATCH']);
+
+/** The spans of one mesh. */
+export class MeshTracer {
+  private readonly provider: TracerProvider | undefined;
+  private readonly version: string | undefined;
+  private cachedTracer: Tracer | undefined;
+  private readonly requestHeaderKeys: ReadonlyArray<readonly [string, string]>;
+  private readonly responseHeaderKeys: ReadonlyArray<readonly [string, string]>;
+
+  constructor(options: MeshTracerOptions = {}) {
+    this.provider = options.tracerProvider;
+    this.version = options.version;
+    const names = (options.recordHeaders ?? []).map((h) => h.toLowerCase()).filter((h) => !isSecretHeader(h));
+    this.requestHeaderKeys = names.map((h) => [h, `http.request.header.${h}`] as const);
+    this.responseHeaderKeys = names.map((h) => [h, `http.response.header.${h}`] as const);
+  }
+
+  /** The OTel tracer spans are started on. */
+  get tracer(): Tracer {
+    // An explicit provider is fixed; the global one goes through the API's proxy, itself cheap and late-bound.
+    if (this.cachedTracer === undefined) {
+      this.cachedTracer = (this.provider ?? trace.getTracerProvider()).getTracer(TRACER_NAME, this.version);
+    }
+    return this.cachedTracer;
+  }
+
+  /** Starts the CLIENT span of an outbound request, child of `parent` (usually the inbound request's context). */
+  startClientSpan(parent: Context, info: ClientSpanInfo): Span {
+    const span = this.tracer.startSpan(normalizeMethod(info.method), { kind: SpanKind.CLIENT }, parent);
+    if (span.isRecording()) this.setClientAttributes(span, info);
+    return span;
+  }
+
+  /**
+   * Starts the CLIENT span of one attempt of an outbound request, child of the
+   * request's span context. `attempt` 0 is the first try; later ones carry
+   * `http.request.resend_count`. Inject the attempt's context into its headers.
+   */
+  startAttemptSpan(requestContext: Context, info: ClientSpanInfo, attempt: number): Span {
+    const span = this.tracer.startSpan(normalizeMethod(info.method), { kind: SpanKind.CLIENT }, requestContext);
+    if (span.isRecording()) {
+      this.setClientAttributes(span, info);
+      if (attempt > 0) span.setAttribute('http.request.resend_count', attempt);
+    }
+    return span;
+  }
+
+  /** Starts the SERVER span of an inbound request, child of the context extracted from its headers. */
+  startServerSpan(extracted: Context, info: ServerSpanInfo): Span {
+    const span = this.tracer.startSpan(normalizeMethod(info.method), { kind: SpanKind.SERVER }, extracted);
+    if (!span.isRecording()) return span;
+    const attrs: Attributes = {
+      'http.request.method': normalizeMethod(info.method),
+      'url.path': info.path,
+      'url.scheme': info.scheme ?? 'http',
+      'network.protocol.name': 'http',
+    };
+    if (!KNOWN_METHODS.has(info.method.toUpperCase())) attrs['http.request.method_original'] = info.method;
+    if (info.query) attrs['url.query'] = redactQuery(info.query);
+    if (info.serverAddress !== undefined) attrs['server.address'] = info.serverAddress;
+    if (info.serverPort !== undefined) attrs['server.port'] = info.serverPort;
+    if (info.clientAddress !== undefined) attrs['client.address'] = info.clientAddress;
+    if (info.protocolVersion !== undefined) attrs['network.protocol.version'] = info.protocolVersion;
+    if (info.route !== undefined) attrs['meshlet.route'] = info.route;
+    if (info.httpRoute !== undefined) {
+      attrs['http.route'] = info.httpRoute;
+      span.updateName(`${normalizeMethod(info.method)} ${info.httpRoute}`);
+    }
+    if (info.protocol === 'grpc') setRpc(attrs, info.rpcService, info.rpcMethod);
+    if (info.headers !== undefined) {
+      const ua = headerValue(info.headers, 'user-agent');
+      if (ua !== undefined) attrs['user_agent.original'] = ua;
+      this.copyHeaders(attrs, info.headers, this.requestHeaderKeys);
+    }
+    span.setAttributes(attrs);
+    return span;
+  }
+
+  /** Records the outcome of an outbound request and ends its span; status >= 400 is an error (semantic conventions). */
+  endClientSpan(span: Span, outcome: SpanOutcome): void {
+    if (span.isRecording()) this.recordOutcome(span, outcome, 400);
+    span.end();
+  }
+
+  /** Records the outcome of an inbound request and ends its span; only status >= 500 is an error (semantic conventions). */
+  endServerSpan(span: Span, outcome: SpanOutcome): void {
+    if (span.isRecording()) this.recordOutcome(span, outcome, 500);
+    span.end();
+  }
+
+  /** Span event: a fault-injection abort replied `status` instead of calling upstream. */
+  faultAbort(span: Span, status: number): void {
+    if (span.isRecording()) span.addEvent('meshlet.fault.abort', { 'http.response.status_code': status, 'meshlet.flags': 'FI' });
+  }
+
+  /** Span event: a fault-injection delay of `delayMs` was applied before the call. */
+  faultDelay(span: Span, delayMs: number): void {
+    if (span.isRecording()) span.addEvent('meshlet.fault.delay', { 'meshlet.fault.delay_ms': delayMs, 'meshlet.flags': 'DI' });
+  }
+
+  /** Span event: outlier detection ejected `endpoint` (`host:port`) of `cluster`. */
+  ejection(span: Span, endpoint: string, cluster: string, reason?: string): void {
+    if (!span.isRecording()) return;
+    const attrs: Attributes = { 'meshlet.endpoint': endpoint, 'meshlet.cluster': cluster };
+    if (reason !== undefined) attrs['meshlet.ejection.reason'] = reason;
+    span.addEvent('meshlet.outlier.ejection', attrs);
+  }
+
+  /** Span event: a local or global rate limit rejected the request (429 `RL`). */
+  rateLimited(span: Span, scope: 'local' | 'global', limiter?: string): void {
+    if (!span.isRecording()) return;
+    const attrs: Attributes = { 'meshlet.ratelimit.scope': scope, 'meshlet.flags': 'RL' };
+    if (limiter !== undefined) attrs['meshlet.ratelimit.name'] = limiter;
+    span.addEvent('meshlet.ratelimit.rejected', attrs);
+  }
+
+  private recordOutcome(span: Span, outcome: SpanOutcome, errorFrom: number): void {
+    const status = outcome.statusCode;
+    if (status !== undefined && status > 0) span.setAttribute('http.response.status_code', status);
+    // A mesh response flag is always recorded: it is why a 503 came from the mesh and not the upstream.
+    if (outcome.flags !== undefined && outcome.flags !== '-' && outcome.flags !== '') span.setAttribute('meshlet.flags', outcome.flags);
+    if (outcome.grpcStatus !== undefined) span.setAttribute('rpc.grpc.status_code', outcome.grpcStatus);
+    if (outcome.headers !== undefined && this.responseHeaderKeys.length > 0) {
+      const attrs: Attributes = {};
+      this.copyHeaders(attrs, outcome.headers, this.responseHeaderKeys);
+      span.setAttributes(attrs);
+    }
+    const err = outcome.error;
+    if (err !== undefined) {
+      const code = err instanceof Error ? (err as { code?: unknown }).code : undefined;
+      span.setAttribute('error.type', typeof code === 'string' ? code : err instanceof Error ? err.name : '_OTHER');
+      if (err instanceof Error) span.recordException(err);
+      span.setStatus({ code: SpanStatusCode.ERROR, message: err instanceof Error ? err.message : String(err) });
+    } else if (status !== undefined && status >= errorFrom) {
+      span.setAttribute('error.type', String(status));
+      span.setStatus({ code: SpanStatusCode.ERROR });
+    }
+  }
+
+  private setClientAttributes(span: Span, info: ClientSpanInfo): void {
+    const method = normalizeMethod(info.method);
+    const attrs: Attributes = {
+      'http.request.method': method,
+      'url.full': redactUrl(info.url),
+      'server.address': info.serverAddress,
+      'server.port': info.serverPort,
+      'network.protocol.name': 'http',
+    };
+    if (method === '_OTHER') attrs['http.request.method_original'] = info.method;
+    if (info.protocolVersion !== undefined) attrs['network.protocol.version'] = info.protocolVersion;
+    if (info.route !== undefined) attrs['meshlet.route'] = info.route;
+    if (info.cluster !== undefined) attrs['meshlet.cluster'] = info.cluster;
+    if (info.protocol === 'grpc') setRpc(attrs, info.rpcService, info.rpcMethod);
+    if (info.headers !== undefined) this.copyHeaders(attrs, info.headers, this.requestHeaderKeys);
+    span.setAttributes(attrs);
+  }
+
+  private copyHeaders(attrs: Attributes, headers: HeaderSource, keys: ReadonlyArray<readonly [string, string]>): void {
+    for (const [name, key] of keys) {
+      const v = headerValue(headers, name);
+      if (v !== undefined) attrs[key] = [v];
+    }
+  }
+}
+
+/** Returns a context whose active span is `span`, on top of `parent`. */
+export function contextWithSpan(parent: Context, span: Span): Context {
+  return trace.setSpan(parent, span);
+}
+
+function setRpc(attrs: Attributes, service: string | undefined, method: string | undefined): void {
+  attrs['rpc.system'] = 'grpc';
+  if (service !== undefined) attrs['rpc.service'] = service;
+  if (method !== undefined) attrs['rpc.method'] = method;
+}
+
+/** Semantic conventions: known methods upper-case, anything else `_OTHER`. */
+export function normalizeMethod(method: string): string {
+  if (KNOWN_METHODS.has(method)) return method;
+  const upper = method.toUpperCase();
+  return KNOWN_METHODS.has(upper) ? upper : '_OTHER';
+}
+
+/** Query parameters whose values the semantic conventions require redacting. */
+const SIGNED_QUERY_PARAMS = ['AWSAccessKeyId', 'Signature', 'sig', 'X-Goog-Signature'];
+
+/**
+ * `url.full` without credentials: user info becomes `REDACTED:REDACTED` and
+ * the values of signed-URL query parameters become `REDACTED`.
+ */
+export function redactUrl(url: string): string {
+  let out = url;
+  const scheme = out.indexOf('://');
+  if (scheme !== -1) {
+    const authorityStart = scheme + 3;
+    let authorityEnd = out.length;
+    for (const c of ['/', '?', '#']) {
+      const i = out.indexOf(c, authorityStart);
+      if (i !== -1 && i < authorityEnd) authorityEnd = i;
+    }
+    const at = out.lastIndexOf('@', authorityEnd);
+    if (at >= authorityStart) out = `${out.slice(0, authorityStart)}REDACTED:REDACTED${out.slice(at)}`;
+  }
+  const q = out.indexOf('?');
+  if (q !== -1) {
+    const hash = out.indexOf('#', q);
+    const end = hash === -1 ? out.length : hash;
+    out = out.slice(0, q + 1) + redactQuery(out.slice(q + 1, end)) + out.slice(end);
+  }
+  return out;
+}
+
+/** A query string with the values of signed-URL parameters replaced by `REDACTED`. */
+export function redactQuery(query: string): string {
+  let hit = false;
+  for (const p of SIGNED_QUERY_PARAMS) if (query.includes(p)) hit = true;
+  if (!hit) return query;
+  return query
+    .split('&')
+    .map((pair) => {
+      const eq = pair.indexOf('=');
+      const name = eq === -1 ? pair : pair.slice(0, eq);
+      return eq !== -1 && SIGNED_QUERY_PARAMS.includes(name) ? `${name}=REDACTED` : pair;
+    })
+    .join('&');
+}

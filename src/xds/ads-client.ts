@@ -1,0 +1,428 @@
+/**
+ * An ADS State-of-the-World client (Envoy v3 `StreamAggregatedResources`),
+ * subscribing the way Envoy does: LDS and CDS wildcard (or the listener names
+ * given, as gRPC's A27), then RDS for the route names the listeners' HCMs
+ * name and EDS for the EDS clusters. Each accepted update is handed to the
+ * consumer as one consistent EnvoyResources set; a consumer that throws
+ * rejects it (NACK with the previous version and error_detail) and the last
+ * accepted set stays. Reconnects with jittered exponential backoff; the last
+ * good set keeps serving meanwhile.
+ */
+import * as grpc from '@grpc/grpc-js';
+import type { EnvoyResources } from '../config/envoy.js';
+import { Backoff, type BackoffOptions } from './backoff.js';
+import { resolveBootstrap, type XdsBootstrap, type XdsBootstrapOptions } from './bootstrap.js';
+import { LastKnownGoodWriter, readLastKnownGood } from './last-known-good.js';
+import { buildNode, toStruct, type WorkloadInfo, type XdsNode } from './node.js';
+import { loadGrpcPackage } from './protos.js';
+import {
+  XDS_TYPES, XDS_TYPE_BY_URL, checkResource, decodeResource, endpointNamesOf, resourceName, routeNamesOf,
+  type WireAny, type XdsType,
+} from './resources.js';
+import { createTrace, type TraceFn } from './trace.js';
+import { MeshConfigError } from '../errors.js';
+
+/** Options of {@link createAdsClient}. */
+export interface AdsClientOptions extends XdsBootstrapOptions {
+  /** The workload's identity, sent as Istio-style node metadata. */
+  workload: WorkloadInfo;
+  /** Receives every consistent set; throw to reject it (NACK). */
+  onResources(resources: EnvoyResources, version: string): void;
+  /** Called for every NACK sent (the consumer's or a decoding error). */
+  onNack?(nack: XdsNack): void;
+  /** Subscribe these listener names instead of LDS wildcard (gRPC A27 style). */
+  listenerNames?: string[];
+  /** Path of a last-known-good file: read at start, rewritten on every accepted set. */
+  lastKnownGood?: string;
+  /** Reconnect backoff (default 1 s ×1.6 ±20 %, cap 30 s). */
+  backoff?: BackoffOptions;
+  /** How long to wait for referenced RDS/EDS resources before delivering without them (default 5 s). */
+  initialFetchTimeoutMs?: number;
+  /** Channel credentials (default from the bootstrap: insecure or TLS). */
+  credentials?: grpc.ChannelCredentials;
+  /** Environment for bootstrap lookup (default process.env). */
+  env?: NodeJS.ProcessEnv;
+  /** Trace sink (default: stderr when MESHLET_TRACE names `xds`). */
+  trace?: TraceFn;
+}
+
+/** A rejected update. */
+export interface XdsNack {
+  typeUrl: string;
+  /** The version that was rejected. */
+  rejectedVersion: string;
+  /** The version still in use (sent back as version_info). */
+  version: string;
+  nonce: string;
+  message: string;
+  at: Date;
+}
+
+/** Per-type state shown by {@link AdsClient.status}. */
+export interface XdsTypeStatus {
+  version: string;
+  nonce: string;
+  subscribed: string[] | '*';
+  count: number;
+}
+
+/** What the client knows, for debugging and `configDump`. */
+export interface AdsClientStatus {
+  server: string;
+  node: string;
+  connected: boolean;
+  reconnects: number;
+  /** Version of the last set the consumer accepted ('' before any). */
+  version: string;
+  types: Record<XdsType['short'], XdsTypeStatus>;
+  lastNack: XdsNack | undefined;
+  /** RDS/EDS names referenced but not (yet) received. */
+  missing: string[];
+}
+
+interface TypeState {
+  type: XdsType;
+  wildcard: boolean;
+  names: Set<string>;
+  version: string;
+  nonce: string;
+  resources: Map<string, Record<string, unknown>>;
+  /** the subscription last sent, to send a new request only when it changes */
+  sentNames: string | undefined;
+}
+
+interface DiscoveryResponse {
+  version_info?: string;
+  resources?: WireAny[];
+  type_url?: string;
+  nonce?: string;
+}
+
+type AdsStream = grpc.ClientDuplexStream<Record<string, unknown>, DiscoveryResponse>;
+
+/** The ADS client. Create with {@link createAdsClient}. */
+export class AdsClient {
+  private readonly options: AdsClientOptions;
+  private readonly bootstrap: XdsBootstrap;
+  private readonly node: XdsNode;
+  private readonly trace: TraceFn;
+  private readonly backoff: Backoff;
+  private readonly states = new Map<string, TypeState>();
+  private readonly lkg: LastKnownGoodWriter | undefined;
+  private grpcClient: grpc.Client | undefined;
+  private stream: AdsStream | undefined;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private fetchTimer: NodeJS.Timeout | undefined;
+  private closed = false;
+  private connected = false;
+  private reconnects = 0;
+  private deliveredVersion = '';
+  private lastNack: XdsNack | undefined;
+  private readyResolve!: () => void;
+  private readonly readyPromise: Promise<void>;
+
+  constructor(options: AdsClientOptions) {
+    this.options = options;
+    const bootstrap = resolveBootstrap(options, options.env);
+    if (!bootstrap) throw new MeshConfigError('XdsBootstrap', 'xds', 'server', 'no xDS server: pass { server } or set GRPC_XDS_BOOTSTRAP / MESHLET_XDS');
+    this.bootstrap = bootstrap;
+    this.node = mergeNode(buildNode(options.workload), bootstrap.node);
+    this.trace = createTrace('xds', options.trace);
+    this.backoff = new Backoff(options.backoff);
+    this.readyPromise = new Promise((resolve) => { this.readyResolve = resolve; });
+    for (const type of XDS_TYPES) {
+      const wildcard = type.key === 'clusters' || (type.key === 'listeners' && !options.listenerNames);
+      const names = new Set(type.key === 'listeners' ? options.listenerNames ?? [] : []);
+      this.states.set(type.typeUrl, { type, wildcard, names, version: '', nonce: '', resources: new Map(), sentNames: undefined });
+    }
+    if (options.lastKnownGood) {
+      this.lkg = new LastKnownGoodWriter(options.lastKnownGood, (err) => this.trace(`last-known-good write failed: ${err.message}`));
+    }
+  }
+
+  /** Loads the last-known-good file (if any) and opens the stream. */
+  start(): void {
+    if (this.options.lastKnownGood) {
+      const saved = readLastKnownGood(this.options.lastKnownGood);
+      if (saved) {
+        try {
+          this.options.onResources(saved.resources, `lkg:${saved.version}`);
+          this.deliveredVersion = `lkg:${saved.version}`;
+          this.trace(`serving last-known-good ${saved.version} from ${this.options.lastKnownGood}`);
+          this.readyResolve();
+        } catch (err) {
+          this.trace(`last-known-good rejected: ${(err as Error).message}`);
+        }
+      }
+    }
+    const pkg = loadGrpcPackage(['envoy/service/discovery/v3/ads.proto']) as unknown as {
+      envoy: { service: { discovery: { v3: { AggregatedDiscoveryService: grpc.ServiceClientConstructor } } } };
+    };
+    const Ads = pkg.envoy.service.discovery.v3.AggregatedDiscoveryService;
+    const creds = this.options.credentials ?? (this.bootstrap.channelCreds === 'tls' ? grpc.credentials.createSsl() : grpc.credentials.createInsecure());
+    this.grpcClient = new Ads(this.bootstrap.server, creds, { 'grpc.keepalive_time_ms': 30_000, 'grpc.max_receive_message_length': 64 * 1024 * 1024 });
+    this.connect();
+  }
+
+  /** Resolves once a first set was delivered (from the server, or the last-known-good file). */
+  ready(): Promise<void> {
+    return this.readyPromise;
+  }
+
+  /** RDS/EDS names referenced by the accepted listeners/clusters that have not arrived. */
+  missing(): string[] {
+    const out: string[] = [];
+    for (const state of this.states.values()) {
+      if (state.wildcard) continue;
+      if (state.type.key === 'listeners') continue;
+      for (const name of state.names) if (!state.resources.has(name)) out.push(`${state.type.kind} ${name}`);
+    }
+    return out;
+  }
+
+  /** Versions, nonces, subscriptions, last NACK. */
+  status(): AdsClientStatus {
+    const types = {} as Record<XdsType['short'], XdsTypeStatus>;
+    for (const s of this.states.values()) {
+      types[s.type.short] = { version: s.version, nonce: s.nonce, subscribed: s.wildcard ? '*' : [...s.names].sort(), count: s.resources.size };
+    }
+    return {
+      server: this.bootstrap.server, node: this.node.id, connected: this.connected, reconnects: this.reconnects,
+      version: this.deliveredVersion, types, lastNack: this.lastNack, missing: this.missing(),
+    };
+  }
+
+  /** Ends the stream, the channel and every timer; waits for a pending last-known-good write. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    clearTimeout(this.retryTimer);
+    clearTimeout(this.fetchTimer);
+    const stream = this.stream;
+    this.stream = undefined;
+    stream?.cancel();
+    this.grpcClient?.close();
+    await this.lkg?.flush();
+  }
+
+  private connect(): void {
+    if (this.closed || !this.grpcClient) return;
+    const client = this.grpcClient as grpc.Client & { StreamAggregatedResources(): AdsStream };
+    const stream = client.StreamAggregatedResources();
+    this.stream = stream;
+    this.trace(`stream opened to ${this.bootstrap.server} as ${this.node.id}`);
+    let ended = false;
+    const onEnd = (reason: string) => {
+      if (ended) return;
+      ended = true;
+      if (this.stream === stream) this.stream = undefined;
+      this.connected = false;
+      if (this.closed) return;
+      const delay = this.backoff.next();
+      this.trace(`stream ended (${reason}); reconnecting in ${delay} ms`);
+      this.retryTimer = setTimeout(() => { this.reconnects++; this.connect(); }, delay);
+      this.retryTimer.unref();
+    };
+    stream.on('data', (res: DiscoveryResponse) => this.onResponse(stream, res));
+    stream.on('error', (err: grpc.ServiceError) => onEnd(`${grpc.status[err.code] ?? err.code}: ${err.details}`));
+    stream.on('status', (s: grpc.StatusObject) => onEnd(`${grpc.status[s.code] ?? s.code}: ${s.details}`));
+    stream.on('end', () => onEnd('server closed the stream'));
+    // First request carries the node; versions (if any) tell the server what we already run.
+    let first = true;
+    for (const state of this.states.values()) {
+      state.sentNames = undefined;
+      state.nonce = '';
+      if (state.wildcard || state.names.size > 0) {
+        this.send(state, undefined, first);
+        first = false;
+      }
+    }
+  }
+
+  private send(state: TypeState, errorDetail: string | undefined, withNode = false): void {
+    const stream = this.stream;
+    if (!stream) return;
+    const names = state.wildcard ? [] : [...state.names].sort();
+    state.sentNames = names.join('\0');
+    const req: Record<string, unknown> = {
+      version_info: state.version,
+      resource_names: names,
+      type_url: state.type.typeUrl,
+      response_nonce: state.nonce,
+    };
+    // Envoy sends the node on the first request of a stream only.
+    if (withNode) req.node = this.node;
+    if (errorDetail !== undefined) req.error_detail = { code: grpc.status.INVALID_ARGUMENT, message: errorDetail };
+    stream.write(req);
+  }
+
+  private onResponse(stream: AdsStream, res: DiscoveryResponse): void {
+    if (stream !== this.stream || this.closed) return;
+    if (!this.connected) {
+      this.connected = true;
+      this.backoff.reset();
+    }
+    const state = this.states.get(res.type_url ?? '');
+    if (!state) {
+      this.trace(`ignoring response of unknown type ${res.type_url}`);
+      return;
+    }
+    const version = res.version_info ?? '';
+    state.nonce = res.nonce ?? '';
+    this.trace(`${state.type.short} version=${version} nonce=${state.nonce} resources=${res.resources?.length ?? 0}`);
+
+    const decoded = this.decode(state, res.resources ?? []);
+    if (typeof decoded === 'string') return this.nack(state, version, decoded);
+
+    const candidate = this.candidate(state, decoded);
+    const complete = this.applySubscriptions(candidate, false);
+    if (complete) {
+      const resources = toEnvoyResources(candidate);
+      const combined = this.combinedVersion(state, version);
+      try {
+        this.options.onResources(resources, combined);
+      } catch (err) {
+        return this.nack(state, version, (err as Error).message);
+      }
+      this.commit(state, version, candidate.get(state.type.typeUrl)!);
+      this.delivered(resources, combined);
+    } else {
+      // Individually valid but waiting for resources it references: ACK it and keep serving the old set.
+      this.commit(state, version, candidate.get(state.type.typeUrl)!);
+      this.armFetchTimer();
+    }
+    this.send(state, undefined);
+    this.applySubscriptions(this.currentMaps(), true);
+  }
+
+  private decode(state: TypeState, wire: WireAny[]): Map<string, Record<string, unknown>> | string {
+    const out = new Map<string, Record<string, unknown>>();
+    for (const [i, any] of wire.entries()) {
+      let resource: Record<string, unknown>;
+      try {
+        resource = decodeResource(state.type, any);
+      } catch (err) {
+        return `${state.type.kind} resources[${i}]: cannot decode: ${(err as Error).message}`;
+      }
+      const name = resourceName(state.type, resource);
+      const problem = checkResource(state.type, name, resource);
+      if (problem) return problem;
+      if (out.has(name)) return `${state.type.kind} ${name}: duplicate resource name in one response`;
+      // RDS/EDS: ignore what we did not ask for (a server may send more).
+      if (!state.wildcard && !state.names.has(name)) continue;
+      out.set(name, resource);
+    }
+    return out;
+  }
+
+  /** The maps every type would have if this response were accepted. */
+  private candidate(state: TypeState, decoded: Map<string, Record<string, unknown>>): Map<string, Map<string, Record<string, unknown>>> {
+    const maps = this.currentMaps();
+    let next: Map<string, Record<string, unknown>>;
+    if (state.type.fullState) next = decoded;
+    else {
+      next = new Map(state.resources);
+      for (const [name, r] of decoded) next.set(name, r);
+    }
+    maps.set(state.type.typeUrl, next);
+    return maps;
+  }
+
+  private currentMaps(): Map<string, Map<string, Record<string, unknown>>> {
+    const maps = new Map<string, Map<string, Record<string, unknown>>>();
+    for (const s of this.states.values()) maps.set(s.type.typeUrl, s.resources);
+    return maps;
+  }
+
+  /**
+   * Computes the RDS/EDS names `maps` need. With `update`, adopts them (drops
+   * resources no longer named, sends changed subscriptions). Returns whether
+   * every needed resource is present.
+   */
+  private applySubscriptions(maps: Map<string, Map<string, Record<string, unknown>>>, update: boolean): boolean {
+    let complete = true;
+    const needs: Array<[TypeState, string[]]> = [
+      [this.states.get(XDS_TYPES[1]!.typeUrl)!, routeNamesOf(maps.get(XDS_TYPES[0]!.typeUrl)!.values() as never)],
+      [this.states.get(XDS_TYPES[3]!.typeUrl)!, endpointNamesOf(maps.get(XDS_TYPES[2]!.typeUrl)!.values() as never)],
+    ];
+    for (const [state, names] of needs) {
+      const have = maps.get(state.type.typeUrl)!;
+      for (const n of names) if (!have.has(n)) complete = false;
+      if (!update) continue;
+      state.names = new Set(names);
+      for (const n of [...state.resources.keys()]) if (!state.names.has(n)) state.resources.delete(n);
+      // An empty SotW request would mean wildcard to a legacy server: keep the last subscription instead.
+      if (names.length > 0 && names.join('\0') !== state.sentNames) this.send(state, undefined);
+    }
+    return complete;
+  }
+
+  private commit(state: TypeState, version: string, resources: Map<string, Record<string, unknown>>): void {
+    state.version = version;
+    state.resources = resources;
+  }
+
+  private delivered(resources: EnvoyResources, version: string): void {
+    clearTimeout(this.fetchTimer);
+    this.fetchTimer = undefined;
+    this.deliveredVersion = version;
+    this.lkg?.save(resources, version);
+    this.readyResolve();
+  }
+
+  /** After a bounded wait, hand over an incomplete set: the consumer fails calls to what is missing (NC). */
+  private armFetchTimer(): void {
+    if (this.fetchTimer) return;
+    this.fetchTimer = setTimeout(() => {
+      this.fetchTimer = undefined;
+      const maps = this.currentMaps();
+      const resources = toEnvoyResources(maps);
+      const version = this.combinedVersion();
+      this.trace(`delivering without ${this.missing().join(', ')}`);
+      try {
+        this.options.onResources(resources, version);
+        this.delivered(resources, version);
+      } catch (err) {
+        this.trace(`incomplete set rejected: ${(err as Error).message}`);
+      }
+    }, this.options.initialFetchTimeoutMs ?? 5000);
+    this.fetchTimer.unref();
+  }
+
+  private nack(state: TypeState, rejectedVersion: string, message: string): void {
+    this.lastNack = { typeUrl: state.type.typeUrl, rejectedVersion, version: state.version, nonce: state.nonce, message, at: new Date() };
+    this.trace(`NACK ${state.type.short} version=${rejectedVersion} nonce=${state.nonce}: ${message}`);
+    this.send(state, message);
+    this.options.onNack?.(this.lastNack);
+  }
+
+  private combinedVersion(changed?: TypeState, version?: string): string {
+    const parts: string[] = [];
+    for (const s of this.states.values()) parts.push(`${s.type.short}=${s === changed ? version : s.version}`);
+    return parts.join(',');
+  }
+}
+
+function toEnvoyResources(maps: Map<string, Map<string, Record<string, unknown>>>): EnvoyResources {
+  const out = { listeners: [], routes: [], clusters: [], endpoints: [] } as unknown as Record<string, unknown[]>;
+  for (const type of XDS_TYPES) out[type.key] = [...maps.get(type.typeUrl)!.values()];
+  return out as unknown as EnvoyResources;
+}
+
+function mergeNode(own: XdsNode, fromBootstrap: Partial<XdsNode> | undefined): XdsNode {
+  if (!fromBootstrap) return own;
+  const meta = fromBootstrap.metadata as unknown;
+  const bootMeta = meta && typeof meta === 'object' && !('fields' in meta) ? toStruct(meta as Record<string, unknown>) : (meta as XdsNode['metadata']);
+  return {
+    ...own,
+    ...fromBootstrap,
+    metadata: { fields: { ...own.metadata?.fields, ...bootMeta?.fields } },
+  };
+}
+
+/** Creates and starts an ADS client. */
+export function createAdsClient(options: AdsClientOptions): AdsClient {
+  const client = new AdsClient(options);
+  client.start();
+  return client;
+}

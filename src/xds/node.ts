@@ -1,0 +1,160 @@
+/**
+ * The xDS Node a meshlet workload sends, shaped like an Istio sidecar's so
+ * istiod (and our control plane) know who is asking: id
+ * `sidecar~<ip>~<pod>.<ns>~<ns>.svc.cluster.local`, cluster `<app>.<ns>`, and a
+ * metadata Struct with NAME, NAMESPACE, LABELS, SERVICE_ACCOUNT, WORKLOAD_NAME,
+ * ISTIO_VERSION, INSTANCE_IPS and GENERATOR=grpc (istiod's proxyless output).
+ */
+import { networkInterfaces } from 'node:os';
+
+/** Who the workload is; the same fields as createMesh's `workload` option. */
+export interface WorkloadInfo {
+  name: string;
+  namespace: string;
+  labels?: Record<string, string>;
+  serviceAccount?: string;
+  /** The instance's address for auto-registration (default: first non-internal IPv4). */
+  address?: string;
+  /** Ports the instance serves, by name (`{ http: 8080, grpc: 9000 }`), for auto-registration. */
+  ports?: Record<string, number>;
+  /** Pod-style instance name (default `<name>-<pid>`). */
+  instanceName?: string;
+}
+
+/**
+ * google.protobuf.Value in the object form protobufjs uses. Note the camelCase
+ * field names: protobufjs serves google/protobuf/struct.proto from its bundled
+ * definitions, so `keepCase` does not apply to it (snake_case keys are dropped
+ * silently on encode).
+ */
+export type StructValue =
+  | { nullValue: 'NULL_VALUE' }
+  | { numberValue: number }
+  | { stringValue: string }
+  | { boolValue: boolean }
+  | { structValue: Struct }
+  | { listValue: { values: StructValue[] } };
+
+/** google.protobuf.Struct in protobufjs object form. */
+export interface Struct {
+  fields: Record<string, StructValue>;
+}
+
+/** envoy.config.core.v3.Node in proto-loader object form. */
+export interface XdsNode {
+  id: string;
+  cluster: string;
+  metadata?: Struct;
+  locality?: Record<string, string>;
+  user_agent_name?: string;
+  user_agent_version?: string;
+  client_features?: string[];
+}
+
+/** Metadata key meshlet adds for the ports an instance serves: `http:8080,grpc:9000`. */
+export const MESHLET_PORTS_KEY = 'MESHLET_PORTS';
+/** The Istio version string we claim (istiod gates some features on it). */
+export const ISTIO_VERSION = '1.24.0';
+
+/** Plain JSON → Struct (wire-ready). */
+export function toStruct(value: Record<string, unknown>): Struct {
+  const fields: Record<string, StructValue> = {};
+  for (const [k, v] of Object.entries(value)) if (v !== undefined) fields[k] = toValue(v);
+  return { fields };
+}
+
+function toValue(v: unknown): StructValue {
+  if (v === null) return { nullValue: 'NULL_VALUE' };
+  if (typeof v === 'number') return { numberValue: v };
+  if (typeof v === 'boolean') return { boolValue: v };
+  if (typeof v === 'string') return { stringValue: v };
+  if (Array.isArray(v)) return { listValue: { values: v.map(toValue) } };
+  if (typeof v === 'object') return { structValue: toStruct(v as Record<string, unknown>) };
+  return { stringValue: String(v) };
+}
+
+/** Struct → plain JSON; reads camelCase (protobufjs) and snake_case (hand-written) value keys. */
+export function fromStruct(struct: unknown): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  const fields = (struct as { fields?: Record<string, unknown> } | undefined)?.fields;
+  if (!fields) return out;
+  for (const [k, v] of Object.entries(fields)) out[k] = fromValue(v as Record<string, unknown> | undefined);
+  return out;
+}
+
+function fromValue(v: Record<string, unknown> | undefined): unknown {
+  if (!v) return undefined;
+  const pick = (camel: string, snake: string) => (v[camel] !== undefined ? v[camel] : v[snake]);
+  const s = pick('stringValue', 'string_value');
+  if (s !== undefined) return s;
+  const n = pick('numberValue', 'number_value');
+  if (n !== undefined) return n;
+  const b = pick('boolValue', 'bool_value');
+  if (b !== undefined) return b;
+  const st = pick('structValue', 'struct_value');
+  if (st !== undefined) return fromStruct(st);
+  const l = pick('listValue', 'list_value') as { values?: Array<Record<string, unknown>> } | undefined;
+  if (l !== undefined) return (l.values ?? []).map(fromValue);
+  return null;
+}
+
+/** The first non-internal IPv4 address of this host, or 127.0.0.1. */
+export function defaultInstanceIp(): string {
+  for (const list of Object.values(networkInterfaces())) {
+    for (const a of list ?? []) if (a.family === 'IPv4' && !a.internal) return a.address;
+  }
+  return '127.0.0.1';
+}
+
+/** Builds the Istio-style Node for a workload. */
+export function buildNode(workload: WorkloadInfo): XdsNode {
+  const ns = workload.namespace;
+  const ip = workload.address ?? defaultInstanceIp();
+  const labels = workload.labels ?? {};
+  const pod = workload.instanceName ?? `${workload.name}-${process.pid}`;
+  const app = labels.app ?? workload.name;
+  const metadata: Record<string, unknown> = {
+    NAME: pod,
+    NAMESPACE: ns,
+    LABELS: labels,
+    SERVICE_ACCOUNT: workload.serviceAccount ?? 'default',
+    WORKLOAD_NAME: workload.name,
+    ISTIO_VERSION,
+    INSTANCE_IPS: ip,
+    CLUSTER_ID: 'Kubernetes',
+    GENERATOR: 'grpc',
+    // istiod's SDS-less proxyless mode; harmless for our control plane
+    INTERCEPTION_MODE: 'NONE',
+  };
+  if (workload.ports && Object.keys(workload.ports).length > 0) {
+    metadata[MESHLET_PORTS_KEY] = formatPorts(workload.ports);
+  }
+  return {
+    id: `sidecar~${ip}~${pod}.${ns}~${ns}.svc.cluster.local`,
+    cluster: `${app}.${ns}`,
+    metadata: toStruct(metadata),
+    locality: {},
+    user_agent_name: 'meshlet',
+    user_agent_version: '0.1.0',
+    client_features: ['envoy.lb.does_not_support_overprovisioning'],
+  };
+}
+
+/** `{ http: 8080 }` → `http:8080`. */
+export function formatPorts(ports: Record<string, number>): string {
+  return Object.entries(ports).map(([name, port]) => `${name}:${port}`).join(',');
+}
+
+/** `http:8080,grpc:9000` (or a bare `8080`, named `http`) → `{ http: 8080, grpc: 9000 }`. */
+export function parsePorts(text: string): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const part of text.split(',')) {
+    const item = part.trim();
+    if (!item) continue;
+    const i = item.lastIndexOf(':');
+    const name = i < 0 ? 'http' : item.slice(0, i);
+    const port = Number(i < 0 ? item : item.slice(i + 1));
+    if (Number.isInteger(port) && port > 0 && port < 65536) out[name] = port;
+  }
+  return out;
+}
