@@ -18,6 +18,9 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import type { Context, TracerProvider } from '@opentelemetry/api';
 import type { Registry } from 'prom-client';
 import { MeshTelemetry } from './telemetry/telemetry.js';
+import { createMeshGrpc, type MeshGrpc } from './grpc/index.js';
+import { createAdsClient, type AdsClient } from './xds/ads-client.js';
+import { resolveBootstrap } from './xds/bootstrap.js';
 import type { PropagationFormat } from './telemetry/propagation.js';
 
 /** The workload this mesh instance runs as (its identity and labels). */
@@ -34,6 +37,23 @@ export interface MeshOptions {
   workload?: WorkloadOptions;
   /** Embedded mode: a file, a directory, a YAML string or an array of resource objects. */
   config?: ConfigSource;
+  /**
+   * Control-plane mode: subscribe to an xDS server over ADS. Without `config`
+   * or `xds`, the env `MESHLET_XDS` (address or bootstrap) or `GRPC_XDS_BOOTSTRAP` is used.
+   */
+  xds?: {
+    /** `host:port` of the ADS server (ours, or istiod) */
+    server?: string;
+    /** path of a gRPC xDS bootstrap file */
+    bootstrap?: string;
+    /** a file where the last accepted config is kept, so the workload can start while the control plane is down */
+    lastKnownGood?: string;
+    /** how long to wait for the first complete config before serving with what arrived (default 5 s) */
+    initialFetchTimeoutMs?: number;
+    /** this workload's own address and ports, for auto-registration as an endpoint of its service */
+    address?: string;
+    ports?: Record<string, number>;
+  };
   /** Unknown hosts pass through (ALLOW_ANY, the default, as Istio) or fail with 502 NR. */
   outboundTrafficPolicy?: OutboundTrafficPolicy;
   /** Local replies as Responses (default, like a sidecar) or thrown MeshErrors. */
@@ -97,9 +117,36 @@ export class Mesh {
       outboundTrafficPolicy: options.outboundTrafficPolicy ?? 'ALLOW_ANY',
     });
     this.random = options.random ?? defaultRandom;
+    this.grpc = createMeshGrpc(this, {
+      random: this.random,
+      telemetry: this.telemetry,
+      outboundTrafficPolicy: options.outboundTrafficPolicy ?? 'ALLOW_ANY',
+      contextStore: this.context,
+    });
+  }
+
+  /** @internal Subscribes to the control plane and waits (bounded) for the first config. */
+  async connectXds(options: NonNullable<MeshOptions['xds']>): Promise<void> {
+    this.xds = createAdsClient({
+      ...(options.server !== undefined && { server: options.server }),
+      ...(options.bootstrap !== undefined && { bootstrap: options.bootstrap }),
+      ...(options.lastKnownGood !== undefined && { lastKnownGood: options.lastKnownGood }),
+      ...(options.initialFetchTimeoutMs !== undefined && { initialFetchTimeoutMs: options.initialFetchTimeoutMs }),
+      workload: { ...this.proxy, ...(options.address !== undefined && { address: options.address }), ...(options.ports !== undefined && { ports: options.ports }) },
+      onResources: (resources, version) => this.applyEnvoy(resources, version),
+    });
+    await this.xds.ready();
+  }
+
+  /** The xDS subscription's state (connected, ACKed versions, last NACK), in control-plane mode. */
+  xdsStatus(): ReturnType<AdsClient['status']> | undefined {
+    return this.xds?.status();
   }
 
   private readonly random: RandomSource;
+  /** gRPC: `new Client(target, creds, mesh.grpc.clientOptions())`, interceptors. */
+  readonly grpc: MeshGrpc;
+  private xds: AdsClient | undefined;
 
   /** The snapshot new requests use. */
   get snapshot(): Snapshot {
@@ -172,7 +219,8 @@ export class Mesh {
   /** Stops taking requests, lets in-flight ones finish within closeTimeout, then aborts them. Idempotent. */
   close(): Promise<void> {
     this.closing ??= (async () => {
-      await this.dispatcher.shutdown(this.closeTimeout);
+      await this.xds?.close();
+      await Promise.all([this.dispatcher.shutdown(this.closeTimeout), this.grpc.close(this.closeTimeout)]);
       for (const cluster of this.current.clusters.values()) cluster.outlier?.close();
       this.telemetry.close();
     })();
@@ -183,6 +231,15 @@ export class Mesh {
 /** Creates a mesh for this workload and loads its configuration. */
 export async function createMesh(options: MeshOptions = {}): Promise<Mesh> {
   const mesh = new Mesh(options);
-  if (options.config !== undefined) await mesh.apply(options.config);
+  try {
+    if (options.config !== undefined) await mesh.apply(options.config);
+    else {
+      const xds = options.xds ?? (resolveBootstrap() ? {} : undefined);
+      if (xds) await mesh.connectXds(xds);
+    }
+  } catch (err) {
+    await mesh.close();
+    throw err;
+  }
   return mesh;
 }

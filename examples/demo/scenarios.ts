@@ -1,0 +1,52 @@
+/**
+ * The demo's scenarios: one Istio YAML file each in ./scenarios/ (exactly what
+ * a user would `kubectl apply`), plus what the talk changed in the app for it
+ * (calculate v1 sleeping) and the words the scenario panel shows.
+ */
+import { readFile } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
+import type { CalculateVersion } from './topology.js';
+
+/** One entry of the scenario panel. */
+export interface Scenario {
+  /** What `--scenario` and the API take (`canary`, `blue-green`, …). */
+  name: string;
+  /** The YAML file in ./scenarios/. */
+  file: string;
+  /** The talk's section number (02 timeout, 05 canary …). */
+  section: string;
+  title: string;
+  /** One line: what to look at on the page. */
+  expect: string;
+  /**
+   * How long each calculate version sleeps before answering while the
+   * scenario is active (the talk redeploys calculate v1 with a 20 s sleep).
+   * Versions not listed answer at once.
+   */
+  calculateSleepMs?: Partial<Record<CalculateVersion, number>>;
+}
+
+/** The talk's 20-second sleep. */
+export const SLOW_CAT_MS = 20_000;
+
+/** Every scenario, in the order the talk shows them. */
+export const scenarios: readonly Scenario[] = [
+  { name: 'baseline', file: '00-baseline.yaml', section: '00', title: 'Baseline', expect: 'Round robin over both versions: cat, dog, cat, dog…' },
+  { name: 'timeout', file: '02-timeout.yaml', section: '02', title: 'Timeout', expect: 'The cat sleeps 20 s; "Timeout Error" after 2 s.', calculateSleepMs: { 'cat-plus': SLOW_CAT_MS } },
+  { name: 'retry', file: '03-retry.yaml', section: '03', title: 'Retry', expect: 'First try + 3 retries x 2 s: "Timeout Error" after about 8 s.', calculateSleepMs: { 'cat-plus': SLOW_CAT_MS } },
+  { name: 'canary', file: '05-canary.yaml', section: '05', title: 'Canary 90/10', expect: 'Mostly cats, sometimes a dog (try x20).' },
+  { name: 'blue-green', file: '05-blue-green.yaml', section: '05', title: 'Blue/green 0/100', expect: 'Only dogs.' },
+  { name: 'dark-release', file: '06-dark-release.yaml', section: '06', title: 'Dark release', expect: 'Cats; a dog only with the "version: dog" header toggle on.' },
+];
+
+const scenarioDir = fileURLToPath(new URL('./scenarios/', import.meta.url));
+
+/** Finds a scenario by name (`canary`) or file stem (`05-canary`); undefined when unknown. */
+export function findScenario(name: string): Scenario | undefined {
+  return scenarios.find((s) => s.name === name || s.file === name || s.file.replace(/\.ya?ml$/, '') === name);
+}
+
+/** The scenario's Istio YAML as shipped in ./scenarios/. */
+export function scenarioYaml(scenario: Scenario): Promise<string> {
+  return readFile(scenarioDir + scenario.file, 'utf8');
+}

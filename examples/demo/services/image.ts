@@ -1,0 +1,23 @@
+/**
+ * image (Fastify): the pet photos, `GET /pets/cat.svg`. Small hand-written
+ * SVGs shipped in ../public/pets/, read once at start.
+ */
+import Fastify from 'fastify';
+import { readFile } from 'node:fs/promises';
+import type { AddressInfo } from 'node:net';
+import { exitOnSignal, portFromEnv, reportReady } from './runtime.js';
+
+const dir = new URL('../public/pets/', import.meta.url);
+const images = new Map<string, Buffer>();
+for (const species of ['cat', 'dog']) images.set(species, await readFile(new URL(`${species}.svg`, dir)));
+
+const app = Fastify();
+app.get<{ Params: { file: string } }>('/pets/:file', async (request, reply) => {
+  const image = images.get(request.params.file.replace(/\.svg$/, ''));
+  if (!image) return reply.code(404).send({ error: 'no such image' });
+  return reply.type('image/svg+xml').header('cache-control', 'no-store').send(image);
+});
+
+await app.listen({ port: portFromEnv(), host: '127.0.0.1' });
+reportReady('image', (app.server.address() as AddressInfo).port);
+exitOnSignal(() => app.close());

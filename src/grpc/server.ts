@@ -1,0 +1,112 @@
+/**
+ * `mesh.grpc.serverInterceptor`: the inbound half for grpc-js servers. It
+ * extracts the caller's trace context (W3C / B3) and peer metadata from the
+ * request metadata, starts the SERVER span, runs every handler callback in
+ * the request's context (AsyncLocalStorage, and OTel's context manager when
+ * one is registered) so outbound calls made while handling it join the trace,
+ * and records destination-side istio_* metrics with grpc_response_status.
+ */
+import type { AsyncLocalStorage } from 'node:async_hooks';
+import { ServerInterceptingCall, status as Status, type Metadata, type ServerInterceptor, type StatusObject } from '@grpc/grpc-js';
+import { context as otelContext, ROOT_CONTEXT, type Context } from '@opentelemetry/api';
+import type { InboundCall } from '../telemetry/inbound.js';
+import { PEER_METADATA_HEADER, PEER_METADATA_ID_HEADER } from '../telemetry/peer-metadata.js';
+import type { InboundHeaders, MeshPropagator } from '../telemetry/propagation.js';
+import type { MeshTelemetry } from '../telemetry/telemetry.js';
+
+/** What the server interceptor needs. */
+export interface ServerInterceptorDeps {
+  readonly telemetry: MeshTelemetry | undefined;
+  /** Extracts trace context when there is no telemetry. */
+  readonly propagator: MeshPropagator;
+  /** The store outbound calls read their parent context from. */
+  readonly store: AsyncLocalStorage<Context>;
+}
+
+/** Builds the server interceptor of one mesh. */
+export function createServerInterceptor(deps: ServerInterceptorDeps): ServerInterceptor {
+  const { telemetry, propagator, store } = deps;
+  const run = (ctx: Context, fn: () => void): void => store.run(ctx, () => otelContext.with(ctx, fn));
+
+  return (methodDescriptor, call) => {
+    let ctx: Context = ROOT_CONTEXT;
+    let inbound: InboundCall | undefined;
+    let metadataSent = false;
+    let ended = false;
+    const end = (code: number, error?: unknown): void => {
+      if (ended) return;
+      ended = true;
+      if (inbound !== undefined) telemetry!.inbound.finish(inbound, { statusCode: 200, grpcStatus: code, ...(code === Status.CANCELLED && { flags: 'DC' }), ...(error !== undefined && { error }) });
+    };
+    const addOwnHeaders = (md: Metadata): void => {
+      const own = telemetry?.inbound.responseHeaders;
+      if (own === undefined) return;
+      md.set(PEER_METADATA_ID_HEADER, own.id);
+      md.set(PEER_METADATA_HEADER, own.value);
+    };
+    return new ServerInterceptingCall(call, {
+      start: (next) => {
+        next({
+          onReceiveMetadata: (metadata, nextMetadata) => {
+            const headers = headerRecord(metadata);
+            if (telemetry !== undefined) {
+              const path = methodDescriptor.path;
+              const slash = path.lastIndexOf('/');
+              inbound = telemetry.inbound.start({
+                method: 'POST',
+                url: path,
+                headers,
+                protocol: 'grpc',
+                protocolVersion: '2',
+                scheme: 'http',
+                clientAddress: peerAddress(call.getPeer()),
+                rpcService: path.slice(1, slash),
+                rpcMethod: path.slice(slash + 1),
+              });
+              ctx = inbound.context;
+            } else {
+              ctx = propagator.extract(headers, ROOT_CONTEXT);
+            }
+            run(ctx, () => nextMetadata(metadata));
+          },
+          onReceiveMessage: (message, nextMessage) => run(ctx, () => nextMessage(message)),
+          onReceiveHalfClose: (nextHalfClose) => run(ctx, nextHalfClose),
+          onCancel: () => end(Status.CANCELLED),
+        });
+      },
+      sendMetadata: (metadata, next) => {
+        metadataSent = true;
+        addOwnHeaders(metadata);
+        next(metadata);
+      },
+      sendStatus: (status, next) => {
+        // Trailers-only response: the peer metadata rides in the trailers.
+        if (!metadataSent && status.metadata) addOwnHeaders(status.metadata);
+        end(status.code, status.code === Status.OK ? undefined : (status as StatusObject).details);
+        next(status);
+      },
+    });
+  };
+}
+
+/** Metadata's text values as a Node-style header record (binary `-bin` values are skipped). */
+function headerRecord(metadata: Metadata): InboundHeaders {
+  const out: InboundHeaders = {};
+  const map = metadata.getMap();
+  for (const key of Object.keys(map)) {
+    const v = map[key];
+    if (typeof v === 'string') out[key] = v;
+  }
+  return out;
+}
+
+/** `ipv4:127.0.0.1:5000` / `127.0.0.1:5000` / `[::1]:5000` → the address. */
+function peerAddress(peer: string): string | undefined {
+  const colon = peer.lastIndexOf(':');
+  if (colon <= 0) return undefined;
+  let host = peer.slice(0, colon);
+  if (host.startsWith('ipv4:')) host = host.slice(5);
+  else if (host.startsWith('ipv6:')) host = host.slice(5);
+  if (host.startsWith('[')) host = host.slice(1, -1);
+  return host;
+}
