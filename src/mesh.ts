@@ -21,6 +21,10 @@ import { MeshTelemetry } from './telemetry/telemetry.js';
 import { createMeshGrpc, type MeshGrpc } from './grpc/index.js';
 import { createAdsClient, type AdsClient } from './xds/ads-client.js';
 import { resolveBootstrap } from './xds/bootstrap.js';
+import { expressMiddleware, type ExpressMiddleware } from './http/express.js';
+import { fastifyPlugin, type MeshFastifyPlugin } from './http/fastify.js';
+import { InboundServer } from './http/inbound.js';
+import { validateInboundPolicy } from './core/inbound-policy.js';
 import type { PropagationFormat } from './telemetry/propagation.js';
 
 /** The workload this mesh instance runs as (its identity and labels). */
@@ -117,6 +121,8 @@ export class Mesh {
       outboundTrafficPolicy: options.outboundTrafficPolicy ?? 'ALLOW_ANY',
     });
     this.random = options.random ?? defaultRandom;
+    this.inbound = new InboundServer(this);
+    this.fastify = fastifyPlugin(this);
     this.grpc = createMeshGrpc(this, {
       random: this.random,
       telemetry: this.telemetry,
@@ -147,6 +153,10 @@ export class Mesh {
   /** gRPC: `new Client(target, creds, mesh.grpc.clientOptions())`, interceptors. */
   readonly grpc: MeshGrpc;
   private xds: AdsClient | undefined;
+  /** Inbound policies and telemetry shared by every server adapter of this workload. */
+  readonly inbound: InboundServer;
+  /** Fastify plugin: `fastify.register(mesh.fastify)`. */
+  readonly fastify: MeshFastifyPlugin;
 
   /** The snapshot new requests use. */
   get snapshot(): Snapshot {
@@ -165,19 +175,25 @@ export class Mesh {
 
   /** Installs a set of Envoy resources (from the translator or an xDS stream); throws when unusable. */
   applyEnvoy(resources: EnvoyResources, version: string): void {
+    validateInboundPolicy(resources);
     const previous = this.current;
     this.current = compileSnapshot(resources, version, { previous, random: this.random });
     for (const [name, old] of previous.clusters) retireCluster(old, this.current.clusters.get(name));
   }
 
+  /** Express middleware: `app.use(mesh.express())` — inbound trace context, SERVER spans, metrics, policies. */
+  express(): ExpressMiddleware {
+    return expressMiddleware(this);
+  }
+
   /** WHATWG fetch through the mesh; resolves to a Response, local replies included. */
   fetch(input: RequestInfo, init?: RequestInit): Promise<Response> {
-    return undiciFetch(input, { ...init, dispatcher: this.dispatcher });
+    return undiciFetch(input, Object.assign({}, init, { dispatcher: this.dispatcher }));
   }
 
   /** undici.request through the mesh. */
   request(url: string | URL, options?: Omit<Dispatcher.RequestOptions, 'origin' | 'path' | 'method'> & { method?: Dispatcher.HttpMethod }): Promise<Dispatcher.ResponseData<unknown>> {
-    return undiciRequest(url, { ...options, dispatcher: this.dispatcher } as Parameters<typeof undiciRequest>[1]);
+    return undiciRequest(url, Object.assign({}, options, { dispatcher: this.dispatcher }) as Parameters<typeof undiciRequest>[1]);
   }
 
   /** The Envoy resources in force, as plain JSON (like Envoy's /config_dump). */

@@ -161,15 +161,17 @@ export class Exchange implements AttemptOwner {
       const route = this.route;
       const headers = outboundHeaders(this.opts.headers as RawHeaders, route.hostRewrite ?? this.authority, [route.requestHeaders, route.clusterRequestHeaders[this.clusterIndex]!], undefined);
       this.ctx.telemetry.outbound.injectHeaders(this.call!.context, headers);
-      this.attemptOptions = {
-        ...this.opts,
-        path: route.prefixRewrite !== undefined || route.regexRewrite ? rewriteWithQuery(route, this.path, this.opts.path) : this.opts.path,
-        headers,
-        body: this.body.next() as Dispatcher.DispatchOptions['body'],
-      };
-      return this.attemptOptions;
+      // Object.assign, not spread-with-overrides: V8 makes the latter a slow path (~1 µs).
+      const options: Dispatcher.DispatchOptions = Object.assign({}, this.opts);
+      options.path = route.prefixRewrite !== undefined || route.regexRewrite ? rewriteWithQuery(route, this.path, this.opts.path) : this.opts.path;
+      options.headers = headers;
+      options.body = this.body.next() as Dispatcher.DispatchOptions['body'];
+      this.attemptOptions = options;
+      return options;
     }
-    return { ...this.attemptOptions, body: this.body.next() as Dispatcher.DispatchOptions['body'] };
+    const retry: Dispatcher.DispatchOptions = Object.assign({}, this.attemptOptions);
+    retry.body = this.body.next() as Dispatcher.DispatchOptions['body'];
+    return retry;
   }
 
   attemptHeaders(attempt: Attempt, status: number, raw: Buffer[], resume: () => void, text: string): boolean {

@@ -122,7 +122,7 @@ export class OutboundTelemetry {
    */
   start(parent: Context, target: OutboundTargetHandle, request: Omit<ClientSpanInfo, 'route' | 'cluster' | 'protocol'>): OutboundCall {
     const info = target.info;
-    const span = this.options.tracer.startClientSpan(parent, { ...request, route: info.route, cluster: info.cluster, protocol: info.protocol });
+    const span = this.options.tracer.startClientSpan(parent, Object.assign(request as ClientSpanInfo, { route: info.route, cluster: info.cluster, protocol: info.protocol }));
     return { span, context: trace.setSpan(parent, span), target, startMs: this.now() };
   }
 

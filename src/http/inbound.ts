@@ -1,0 +1,345 @@
+/**
+ * Framework-neutral inbound HTTP: what the Express middleware and the Fastify
+ * plugin both do around a Node request. Per request, in Envoy's order:
+ * telemetry starts (peer metadata stripped, trace context extracted, SERVER
+ * span), our metadata-exchange headers go on the response, the inbound policy
+ * chain runs (local rate limit, authorization), then the app runs inside the
+ * request's context so every outbound mesh call is a child span. Telemetry
+ * finishes when the response ends or the connection closes early.
+ */
+import type { AsyncLocalStorage } from 'node:async_hooks';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { type Context, context as otelContext } from '@opentelemetry/api';
+import { EMPTY_INBOUND_POLICY, InboundPolicyCompiler, type InboundLocalReply, type InboundPolicy, type InboundPolicySource, type InboundRequestView } from '../core/inbound-policy.js';
+import { peerIdentity } from '../security/tls.js';
+import type { InboundCall } from '../telemetry/inbound.js';
+import { PEER_METADATA_HEADER, PEER_METADATA_ID_HEADER } from '../telemetry/peer-metadata.js';
+import type { MeshTelemetry } from '../telemetry/telemetry.js';
+import { normalizeMethod } from '../telemetry/tracing.js';
+
+/** What the inbound adapters need from a mesh (a `Mesh` is one). */
+export interface InboundMesh {
+  readonly telemetry: MeshTelemetry;
+  /** The store outbound calls read their parent context from. */
+  readonly context: AsyncLocalStorage<Context>;
+  /** The snapshot in force; its `virtual_inbound` listener is the inbound policy. */
+  readonly snapshot: InboundPolicySource;
+  /** The mesh's shared inbound server, when it keeps one (so adapters share rate-limit buckets). */
+  readonly inbound?: InboundServer;
+}
+
+/** Options of {@link InboundServer}. */
+export interface InboundServerOptions {
+  /** Compiles the snapshot's inbound chain; pass one with authorization factories or a test clock. */
+  policies?: InboundPolicyCompiler;
+}
+
+/** Finds the low-cardinality route template once the framework has routed (Express). */
+export type RouteResolver = (req: IncomingMessage) => string | undefined;
+
+/**
+ * The inbound side of one mesh. Create one per mesh (the adapters do, via
+ * {@link inboundServerFor}) so every adapter of a workload shares its
+ * policy state.
+ */
+export class InboundServer {
+  /** The inbound policy compiler (one per mesh: its token buckets are the workload's). */
+  readonly policies: InboundPolicyCompiler;
+
+  constructor(readonly mesh: InboundMesh, options: InboundServerOptions = {}) {
+    this.policies = options.policies ?? new InboundPolicyCompiler();
+  }
+
+  /**
+   * Starts handling a request: telemetry, response metadata headers, inbound
+   * policy. When `exchange.localReply` is set the adapter sends it instead of
+   * running the app; otherwise it runs the app with {@link run}.
+   * @throws MeshConfigError when the snapshot's inbound chain cannot be compiled.
+   */
+  begin(req: IncomingMessage, res: ServerResponse, httpRoute?: string, routeAtEnd?: RouteResolver): InboundExchange {
+    const policy = this.policies.forSnapshot(this.mesh.snapshot);
+    return new InboundExchange(this.mesh, policy, req, res, httpRoute, routeAtEnd);
+  }
+
+  /**
+   * Runs `fn` inside the request's context — for meshlet's outbound calls
+   * (`mesh.context`) and for the OpenTelemetry API's active context (when the
+   * app registered a context manager) — and binds the request's event
+   * listeners to it, so code resumed by body parsers ('data'/'end') keeps it.
+   */
+  run<A extends unknown[], R>(exchange: InboundExchange, fn: (...args: A) => R, ...args: A): R {
+    bindEmitter(exchange.req, this.mesh.context, exchange.context);
+    return runInContext(this.mesh.context, exchange.context, fn, undefined, args);
+  }
+
+  /** Runs `fn` in the context of a request already begun (a later framework hook). */
+  reenter<A extends unknown[], R>(req: IncomingMessage, fn: (...args: A) => R, ...args: A): R {
+    const ex = exchangeOf(req);
+    return ex === undefined ? fn(...args) : runInContext(this.mesh.context, ex.context, fn, undefined, args);
+  }
+}
+
+/** Runs `fn` with `ctx` as both meshlet's and OpenTelemetry's active context. */
+export function runInContext<A extends unknown[], R>(als: AsyncLocalStorage<Context>, ctx: Context, fn: (...args: A) => R, thisArg: unknown, args: A): R {
+  return als.run(ctx, withOtel, ctx, fn as (...args: unknown[]) => unknown, thisArg, args) as R;
+}
+
+function withOtel(ctx: Context, fn: (...args: unknown[]) => unknown, thisArg: unknown, args: unknown[]): unknown {
+  return otelContext.with(ctx, fn, thisArg, ...args);
+}
+
+const servers = new WeakMap<InboundMesh, InboundServer>();
+
+/**
+ * The mesh's inbound server: `mesh.inbound` when the mesh keeps one, else one
+ * made for this mesh on first use and shared by every adapter created for it.
+ */
+export function inboundServerFor(mesh: InboundMesh): InboundServer {
+  if (mesh.inbound !== undefined) return mesh.inbound;
+  let server = servers.get(mesh);
+  if (server === undefined) servers.set(mesh, (server = new InboundServer(mesh)));
+  return server;
+}
+
+const kExchange = Symbol('meshlet.inbound');
+
+type Counted = ServerResponse & { [kExchange]?: InboundExchange };
+
+/** The exchange a request belongs to, once begun. */
+export function exchangeOf(req: IncomingMessage): InboundExchange | undefined {
+  return (req as IncomingMessage & { [kExchange]?: InboundExchange })[kExchange];
+}
+
+/** One inbound request through the mesh. */
+export class InboundExchange implements InboundRequestView {
+  /** The telemetry call: SERVER span and metric family. */
+  readonly call: InboundCall;
+  /** Run the app inside this: the extracted trace with the SERVER span active. */
+  readonly context: Context;
+  /** Set when the inbound policy answered: send it instead of running the app. */
+  readonly localReply: InboundLocalReply | undefined;
+  /** Response body bytes the app wrote. */
+  responseBytes = 0;
+  private done = false;
+  private write: ServerResponse['write'] | undefined;
+  private end: ServerResponse['end'] | undefined;
+
+  /** @internal use {@link InboundServer.begin} */
+  constructor(
+    private readonly mesh: InboundMesh,
+    policy: InboundPolicy,
+    readonly req: IncomingMessage,
+    readonly res: ServerResponse,
+    private httpRoute: string | undefined,
+    private readonly routeAtEnd: RouteResolver | undefined,
+  ) {
+    const inbound = mesh.telemetry.inbound;
+    const socket = req.socket as IncomingMessage['socket'] & { encrypted?: boolean };
+    this.call = inbound.start({
+      method: req.method ?? 'GET',
+      url: req.url ?? '/',
+      headers: req.headers,
+      protocolVersion: req.httpVersion,
+      scheme: socket?.encrypted ? 'https' : 'http',
+      clientAddress: socket?.remoteAddress,
+      peerPrincipal: this.sourcePrincipal,
+      httpRoute,
+    });
+    this.context = this.call.context;
+    (req as IncomingMessage & { [kExchange]?: InboundExchange })[kExchange] = this;
+    const own = inbound.responseHeaders;
+    if (own !== undefined && !res.headersSent) {
+      res.setHeader(PEER_METADATA_ID_HEADER, own.id);
+      res.setHeader(PEER_METADATA_HEADER, own.value);
+    }
+    this.countResponseBytes();
+    res.once('finish', this.onEnd);
+    res.once('close', this.onEnd);
+    this.localReply = policy === EMPTY_INBOUND_POLICY ? undefined : policy.decodeHeaders(this);
+    if (this.localReply !== undefined) this.recordLocalReply(this.localReply);
+  }
+
+  // InboundRequestView, for the policy filters.
+  get method(): string {
+    return this.req.method ?? 'GET';
+  }
+
+  get path(): string {
+    const url = this.req.url ?? '/';
+    const q = url.indexOf('?');
+    return q === -1 ? url : url.slice(0, q);
+  }
+
+  header(name: string): string | undefined {
+    const v = this.req.headers[name];
+    return Array.isArray(v) ? v[0] : v;
+  }
+
+  get sourcePrincipal(): string | undefined {
+    return peerIdentity(this.req.socket as Parameters<typeof peerIdentity>[0]);
+  }
+
+  get sourceIp(): string | undefined {
+    return this.req.socket?.remoteAddress;
+  }
+
+  setRequestHeader(name: string, value: string): void {
+    this.req.headers[name] = value;
+  }
+
+  addResponseHeader(name: string, value: string): void {
+    if (!this.res.headersSent) this.res.setHeader(name, value);
+  }
+
+  /** The local reply's headers, `x-meshlet-flags` included, for the adapter to send. */
+  localReplyHeaders(): Array<readonly [string, string]> {
+    const r = this.localReply;
+    if (r === undefined) return [];
+    return [...r.headers, ['x-meshlet-flags', r.flags], ['content-type', 'text/plain']];
+  }
+
+  /** Sends the local reply on the raw response (adapters that do not go through their framework's reply). */
+  sendLocalReply(): void {
+    const r = this.localReply;
+    if (r === undefined || this.res.headersSent) return;
+    this.res.statusCode = r.status;
+    for (const [name, value] of this.localReplyHeaders()) this.res.setHeader(name, value);
+    this.res.setHeader('content-length', Buffer.byteLength(r.body));
+    this.res.end(r.body);
+  }
+
+  private recordLocalReply(reply: InboundLocalReply): void {
+    const { tracer } = this.mesh.telemetry;
+    const span = this.call.span;
+    if (reply.flags === 'RL') tracer.rateLimited(span, 'local', reply.source);
+    else if (span.isRecording()) span.addEvent('meshlet.local_reply', { 'meshlet.flags': reply.flags, 'meshlet.details': reply.details, 'meshlet.source': reply.source });
+  }
+
+  /** Counts body bytes by wrapping this response's write/end with shared functions (no closure per request). */
+  private countResponseBytes(): void {
+    const res = this.res as Counted;
+    this.write = res.write;
+    this.end = res.end;
+    res[kExchange] = this;
+    res.write = countingWrite as ServerResponse['write'];
+    res.end = countingEnd as ServerResponse['end'];
+  }
+
+  /** @internal */
+  static forward(res: Counted, kind: 'write' | 'end', args: IArguments): unknown {
+    const ex = res[kExchange]!;
+    const chunk = args[0];
+    if (chunk !== undefined && typeof chunk !== 'function') ex.responseBytes += byteLength(chunk, args[1]);
+    const original = kind === 'write' ? ex.write! : ex.end!;
+    return Reflect.apply(original, res, args);
+  }
+
+  private readonly onEnd = (): void => {
+    if (this.done) return;
+    this.done = true;
+    const { req, res } = this;
+    const finished = res.writableFinished;
+    const statusCode = finished || res.headersSent ? res.statusCode : 0;
+    // Envoy's DC: the downstream went away before the response was complete.
+    const flags = this.localReply?.flags ?? (finished ? '-' : 'DC');
+    const span = this.call.span;
+    if (this.httpRoute === undefined && this.routeAtEnd !== undefined && span.isRecording()) {
+      const route = this.routeAtEnd(req);
+      if (route !== undefined) {
+        this.httpRoute = route;
+        span.setAttribute('http.route', route);
+        span.updateName(`${normalizeMethod(req.method ?? 'GET')} ${route}`);
+      }
+    }
+    const length = req.headers['content-length'];
+    this.mesh.telemetry.inbound.finish(this.call, {
+      statusCode,
+      flags,
+      requestBytes: length === undefined ? 0 : Number(length) || 0,
+      responseBytes: this.responseBytes,
+    });
+  };
+}
+
+function countingWrite(this: Counted): unknown {
+  // eslint-disable-next-line prefer-rest-params
+  return InboundExchange.forward(this, 'write', arguments);
+}
+
+function countingEnd(this: Counted): unknown {
+  // eslint-disable-next-line prefer-rest-params
+  return InboundExchange.forward(this, 'end', arguments);
+}
+
+function byteLength(chunk: unknown, encoding: unknown): number {
+  if (typeof chunk === 'string') return Buffer.byteLength(chunk, typeof encoding === 'string' ? (encoding as BufferEncoding) : 'utf8');
+  if (chunk instanceof Uint8Array) return chunk.byteLength;
+  return 0;
+}
+
+const kBinding = Symbol('meshlet.contextBinding');
+
+type Listener = (...args: unknown[]) => unknown;
+
+/** What a bound emitter keeps: the context, its original methods and the listener wrappers. */
+interface Binding {
+  als: AsyncLocalStorage<Context>;
+  ctx: Context;
+  on: (this: unknown, event: string | symbol, listener: Listener) => unknown;
+  prepend: (this: unknown, event: string | symbol, listener: Listener) => unknown;
+  remove: (this: unknown, event: string | symbol, listener: Listener) => unknown;
+  wrapped: WeakMap<Listener, Listener> | undefined;
+}
+
+type BoundEmitter = NodeJS.EventEmitter & { [kBinding]?: Binding };
+
+/**
+ * Makes every listener added to `emitter` run in `ctx`. A Node request's
+ * 'data'/'end' events fire from the socket's async context, not the
+ * middleware's, so a body parser that calls `next()` from 'end' would
+ * otherwise lose the request's trace. Same approach as OpenTelemetry's
+ * context managers (`context.bind(ctx, emitter)`); `once` and
+ * `prependOnceListener` go through the patched `on`/`prependListener`.
+ */
+export function bindEmitter(emitter: NodeJS.EventEmitter, als: AsyncLocalStorage<Context>, ctx: Context): void {
+  const e = emitter as BoundEmitter;
+  const existing = e[kBinding];
+  if (existing !== undefined) {
+    existing.als = als;
+    existing.ctx = ctx;
+    return;
+  }
+  e[kBinding] = {
+    als, ctx, wrapped: undefined,
+    on: e.on as Binding['on'], prepend: e.prependListener as Binding['prepend'], remove: e.removeListener as Binding['remove'],
+  };
+  e.on = e.addListener = boundOn as NodeJS.EventEmitter['on'];
+  e.prependListener = boundPrepend as NodeJS.EventEmitter['prependListener'];
+  e.removeListener = e.off = boundRemove as NodeJS.EventEmitter['removeListener'];
+}
+
+function wrapListener(b: Binding, listener: Listener): Listener {
+  let w = b.wrapped?.get(listener);
+  if (w === undefined) {
+    w = function boundListener(this: unknown, ...args: unknown[]): unknown {
+      return runInContext(b.als, b.ctx, listener, this, args);
+    };
+    (b.wrapped ??= new WeakMap()).set(listener, w);
+  }
+  return w;
+}
+
+function boundOn(this: BoundEmitter, event: string | symbol, listener: Listener): unknown {
+  const b = this[kBinding]!;
+  return b.on.call(this, event, typeof listener === 'function' ? wrapListener(b, listener) : listener);
+}
+
+function boundPrepend(this: BoundEmitter, event: string | symbol, listener: Listener): unknown {
+  const b = this[kBinding]!;
+  return b.prepend.call(this, event, typeof listener === 'function' ? wrapListener(b, listener) : listener);
+}
+
+function boundRemove(this: BoundEmitter, event: string | symbol, listener: Listener): unknown {
+  const b = this[kBinding]!;
+  return b.remove.call(this, event, b.wrapped?.get(listener) ?? listener);
+}
