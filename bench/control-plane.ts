@@ -6,9 +6,11 @@
  * everything). Wildcard subscriptions of all 1,000 services (~2 MB per
  * client per SotW response set) are what Delta xDS is for; `--wildcard` runs them.
  * Prints the time to serve every client, memory per client, and push
- * latency (file write → every client has the new RDS/EDS version) p50/p99/max.
+ * latency (file write → every client has the new RDS/EDS version) p50/p99/max
+ * after changing one service in one file (`--all-namespaces`: in each of the
+ * 10 files at once).
  *
- *   node --expose-gc --import tsx bench/control-plane.ts [clients] [services]
+ *   node --expose-gc --import tsx bench/control-plane.ts [clients] [services] [--all-namespaces] [--wildcard]
  */
 import * as grpc from '@grpc/grpc-js';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -28,6 +30,8 @@ const NAMESPACES = 10;
 const CHANNELS = 10;
 const ROUNDS = 5;
 const WILDCARD = process.argv.includes('--wildcard');
+/** Change one service in every namespace's file per round (10 files) instead of one file. */
+const ALL_NAMESPACES = process.argv.includes('--all-namespaces');
 const CALLS_PER_CLIENT = 10;
 
 setFlagsFromString('--expose-gc');
@@ -135,7 +139,8 @@ async function main(): Promise<void> {
   /** gRPC A27 style: the listeners/routes/clusters/endpoints of the services this client calls. */
   function namedSubscription(c: number, ns: string): Record<string, string[]> {
     const hosts: string[] = [];
-    for (let i = 0; i < Math.min(5, perNs); i++) hosts.push(`svc-${i}.${ns}.svc.cluster.local`);
+    // five shared backends every client calls (the ones the push rounds change), then five of its own
+    for (let i = 0; i < Math.min(5, perNs); i++) hosts.push(`svc-${i}.ns-0.svc.cluster.local`);
     for (let k = 0; hosts.length < CALLS_PER_CLIENT && k < 100; k++) {
       const j = (c * 7 + k * 13) % SERVICES;
       const h = `svc-${j % perNs}.ns-${Math.floor(j / perNs) % NAMESPACES}.svc.cluster.local`;
@@ -194,16 +199,17 @@ async function main(): Promise<void> {
     const typeUrl = eds ? TYPE_URL.endpoint : TYPE_URL.route;
     const before = clients.map((c) => c.versions.get(typeUrl));
     const written = performance.now();
-    for (const ns of namespaces) await writeNs(ns, { i: round, v2: 20 + round, extra: eds });
+    // the change always touches svc-<round> of ns-0, which every client calls
+    for (const ns of ALL_NAMESPACES ? namespaces : namespaces.slice(0, 1)) await writeNs(ns, { i: round, v2: 20 + round, extra: eds });
     await withTimeout(waitUntil(() => clients.every((c, i) => c.versions.get(typeUrl) !== before[i])), 30_000, `push round ${round}`);
     for (const c of clients) latencies.push(c.arrivals.get(`${typeUrl} ${c.versions.get(typeUrl)}`)! - written);
     serverMs.push(cp.status().lastPush?.ms ?? NaN);
-    console.log(`change ${round} (one service per namespace: route weight${eds ? ' + an endpoint added' : ', previous endpoint change reverted'}): all ${CLIENTS} clients updated in ${Math.max(...latencies.slice(-CLIENTS)).toFixed(0)} ms (push computed in ${cp.status().lastPush?.ms} ms, ${cp.status().lastPush?.responses} responses)`);
+    console.log(`change ${round} (one service in ${ALL_NAMESPACES ? 'each of 10 files' : 'one file'}: route weight${eds ? ' + an endpoint added' : ', previous endpoint change reverted'}): all ${CLIENTS} clients updated in ${Math.max(...latencies.slice(-CLIENTS)).toFixed(0)} ms (push computed in ${cp.status().lastPush?.ms} ms, ${cp.status().lastPush?.responses} responses)`);
   }
   latencies.sort((a, b) => a - b);
   const q = (p: number) => latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))]!.toFixed(0);
   console.log(`push latency file write → client (includes ${100} ms debounce), ${latencies.length} samples: p50 ${q(0.5)} ms, p99 ${q(0.99)} ms, max ${q(1)} ms`);
-  console.log(`server push compute (translate 10 namespaces + encode + write): median ${serverMs.sort((a, b) => a - b)[Math.floor(serverMs.length / 2)]} ms`);
+  console.log(`server push compute (translate + encode + write): median ${serverMs.sort((a, b) => a - b)[Math.floor(serverMs.length / 2)]} ms`);
 
   for (const c of clients) c.stream.cancel();
   for (const ch of channels) ch.close();

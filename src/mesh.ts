@@ -26,6 +26,14 @@ import { fastifyPlugin, type MeshFastifyPlugin } from './http/fastify.js';
 import { InboundServer } from './http/inbound.js';
 import { validateInboundPolicy } from './core/inbound-policy.js';
 import type { PropagationFormat } from './telemetry/propagation.js';
+// security: identity, mTLS, authorization
+import type { IncomingMessage, RequestListener } from 'node:http';
+import type { TlsOptions, TLSSocket } from 'node:tls';
+import { InboundPolicyCompiler } from './core/inbound-policy.js';
+import { authorizationFilterFactory } from './security/inbound-authz.js';
+import { MeshSecurity, type MeshIdentityOptions } from './security/mesh-security.js';
+import type { MeshServer } from './security/mesh-server.js';
+import type { Disposable, WorkloadIdentity } from './security/workload-identity.js';
 
 /** The workload this mesh instance runs as (its identity and labels). */
 export interface WorkloadOptions {
@@ -35,8 +43,8 @@ export interface WorkloadOptions {
   serviceAccount?: string;
 }
 
-/** Options of {@link createMesh}. */
-export interface MeshOptions {
+/** Options of {@link createMesh}. Identity: `certs: { dir }`, `ca: { dir }` or a control-plane `ca` (see MeshIdentityOptions). */
+export interface MeshOptions extends MeshIdentityOptions {
   /** Who this process is. Default: name `unknown` in namespace `default`. */
   workload?: WorkloadOptions;
   /** Embedded mode: a file, a directory, a YAML string or an array of resource objects. */
@@ -121,7 +129,9 @@ export class Mesh {
       outboundTrafficPolicy: options.outboundTrafficPolicy ?? 'ALLOW_ANY',
     });
     this.random = options.random ?? defaultRandom;
-    this.inbound = new InboundServer(this);
+    // security: AuthorizationPolicy runs first in the inbound chain
+    this.security = new MeshSecurity({ namespace: this.proxy.namespace, labels: this.proxy.labels, ...(this.proxy.serviceAccount !== undefined && { serviceAccount: this.proxy.serviceAccount }) }, options.trustDomain !== undefined ? { trustDomain: options.trustDomain } : {});
+    this.inbound = new InboundServer(this, { policies: new InboundPolicyCompiler({ authorization: authorizationFilterFactory(this.security.authorization) }) });
     this.fastify = fastifyPlugin(this);
     this.grpc = createMeshGrpc(this, {
       random: this.random,
@@ -170,7 +180,9 @@ export class Mesh {
    */
   async apply(config: ConfigSource): Promise<void> {
     const resources = parseResources(await loadDocuments(config));
+    const checked = this.security.check(resources); // security: AuthorizationPolicy errors reject the config
     this.applyEnvoy(translate(resources, this.proxy), `embedded-${++this.generation}`);
+    this.security.install(resources, checked);
   }
 
   /** Installs a set of Envoy resources (from the translator or an xDS stream); throws when unusable. */
@@ -232,6 +244,55 @@ export class Mesh {
     return this.telemetry.text();
   }
 
+  // ── security: workload identity, mTLS, authorization (src/security/) ──────────────────────
+
+  /** Identity, PeerAuthentication and AuthorizationPolicy of this workload. */
+  readonly security: MeshSecurity;
+
+  /** @internal Obtains the workload certificate (when configured) and hands it to the pools and gRPC. */
+  async startSecurity(options: MeshOptions): Promise<void> {
+    await this.security.start(options, options.xds?.server);
+    // TODO(lead): pass the identity to the PoolManager constructor in MeshDispatcher instead.
+    this.dispatcher['pools'].setIdentity(this.security.identity);
+  }
+
+  /** The workload identity (key, certificate chain, root; rotates), when certs / ca is configured. */
+  get identity(): WorkloadIdentity | undefined {
+    return this.security.identity;
+  }
+
+  /** The Istio resources of the embedded config in force (AuthorizationPolicy, PeerAuthentication …). */
+  get resources(): readonly unknown[] {
+    return this.security.resources;
+  }
+
+  /**
+   * A node:http(s) server for `handler` with the workload's mTLS per
+   * PeerAuthentication (STRICT / PERMISSIVE / DISABLE, per port) and
+   * AuthorizationPolicy enforced (403 `RBAC: access denied`). `mesh.peerOf(req)`
+   * gives the caller's SPIFFE id.
+   */
+  createServer(handler: RequestListener): MeshServer {
+    return this.security.createServer(handler);
+  }
+
+  /** TLS options (key, cert, ca, requestCert …) for servers the app builds itself; pair with {@link secure}. */
+  serverTls(options?: { mode?: 'STRICT' | 'PERMISSIVE' }): TlsOptions {
+    return this.security.serverTls(options);
+  }
+
+  /** Follows certificate rotation and refuses foreign trust domains on an app-built TLS server. */
+  secure(server: Parameters<MeshSecurity['secure']>[0], options?: { mode?: 'STRICT' | 'PERMISSIVE' }): Disposable {
+    return this.security.secure(server, options);
+  }
+
+  /** The caller's SPIFFE id (`spiffe://td/ns/x/sa/y`) when it authenticated with mTLS; undefined otherwise. */
+  peerOf(req: IncomingMessage | TLSSocket | { socket?: unknown }): string | undefined {
+    return this.security.peerOf(req);
+  }
+
+  // ── end security ─────────────────────────────────────────────────────────────────────────────
+
   /** Stops taking requests, lets in-flight ones finish within closeTimeout, then aborts them. Idempotent. */
   close(): Promise<void> {
     this.closing ??= (async () => {
@@ -239,6 +300,7 @@ export class Mesh {
       await Promise.all([this.dispatcher.shutdown(this.closeTimeout), this.grpc.close(this.closeTimeout)]);
       for (const cluster of this.current.clusters.values()) cluster.outlier?.close();
       this.telemetry.close();
+      await this.security.close();
     })();
     return this.closing;
   }
@@ -248,6 +310,7 @@ export class Mesh {
 export async function createMesh(options: MeshOptions = {}): Promise<Mesh> {
   const mesh = new Mesh(options);
   try {
+    await mesh.startSecurity(options);
     if (options.config !== undefined) await mesh.apply(options.config);
     else {
       const xds = options.xds ?? (resolveBootstrap() ? {} : undefined);

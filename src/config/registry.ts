@@ -34,6 +34,8 @@ export interface Service {
   location: 'MESH_EXTERNAL' | 'MESH_INTERNAL';
   /** identities the service may run as (spiffe ids), from subjectAltNames / endpoint service accounts */
   subjectAltNames: string[];
+  /** The ServiceEntry and selected WorkloadEntries it was built from (a cache key for incremental translation). */
+  sources?: readonly IstioResource[];
 }
 
 /**
@@ -82,10 +84,13 @@ export function buildRegistry(resources: readonly IstioResource[]): Map<string, 
     if (r.kind !== 'ServiceEntry') continue;
     const spec = r.spec;
     const ns = r.metadata.namespace;
-    const selected = spec.workloadSelector
+    const selectedEntries = spec.workloadSelector
       ? workloadEntries.filter((we) => we.metadata.namespace === ns && labelsMatch(spec.workloadSelector?.labels, we.spec.labels))
-          .map((we) => toEndpoint(we.spec, we.metadata.namespace))
+      : [];
+    const selected = spec.workloadSelector
+      ? selectedEntries.map((we) => toEndpoint(we.spec, we.metadata.namespace))
       : (spec.endpoints ?? []).map((e) => toEndpoint(e, ns));
+    const sources: IstioResource[] = [r, ...selectedEntries];
     for (const host of spec.hosts) {
       const hostname = expandHost(host, ns);
       if (services.has(hostname)) continue; // first definition wins, as in Istio
@@ -100,6 +105,7 @@ export function buildRegistry(resources: readonly IstioResource[]): Map<string, 
         resolution: spec.resolution ?? 'NONE',
         location: spec.location ?? 'MESH_EXTERNAL',
         subjectAltNames: spec.subjectAltNames ?? [],
+        sources,
       });
     }
   }

@@ -7,11 +7,14 @@ import { msToProto } from '../core/duration.js';
 import type { Cluster, ClusterLoadAssignment, EnvoyResources, Listener, LbEndpoint, Route, RouteConfiguration } from './envoy.js';
 import { TYPE_URL } from './envoy.js';
 import type { Destination, DestinationRuleSpec, IstioResource, ResourceOf, TrafficPolicy, VirtualServiceSpec } from './istio-types.js';
-import { buildRegistry, endpointPort, expandHost, hostAliases, labelsMatch, type Service, type ServicePort } from './registry.js';
+import { CLUSTER_DOMAIN, buildRegistry, endpointPort, expandHost, hostAliases, labelsMatch, type Service } from './registry.js';
 import { toStruct } from './struct.js';
 import { clusterName, defaultRetryPolicy, translateHttpRoute } from './translate-routes.js';
 import { translateConnectionPool, translateOutlierDetection } from './translate-resilience.js';
 import { applyRateLimits } from './translate-ratelimit.js';
+import { translateInbound } from './translate-inbound.js';
+import { translateGateway } from './translate-gateway.js';
+import { UpstreamTlsTranslator } from './translate-tls.js';
 
 /** The workload a translation is for. */
 export interface ProxyInfo {
@@ -24,26 +27,118 @@ export interface ProxyInfo {
 /** The port a destination host is assumed to listen on when nothing says otherwise. */
 const DEFAULT_PORT = 80;
 
-/** Translates validated Istio resources into the Envoy resources a proxy in `proxy.namespace` sees. */
-export function translate(resources: readonly IstioResource[], proxy: ProxyInfo): EnvoyResources {
+/** A cluster a route names: resolved against the registry when the cluster is built. */
+interface ClusterRef { hostname: string; port: number; subset: string | undefined }
+
+/** What one (host, port) contributes: its listener, route table and the clusters these name. */
+interface HostPortOutput { listener: Listener; routes: RouteConfiguration; refs: Array<[string, ClusterRef]> }
+
+/** The namespace-independent inputs of a translation, computed once per resource set. */
+interface MeshInputs {
+  registry: Map<string, Service>;
+  virtualServices: Map<string, MeshVirtualService>;
+  hostPorts: Map<string, { hostname: string; port: number; service: Service | undefined }>;
+  /** Outbound RateLimits by expanded host, in resource order. */
+  rateLimits: Map<string, IstioResource[]>;
+  /** Route cache keys by host port (see TranslateCache.routeKey). */
+  routeKeys: Map<string, string>;
+}
+
+interface MeshVirtualService { namespace: string; spec: VirtualServiceSpec; resource: IstioResource }
+
+/**
+ * Memoizes translation across namespaces and config generations (the control
+ * plane translates for every namespace on every push). Outputs are keyed by
+ * the identity of the Istio resources they come from (unchanged files keep
+ * their parsed objects) plus the few derived facts that matter, so an
+ * unchanged host yields the very same Envoy objects, which the encoder then
+ * skips by identity. Entries unused for a whole generation are dropped.
+ */
+export class TranslateCache {
+  private current = new Map<string, unknown>();
+  private previous = new Map<string, unknown>();
+  private readonly ids = new WeakMap<object, number>();
+  private nextId = 0;
+  private inputsFor: readonly IstioResource[] | undefined;
+  private inputs: MeshInputs | undefined;
+  private readonly serviceKeys = new WeakMap<Service, string>();
+  private readonly vsHosts = new WeakMap<IstioResource, string[]>();
+
+  /** Starts a generation: entries the previous one did not use go. */
+  rotate(): void {
+    this.previous = this.current;
+    this.current = new Map();
+  }
+
+  /** A small stable id for an object. */
+  id(o: object): number {
+    let id = this.ids.get(o);
+    if (id === undefined) this.ids.set(o, (id = ++this.nextId));
+    return id;
+  }
+
+  /** @internal */
+  get<T>(key: string): T | undefined {
+    let v = this.current.get(key);
+    if (v === undefined) {
+      v = this.previous.get(key);
+      if (v !== undefined) this.current.set(key, v);
+    }
+    return v as T | undefined;
+  }
+
+  /** @internal */
+  set(key: string, value: unknown): void {
+    this.current.set(key, value);
+  }
+
+  /** @internal The mesh inputs of `resources`, built once per array. */
+  meshInputs(resources: readonly IstioResource[]): MeshInputs {
+    if (this.inputsFor !== resources || !this.inputs) {
+      this.inputs = meshInputs(resources);
+      this.inputsFor = resources;
+    }
+    return this.inputs;
+  }
+
+  /** @internal What a service's clusters depend on: the resources it was built from. */
+  serviceKey(service: Service | undefined): string {
+    if (!service) return '-';
+    let key = this.serviceKeys.get(service);
+    if (key === undefined) {
+      key = service.sources ? service.sources.map((r) => this.id(r)).join(',') : `?${this.id(service)}`;
+      this.serviceKeys.set(service, key);
+    }
+    return key;
+  }
+
+  /**
+   * @internal The namespace-independent part of a host port's route key: the
+   * VirtualService (by identity) and the port numbers of every host it routes
+   * or mirrors to (all the cluster namer reads of them). Once per generation.
+   */
+  routeKey(inputs: MeshInputs, name: string, hostname: string): string {
+    let key = inputs.routeKeys.get(name);
+    if (key !== undefined) return key;
+    const ports = (h: string) => inputs.registry.get(h)?.ports.map((p) => p.number).join(',') ?? '-';
+    const vs = inputs.virtualServices.get(hostname);
+    if (vs) {
+      let hosts = this.vsHosts.get(vs.resource);
+      if (!hosts) this.vsHosts.set(vs.resource, (hosts = destinationHosts(vs)));
+      key = `${name}\0${this.id(vs.resource)}\0${hosts.map(ports).join(';')}`;
+    } else {
+      key = `${name}\0-\0${ports(hostname)}`;
+    }
+    inputs.routeKeys.set(name, key);
+    return key;
+  }
+}
+
+function meshInputs(resources: readonly IstioResource[]): MeshInputs {
   const registry = buildRegistry(resources);
-  const rules = destinationRules(resources, proxy.namespace);
   const virtualServices = meshVirtualServices(resources);
-  const out: EnvoyResources = { listeners: [], routes: [], clusters: [], endpoints: [] };
-  const clusters = new Map<string, { service: Service | undefined; hostname: string; port: ServicePort; subset: string | undefined }>();
-
-  const namerFor = (vsNamespace: string, listenerPort: number) => (dest: Destination): string => {
-    const hostname = expandHost(dest.host, vsNamespace);
-    const service = registry.get(hostname);
-    const portNumber = dest.port?.number ?? (service?.ports.length === 1 ? service.ports[0]!.number : listenerPort);
-    const port = service?.ports.find((p) => p.number === portNumber) ?? { number: portNumber, name: `port-${portNumber}`, protocol: 'HTTP' };
-    const name = clusterName(port.number, dest.subset, hostname);
-    if (!clusters.has(name)) clusters.set(name, { service, hostname, port, subset: dest.subset });
-    return name;
-  };
-
   // Every registry service port gets a listener, a route table and its default cluster.
-  const hostPorts = new Map<string, { hostname: string; port: number; service: Service | undefined }>();
+  const hostPorts: MeshInputs['hostPorts'] = new Map();
   for (const service of registry.values()) {
     for (const port of service.ports) hostPorts.set(`${service.hostname}:${port.number}`, { hostname: service.hostname, port: port.number, service });
   }
@@ -55,40 +150,115 @@ export function translate(resources: readonly IstioResource[], proxy: ProxyInfo)
     if (ports.size === 0) ports.add(DEFAULT_PORT);
     for (const port of ports) hostPorts.set(`${hostname}:${port}`, { hostname, port, service: undefined });
   }
+  const rateLimits = new Map<string, IstioResource[]>();
+  for (const r of resources) {
+    if (r.kind !== 'RateLimit' || !r.spec.host) continue;
+    const hostname = expandHost(r.spec.host, r.metadata.namespace);
+    const list = rateLimits.get(hostname) ?? [];
+    list.push(r);
+    rateLimits.set(hostname, list);
+  }
+  return { registry, virtualServices, hostPorts, rateLimits, routeKeys: new Map() };
+}
+
+/** Every destination host a VirtualService names (routes and mirrors), expanded. */
+function destinationHosts(vs: MeshVirtualService): string[] {
+  const hosts = new Set<string>();
+  for (const http of vs.spec.http ?? []) {
+    for (const d of http.route ?? []) hosts.add(expandHost(d.destination.host, vs.namespace));
+    if (http.mirror) hosts.add(expandHost(http.mirror.host, vs.namespace));
+    for (const m of http.mirrors ?? []) hosts.add(expandHost(m.destination.host, vs.namespace));
+  }
+  return [...hosts];
+}
+
+/**
+ * Translates validated Istio resources into the Envoy resources a proxy in
+ * `proxy.namespace` sees. Pass a {@link TranslateCache} when translating the
+ * same (or a slightly changed) resource set repeatedly, as the control plane does.
+ */
+export function translate(resources: readonly IstioResource[], proxy: ProxyInfo, cache?: TranslateCache): EnvoyResources {
+  const inputs = cache ? cache.meshInputs(resources) : meshInputs(resources);
+  const { registry, virtualServices, hostPorts, rateLimits } = inputs;
+  const rules = destinationRules(resources, proxy.namespace);
+  const upstreamTls = new UpstreamTlsTranslator(resources);
+  const out: EnvoyResources = { listeners: [], routes: [], clusters: [], endpoints: [] };
+  const clusters = new Map<string, ClusterRef>();
+
+  const namerFor = (vsNamespace: string, listenerPort: number, refs?: Array<[string, ClusterRef]>) => (dest: Destination): string => {
+    const hostname = expandHost(dest.host, vsNamespace);
+    const service = registry.get(hostname);
+    const portNumber = dest.port?.number ?? (service?.ports.length === 1 ? service.ports[0]!.number : listenerPort);
+    const name = clusterName(portNumber, dest.subset, hostname);
+    const ref = { hostname, port: portNumber, subset: dest.subset };
+    if (!clusters.has(name)) clusters.set(name, ref);
+    refs?.push([name, ref]);
+    return name;
+  };
 
   for (const [name, { hostname, port, service }] of hostPorts) {
     const vs = virtualServices.get(hostname);
-    const namer = namerFor(vs?.namespace ?? service?.namespace ?? proxy.namespace, port);
-    const routes: Route[] = vs
-      ? (vs.spec.http ?? []).flatMap((http, i) => translateHttpRoute(http, i, port, namer))
-      : [{ name: 'default', match: { prefix: '/' }, route: { cluster: namer({ host: hostname, port: { number: port } }), timeout: { seconds: 0, nanos: 0 }, retry_policy: defaultRetryPolicy() } }];
-    out.routes.push({ name, virtual_hosts: [{ name, domains: hostAliases(hostname, port, proxy.namespace), routes }] } satisfies RouteConfiguration);
-    out.listeners.push(apiListener(name));
-    namer({ host: hostname, port: { number: port } });
+    const limits = rateLimits.get(hostname);
+    // hostAliases adds the short name only for the proxy's own namespace
+    const own = hostname.endsWith(`.${CLUSTER_DOMAIN}`) && hostname.split('.')[1] === proxy.namespace;
+    const key = cache && !limits ? `R${own ? 1 : 0}${cache.routeKey(inputs, name, hostname)}` : undefined;
+    let built = key ? cache!.get<HostPortOutput>(key) : undefined;
+    if (built) {
+      for (const [n, ref] of built.refs) if (!clusters.has(n)) clusters.set(n, ref);
+    } else {
+      const refs: Array<[string, ClusterRef]> = [];
+      const namer = namerFor(vs?.namespace ?? service?.namespace ?? proxy.namespace, port, refs);
+      const routes: Route[] = vs
+        ? (vs.spec.http ?? []).flatMap((http, i) => translateHttpRoute(http, i, port, namer))
+        : [{ name: 'default', match: { prefix: '/' }, route: { cluster: namer({ host: hostname, port: { number: port } }), timeout: { seconds: 0, nanos: 0 }, retry_policy: defaultRetryPolicy() } }];
+      const rc: RouteConfiguration = { name, virtual_hosts: [{ name, domains: hostAliases(hostname, port, proxy.namespace), routes }] };
+      if (limits) applyRateLimits(limits, [rc], registry, namerFor(proxy.namespace, DEFAULT_PORT, refs));
+      namer({ host: hostname, port: { number: port } });
+      built = { listener: apiListener(name), routes: rc, refs };
+      if (key) cache!.set(key, built);
+    }
+    out.routes.push(built.routes);
+    out.listeners.push(built.listener);
   }
 
-  applyRateLimits(resources, out.routes, registry, namerFor(proxy.namespace, DEFAULT_PORT));
+  // Gateway ports (when this proxy is a gateway) and the inbound listener; both are bound
+  // listeners, so their route tables stay out of outbound lookups.
+  const gateway = translateGateway(resources, proxy, (ns, port) => namerFor(ns, port));
+  if (gateway.routes.length > 0) applyRateLimits(resources, gateway.routes, registry, namerFor(proxy.namespace, DEFAULT_PORT));
+  out.listeners.push(...gateway.listeners, translateInbound(resources, proxy));
+  out.routes.push(...gateway.routes);
 
-  for (const [name, { service, hostname, port, subset }] of clusters) {
+  for (const [name, { hostname, port: portNumber, subset }] of clusters) {
     const rule = rules.get(hostname);
-    const subsetSpec = subset ? rule?.subsets?.find((s) => s.name === subset) : undefined;
-    const policy = mergePolicies(rule?.trafficPolicy, subsetSpec?.trafficPolicy, port.number);
-    out.clusters.push(edsCluster(name, policy));
-    const endpoints = (service?.endpoints ?? [{ address: hostname, ports: {}, labels: {}, weight: 1, namespace: '' }])
-      .filter((e) => !subset || (subsetSpec !== undefined && labelsMatch(subsetSpec.labels, e.labels)));
-    out.endpoints.push({
-      cluster_name: name,
-      endpoints: endpoints.length === 0 ? [] : [{
-        locality: {},
-        load_balancing_weight: { value: 1 },
-        lb_endpoints: endpoints.map((e): LbEndpoint => ({
-          endpoint: { address: { socket_address: { address: e.address, port_value: endpointPort(e, port) } } },
-          health_status: 'HEALTHY',
-          load_balancing_weight: { value: e.weight || 1 },
-          metadata: { filter_metadata: { istio: toStruct({ labels: e.labels, namespace: e.namespace, ...(e.serviceAccount && { service_account: e.serviceAccount }) }) as Record<string, unknown> } },
-        })),
-      }],
-    } satisfies ClusterLoadAssignment);
+    const service = registry.get(hostname);
+    const key = cache ? `C\0${name}\0${rule ? cache.id(rule) : '-'}\0${cache.serviceKey(service)}\0${upstreamTls.cacheKey}` : undefined;
+    let built = key ? cache!.get<{ cluster: Cluster; endpoints: ClusterLoadAssignment }>(key) : undefined;
+    if (!built) {
+      const port = service?.ports.find((p) => p.number === portNumber) ?? { number: portNumber, name: `port-${portNumber}`, protocol: 'HTTP' };
+      const subsetSpec = subset ? rule?.subsets?.find((s) => s.name === subset) : undefined;
+      const policy = mergePolicies(rule?.trafficPolicy, subsetSpec?.trafficPolicy, port.number);
+      const endpoints = (service?.endpoints ?? [{ address: hostname, ports: {}, labels: {}, weight: 1, namespace: '' }])
+        .filter((e) => !subset || (subsetSpec !== undefined && labelsMatch(subsetSpec.labels, e.labels)));
+      built = {
+        cluster: { ...edsCluster(name, policy), ...upstreamTls.cluster({ tls: policy.tls, service, hostname, port: port.number, subset, endpoints }, (e) => endpointPort(e, port)) },
+        endpoints: {
+          cluster_name: name,
+          endpoints: endpoints.length === 0 ? [] : [{
+            locality: {},
+            load_balancing_weight: { value: 1 },
+            lb_endpoints: endpoints.map((e): LbEndpoint => ({
+              endpoint: { address: { socket_address: { address: e.address, port_value: endpointPort(e, port) } } },
+              health_status: 'HEALTHY',
+              load_balancing_weight: { value: e.weight || 1 },
+              metadata: { filter_metadata: { istio: toStruct({ labels: e.labels, namespace: e.namespace, ...(e.serviceAccount && { service_account: e.serviceAccount }) }) as Record<string, unknown>, ...upstreamTls.endpointMetadata(e, endpointPort(e, port)) } },
+            })),
+          }],
+        },
+      };
+      if (key) cache!.set(key, built);
+    }
+    out.clusters.push(built.cluster);
+    out.endpoints.push(built.endpoints);
   }
   return out;
 }
@@ -147,15 +317,15 @@ function destinationRules(resources: readonly IstioResource[], proxyNamespace: s
 }
 
 /** VirtualServices that apply to sidecars (no gateways, or the reserved `mesh`), by expanded host. */
-function meshVirtualServices(resources: readonly IstioResource[]): Map<string, { namespace: string; spec: VirtualServiceSpec }> {
-  const out = new Map<string, { namespace: string; spec: VirtualServiceSpec }>();
+function meshVirtualServices(resources: readonly IstioResource[]): Map<string, MeshVirtualService> {
+  const out = new Map<string, MeshVirtualService>();
   for (const r of resources) {
     if (r.kind !== 'VirtualService') continue;
     const gateways = r.spec.gateways;
     if (gateways && gateways.length > 0 && !gateways.includes('mesh')) continue;
     for (const host of r.spec.hosts ?? []) {
       const hostname = expandHost(host, r.metadata.namespace);
-      if (!out.has(hostname)) out.set(hostname, { namespace: r.metadata.namespace, spec: r.spec });
+      if (!out.has(hostname)) out.set(hostname, { namespace: r.metadata.namespace, spec: r.spec, resource: r });
     }
   }
   return out;

@@ -4,9 +4,10 @@
  * the previous set serving; the error is logged and kept for /debug/status.
  */
 import { watch, type FSWatcher } from 'node:fs';
-import { stat } from 'node:fs/promises';
+import { readdir, readFile, stat } from 'node:fs/promises';
+import { extname, join } from 'node:path';
 import { MeshConfigError } from '../errors.js';
-import { loadDocuments } from '../config/load.js';
+import { parseYaml } from '../config/load.js';
 import { parseResources } from '../config/resources.js';
 import type { IstioResource } from '../config/istio-types.js';
 
@@ -18,6 +19,13 @@ export interface ConfigProblem {
   path?: string;
   reason?: string;
   at: string;
+}
+
+const configExtensions = new Set(['.yaml', '.yml', '.json']);
+
+interface ParsedFile {
+  text: string;
+  resources: IstioResource[];
 }
 
 /** Options of {@link ConfigWatcher}. */
@@ -45,6 +53,8 @@ export class ConfigWatcher {
   private loading: Promise<void> | undefined;
   private dirty = false;
   private closed = false;
+  /** Parsed files by path, with the text they were parsed from. */
+  private files = new Map<string, ParsedFile>();
 
   constructor(private readonly options: ConfigWatcherOptions) {}
 
@@ -91,7 +101,7 @@ export class ConfigWatcher {
   private async load(): Promise<void> {
     let resources: IstioResource[];
     try {
-      resources = parseResources(await loadDocuments(this.options.dir));
+      resources = await this.loadFiles();
     } catch (err) {
       this.report(err as Error);
       return;
@@ -102,6 +112,39 @@ export class ConfigWatcher {
     this.loads++;
     this.loadedAt = new Date().toISOString();
     this.options.onChange();
+  }
+
+  /**
+   * Reads every config file but parses and validates only those whose text
+   * changed since the last load: YAML parsing dominates a reload, and an
+   * unchanged file keeps its resource objects, which lets the translation and
+   * encoding caches recognise them by identity.
+   */
+  private async loadFiles(): Promise<IstioResource[]> {
+    const dir = this.options.dir;
+    const info = await stat(dir);
+    const paths = info.isDirectory()
+      ? (await readdir(dir)).filter((n) => configExtensions.has(extname(n))).sort().map((n) => join(dir, n))
+      : [dir];
+    const texts = await Promise.all(paths.map((p) => readFile(p, 'utf8')));
+    const files = new Map<string, ParsedFile>();
+    const out: IstioResource[] = [];
+    const seen = new Set<string>();
+    paths.forEach((path, i) => {
+      const text = texts[i]!;
+      let parsed = this.files.get(path);
+      if (parsed?.text !== text) parsed = { text, resources: parseResources(parseYaml(text, path)) };
+      files.set(path, parsed);
+      for (const r of parsed.resources) {
+        const key = `${r.kind}/${r.metadata.namespace}/${r.metadata.name}`;
+        if (seen.has(key)) throw new MeshConfigError(r.kind, `${r.metadata.namespace}/${r.metadata.name}`, 'metadata.name', `duplicate resource: the same kind, namespace and name appear twice (again in ${path})`);
+        seen.add(key);
+        out.push(r);
+      }
+    });
+    // only a fully good load replaces the parse cache
+    this.files = files;
+    return out;
   }
 
   private report(err: Error): void {

@@ -8,6 +8,7 @@
 import * as grpc from '@grpc/grpc-js';
 import type { Server as HttpServer } from 'node:http';
 import type { EnvoyResources } from '../config/envoy.js';
+import type { IstioResource } from '../config/istio-types.js';
 import { translate } from '../config/translate.js';
 import { createTrace, type TraceFn } from '../xds/trace.js';
 import { AdsServer, type SyncStatus } from './ads-server.js';
@@ -102,9 +103,13 @@ export async function createControlPlane(options: ControlPlaneOptions): Promise<
     onError: (p) => log('error', `config rejected, still serving the previous config: ${p.message}`),
   });
   const registry = new WorkloadRegistry(options.registrationGraceMs ?? 10_000, schedulePush);
-  const cache = new SnapshotCache((namespace) => {
-    const resources = [...watcher.resources, ...registry.resources(watcher.resources)];
-    return translate(resources, { name: 'meshlet-control-plane', namespace, labels: {} });
+  // One resource array per generation, so the translation cache sees the same set for every namespace.
+  let combined: { generation: number; resources: IstioResource[] } | undefined;
+  const cache: SnapshotCache = new SnapshotCache((namespace, translations) => {
+    if (combined?.generation !== cache.generation) {
+      combined = { generation: cache.generation, resources: [...watcher.resources, ...registry.resources(watcher.resources)] };
+    }
+    return translate(combined.resources, { name: 'meshlet-control-plane', namespace, labels: {} }, translations);
   });
   const ads = new AdsServer({
     cache,

@@ -1,6 +1,8 @@
 /**
  * Translated, encoded resources per namespace (a proxy's translation depends
- * on its namespace only), rebuilt lazily once per config generation. Each
+ * on its namespace only), rebuilt lazily once per config generation from a
+ * memoized translation (only hosts whose inputs changed are re-translated)
+ * and identity-keyed encodings (only changed resources are re-encoded). Each
  * response body is encoded once per (namespace, type, subscription) and
  * shared by every client with that subscription; versions are content hashes,
  * so a client is pushed to only when what it subscribes to really changed,
@@ -9,6 +11,7 @@
 import { createHash } from 'node:crypto';
 import type protobuf from 'protobufjs';
 import type { EnvoyResources } from '../config/envoy.js';
+import { TranslateCache } from '../config/translate.js';
 import { XDS_TYPES, resourceName, type XdsType } from '../xds/resources.js';
 import { encodeAny, envoyRoot } from '../xds/protos.js';
 
@@ -30,32 +33,24 @@ export interface PreparedResponse {
 }
 
 /**
- * Encoded resources shared across namespaces and generations, keyed by their
- * JSON: most resources are identical for every namespace and unchanged from
- * one push to the next, and JSON.stringify is far cheaper than protobuf
- * encoding. Entries not used in a generation are dropped at the next.
+ * Encoded resources shared across namespaces and generations, keyed by the
+ * resource object itself: the translator (with its TranslateCache) returns the
+ * very same object for an unchanged resource, in every namespace and push, so
+ * an unchanged resource is never serialized again. Entries go with their objects.
  */
 export class EncodingCache {
-  private current = new Map<string, EncodedResource>();
-  private previous = new Map<string, EncodedResource>();
+  private readonly byObject = new WeakMap<object, EncodedResource>();
 
-  /** Starts a generation: what the last one did not use goes. */
-  rotate(): void {
-    this.previous = this.current;
-    this.current = new Map();
-  }
+  /** Kept for callers that mark generations; identity keys need no rotation. */
+  rotate(): void {}
 
   /** The encoding of `resource` as `typeUrl`. */
   encode(typeUrl: string, resource: object): EncodedResource {
-    const key = typeUrl + JSON.stringify(resource);
-    let e = this.current.get(key);
-    if (e) return e;
-    e = this.previous.get(key);
-    if (!e) {
-      const any = encodeAny(typeUrl, resource);
-      e = { any, hash: createHash('sha1').update(any.value).digest('base64url').slice(0, 16) };
-    }
-    this.current.set(key, e);
+    let e = this.byObject.get(resource);
+    if (e && e.any.type_url === typeUrl) return e;
+    const any = encodeAny(typeUrl, resource);
+    e = { any, hash: createHash('sha1').update(any.value).digest('base64url').slice(0, 16) };
+    this.byObject.set(resource, e);
     return e;
   }
 }
@@ -140,13 +135,17 @@ export class SnapshotCache {
   /** Current config generation. */
   generation = 1;
 
-  /** @param build translates the current config for a namespace; may throw. */
-  constructor(private readonly build: (namespace: string) => EnvoyResources) {}
+  /** Memoized translation shared by every namespace and generation. */
+  readonly translations = new TranslateCache();
+
+  /** @param build translates the current config for a namespace (using `translations`); may throw. */
+  constructor(private readonly build: (namespace: string, translations: TranslateCache) => EnvoyResources) {}
 
   /** Marks every snapshot stale. */
   invalidate(): void {
     this.generation++;
     this.encodings.rotate();
+    this.translations.rotate();
   }
 
   /** The namespace's snapshot for the current generation (the last good one if translation fails). */
@@ -155,7 +154,7 @@ export class SnapshotCache {
     if (current && current.generation === this.generation) return current;
     let next: NamespaceSnapshot;
     try {
-      next = new NamespaceSnapshot(namespace, this.generation, this.build(namespace), this.encodings);
+      next = new NamespaceSnapshot(namespace, this.generation, this.build(namespace, this.translations), this.encodings);
       this.errors.delete(namespace);
     } catch (err) {
       this.errors.set(namespace, (err as Error).message);

@@ -9,6 +9,7 @@ import { MeshConfigError } from '../errors.js';
 import { compileCluster, type CompiledCluster } from './cluster.js';
 import { defaultRandom, type RandomSource } from './random.js';
 import { compileRoute, type CompiledRoute } from './route.js';
+import { matches, type RequestView } from './router.js';
 import { compileGlobalLimit, type GlobalLimitPolicy } from './global-rate-limit.js';
 import { compileLocalRateLimit, LocalRateLimiter } from './token-bucket.js';
 
@@ -27,8 +28,11 @@ export interface Snapshot {
   readonly version: string;
   readonly resources: EnvoyResources;
   readonly clusters: ReadonlyMap<string, CompiledCluster>;
-  /** Finds the outbound virtual host for `host` (lower-case) and `port`. */
-  virtualHost(host: string, port: number): CompiledVirtualHost | undefined;
+  /**
+   * Finds the outbound virtual host for `host` (lower-case) and `port`; pass
+   * `hostPort` (`host:port`) when the caller has it cached, to skip building it.
+   */
+  virtualHost(host: string, port: number, hostPort?: string): CompiledVirtualHost | undefined;
   /** A named route configuration's table (e.g. a gateway's `http.8080`). */
   routeTable(name: string): RouteTable | undefined;
   /** @internal the local rate limiter of `<route config>/<virtual host>` */
@@ -61,8 +65,8 @@ export class RouteTable {
     return this;
   }
 
-  virtualHost(host: string, port: number): CompiledVirtualHost | undefined {
-    const exact = this.byHostPort.get(`${host}:${port}`) ?? this.byHost.get(host);
+  virtualHost(host: string, port: number, hostPort = `${host}:${port}`): CompiledVirtualHost | undefined {
+    const exact = this.byHostPort.get(hostPort) ?? this.byHost.get(host);
     if (exact) return exact;
     for (const [suffix, vhost] of this.wildcards) if (suffix === '' || host.endsWith(suffix)) return vhost;
     return undefined;
@@ -83,8 +87,8 @@ class SnapshotImpl implements Snapshot {
     return this.limiters.get(key);
   }
 
-  virtualHost(host: string, port: number): CompiledVirtualHost | undefined {
-    return this.outbound.virtualHost(host, port);
+  virtualHost(host: string, port: number, hostPort?: string): CompiledVirtualHost | undefined {
+    return this.outbound.virtualHost(host, port, hostPort);
   }
 
   routeTable(name: string): RouteTable | undefined {
@@ -161,3 +165,10 @@ function setOnce<K, V>(map: Map<K, V>, key: K, value: V): void {
 /** The empty snapshot a mesh starts with before any config arrives. */
 export const emptySnapshot: Snapshot = compileSnapshot({ listeners: [], routes: [], clusters: [], endpoints: [] }, '0');
 
+
+/** The first route of a virtual host whose match accepts the request (Envoy: first match wins). */
+export function selectRoute(vhost: CompiledVirtualHost, view: RequestView): CompiledRoute | undefined {
+  const routes = vhost.routes;
+  for (let i = 0; i < routes.length; i++) if (matches(routes[i]!.match, view)) return routes[i];
+  return undefined;
+}

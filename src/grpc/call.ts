@@ -16,8 +16,8 @@ import { decideFault } from '../core/fault.js';
 import type { Host } from '../core/load-balancer.js';
 import { backoffDelay, retriableFailure, retriableResponse, RetryOn } from '../core/retry.js';
 import { pickClusterIndex, type CompiledRoute, type HeaderMutation } from '../core/route.js';
-import { matches, type RequestView } from '../core/router.js';
-import type { CompiledVirtualHost, Snapshot } from '../core/snapshot.js';
+import type { RequestView } from '../core/router.js';
+import { selectRoute, type CompiledVirtualHost, type Snapshot } from '../core/snapshot.js';
 import type { ResponseFlag } from '../errors.js';
 import type { OutboundCall } from '../telemetry/outbound.js';
 import { Attempt, type Call, type CallListener, type MessageContext } from './attempt.js';
@@ -428,11 +428,6 @@ export class MeshCall implements Call, Abortable, RequestView {
 
 let callNumbers = 0;
 
-function selectRoute(vhost: CompiledVirtualHost, view: RequestView): CompiledRoute | undefined {
-  const routes = vhost.routes;
-  for (let i = 0; i < routes.length; i++) if (matches(routes[i]!.match, view)) return routes[i];
-  return undefined;
-}
 
 function applyMutations(md: Metadata, m: HeaderMutation): void {
   for (const name of m.remove) md.remove(name);

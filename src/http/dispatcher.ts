@@ -16,8 +16,8 @@ import { sendMirror } from './mirror.js';
 import type { CompiledCluster } from '../core/cluster.js';
 import type { Host } from '../core/load-balancer.js';
 import type { RandomSource } from '../core/random.js';
-import { matches, type RequestView } from '../core/router.js';
-import type { CompiledVirtualHost, Snapshot } from '../core/snapshot.js';
+import type { RequestView } from '../core/router.js';
+import { selectRoute, type CompiledVirtualHost, type Snapshot } from '../core/snapshot.js';
 import { asLegacy, type LegacyHandler } from './handler.js';
 import { getHeader, type RawHeaders } from './headers.js';
 import { Exchange, type ExchangeContext } from './exchange.js';
@@ -45,6 +45,8 @@ interface OriginInfo {
   port: number;
   /** the authority the upstream sees in `host` */
   authority: string;
+  /** `host:port`, the route-table key */
+  key: string;
 }
 
 const ORIGIN_CACHE_LIMIT = 10_000;
@@ -109,7 +111,7 @@ export class MeshDispatcher extends Dispatcher implements ExchangeContext {
     }
     const snapshot = this.runtime.snapshot;
     const origin = this.originInfo(opts.origin!);
-    const vhost = snapshot.virtualHost(origin.host, origin.port);
+    const vhost = snapshot.virtualHost(origin.host, origin.port, origin.key);
     if (!vhost) {
       if (this.registryOnly) return this.reply(handler, 'NR', 502, `no route: "${origin.authority}" is not in the mesh registry (REGISTRY_ONLY)`);
       return this.passthrough.dispatch(opts, rawHandler);
@@ -148,7 +150,7 @@ export class MeshDispatcher extends Dispatcher implements ExchangeContext {
     if (!info) {
       const url = new URL(key);
       const port = url.port ? Number(url.port) : url.protocol === 'https:' ? 443 : 80;
-      info = { host: url.hostname.toLowerCase(), port, authority: url.host };
+      info = { host: url.hostname.toLowerCase(), port, authority: url.host, key: `${url.hostname.toLowerCase()}:${port}` };
       if (this.origins.size >= ORIGIN_CACHE_LIMIT) this.origins.clear();
       this.origins.set(key, info);
     }
@@ -179,8 +181,3 @@ class DispatchView implements RequestView {
   }
 }
 
-function selectRoute(vhost: CompiledVirtualHost, view: RequestView) {
-  const routes = vhost.routes;
-  for (let i = 0; i < routes.length; i++) if (matches(routes[i]!.match, view)) return routes[i];
-  return undefined;
-}

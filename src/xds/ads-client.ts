@@ -375,8 +375,7 @@ export class AdsClient {
     if (this.fetchTimer) return;
     this.fetchTimer = setTimeout(() => {
       this.fetchTimer = undefined;
-      const maps = this.currentMaps();
-      const resources = toEnvoyResources(maps);
+      const resources = withoutWarmingClusters(toEnvoyResources(this.currentMaps()));
       const version = this.combinedVersion();
       this.trace(`delivering without ${this.missing().join(', ')}`);
       try {
@@ -407,6 +406,18 @@ function toEnvoyResources(maps: Map<string, Map<string, Record<string, unknown>>
   const out = { listeners: [], routes: [], clusters: [], endpoints: [] } as unknown as Record<string, unknown[]>;
   for (const type of XDS_TYPES) out[type.key] = [...maps.get(type.typeUrl)!.values()];
   return out as unknown as EnvoyResources;
+}
+
+/**
+ * Drops EDS clusters whose ClusterLoadAssignment has not arrived, as Envoy
+ * keeps such a cluster warming and unused: a call routed to it then gets a
+ * prompt 503 `NC` naming the cluster (= the EDS resource name) instead of
+ * waiting or failing as if the service had no healthy endpoint.
+ */
+function withoutWarmingClusters(resources: EnvoyResources): EnvoyResources {
+  const assigned = new Set(resources.endpoints.map((e) => e.cluster_name));
+  const clusters = resources.clusters.filter((c) => c.type !== 'EDS' || assigned.has(c.eds_cluster_config?.service_name || c.name));
+  return clusters.length === resources.clusters.length ? resources : { ...resources, clusters };
 }
 
 function mergeNode(own: XdsNode, fromBootstrap: Partial<XdsNode> | undefined): XdsNode {

@@ -97,12 +97,12 @@ test('service killed under load: every call settles within the timeout, per fail
     assert.ok(results.some((r) => !r.error), 'calls before the kill succeed');
     assert.ok(failed.every((r) => r.overLimit === r.deny), 'failureModeDeny decides failed calls');
     // Bounded: nothing waits much past the deadline (generous bound for a loaded CI box).
-    assert.ok(slowest < timeoutMs + 900, `slowest call took ${slowest.toFixed(0)} ms`);
+    assert.ok(slowest < timeoutMs + 2900, `slowest call took ${slowest.toFixed(0)} ms`);
 
     // After the kill, answers come at once or within the deadline, never later.
     const t0 = performance.now();
     const [a, d] = await Promise.all([allow.shouldRateLimit('pets', ip), deny.shouldRateLimit('pets', ip)]);
-    assert.ok(performance.now() - t0 < timeoutMs + 900);
+    assert.ok(performance.now() - t0 < timeoutMs + 2900);
     assert.deepEqual([a.overLimit, d.overLimit, d.flag], [false, true, 'RLSE']);
   } finally {
     allow.close();

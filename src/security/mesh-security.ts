@@ -1,0 +1,172 @@
+/**
+ * The security side of one mesh: its workload identity (certificates from a
+ * directory, a development CA or the control plane's CA), the Istio
+ * resources of its config (PeerAuthentication, AuthorizationPolicy), the
+ * servers it builds, and the peer identity handlers see. `Mesh` delegates
+ * its identity methods here.
+ */
+import { readFileSync } from 'node:fs';
+import type { IncomingMessage, RequestListener } from 'node:http';
+import type { TlsOptions, TLSSocket } from 'node:tls';
+import { parseDuration } from '../core/duration.js';
+import { openCaDir } from './ca-dir.js';
+import { certDirIdentity } from './cert-dir.js';
+import { controlPlaneIdentity } from './ca-service.js';
+import { DEFAULT_TRUST_DOMAIN, formatSpiffeId } from './identity.js';
+import { MeshAuthorization, type MeshAuthorizationOptions } from './inbound-authz.js';
+import { type MeshServer, createMeshServer } from './mesh-server.js';
+import { type MtlsMode, type PeerAuthenticationPolicy, peerAuthenticationFor } from './peer-authentication.js';
+import { enforcePeerTrustDomain, peerIdentity, serverTlsOptions } from './tls.js';
+import { type Disposable, type WorkloadIdentity, identityFromCa } from './workload-identity.js';
+
+/** Where the workload's certificates come from (`createMesh` options). */
+export interface MeshIdentityOptions {
+  /** Istio's /etc/certs layout: cert-chain.pem, key.pem, root-cert.pem; reloaded when they change. */
+  certs?: { dir: string };
+  /**
+   * A development CA kept in `dir` (every mesh with the same dir trusts the
+   * others), or the control plane's CA (Istio CSR API) at `server` (default:
+   * the xds server), trusted through `root` (PEM or a file path), first
+   * authenticated with a bootstrap `token`.
+   */
+  ca?: { dir: string; ttl?: string | number } | { server?: string; root: string; token?: string; ttl?: string | number };
+  /** SPIFFE trust domain (default `cluster.local`). */
+  trustDomain?: string;
+}
+
+/** The workload as security sees it. */
+export interface SecurityWorkload {
+  namespace: string;
+  labels: Readonly<Record<string, string>>;
+  serviceAccount?: string;
+}
+
+function ttlMs(ttl: string | number | undefined): number | undefined {
+  if (ttl === undefined) return undefined;
+  const ms = typeof ttl === 'number' ? ttl : parseDuration(ttl);
+  if (typeof ms === 'string' || !(ms > 0)) throw new TypeError(`ca.ttl: ${typeof ms === 'string' ? ms : 'must be positive'}`);
+  return ms;
+}
+
+/** One mesh's identity, policies and servers. */
+export class MeshSecurity {
+  /** The workload identity; undefined until {@link start}, and when no certificate source is configured. */
+  identity: WorkloadIdentity | undefined;
+  /** The Istio resources of the current embedded config (empty in control-plane mode). */
+  resources: readonly unknown[] = [];
+  /** AuthorizationPolicy evaluation for this workload. */
+  readonly authorization: MeshAuthorization;
+  readonly trustDomain: string;
+  private peerAuthFor: readonly unknown[] | undefined;
+  private peerAuth: PeerAuthenticationPolicy | undefined;
+
+  constructor(private readonly workload: SecurityWorkload, options: { trustDomain?: string; authorization?: MeshAuthorizationOptions } = {}) {
+    this.trustDomain = options.trustDomain ?? DEFAULT_TRUST_DOMAIN;
+    this.authorization = new MeshAuthorization(workload, () => this.resources, options.authorization);
+  }
+
+  /** The workload's SPIFFE id. */
+  get spiffeId(): string {
+    return formatSpiffeId({ trustDomain: this.trustDomain, namespace: this.workload.namespace, serviceAccount: this.workload.serviceAccount ?? 'default' });
+  }
+
+  /** Obtains the first certificate (awaited) and starts rotation. */
+  async start(options: MeshIdentityOptions, xdsServer?: string): Promise<void> {
+    const td = this.trustDomain;
+    if (options.certs) {
+      this.identity = await certDirIdentity(options.certs.dir, { trustDomain: td });
+    } else if (options.ca && 'dir' in options.ca) {
+      const ca = await openCaDir(options.ca.dir, { trustDomain: td });
+      const ms = ttlMs(options.ca.ttl);
+      this.identity = await identityFromCa(ca, this.spiffeId, ms !== undefined ? { ttlMs: ms } : {});
+    } else if (options.ca) {
+      const target = options.ca.server ?? xdsServer;
+      if (target === undefined) throw new TypeError('ca.server is required without xds.server');
+      const root = options.ca.root.includes('-----BEGIN') ? options.ca.root : readFileSync(options.ca.root, 'utf8');
+      const ms = ttlMs(options.ca.ttl);
+      this.identity = await controlPlaneIdentity({
+        target, root, spiffeId: this.spiffeId, trustDomain: td,
+        ...(options.ca.token !== undefined && { token: options.ca.token }),
+        ...(ms !== undefined && { ttlMs: ms }),
+      });
+    }
+  }
+
+  /**
+   * Validates the security resources of a new config (throws MeshConfigError)
+   * without installing them; pass the result to {@link install}.
+   */
+  check(resources: readonly unknown[]): ReturnType<MeshAuthorization['compile']> {
+    return this.authorization.compile(resources);
+  }
+
+  /** Makes `resources` the current config (after the Envoy snapshot was swapped). */
+  install(resources: readonly unknown[], checked: ReturnType<MeshAuthorization['compile']>): void {
+    this.resources = resources;
+    this.authorization.install(resources, checked);
+  }
+
+  /** The PeerAuthentication of this workload under the current config. */
+  get peerAuthentication(): PeerAuthenticationPolicy {
+    if (this.peerAuth === undefined || this.peerAuthFor !== this.resources) {
+      this.peerAuthFor = this.resources;
+      this.peerAuth = peerAuthenticationFor(this.resources, this.workload);
+    }
+    return this.peerAuth;
+  }
+
+  /** The mode for connections to local `port`. */
+  modeFor(port: number | undefined): MtlsMode {
+    return this.peerAuthentication.modeFor(port);
+  }
+
+  /**
+   * An HTTP server speaking mTLS / TLS / plaintext per PeerAuthentication on
+   * each port, enforcing AuthorizationPolicy (403 `RBAC: access denied`)
+   * before `handler` runs.
+   */
+  createServer(handler: RequestListener): MeshServer {
+    const authz = this.authorization;
+    const guarded: RequestListener = (req, res) => {
+      const denied = authz.authorizeHttp(req);
+      if (denied === undefined) return handler(req, res);
+      res.writeHead(denied.status, { 'content-type': 'text/plain', 'content-length': Buffer.byteLength(denied.body), 'x-meshlet-flags': denied.flags });
+      res.end(denied.body);
+    };
+    return createMeshServer(guarded, { identity: this.identity, modeFor: (port) => this.modeFor(port), trustDomain: this.trustDomain });
+  }
+
+  /**
+   * TLS options for a server the app builds (https, http2, Express, Fastify).
+   * Default mode: STRICT when the workload's PeerAuthentication says so, else
+   * PERMISSIVE (client certificate requested, not required).
+   * @throws Error without an identity.
+   */
+  serverTls(options: { mode?: 'STRICT' | 'PERMISSIVE' } = {}): TlsOptions {
+    if (this.identity === undefined) throw new Error('the mesh has no workload identity: createMesh({ certs | ca }) or a control-plane CA');
+    return serverTlsOptions(this.identity, { mode: options.mode ?? (this.peerAuthentication.mode === 'STRICT' ? 'STRICT' : 'PERMISSIVE') });
+  }
+
+  /**
+   * Keeps an app-built TLS server in step with the identity (new certificate
+   * on rotation) and refuses peers of another trust domain.
+   */
+  secure(server: { setSecureContext(options: TlsOptions): void; on(event: 'secureConnection', l: (s: TLSSocket) => void): unknown; off(event: 'secureConnection', l: (s: TLSSocket) => void): unknown }, options: { mode?: 'STRICT' | 'PERMISSIVE' } = {}): Disposable {
+    const identity = this.identity;
+    if (identity === undefined) throw new Error('the mesh has no workload identity');
+    const trust = enforcePeerTrustDomain(server, this.trustDomain);
+    const rotation = identity.onRotate((m) => server.setSecureContext(serverTlsOptions(m, { mode: options.mode ?? (this.peerAuthentication.mode === 'STRICT' ? 'STRICT' : 'PERMISSIVE') })));
+    return { dispose: () => { trust.dispose(); rotation.dispose(); } };
+  }
+
+  /** The caller's SPIFFE id for a request (or socket), when it authenticated with mTLS. */
+  peerOf(req: IncomingMessage | { socket?: unknown } | TLSSocket): string | undefined {
+    const socket = (req as { socket?: unknown }).socket ?? req;
+    return peerIdentity(socket as Parameters<typeof peerIdentity>[0]);
+  }
+
+  /** Stops rotation / certificate watching. */
+  async close(): Promise<void> {
+    await this.identity?.close();
+  }
+}

@@ -1,0 +1,138 @@
+/**
+ * Incremental translation: a TranslateCache must give exactly what a fresh
+ * translation gives, for every namespace and after every kind of change, and
+ * hand back the very same objects for what did not change (which is what lets
+ * the encoder skip them). The config watcher re-parses only changed files.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { parseResources } from '../../src/config/resources.js';
+import { parseYaml } from '../../src/config/load.js';
+import { translate, TranslateCache } from '../../src/config/translate.js';
+import type { IstioResource } from '../../src/config/istio-types.js';
+import { ConfigWatcher } from '../../src/control-plane/config-watcher.js';
+import { configDir } from './helpers.js';
+
+function serviceYaml(ns: string, i: number, opts: { v2?: number; extra?: boolean; lb?: string } = {}): string {
+  const host = `svc-${i}.${ns}.svc.cluster.local`;
+  return `
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: { name: svc-${i}, namespace: ${ns} }
+spec:
+  hosts: [${host}]
+  location: MESH_INTERNAL
+  resolution: STATIC
+  ports: [{ number: 8080, name: http, protocol: HTTP }]
+  endpoints:
+    - { address: 10.0.${i}.1, ports: { http: 9000 }, labels: { version: v1 } }
+    - { address: 10.0.${i}.2, ports: { http: 9000 }, labels: { version: v2 } }${opts.extra ? `
+    - { address: 10.0.${i}.3, ports: { http: 9000 }, labels: { version: v2 } }` : ''}
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: { name: svc-${i}, namespace: ${ns} }
+spec:
+  host: ${host}
+  trafficPolicy: { loadBalancer: { simple: ${opts.lb ?? 'ROUND_ROBIN'} } }
+  subsets: [{ name: v1, labels: { version: v1 } }, { name: v2, labels: { version: v2 } }]
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: { name: svc-${i}, namespace: ${ns} }
+spec:
+  hosts: [svc-${i}]
+  http:
+    - route:
+        - { destination: { host: svc-${i}, subset: v1 }, weight: ${100 - (opts.v2 ?? 10)} }
+        - { destination: { host: svc-${i}, subset: v2 }, weight: ${opts.v2 ?? 10} }
+      mirror: { host: svc-${(i + 1) % 3}.${ns}.svc.cluster.local }
+`;
+}
+
+const parse = (text: string) => parseResources(parseYaml(text, 'test'));
+const proxy = (namespace: string) => ({ name: 'p', namespace, labels: {} });
+
+test('cached translation equals a fresh one across namespaces and changes, and reuses unchanged objects', () => {
+  const files = new Map<string, IstioResource[]>();
+  for (const ns of ['a', 'b']) files.set(ns, parse([0, 1, 2].map((i) => serviceYaml(ns, i)).join('---\n')));
+  files.set('extra', parse(`
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: { name: override, namespace: b }
+spec: { host: svc-0.a.svc.cluster.local, trafficPolicy: { loadBalancer: { simple: RANDOM } } }
+---
+apiVersion: meshlet.dev/v1alpha1
+kind: RateLimit
+metadata: { name: limit, namespace: a }
+spec: { host: svc-1, local: { tokenBucket: { maxTokens: 5, tokensPerFill: 5, fillInterval: 60s } } }
+`));
+  const all = () => [...files.values()].flat();
+  const cache = new TranslateCache();
+  const check = (resources: IstioResource[]) => {
+    for (const ns of ['a', 'b', 'c']) assert.deepEqual(translate(resources, proxy(ns), cache), translate(resources, proxy(ns)), `namespace ${ns}`);
+  };
+
+  let resources = all();
+  check(resources);
+  const first = translate(resources, proxy('a'), cache);
+  // the DR in namespace b wins for proxies in b only: different cluster objects, same elsewhere
+  const lbOf = (ns: string) => translate(resources, proxy(ns), cache).clusters.find((c) => c.name === 'outbound|8080||svc-0.a.svc.cluster.local')!.lb_policy;
+  assert.equal(lbOf('a'), 'ROUND_ROBIN');
+  assert.equal(lbOf('b'), 'RANDOM');
+
+  const changes: Array<[string, string]> = [
+    ['weight', serviceYaml('a', 2, { v2: 40 })],
+    ['endpoint', serviceYaml('a', 2, { v2: 40, extra: true })],
+    ['policy', serviceYaml('a', 2, { v2: 40, extra: true, lb: 'LEAST_REQUEST' })],
+  ];
+  for (const [what, yaml] of changes) {
+    const next = parse(yaml);
+    files.set('a', [...files.get('a')!.filter((r) => r.metadata.name !== 'svc-2'), ...next]);
+    cache.rotate();
+    resources = all();
+    check(resources);
+    const now = translate(resources, proxy('a'), cache);
+    // svc-0 in namespace a did not change: same objects
+    const route0 = (r: typeof now) => r.routes.find((x) => x.name === 'svc-0.a.svc.cluster.local:8080');
+    assert.equal(route0(now), route0(first), `${what}: unchanged route reused`);
+    const cl0 = (r: typeof now) => r.clusters.find((x) => x.name === 'outbound|8080|v1|svc-0.a.svc.cluster.local');
+    assert.equal(cl0(now), cl0(first), `${what}: unchanged cluster reused`);
+  }
+  const final = translate(resources, proxy('a'), cache);
+  const split = final.routes.find((x) => x.name === 'svc-2.a.svc.cluster.local:8080')!.virtual_hosts[0]!.routes[0]!.route!.weighted_clusters!.clusters;
+  assert.deepEqual(split.map((c) => c.weight.value), [60, 40]);
+  assert.equal(final.endpoints.find((e) => e.cluster_name === 'outbound|8080|v2|svc-2.a.svc.cluster.local')!.endpoints[0]!.lb_endpoints.length, 2);
+  assert.equal(final.clusters.find((c) => c.name === 'outbound|8080|v2|svc-2.a.svc.cluster.local')!.lb_policy, 'LEAST_REQUEST');
+
+  // removing a service: its routes go, and a VirtualService that mirrors to it falls back to the listener port
+  files.set('a', files.get('a')!.filter((r) => !(r.kind === 'ServiceEntry' && r.metadata.name === 'svc-1')));
+  cache.rotate();
+  check(all());
+});
+
+test('the config watcher re-parses only the files that changed and keeps the last good set on errors', async (t) => {
+  const cfg = await configDir({ 'a.yaml': serviceYaml('a', 0), 'b.yaml': serviceYaml('b', 0) });
+  t.after(() => cfg.remove());
+  let changes = 0;
+  const errors: string[] = [];
+  const watcher = new ConfigWatcher({ dir: cfg.dir, debounceMs: 10_000, onChange: () => changes++, onError: (p) => errors.push(p.message) });
+  await watcher.reload();
+  const before = watcher.resources;
+  assert.equal(before.length, 6);
+
+  await cfg.write('a.yaml', serviceYaml('a', 0, { v2: 50 }));
+  await watcher.reload();
+  const after = watcher.resources;
+  const ofNs = (rs: IstioResource[], ns: string) => rs.filter((r) => r.metadata.namespace === ns);
+  assert.deepEqual(ofNs(after, 'b').map((r, i) => r === ofNs(before, 'b')[i]), [true, true, true], 'b.yaml not re-parsed');
+  assert.ok(ofNs(after, 'a').every((r, i) => r !== ofNs(before, 'a')[i]), 'a.yaml re-parsed');
+
+  // a duplicate across files is an error; the previous set stays
+  await cfg.write('c.yaml', serviceYaml('b', 0));
+  await watcher.reload();
+  assert.equal(watcher.resources, after);
+  assert.match(errors[0]!, /duplicate resource/);
+  assert.equal(changes, 2);
+  watcher.close();
+});
