@@ -1,36 +1,71 @@
 /**
- * The pet-shop demo as a library: `startDemo()` starts db, image,
- * calculate v1/v2 and the client as child processes on 127.0.0.1, wires the
- * client's mesh to them, and returns the URL to open.
+ * The pet-shop demo as a library: `startDemo()` starts, on 127.0.0.1, a
+ * control plane (in this process, like istiod) with the global rate-limit
+ * service and the demo console beside it, then calculate v1/v2, db, image,
+ * client and the ingress gateway as child processes. Every child's mesh
+ * follows the control plane over xDS; a scenario is its Istio YAML written
+ * into the control plane's config directory.
  */
-import { request } from 'undici';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Server } from 'node:http';
+import { createControlPlane, type ControlPlane } from '../../src/control-plane/index.js';
+import { createRateLimitService, type RateLimitService } from '../../src/ratelimit/index.js';
+import { ScenarioSwitch } from './client/scenario-switch.js';
+import { ControlPlaneTarget } from './console/control-target.js';
+import { GraphCollector } from './console/graph.js';
+import { startConsole } from './console/server.js';
+import { TraceStore } from './console/traces.js';
 import { startService, type ServiceProcess } from './processes.js';
 import { findScenario, scenarios } from './scenarios.js';
-import type { Topology } from './topology.js';
+import type { SpansMessage } from './services/workload.js';
+import { serviceEntries, type Topology } from './topology.js';
 
 export { scenarios, findScenario, type Scenario } from './scenarios.js';
+
+/**
+ * The rate-limit service's rules (envoyproxy/ratelimit format): what
+ * scenario 07's global limit asks about — 5 requests per minute through the gateway.
+ */
+export const RATELIMIT_RULES = `domain: pets
+descriptors:
+  - key: generic_key
+    value: gateway
+    rate_limit:
+      unit: minute
+      requests_per_unit: 5
+`;
 
 /** Options of {@link startDemo}. */
 export interface DemoOptions {
   /** The scenario applied at start (default `baseline`). */
   scenario?: string;
-  /** The client's port: 0 (default) picks a free one; a taken fixed port falls back to a free one. */
+  /** The gateway's port (the URL): 0 (default) picks a free one; a taken fixed port falls back to a free one. */
   port?: number;
-  /** Replaces the scenarios' 20 s sleep of the slow cat (tests). */
+  /** Replaces the scenarios' sleeps of the slow cat (tests). */
   sleepMs?: number;
   /** Progress lines while starting (default: none). */
   log?: (line: string) => void;
+  /** How often the service graph samples the workloads' metrics, ms (default 2000). */
+  graphIntervalMs?: number;
 }
 
 /** A running demo. */
 export interface Demo {
-  /** The page: `http://127.0.0.1:<port>/`. */
+  /** The page, through the ingress gateway: `http://127.0.0.1:<port>/`. */
   readonly url: string;
-  /** The running services and their loopback ports. */
-  readonly services: ReadonlyArray<{ name: string; port: number; pid: number | undefined }>;
-  /** Applies a scenario through the client (as the page's buttons do); rejects with the client's error. */
+  /** The running processes and their loopback ports. */
+  readonly services: ReadonlyArray<{ name: string; port: number; pid: number | undefined; adminPort: number | undefined }>;
+  /** The control plane (ADS port, status, syncz). */
+  readonly controlPlane: ControlPlane;
+  /** The directory the control plane watches; scenarios are written to `mesh.yaml` in it. */
+  readonly configDir: string;
+  /** Recent spans of every workload. */
+  readonly traces: TraceStore;
+  /** Applies a scenario (what the page's buttons do); resolves once every workload has the config. */
   applyScenario(name: string): Promise<void>;
-  /** Stops every child process. Idempotent. */
+  /** Stops every child process, the control plane and the console. Idempotent. */
   close(): Promise<void>;
 }
 
@@ -45,51 +80,93 @@ export async function startDemo(options: DemoOptions = {}): Promise<Demo> {
     for (const s of started) s.child.kill('SIGKILL');
   };
   process.once('exit', killAll);
+  const traces = new TraceStore();
+  const graph = new GraphCollector({ intervalMs: options.graphIntervalMs ?? 2000 });
+  const onMessage = (message: unknown): void => {
+    const m = message as Partial<SpansMessage>;
+    if (m?.type === 'spans' && Array.isArray(m.spans)) traces.add(m.spans);
+  };
+  let switcher: ScenarioSwitch | undefined;
+  let configDir: string | undefined;
+  let cp: ControlPlane | undefined;
+  let rls: RateLimitService | undefined;
+  let consoleServer: Server | undefined;
+  let closing: Promise<void> | undefined;
+  const close = (): Promise<void> => (closing ??= (async () => {
+    process.off('exit', killAll);
+    graph.close();
+    await Promise.all(started.map((s) => s.stop()));
+    consoleServer?.closeAllConnections();
+    await Promise.all([
+      cp?.close(),
+      rls?.close(),
+      consoleServer && new Promise((resolve) => consoleServer!.close(resolve)),
+    ]);
+    if (configDir) await rm(configDir, { recursive: true, force: true });
+  })());
+
   const launch = async (name: string, file: string, env: Record<string, string>, framework: string): Promise<ServiceProcess> => {
     log(`starting ${name} (${framework})…`);
-    const service = await startService(name, file, env);
+    const service = await startService(name, file, env, onMessage);
     started.push(service);
+    if (service.adminPort !== undefined) graph.add({ workload: workloadOf(name), adminPort: service.adminPort });
     log(`  ${name} ready on 127.0.0.1 port ${service.port}`);
     return service;
   };
-  const close = async (): Promise<void> => {
-    process.off('exit', killAll);
-    await Promise.all(started.map((s) => s.stop()));
-  };
   try {
+    configDir = await mkdtemp(join(tmpdir(), 'meshlet-demo-'));
+    const consoleStarted = await startConsole({ switcher: () => switcher, traces, graph });
+    consoleServer = consoleStarted.server;
+    rls = await createRateLimitService({ config: RATELIMIT_RULES, port: 0 });
+    cp = await createControlPlane({ config: configDir, port: 0, host: '127.0.0.1', debounceMs: 50 });
+    log(`control plane serving ADS on 127.0.0.1 port ${cp.port} (config ${configDir}); rate-limit service on port ${rls.port}`);
+    const xds = { DEMO_XDS: `127.0.0.1:${cp.port}` };
+    const target = new ControlPlaneTarget(cp, configDir);
+    // A first config before anyone connects, so every workload's first fetch is complete at once.
+    await target.apply(serviceEntries({ calculate: [], db: { port: 0 }, image: { port: 0 }, console: { port: consoleStarted.port }, ratelimit: { port: rls.port } }, ['console', 'ratelimit']));
+    // Every process at once: starting is CPU-bound (loading the mesh), and
+    // none needs another's port to start — the control plane tells them later.
     // allSettled: when one fails, the others must have settled (and be in
     // `started`) before close() runs, or they would outlive the demo.
     const results = await Promise.allSettled([
-      launch('calculate v1 (cat-plus)', 'calculate', { VERSION: 'cat-plus', PORT: '0' }, 'Fastify'),
-      launch('calculate v2 (dog-multi)', 'calculate', { VERSION: 'dog-multi', PORT: '0' }, 'Fastify'),
-      launch('db', 'db', { PORT: '0' }, 'Express'),
-      launch('image', 'image', { PORT: '0' }, 'Fastify'),
+      launch('calculate v1 (cat-plus)', 'calculate', { ...xds, VERSION: 'cat-plus', PORT: '0' }, 'Fastify'),
+      launch('calculate v2 (dog-multi)', 'calculate', { ...xds, VERSION: 'dog-multi', PORT: '0' }, 'Fastify'),
+      launch('db', 'db', { ...xds, PORT: '0' }, 'Express'),
+      launch('image', 'image', { ...xds, PORT: '0' }, 'Fastify'),
+      launch('client', 'client', { ...xds, PORT: '0', DEMO_CONSOLE: `http://127.0.0.1:${consoleStarted.port}` }, 'Express'),
+      launch('istio-ingressgateway', 'gateway', { ...xds, PORT: String(options.port ?? 0), PORT_FALLBACK: '1' }, 'node:http'),
     ]);
     const failed = results.find((r) => r.status === 'rejected');
     if (failed) throw failed.reason;
-    const [v1, v2, db, image] = results.map((r) => (r as PromiseFulfilledResult<ServiceProcess>).value);
+    const [v1, v2, db, image, client, gateway] = results.map((r) => (r as PromiseFulfilledResult<ServiceProcess>).value);
+    if (options.port && gateway!.port !== options.port) log(`  port ${options.port} was taken; the gateway took a free one`);
     const topology: Topology = {
       calculate: [{ version: 'cat-plus', port: v1!.port }, { version: 'dog-multi', port: v2!.port }],
       db: { port: db!.port },
       image: { port: image!.port },
+      client: { port: client!.port },
+      console: { port: consoleStarted.port },
+      ratelimit: { port: rls.port },
     };
-    const client = await launch('client', 'client', {
-      PORT: String(options.port ?? 0),
-      PORT_FALLBACK: '1',
-      DEMO_TOPOLOGY: JSON.stringify(topology),
-      DEMO_SCENARIO: initial,
-      ...(options.sleepMs !== undefined && { DEMO_SLEEP_MS: String(options.sleepMs) }),
-    }, 'Express + meshlet');
-    if (options.port && client.port !== options.port) log(`  port ${options.port} was taken; the client took a free one`);
-    const url = `http://127.0.0.1:${client.port}/`;
-    log(`  scenario ${findScenario(initial)!.name} applied`);
+    switcher = new ScenarioSwitch({
+      target,
+      topology,
+      ...(options.sleepMs !== undefined && { sleepMsOverride: options.sleepMs }),
+    });
+    await switcher.apply(initial);
+    log(`scenario ${findScenario(initial)!.name} applied through the control plane`);
+    graph.start();
+    const controlPlane = cp;
+    const dir = configDir;
+    const active = switcher;
     return {
-      url,
-      services: started.map((s) => ({ name: s.name, port: s.port, pid: s.child.pid })),
+      url: `http://127.0.0.1:${gateway.port}/`,
+      services: started.map((s) => ({ name: s.name, port: s.port, pid: s.child.pid, adminPort: s.adminPort })),
+      controlPlane,
+      configDir: dir,
+      traces,
       async applyScenario(name: string): Promise<void> {
-        const res = await request(`${url}api/scenarios/${encodeURIComponent(name)}`, { method: 'POST' });
-        const body = (await res.body.json()) as { error?: string };
-        if (res.statusCode !== 200) throw new Error(body.error ?? `apply ${name}: HTTP ${res.statusCode}`);
+        await active.apply(name);
       },
       close,
     };
@@ -97,4 +174,11 @@ export async function startDemo(options: DemoOptions = {}): Promise<Demo> {
     await close();
     throw err;
   }
+}
+
+/** The workload name of a launched process (what its metrics call it). */
+function workloadOf(name: string): string {
+  if (name.startsWith('calculate v1')) return 'calculate-v1';
+  if (name.startsWith('calculate v2')) return 'calculate-v2';
+  return name;
 }

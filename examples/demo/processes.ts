@@ -10,6 +10,8 @@ import type { ReadyMessage } from './services/runtime.js';
 export interface ServiceProcess {
   readonly name: string;
   readonly port: number;
+  /** The workload's admin port (GET /metrics, /clusters), when it has a mesh. */
+  readonly adminPort: number | undefined;
   readonly child: ChildProcess;
   /** SIGTERM, then SIGKILL if it has not exited within graceMs. Resolves when it is gone. */
   stop(graceMs?: number): Promise<void>;
@@ -18,13 +20,18 @@ export interface ServiceProcess {
 // Resolved here so children find tsx whatever the current directory is.
 const tsxLoader = import.meta.resolve('tsx');
 
-/** Starts services/<file>.ts with env and resolves once it reports ready (rejects on exit or timeout). */
-export function startService(name: string, file: string, env: Record<string, string>, timeoutMs = 60_000): Promise<ServiceProcess> {
+/**
+ * Starts services/<file>.ts with env and resolves once it reports ready
+ * (rejects on exit or timeout). `onMessage` receives every later IPC message
+ * (the spans the child's tracer ships).
+ */
+export function startService(name: string, file: string, env: Record<string, string>, onMessage?: (message: unknown) => void, timeoutMs = 120_000): Promise<ServiceProcess> {
   const script = fileURLToPath(new URL(`./services/${file}.ts`, import.meta.url));
   const child = spawn(process.execPath, ['--import', tsxLoader, script], {
     env: { ...process.env, ...env },
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
+  if (onMessage) child.on('message', onMessage);
   const exited = new Promise<void>((resolve) => {
     if (child.exitCode !== null || child.signalCode !== null) resolve();
     else child.once('exit', () => resolve());
@@ -46,7 +53,7 @@ export function startService(name: string, file: string, env: Record<string, str
       const m = message as Partial<ReadyMessage>;
       if (m?.type !== 'ready' || typeof m.port !== 'number') return;
       cleanup();
-      resolve({ name, port: m.port, child, stop });
+      resolve({ name, port: m.port, adminPort: m.adminPort, child, stop });
     };
     const onExit = (code: number | null, signal: NodeJS.Signals | null): void => fail(`exited before it was ready (${signal ?? `code ${code}`})`);
     const onError = (err: Error): void => fail(err.message);

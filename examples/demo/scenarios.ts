@@ -28,15 +28,21 @@ export interface Scenario {
 
 /** The talk's 20-second sleep. */
 export const SLOW_CAT_MS = 20_000;
+/** The circuit-breaker step's slow cat (longer than its 1 s timeout). */
+export const CIRCUIT_BREAKER_CAT_MS = 5_000;
 
 /** Every scenario, in the order the talk shows them. */
 export const scenarios: readonly Scenario[] = [
   { name: 'baseline', file: '00-baseline.yaml', section: '00', title: 'Baseline', expect: 'Round robin over both versions: cat, dog, cat, dog…' },
   { name: 'timeout', file: '02-timeout.yaml', section: '02', title: 'Timeout', expect: 'The cat sleeps 20 s; "Timeout Error" after 2 s.', calculateSleepMs: { 'cat-plus': SLOW_CAT_MS } },
   { name: 'retry', file: '03-retry.yaml', section: '03', title: 'Retry', expect: 'First try + 3 retries x 2 s: "Timeout Error" after about 8 s.', calculateSleepMs: { 'cat-plus': SLOW_CAT_MS } },
+  { name: 'fault-injection', file: '04-fault-injection.yaml', section: '04', title: 'Fault injection', expect: 'The mesh aborts every call to calculate: "503 Service Unavailable" (FI).' },
   { name: 'canary', file: '05-canary.yaml', section: '05', title: 'Canary 90/10', expect: 'Mostly cats, sometimes a dog (try x20).' },
   { name: 'blue-green', file: '05-blue-green.yaml', section: '05', title: 'Blue/green 0/100', expect: 'Only dogs.' },
   { name: 'dark-release', file: '06-dark-release.yaml', section: '06', title: 'Dark release', expect: 'Cats; a dog only with the "version: dog" header toggle on.' },
+  { name: 'global-rate-limit', file: '07-global-rate-limit.yaml', section: '07', title: 'Global rate limit', expect: 'At the gateway, 5 requests a minute: the 6th gets 429 (RL).' },
+  { name: 'local-rate-limit', file: '07-local-rate-limit.yaml', section: '07', title: 'Local rate limit', expect: 'Token bucket 5 per 60 s on calculate: the 6th quick calculation gets 429 (RL).' },
+  { name: 'circuit-breaker', file: '08-circuit-breaker.yaml', section: '08', title: 'Circuit breaker', expect: 'The cat sleeps 5 s, timeout 1 s: a few "Timeout Error"s, then the cat is ejected and only dogs answer.', calculateSleepMs: { 'cat-plus': CIRCUIT_BREAKER_CAT_MS } },
 ];
 
 const scenarioDir = fileURLToPath(new URL('./scenarios/', import.meta.url));

@@ -35,9 +35,9 @@ function toValue(v: unknown): ProtoValue {
 }
 
 /** Struct → plain JSON. */
-export function fromStruct(struct: ProtoStruct | undefined): Record<string, unknown> {
+export function fromStruct(struct: unknown): Record<string, unknown> {
   const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(struct?.fields ?? {})) out[k] = fromValue(v as ProtoValue & Record<string, unknown>);
+  for (const [k, v] of Object.entries((struct as ProtoStruct | undefined)?.fields ?? {})) out[k] = fromValue(v as ProtoValue & Record<string, unknown>);
   return out;
 }
 

@@ -133,7 +133,7 @@ export class Exchange implements AttemptOwner {
   /** The router: admission, route timeout, mirrors, first attempt. */
   private route_(): void {
     const cluster = this.cluster;
-    if (!cluster) return this.localReply('NC', 503, `no cluster: the route's cluster "${this.route.clusters[this.clusterIndex]}" is not known`);
+    if (!cluster) return this.localReply('NC', 503, `no cluster: "${this.route.clusters[this.clusterIndex]}" is not known (its Cluster or ClusterLoadAssignment never arrived, or it does not exist)`);
     if (cluster.breaker.tryAdmitHttp1() === undefined) return this.localReply('UO', 503, 'upstream connect error or disconnect/reset before headers. reset reason: overflow');
     this.admitted = true;
     if (this.route.timeoutMs > 0) this.timer = setTimeout(() => this.onRouteTimeout(), this.route.timeoutMs);

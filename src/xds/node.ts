@@ -6,6 +6,9 @@
  * ISTIO_VERSION, INSTANCE_IPS and GENERATOR=grpc (istiod's proxyless output).
  */
 import { networkInterfaces } from 'node:os';
+import { fromStruct, toStruct, type ProtoStruct } from '../config/struct.js';
+
+export { fromStruct, toStruct };
 
 /** Who the workload is; the same fields as createMesh's `workload` option. */
 export interface WorkloadInfo {
@@ -27,24 +30,11 @@ export interface WorkloadInfo {
  * definitions, so `keepCase` does not apply to it (snake_case keys are dropped
  * silently on encode).
  */
-export type StructValue =
-  | { nullValue: 'NULL_VALUE' }
-  | { numberValue: number }
-  | { stringValue: string }
-  | { boolValue: boolean }
-  | { structValue: Struct }
-  | { listValue: { values: StructValue[] } };
-
-/** google.protobuf.Struct in protobufjs object form. */
-export interface Struct {
-  fields: Record<string, StructValue>;
-}
-
 /** envoy.config.core.v3.Node in proto-loader object form. */
 export interface XdsNode {
   id: string;
   cluster: string;
-  metadata?: Struct;
+  metadata?: ProtoStruct;
   locality?: Record<string, string>;
   user_agent_name?: string;
   user_agent_version?: string;
@@ -55,48 +45,6 @@ export interface XdsNode {
 export const MESHLET_PORTS_KEY = 'MESHLET_PORTS';
 /** The Istio version string we claim (istiod gates some features on it). */
 export const ISTIO_VERSION = '1.24.0';
-
-/** Plain JSON → Struct (wire-ready). */
-export function toStruct(value: Record<string, unknown>): Struct {
-  const fields: Record<string, StructValue> = {};
-  for (const [k, v] of Object.entries(value)) if (v !== undefined) fields[k] = toValue(v);
-  return { fields };
-}
-
-function toValue(v: unknown): StructValue {
-  if (v === null) return { nullValue: 'NULL_VALUE' };
-  if (typeof v === 'number') return { numberValue: v };
-  if (typeof v === 'boolean') return { boolValue: v };
-  if (typeof v === 'string') return { stringValue: v };
-  if (Array.isArray(v)) return { listValue: { values: v.map(toValue) } };
-  if (typeof v === 'object') return { structValue: toStruct(v as Record<string, unknown>) };
-  return { stringValue: String(v) };
-}
-
-/** Struct → plain JSON; reads camelCase (protobufjs) and snake_case (hand-written) value keys. */
-export function fromStruct(struct: unknown): Record<string, unknown> {
-  const out: Record<string, unknown> = {};
-  const fields = (struct as { fields?: Record<string, unknown> } | undefined)?.fields;
-  if (!fields) return out;
-  for (const [k, v] of Object.entries(fields)) out[k] = fromValue(v as Record<string, unknown> | undefined);
-  return out;
-}
-
-function fromValue(v: Record<string, unknown> | undefined): unknown {
-  if (!v) return undefined;
-  const pick = (camel: string, snake: string) => (v[camel] !== undefined ? v[camel] : v[snake]);
-  const s = pick('stringValue', 'string_value');
-  if (s !== undefined) return s;
-  const n = pick('numberValue', 'number_value');
-  if (n !== undefined) return n;
-  const b = pick('boolValue', 'bool_value');
-  if (b !== undefined) return b;
-  const st = pick('structValue', 'struct_value');
-  if (st !== undefined) return fromStruct(st);
-  const l = pick('listValue', 'list_value') as { values?: Array<Record<string, unknown>> } | undefined;
-  if (l !== undefined) return (l.values ?? []).map(fromValue);
-  return null;
-}
 
 /** The first non-internal IPv4 address of this host, or 127.0.0.1. */
 export function defaultInstanceIp(): string {

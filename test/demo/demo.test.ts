@@ -22,7 +22,7 @@ async function getText(url: string, headers: Record<string, string> = {}): Promi
 
 const h1 = (html: string): string[] => [...html.matchAll(/<h1>(.*?)<\/h1>/g)].map((m) => m[1]!);
 
-describe('pet-shop demo (real processes on 127.0.0.1)', { timeout: 90_000 }, () => {
+describe('pet-shop demo (real processes on 127.0.0.1)', { timeout: 180_000 }, () => {
   let demo: Demo;
 
   before(async () => {
@@ -87,6 +87,44 @@ describe('pet-shop demo (real processes on 127.0.0.1)', { timeout: 90_000 }, () 
     assert.ok(elapsed >= 1950 && elapsed < 4500, `page took ${elapsed} ms`);
     assert.deepEqual(h1(view.html), ['Timeout Error']);
     assert.match(view.html, /x-meshlet-flags: UT/);
+  });
+
+  it('fault injection: the mesh answers 503 FI for calculate', async () => {
+    await demo.applyScenario('fault-injection');
+    const o = await getJson<Outcome>(`${demo.url}api/calculate?x=1&y=2`);
+    assert.equal(o.call.status, 503);
+    assert.equal(o.call.flags, 'FI');
+    assert.deepEqual(h1(await getText(demo.url)), ['503 Service Unavailable']);
+  });
+
+  it('local rate limit: the 6th quick calculation gets 429 RL', async () => {
+    await demo.applyScenario('local-rate-limit');
+    const counts = await tallyPets(7);
+    assert.equal(counts['429 RL'], 2, JSON.stringify(counts));
+    assert.equal((counts.cat ?? 0) + (counts.dog ?? 0), 5, JSON.stringify(counts));
+  });
+
+  it('global rate limit: 5 requests a minute through the gateway, then 429 RL; the console stays reachable', async () => {
+    await demo.applyScenario('global-rate-limit');
+    const statuses: number[] = [];
+    for (let i = 0; i < 11; i++) {
+      const res = await request(`${demo.url}api/calculate`);
+      await res.body.dump();
+      statuses.push(res.statusCode);
+      if (res.statusCode === 429) assert.equal(res.headers['x-meshlet-flags'], 'RL');
+    }
+    // Fixed one-minute windows: a window boundary may fall inside the loop, hence 11 tries.
+    assert.deepEqual(statuses.slice(0, 5), [200, 200, 200, 200, 200]);
+    assert.ok(statuses.includes(429), statuses.join(','));
+    // The graph samples every workload's metrics periodically: poll (bounded) until the RL edge shows.
+    let limited = false;
+    for (let i = 0; i < 40 && !limited; i++) {
+      const graph = await getJson<{ edges: Array<{ source: string; target: string; flags: Record<string, number> }> }>(`${demo.url}console/api/graph`);
+      limited = graph.edges.some((e) => e.source === 'gateway' && e.target === 'client' && (e.flags.RL ?? 0) > 0);
+      if (!limited) await new Promise((r) => setTimeout(r, 250));
+    }
+    assert.ok(limited, 'the graph shows the gateway edge rate limited');
+    await demo.applyScenario('baseline');
   });
 
   it('retry: the applied config carries attempts 3 and perTryTimeout 2s; a bad name keeps the active scenario', async () => {

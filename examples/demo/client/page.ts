@@ -6,6 +6,7 @@
  */
 import type { Scenario } from '../scenarios.js';
 import { scenarios } from '../scenarios.js';
+import { navigation } from '../console/pages.js';
 import type { CallRecord, PageView } from './calls.js';
 
 /** Escapes text for HTML content and attribute values. */
@@ -79,12 +80,11 @@ export function renderPage(view: PageView, panel: string, serviceEntriesYaml: st
   <meta name="viewport" content="width=device-width, initial-scale=1">
   <title>meshlet pet shop</title>
   <link rel="stylesheet" href="/assets/app.css">
+  <link rel="stylesheet" href="/assets/console.css">
 </head>
 <body>
-  <header class="top">
-    <div class="brand"><span class="logo">⬡</span> meshlet <span class="muted">pet shop</span></div>
-    <p class="tagline">client → calculate (v1 cat + / v2 dog ×), db, image — every call through a proxyless mesh in the client process</p>
-  </header>
+  ${navigation('shop')}
+  <p class="subtitle">gateway → client → calculate (v1 cat + / v2 dog ×), db, image — every call through a proxyless mesh inside each process, configured by a control plane</p>
   <main>
     <div class="col">
       <div id="result">${renderResult(view)}</div>

@@ -11,7 +11,7 @@
 import { findScenario, scenarioYaml, scenarios, type Scenario } from '../scenarios.js';
 import { serviceEntries, type CalculateVersion, type Topology } from '../topology.js';
 
-/** Where scenario config goes: the embedded mesh now, the control plane later. */
+/** Where scenario config goes: a mesh's `apply`, or the control plane's config directory (../console/control-target.ts). */
 export interface MeshConfigTarget {
   /** Replaces the whole mesh config with this multi-document YAML; throws MeshConfigError and keeps the old one. */
   apply(yaml: string): Promise<void>;
@@ -39,11 +39,24 @@ export class ScenarioSwitch {
   private currentYaml = '';
   private readonly sleeps = new Map<CalculateVersion, number>();
   private queue: Promise<unknown> = Promise.resolve();
+  private topology: Topology;
   /** The generated ServiceEntries every scenario is applied with. */
-  readonly serviceEntries: string;
+  serviceEntries: string;
 
   constructor(private readonly options: ScenarioSwitchOptions) {
+    this.topology = options.topology;
     this.serviceEntries = serviceEntries(options.topology);
+  }
+
+  /** New service ports (a service started later): re-applies the active scenario with them. */
+  updateTopology(topology: Topology): Promise<Scenario | undefined> {
+    const run = this.queue.then(async () => {
+      this.topology = topology;
+      this.serviceEntries = serviceEntries(topology);
+      return this.current ? this.applyNow(this.current.name) : undefined;
+    });
+    this.queue = run.catch(() => undefined);
+    return run;
   }
 
   /** The active scenario (undefined before the first apply). */
@@ -80,7 +93,7 @@ export class ScenarioSwitch {
 
   private wantedSleeps(scenario: Scenario): Map<CalculateVersion, number> {
     const wanted = new Map<CalculateVersion, number>();
-    for (const { version } of this.options.topology.calculate) {
+    for (const { version } of this.topology.calculate) {
       const ms = scenario.calculateSleepMs?.[version] ?? 0;
       wanted.set(version, ms > 0 && this.options.sleepMsOverride !== undefined ? this.options.sleepMsOverride : ms);
     }
@@ -88,7 +101,7 @@ export class ScenarioSwitch {
   }
 
   private async setSleeps(wanted: Map<CalculateVersion, number>, when: (from: number, to: number) => boolean): Promise<void> {
-    await Promise.all(this.options.topology.calculate.map(async ({ version, port }) => {
+    await Promise.all(this.topology.calculate.map(async ({ version, port }) => {
       const from = this.sleeps.get(version) ?? 0;
       const to = wanted.get(version) ?? 0;
       if (!when(from, to)) return;

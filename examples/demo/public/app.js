@@ -50,7 +50,7 @@ $('#panel').addEventListener('click', async (event) => {
   const buttons = document.querySelectorAll('button[data-scenario]');
   for (const b of buttons) b.disabled = true;
   try {
-    const res = await fetch(`/api/scenarios/${encodeURIComponent(button.dataset.scenario)}`, { method: 'POST' });
+    const res = await fetch(`/console/api/scenarios/${encodeURIComponent(button.dataset.scenario)}`, { method: 'POST' });
     const body = await res.json();
     $('#panel').innerHTML = body.html;
     $('#tally').innerHTML = '';

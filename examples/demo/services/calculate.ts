@@ -6,7 +6,9 @@
  * gives up, so timed-out calls do not pile up.
  */
 import Fastify from 'fastify';
+import { fastifyPlugin } from '../../../src/http/fastify.js';
 import { exitOnSignal, portFromEnv, reportReady } from './runtime.js';
+import { startWorkload } from './workload.js';
 
 /** The JSON answer of `GET /calculate`. */
 export interface CalculateAnswer {
@@ -26,7 +28,14 @@ const flavour = version === 'cat-plus'
   : { pet: 'dog', op: 'multiply', symbol: '×', room: 'Dog and multiplication room', apply: (x: number, y: number) => x * y } as const;
 let sleepMs = Number(process.env.SLEEP_MS ?? 0) || 0;
 
+const workload = await startWorkload({
+  name: version === 'cat-plus' ? 'calculate-v1' : 'calculate-v2',
+  labels: { app: 'calculate', version },
+  serviceAccount: 'calculate',
+});
 const app = Fastify();
+// Inbound telemetry (SERVER span, reporter="destination" metrics) and policy.
+await app.register(fastifyPlugin(workload.mesh));
 
 app.get<{ Querystring: { x?: string; y?: string } }>('/calculate', async (request, reply) => {
   if (sleepMs > 0) {
@@ -60,5 +69,8 @@ function sleep(ms: number, req: import('node:http').IncomingMessage): Promise<bo
 }
 
 await app.listen({ port: portFromEnv(), host: '127.0.0.1' });
-reportReady(`calculate ${version}`, (app.server.address() as import('node:net').AddressInfo).port);
-exitOnSignal(() => app.close());
+reportReady(`calculate ${version}`, (app.server.address() as import('node:net').AddressInfo).port, workload.adminPort);
+exitOnSignal(async () => {
+  await app.close();
+  await workload.close();
+});

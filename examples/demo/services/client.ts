@@ -1,40 +1,32 @@
 /**
- * client (Express): the page users open. Every call it makes to calculate,
- * db and image goes through its meshlet mesh (embedded mode), whose config is
- * the generated ServiceEntries plus the active scenario's Istio YAML.
+ * client (Express): the page users open (through the ingress gateway). Every
+ * call it makes to calculate, db and image goes through its meshlet mesh,
+ * which follows the demo's control plane over xDS; its inbound middleware
+ * joins the gateway's trace and records reporter="destination" metrics.
  *
- * Env: PORT (PORT_FALLBACK=1: a free port when taken), DEMO_TOPOLOGY (JSON,
- * see ../topology.ts), DEMO_SCENARIO (initial scenario), DEMO_SLEEP_MS
- * (replaces the scenarios' 20 s sleep).
+ * Env: PORT (PORT_FALLBACK=1: a free port when taken), DEMO_XDS (the control
+ * plane), DEMO_CONSOLE (the demo console's base URL: scenario panel, graph,
+ * traces — operator traffic, so plain fetch, not the mesh).
  */
-import express, { type Request } from 'express';
+import express, { type Request, type Response } from 'express';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
-import { createMesh, MeshConfigError } from '../../../src/index.js';
+import { expressMiddleware } from '../../../src/http/express.js';
 import { buildView, callCalculate } from '../client/calls.js';
-import { renderPage, renderResult, renderScenarioPanel } from '../client/page.js';
-import { ScenarioSwitch, UnknownScenarioError } from '../client/scenario-switch.js';
-import { scenarios } from '../scenarios.js';
-import type { Topology } from '../topology.js';
+import { renderPage, renderResult } from '../client/page.js';
 import { exitOnSignal, portFromEnv, reportReady } from './runtime.js';
+import { startWorkload } from './workload.js';
 
-const topology = JSON.parse(process.env.DEMO_TOPOLOGY ?? 'null') as Topology | null;
-if (!topology) throw new Error('client: DEMO_TOPOLOGY is not set (start the demo with examples/demo/main.ts)');
+const consoleUrl = process.env.DEMO_CONSOLE;
+if (!consoleUrl) throw new Error('client: DEMO_CONSOLE is not set (start the demo with examples/demo/main.ts)');
 
-const mesh = await createMesh({
-  workload: { name: 'client', namespace: 'default', labels: { app: 'client', version: 'v1' }, serviceAccount: 'client' },
-});
-const sleepOverride = process.env.DEMO_SLEEP_MS === undefined ? undefined : Number(process.env.DEMO_SLEEP_MS);
-const switcher = new ScenarioSwitch({
-  target: { apply: (yaml) => mesh.apply(yaml) },
-  topology,
-  ...(sleepOverride !== undefined && Number.isFinite(sleepOverride) && { sleepMsOverride: sleepOverride }),
-});
-await switcher.apply(process.env.DEMO_SCENARIO || 'baseline');
+const workload = await startWorkload({ name: 'client', labels: { app: 'client', version: 'v1' }, serviceAccount: 'client' });
+const { mesh } = workload;
 
 const app = express();
 app.use('/assets', express.static(fileURLToPath(new URL('../public/', import.meta.url)), { index: false }));
+app.use(expressMiddleware(mesh));
 
 /** The numbers of the form, defaulting to the talk's kind of example. */
 function operands(req: Request): { x: number; y: number } {
@@ -45,12 +37,25 @@ function operands(req: Request): { x: number; y: number } {
 /** The dark-release header, forwarded from the browser to calculate. */
 const versionHeader = (req: Request): string | undefined => req.get('version') || undefined;
 
-const panel = (error?: string): string => renderScenarioPanel(switcher.active, switcher.activeYaml, error);
+interface PanelState {
+  html: string;
+  serviceEntries: string;
+}
+
+/** The scenario panel as the console renders it (the console owns the scenario). */
+async function panelState(): Promise<PanelState> {
+  try {
+    const res = await fetch(`${consoleUrl}/console/api/scenarios`, { signal: AbortSignal.timeout(3000) });
+    return (await res.json()) as PanelState;
+  } catch (err) {
+    return { html: `<p class="apply-error">demo console unreachable: ${(err as Error).message}</p>`, serviceEntries: '' };
+  }
+}
 
 app.get('/', async (req, res) => {
   const { x, y } = operands(req);
-  const view = await buildView(mesh, x, y, versionHeader(req));
-  res.type('html').set('cache-control', 'no-store').send(renderPage(view, panel(), switcher.serviceEntries));
+  const [view, panel] = await Promise.all([buildView(mesh, x, y, versionHeader(req)), panelState()]);
+  res.type('html').set('cache-control', 'no-store').send(renderPage(view, panel.html, panel.serviceEntries));
 });
 
 app.get('/api/view', async (req, res) => {
@@ -64,33 +69,28 @@ app.get('/api/calculate', async (req, res) => {
   res.set('cache-control', 'no-store').json(await callCalculate(mesh, x, y, versionHeader(req)));
 });
 
-const scenarioState = () => ({ active: switcher.active?.name, scenarios: scenarios.map((s) => ({ name: s.name, title: s.title, section: s.section, file: s.file, expect: s.expect })) });
-
-app.get('/api/scenarios', (_req, res) => {
-  res.json({ ...scenarioState(), yaml: switcher.activeYaml, html: panel() });
-});
-
-app.post('/api/scenarios/:name', async (req, res) => {
-  try {
-    await switcher.apply(req.params.name);
-    res.json({ ...scenarioState(), yaml: switcher.activeYaml, html: panel() });
-  } catch (err) {
-    const status = err instanceof UnknownScenarioError ? 404 : err instanceof MeshConfigError ? 400 : 500;
-    const message = (err as Error).message;
-    res.status(status).json({ ...scenarioState(), error: message, html: panel(message) });
-  }
-});
-
 app.get('/api/config-dump', (_req, res) => {
   res.json(mesh.configDump());
 });
 
+/** The console's API and pages, for a browser that reached the client without the gateway. */
+async function toConsole(req: Request, res: Response): Promise<void> {
+  try {
+    const path = req.originalUrl.startsWith('/console') || req.originalUrl.startsWith('/metrics') ? req.originalUrl : `/console${req.originalUrl}`;
+    const upstream = await fetch(consoleUrl + path, { method: req.method, signal: AbortSignal.timeout(30_000) });
+    res.status(upstream.status).type(upstream.headers.get('content-type') ?? 'application/octet-stream').send(Buffer.from(await upstream.arrayBuffer()));
+  } catch (err) {
+    res.status(502).json({ error: `demo console: ${(err as Error).message}` });
+  }
+}
+app.all(['/api/scenarios', '/api/scenarios/{*rest}', '/console/{*rest}', '/metrics', '/metrics/{*rest}'], toConsole);
+
 const server = createServer(app);
 const port = await listen(portFromEnv(), process.env.PORT_FALLBACK === '1');
-reportReady('client', port);
+reportReady('client', port, workload.adminPort);
 exitOnSignal(async () => {
   server.closeAllConnections();
-  await Promise.all([new Promise((resolve) => server.close(resolve)), mesh.close()]);
+  await Promise.all([new Promise((resolve) => server.close(resolve)), workload.close()]);
 });
 
 /** Listens on 127.0.0.1:port; with fallback, a taken port means "pick a free one". */

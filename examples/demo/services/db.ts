@@ -4,7 +4,9 @@
  */
 import express from 'express';
 import type { AddressInfo } from 'node:net';
+import { expressMiddleware } from '../../../src/http/express.js';
 import { exitOnSignal, portFromEnv, reportReady } from './runtime.js';
+import { startWorkload } from './workload.js';
 
 /** The JSON answer of `GET /pets/:species`. */
 export interface PetInfo {
@@ -20,7 +22,9 @@ const pets: Record<string, PetInfo> = {
   dog: { species: 'dog', name: 'Pochi', breed: 'Shiba Inu', age: 3, likes: 'multiplying treats, long walks' },
 };
 
+const workload = await startWorkload({ name: 'db', labels: { app: 'db', version: 'v1' }, serviceAccount: 'db' });
 const app = express();
+app.use(expressMiddleware(workload.mesh));
 app.get('/pets/:species', (req, res) => {
   const pet = pets[req.params.species];
   if (!pet) {
@@ -31,9 +35,12 @@ app.get('/pets/:species', (req, res) => {
 });
 
 const server = app.listen(portFromEnv(), '127.0.0.1', () => {
-  reportReady('db', (server.address() as AddressInfo).port);
+  reportReady('db', (server.address() as AddressInfo).port, workload.adminPort);
 });
-exitOnSignal(() => new Promise<void>((resolve) => {
-  server.closeAllConnections();
-  server.close(() => resolve());
-}));
+exitOnSignal(async () => {
+  await new Promise<void>((resolve) => {
+    server.closeAllConnections();
+    server.close(() => resolve());
+  });
+  await workload.close();
+});

@@ -5,13 +5,17 @@
 import Fastify from 'fastify';
 import { readFile } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
+import { fastifyPlugin } from '../../../src/http/fastify.js';
 import { exitOnSignal, portFromEnv, reportReady } from './runtime.js';
+import { startWorkload } from './workload.js';
 
 const dir = new URL('../public/pets/', import.meta.url);
 const images = new Map<string, Buffer>();
 for (const species of ['cat', 'dog']) images.set(species, await readFile(new URL(`${species}.svg`, dir)));
 
+const workload = await startWorkload({ name: 'image', labels: { app: 'image', version: 'v1' }, serviceAccount: 'image' });
 const app = Fastify();
+await app.register(fastifyPlugin(workload.mesh));
 app.get<{ Params: { file: string } }>('/pets/:file', async (request, reply) => {
   const image = images.get(request.params.file.replace(/\.svg$/, ''));
   if (!image) return reply.code(404).send({ error: 'no such image' });
@@ -19,5 +23,8 @@ app.get<{ Params: { file: string } }>('/pets/:file', async (request, reply) => {
 });
 
 await app.listen({ port: portFromEnv(), host: '127.0.0.1' });
-reportReady('image', (app.server.address() as AddressInfo).port);
-exitOnSignal(() => app.close());
+reportReady('image', (app.server.address() as AddressInfo).port, workload.adminPort);
+exitOnSignal(async () => {
+  await app.close();
+  await workload.close();
+});

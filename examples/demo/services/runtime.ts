@@ -9,11 +9,13 @@ export interface ReadyMessage {
   type: 'ready';
   service: string;
   port: number;
+  /** The workload's admin port (metrics, clusters), when it has a mesh. */
+  adminPort?: number;
 }
 
 /** Tells the parent process which port this service listens on. */
-export function reportReady(service: string, port: number): void {
-  const message: ReadyMessage = { type: 'ready', service, port };
+export function reportReady(service: string, port: number, adminPort?: number): void {
+  const message: ReadyMessage = { type: 'ready', service, port, ...(adminPort !== undefined && { adminPort }) };
   if (process.send) process.send(message);
   else process.stdout.write(`${service} listening on 127.0.0.1:${port}\n`);
 }

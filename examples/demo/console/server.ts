@@ -1,0 +1,104 @@
+/**
+ * The demo console: an HTTP server in the demo's own process (next to the
+ * control plane, like an operator's tools) serving the scenario API, the
+ * service graph, the recent traces and the Prometheus endpoint. The gateway
+ * routes `/console/…`, `/metrics` and `/api/scenarios` here.
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { readFile } from 'node:fs/promises';
+import type { AddressInfo } from 'node:net';
+import { extname } from 'node:path';
+import { MeshConfigError } from '../../../src/errors.js';
+import { renderScenarioPanel } from '../client/page.js';
+import { UnknownScenarioError, type ScenarioSwitch } from '../client/scenario-switch.js';
+import { scenarios } from '../scenarios.js';
+import type { GraphCollector } from './graph.js';
+import { renderGraphPage, renderTracesPage } from './pages.js';
+import { mergeExpositions } from './prometheus.js';
+import type { TraceStore } from './traces.js';
+
+/** What the console serves from. */
+export interface ConsoleParts {
+  switcher: () => ScenarioSwitch | undefined;
+  traces: TraceStore;
+  graph: GraphCollector;
+}
+
+const publicDir = new URL('../public/', import.meta.url);
+const TYPES: Record<string, string> = { '.css': 'text/css', '.js': 'text/javascript', '.svg': 'image/svg+xml', '.png': 'image/png' };
+
+/** Starts the console on 127.0.0.1 (port 0: a free one). */
+export async function startConsole(parts: ConsoleParts, port = 0): Promise<{ server: Server; port: number }> {
+  const server = createServer((req, res) => {
+    handle(parts, req, res).catch((err: Error) => {
+      if (!res.headersSent) json(res, 500, { error: err.message });
+      else res.end();
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
+  return { server, port: (server.address() as AddressInfo).port };
+}
+
+function json(res: ServerResponse, status: number, body: unknown): void {
+  res.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store' }).end(JSON.stringify(body));
+}
+
+function scenarioState(switcher: ScenarioSwitch | undefined, error?: string) {
+  return {
+    active: switcher?.active?.name,
+    scenarios: scenarios.map((s) => ({ name: s.name, title: s.title, section: s.section, file: s.file, expect: s.expect })),
+    yaml: switcher?.activeYaml ?? '',
+    serviceEntries: switcher?.serviceEntries ?? '',
+    html: renderScenarioPanel(switcher?.active, switcher?.activeYaml ?? '', error),
+    ...(error !== undefined && { error }),
+  };
+}
+
+async function handle(parts: ConsoleParts, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const url = new URL(req.url ?? '/', 'http://console');
+  // `/api/scenarios` (the first demo's API) is the same as `/console/api/scenarios`.
+  const path = url.pathname.startsWith('/api/scenarios') ? `/console${url.pathname}` : url.pathname;
+  const switcher = parts.switcher();
+  if (path === '/console/api/scenarios' && req.method === 'GET') return json(res, 200, scenarioState(switcher));
+  const apply = /^\/console\/api\/scenarios\/([^/]+)$/.exec(path);
+  if (apply && req.method === 'POST') {
+    if (!switcher) return json(res, 503, { error: 'the demo is still starting' });
+    try {
+      await switcher.apply(decodeURIComponent(apply[1]!));
+      return json(res, 200, scenarioState(switcher));
+    } catch (err) {
+      const status = err instanceof UnknownScenarioError ? 404 : err instanceof MeshConfigError ? 400 : 500;
+      return json(res, status, scenarioState(switcher, (err as Error).message));
+    }
+  }
+  if (path === '/console/api/graph') return json(res, 200, await parts.graph.graph());
+  if (path === '/console/api/traces') return json(res, 200, parts.traces.list(Number(url.searchParams.get('limit') ?? 50) || 50));
+  const trace = /^\/console\/api\/traces\/([0-9a-f]{32})$/.exec(path);
+  if (trace) {
+    const spans = parts.traces.get(trace[1]!);
+    return spans ? json(res, 200, { traceId: trace[1], spans }) : json(res, 404, { error: 'no such trace (only recent traces are kept)' });
+  }
+  if (path === '/console/graph' || path === '/console' || path === '/console/') return html(res, renderGraphPage());
+  if (path === '/console/traces') return html(res, renderTracesPage());
+  if (path === '/metrics' || path.startsWith('/metrics/')) {
+    const all = await parts.graph.expositions();
+    const only = path.slice('/metrics/'.length);
+    const texts = all.filter((e) => !only || e.workload === only).map((e) => e.text);
+    if (only && texts.length === 0) return json(res, 404, { error: `no workload ${only}; known: ${all.map((e) => e.workload).join(', ')}` });
+    res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' }).end(mergeExpositions(texts));
+    return;
+  }
+  const asset = /^\/console\/assets\/([a-z0-9-]+\.(?:css|js|svg))$/.exec(path);
+  if (asset) {
+    const body = await readFile(new URL(asset[1]!, publicDir)).catch(() => undefined);
+    if (body) {
+      res.writeHead(200, { 'content-type': TYPES[extname(asset[1]!)] ?? 'application/octet-stream' }).end(body);
+      return;
+    }
+  }
+  json(res, 404, { error: `not found: ${path}` });
+}
+
+function html(res: ServerResponse, body: string): void {
+  res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' }).end(body);
+}

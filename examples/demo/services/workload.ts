@@ -1,0 +1,117 @@
+/**
+ * What makes a demo process a mesh workload: its mesh in control-plane mode
+ * (env DEMO_XDS, the demo's control plane), tracing with an exporter that
+ * ships every finished span to the demo process over the IPC channel (the
+ * traces view, no Jaeger needed), and a small admin server the demo polls
+ * for `mesh.metrics()` (istio_* text) and `mesh.clusters()` (ejections), as
+ * Envoy's admin port would serve them.
+ */
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { BasicTracerProvider, SimpleSpanProcessor, type ReadableSpan, type SpanExporter } from '@opentelemetry/sdk-trace-base';
+import { createMesh, type Mesh, type WorkloadOptions } from '../../../src/index.js';
+
+/** A finished span as it travels to the demo process (plain JSON). */
+export interface ShippedSpan {
+  traceId: string;
+  spanId: string;
+  parentSpanId: string | undefined;
+  /** The workload that recorded it. */
+  service: string;
+  name: string;
+  /** OpenTelemetry SpanKind number (1 SERVER, 2 CLIENT). */
+  kind: number;
+  /** Epoch ms, fractional. */
+  start: number;
+  durationMs: number;
+  /** OpenTelemetry status code (2 = ERROR). */
+  status: number;
+  attributes: Record<string, string | number | boolean>;
+}
+
+/** The IPC message carrying spans. */
+export interface SpansMessage {
+  type: 'spans';
+  spans: ShippedSpan[];
+}
+
+const hrMs = (t: [number, number]): number => t[0] * 1000 + t[1] / 1e6;
+
+/** A SpanExporter that sends spans to the parent process; dropped when there is none. */
+class IpcSpanExporter implements SpanExporter {
+  constructor(private readonly service: string) {}
+
+  export(spans: ReadableSpan[], done: (result: { code: number }) => void): void {
+    if (process.send && process.connected) {
+      const message: SpansMessage = { type: 'spans', spans: spans.map((s) => this.toShipped(s)) };
+      process.send(message);
+    }
+    done({ code: 0 });
+  }
+
+  private toShipped(s: ReadableSpan): ShippedSpan {
+    const ctx = s.spanContext();
+    // sdk-trace-base 2 has parentSpanContext; 1.x had parentSpanId.
+    const parent = (s as { parentSpanContext?: { spanId: string } }).parentSpanContext?.spanId ?? (s as { parentSpanId?: string }).parentSpanId;
+    const attributes: ShippedSpan['attributes'] = {};
+    for (const [k, v] of Object.entries(s.attributes)) if (typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean') attributes[k] = v;
+    return {
+      traceId: ctx.traceId, spanId: ctx.spanId, parentSpanId: parent || undefined, service: this.service,
+      name: s.name, kind: s.kind, start: hrMs(s.startTime), durationMs: hrMs(s.duration), status: s.status.code, attributes,
+    };
+  }
+
+  shutdown(): Promise<void> {
+    return Promise.resolve();
+  }
+}
+
+/** A workload's mesh, tracer provider and admin server. */
+export interface Workload {
+  mesh: Mesh;
+  /** The admin server's port (GET /metrics, GET /clusters). */
+  adminPort: number;
+  close(): Promise<void>;
+}
+
+/** Creates this process's mesh (control-plane mode when DEMO_XDS is set) and its admin server. */
+export async function startWorkload(workload: WorkloadOptions): Promise<Workload> {
+  const tracerProvider = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(new IpcSpanExporter(workload.name))] });
+  const xds = process.env.DEMO_XDS;
+  const mesh = await createMesh({
+    workload: { namespace: 'default', ...workload },
+    ...(xds ? { xds: { server: xds, initialFetchTimeoutMs: 3000 } } : { config: [] }),
+    tracerProvider,
+  });
+  const admin = await startAdmin(mesh);
+  return {
+    mesh,
+    adminPort: (admin.address() as AddressInfo).port,
+    async close() {
+      admin.closeAllConnections();
+      await Promise.all([new Promise((resolve) => admin.close(resolve)), mesh.close()]);
+      await tracerProvider.shutdown();
+    },
+  };
+}
+
+/** Envoy-admin-like endpoints on 127.0.0.1 for the demo's collector. */
+async function startAdmin(mesh: Mesh): Promise<Server> {
+  const server = createServer((req, res) => {
+    const send = (type: string, body: string): void => {
+      res.writeHead(200, { 'content-type': type, 'cache-control': 'no-store' }).end(body);
+    };
+    if (req.url === '/metrics') {
+      mesh.metrics().then((text) => send('text/plain; version=0.0.4', text), (err: Error) => res.writeHead(500).end(err.message));
+    } else if (req.url === '/clusters') {
+      send('application/json', JSON.stringify(mesh.clusters()));
+    } else if (req.url === '/xds') {
+      send('application/json', JSON.stringify(mesh.xdsStatus() ?? null));
+    } else {
+      res.writeHead(404).end();
+    }
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  server.unref();
+  return server;
+}
