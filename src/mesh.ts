@@ -18,6 +18,7 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import type { Context, TracerProvider } from '@opentelemetry/api';
 import type { Registry } from 'prom-client';
 import { MeshTelemetry } from './telemetry/telemetry.js';
+import { createAdminServer, DEFAULT_ADMIN_PORT, type AdminServer } from './telemetry/admin.js';
 import { createMeshGrpc, type MeshGrpc } from './grpc/index.js';
 import { createAdsClient, type AdsClient } from './xds/ads-client.js';
 import { resolveBootstrap } from './xds/bootstrap.js';
@@ -80,6 +81,11 @@ export interface MeshOptions extends MeshIdentityOptions {
   meterRegistry?: Registry;
   /** Trace headers injected on outbound calls (default W3C and B3 multi-header). */
   propagation?: readonly PropagationFormat[];
+  /**
+   * Envoy-style admin endpoints on loopback: /stats/prometheus and /metrics,
+   * /config_dump, /clusters, /ready. Port 0 picks a free one (see `mesh.admin.port`).
+   */
+  admin?: { port?: number; host?: string };
 }
 
 /** One cluster in {@link Mesh.clusters}. */
@@ -138,6 +144,8 @@ export class Mesh {
       telemetry: this.telemetry,
       outboundTrafficPolicy: options.outboundTrafficPolicy ?? 'ALLOW_ANY',
       contextStore: this.context,
+      identity: () => this.security.identity,
+      authorize: (call) => this.security.authorization.authorizeGrpc(call),
     });
   }
 
@@ -239,6 +247,23 @@ export class Mesh {
     });
   }
 
+  /** The admin server, when `admin` was given. */
+  admin: AdminServer | undefined;
+
+  /** @internal Starts the admin endpoints. */
+  async startAdmin(options: NonNullable<MeshOptions['admin']>): Promise<void> {
+    this.admin = await createAdminServer({
+      port: options.port ?? DEFAULT_ADMIN_PORT,
+      host: options.host ?? '127.0.0.1',
+      handlers: {
+        metrics: () => this.metrics(),
+        configDump: () => this.configDump(),
+        clusters: () => this.clusters(),
+        ready: () => this.current !== emptySnapshot,
+      },
+    });
+  }
+
   /** Prometheus text exposition of this workload's istio_* metrics. */
   metrics(): Promise<string> {
     return this.telemetry.text();
@@ -252,8 +277,6 @@ export class Mesh {
   /** @internal Obtains the workload certificate (when configured) and hands it to the pools and gRPC. */
   async startSecurity(options: MeshOptions): Promise<void> {
     await this.security.start(options, options.xds?.server);
-    // TODO(lead): pass the identity to the PoolManager constructor in MeshDispatcher instead.
-    this.dispatcher['pools'].setIdentity(this.security.identity);
   }
 
   /** The workload identity (key, certificate chain, root; rotates), when certs / ca is configured. */
@@ -297,6 +320,7 @@ export class Mesh {
   close(): Promise<void> {
     this.closing ??= (async () => {
       await this.xds?.close();
+      await this.admin?.close();
       await Promise.all([this.dispatcher.shutdown(this.closeTimeout), this.grpc.close(this.closeTimeout)]);
       for (const cluster of this.current.clusters.values()) cluster.outlier?.close();
       this.telemetry.close();
@@ -316,6 +340,7 @@ export async function createMesh(options: MeshOptions = {}): Promise<Mesh> {
       const xds = options.xds ?? (resolveBootstrap() ? {} : undefined);
       if (xds) await mesh.connectXds(xds);
     }
+    if (options.admin) await mesh.startAdmin(options.admin);
   } catch (err) {
     await mesh.close();
     throw err;

@@ -183,9 +183,11 @@ export class MeshCall implements Call, Abortable, RequestView {
     const host = cluster.pick(retry?.otherHost ? this.lastHost : undefined);
     if (host === undefined) return this.localReply('UH', 503, Status.UNAVAILABLE, 'no healthy upstream');
     this.lastHost = host;
+    const credentials = this.runtime.credentialsFor(cluster, host, this.target.credentials);
+    if (credentials instanceof Error) return this.localReply('UF', 503, Status.UNAVAILABLE, `upstream connect error: ${credentials.message}`);
     let channel;
     try {
-      channel = this.runtime.channels.get(host, this.target.authority, this.target.credentials, this.target.options);
+      channel = this.runtime.channels.get(host, this.target.authority, credentials, this.target.options);
     } catch {
       return this.localReply('NC', 503, Status.UNAVAILABLE, 'the mesh is closed');
     }

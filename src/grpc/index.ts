@@ -14,7 +14,12 @@ import { MeshChannel, type SnapshotSource } from './channel.js';
 import { EndpointChannels } from './endpoint-channels.js';
 import { createClientInterceptor } from './interceptor.js';
 import { RoutePolicies, type Abortable, type GrpcRuntime } from './runtime.js';
-import { createServerInterceptor } from './server.js';
+import { createServerInterceptor, type ServerInterceptorDeps } from './server.js';
+import type { CompiledCluster } from '../core/cluster.js';
+import type { Host } from '../core/load-balancer.js';
+import { upstreamChannelCredentials } from '../security/grpc-upstream.js';
+import { upstreamTlsFor, type UpstreamTls } from '../security/upstream-tls.js';
+import type { WorkloadIdentity } from '../security/workload-identity.js';
 
 export { parseTarget, type GrpcTarget } from './target.js';
 export { grpcToHttp, grpcStatusForHttp } from './status.js';
@@ -31,6 +36,10 @@ export interface MeshGrpcOptions {
   contextStore?: AsyncLocalStorage<Context>;
   /** Channel credentials the bare {@link MeshGrpc.interceptor} uses for endpoints (default insecure). */
   credentials?: ChannelCredentials;
+  /** AuthorizationPolicy for inbound calls (the mesh's). */
+  authorize?: ServerInterceptorDeps['authorize'];
+  /** The workload identity for ISTIO_MUTUAL endpoints (read when a channel is created). */
+  identity?: () => WorkloadIdentity | undefined;
 }
 
 /** grpc-js client options that route a client's calls through the mesh. */
@@ -71,6 +80,9 @@ class MeshGrpcImpl implements MeshGrpc, GrpcRuntime {
   readonly interceptor: Interceptor;
   readonly serverInterceptor: ServerInterceptor;
   closed = false;
+  /** transport settings per cluster object and endpoint, decoded once */
+  private readonly transports = new WeakMap<CompiledCluster, Map<string, UpstreamTls | Error>>();
+  private readonly identityOf: () => WorkloadIdentity | undefined;
   private readonly store: AsyncLocalStorage<Context>;
   private readonly policies: RoutePolicies;
   private readonly meshChannels = new Set<MeshChannel>();
@@ -79,6 +91,7 @@ class MeshGrpcImpl implements MeshGrpc, GrpcRuntime {
 
   constructor(private readonly source: SnapshotSource, options: MeshGrpcOptions) {
     this.random = options.random ?? defaultRandom;
+    this.identityOf = options.identity ?? (() => undefined);
     this.telemetry = options.telemetry;
     this.propagator = options.telemetry?.propagator ?? new MeshPropagator();
     this.registryOnly = options.outboundTrafficPolicy === 'REGISTRY_ONLY';
@@ -86,7 +99,7 @@ class MeshGrpcImpl implements MeshGrpc, GrpcRuntime {
     this.policies = new RoutePolicies(this.telemetry);
     this.credentials = options.credentials ?? grpcCredentials.createInsecure();
     this.interceptor = createClientInterceptor(this, source, this.credentials);
-    this.serverInterceptor = createServerInterceptor({ telemetry: this.telemetry, propagator: this.propagator, store: this.store });
+    this.serverInterceptor = createServerInterceptor({ telemetry: this.telemetry, propagator: this.propagator, store: this.store, authorize: options.authorize });
   }
 
   clientOptions(extra: ChannelOptions = {}): MeshClientOptions {
@@ -107,6 +120,19 @@ class MeshGrpcImpl implements MeshGrpc, GrpcRuntime {
 
   activeContext(): Context {
     return this.store.getStore() ?? otelContext.active();
+  }
+
+  credentialsFor(cluster: CompiledCluster, host: Host, plaintext: ChannelCredentials): ChannelCredentials | Error {
+    let byHost = this.transports.get(cluster);
+    if (!byHost) this.transports.set(cluster, (byHost = new Map()));
+    let tls = byHost.get(host.id);
+    if (!tls) byHost.set(host.id, (tls = upstreamTlsFor(cluster.source, cluster.assignment, host.id)));
+    if (tls instanceof Error) return tls;
+    try {
+      return upstreamChannelCredentials(tls, this.identityOf(), plaintext);
+    } catch (err) {
+      return err as Error;
+    }
   }
 
   parentContext(): Context {

@@ -14,6 +14,9 @@ import type { MeshPropagator } from '../telemetry/propagation.js';
 import type { MeshTelemetry } from '../telemetry/telemetry.js';
 import type { EndpointChannels } from './endpoint-channels.js';
 
+import type { ChannelCredentials } from '@grpc/grpc-js';
+import type { Host } from '../core/load-balancer.js';
+
 /** A call the runtime can abort on close. */
 export interface Abortable {
   abort(code: number, details: string): void;
@@ -32,6 +35,8 @@ export interface GrpcRuntime {
   readonly closed: boolean;
   /** The context outbound calls are children of (the inbound call's, when inside a handler). */
   parentContext(): Context;
+  /** The channel credentials for an endpoint: mTLS per the cluster's transport socket, else `plaintext`. */
+  credentialsFor(cluster: CompiledCluster, host: Host, plaintext: ChannelCredentials): ChannelCredentials | Error;
   /** The route's compiled fault policy (compiled once per route object). */
   faultFor(route: CompiledRoute): FaultPolicy | undefined;
   /** The telemetry handle of a route's destination cluster. */

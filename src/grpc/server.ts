@@ -7,7 +7,8 @@
  * and records destination-side istio_* metrics with grpc_response_status.
  */
 import type { AsyncLocalStorage } from 'node:async_hooks';
-import { ServerInterceptingCall, status as Status, type Metadata, type ServerInterceptor, type StatusObject } from '@grpc/grpc-js';
+import { Metadata as GrpcMetadata, ServerInterceptingCall, status as Status, type Metadata, type ServerInterceptor, type StatusObject } from '@grpc/grpc-js';
+import { grpcPeerIdentity } from '../security/grpc-credentials.js';
 import { context as otelContext, ROOT_CONTEXT, type Context } from '@opentelemetry/api';
 import type { InboundCall } from '../telemetry/inbound.js';
 import { PEER_METADATA_HEADER, PEER_METADATA_ID_HEADER } from '../telemetry/peer-metadata.js';
@@ -21,6 +22,8 @@ export interface ServerInterceptorDeps {
   readonly propagator: MeshPropagator;
   /** The store outbound calls read their parent context from. */
   readonly store: AsyncLocalStorage<Context>;
+  /** AuthorizationPolicy for the call; a status (PERMISSION_DENIED) ends it before the handler runs. */
+  readonly authorize?: ((call: { path: string; authority?: string; metadata: Record<string, string | string[] | undefined>; sourcePrincipal?: string; sourceIp?: string }) => { code: number; details: string } | undefined) | undefined;
 }
 
 /** Builds the server interceptor of one mesh. */
@@ -67,6 +70,18 @@ export function createServerInterceptor(deps: ServerInterceptorDeps): ServerInte
             } else {
               ctx = propagator.extract(headers, ROOT_CONTEXT);
             }
+            const denied = deps.authorize?.({
+              path: methodDescriptor.path,
+              metadata: headers,
+              ...(typeof headers[':authority'] === 'string' && { authority: headers[':authority'] }),
+              ...optional('sourcePrincipal', grpcPeerIdentity(call as unknown as Parameters<typeof grpcPeerIdentity>[0])),
+              ...optional('sourceIp', peerAddress(call.getPeer())),
+            });
+            if (denied) {
+              end(denied.code);
+              call.sendStatus({ code: denied.code, details: denied.details, metadata: new GrpcMetadata() });
+              return;
+            }
             run(ctx, () => nextMetadata(metadata));
           },
           onReceiveMessage: (message, nextMessage) => run(ctx, () => nextMessage(message)),
@@ -109,4 +124,8 @@ function peerAddress(peer: string): string | undefined {
   else if (host.startsWith('ipv6:')) host = host.slice(5);
   if (host.startsWith('[')) host = host.slice(1, -1);
   return host;
+}
+
+function optional<K extends string>(key: K, value: string | undefined): Partial<Record<K, string>> {
+  return value === undefined ? {} : ({ [key]: value } as Record<K, string>);
 }

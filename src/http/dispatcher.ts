@@ -23,12 +23,15 @@ import { getHeader, type RawHeaders } from './headers.js';
 import { Exchange, type ExchangeContext } from './exchange.js';
 import { sendLocalReply, sendResponse, type LocalReplyMode } from './local-reply.js';
 import { PoolManager } from './pools.js';
+import type { WorkloadIdentity } from '../security/workload-identity.js';
 
 export type OutboundTrafficPolicy = 'ALLOW_ANY' | 'REGISTRY_ONLY';
 
 /** What the dispatcher reads from the mesh on every request. */
 export interface DispatcherRuntime {
   readonly snapshot: Snapshot;
+  /** the workload identity for mTLS upstreams, when the mesh has one */
+  readonly identity: WorkloadIdentity | undefined;
   readonly telemetry: MeshTelemetry;
   /** the inbound request's trace context, set by the inbound middleware */
   readonly context: AsyncLocalStorage<Context>;
@@ -55,7 +58,7 @@ export class MeshDispatcher extends Dispatcher implements ExchangeContext {
   readonly random: RandomSource;
   readonly localReplies: LocalReplyMode;
   private readonly registryOnly: boolean;
-  private readonly pools = new PoolManager();
+  private readonly pools: PoolManager;
   private readonly passthrough = new Agent();
   private readonly origins = new Map<string, OriginInfo>();
   private readonly targets = new WeakMap<CompiledRoute, OutboundTargetHandle[]>();
@@ -64,6 +67,7 @@ export class MeshDispatcher extends Dispatcher implements ExchangeContext {
 
   constructor(private readonly runtime: DispatcherRuntime, options: MeshDispatcherOptions) {
     super();
+    this.pools = new PoolManager({ identity: () => runtime.identity });
     this.random = options.random;
     this.localReplies = options.localReplies;
     this.registryOnly = options.outboundTrafficPolicy === 'REGISTRY_ONLY';

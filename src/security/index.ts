@@ -31,3 +31,13 @@ export {
   type AuthorizationDecision, AuthorizationEvaluator, type AuthorizationOptions, AuthorizationPolicies, type AuthorizationPolicyResource,
   type AuthorizationPolicySpec, type RequestAttributes, compileAuthorizationPolicies,
 } from './authorization.js';
+export { type MtlsMode, type PeerAuthenticationPolicy, type PeerAuthenticationResource, peerAuthenticationFor } from './peer-authentication.js';
+export { PLAINTEXT, type SanMatcher, type UpstreamTls, decodeTransportSocket, serverIdentityCheck, upstreamTlsFor } from './upstream-tls.js';
+export { type UpstreamConnectorOptions, createUpstreamConnector, secureContextFor } from './upstream-connector.js';
+export { upstreamChannelCredentials } from './grpc-upstream.js';
+export { MeshServer, type MeshServerOptions, createMeshServer } from './mesh-server.js';
+export {
+  GRPC_PERMISSION_DENIED, MeshAuthorization, type MeshAuthorizationOptions, RBAC_ACCESS_DENIED, RBAC_FILTER, RBAC_FLAG, type AuthorizationResult,
+  authorizationFilterFactory, rbacDeniedReply, rbacDetails,
+} from './inbound-authz.js';
+export { type MeshIdentityOptions, MeshSecurity, type SecurityWorkload } from './mesh-security.js';

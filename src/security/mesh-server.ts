@@ -68,11 +68,12 @@ export class MeshServer extends NetServer {
       this.strictServer = createHttpsServer(serverTlsOptions(identity, { mode: 'STRICT' }), handler);
       this.permissiveServer = createHttpsServer(serverTlsOptions(identity, { mode: 'PERMISSIVE' }), handler);
       const check = (socket: TLSSocket): void => {
+        // No client certificate: an anonymous TLS peer (PERMISSIVE; STRICT refused it in the handshake).
+        // Checked first because a resumed session without one reports `authorized` true.
+        if (socket.getPeerCertificate()?.raw === undefined) return;
         if (socket.authorized) {
           const id = peerIdentity(socket);
           if (id !== undefined && trustDomainOf(id) === trustDomain) return;
-        } else if (socket.getPeerCertificate()?.raw === undefined) {
-          return; // PERMISSIVE: TLS without a client certificate is an anonymous peer.
         }
         this.rejected++;
         socket.destroy();
