@@ -11,7 +11,7 @@ import { CLUSTER_DOMAIN, buildRegistry, endpointPort, expandHost, hostAliases, l
 import { toStruct } from './struct.js';
 import { clusterName, defaultRetryPolicy, translateHttpRoute } from './translate-routes.js';
 import { translateConnectionPool, translateOutlierDetection } from './translate-resilience.js';
-import { applyRateLimits } from './translate-ratelimit.js';
+import { applyEnvoyFilterRateLimits, applyRateLimits } from './translate-ratelimit.js';
 import { translateInbound } from './translate-inbound.js';
 import { translateGateway } from './translate-gateway.js';
 import { UpstreamTlsTranslator } from './translate-tls.js';
@@ -225,6 +225,7 @@ export function translate(resources: readonly IstioResource[], proxy: ProxyInfo,
   // listeners, so their route tables stay out of outbound lookups.
   const gateway = translateGateway(resources, proxy, (ns, port) => namerFor(ns, port));
   if (gateway.routes.length > 0) applyRateLimits(resources, gateway.routes, registry, namerFor(proxy.namespace, DEFAULT_PORT));
+  applyEnvoyFilterRateLimits(resources, proxy, out.routes, gateway.routes, namerFor(proxy.namespace, DEFAULT_PORT));
   out.listeners.push(...gateway.listeners, translateInbound(resources, proxy));
   out.routes.push(...gateway.routes);
 

@@ -59,7 +59,8 @@ export function compileStringMatcher(m: StringMatcher): StringTest {
   return () => true;
 }
 
-function compileHeader(h: HeaderMatcher): CompiledHeaderMatch {
+/** Compiles an Envoy HeaderMatcher. */
+export function compileHeader(h: HeaderMatcher): CompiledHeaderMatch {
   return {
     name: h.name.toLowerCase(),
     test: h.present_match ? undefined : h.string_match ? compileStringMatcher(h.string_match) : undefined,
@@ -112,6 +113,17 @@ export function matches(m: CompiledMatch, req: RequestView): boolean {
       const value = params.get(q.name);
       if (value === null || (q.test !== undefined && !q.test(value))) return false;
     }
+  }
+  return true;
+}
+
+/** Do all header matchers accept the headers? (`:method` etc. read through `header` too.) */
+export function headersMatch(list: readonly CompiledHeaderMatch[], header: (name: string) => string | undefined): boolean {
+  for (let i = 0; i < list.length; i++) {
+    const h = list[i]!;
+    const value = header(h.name);
+    const ok = value !== undefined && (h.test === undefined || h.test(value));
+    if (ok === h.invert) return false;
   }
   return true;
 }

@@ -13,6 +13,7 @@ import { Metadata, status as Status, type ChannelCredentials, type ChannelOption
 import type { Context } from '@opentelemetry/api';
 import type { CompiledCluster } from '../core/cluster.js';
 import { decideFault } from '../core/fault.js';
+import { RateLimitOutcome } from '../core/token-bucket.js';
 import type { Host } from '../core/load-balancer.js';
 import { backoffDelay, retriableFailure, retriableResponse, RetryOn } from '../core/retry.js';
 import { pickClusterIndex, type CompiledRoute, type HeaderMutation } from '../core/route.js';
@@ -49,6 +50,8 @@ const DONE = 2;
 
 /** A meshed call, as grpc-js' Channel.createCall returns it. */
 export class MeshCall implements Call, Abortable, RequestView {
+  /** holds a max_requests slot of the cluster's circuit breaker */
+  private admitted = false;
   private state = PENDING;
   private listener: CallListener | undefined;
   private metadata: Metadata | undefined;
@@ -133,6 +136,14 @@ export class MeshCall implements Call, Abortable, RequestView {
       }
       return this.localReply('FI', http, code, 'fault filter abort');
     }
+    const limiter = this.vhost.localLimiter;
+    if (limiter !== undefined && limiter.check() === RateLimitOutcome.Limited) {
+      // Envoy answers a rate-limited gRPC call with the HTTP→gRPC mapping of 429: UNAVAILABLE.
+      return this.localReply('RL', limiter.policy.status, grpcStatusForHttp(limiter.policy.status), 'local_rate_limited');
+    }
+    // HTTP/2 streams count against max_requests (Envoy's http2MaxRequests).
+    if (!this.cluster.breaker.tryAcquireRequest()) return this.localReply('UO', 503, Status.UNAVAILABLE, 'upstream connect error or disconnect/reset before headers. reset reason: overflow');
+    this.admitted = true;
     if (fault.delayMs > 0) {
       this.flag = 'DI';
       this.retryTimer = setTimeout(() => {
@@ -372,6 +383,10 @@ export class MeshCall implements Call, Abortable, RequestView {
 
   private finish(): void {
     this.state = DONE;
+    if (this.admitted) {
+      this.admitted = false;
+      this.cluster!.breaker.releaseRequest();
+    }
     if (this.timer) clearTimeout(this.timer);
     if (this.retryTimer) clearTimeout(this.retryTimer);
     this.timer = this.retryTimer = undefined;

@@ -120,7 +120,7 @@ export class Exchange implements AttemptOwner {
     }
     const global = this.vhost.globalLimit;
     if (!global) return this.route_();
-    const descriptors = descriptorsFor(global, (name) => getHeader(this.opts.headers as RawHeaders, name));
+    const descriptors = descriptorsFor(global, (name) => this.requestHeader(name), () => this.remoteAddress());
     if (descriptors.length === 0) return this.route_();
     this.ctx.overGlobalLimit(this.snapshot, this.vhost, descriptors).then(({ overLimit, headers }) => {
       if (this.state !== PENDING) return;
@@ -128,6 +128,23 @@ export class Exchange implements AttemptOwner {
       this.ctx.telemetry.tracer.rateLimited(this.call!.span, 'global', global.domain);
       this.localReply('RL', 429, 'rate limited', { 'x-envoy-ratelimited': 'true', ...headers });
     }, () => this.route_());
+  }
+
+  /** A request header for rate-limit actions, pseudo-headers included (`:path` with its query, as Envoy). */
+  private requestHeader(name: string): string | undefined {
+    if (name.charCodeAt(0) !== 58 /* : */) return getHeader(this.opts.headers as RawHeaders, name);
+    switch (name) {
+      case ':path': return this.opts.path;
+      case ':method': return this.opts.method;
+      case ':authority': return this.authority;
+      default: return undefined;
+    }
+  }
+
+  /** The downstream caller's address: the first x-forwarded-for hop (the gateway sets it). */
+  private remoteAddress(): string | undefined {
+    const xff = getHeader(this.opts.headers as RawHeaders, 'x-forwarded-for');
+    return xff === undefined ? undefined : xff.split(',')[0]!.trim();
   }
 
   /** The router: admission, route timeout, mirrors, first attempt. */
