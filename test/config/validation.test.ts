@@ -1,0 +1,77 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { parseYaml } from '../../src/config/load.js';
+import { parseResources } from '../../src/config/resources.js';
+import { MeshConfigError } from '../../src/errors.js';
+
+const vs = (http: string, extra = '') => `
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: { name: calculate, namespace: shop }
+spec:
+  hosts: [calculate]
+${extra}  http:
+${http}`;
+
+const dr = (body: string) => `
+apiVersion: networking.istio.io/v1beta1
+kind: DestinationRule
+metadata: { name: calculate, namespace: shop }
+spec:
+  host: calculate
+${body}`;
+
+// Each case: YAML, then the kind, resource, path and a fragment of the reason the error must carry.
+const cases: Array<[string, string, string, string, string, RegExp]> = [
+  ['weights not totalling 100', vs('    - route:\n        - { destination: { host: calculate, subset: a }, weight: 90 }\n        - { destination: { host: calculate, subset: b }, weight: 20 }'), 'VirtualService', 'shop/calculate', 'spec.http[0].route', /total 100, got 110/],
+  ['a bad duration', vs('    - timeout: 2 seconds\n      route: [{ destination: { host: calculate } }]'), 'VirtualService', 'shop/calculate', 'spec.http[0].timeout', /not a duration/],
+  ['an unknown field', vs('    - route: [{ destination: { host: calculate } }]\n      retry: { attempts: 3 }'), 'VirtualService', 'shop/calculate', 'spec.http[0].retry', /unknown field "retry"/],
+  ['an unknown retry condition', vs('    - retries: { attempts: 2, retryOn: "5xx,sometimes" }\n      route: [{ destination: { host: calculate } }]'), 'VirtualService', 'shop/calculate', 'spec.http[0].retries.retryOn', /unknown retry condition "sometimes"/],
+  ['an invalid regex', vs('    - match: [{ uri: { regex: "/a[" } }]\n      route: [{ destination: { host: calculate } }]'), 'VirtualService', 'shop/calculate', 'spec.http[0].match[0].uri.regex', /invalid regular expression/],
+  ['two string matchers at once', vs('    - match: [{ uri: { exact: /a, prefix: /b } }]\n      route: [{ destination: { host: calculate } }]'), 'VirtualService', 'shop/calculate', 'spec.http[0].match[0].uri', /only one of exact, prefix, regex/],
+  ['a route without a destination', vs('    - timeout: 1s'), 'VirtualService', 'shop/calculate', 'spec.http[0]', /one of route, redirect, directResponse or delegate/],
+  ['no hosts', vs('    - route: [{ destination: { host: calculate } }]').replace('hosts: [calculate]', 'hosts: []'), 'VirtualService', 'shop/calculate', 'spec.hosts', /at least one host/],
+  ['a percentage over 100', vs('    - fault: { abort: { httpStatus: 503, percentage: { value: 150 } } }\n      route: [{ destination: { host: calculate } }]'), 'VirtualService', 'shop/calculate', 'spec.http[0].fault.abort.percentage.value', /≤ 100/],
+  ['a subset without a name', dr('  subsets:\n    - labels: { version: v1 }'), 'DestinationRule', 'shop/calculate', 'spec.subsets[0].name', /is required/],
+  ['duplicate subset names', dr('  subsets:\n    - { name: v1, labels: { version: v1 } }\n    - { name: v1, labels: { version: v2 } }'), 'DestinationRule', 'shop/calculate', 'spec.subsets[1].name', /duplicate subset name "v1"/],
+  ['an unknown load balancer', dr('  trafficPolicy: { loadBalancer: { simple: FASTEST } }'), 'DestinationRule', 'shop/calculate', 'spec.trafficPolicy.loadBalancer.simple', /must be one of/],
+  ['a negative ejection percent', dr('  trafficPolicy: { outlierDetection: { maxEjectionPercent: -5 } }'), 'DestinationRule', 'shop/calculate', 'spec.trafficPolicy.outlierDetection.maxEjectionPercent', /≥ 0/],
+  ['a ServiceEntry without ports', 'apiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata: { name: db }\nspec:\n  hosts: [db.example.com]\n', 'ServiceEntry', 'default/db', 'spec.ports', /at least one port/],
+  ['a bad metadata name', 'apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: { name: Calculate_Service }\nspec: { hosts: [a] }\n', 'VirtualService', 'document 0', 'metadata.name', /DNS-1123/],
+  ['an unsupported kind of an Istio group', 'apiVersion: networking.istio.io/v1\nkind: Sidecarz\nmetadata: { name: x }\nspec: {}\n', 'Sidecarz', 'document 0', 'kind', /unsupported kind/],
+  ['a RateLimit with neither host nor selector', 'apiVersion: meshlet.dev/v1alpha1\nkind: RateLimit\nmetadata: { name: rl }\nspec: { local: { tokenBucket: { maxTokens: 5, fillInterval: 60s } } }\n', 'RateLimit', 'default/rl', 'spec', /exactly one of host/],
+];
+
+describe("config validation as Istio's own: MeshConfigError names kind, resource, field path and reason", () => {
+  for (const [title, yaml, kind, resource, path, reason] of cases) {
+    it(`rejects ${title}`, () => {
+      assert.throws(() => parseResources(parseYaml(yaml, 'test')), (err: unknown) => {
+        assert.ok(err instanceof MeshConfigError, String(err));
+        assert.equal(err.kind, kind);
+        assert.equal(err.resource, resource);
+        assert.equal(err.path, path);
+        assert.match(err.reason, reason);
+        assert.match(err.message, new RegExp(`^${kind} `));
+        return true;
+      });
+    });
+  }
+
+  it('accepts the v1, v1beta1 and v1alpha3 aliases and defaults the namespace', () => {
+    const resources = parseResources(parseYaml([
+      vs('    - route: [{ destination: { host: calculate } }]'),
+      dr('  subsets: [{ name: v1, labels: { version: v1 } }]').replace('v1beta1', 'v1alpha3'),
+      'apiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata: { name: db }\nspec: { hosts: [db.example.com], ports: [{ number: 80 }] }\n',
+    ].join('\n---\n'), 'test'));
+    assert.deepEqual(resources.map((r) => `${r.kind}/${r.metadata.namespace}/${r.metadata.name}`), ['VirtualService/shop/calculate', 'DestinationRule/shop/calculate', 'ServiceEntry/default/db']);
+  });
+
+  it('skips documents of other API groups (a Kubernetes Deployment in the same directory)', () => {
+    assert.equal(parseResources(parseYaml('apiVersion: apps/v1\nkind: Deployment\nmetadata: { name: x }\n', 'test')).length, 0);
+  });
+
+  it('refuses two resources with the same kind, namespace and name', () => {
+    const one = vs('    - route: [{ destination: { host: calculate } }]');
+    assert.throws(() => parseResources(parseYaml(`${one}\n---\n${one}`, 'test')), /duplicate resource/);
+  });
+});
