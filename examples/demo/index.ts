@@ -4,7 +4,9 @@
  * service and the demo console beside it, then calculate v1/v2, db, image,
  * client and the ingress gateway as child processes. Every child's mesh
  * follows the control plane over xDS; a scenario is its Istio YAML written
- * into the control plane's config directory.
+ * into the control plane's config directory. Every process gets its
+ * workload certificate from one development CA directory, so the calls
+ * between services are mTLS.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -12,6 +14,7 @@ import { join } from 'node:path';
 import type { Server } from 'node:http';
 import { createControlPlane, type ControlPlane } from '../../src/control-plane/index.js';
 import { createRateLimitService, type RateLimitService } from '../../src/ratelimit/index.js';
+import { openCaDir } from '../../src/security/ca-dir.js';
 import { ScenarioSwitch } from './client/scenario-switch.js';
 import { ControlPlaneTarget } from './console/control-target.js';
 import { GraphCollector } from './console/graph.js';
@@ -20,7 +23,7 @@ import { TraceStore } from './console/traces.js';
 import { startService, type ServiceProcess } from './processes.js';
 import { findScenario, scenarios } from './scenarios.js';
 import type { SpansMessage } from './services/workload.js';
-import { serviceEntries, type Topology } from './topology.js';
+import { platformConfig, type Topology } from './topology.js';
 
 export { scenarios, findScenario, type Scenario } from './scenarios.js';
 
@@ -49,12 +52,16 @@ export interface DemoOptions {
   log?: (line: string) => void;
   /** How often the service graph samples the workloads' metrics, ms (default 2000). */
   graphIntervalMs?: number;
+  /** mTLS between the services, from a development CA shared by every process (default true). */
+  mtls?: boolean;
 }
 
 /** A running demo. */
 export interface Demo {
   /** The page, through the ingress gateway: `http://127.0.0.1:<port>/`. */
   readonly url: string;
+  /** The demo console on its own port (`http://127.0.0.1:<port>/console/`): never behind the gateway's rate limit. */
+  readonly consoleUrl: string;
   /** The running processes and their loopback ports. */
   readonly services: ReadonlyArray<{ name: string; port: number; pid: number | undefined; adminPort: number | undefined }>;
   /** The control plane (ADS port, status, syncz). */
@@ -88,6 +95,7 @@ export async function startDemo(options: DemoOptions = {}): Promise<Demo> {
   };
   let switcher: ScenarioSwitch | undefined;
   let configDir: string | undefined;
+  let caDir: string | undefined;
   let cp: ControlPlane | undefined;
   let rls: RateLimitService | undefined;
   let consoleServer: Server | undefined;
@@ -103,6 +111,7 @@ export async function startDemo(options: DemoOptions = {}): Promise<Demo> {
       consoleServer && new Promise((resolve) => consoleServer!.close(resolve)),
     ]);
     if (configDir) await rm(configDir, { recursive: true, force: true });
+    if (caDir) await rm(caDir, { recursive: true, force: true });
   })());
 
   const launch = async (name: string, file: string, env: Record<string, string>, framework: string): Promise<ServiceProcess> => {
@@ -115,43 +124,56 @@ export async function startDemo(options: DemoOptions = {}): Promise<Demo> {
   };
   try {
     configDir = await mkdtemp(join(tmpdir(), 'meshlet-demo-'));
+    const mtls = options.mtls ?? true;
+    const env: Record<string, string> = {};
+    if (mtls) {
+      // The root is created here, once: children starting together must not race to create it.
+      caDir = await mkdtemp(join(tmpdir(), 'meshlet-demo-ca-'));
+      await openCaDir(caDir);
+      env.DEMO_CA = caDir;
+      log(`development CA in ${caDir}: every workload gets its certificate from it (mTLS between services)`);
+    }
     const consoleStarted = await startConsole({ switcher: () => switcher, traces, graph });
     consoleServer = consoleStarted.server;
     rls = await createRateLimitService({ config: RATELIMIT_RULES, port: 0 });
     cp = await createControlPlane({ config: configDir, port: 0, host: '127.0.0.1', debounceMs: 50 });
-    log(`control plane serving ADS on 127.0.0.1 port ${cp.port} (config ${configDir}); rate-limit service on port ${rls.port}`);
-    const xds = { DEMO_XDS: `127.0.0.1:${cp.port}` };
+    log(`control plane serving ADS on 127.0.0.1 port ${cp.port} (config ${configDir}); rate-limit service on port ${rls.port}; demo console on port ${consoleStarted.port}`);
+    const xds = { ...env, DEMO_XDS: `127.0.0.1:${cp.port}` };
     const target = new ControlPlaneTarget(cp, configDir);
     // A first config before anyone connects, so every workload's first fetch is complete at once.
-    await target.apply(serviceEntries({ calculate: [], db: { port: 0 }, image: { port: 0 }, console: { port: consoleStarted.port }, ratelimit: { port: rls.port } }, ['console', 'ratelimit']));
+    const firstConfig = platformConfig({ calculate: [], db: { port: 0 }, image: { port: 0 }, console: { port: consoleStarted.port }, ratelimit: { port: rls.port } }, ['console', 'ratelimit']);
+    await target.apply(firstConfig);
     // Every process at once: starting is CPU-bound (loading the mesh), and
     // none needs another's port to start — the control plane tells them later.
     // allSettled: when one fails, the others must have settled (and be in
     // `started`) before close() runs, or they would outlive the demo.
     const results = await Promise.allSettled([
-      launch('calculate v1 (cat-plus)', 'calculate', { ...xds, VERSION: 'cat-plus', PORT: '0' }, 'Fastify'),
-      launch('calculate v2 (dog-multi)', 'calculate', { ...xds, VERSION: 'dog-multi', PORT: '0' }, 'Fastify'),
+      launch('calculate v1 (cat-plus)', 'calculate', { ...xds, VERSION: 'cat-plus', PORT: '0' }, 'Fastify + gRPC'),
+      launch('calculate v2 (dog-multi)', 'calculate', { ...xds, VERSION: 'dog-multi', PORT: '0' }, 'Fastify + gRPC'),
       launch('db', 'db', { ...xds, PORT: '0' }, 'Express'),
       launch('image', 'image', { ...xds, PORT: '0' }, 'Fastify'),
       launch('client', 'client', { ...xds, PORT: '0', DEMO_CONSOLE: `http://127.0.0.1:${consoleStarted.port}` }, 'Express'),
-      launch('istio-ingressgateway', 'gateway', { ...xds, PORT: String(options.port ?? 0), PORT_FALLBACK: '1' }, 'node:http'),
+      launch('istio-ingressgateway', 'gateway', { ...xds, PORT: String(options.port ?? 0), PORT_FALLBACK: '1', DEMO_CONFIG: firstConfig }, 'meshlet/gateway'),
     ]);
     const failed = results.find((r) => r.status === 'rejected');
     if (failed) throw failed.reason;
     const [v1, v2, db, image, client, gateway] = results.map((r) => (r as PromiseFulfilledResult<ServiceProcess>).value);
     if (options.port && gateway!.port !== options.port) log(`  port ${options.port} was taken; the gateway took a free one`);
     const topology: Topology = {
-      calculate: [{ version: 'cat-plus', port: v1!.port }, { version: 'dog-multi', port: v2!.port }],
+      calculate: [v1!, v2!].map((c, i) => ({ version: i === 0 ? 'cat-plus' as const : 'dog-multi' as const, port: c.port, ...(c.grpcPort !== undefined && { grpcPort: c.grpcPort }), ...(c.adminPort !== undefined && { adminPort: c.adminPort }) })),
       db: { port: db!.port },
       image: { port: image!.port },
       client: { port: client!.port },
       console: { port: consoleStarted.port },
       ratelimit: { port: rls.port },
+      mtls,
     };
+    const meshed = started.filter((s) => s.adminPort !== undefined);
     switcher = new ScenarioSwitch({
       target,
       topology,
       ...(options.sleepMs !== undefined && { sleepMsOverride: options.sleepMs }),
+      installSecurity: (yaml) => installSecurity(meshed, yaml),
     });
     await switcher.apply(initial);
     log(`scenario ${findScenario(initial)!.name} applied through the control plane`);
@@ -161,6 +183,7 @@ export async function startDemo(options: DemoOptions = {}): Promise<Demo> {
     const active = switcher;
     return {
       url: `http://127.0.0.1:${gateway.port}/`,
+      consoleUrl: `http://127.0.0.1:${consoleStarted.port}/console/`,
       services: started.map((s) => ({ name: s.name, port: s.port, pid: s.child.pid, adminPort: s.adminPort })),
       controlPlane,
       configDir: dir,
@@ -174,6 +197,18 @@ export async function startDemo(options: DemoOptions = {}): Promise<Demo> {
     await close();
     throw err;
   }
+}
+
+/**
+ * PeerAuthentication and AuthorizationPolicy into every workload's inbound
+ * security, through its admin port (they do not travel over xDS yet).
+ */
+async function installSecurity(workloads: readonly ServiceProcess[], yaml: string): Promise<void> {
+  await Promise.all(workloads.map(async (w) => {
+    const res = await fetch(`http://127.0.0.1:${w.adminPort}/security`, { method: 'POST', body: yaml, signal: AbortSignal.timeout(5000) });
+    const text = await res.text();
+    if (!res.ok) throw new Error(`${w.name}: security config refused: ${text}`);
+  }));
 }
 
 /** The workload name of a launched process (what its metrics call it). */

@@ -12,6 +12,8 @@ export interface ServiceProcess {
   readonly port: number;
   /** The workload's admin port (GET /metrics, /clusters), when it has a mesh. */
   readonly adminPort: number | undefined;
+  /** A second, gRPC port (calculate). */
+  readonly grpcPort: number | undefined;
   readonly child: ChildProcess;
   /** SIGTERM, then SIGKILL if it has not exited within graceMs. Resolves when it is gone. */
   stop(graceMs?: number): Promise<void>;
@@ -53,7 +55,7 @@ export function startService(name: string, file: string, env: Record<string, str
       const m = message as Partial<ReadyMessage>;
       if (m?.type !== 'ready' || typeof m.port !== 'number') return;
       cleanup();
-      resolve({ name, port: m.port, adminPort: m.adminPort, child, stop });
+      resolve({ name, port: m.port, adminPort: m.adminPort, grpcPort: m.grpcPort, child, stop });
     };
     const onExit = (code: number | null, signal: NodeJS.Signals | null): void => fail(`exited before it was ready (${signal ?? `code ${code}`})`);
     const onError = (err: Error): void => fail(err.message);

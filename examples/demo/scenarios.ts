@@ -42,6 +42,8 @@ export const scenarios: readonly Scenario[] = [
   { name: 'dark-release', file: '06-dark-release.yaml', section: '06', title: 'Dark release', expect: 'Cats; a dog only with the "version: dog" header toggle on.' },
   { name: 'global-rate-limit', file: '07-global-rate-limit.yaml', section: '07', title: 'Global rate limit', expect: 'At the gateway, 5 requests a minute: the 6th gets 429 (RL).' },
   { name: 'local-rate-limit', file: '07-local-rate-limit.yaml', section: '07', title: 'Local rate limit', expect: 'Token bucket 5 per 60 s on calculate: the 6th quick calculation gets 429 (RL).' },
+  { name: 'mtls-strict', file: '09-mtls-strict.yaml', section: '09', title: 'mTLS STRICT', expect: 'The page still works (mTLS between services); a plaintext probe to calculate is refused.' },
+  { name: 'authorization-deny', file: '10-authorization-deny.yaml', section: '10', title: 'Authorization deny', expect: 'calculate refuses every call: 403 "RBAC: access denied".' },
   { name: 'circuit-breaker', file: '08-circuit-breaker.yaml', section: '08', title: 'Circuit breaker', expect: 'The cat sleeps 5 s, timeout 1 s: a few "Timeout Error"s, then the cat is ejected and only dogs answer.', calculateSleepMs: { 'cat-plus': CIRCUIT_BREAKER_CAT_MS } },
 ];
 

@@ -3,6 +3,7 @@
  * The `meshlet` command:
  *
  *   meshlet control-plane --config <dir> [--port 15010] [--host 127.0.0.1] [--debug-port N]
+ *                         [--ca-dir <dir>] [--ratelimit-config <file|dir> [--redis redis://127.0.0.1:6379]]
  *   meshlet gateway --config <dir|file> [--port 8080] | --xds <host:port>
  *   meshlet ratelimit --config <file|dir> [--port 8081] [--redis redis://127.0.0.1:6379]
  *   meshlet token --ca-dir <dir> --namespace <ns> --service-account <sa> [--ttl 1h]
@@ -20,7 +21,8 @@ import { parseDuration } from '../core/duration.js';
 const usage = `usage: meshlet <command> [options]
 
 commands:
-  control-plane  serve Envoy v3 ADS from a directory of Istio YAML (--config, --port 15010, --debug-port)
+  control-plane  serve Envoy v3 ADS from a directory of Istio YAML (--config, --port 15010, --debug-port);
+                 --ca-dir hosts the CA on the same port, --ratelimit-config [--redis] the rate-limit service
   gateway        run an ingress gateway (--config or --xds, --port 8080)
   ratelimit      run the global rate-limit service (--config, --port 8081, --redis)
   token          mint a bootstrap token for a workload (--ca-dir, --namespace, --service-account, --ttl)
@@ -35,11 +37,27 @@ export async function main(argv: readonly string[]): Promise<(() => Promise<void
   const [command, ...rest] = argv;
   switch (command) {
     case 'control-plane': {
-      const { values } = parseArgs({ args: rest, options: { config: { type: 'string' }, port: { type: 'string', default: '15010' }, host: { type: 'string', default: '127.0.0.1' }, 'debug-port': { type: 'string' } } });
+      const { values } = parseArgs({
+        args: rest,
+        options: {
+          config: { type: 'string' }, port: { type: 'string', default: '15010' }, host: { type: 'string', default: '127.0.0.1' }, 'debug-port': { type: 'string' },
+          'ca-dir': { type: 'string' }, 'ratelimit-config': { type: 'string' }, redis: { type: 'string' },
+        },
+      });
       if (!values.config) throw new UsageError('control-plane needs --config <dir>');
+      if (values.redis && !values['ratelimit-config']) throw new UsageError('--redis needs --ratelimit-config <file|dir>');
       const { createControlPlane } = await import('../control-plane/index.js');
-      const cp = await createControlPlane({ config: values.config, port: Number(values.port), host: values.host, ...(values['debug-port'] && { debugPort: Number(values['debug-port']) }) });
-      io.out(`meshlet control-plane: ADS on ${values.host}:${cp.port}${cp.debugPort ? `, debug on ${values.host}:${cp.debugPort}` : ''}, config ${values.config}`);
+      const cp = await createControlPlane({
+        config: values.config, port: Number(values.port), host: values.host,
+        ...(values['debug-port'] && { debugPort: Number(values['debug-port']) }),
+        ...(values['ca-dir'] && { ca: { dir: values['ca-dir'] } }),
+        ...(values['ratelimit-config'] && { ratelimit: { config: values['ratelimit-config'], ...(values.redis && { redis: values.redis }) } }),
+      });
+      const extras = [
+        values['ca-dir'] && `CA (${values['ca-dir']}) over TLS`,
+        values['ratelimit-config'] && `ShouldRateLimit (${values.redis ? `redis ${values.redis}` : 'in memory'})`,
+      ].filter(Boolean).map((e) => ` + ${e}`).join('');
+      io.out(`meshlet control-plane: ADS${extras} on ${values.host}:${cp.port}${cp.debugPort ? `, debug on ${values.host}:${cp.debugPort}` : ''}, config ${values.config}`);
       return () => cp.close();
     }
     case 'gateway': {

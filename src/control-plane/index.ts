@@ -3,17 +3,24 @@
  * directory of Istio YAML, translates it per namespace with the same code as
  * embedded mode, and serves it over ADS to many clients, pushing (debounced)
  * only what changed for each. Workloads that connect with instance metadata
- * become endpoints of their service. Optional debug HTTP server.
+ * become endpoints of their service. Optional debug HTTP server. On the same
+ * gRPC port, when asked: the CA (Istio's CSR API; the port then also speaks
+ * TLS) and the rate-limit service.
  */
 import * as grpc from '@grpc/grpc-js';
 import type { Server as HttpServer } from 'node:http';
 import type { EnvoyResources } from '../config/envoy.js';
 import type { IstioResource } from '../config/istio-types.js';
 import { translate } from '../config/translate.js';
+import { MeshError } from '../errors.js';
+import type { RateLimiter } from '../ratelimit/limiter.js';
+import type { CertificateAuthority, MintTokenOptions } from '../security/ca.js';
 import { createTrace, type TraceFn } from '../xds/trace.js';
 import { AdsServer, type SyncStatus } from './ads-server.js';
 import { ConfigWatcher, type ConfigProblem } from './config-watcher.js';
 import { startDebugServer } from './debug-server.js';
+import { type ControlPlaneCaOptions, type ControlPlaneRateLimitOptions, type HostedCa, hostCa, hostRateLimit } from './hosted-services.js';
+import { type GrpcListener, listenGrpc } from './listener.js';
 import { WorkloadRegistry, type NodeInfo } from './registry.js';
 import { SnapshotCache } from './snapshot-cache.js';
 
@@ -33,6 +40,15 @@ export interface ControlPlaneOptions {
   registrationGraceMs?: number;
   /** Receives log lines (default: config errors to stderr, the rest through MESHLET_TRACE=control-plane). */
   log?: (level: 'info' | 'warn' | 'error', message: string) => void;
+  /**
+   * Host a CA (Istio's `istio.v1.auth.IstioCertificateService/CreateCertificate`)
+   * kept in `dir`. The ADS port then speaks TLS as well as plaintext (first
+   * byte sniffed): workloads ask for certificates over TLS, authenticated by
+   * a bootstrap token or, for renewals, their current certificate.
+   */
+  ca?: ControlPlaneCaOptions;
+  /** Host the rate-limit service (`envoy.service.ratelimit.v3.RateLimitService`) on the ADS port. */
+  ratelimit?: ControlPlaneRateLimitOptions;
 }
 
 /** Returned by {@link ControlPlane.status}. */
@@ -66,8 +82,26 @@ export interface ControlPlane {
   configDump(namespace: string): EnvoyResources;
   /** Reloads the directory now and pushes (tests, SIGHUP). */
   reload(): Promise<void>;
+  /** The hosted CA, when `ca` was given. */
+  readonly ca: CertificateAuthority | undefined;
+  /** The hosted rate limiter, when `ratelimit` was given (`rateLimiter.update(config)` reloads). */
+  readonly rateLimiter: RateLimiter | undefined;
+  /**
+   * PEM of the CA's root certificate, what workloads trust (`createMesh({ ca: { root } })`).
+   * @throws MeshError (MESH_NO_CA) when the control plane hosts no CA.
+   */
+  rootCert(): string;
+  /**
+   * Mints a bootstrap token for one namespace/service account (default ttl 1 h).
+   * @throws MeshError (MESH_NO_CA) when the control plane hosts no CA.
+   */
+  mintToken(options: MintTokenOptions): string;
   /** Stops serving: ends streams, closes the servers and every timer. */
   close(): Promise<void>;
+}
+
+function noCa(): never {
+  throw new MeshError('MESH_NO_CA', 'this control plane hosts no CA: createControlPlane({ ca: { dir } }) or --ca-dir');
 }
 
 /** Starts a control plane. Throws MeshConfigError when the config directory does not exist. */
@@ -121,15 +155,21 @@ export async function createControlPlane(options: ControlPlaneOptions): Promise<
   await watcher.start();
   const server = new grpc.Server({ 'grpc.keepalive_permit_without_calls': 1, 'grpc.max_send_message_length': 64 * 1024 * 1024 });
   ads.addTo(server);
-  let port: number;
+  let hosted: HostedCa | undefined;
+  let rateLimiter: RateLimiter | undefined;
+  let listener: GrpcListener;
   try {
-    port = await new Promise<number>((resolve, reject) => {
-      server.bindAsync(`${host.includes(':') ? `[${host}]` : host}:${options.port}`, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p)));
-    });
+    if (options.ca) hosted = await hostCa(server, options.ca);
+    if (options.ratelimit) rateLimiter = await hostRateLimit(server, options.ratelimit);
+    listener = await listenGrpc(server, { host, port: options.port, ...(hosted && { tls: hosted.credentials }) });
   } catch (err) {
     watcher.close();
+    server.forceShutdown();
+    await hosted?.close();
+    await rateLimiter?.close();
     throw err;
   }
+  const port = listener.port;
 
   const status = (): ControlPlaneStatus => ({
     generation: cache.generation,
@@ -148,7 +188,8 @@ export async function createControlPlane(options: ControlPlaneOptions): Promise<
   if (options.debugPort !== undefined) {
     debug = await startDebugServer({ syncz, status, configDump }, options.debugPort, host);
   }
-  log('info', `serving ADS on ${host}:${port}${debug ? `, debug on ${debug.port}` : ''}`);
+  const extras = [hosted && `CA (${hosted.ca.trustDomain}, TLS)`, rateLimiter && 'rate-limit service'].filter(Boolean);
+  log('info', `serving ADS${extras.length ? ` + ${extras.join(' + ')}` : ''} on ${host}:${port}${debug ? `, debug on ${debug.port}` : ''}`);
 
   let closing: Promise<void> | undefined;
   return {
@@ -157,13 +198,20 @@ export async function createControlPlane(options: ControlPlaneOptions): Promise<
     status,
     syncz,
     configDump,
+    ca: hosted?.ca,
+    rateLimiter,
+    rootCert: () => hosted?.ca.rootPem ?? noCa(),
+    mintToken: (o) => (hosted ? hosted.ca.mintBootstrapToken(o) : noCa()),
     reload: () => watcher.reload(),
     close: () => (closing ??= (async () => {
       clearTimeout(pushTimer);
       watcher.close();
       registry.close();
       ads.endAll();
+      await listener.close();
       server.forceShutdown();
+      await hosted?.close();
+      await rateLimiter?.close();
       if (debug) {
         debug.server.closeAllConnections();
         await new Promise<void>((resolve) => debug!.server.close(() => resolve()));
@@ -175,3 +223,5 @@ export async function createControlPlane(options: ControlPlaneOptions): Promise<
 export type { SyncStatus, NackRecord } from './ads-server.js';
 export type { ConfigProblem } from './config-watcher.js';
 export type { NodeInfo } from './registry.js';
+export type { ControlPlaneCaOptions, ControlPlaneRateLimitOptions } from './hosted-services.js';
+export { CONTROL_PLANE_SERVICE_ACCOUNT } from './hosted-services.js';

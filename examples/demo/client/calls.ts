@@ -4,11 +4,14 @@
  * pet calculate answered with. Each call is recorded with its status, the
  * mesh's response flag and how long it took, so the page shows real numbers.
  */
+import { credentials, Metadata, type ServiceError } from '@grpc/grpc-js';
 import { STATUS_CODES } from 'node:http';
+import { grpcToHttp } from '../../../src/grpc/index.js';
 import type { Mesh } from '../../../src/index.js';
+import { calculate as grpcCalculate, CalculateClient } from '../../grpc/proto.js';
 import type { CalculateAnswer } from '../services/calculate.js';
 import type { PetInfo } from '../services/db.js';
-import { meshUrl } from '../topology.js';
+import { GRPC_PORT, meshHost, meshUrl } from '../topology.js';
 
 /** One call through the mesh, as the page shows it. */
 export interface CallRecord {
@@ -24,7 +27,13 @@ export interface CallRecord {
   version?: string;
   /** The local reply's or the upstream's error text. */
   error?: string;
+  /** `grpc` when the call was the gRPC `calculate.Calculate/Calculate` (status mapped to HTTP, `grpcStatus` kept). */
+  protocol?: 'http' | 'grpc';
+  grpcStatus?: number;
 }
+
+/** How the client calls calculate: HTTP (`GET /calculate`) or gRPC (`calculate.Calculate/Calculate`). */
+export type CalculateProtocol = 'http' | 'grpc';
 
 /** The result of calculate: the answer, or the error title the talk's page shows. */
 export interface CalculateOutcome {
@@ -40,6 +49,8 @@ export interface PageView {
   y: number;
   /** Whether the request carried `version: dog` (dark release). */
   versionHeader: string | undefined;
+  /** How calculate was called. */
+  protocol: CalculateProtocol;
   calculate: CalculateOutcome;
   pet?: PetInfo;
   /** The photo as a data: URI (keeps the page one request and the SVG inert). */
@@ -47,8 +58,43 @@ export interface PageView {
   calls: CallRecord[];
 }
 
+const grpcClients = new WeakMap<Mesh, CalculateClient>();
+
+/** One gRPC client per mesh: its channel goes through `mesh.grpc.clientOptions()` (routing, policy, telemetry). */
+function grpcClient(mesh: Mesh): CalculateClient {
+  let client = grpcClients.get(mesh);
+  if (!client) {
+    client = new CalculateClient(`${meshHost('calculate')}:${GRPC_PORT}`, credentials.createInsecure(), mesh.grpc.clientOptions());
+    grpcClients.set(mesh, client);
+  }
+  return client;
+}
+
+/** calculate over gRPC; the same VirtualService routes it (the `version` header travels as metadata). */
+async function callCalculateGrpc(mesh: Mesh, x: number, y: number, versionHeader: string | undefined): Promise<CalculateOutcome> {
+  const metadata = new Metadata();
+  if (versionHeader) metadata.set('version', versionHeader);
+  const path = '/calculate.Calculate/Calculate';
+  const started = performance.now();
+  try {
+    const result = await grpcCalculate(grpcClient(mesh), { x, y }, metadata, { deadline: Date.now() + 60_000 });
+    const cat = result.version === 'cat-plus';
+    const answer: CalculateAnswer = {
+      version: result.version, pet: cat ? 'cat' : 'dog', op: cat ? 'add' : 'multiply', symbol: cat ? '+' : '×',
+      room: cat ? 'Cat and addition room' : 'Dog and multiplication room', x, y, result: result.value,
+    };
+    return { call: { service: 'calculate', path, status: 200, flags: undefined, ms: performance.now() - started, version: result.version, protocol: 'grpc', grpcStatus: 0 }, answer };
+  } catch (err) {
+    const e = err as ServiceError;
+    const flags = e.metadata?.get('x-meshlet-flags')[0]?.toString();
+    const call: CallRecord = { service: 'calculate', path, status: grpcToHttp(e.code ?? 2), flags, ms: performance.now() - started, error: e.details || e.message, protocol: 'grpc', grpcStatus: e.code };
+    return { call, errorTitle: errorTitle(call) };
+  }
+}
+
 /** Calls calculate through the mesh, forwarding the caller's `version` header (dark release). */
-export async function callCalculate(mesh: Mesh, x: number, y: number, versionHeader: string | undefined): Promise<CalculateOutcome> {
+export async function callCalculate(mesh: Mesh, x: number, y: number, versionHeader: string | undefined, protocol: CalculateProtocol = 'http'): Promise<CalculateOutcome> {
+  if (protocol === 'grpc') return callCalculateGrpc(mesh, x, y, versionHeader);
   const path = `/calculate?x=${encodeURIComponent(x)}&y=${encodeURIComponent(y)}`;
   const { call, body } = await timedCall(mesh, 'calculate', path, versionHeader ? { version: versionHeader } : undefined, 'text');
   if (call.status === 200) {
@@ -60,9 +106,9 @@ export async function callCalculate(mesh: Mesh, x: number, y: number, versionHea
 }
 
 /** Builds the whole page view: calculate first, then db and image in parallel for its pet. */
-export async function buildView(mesh: Mesh, x: number, y: number, versionHeader: string | undefined): Promise<PageView> {
-  const calculate = await callCalculate(mesh, x, y, versionHeader);
-  const view: PageView = { x, y, versionHeader, calculate, calls: [calculate.call] };
+export async function buildView(mesh: Mesh, x: number, y: number, versionHeader: string | undefined, protocol: CalculateProtocol = 'http'): Promise<PageView> {
+  const calculate = await callCalculate(mesh, x, y, versionHeader, protocol);
+  const view: PageView = { x, y, versionHeader, protocol, calculate, calls: [calculate.call] };
   const pet = calculate.answer?.pet;
   if (!pet) return view;
   const [info, photo] = await Promise.all([

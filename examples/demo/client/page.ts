@@ -61,14 +61,23 @@ export function renderCalls(calls: CallRecord[], versionHeader: string | undefin
 }
 
 /** The scenario buttons, the active one marked, and its YAML. */
-export function renderScenarioPanel(active: Scenario | undefined, activeYaml: string, error?: string): string {
+export function renderScenarioPanel(active: Scenario | undefined, activeYaml: string, error?: string, probe?: PlaintextProbe): string {
   const buttons = scenarios.map((s) => `<li><button type="button" class="scenario${s === active ? ' active' : ''}" data-scenario="${esc(s.name)}" aria-pressed="${s === active}">
       <span class="section">${esc(s.section)}</span><span class="name">${esc(s.title)}</span><span class="expect">${esc(s.expect)}</span></button></li>`).join('');
   return `<h2>Scenarios</h2>
     <p class="active-line">Active: <strong data-active-scenario>${esc(active?.name ?? 'none')}</strong>${active ? ` · <code>scenarios/${esc(active.file)}</code>` : ''}</p>
     ${error ? `<p class="apply-error" role="alert">${esc(error)}</p>` : ''}
+    ${probe ? `<p class="probe" data-probe="${probe.refused ? 'refused' : 'accepted'}">Plaintext probe to calculate (<code>${esc(probe.target)}</code>, no certificate): <strong>${probe.refused ? 'refused' : 'accepted'}</strong> — ${esc(probe.detail)}</p>` : ''}
     <ul class="scenarios">${buttons}</ul>
     <details><summary>Istio YAML in force</summary><pre><code>${esc(activeYaml)}</code></pre></details>`;
+}
+
+/** A plain HTTP request straight to a calculate instance, bypassing every mesh (what mTLS STRICT refuses). */
+export interface PlaintextProbe {
+  target: string;
+  refused: boolean;
+  /** `HTTP 200` when accepted; the socket error when refused. */
+  detail: string;
 }
 
 /** The whole page. */
@@ -98,7 +107,8 @@ export function renderPage(view: PageView, panel: string, serviceEntriesYaml: st
     <aside class="col side">
       <div class="card">
         <label class="toggle"><input id="dark" type="checkbox"> <span>send header <code>version: dog</code></span></label>
-        <p class="hint">Dark release: the browser sends the header, the client forwards it, the mesh routes on it.</p>
+        <label class="toggle"><input id="grpc" form="calc" type="checkbox" name="proto" value="grpc"${view.protocol === 'grpc' ? ' checked' : ''}> <span>call calculate over gRPC</span></label>
+        <p class="hint">Dark release: the browser sends the header, the client forwards it, the mesh routes on it. gRPC: the client calls <code>calculate.Calculate/Calculate</code> instead of <code>GET /calculate</code>; the same VirtualService routes it.</p>
       </div>
       <div class="card" id="panel">${panel}</div>
       <div class="card">

@@ -9,7 +9,7 @@
  * replaces it and nothing else changes.
  */
 import { findScenario, scenarioYaml, scenarios, type Scenario } from '../scenarios.js';
-import { serviceEntries, type CalculateVersion, type Topology } from '../topology.js';
+import { platformConfig, type CalculateVersion, type Topology } from '../topology.js';
 
 /** Where scenario config goes: a mesh's `apply`, or the control plane's config directory (../console/control-target.ts). */
 export interface MeshConfigTarget {
@@ -31,6 +31,11 @@ export interface ScenarioSwitchOptions {
   topology: Topology;
   /** Replaces every scenario's sleep (tests shorten the 20 s cat). */
   sleepMsOverride?: number;
+  /**
+   * Hands the scenario's YAML to every workload's inbound security
+   * (PeerAuthentication, AuthorizationPolicy), which does not travel over xDS yet.
+   */
+  installSecurity?: (yaml: string) => Promise<void>;
 }
 
 /** Holds the active scenario and switches between them one at a time. */
@@ -40,23 +45,28 @@ export class ScenarioSwitch {
   private readonly sleeps = new Map<CalculateVersion, number>();
   private queue: Promise<unknown> = Promise.resolve();
   private topology: Topology;
-  /** The generated ServiceEntries every scenario is applied with. */
+  /** The generated ServiceEntries and ingress Gateway routes every scenario is applied with. */
   serviceEntries: string;
 
   constructor(private readonly options: ScenarioSwitchOptions) {
     this.topology = options.topology;
-    this.serviceEntries = serviceEntries(options.topology);
+    this.serviceEntries = platformConfig(options.topology);
   }
 
   /** New service ports (a service started later): re-applies the active scenario with them. */
   updateTopology(topology: Topology): Promise<Scenario | undefined> {
     const run = this.queue.then(async () => {
       this.topology = topology;
-      this.serviceEntries = serviceEntries(topology);
+      this.serviceEntries = platformConfig(topology);
       return this.current ? this.applyNow(this.current.name) : undefined;
     });
     this.queue = run.catch(() => undefined);
     return run;
+  }
+
+  /** The running services' ports. */
+  get services(): Topology {
+    return this.topology;
   }
 
   /** The active scenario (undefined before the first apply). */
@@ -84,7 +94,9 @@ export class ScenarioSwitch {
     // Speed up before the routes change and slow down after, so no request
     // meets a slow cat without the scenario's timeout in force.
     await this.setSleeps(wanted, (from, to) => to < from);
-    await this.options.target.apply(`${this.serviceEntries}---\n${yaml}`);
+    const config = `${this.serviceEntries}---\n${yaml}`;
+    await this.options.target.apply(config);
+    await this.options.installSecurity?.(config);
     await this.setSleeps(wanted, (from, to) => to > from);
     this.current = scenario;
     this.currentYaml = yaml;
@@ -101,12 +113,14 @@ export class ScenarioSwitch {
   }
 
   private async setSleeps(wanted: Map<CalculateVersion, number>, when: (from: number, to: number) => boolean): Promise<void> {
-    await Promise.all(this.topology.calculate.map(async ({ version, port }) => {
+    await Promise.all(this.topology.calculate.map(async ({ version, port, adminPort }) => {
       const from = this.sleeps.get(version) ?? 0;
       const to = wanted.get(version) ?? 0;
       if (!when(from, to)) return;
-      // The operator's knob, not app traffic: straight to the instance, not through the mesh.
-      const res = await fetch(`http://127.0.0.1:${port}/admin/sleep?ms=${to}`, { method: 'POST', signal: AbortSignal.timeout(5000) });
+      // The operator's knob, not app traffic: on the instance's admin port, not through the mesh
+      // (the app port may be mTLS STRICT).
+      const knob = adminPort !== undefined ? `http://127.0.0.1:${adminPort}/sleep?ms=${to}` : `http://127.0.0.1:${port}/admin/sleep?ms=${to}`;
+      const res = await fetch(knob, { method: 'POST', signal: AbortSignal.timeout(5000) });
       await res.arrayBuffer();
       if (!res.ok) throw new Error(`calculate ${version}: /admin/sleep answered ${res.status}`);
       this.sleeps.set(version, to);

@@ -8,8 +8,9 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { readFile } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import { extname } from 'node:path';
+import { get as httpGet } from 'node:http';
 import { MeshConfigError } from '../../../src/errors.js';
-import { renderScenarioPanel } from '../client/page.js';
+import { renderScenarioPanel, type PlaintextProbe } from '../client/page.js';
 import { UnknownScenarioError, type ScenarioSwitch } from '../client/scenario-switch.js';
 import { scenarios } from '../scenarios.js';
 import type { GraphCollector } from './graph.js';
@@ -43,13 +44,31 @@ function json(res: ServerResponse, status: number, body: unknown): void {
   res.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store' }).end(JSON.stringify(body));
 }
 
-function scenarioState(switcher: ScenarioSwitch | undefined, error?: string) {
+/** Plaintext GET to calculate v1's app port: answered under PERMISSIVE, refused under STRICT. */
+async function plaintextProbe(switcher: ScenarioSwitch | undefined): Promise<PlaintextProbe | undefined> {
+  const port = switcher?.services.calculate[0]?.port;
+  if (port === undefined) return undefined;
+  const target = `127.0.0.1:${port}`;
+  // A new connection each time (no keep-alive pool): PeerAuthentication is decided per connection.
+  return new Promise((resolve) => {
+    const req = httpGet({ host: '127.0.0.1', port, path: '/calculate?x=1&y=1', agent: false, timeout: 2000 }, (res) => {
+      res.resume();
+      res.once('end', () => resolve({ target, refused: false, detail: `HTTP ${res.statusCode}` }));
+    });
+    req.once('timeout', () => req.destroy(new Error('timed out')));
+    req.once('error', (err: NodeJS.ErrnoException) => resolve({ target, refused: true, detail: err.code ?? err.message }));
+  });
+}
+
+async function scenarioState(switcher: ScenarioSwitch | undefined, error?: string) {
+  const probe = await plaintextProbe(switcher);
   return {
+    probe,
     active: switcher?.active?.name,
     scenarios: scenarios.map((s) => ({ name: s.name, title: s.title, section: s.section, file: s.file, expect: s.expect })),
     yaml: switcher?.activeYaml ?? '',
     serviceEntries: switcher?.serviceEntries ?? '',
-    html: renderScenarioPanel(switcher?.active, switcher?.activeYaml ?? '', error),
+    html: renderScenarioPanel(switcher?.active, switcher?.activeYaml ?? '', error, probe),
     ...(error !== undefined && { error }),
   };
 }
@@ -59,16 +78,16 @@ async function handle(parts: ConsoleParts, req: IncomingMessage, res: ServerResp
   // `/api/scenarios` (the first demo's API) is the same as `/console/api/scenarios`.
   const path = url.pathname.startsWith('/api/scenarios') ? `/console${url.pathname}` : url.pathname;
   const switcher = parts.switcher();
-  if (path === '/console/api/scenarios' && req.method === 'GET') return json(res, 200, scenarioState(switcher));
+  if (path === '/console/api/scenarios' && req.method === 'GET') return json(res, 200, await scenarioState(switcher));
   const apply = /^\/console\/api\/scenarios\/([^/]+)$/.exec(path);
   if (apply && req.method === 'POST') {
     if (!switcher) return json(res, 503, { error: 'the demo is still starting' });
     try {
       await switcher.apply(decodeURIComponent(apply[1]!));
-      return json(res, 200, scenarioState(switcher));
+      return json(res, 200, await scenarioState(switcher));
     } catch (err) {
       const status = err instanceof UnknownScenarioError ? 404 : err instanceof MeshConfigError ? 400 : 500;
-      return json(res, status, scenarioState(switcher, (err as Error).message));
+      return json(res, status, await scenarioState(switcher, (err as Error).message));
     }
   }
   if (path === '/console/api/graph') return json(res, 200, await parts.graph.graph());

@@ -39,6 +39,11 @@ form.addEventListener('submit', (event) => {
   void refresh();
 });
 
+$('#grpc').addEventListener('change', () => {
+  history.replaceState(null, '', `/?${query()}`);
+  void refresh();
+});
+
 dark.addEventListener('change', () => {
   localStorage.setItem('meshlet-dark', dark.checked ? '1' : '0');
   void refresh();

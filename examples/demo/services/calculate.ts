@@ -1,12 +1,22 @@
 /**
  * calculate (Fastify): v1 (`version: cat-plus`) adds and lives in the "cat and
  * addition room"; v2 (`version: dog-multi`) multiplies, with a dog. The
- * version comes from env VERSION. `POST /admin/sleep?ms=N` makes every answer
+ * version comes from env VERSION. The same answer is served over gRPC
+ * (examples/grpc/calculate.proto, `calculate.Calculate/Calculate`) on a
+ * second port, with the mesh's server interceptor. `POST /sleep?ms=N` on the
+ * admin port (also `POST /admin/sleep` on the app port) makes every answer
  * wait N ms first (the talk's slow cat); the sleep ends early if the caller
  * gives up, so timed-out calls do not pile up.
+ *
+ * The HTTP server is `mesh.createServer` (Fastify's serverFactory): mTLS and
+ * plaintext on one port per PeerAuthentication, AuthorizationPolicy enforced.
  */
+import { Server as GrpcServer, ServerCredentials, status as grpcStatus, type sendUnaryData, type ServerUnaryCall } from '@grpc/grpc-js';
 import Fastify from 'fastify';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { fastifyPlugin } from '../../../src/http/fastify.js';
+import { grpcServerCredentials } from '../../../src/security/index.js';
+import { CalculateService, type Operands, type Result } from '../../grpc/proto.js';
 import { exitOnSignal, portFromEnv, reportReady } from './runtime.js';
 import { startWorkload } from './workload.js';
 
@@ -32,8 +42,14 @@ const workload = await startWorkload({
   name: version === 'cat-plus' ? 'calculate-v1' : 'calculate-v2',
   labels: { app: 'calculate', version },
   serviceAccount: 'calculate',
+}, {
+  '/sleep': (query) => {
+    sleepMs = Math.max(0, Number(query.get('ms') ?? 0) || 0);
+    return { version, sleepMs };
+  },
 });
-const app = Fastify();
+const { mesh } = workload;
+const app = Fastify({ serverFactory: (handler) => mesh.createServer(handler as (req: IncomingMessage, res: ServerResponse) => void) as unknown as import('node:http').Server });
 // Inbound telemetry (SERVER span, reporter="destination" metrics) and policy.
 await app.register(fastifyPlugin(workload.mesh));
 
@@ -68,9 +84,29 @@ function sleep(ms: number, req: import('node:http').IncomingMessage): Promise<bo
   });
 }
 
+// gRPC: the same calculation; a deadline from the caller's mesh (the route timeout) cancels the sleep.
+const grpc = new GrpcServer({ interceptors: [mesh.grpc.serverInterceptor] });
+grpc.addService(CalculateService, {
+  Calculate: (call: ServerUnaryCall<Operands, Result>, done: sendUnaryData<Result>) => {
+    const answer = (): void => done(null, { value: flavour.apply(call.request.x, call.request.y), version });
+    if (sleepMs <= 0) return answer();
+    const timer = setTimeout(answer, sleepMs);
+    call.once('cancelled', () => clearTimeout(timer));
+  },
+  Series: (call: ServerUnaryCall<unknown, unknown> & { emit(e: 'error', err: Error): boolean }) => call.emit('error', Object.assign(new Error('not in the demo'), { code: grpcStatus.UNIMPLEMENTED })),
+  Fold: (_call: unknown, done: sendUnaryData<Result>) => done({ code: grpcStatus.UNIMPLEMENTED, details: 'not in the demo' }),
+  Pipe: (call: { emit(e: 'error', err: Error): boolean }) => call.emit('error', Object.assign(new Error('not in the demo'), { code: grpcStatus.UNIMPLEMENTED })),
+});
+// mTLS when the workload has an identity: callers' meshes use it for endpoints labelled tlsMode istio.
+// grpc-js cannot share a port between TLS and plaintext, so this port is STRICT whatever PeerAuthentication says.
+const grpcCredentials = mesh.identity ? grpcServerCredentials(mesh.identity, { mode: 'STRICT' }) : ServerCredentials.createInsecure();
+const grpcPort = await new Promise<number>((resolve, reject) => grpc.bindAsync('127.0.0.1:0', grpcCredentials, (err, port) => (err ? reject(err) : resolve(port))));
+
 await app.listen({ port: portFromEnv(), host: '127.0.0.1' });
-reportReady(`calculate ${version}`, (app.server.address() as import('node:net').AddressInfo).port, workload.adminPort);
+reportReady(`calculate ${version}`, (app.server.address() as import('node:net').AddressInfo).port, workload.adminPort, grpcPort);
 exitOnSignal(async () => {
+  grpc.forceShutdown();
+  (app.server as unknown as { closeAllConnections?: () => void }).closeAllConnections?.();
   await app.close();
   await workload.close();
 });

@@ -9,11 +9,10 @@
  * traces — operator traffic, so plain fetch, not the mesh).
  */
 import express, { type Request, type Response } from 'express';
-import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { expressMiddleware } from '../../../src/http/express.js';
-import { buildView, callCalculate } from '../client/calls.js';
+import { buildView, callCalculate, type CalculateProtocol } from '../client/calls.js';
 import { renderPage, renderResult } from '../client/page.js';
 import { exitOnSignal, portFromEnv, reportReady } from './runtime.js';
 import { startWorkload } from './workload.js';
@@ -33,6 +32,9 @@ function operands(req: Request): { x: number; y: number } {
   const num = (v: unknown, d: number): number => (typeof v === 'string' && v !== '' && Number.isFinite(Number(v)) ? Number(v) : d);
   return { x: num(req.query.x, 3), y: num(req.query.y, 4) };
 }
+
+/** `?proto=grpc`: the page's gRPC toggle. */
+const protocolOf = (req: Request): CalculateProtocol => (req.query.proto === 'grpc' ? 'grpc' : 'http');
 
 /** The dark-release header, forwarded from the browser to calculate. */
 const versionHeader = (req: Request): string | undefined => req.get('version') || undefined;
@@ -54,19 +56,19 @@ async function panelState(): Promise<PanelState> {
 
 app.get('/', async (req, res) => {
   const { x, y } = operands(req);
-  const [view, panel] = await Promise.all([buildView(mesh, x, y, versionHeader(req)), panelState()]);
+  const [view, panel] = await Promise.all([buildView(mesh, x, y, versionHeader(req), protocolOf(req)), panelState()]);
   res.type('html').set('cache-control', 'no-store').send(renderPage(view, panel.html, panel.serviceEntries));
 });
 
 app.get('/api/view', async (req, res) => {
   const { x, y } = operands(req);
-  const view = await buildView(mesh, x, y, versionHeader(req));
+  const view = await buildView(mesh, x, y, versionHeader(req), protocolOf(req));
   res.set('cache-control', 'no-store').json({ html: renderResult(view), view: { ...view, image: view.image ? '(data uri)' : undefined } });
 });
 
 app.get('/api/calculate', async (req, res) => {
   const { x, y } = operands(req);
-  res.set('cache-control', 'no-store').json(await callCalculate(mesh, x, y, versionHeader(req)));
+  res.set('cache-control', 'no-store').json(await callCalculate(mesh, x, y, versionHeader(req), protocolOf(req)));
 });
 
 app.get('/api/config-dump', (_req, res) => {
@@ -85,7 +87,8 @@ async function toConsole(req: Request, res: Response): Promise<void> {
 }
 app.all(['/api/scenarios', '/api/scenarios/{*rest}', '/console/{*rest}', '/metrics', '/metrics/{*rest}'], toConsole);
 
-const server = createServer(app);
+// mesh.createServer: mTLS and plaintext on one port per PeerAuthentication, AuthorizationPolicy enforced.
+const server = mesh.createServer(app);
 const port = await listen(portFromEnv(), process.env.PORT_FALLBACK === '1');
 reportReady('client', port, workload.adminPort);
 exitOnSignal(async () => {

@@ -34,7 +34,9 @@ app.get('/pets/:species', (req, res) => {
   res.json(pet);
 });
 
-const server = app.listen(portFromEnv(), '127.0.0.1', () => {
+// mesh.createServer: mTLS and plaintext on one port per PeerAuthentication, AuthorizationPolicy enforced.
+const server = workload.mesh.createServer(app);
+server.listen(portFromEnv(), '127.0.0.1', () => {
   reportReady('db', (server.address() as AddressInfo).port, workload.adminPort);
 });
 exitOnSignal(async () => {

@@ -14,7 +14,8 @@ const images = new Map<string, Buffer>();
 for (const species of ['cat', 'dog']) images.set(species, await readFile(new URL(`${species}.svg`, dir)));
 
 const workload = await startWorkload({ name: 'image', labels: { app: 'image', version: 'v1' }, serviceAccount: 'image' });
-const app = Fastify();
+// mesh.createServer (Fastify's serverFactory): mTLS per PeerAuthentication, AuthorizationPolicy enforced.
+const app = Fastify({ serverFactory: (handler) => workload.mesh.createServer(handler as import('node:http').RequestListener) as unknown as import('node:http').Server });
 await app.register(fastifyPlugin(workload.mesh));
 app.get<{ Params: { file: string } }>('/pets/:file', async (request, reply) => {
   const image = images.get(request.params.file.replace(/\.svg$/, ''));
@@ -25,6 +26,7 @@ app.get<{ Params: { file: string } }>('/pets/:file', async (request, reply) => {
 await app.listen({ port: portFromEnv(), host: '127.0.0.1' });
 reportReady('image', (app.server.address() as AddressInfo).port, workload.adminPort);
 exitOnSignal(async () => {
+  (app.server as unknown as { closeAllConnections?: () => void }).closeAllConnections?.();
   await app.close();
   await workload.close();
 });

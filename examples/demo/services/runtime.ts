@@ -11,11 +11,13 @@ export interface ReadyMessage {
   port: number;
   /** The workload's admin port (metrics, clusters), when it has a mesh. */
   adminPort?: number;
+  /** A second, gRPC port (calculate). */
+  grpcPort?: number;
 }
 
 /** Tells the parent process which port this service listens on. */
-export function reportReady(service: string, port: number, adminPort?: number): void {
-  const message: ReadyMessage = { type: 'ready', service, port, ...(adminPort !== undefined && { adminPort }) };
+export function reportReady(service: string, port: number, adminPort?: number, grpcPort?: number): void {
+  const message: ReadyMessage = { type: 'ready', service, port, ...(adminPort !== undefined && { adminPort }), ...(grpcPort !== undefined && { grpcPort }) };
   if (process.send) process.send(message);
   else process.stdout.write(`${service} listening on 127.0.0.1:${port}\n`);
 }

@@ -5,10 +5,19 @@
  * traces view, no Jaeger needed), and a small admin server the demo polls
  * for `mesh.metrics()` (istio_* text) and `mesh.clusters()` (ejections), as
  * Envoy's admin port would serve them.
+ *
+ * Identity: with env DEMO_CA (a development CA directory shared by every demo
+ * process) the workload gets its own certificate from that root, so calls
+ * between services are mTLS. PeerAuthentication and AuthorizationPolicy do
+ * not travel over xDS yet, so the demo hands each scenario's YAML to
+ * `POST /security` on the admin port, which installs it in the workload's
+ * inbound security (what istiod's LDS push does for a sidecar).
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { BasicTracerProvider, SimpleSpanProcessor, type ReadableSpan, type SpanExporter } from '@opentelemetry/sdk-trace-base';
+import { loadDocuments } from '../../../src/config/load.js';
+import { parseResources } from '../../../src/config/resources.js';
 import { createMesh, type Mesh, type WorkloadOptions } from '../../../src/index.js';
 
 /** A finished span as it travels to the demo process (plain JSON). */
@@ -74,34 +83,76 @@ export interface Workload {
   close(): Promise<void>;
 }
 
-/** Creates this process's mesh (control-plane mode when DEMO_XDS is set) and its admin server. */
-export async function startWorkload(workload: WorkloadOptions): Promise<Workload> {
+/** An extra admin endpoint: `POST <path>` with the query string and body; answers JSON. */
+export type AdminRoute = (query: URLSearchParams, body: string) => unknown;
+
+/** The mesh options every demo workload shares: control plane (DEMO_XDS), identity (DEMO_CA), tracing. */
+export function workloadMeshOptions(workload: WorkloadOptions) {
   const tracerProvider = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(new IpcSpanExporter(workload.name))] });
   const xds = process.env.DEMO_XDS;
-  const mesh = await createMesh({
+  const ca = process.env.DEMO_CA;
+  return {
     workload: { namespace: 'default', ...workload },
     ...(xds ? { xds: { server: xds, initialFetchTimeoutMs: 3000 } } : { config: [] }),
+    ...(ca && { ca: { dir: ca } }),
     tracerProvider,
-  });
-  const admin = await startAdmin(mesh);
+  };
+}
+
+/** Creates this process's mesh (control-plane mode when DEMO_XDS is set) and its admin server. */
+export async function startWorkload(workload: WorkloadOptions, adminRoutes: Record<string, AdminRoute> = {}): Promise<Workload> {
+  const options = workloadMeshOptions(workload);
+  const mesh = await createMesh(options);
+  const { close, adminPort } = await attachAdmin(mesh, adminRoutes);
   return {
     mesh,
-    adminPort: (admin.address() as AddressInfo).port,
+    adminPort,
     async close() {
-      admin.closeAllConnections();
-      await Promise.all([new Promise((resolve) => admin.close(resolve)), mesh.close()]);
-      await tracerProvider.shutdown();
+      await close();
+      await mesh.close();
+      await options.tracerProvider.shutdown();
     },
   };
 }
 
+/** Starts the admin server for a mesh created elsewhere (the gateway's). */
+export async function attachAdmin(mesh: Mesh, adminRoutes: Record<string, AdminRoute> = {}): Promise<{ adminPort: number; close(): Promise<void> }> {
+  const admin = await startAdmin(mesh, adminRoutes);
+  return {
+    adminPort: (admin.address() as AddressInfo).port,
+    async close() {
+      admin.closeAllConnections();
+      await new Promise((resolve) => admin.close(resolve));
+    },
+  };
+}
+
+/** Installs the security resources (PeerAuthentication, AuthorizationPolicy) of a whole config. */
+async function installSecurity(mesh: Mesh, yaml: string): Promise<void> {
+  const resources = parseResources(await loadDocuments(yaml));
+  mesh.security.install(resources, mesh.security.check(resources));
+}
+
+async function readBody(req: import('node:http').IncomingMessage): Promise<string> {
+  let body = '';
+  for await (const chunk of req) body += chunk;
+  return body;
+}
+
 /** Envoy-admin-like endpoints on 127.0.0.1 for the demo's collector. */
-async function startAdmin(mesh: Mesh): Promise<Server> {
+async function startAdmin(mesh: Mesh, routes: Record<string, AdminRoute>): Promise<Server> {
   const server = createServer((req, res) => {
     const send = (type: string, body: string): void => {
       res.writeHead(200, { 'content-type': type, 'cache-control': 'no-store' }).end(body);
     };
-    if (req.url === '/metrics') {
+    const url = new URL(req.url ?? '/', 'http://admin');
+    const route = req.method === 'POST' ? routes[url.pathname] ?? (url.pathname === '/security' ? (_q: URLSearchParams, yaml: string) => installSecurity(mesh, yaml) : undefined) : undefined;
+    if (route) {
+      readBody(req).then((body) => route(url.searchParams, body)).then(
+        (result) => send('application/json', JSON.stringify(result ?? null)),
+        (err: Error) => res.writeHead(400).end(err.message),
+      );
+    } else if (req.url === '/metrics') {
       mesh.metrics().then((text) => send('text/plain; version=0.0.4', text), (err: Error) => res.writeHead(500).end(err.message));
     } else if (req.url === '/clusters') {
       send('application/json', JSON.stringify(mesh.clusters()));
