@@ -7,7 +7,9 @@ import { fetch as undiciFetch, request as undiciRequest, type Dispatcher, type R
 import { loadDocuments, type ConfigSource } from './config/load.js';
 import { parseResources } from './config/resources.js';
 import { translate, type ProxyInfo } from './config/translate.js';
-import type { EnvoyResources } from './config/envoy.js';
+import type { EnvoyResources, Listener } from './config/envoy.js';
+import { fromStruct } from './config/struct.js';
+import { SECURITY_METADATA_KEY, VIRTUAL_INBOUND } from './config/translate-inbound.js';
 import { defaultRandom, type RandomSource } from './core/random.js';
 import { retireCluster } from './core/cluster.js';
 import type { CircuitBreaker as CompiledClusterBreaker } from './core/circuit-breaker.js';
@@ -157,7 +159,7 @@ export class Mesh {
       ...(options.lastKnownGood !== undefined && { lastKnownGood: options.lastKnownGood }),
       ...(options.initialFetchTimeoutMs !== undefined && { initialFetchTimeoutMs: options.initialFetchTimeoutMs }),
       workload: { ...this.proxy, ...(options.address !== undefined && { address: options.address }), ...(options.ports !== undefined && { ports: options.ports }) },
-      onResources: (resources, version) => this.applyEnvoy(resources, version),
+      onResources: (resources, version) => this.applyFromControlPlane(resources, version),
     });
     await this.xds.ready();
   }
@@ -194,6 +196,20 @@ export class Mesh {
   }
 
   /** Installs a set of Envoy resources (from the translator or an xDS stream); throws when unusable. */
+  /**
+   * Installs resources from the control plane: the Envoy resources, plus the
+   * PeerAuthentication / AuthorizationPolicy resources the inbound listener
+   * carries for in-process enforcement. Throws (→ NACK) when either is unusable.
+   */
+  private applyFromControlPlane(resources: EnvoyResources, version: string): void {
+    const inbound = resources.listeners.find((l) => l.name === VIRTUAL_INBOUND) as (Listener & { metadata?: { filter_metadata?: Record<string, unknown> } }) | undefined;
+    const carried = fromStruct(inbound?.metadata?.filter_metadata?.[SECURITY_METADATA_KEY]).resources;
+    const policies = parseResources(Array.isArray(carried) ? (carried as object[]) : []);
+    const checked = this.security.check(policies);
+    this.applyEnvoy(resources, version);
+    this.security.install(policies, checked);
+  }
+
   applyEnvoy(resources: EnvoyResources, version: string): void {
     validateInboundPolicy(resources);
     const previous = this.current;

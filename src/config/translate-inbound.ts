@@ -20,6 +20,7 @@
  * single catch-all with `non_forwarding_action` — the app itself answers, as
  * for a gRPC xDS server.
  */
+import { toStruct } from './struct.js';
 import type { Any, Listener, Route, RouteConfiguration } from './envoy.js';
 import { TYPE_URL } from './envoy.js';
 import type { IstioResource } from './istio-types.js';
@@ -124,6 +125,7 @@ export function translateInbound(resources: readonly IstioResource[], proxy: Pro
     address: { socket_address: { address: '0.0.0.0', port_value: VIRTUAL_INBOUND_PORT } },
     traffic_direction: 'INBOUND',
     filter_chains: [{ name: VIRTUAL_INBOUND, filters: [{ name: HTTP_CONNECTION_MANAGER, typed_config: hcm }] }],
+    ...securityMetadata(resources, proxy.namespace, options.rootNamespace ?? 'istio-system'),
   };
   return listener as Listener;
 }
@@ -202,4 +204,19 @@ function applyRoutePatch(route: Route, p: EnvoyFilterPatch, at: ConfigLocation):
     ...route.typed_per_filter_config,
     [LOCAL_RATELIMIT_FILTER]: translateLocalRateLimitFilter(config, { ...at, path: `${at.path}.typed_per_filter_config['${LOCAL_RATELIMIT_FILTER}']` }),
   };
+}
+
+/** Where the inbound listener carries the workload's security policies to an SDK in control-plane mode. */
+export const SECURITY_METADATA_KEY = 'meshlet.security';
+
+/**
+ * PeerAuthentication and AuthorizationPolicy resources of the proxy's
+ * namespace and the root namespace, as listener metadata: the SDK enforces them
+ * in-process (selection by workload labels happens there), so they travel with
+ * the inbound listener rather than as an RBAC filter.
+ */
+function securityMetadata(resources: readonly IstioResource[], namespace: string, rootNamespace: string): { metadata?: { filter_metadata: Record<string, unknown> } } {
+  const policies = resources.filter((r) => (r.kind === 'AuthorizationPolicy' || r.kind === 'PeerAuthentication') && (r.metadata.namespace === namespace || r.metadata.namespace === rootNamespace));
+  if (policies.length === 0) return {};
+  return { metadata: { filter_metadata: { [SECURITY_METADATA_KEY]: toStruct({ resources: policies.map((r) => JSON.parse(JSON.stringify(r)) as unknown) }) } } };
 }

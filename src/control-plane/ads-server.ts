@@ -60,6 +60,13 @@ export interface AdsServerHooks {
   /** A registered node's stream ended. */
   onNodeGone(info: NodeInfo): void;
   trace: TraceFn;
+  /**
+   * The translation a node gets: by default its namespace; the control plane
+   * adds the labels that config selectors look at (Gateway selector,
+   * workloadSelector), so a gateway gets its listeners and a selected workload
+   * its policies.
+   */
+  translationKey?(info: NodeInfo | undefined): string;
 }
 
 /** One ADS stream. */
@@ -123,7 +130,8 @@ export class AdsConnection {
     const sub = this.subs.get(type.typeUrl);
     if (!sub) return false;
     // a forced push (new stream, new subscription) sends everything; a change push only what changed
-    const prepared = this.hooks.cache.get(this.namespace).response(type, sub.key, sub.names, force ? undefined : sub.sent);
+    const key = this.hooks.translationKey ? this.hooks.translationKey(this.node) : this.namespace;
+    const prepared = this.hooks.cache.get(key).response(type, sub.key, sub.names, force ? undefined : sub.sent);
     if (!force && prepared.version === sub.sentVersion) return false;
     sub.sent = prepared;
     const nonce = String(++this.nonce);

@@ -143,10 +143,20 @@ export async function createControlPlane(options: ControlPlaneOptions): Promise<
     if (combined?.generation !== cache.generation) {
       combined = { generation: cache.generation, resources: [...watcher.resources, ...registry.resources(watcher.resources)] };
     }
-    return translate(combined.resources, { name: 'meshlet-control-plane', namespace, labels: {} }, translations);
+    const [ns, labels] = parseTranslationKey(namespace);
+    return translate(combined.resources, { name: 'meshlet-control-plane', namespace: ns, labels }, translations);
   });
+  // Label keys that some selector in the config reads; a node's translation depends on those labels only.
+  let selectorKeys: { generation: number; keys: string[] } | undefined;
+  const translationKey = (node: NodeInfo | undefined): string => {
+    if (selectorKeys?.generation !== cache.generation) selectorKeys = { generation: cache.generation, keys: selectorLabelKeys(watcher.resources) };
+    const labels = node?.labels ?? {};
+    const picked = selectorKeys.keys.filter((k) => labels[k] !== undefined).map((k) => [k, labels[k]!]);
+    return picked.length === 0 ? node?.namespace ?? 'default' : `${node?.namespace ?? 'default'}\u0000${JSON.stringify(picked)}`;
+  };
   const ads = new AdsServer({
     cache,
+    translationKey,
     trace,
     onNode: (info) => registry.connect(info),
     onNodeGone: (info) => registry.disconnect(info.id),
@@ -225,3 +235,23 @@ export type { ConfigProblem } from './config-watcher.js';
 export type { NodeInfo } from './registry.js';
 export type { ControlPlaneCaOptions, ControlPlaneRateLimitOptions } from './hosted-services.js';
 export { CONTROL_PLANE_SERVICE_ACCOUNT } from './hosted-services.js';
+
+/** `namespace` or `namespace\0[[label, value]…]` → its parts. */
+function parseTranslationKey(key: string): [string, Record<string, string>] {
+  const i = key.indexOf('\u0000');
+  if (i === -1) return [key, {}];
+  return [key.slice(0, i), Object.fromEntries(JSON.parse(key.slice(i + 1)) as Array<[string, string]>)];
+}
+
+/** The label keys the config's workload selectors read (Gateway, RateLimit, EnvoyFilter, policies). */
+function selectorLabelKeys(resources: readonly IstioResource[]): string[] {
+  const keys = new Set<string>();
+  for (const r of resources) {
+    const spec = r.spec as { selector?: Record<string, unknown> & { matchLabels?: Record<string, string> }; workloadSelector?: { labels?: Record<string, string>; matchLabels?: Record<string, string> } };
+    if (r.kind === 'Gateway') for (const k of Object.keys(spec.selector ?? {})) keys.add(k);
+    for (const k of Object.keys(spec.selector?.matchLabels ?? {})) keys.add(k);
+    for (const k of Object.keys(spec.workloadSelector?.labels ?? {})) keys.add(k);
+    for (const k of Object.keys(spec.workloadSelector?.matchLabels ?? {})) keys.add(k);
+  }
+  return [...keys].sort();
+}
