@@ -9,14 +9,13 @@
  * unavailable, connect failures, per-try timeouts) can replay them on a new
  * attempt after a jittered back-off. The route timeout bounds the whole call.
  */
-import { Metadata, status as Status, type ChannelCredentials, type ChannelOptions, type Deadline, type StatusObject } from '@grpc/grpc-js';
-import type { Context } from '@opentelemetry/api';
+import { Metadata, status as Status, type Deadline, type StatusObject } from '@grpc/grpc-js';
 import type { CompiledCluster } from '../core/cluster.js';
 import { decideFault } from '../core/fault.js';
 import { RateLimitOutcome } from '../core/token-bucket.js';
 import type { Host } from '../core/load-balancer.js';
 import { backoffDelay, retriableFailure, retriableResponse, RetryOn } from '../core/retry.js';
-import { pickClusterIndex, type CompiledRoute, type HeaderMutation } from '../core/route.js';
+import { pickClusterIndex, type CompiledRoute } from '../core/route.js';
 import type { RequestView } from '../core/router.js';
 import { selectRoute, type CompiledVirtualHost, type Snapshot } from '../core/snapshot.js';
 import type { ResponseFlag } from '../errors.js';
@@ -24,15 +23,11 @@ import type { OutboundCall } from '../telemetry/outbound.js';
 import { Attempt, type Call, type CallListener, type MessageContext } from './attempt.js';
 import type { Abortable, GrpcRuntime } from './runtime.js';
 import { grpcStatusForHttp, grpcToHttp, isConnectFailure } from './status.js';
+import { applyMutations, finishCallTelemetry, startCallTelemetry } from './call-telemetry.js';
+import type { CallTarget } from './target.js';
 
-/** Where a meshed channel sends its calls. */
-export interface CallTarget {
-  readonly host: string;
-  readonly port: number;
-  readonly authority: string;
-  readonly credentials: ChannelCredentials;
-  readonly options: ChannelOptions;
-}
+export type { CallTarget } from './target.js';
+
 
 /** Bytes of request messages kept for replay before the call commits to its attempt (grpc-js' per-call default). */
 const RETRY_BUFFER_BYTES = 256 * 1024;
@@ -159,31 +154,7 @@ export class MeshCall implements Call, Abortable, RequestView {
 
   private beginTelemetry(route: CompiledRoute, clusterName: string): CompiledCluster | undefined {
     const cluster = this.snapshot.clusters.get(clusterName);
-    const runtime = this.runtime;
-    const parent: Context = runtime.parentContext();
-    const telemetry = runtime.telemetry;
-    let ctx = parent;
-    if (telemetry !== undefined && cluster !== undefined) {
-      const handle = runtime.targetFor(route, this.clusterIndex, cluster);
-      const slash = this.path.lastIndexOf('/');
-      this.telemetryCall = telemetry.outbound.start(parent, handle!, {
-        method: 'POST',
-        url: `http://${this.target.authority}${this.path}`,
-        serverAddress: this.target.host,
-        serverPort: this.target.port,
-        protocolVersion: '2',
-        rpcService: this.path.slice(1, slash),
-        rpcMethod: this.path.slice(slash + 1),
-      });
-      ctx = this.telemetryCall.context;
-      const headers: string[] = [];
-      telemetry.outbound.injectHeaders(ctx, headers);
-      for (let i = 0; i < headers.length; i += 2) this.metadata!.set(headers[i]!, headers[i + 1]!);
-    } else {
-      const headers: string[] = [];
-      runtime.propagator.inject(ctx, headers);
-      for (let i = 0; i < headers.length; i += 2) this.metadata!.set(headers[i]!, headers[i + 1]!);
-    }
+    this.telemetryCall = startCallTelemetry(this.runtime, route, this.clusterIndex, cluster, this.target, this.path, this.metadata!);
     return cluster;
   }
 
@@ -415,15 +386,8 @@ export class MeshCall implements Call, Abortable, RequestView {
 
   private endTelemetry(httpStatus: number, grpcStatus: number, trailers: Metadata | undefined, flag?: ResponseFlag): void {
     const call = this.telemetryCall;
-    if (call === undefined) return;
     this.telemetryCall = undefined;
-    const peer = trailers?.get('x-envoy-peer-metadata');
-    this.runtime.telemetry!.outbound.finish(call, {
-      statusCode: httpStatus,
-      grpcStatus,
-      flags: flag ?? this.flag ?? '-',
-      ...(peer !== undefined && peer.length > 0 && typeof peer[0] === 'string' && { peerMetadata: peer[0] }),
-    });
+    if (call !== undefined) finishCallTelemetry(this.runtime, call, httpStatus, grpcStatus, trailers, flag ?? this.flag ?? '-');
   }
 
   getPeer(): string {
@@ -446,11 +410,3 @@ export class MeshCall implements Call, Abortable, RequestView {
 let callNumbers = 0;
 
 
-function applyMutations(md: Metadata, m: HeaderMutation): void {
-  for (const name of m.remove) md.remove(name);
-  for (const [name, value, overwrite] of m.add) {
-    if (name.startsWith(':')) continue;
-    if (overwrite) md.set(name, value);
-    else md.add(name, value);
-  }
-}

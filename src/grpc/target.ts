@@ -4,6 +4,8 @@
  * port is 443.
  */
 
+import type { ChannelCredentials, ChannelOptions } from '@grpc/grpc-js';
+
 /** A parsed channel target. */
 export interface GrpcTarget {
   /** lower-case host name or address, without brackets */
@@ -41,4 +43,13 @@ export function parseTarget(target: string): GrpcTarget | undefined {
   if (host === '' || !Number.isInteger(port) || port <= 0 || port > 65535) return undefined;
   host = host.toLowerCase();
   return { host, port, authority: host.includes(':') ? `[${host}]:${port}` : `${host}:${port}` };
+}
+
+/** Where a meshed channel sends its calls. */
+export interface CallTarget {
+  readonly host: string;
+  readonly port: number;
+  readonly authority: string;
+  readonly credentials: ChannelCredentials;
+  readonly options: ChannelOptions;
 }

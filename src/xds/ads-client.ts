@@ -10,10 +10,10 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import type { EnvoyResources } from '../config/envoy.js';
-import { Backoff, type BackoffOptions } from './backoff.js';
-import { resolveBootstrap, type XdsBootstrap, type XdsBootstrapOptions } from './bootstrap.js';
+import { Backoff } from './backoff.js';
+import { resolveBootstrap, type XdsBootstrap } from './bootstrap.js';
 import { LastKnownGoodWriter, readLastKnownGood } from './last-known-good.js';
-import { buildNode, toStruct, type WorkloadInfo, type XdsNode } from './node.js';
+import { buildNode, toStruct, type XdsNode } from './node.js';
 import { loadGrpcPackage } from './protos.js';
 import {
   XDS_TYPES, XDS_TYPE_BY_URL, checkResource, decodeResource, endpointNamesOf, resourceName, routeNamesOf,
@@ -22,63 +22,9 @@ import {
 import { createTrace, type TraceFn } from './trace.js';
 import { MeshConfigError } from '../errors.js';
 
-/** Options of {@link createAdsClient}. */
-export interface AdsClientOptions extends XdsBootstrapOptions {
-  /** The workload's identity, sent as Istio-style node metadata. */
-  workload: WorkloadInfo;
-  /** Receives every consistent set; throw to reject it (NACK). */
-  onResources(resources: EnvoyResources, version: string): void;
-  /** Called for every NACK sent (the consumer's or a decoding error). */
-  onNack?(nack: XdsNack): void;
-  /** Subscribe these listener names instead of LDS wildcard (gRPC A27 style). */
-  listenerNames?: string[];
-  /** Path of a last-known-good file: read at start, rewritten on every accepted set. */
-  lastKnownGood?: string;
-  /** Reconnect backoff (default 1 s ×1.6 ±20 %, cap 30 s). */
-  backoff?: BackoffOptions;
-  /** How long to wait for referenced RDS/EDS resources before delivering without them (default 5 s). */
-  initialFetchTimeoutMs?: number;
-  /** Channel credentials (default from the bootstrap: insecure or TLS). */
-  credentials?: grpc.ChannelCredentials;
-  /** Environment for bootstrap lookup (default process.env). */
-  env?: NodeJS.ProcessEnv;
-  /** Trace sink (default: stderr when MESHLET_TRACE names `xds`). */
-  trace?: TraceFn;
-}
+import type { AdsClientOptions, AdsClientStatus, XdsNack, XdsTypeStatus } from './ads-types.js';
 
-/** A rejected update. */
-export interface XdsNack {
-  typeUrl: string;
-  /** The version that was rejected. */
-  rejectedVersion: string;
-  /** The version still in use (sent back as version_info). */
-  version: string;
-  nonce: string;
-  message: string;
-  at: Date;
-}
-
-/** Per-type state shown by {@link AdsClient.status}. */
-export interface XdsTypeStatus {
-  version: string;
-  nonce: string;
-  subscribed: string[] | '*';
-  count: number;
-}
-
-/** What the client knows, for debugging and `configDump`. */
-export interface AdsClientStatus {
-  server: string;
-  node: string;
-  connected: boolean;
-  reconnects: number;
-  /** Version of the last set the consumer accepted ('' before any). */
-  version: string;
-  types: Record<XdsType['short'], XdsTypeStatus>;
-  lastNack: XdsNack | undefined;
-  /** RDS/EDS names referenced but not (yet) received. */
-  missing: string[];
-}
+export type { AdsClientOptions, AdsClientStatus, XdsNack, XdsTypeStatus } from './ads-types.js';
 
 interface TypeState {
   type: XdsType;

@@ -1,0 +1,65 @@
+/**
+ * The telemetry and header edges of a meshed gRPC call: the CLIENT span and
+ * trace / metadata-exchange headers at the start, the istio_* series at the
+ * end, and the route's header mutations applied to gRPC metadata.
+ */
+import type { Metadata } from '@grpc/grpc-js';
+import type { Context } from '@opentelemetry/api';
+import type { CompiledCluster } from '../core/cluster.js';
+import type { CompiledRoute, HeaderMutation } from '../core/route.js';
+import type { OutboundCall } from '../telemetry/outbound.js';
+import type { GrpcRuntime } from './runtime.js';
+
+/** Starts the CLIENT span (when there is telemetry) and writes the trace headers into the call's metadata. */
+export function startCallTelemetry(
+  runtime: GrpcRuntime,
+  route: CompiledRoute,
+  clusterIndex: number,
+  cluster: CompiledCluster | undefined,
+  target: { authority: string; host: string; port: number },
+  path: string,
+  metadata: Metadata,
+): OutboundCall | undefined {
+  const parent: Context = runtime.parentContext();
+  const telemetry = runtime.telemetry;
+  const headers: string[] = [];
+  let call: OutboundCall | undefined;
+  if (telemetry !== undefined && cluster !== undefined) {
+    const slash = path.lastIndexOf('/');
+    call = telemetry.outbound.start(parent, runtime.targetFor(route, clusterIndex, cluster)!, {
+      method: 'POST',
+      url: `http://${target.authority}${path}`,
+      serverAddress: target.host,
+      serverPort: target.port,
+      protocolVersion: '2',
+      rpcService: path.slice(1, slash),
+      rpcMethod: path.slice(slash + 1),
+    });
+    telemetry.outbound.injectHeaders(call.context, headers);
+  } else {
+    runtime.propagator.inject(parent, headers);
+  }
+  for (let i = 0; i < headers.length; i += 2) metadata.set(headers[i]!, headers[i + 1]!);
+  return call;
+}
+
+/** Ends the CLIENT span and records the source-side series, with the upstream's peer metadata. */
+export function finishCallTelemetry(runtime: GrpcRuntime, call: OutboundCall, httpStatus: number, grpcStatus: number, trailers: Metadata | undefined, flags: string): void {
+  const peer = trailers?.get('x-envoy-peer-metadata');
+  runtime.telemetry!.outbound.finish(call, {
+    statusCode: httpStatus,
+    grpcStatus,
+    flags,
+    ...(peer !== undefined && peer.length > 0 && typeof peer[0] === 'string' && { peerMetadata: peer[0] }),
+  });
+}
+
+/** A route's header mutations on gRPC metadata (pseudo-headers are not metadata). */
+export function applyMutations(md: Metadata, m: HeaderMutation): void {
+  for (const name of m.remove) md.remove(name);
+  for (const [name, value, overwrite] of m.add) {
+    if (name.startsWith(':')) continue;
+    if (overwrite) md.set(name, value);
+    else md.add(name, value);
+  }
+}

@@ -1,0 +1,70 @@
+/**
+ * The ADS client's options and the status it reports (connected, versions,
+ * nonces, last NACK per type), for `mesh.xdsStatus()` and debug views.
+ */
+import type { ChannelCredentials } from '@grpc/grpc-js';
+import type { EnvoyResources } from '../config/envoy.js';
+import type { BackoffOptions } from './backoff.js';
+import type { XdsBootstrapOptions } from './bootstrap.js';
+import type { WorkloadInfo } from './node.js';
+import type { XdsType } from './resources.js';
+import type { TraceFn } from './trace.js';
+
+/** Options of {@link createAdsClient}. */
+export interface AdsClientOptions extends XdsBootstrapOptions {
+  /** The workload's identity, sent as Istio-style node metadata. */
+  workload: WorkloadInfo;
+  /** Receives every consistent set; throw to reject it (NACK). */
+  onResources(resources: EnvoyResources, version: string): void;
+  /** Called for every NACK sent (the consumer's or a decoding error). */
+  onNack?(nack: XdsNack): void;
+  /** Subscribe these listener names instead of LDS wildcard (gRPC A27 style). */
+  listenerNames?: string[];
+  /** Path of a last-known-good file: read at start, rewritten on every accepted set. */
+  lastKnownGood?: string;
+  /** Reconnect backoff (default 1 s ×1.6 ±20 %, cap 30 s). */
+  backoff?: BackoffOptions;
+  /** How long to wait for referenced RDS/EDS resources before delivering without them (default 5 s). */
+  initialFetchTimeoutMs?: number;
+  /** Channel credentials (default from the bootstrap: insecure or TLS). */
+  credentials?: ChannelCredentials;
+  /** Environment for bootstrap lookup (default process.env). */
+  env?: NodeJS.ProcessEnv;
+  /** Trace sink (default: stderr when MESHLET_TRACE names `xds`). */
+  trace?: TraceFn;
+}
+
+/** A rejected update. */
+export interface XdsNack {
+  typeUrl: string;
+  /** The version that was rejected. */
+  rejectedVersion: string;
+  /** The version still in use (sent back as version_info). */
+  version: string;
+  nonce: string;
+  message: string;
+  at: Date;
+}
+
+/** Per-type state shown by {@link AdsClient.status}. */
+export interface XdsTypeStatus {
+  version: string;
+  nonce: string;
+  subscribed: string[] | '*';
+  count: number;
+}
+
+/** What the client knows, for debugging and `configDump`. */
+export interface AdsClientStatus {
+  server: string;
+  node: string;
+  connected: boolean;
+  reconnects: number;
+  /** Version of the last set the consumer accepted ('' before any). */
+  version: string;
+  types: Record<XdsType['short'], XdsTypeStatus>;
+  lastNack: XdsNack | undefined;
+  /** RDS/EDS names referenced but not (yet) received. */
+  missing: string[];
+}
+
