@@ -3,6 +3,7 @@
  * on a single endpoint. It forwards to its exchange only while it is the
  * current attempt; a superseded or abandoned attempt drains quietly.
  */
+import { cancelDeadline, type Deadline } from '../core/deadlines.js';
 import type { Host } from '../core/load-balancer.js';
 import type { LegacyHandler } from './handler.js';
 
@@ -22,7 +23,8 @@ export class Attempt implements LegacyHandler {
   /** the exchange has moved on; abort as soon as undici lets us */
   abandoned = false;
   timedOut = false;
-  timer: NodeJS.Timeout | undefined;
+  /** the per-try timeout */
+  deadline: Deadline | undefined;
   private released = false;
 
   constructor(readonly owner: AttemptOwner, readonly host: Host) {
@@ -31,7 +33,7 @@ export class Attempt implements LegacyHandler {
 
   /** Gives the host's active-request slot back (once) and stops the per-try timer. */
   release(): void {
-    if (this.timer) clearTimeout(this.timer);
+    cancelDeadline(this.deadline);
     if (this.released) return;
     this.released = true;
     this.host.active--;
@@ -62,7 +64,7 @@ export class Attempt implements LegacyHandler {
   /** Stops this attempt whether or not undici has connected it yet. */
   abandon(reason: unknown): void {
     this.abandoned = true;
-    if (this.timer) clearTimeout(this.timer);
+    cancelDeadline(this.deadline);
     this.abortUpstream?.(reason);
   }
 }

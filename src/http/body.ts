@@ -18,10 +18,21 @@ export interface ReplayableBody {
 
 /** Wraps a dispatch body so later attempts can resend it. */
 export function replayableBody(body: unknown): ReplayableBody {
-  if (body == null || typeof body === 'string' || body instanceof Uint8Array) return { next: () => body, replayable: true };
+  if (body == null) return NO_BODY;
+  if (typeof body === 'string' || body instanceof Uint8Array) return new FixedBody(body, true);
   if (typeof (body as AsyncIterable<unknown>)[Symbol.asyncIterator] === 'function') return new RecordedBody(body as AsyncIterable<Uint8Array | string>);
-  return { next: () => body, replayable: false };
+  return new FixedBody(body, false);
 }
+
+/** A body sent as it is on every attempt (or, when not replayable, once). */
+class FixedBody implements ReplayableBody {
+  constructor(private readonly body: unknown, readonly replayable: boolean) {}
+  next(): unknown {
+    return this.body;
+  }
+}
+
+const NO_BODY: ReplayableBody = new FixedBody(undefined, true);
 
 class RecordedBody implements ReplayableBody {
   private chunks: Buffer[] | undefined = [];

@@ -23,6 +23,7 @@ import { getHeader, type RawHeaders } from './headers.js';
 import { Exchange, type ExchangeContext } from './exchange.js';
 import { sendLocalReply, sendResponse, type LocalReplyMode } from './local-reply.js';
 import { PoolManager } from './pools.js';
+import { Deadlines } from '../core/deadlines.js';
 import type { WorkloadIdentity } from '../security/workload-identity.js';
 
 export type OutboundTrafficPolicy = 'ALLOW_ANY' | 'REGISTRY_ONLY';
@@ -63,6 +64,7 @@ export class MeshDispatcher extends Dispatcher implements ExchangeContext {
   private readonly origins = new Map<string, OriginInfo>();
   private readonly targets = new WeakMap<CompiledRoute, OutboundTargetHandle[]>();
   private readonly globalLimits = new GlobalRateLimits();
+  readonly deadlines = new Deadlines();
   private closed = false;
 
   constructor(private readonly runtime: DispatcherRuntime, options: MeshDispatcherOptions) {
@@ -120,14 +122,14 @@ export class MeshDispatcher extends Dispatcher implements ExchangeContext {
       if (this.registryOnly) return this.reply(handler, 'NR', 502, `no route: "${origin.authority}" is not in the mesh registry (REGISTRY_ONLY)`);
       return this.passthrough.dispatch(opts, rawHandler);
     }
-    return this.dispatchToVirtualHost(snapshot, vhost, opts, handler, origin.authority);
+    return this.dispatchToVirtualHost(snapshot, vhost, opts, handler, origin.authority, origin);
   }
 
   /**
    * Routes a request on a given virtual host (the gateway looks its virtual
    * host up in its own route table, then hands over here).
    */
-  dispatchToVirtualHost(snapshot: Snapshot, vhost: CompiledVirtualHost, opts: Dispatcher.DispatchOptions, handler: LegacyHandler, authority: string): boolean {
+  dispatchToVirtualHost(snapshot: Snapshot, vhost: CompiledVirtualHost, opts: Dispatcher.DispatchOptions, handler: LegacyHandler, authority: string, server: { host: string; port: number } = this.originInfo(`http://${authority}`)): boolean {
     const fullPath = opts.path;
     const q = fullPath.indexOf('?');
     const view = new DispatchView(opts.method, q === -1 ? fullPath : fullPath.slice(0, q), q === -1 ? '' : fullPath.slice(q + 1), opts.headers as RawHeaders);
@@ -138,7 +140,7 @@ export class MeshDispatcher extends Dispatcher implements ExchangeContext {
       sendResponse(handler, route.directStatus, route.directBody, undefined);
       return true;
     }
-    new Exchange(this, snapshot, vhost, route, opts, handler, authority, view.path).start();
+    new Exchange(this, snapshot, vhost, route, opts, handler, authority, view.path, server).start();
     return true;
   }
 
@@ -174,6 +176,7 @@ export class MeshDispatcher extends Dispatcher implements ExchangeContext {
     if (this.closed) return;
     this.closed = true;
     await Promise.all([this.pools.close(graceMs), this.passthrough.close(), this.globalLimits.close()]);
+    this.deadlines.close();
   }
 }
 

@@ -9,6 +9,7 @@
 import type { Context } from '@opentelemetry/api';
 import type { Dispatcher } from 'undici';
 import type { CompiledCluster } from '../core/cluster.js';
+import { cancelDeadline, type Deadline, type Deadlines } from '../core/deadlines.js';
 import { decideFault, NO_FAULT, type FaultDecision } from '../core/fault.js';
 import { descriptorsFor } from '../core/global-rate-limit.js';
 import type { Host } from '../core/load-balancer.js';
@@ -32,6 +33,8 @@ export interface ExchangeContext {
   readonly random: RandomSource;
   readonly localReplies: LocalReplyMode;
   readonly telemetry: MeshTelemetry;
+  /** Route and per-try timeouts. */
+  readonly deadlines: Deadlines;
   /** The connection pool for an endpoint. */
   pool(host: Host, cluster: CompiledCluster): Dispatcher;
   /** The trace context outbound calls are children of (the inbound request's, if any). */
@@ -58,6 +61,7 @@ export class Exchange implements AttemptOwner {
   private readonly clusterIndex: number;
   private readonly cluster: CompiledCluster | undefined;
   private timer: NodeJS.Timeout | undefined;
+  private routeDeadline: Deadline | undefined;
   private retryTimer: NodeJS.Timeout | undefined;
   private lastHost: Host | undefined;
   private readonly body: ReplayableBody;
@@ -81,6 +85,8 @@ export class Exchange implements AttemptOwner {
     readonly handler: LegacyHandler,
     private readonly authority: string,
     private readonly path: string,
+    /** host and port of the authority, for telemetry */
+    private readonly server: { readonly host: string; readonly port: number },
   ) {
     this.retriesLeft = route.retry?.numRetries ?? 0;
     this.body = replayableBody(opts.body);
@@ -92,9 +98,8 @@ export class Exchange implements AttemptOwner {
   start(): void {
     this.handler.onConnect?.((reason) => this.abort(reason));
     if (this.state === DONE) return;
-    const [host, port] = splitAuthority(this.authority);
     this.call = this.ctx.telemetry.outbound.start(this.ctx.parentContext(), this.ctx.target(this.route, this.clusterIndex), {
-      method: this.opts.method, url: `http://${this.authority}${this.opts.path}`, serverAddress: host, serverPort: port,
+      method: this.opts.method, url: `http://${this.authority}${this.opts.path}`, serverAddress: this.server.host, serverPort: this.server.port,
     });
     this.fault = decideFault(this.route.fault, this.ctx.random);
     if (this.fault.delayMs > 0) {
@@ -153,7 +158,7 @@ export class Exchange implements AttemptOwner {
     if (!cluster) return this.localReply('NC', 503, `no cluster: "${this.route.clusters[this.clusterIndex]}" is not known (its Cluster or ClusterLoadAssignment never arrived, or it does not exist)`);
     if (cluster.breaker.tryAdmitHttp1() === undefined) return this.localReply('UO', 503, 'upstream connect error or disconnect/reset before headers. reset reason: overflow');
     this.admitted = true;
-    if (this.route.timeoutMs > 0) this.timer = setTimeout(() => this.onRouteTimeout(), this.route.timeoutMs);
+    if (this.route.timeoutMs > 0) this.routeDeadline = this.ctx.deadlines.arm(this.route.timeoutMs, routeTimedOut, this);
     for (const m of this.route.mirrors) {
       if (m.probability >= 1 || this.ctx.random() < m.probability) this.ctx.mirror(this.snapshot, m.cluster, this.optionsForAttempt(), this.authority, m.shadowSuffix);
     }
@@ -169,7 +174,7 @@ export class Exchange implements AttemptOwner {
     this.attempt = attempt;
     this.lastHost = host;
     const perTry = retry?.perTryTimeoutMs ?? 0;
-    if (perTry > 0) attempt.timer = setTimeout(() => this.onPerTryTimeout(attempt), perTry);
+    if (perTry > 0) attempt.deadline = this.ctx.deadlines.arm(perTry, perTryTimedOut, attempt);
     this.ctx.pool(host, cluster).dispatch(this.optionsForAttempt(), attempt as unknown as Dispatcher.DispatchHandler);
   }
 
@@ -202,7 +207,7 @@ export class Exchange implements AttemptOwner {
       attempt.discard = true; // drain it, then retry on completion
       return true;
     }
-    if (attempt.timer) clearTimeout(attempt.timer);
+    cancelDeadline(attempt.deadline);
     this.state = FORWARDING;
     this.status = status;
     const meta = takePeerMetadata(raw);
@@ -274,7 +279,8 @@ export class Exchange implements AttemptOwner {
     }, delay);
   }
 
-  private onPerTryTimeout(attempt: Attempt): void {
+  /** @internal */
+  onPerTryTimeout(attempt: Attempt): void {
     if (attempt !== this.attempt || this.state !== PENDING) return;
     attempt.timedOut = true;
     const connected = attempt.abortUpstream !== undefined;
@@ -283,8 +289,9 @@ export class Exchange implements AttemptOwner {
     if (!connected) this.attemptError(attempt, new Error('per-try timeout'));
   }
 
-  private onRouteTimeout(): void {
-    this.timer = undefined;
+  /** @internal */
+  onRouteTimeout(): void {
+    this.routeDeadline = undefined;
     if (this.state === DONE) return;
     // Envoy reports a route timeout to outlier detection as a local-origin timeout (a gateway error).
     if (this.attempt) this.cluster!.outlier?.putLocalOrigin(this.attempt.host.id, 'timeout');
@@ -322,7 +329,8 @@ export class Exchange implements AttemptOwner {
     this.state = DONE;
     if (this.timer) clearTimeout(this.timer);
     if (this.retryTimer) clearTimeout(this.retryTimer);
-    this.timer = this.retryTimer = undefined;
+    cancelDeadline(this.routeDeadline);
+    this.timer = this.retryTimer = this.routeDeadline = undefined;
     if (this.admitted) this.cluster!.breaker.releaseHttp1();
     if (this.retryHeld) this.cluster!.breaker.releaseRetry();
     if (this.call) {
@@ -333,10 +341,6 @@ export class Exchange implements AttemptOwner {
   }
 }
 
-function splitAuthority(authority: string): [string, number] {
-  const i = authority.lastIndexOf(':');
-  return i > 0 && authority[authority.length - 1] !== ']' ? [authority.slice(0, i), Number(authority.slice(i + 1))] : [authority, 80];
-}
 
 function toRaw(headers: Record<string, string>): Buffer[] {
   const out: Buffer[] = [];
@@ -360,4 +364,13 @@ function grpcStatusOf(raw: Buffer[], on: number): number | undefined {
   if (on < 1 << 16) return undefined;
   for (let i = 0; i < raw.length; i += 2) if (raw[i]!.toString('latin1').toLowerCase() === grpcStatusName) return Number(raw[i + 1]!.toString('latin1'));
   return undefined;
+}
+
+// Module-level callbacks: arming a deadline allocates no closure.
+function routeTimedOut(exchange: Exchange): void {
+  exchange.onRouteTimeout();
+}
+
+function perTryTimedOut(attempt: Attempt): void {
+  (attempt.owner as Exchange).onPerTryTimeout(attempt);
 }

@@ -123,7 +123,9 @@ export class OutboundTelemetry {
   start(parent: Context, target: OutboundTargetHandle, request: Omit<ClientSpanInfo, 'route' | 'cluster' | 'protocol'>): OutboundCall {
     const info = target.info;
     const span = this.options.tracer.startClientSpan(parent, Object.assign(request as ClientSpanInfo, { route: info.route, cluster: info.cluster, protocol: info.protocol }));
-    return { span, context: trace.setSpan(parent, span), target, startMs: this.now() };
+    // A span that records nothing carries the parent's trace context (or none): keep the parent and
+    // skip building a new context per request.
+    return { span, context: span.isRecording() ? trace.setSpan(parent, span) : parent, target, startMs: this.now() };
   }
 
   /** Writes trace headers for `context` and our metadata-exchange headers into an outbound request's headers. */
