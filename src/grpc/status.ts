@@ -6,7 +6,6 @@
  */
 import { status as Status } from '@grpc/grpc-js';
 import { grpcStatusForHttp } from '../core/fault.js';
-import type { ResponseFlag } from '../errors.js';
 
 export { grpcStatusForHttp };
 
@@ -33,14 +32,6 @@ const toHttp: readonly number[] = [
 /** The HTTP status Envoy reports to outlier detection for a grpc-status. */
 export function grpcToHttp(code: number): number {
   return toHttp[code] ?? 500;
-}
-
-/** The gRPC status a mesh local reply carries, by response flag (Envoy maps the local reply's HTTP status; UT is DEADLINE_EXCEEDED as a gRPC deadline). */
-export function grpcStatusForFlag(flag: ResponseFlag, httpStatus: number): number {
-  if (flag === 'UT') return Status.DEADLINE_EXCEEDED;
-  if (flag === 'NR' || flag === 'NC' || flag === 'UH') return Status.UNAVAILABLE;
-  if (flag === 'RL') return Status.RESOURCE_EXHAUSTED;
-  return grpcStatusForHttp(httpStatus);
 }
 
 /** grpc-js status details that mean the attempt never reached the server (a connect failure). */

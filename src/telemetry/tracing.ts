@@ -273,11 +273,6 @@ export class MeshTracer {
   }
 }
 
-/** Returns a context whose active span is `span`, on top of `parent`. */
-export function contextWithSpan(parent: Context, span: Span): Context {
-  return trace.setSpan(parent, span);
-}
-
 function setRpc(attrs: Attributes, service: string | undefined, method: string | undefined): void {
   attrs['rpc.system'] = 'grpc';
   if (service !== undefined) attrs['rpc.service'] = service;
