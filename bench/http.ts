@@ -87,7 +87,8 @@ const variants: Variant[] = [
   { name: 'mesh.fetch', call: async () => (await mesh.fetch(meshUrl)).arrayBuffer(), baseline: 'undici.fetch Agent' },
 ];
 
-const selected = values.only ? variants.filter((v) => v.name.includes(values.only!)) : variants;
+const only = values.only?.split(',');
+const selected = only ? variants.filter((v) => only.some((o) => v.name.includes(o))) : variants;
 console.log(`HTTP: ${selected.length} variants × ${values.seconds}s each (${values.rounds} interleaved rounds), ${values.concurrency} in flight, upstream in its own process\n`);
 await compare(selected, { seconds: Number(values.seconds), rounds: Number(values.rounds), concurrency: Number(values.concurrency), warmupMs: 1000 });
 
