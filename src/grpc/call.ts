@@ -12,7 +12,6 @@
 import { Metadata, status as Status, type Deadline, type StatusObject } from '@grpc/grpc-js';
 import type { CompiledCluster } from '../core/cluster.js';
 import { decideFault } from '../core/fault.js';
-import { RateLimitOutcome } from '../core/token-bucket.js';
 import type { Host } from '../core/load-balancer.js';
 import { backoffDelay, retriableFailure, retriableResponse, RetryOn } from '../core/retry.js';
 import { pickClusterIndex, type CompiledRoute } from '../core/route.js';
@@ -24,6 +23,7 @@ import { Attempt, type Call, type CallListener, type MessageContext } from './at
 import type { Abortable, GrpcRuntime } from './runtime.js';
 import { grpcStatusForHttp, grpcToHttp, isConnectFailure } from './status.js';
 import { applyMutations, finishCallTelemetry, startCallTelemetry } from './call-telemetry.js';
+import { refuseCall } from './call-admission.js';
 import type { CallTarget } from './target.js';
 
 export type { CallTarget } from './target.js';
@@ -122,22 +122,13 @@ export class MeshCall implements Call, Abortable, RequestView {
     applyMutations(metadata, route.clusterRequestHeaders[this.clusterIndex]!);
 
     const fault = decideFault(this.runtime.faultFor(route), this.runtime.random);
-    if (fault.abortHttpStatus !== undefined || fault.abortGrpcStatus !== undefined) {
-      const code = fault.abortGrpcStatus ?? grpcStatusForHttp(fault.abortHttpStatus!);
-      const http = fault.abortHttpStatus ?? 200;
-      if (fault.delayMs > 0) {
-        this.retryTimer = setTimeout(() => this.localReply('FI', http, code, 'fault filter abort'), fault.delayMs);
-        return;
-      }
-      return this.localReply('FI', http, code, 'fault filter abort');
+    const refusal = refuseCall(fault, this.vhost, this.cluster);
+    if (refusal !== undefined) {
+      const reply = () => this.localReply(refusal.flag, refusal.http, refusal.code, refusal.message);
+      if (refusal.flag === 'FI' && fault.delayMs > 0) this.retryTimer = setTimeout(reply, fault.delayMs);
+      else reply();
+      return;
     }
-    const limiter = this.vhost.localLimiter;
-    if (limiter !== undefined && limiter.check() === RateLimitOutcome.Limited) {
-      // Envoy answers a rate-limited gRPC call with the HTTP→gRPC mapping of 429: UNAVAILABLE.
-      return this.localReply('RL', limiter.policy.status, grpcStatusForHttp(limiter.policy.status), 'local_rate_limited');
-    }
-    // HTTP/2 streams count against max_requests (Envoy's http2MaxRequests).
-    if (!this.cluster.breaker.tryAcquireRequest()) return this.localReply('UO', 503, Status.UNAVAILABLE, 'upstream connect error or disconnect/reset before headers. reset reason: overflow');
     this.admitted = true;
     if (fault.delayMs > 0) {
       this.flag = 'DI';
