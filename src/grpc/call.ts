@@ -13,7 +13,7 @@ import { Metadata, status as Status, type Deadline, type StatusObject } from '@g
 import type { CompiledCluster } from '../core/cluster.js';
 import { decideFault } from '../core/fault.js';
 import type { Host } from '../core/load-balancer.js';
-import { backoffDelay, retriableFailure, retriableResponse, RetryOn } from '../core/retry.js';
+import { backoffDelay } from '../core/retry.js';
 import { pickClusterIndex, type CompiledRoute } from '../core/route.js';
 import type { RequestView } from '../core/router.js';
 import { selectRoute, type CompiledVirtualHost, type Snapshot } from '../core/snapshot.js';
@@ -21,9 +21,9 @@ import type { ResponseFlag } from '../errors.js';
 import type { OutboundCall } from '../telemetry/outbound.js';
 import { Attempt, type Call, type CallListener, type MessageContext } from './attempt.js';
 import type { Abortable, GrpcRuntime } from './runtime.js';
-import { grpcStatusForHttp, grpcToHttp, isConnectFailure } from './status.js';
+import { grpcStatusForHttp } from './status.js';
 import { applyMutations, finishCallTelemetry, startCallTelemetry } from './call-telemetry.js';
-import { refuseCall } from './call-admission.js';
+import { refuseCall, reportAttempt, retriableAttempt } from './call-policies.js';
 import type { CallTarget } from './target.js';
 
 export type { CallTarget } from './target.js';
@@ -263,22 +263,11 @@ export class MeshCall implements Call, Abortable, RequestView {
     if (a.done) return;
     a.done = true;
     a.release();
-    const host = a.host;
-    const cluster = this.cluster!;
-    const connectFailed = !a.timedOut && isConnectFailure(status.code, status.details);
-    if (a.timedOut) cluster.outlier?.putLocalOrigin(host.id, 'timeout');
-    else if (connectFailed) cluster.outlier?.putLocalOrigin(host.id, 'connect_failed');
-    else if (!a.cancelledByMesh) cluster.outlier?.putHttpStatus(host.id, grpcToHttp(status.code));
+    const connectFailed = reportAttempt(this.cluster!, a.host, status, a.timedOut, a.cancelledByMesh);
     if (a !== this.attempt || this.state === DONE) return;
     const retry = this.route!.retry;
-    if (!this.committed && retry !== undefined && this.retriesLeft > 0 && status.code !== Status.OK && Date.now() < this.deadlineMs) {
-      const retriable = a.timedOut
-        ? retriableFailure(retry, 'timeout') || (retry.on & RetryOn['deadline-exceeded']) !== 0
-        : connectFailed
-          ? retriableFailure(retry, 'connect-failure') || retriableResponse(retry, 200, status.code)
-          : retriableResponse(retry, 200, status.code);
-      if (retriable) return this.retryAfterBackoff();
-    }
+    if (!this.committed && retry !== undefined && this.retriesLeft > 0 && status.code !== Status.OK && Date.now() < this.deadlineMs
+      && retriableAttempt(retry, status.code, a.timedOut, connectFailed)) return this.retryAfterBackoff();
     if (a.timedOut) return this.localReply('UT', 504, Status.DEADLINE_EXCEEDED, 'upstream request timeout (per-try timeout)');
     if (connectFailed) {
       const flag: ResponseFlag = this.retryNumber > 0 ? 'URX' : 'UF';
