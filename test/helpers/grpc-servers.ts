@@ -3,6 +3,7 @@
  * with its version (v1 adds, v2 multiplies), counts calls, records the last
  * metadata, and lets a test override the unary behaviour.
  */
+import { meshService } from './mesh-config.js';
 import { Server, ServerCredentials, status as Status, type Metadata, type sendUnaryData, type ServerInterceptor, type ServerUnaryCall, type ServerWritableStream, type ServerReadableStream, type ServerDuplexStream } from '@grpc/grpc-js';
 import { CalculateService, type Operands, type Result, type SeriesRequest } from '../../examples/grpc/proto.js';
 
@@ -76,18 +77,7 @@ export async function startGrpcServer(version: string, options: GrpcServerOption
 
 /** A ServiceEntry for calculate on gRPC port 9000 with one endpoint per server. */
 export function grpcCalculateService(servers: ReadonlyArray<{ port: number; version: string }>, servicePort = 9000): string {
-  return `
-apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: { name: calculate, namespace: default }
-spec:
-  hosts: [calculate.default.svc.cluster.local]
-  location: MESH_INTERNAL
-  resolution: STATIC
-  ports: [{ number: ${servicePort}, name: grpc, protocol: GRPC }]
-  endpoints:
-${servers.map((s) => `    - { address: 127.0.0.1, ports: { grpc: ${s.port} }, labels: { app: calculate, version: ${s.version} } }`).join('\n')}
-`;
+  return meshService('calculate', servers, servicePort, 'GRPC');
 }
 
 /** DestinationRule with subsets v1 and v2 (and an optional trafficPolicy YAML block, indented under spec). */

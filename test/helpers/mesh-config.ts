@@ -3,20 +3,29 @@
  * (cat-plus / dog-multi) on real loopback ports.
  */
 
-/** A ServiceEntry for calculate with one endpoint per given version. */
-export function calculateService(endpoints: Array<{ port: number; version: string }>, servicePort = 8000): string {
+/**
+ * A ServiceEntry for `<name>.default.svc.cluster.local` with one loopback
+ * endpoint per given version, on an HTTP or gRPC service port.
+ */
+export function meshService(name: string, endpoints: ReadonlyArray<{ port: number; version: string }>, servicePort: number, protocol: 'HTTP' | 'GRPC'): string {
+  const portName = protocol.toLowerCase();
   return `
 apiVersion: networking.istio.io/v1
 kind: ServiceEntry
-metadata: { name: calculate, namespace: default }
+metadata: { name: ${name}, namespace: default }
 spec:
-  hosts: [calculate.default.svc.cluster.local]
+  hosts: [${name}.default.svc.cluster.local]
   location: MESH_INTERNAL
   resolution: STATIC
-  ports: [{ number: ${servicePort}, name: http, protocol: HTTP }]
+  ports: [{ number: ${servicePort}, name: ${portName}, protocol: ${protocol} }]
   endpoints:
-${endpoints.map((e) => `    - { address: 127.0.0.1, ports: { http: ${e.port} }, labels: { app: calculate, version: ${e.version} } }`).join('\n')}
+${endpoints.map((e) => `    - { address: 127.0.0.1, ports: { ${portName}: ${e.port} }, labels: { app: ${name}, version: ${e.version} } }`).join('\n')}
 `;
+}
+
+/** A ServiceEntry for calculate with one endpoint per given version. */
+export function calculateService(endpoints: Array<{ port: number; version: string }>, servicePort = 8000): string {
+  return meshService('calculate', endpoints, servicePort, 'HTTP');
 }
 
 /** The seed's DestinationRule with subsets cat-with-plus and dog-with-multi. */
