@@ -31,10 +31,13 @@ import { validateInboundPolicy } from './core/inbound-policy.js';
 import type { PropagationFormat } from './telemetry/propagation.js';
 // security: identity, mTLS, authorization
 import type { IncomingMessage, RequestListener } from 'node:http';
+import type { Http2SecureServer } from 'node:http2';
+import type { Server as HttpsServer } from 'node:https';
 import type { TlsOptions, TLSSocket } from 'node:tls';
 import { InboundPolicyCompiler } from './core/inbound-policy.js';
 import { authorizationFilterFactory } from './security/inbound-authz.js';
 import { MeshSecurity, type MeshIdentityOptions } from './security/mesh-security.js';
+import type { AnyRequestListener, Http2RequestListener, MeshRequestListener } from './security/mesh-http2.js';
 import type { MeshServer } from './security/mesh-server.js';
 import type { Disposable, WorkloadIdentity } from './security/workload-identity.js';
 
@@ -83,6 +86,14 @@ export interface MeshOptions extends MeshIdentityOptions {
   meterRegistry?: Registry;
   /** Trace headers injected on outbound calls (default W3C and B3 multi-header). */
   propagation?: readonly PropagationFormat[];
+  /** Span options: header names recorded as span attributes (secret headers never are). */
+  tracing?: { recordHeaders?: readonly string[] };
+  /**
+   * Telemetry switches, both on by default as in Istio: the istio_* metrics,
+   * and Istio's metadata exchange (`x-envoy-peer-metadata` headers that give
+   * Kiali its source_* / destination_* labels).
+   */
+  telemetry?: { metrics?: boolean; metadataExchange?: boolean };
   /**
    * Envoy-style admin endpoints on loopback: /stats/prometheus and /metrics,
    * /config_dump, /clusters, /ready. Port 0 picks a free one (see `mesh.admin.port`).
@@ -130,6 +141,9 @@ export class Mesh {
       ...(options.tracerProvider && { tracerProvider: options.tracerProvider }),
       ...(options.meterRegistry && { registry: options.meterRegistry }),
       ...(options.propagation && { propagation: options.propagation }),
+      ...(options.tracing?.recordHeaders && { recordHeaders: options.tracing.recordHeaders }),
+      ...(options.telemetry?.metrics === false && { metrics: false }),
+      ...(options.telemetry?.metadataExchange === false && { metadataExchange: false }),
     });
     this.dispatcher = new MeshDispatcher(this, {
       random: options.random ?? defaultRandom,
@@ -310,9 +324,23 @@ export class Mesh {
    * PeerAuthentication (STRICT / PERMISSIVE / DISABLE, per port) and
    * AuthorizationPolicy enforced (403 `RBAC: access denied`). `mesh.peerOf(req)`
    * gives the caller's SPIFFE id.
+   *
+   * With `{ http2: true }` the same port also speaks HTTP/2: TLS clients get
+   * h2 or http/1.1 by ALPN, plaintext clients (PERMISSIVE, DISABLE) h2c with
+   * prior knowledge or HTTP/1.1. `handler` then receives node:http2's compat
+   * `Http2ServerRequest` / `Http2ServerResponse` for h2 requests and
+   * `IncomingMessage` / `ServerResponse` for HTTP/1.1 ones.
+   * @param handler a node:http request listener (an Express app, Fastify's serverFactory handler); with
+   *   `http2`, one that also handles the HTTP/2 compat request and response
+   * @param options `http2`: also serve HTTP/2 on the same port (default false)
    */
-  createServer(handler: RequestListener): MeshServer {
-    return this.security.createServer(handler);
+  createServer(handler: MeshRequestListener, options: { http2: true }): MeshServer<Http2SecureServer>;
+  createServer(handler: RequestListener | Http2RequestListener, options: { http2: true }): MeshServer<Http2SecureServer>;
+  createServer(handler: RequestListener, options?: { http2?: false }): MeshServer<HttpsServer>;
+  createServer(handler: MeshRequestListener, options?: { http2?: boolean }): MeshServer;
+  createServer(handler: RequestListener, options?: { http2?: boolean }): MeshServer;
+  createServer(handler: AnyRequestListener, options?: { http2?: boolean }): MeshServer {
+    return this.security.createServer(handler, options);
   }
 
   /** TLS options (key, cert, ca, requestCert …) for servers the app builds itself; pair with {@link secure}. */

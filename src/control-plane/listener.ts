@@ -6,8 +6,8 @@
  * workloads asking the CA over TLS share one address.
  */
 import * as grpc from '@grpc/grpc-js';
-import { createServer as createNetServer, type Socket } from 'node:net';
-import { TLS_HANDSHAKE_BYTE } from '../security/permissive.js';
+import { createServer as createNetServer } from 'node:net';
+import { FirstBytesRouter, sniffProtocol } from '../security/first-bytes.js';
 
 /** A bound gRPC port. */
 export interface GrpcListener {
@@ -40,23 +40,13 @@ export async function listenGrpc(server: grpc.Server, options: GrpcListenOptions
 
   const plain = server.createConnectionInjector(grpc.ServerCredentials.createInsecure());
   const secure = server.createConnectionInjector(options.tls);
-  const firstByteTimeoutMs = options.firstByteTimeoutMs ?? 10_000;
-  const sockets = new Set<Socket>();
-  const net = createNetServer((socket) => {
-    sockets.add(socket);
-    socket.once('close', () => sockets.delete(socket));
-    socket.on('error', () => socket.destroy());
-    socket.setTimeout(firstByteTimeoutMs, () => socket.destroy());
-    socket.once('readable', () => {
-      const first = socket.read(1) as Buffer | null;
-      if (first === null) return void socket.destroy();
-      socket.setTimeout(0);
-      socket.removeAllListeners('timeout');
-      socket.unshift(first);
-      // Peeked and pushed back: the HTTP/2 (or TLS) server reads the stream from its first byte.
-      (first[0] === TLS_HANDSHAKE_BYTE ? secure : plain).injectConnection(socket);
-    });
+  // Peeked and pushed back: the HTTP/2 (or TLS) server reads the stream from its first byte.
+  const router = new FirstBytesRouter<boolean>({
+    ...(options.firstByteTimeoutMs !== undefined && { timeoutMs: options.firstByteTimeoutMs }),
+    classify: (head) => sniffProtocol(head) === 'tls',
+    route: (socket, tls) => (tls ? secure : plain).injectConnection(socket),
   });
+  const net = createNetServer(router.accept);
   await new Promise<void>((resolve, reject) => {
     net.once('error', reject);
     net.listen(options.port, options.host, () => {
@@ -72,7 +62,7 @@ export async function listenGrpc(server: grpc.Server, options: GrpcListenOptions
       net.close(() => resolve());
       plain.destroy();
       secure.destroy();
-      for (const socket of sockets) socket.destroy();
+      router.destroyAll();
     }),
   };
 }

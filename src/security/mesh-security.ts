@@ -6,7 +6,7 @@
  * its identity methods here.
  */
 import { readFileSync } from 'node:fs';
-import type { IncomingMessage, RequestListener } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { TlsOptions, TLSSocket } from 'node:tls';
 import { parseDuration } from '../core/duration.js';
 import { openCaDir } from './ca-dir.js';
@@ -14,6 +14,7 @@ import { certDirIdentity } from './cert-dir.js';
 import { controlPlaneIdentity } from './ca-service.js';
 import { DEFAULT_TRUST_DOMAIN, formatSpiffeId } from './identity.js';
 import { MeshAuthorization, type MeshAuthorizationOptions } from './inbound-authz.js';
+import type { AnyRequestListener, MeshRequestListener } from './mesh-http2.js';
 import { type MeshServer, createMeshServer } from './mesh-server.js';
 import { type MtlsMode, type PeerAuthenticationPolicy, peerAuthenticationFor } from './peer-authentication.js';
 import { enforcePeerTrustDomain, peerIdentity, serverTlsOptions } from './tls.js';
@@ -123,17 +124,22 @@ export class MeshSecurity {
   /**
    * An HTTP server speaking mTLS / TLS / plaintext per PeerAuthentication on
    * each port, enforcing AuthorizationPolicy (403 `RBAC: access denied`)
-   * before `handler` runs.
+   * before `handler` runs. With `http2`, also HTTP/2 (ALPN h2 on TLS, h2c on
+   * plaintext); the guard reads h2 requests the same way (`:authority` as host).
    */
-  createServer(handler: RequestListener): MeshServer {
+  createServer(handler: AnyRequestListener, options: { http2?: boolean } = {}): MeshServer {
     const authz = this.authorization;
-    const guarded: RequestListener = (req, res) => {
-      const denied = authz.authorizeHttp(req);
-      if (denied === undefined) return handler(req, res);
-      res.writeHead(denied.status, { 'content-type': 'text/plain', 'content-length': Buffer.byteLength(denied.body), 'x-meshlet-flags': denied.flags });
+    const serve = handler as MeshRequestListener;
+    const guarded: MeshRequestListener = (req, res) => {
+      // Http2ServerRequest has what authorizeHttp reads: method, url, headers, socket (a proxy of the session's).
+      const denied = authz.authorizeHttp(req as IncomingMessage);
+      if (denied === undefined) return serve(req, res);
+      (res as ServerResponse).writeHead(denied.status, { 'content-type': 'text/plain', 'content-length': Buffer.byteLength(denied.body), 'x-meshlet-flags': denied.flags });
       res.end(denied.body);
     };
-    return createMeshServer(guarded, { identity: this.identity, modeFor: (port) => this.modeFor(port), trustDomain: this.trustDomain });
+    return createMeshServer(guarded, {
+      identity: this.identity, modeFor: (port) => this.modeFor(port), trustDomain: this.trustDomain, http2: options.http2 === true,
+    });
   }
 
   /**

@@ -1,27 +1,32 @@
 /**
  * The server behind `mesh.createServer(handler)`: one listening socket whose
- * connections are sorted by their first byte (0x16 opens every TLS
- * handshake) and by the PeerAuthentication mode of the port they arrived on,
- * read per connection so a config push applies to new connections:
+ * connections are sorted by their first bytes (0x16 opens every TLS
+ * handshake; with `http2`, the HTTP/2 preface opens an h2c connection) and by
+ * the PeerAuthentication mode of the port they arrived on, read per
+ * connection so a config push applies to new connections:
  *
  *   STRICT      TLS with a client certificate from the mesh root; plaintext is closed
  *   PERMISSIVE  mTLS, TLS without a certificate (anonymous) and plaintext
  *   DISABLE     plaintext only (TLS bytes reach the HTTP parser and fail, as behind a sidecar)
  *
+ * With `http2`, TLS connections negotiate h2 or http/1.1 by ALPN and
+ * plaintext ones speak h2c (prior knowledge) or HTTP/1.1, all on one port.
  * Authenticated peers must belong to the trust domain; a certificate that
  * fails verification is refused in every mode. Certificates rotate with the
  * identity (`setSecureContext`); open connections keep theirs.
  */
 import { Server as NetServer, type Socket } from 'node:net';
 import { createServer as createHttpServer, type RequestListener, type Server as HttpServer } from 'node:http';
-import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
+import type { Server as HttpsServer } from 'node:https';
+import type { Http2SecureServer, Http2Server } from 'node:http2';
 import type { TLSSocket } from 'node:tls';
+import { FirstBytesRouter, sniffProtocol } from './first-bytes.js';
+import {
+  type AnyRequestListener, Http2Sessions, type MeshRequestListener, type MeshTlsServer, createH2cServer, createMeshTlsServer,
+} from './mesh-http2.js';
 import { peerIdentity, serverTlsOptions } from './tls.js';
 import type { MtlsMode } from './peer-authentication.js';
 import type { Disposable, WorkloadIdentity } from './workload-identity.js';
-
-/** First byte of a TLS record carrying a handshake. */
-const TLS_HANDSHAKE = 0x16;
 
 /** Options of {@link createMeshServer}. */
 export interface MeshServerOptions {
@@ -33,7 +38,16 @@ export interface MeshServerOptions {
   trustDomain?: string;
   /** Connections that send nothing for this long are closed (default 10 s). */
   firstByteTimeoutMs?: number;
+  /**
+   * Also serve HTTP/2 (default false): ALPN h2 or http/1.1 on TLS, h2c with
+   * prior knowledge or HTTP/1.1 on plaintext. The handler then also gets
+   * `Http2ServerRequest` / `Http2ServerResponse`.
+   */
+  http2?: boolean;
 }
+
+/** Where a connection goes after its first bytes. */
+type Target = 'strict' | 'permissive' | 'plain' | 'h2c' | 'reject';
 
 function trustDomainOf(spiffeId: string): string {
   const rest = spiffeId.slice('spiffe://'.length);
@@ -41,95 +55,132 @@ function trustDomainOf(spiffeId: string): string {
 }
 
 /**
- * A net.Server that serves HTTP/1.1 over mTLS, TLS and plaintext per
- * PeerAuthentication. `listen`, `address` and `close` behave as on any
- * node server; `close()` also closes idle keep-alive connections.
+ * Runs `allow` on every TLS connection before the HTTP layer's own
+ * `secureConnection` listener, which a refused socket then never reaches
+ * (no request parsed, no HTTP/2 session opened).
  */
-export class MeshServer extends NetServer {
+function gateSecureConnections(server: MeshTlsServer, allow: (socket: TLSSocket) => boolean): void {
+  const serve = server.listeners('secureConnection') as ((socket: TLSSocket) => void)[];
+  server.removeAllListeners('secureConnection');
+  server.on('secureConnection', (socket: TLSSocket) => {
+    if (allow(socket)) for (const listener of serve) listener.call(server, socket);
+  });
+}
+
+/**
+ * A net.Server that serves HTTP/1.1 (and with `http2`, HTTP/2) over mTLS,
+ * TLS and plaintext per PeerAuthentication. `listen`, `address` and `close`
+ * behave as on any node server; `close()` also closes idle keep-alive
+ * connections and HTTP/2 sessions. `T` is the TLS server: https, or with
+ * `http2` an http2 secure server (HTTP/1.1 allowed); plain `MeshServer` is either.
+ */
+export class MeshServer<T extends MeshTlsServer = MeshTlsServer> extends NetServer {
   /** TLS server requiring a verified client certificate (STRICT). */
-  readonly strictServer: HttpsServer | undefined;
+  readonly strictServer: T | undefined;
   /** TLS server accepting clients with or without a certificate (PERMISSIVE). */
-  readonly permissiveServer: HttpsServer | undefined;
-  /** Plaintext server (PERMISSIVE, DISABLE). */
+  readonly permissiveServer: T | undefined;
+  /** Plaintext HTTP/1.1 server (PERMISSIVE, DISABLE). */
   readonly plainServer: HttpServer;
+  /** Plaintext HTTP/2 server for prior-knowledge (h2c) connections (PERMISSIVE, DISABLE), with `http2`. */
+  readonly h2cServer: Http2Server | undefined;
   /** Connections refused by mode or identity (tests, debugging). */
   rejected = 0;
-  readonly #sockets = new Set<Socket>();
+  readonly #router: FirstBytesRouter<Target>;
+  readonly #sessions = new Http2Sessions();
   readonly #rotation: Disposable | undefined;
 
   /** @internal use {@link createMeshServer} */
-  constructor(handler: RequestListener, options: MeshServerOptions) {
+  constructor(handler: AnyRequestListener, options: MeshServerOptions) {
     super();
+    const serve = handler as MeshRequestListener;
     const identity = options.identity;
-    const firstByteTimeoutMs = options.firstByteTimeoutMs ?? 10_000;
-    this.plainServer = createHttpServer(handler);
+    const http2 = options.http2 === true;
+    this.plainServer = createHttpServer(serve as RequestListener);
+    if (http2) {
+      this.h2cServer = createH2cServer(serve);
+      this.#sessions.track(this.h2cServer);
+    }
     if (identity !== undefined) {
       const trustDomain = options.trustDomain ?? trustDomainOf(identity.current.spiffeId);
-      this.strictServer = createHttpsServer(serverTlsOptions(identity, { mode: 'STRICT' }), handler);
-      this.permissiveServer = createHttpsServer(serverTlsOptions(identity, { mode: 'PERMISSIVE' }), handler);
-      const check = (socket: TLSSocket): void => {
+      const strict = createMeshTlsServer(serverTlsOptions(identity, { mode: 'STRICT' }), serve, http2);
+      const permissive = createMeshTlsServer(serverTlsOptions(identity, { mode: 'PERMISSIVE' }), serve, http2);
+      this.strictServer = strict as T;
+      this.permissiveServer = permissive as T;
+      const check = (socket: TLSSocket): boolean => {
         // No client certificate: an anonymous TLS peer (PERMISSIVE; STRICT refused it in the handshake).
         // Checked first because a resumed session without one reports `authorized` true.
-        if (socket.getPeerCertificate()?.raw === undefined) return;
+        if (socket.getPeerCertificate()?.raw === undefined) return true;
         if (socket.authorized) {
           const id = peerIdentity(socket);
-          if (id !== undefined && trustDomainOf(id) === trustDomain) return;
+          if (id !== undefined && trustDomainOf(id) === trustDomain) return true;
         }
         this.rejected++;
         socket.destroy();
+        return false;
       };
-      // Before the HTTP layer attaches, so a refused peer never gets a request parsed.
-      this.strictServer.prependListener('secureConnection', check);
-      this.permissiveServer.prependListener('secureConnection', check);
+      for (const server of [strict, permissive]) {
+        gateSecureConnections(server, check);
+        if (http2) this.#sessions.track(server);
+      }
       this.#rotation = identity.onRotate((m) => {
-        this.strictServer!.setSecureContext(serverTlsOptions(m, { mode: 'STRICT' }));
-        this.permissiveServer!.setSecureContext(serverTlsOptions(m, { mode: 'PERMISSIVE' }));
+        strict.setSecureContext(serverTlsOptions(m, { mode: 'STRICT' }));
+        permissive.setSecureContext(serverTlsOptions(m, { mode: 'PERMISSIVE' }));
       });
     }
 
-    this.on('connection', (socket: Socket) => {
-      this.#sockets.add(socket);
-      socket.once('close', () => this.#sockets.delete(socket));
-      socket.setTimeout(firstByteTimeoutMs, () => socket.destroy());
-      socket.on('error', () => socket.destroy());
-      socket.once('readable', () => this.#dispatch(socket, options.modeFor));
+    this.#router = new FirstBytesRouter<Target>({
+      ...(options.firstByteTimeoutMs !== undefined && { timeoutMs: options.firstByteTimeoutMs }),
+      classify: (head, socket) => this.#classify(head, this.strictServer === undefined ? 'DISABLE' : options.modeFor(socket.localPort)),
+      route: (socket, target) => this.#route(socket, target),
     });
+    this.on('connection', this.#router.accept);
   }
 
-  #dispatch(socket: Socket, modeFor: (port: number | undefined) => MtlsMode): void {
-    const first = socket.read(1) as Buffer | null;
-    if (first === null) return void socket.destroy();
-    socket.setTimeout(0);
-    socket.removeAllListeners('timeout');
-    socket.unshift(first);
-    const mode = this.strictServer === undefined ? 'DISABLE' : modeFor(socket.localPort);
-    if (first[0] === TLS_HANDSHAKE && mode !== 'DISABLE') {
-      (mode === 'STRICT' ? this.strictServer! : this.permissiveServer!).emit('connection', socket);
-    } else if (mode === 'STRICT') {
-      this.rejected++;
-      socket.destroy();
-    } else {
-      this.plainServer.emit('connection', socket);
+  #classify(head: Buffer, mode: MtlsMode): Target | undefined {
+    // STRICT refuses plaintext on its first byte, h2c preface or not.
+    const protocol = sniffProtocol(head, { h2c: this.h2cServer !== undefined && mode !== 'STRICT' });
+    if (protocol === undefined) return undefined;
+    if (protocol === 'tls' && mode !== 'DISABLE') return mode === 'STRICT' ? 'strict' : 'permissive';
+    if (mode === 'STRICT') return 'reject';
+    return protocol === 'h2c' ? 'h2c' : 'plain';
+  }
+
+  #route(socket: Socket, target: Target): void {
+    switch (target) {
+      case 'strict': return void this.strictServer!.emit('connection', socket);
+      case 'permissive': return void this.permissiveServer!.emit('connection', socket);
+      case 'h2c': return void this.h2cServer!.emit('connection', socket);
+      case 'plain': return void this.plainServer.emit('connection', socket);
+      case 'reject':
+        this.rejected++;
+        socket.destroy();
     }
   }
 
-  /** Stops listening, closes idle connections and stops following rotations. */
+  /** Stops listening, closes idle connections and HTTP/2 sessions (GOAWAY) and stops following rotations. */
   override close(callback?: (err?: Error) => void): this {
     super.close(callback);
     this.#rotation?.dispose();
     this.strictServer?.close();
     this.permissiveServer?.close();
+    this.h2cServer?.close();
     this.plainServer.close();
+    this.#sessions.close();
     return this;
   }
 
-  /** Destroys every connection, active ones included. */
+  /** Destroys every connection, active ones and HTTP/2 sessions included. */
   closeAllConnections(): void {
-    for (const socket of this.#sockets) socket.destroy();
+    this.#sessions.destroy();
+    this.#router.destroyAll();
   }
 }
 
-/** Creates the server behind `mesh.createServer(handler)`. */
-export function createMeshServer(handler: RequestListener, options: MeshServerOptions): MeshServer {
+/** Creates the server behind `mesh.createServer(handler)`; pass `http2: true` to also serve HTTP/2. */
+export function createMeshServer(handler: MeshRequestListener, options: MeshServerOptions & { http2: true }): MeshServer<Http2SecureServer>;
+export function createMeshServer(handler: AnyRequestListener, options: MeshServerOptions & { http2: true }): MeshServer<Http2SecureServer>;
+export function createMeshServer(handler: RequestListener, options: MeshServerOptions & { http2?: false }): MeshServer<HttpsServer>;
+export function createMeshServer(handler: AnyRequestListener, options: MeshServerOptions): MeshServer;
+export function createMeshServer(handler: AnyRequestListener, options: MeshServerOptions): MeshServer {
   return new MeshServer(handler, options);
 }

@@ -2,15 +2,16 @@
  * PeerAuthentication PERMISSIVE: one port that accepts both mTLS and
  * plaintext, told apart by the first byte (0x16 opens every TLS handshake;
  * no HTTP method starts with it). The bytes are peeked and pushed back, so
- * the https or http server sees the connection from its first byte.
+ * the https or http server sees the connection from its first byte
+ * (see first-bytes.ts).
  */
 import { createServer as createNetServer, type AddressInfo, type Server as NetServer, type Socket } from 'node:net';
 import { createServer as createHttpServer, type RequestListener, type Server as HttpServer } from 'node:http';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { SecureContextOptions, TlsOptions } from 'node:tls';
+import { FirstBytesRouter, sniffProtocol } from './first-bytes.js';
 
-/** First byte of a TLS record carrying a handshake. */
-export const TLS_HANDSHAKE_BYTE = 0x16;
+export { TLS_HANDSHAKE_BYTE } from './first-bytes.js';
 
 /** Options for {@link createPermissiveServer}. */
 export interface PermissiveServerOptions {
@@ -45,23 +46,12 @@ export interface PermissiveServer {
 export function createPermissiveServer(tlsOptions: TlsOptions, handler: RequestListener, options: PermissiveServerOptions = {}): PermissiveServer {
   const tlsServer = options.tlsServer ?? createHttpsServer(tlsOptions, handler);
   const plainServer = options.plainServer ?? createHttpServer(handler);
-  const firstByteTimeoutMs = options.firstByteTimeoutMs ?? 10_000;
-  const sockets = new Set<Socket>();
-
-  const server = createNetServer((socket) => {
-    sockets.add(socket);
-    socket.once('close', () => sockets.delete(socket));
-    socket.setTimeout(firstByteTimeoutMs, () => socket.destroy());
-    socket.on('error', () => socket.destroy());
-    socket.once('readable', () => {
-      const first = socket.read(1) as Buffer | null;
-      if (first === null) return void socket.destroy();
-      socket.setTimeout(0);
-      socket.removeAllListeners('timeout');
-      socket.unshift(first);
-      (first[0] === TLS_HANDSHAKE_BYTE ? tlsServer : plainServer).emit('connection', socket);
-    });
+  const router = new FirstBytesRouter({
+    ...(options.firstByteTimeoutMs !== undefined && { timeoutMs: options.firstByteTimeoutMs }),
+    classify: (head) => sniffProtocol(head),
+    route: (socket, protocol) => void (protocol === 'tls' ? tlsServer : plainServer).emit('connection', socket),
   });
+  const server = createNetServer(router.accept);
 
   return {
     server,
@@ -85,7 +75,7 @@ export function createPermissiveServer(tlsOptions: TlsOptions, handler: RequestL
         server.close(() => resolve());
         tlsServer.close();
         plainServer.close();
-        for (const socket of sockets) socket.destroy();
+        router.destroyAll();
       });
     },
   };

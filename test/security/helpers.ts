@@ -4,6 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
+import { type ClientHttp2Session, type Http2ServerRequest, type Http2ServerResponse, type SecureClientSessionOptions, connect as http2Connect } from 'node:http2';
 import type { TLSSocket } from 'node:tls';
 import { createMesh, type Mesh, type MeshOptions } from '../../src/mesh.js';
 import type { MeshServer } from '../../src/security/mesh-server.js';
@@ -69,4 +71,62 @@ export async function closeServer(server: MeshServer): Promise<void> {
     server.close(() => resolve());
     server.closeAllConnections();
   });
+}
+
+// ── HTTP/2 (mesh.createServer(handler, { http2: true })) ─────────────────────────────────────────
+
+/** Answers `<peer id or anonymous> <tls|plain> <HTTP version>` to HTTP/1.x and HTTP/2 (compat) requests. */
+export function whoamiVersion(mesh: Mesh) {
+  return (req: IncomingMessage | Http2ServerRequest, res: ServerResponse | Http2ServerResponse): void => {
+    const encrypted = (req.socket as TLSSocket).encrypted === true;
+    res.end(`${mesh.peerOf(req) ?? 'anonymous'} ${encrypted ? 'tls' : 'plain'} ${req.httpVersion}`);
+  };
+}
+
+/** One HTTP/2 response. `alpn` is the session's protocol: 'h2' over TLS, 'h2c' in plaintext. */
+export interface H2Reply {
+  status: number;
+  headers: IncomingHttpHeaders;
+  body: string;
+  alpn: string | undefined;
+}
+
+/**
+ * Opens an HTTP/2 session: `https://host:port` with `tls` (ALPN h2), or
+ * `http://host:port` for h2c with prior knowledge. Close it with `session.close()`.
+ */
+export function h2Connect(authority: string, tls: SecureClientSessionOptions = {}): ClientHttp2Session {
+  const session = http2Connect(authority, tls);
+  session.on('error', () => {}); // surfaced by h2Request
+  session.setTimeout(5000, () => session.destroy(new Error('timeout')));
+  return session;
+}
+
+/** One request on `session`; rejects when the stream or session fails or closes before a complete response. */
+export function h2Request(session: ClientHttp2Session, path = '/', headers: OutgoingHttpHeaders = {}): Promise<H2Reply> {
+  return new Promise((resolve, reject) => {
+    const fail = (err: unknown): void => reject(err instanceof Error ? err : new Error(String(err)));
+    session.once('error', fail);
+    session.once('close', () => fail(new Error('session closed before a response')));
+    const stream = session.request({ ':path': path, ...headers });
+    stream.on('error', fail);
+    stream.on('close', () => fail(new Error(`stream closed before a response (rst code ${stream.rstCode})`)));
+    stream.on('response', (h) => {
+      let body = '';
+      stream.setEncoding('utf8');
+      stream.on('data', (c: string) => (body += c));
+      stream.on('end', () => resolve({ status: Number(h[':status']), headers: h, body, alpn: session.alpnProtocol }));
+    });
+    stream.end();
+  });
+}
+
+/** One HTTP/2 GET on a fresh session, closed afterwards. */
+export async function h2Get(authority: string, tls: SecureClientSessionOptions = {}, path = '/', headers: OutgoingHttpHeaders = {}): Promise<H2Reply> {
+  const session = h2Connect(authority, tls);
+  try {
+    return await h2Request(session, path, headers);
+  } finally {
+    session.close();
+  }
 }
