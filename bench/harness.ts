@@ -59,6 +59,16 @@ async function runFor(call: () => Promise<unknown>, concurrency: number, ms: num
   stats.requests += count;
 }
 
+/** What {@link compare} measured for one variant. */
+export interface VariantResult {
+  rps: number;
+  p50: number;
+  p99: number;
+  cpuUsPerReq: number;
+  /** Median over rounds of (this variant's req/s ÷ its baseline's in the same round). */
+  medianRatio?: number;
+}
+
 function percentile(sorted: number[], p: number): number {
   return sorted.length === 0 ? 0 : sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
 }
@@ -67,18 +77,25 @@ function percentile(sorted: number[], p: number): number {
  * Runs every variant for `seconds` in total, split into `rounds` interleaved
  * slices after a warm-up, then prints the table and the ratios.
  */
-export async function compare(variants: Variant[], options: { seconds: number; rounds: number; concurrency: number; warmupMs: number }): Promise<Map<string, { rps: number; p50: number; p99: number; cpuUsPerReq: number }>> {
+export async function compare(variants: Variant[], options: { seconds: number; rounds: number; concurrency: number; warmupMs: number }): Promise<Map<string, VariantResult>> {
   const stats = new Map<string, Stats>(variants.map((v) => [v.name, { requests: 0, elapsedMs: 0, cpuUs: 0, latencies: [], errors: 0 }]));
   for (const v of variants) await runFor(v.call, options.concurrency, options.warmupMs, { requests: 0, elapsedMs: 0, cpuUs: 0, latencies: [], errors: 0 });
   const slice = (options.seconds * 1000) / options.rounds;
+  // Requests per second of each variant in each round: ratios are taken round by round, so a
+  // machine that speeds up or slows down between rounds moves both sides of a ratio together.
+  const perRound = new Map<string, number[]>(variants.map((v) => [v.name, []]));
   for (let r = 0; r < options.rounds; r++) {
     // Rotate the order each round so no variant always runs first.
     for (let i = 0; i < variants.length; i++) {
       const v = variants[(i + r) % variants.length]!;
-      await runFor(v.call, options.concurrency, slice, stats.get(v.name)!);
+      const s = stats.get(v.name)!;
+      const before = s.requests;
+      const t0 = performance.now();
+      await runFor(v.call, options.concurrency, slice, s);
+      perRound.get(v.name)!.push(((s.requests - before) / (performance.now() - t0)) * 1000);
     }
   }
-  const results = new Map<string, { rps: number; p50: number; p99: number; cpuUsPerReq: number }>();
+  const results = new Map<string, VariantResult>();
   for (const v of variants) {
     const s = stats.get(v.name)!;
     const sorted = s.latencies.sort((a, b) => a - b);
@@ -92,6 +109,17 @@ export async function compare(variants: Variant[], options: { seconds: number; r
     const base = v.baseline ? results.get(v.baseline) : undefined;
     const ratio = base ? `${((r.rps / base.rps) * 100).toFixed(1)}% of ${v.baseline} (CPU ${r.cpuUsPerReq - base.cpuUsPerReq >= 0 ? '+' : ''}${(r.cpuUsPerReq - base.cpuUsPerReq).toFixed(1)} µs/req)` : '';
     console.log(`${v.name.padEnd(pad)}  ${r.rps.toFixed(0).padStart(8)}  ${r.p50.toFixed(2).padStart(7)}  ${r.p99.toFixed(2).padStart(7)}  ${r.cpuUsPerReq.toFixed(1).padStart(10)}  ${ratio}`);
+  }
+  const paired = variants.filter((v) => v.baseline !== undefined && perRound.has(v.baseline));
+  if (paired.length > 0 && options.rounds >= 4) {
+    console.log(`\nratio per round (${options.rounds} rounds): median [25th–75th percentile]`);
+    for (const v of paired) {
+      const base = perRound.get(v.baseline!)!;
+      const ratios = perRound.get(v.name)!.map((rps, i) => rps / base[i]!).sort((a, b) => a - b);
+      const pct = (p: number) => `${(percentile(ratios, p) * 100).toFixed(1)}%`;
+      results.get(v.name)!.medianRatio = percentile(ratios, 50);
+      console.log(`  ${v.name.padEnd(pad)}  ${pct(50)} [${pct(25)}–${pct(75)}] of ${v.baseline}`);
+    }
   }
   return results;
 }

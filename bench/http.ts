@@ -11,7 +11,8 @@
  */
 import { parseArgs } from 'node:util';
 import { Agent, fetch, Pool, request } from 'undici';
-import { BasicTracerProvider, BatchSpanProcessor, InMemorySpanExporter } from '@opentelemetry/sdk-trace-base';
+import { ExportResultCode } from '@opentelemetry/core';
+import { BasicTracerProvider, BatchSpanProcessor, type SpanExporter } from '@opentelemetry/sdk-trace-base';
 import { createMesh, seededRandom } from '../src/index.js';
 import { compare, startUpstream, type Variant } from './harness.js';
 import { benchCompile } from './compile.js';
@@ -61,16 +62,25 @@ const resilience = `  trafficPolicy:
     outlierDetection: { consecutive5xxErrors: 5, interval: 10s, baseEjectionTime: 30s, maxEjectionPercent: 100 }
     connectionPool: { tcp: { maxConnections: 1024 }, http: { http1MaxPendingRequests: 1024 } }`;
 
-const exporter = new InMemorySpanExporter();
-const tracerProvider = new BasicTracerProvider({ spanProcessors: [new BatchSpanProcessor(exporter, { maxQueueSize: 65536, scheduledDelayMillis: 200 })] });
-// Keep the exporter from growing without bound during a long run.
-const drain = setInterval(() => exporter.reset(), 1000);
+// Spans go through the SDK's BatchSpanProcessor (default settings) to an exporter that counts and
+// drops them: the run measures making spans, not shipping them — an OTLP exporter's cost is the
+// same with or without a mesh. (An InMemorySpanExporter would keep every span and measure GC instead.)
+let exportedSpans = 0;
+const countingExporter: SpanExporter = {
+  export(spans, done) {
+    exportedSpans += spans.length;
+    done({ code: ExportResultCode.SUCCESS });
+  },
+  shutdown: async () => undefined,
+};
+const tracerProvider = new BasicTracerProvider({ spanProcessors: [new BatchSpanProcessor(countingExporter)] });
 
 const pool = new Pool(origin, { pipelining: 1 });
 const agent = new Agent();
 const mesh = await createMesh({ random: seededRandom(1), config: service('') });
 const meshResilience = await createMesh({ random: seededRandom(1), config: service(resilience) });
 const meshTraced = await createMesh({ random: seededRandom(1), config: service(''), tracerProvider });
+const meshQuiet = await createMesh({ random: seededRandom(1), config: service(''), telemetry: { metrics: false, metadataExchange: false } });
 
 const meshUrl = 'http://calculate.default.svc.cluster.local:8000/add?x=1&y=2';
 const rawUrl = `${origin}/add?x=1&y=2`;
@@ -81,7 +91,8 @@ const variants: Variant[] = [
   { name: 'undici Agent', call: () => consume(request(rawUrl, { dispatcher: agent })) },
   { name: 'mesh.dispatcher', call: () => consume(request(meshUrl, { dispatcher: mesh.dispatcher })), baseline: 'undici Pool' },
   { name: 'mesh + outlier + pool limit', call: () => consume(request(meshUrl, { dispatcher: meshResilience.dispatcher })), baseline: 'undici Pool' },
-  { name: 'mesh + tracing 100%', call: () => consume(request(meshUrl, { dispatcher: meshTraced.dispatcher })), baseline: 'mesh.dispatcher' },
+  { name: 'mesh, telemetry off', call: () => consume(request(meshUrl, { dispatcher: meshQuiet.dispatcher })), baseline: 'undici Pool' },
+  { name: 'mesh + metrics + tracing 100%', call: () => consume(request(meshUrl, { dispatcher: meshTraced.dispatcher })), baseline: 'mesh, telemetry off' },
   { name: 'pool.request(opts)', call: () => consume(pool.request({ path: '/add?x=1&y=2', method: 'GET' })) },
   { name: 'undici.fetch Agent', call: async () => (await fetch(rawUrl, { dispatcher: agent })).arrayBuffer() },
   { name: 'mesh.fetch', call: async () => (await mesh.fetch(meshUrl)).arrayBuffer(), baseline: 'undici.fetch Agent' },
@@ -95,6 +106,7 @@ await compare(selected, { seconds: Number(values.seconds), rounds: Number(values
 console.log('');
 benchCompile();
 
-clearInterval(drain);
-await Promise.all([mesh.close(), meshResilience.close(), meshTraced.close(), pool.close(), agent.close(), tracerProvider.shutdown()]);
+await tracerProvider.forceFlush();
+console.log(`\n${exportedSpans.toLocaleString('en')} spans exported`);
+await Promise.all([mesh.close(), meshResilience.close(), meshTraced.close(), meshQuiet.close(), pool.close(), agent.close(), tracerProvider.shutdown()]);
 upstream.stop();

@@ -6,6 +6,7 @@
 import type { ChannelInterface, Metadata, StatusObject } from '@grpc/grpc-js';
 import { status as Status } from '@grpc/grpc-js';
 import type { Host } from '../core/load-balancer.js';
+import type { OutboundRetry } from '../telemetry/outbound.js';
 
 /** grpc-js' low-level call (the object Channel.createCall returns). */
 export type Call = ReturnType<ChannelInterface['createCall']>;
@@ -33,6 +34,8 @@ export class Attempt implements CallListener {
   /** the mesh cancelled it (retry, timeout, local reply): its status says nothing about the host */
   cancelledByMesh = false;
   timer: NodeJS.Timeout | undefined;
+  /** this try's span when it is a retry of a traced call */
+  retry: OutboundRetry | undefined = undefined;
   private released = false;
 
   constructor(private readonly owner: AttemptOwner, readonly host: Host, readonly call: Call) {

@@ -7,7 +7,7 @@ import type { Metadata } from '@grpc/grpc-js';
 import type { Context } from '@opentelemetry/api';
 import type { CompiledCluster } from '../core/cluster.js';
 import type { CompiledRoute, HeaderMutation } from '../core/route.js';
-import type { OutboundCall } from '../telemetry/outbound.js';
+import type { OutboundCall, OutboundRetry } from '../telemetry/outbound.js';
 import type { GrpcRuntime } from './runtime.js';
 
 /** Starts the CLIENT span (when there is telemetry) and writes the trace headers into the call's metadata. */
@@ -41,6 +41,26 @@ export function startCallTelemetry(
   }
   for (let i = 0; i < headers.length; i += 2) metadata.set(headers[i]!, headers[i + 1]!);
   return call;
+}
+
+/**
+ * The span of retry `resendCount` (a child of the call's span) and the
+ * metadata that carries its trace context: a copy, since the call's tries
+ * otherwise share one. Without a recording span the call's metadata is used.
+ */
+export function startRetryTelemetry(runtime: GrpcRuntime, call: OutboundCall | undefined, resendCount: number, metadata: Metadata): { retry: OutboundRetry | undefined; metadata: Metadata } {
+  const retry = call === undefined ? undefined : runtime.telemetry!.outbound.startRetry(call, resendCount);
+  if (retry === undefined) return { retry, metadata };
+  const headers: string[] = [];
+  runtime.telemetry!.outbound.injectHeaders(retry.context, headers);
+  const copy = metadata.clone();
+  for (let i = 0; i < headers.length; i += 2) copy.set(headers[i]!, headers[i + 1]!);
+  return { retry, metadata: copy };
+}
+
+/** Ends a retry's span with the try's gRPC status. */
+export function finishRetryTelemetry(runtime: GrpcRuntime, retry: OutboundRetry, grpcStatus: number): void {
+  runtime.telemetry!.outbound.finishRetry(retry, { statusCode: 200, grpcStatus });
 }
 
 /** Ends the CLIENT span and records the source-side series, with the upstream's peer metadata. */

@@ -22,7 +22,7 @@ import type { OutboundCall } from '../telemetry/outbound.js';
 import { Attempt, type Call, type CallListener, type MessageContext } from './attempt.js';
 import type { Abortable, GrpcRuntime } from './runtime.js';
 import { grpcStatusForHttp } from './status.js';
-import { applyMutations, finishCallTelemetry, startCallTelemetry } from './call-telemetry.js';
+import { applyMutations, finishCallTelemetry, finishRetryTelemetry, startCallTelemetry, startRetryTelemetry } from './call-telemetry.js';
 import { refuseCall, reportAttempt, retriableAttempt } from './call-policies.js';
 import type { CallTarget } from './target.js';
 
@@ -171,8 +171,10 @@ export class MeshCall implements Call, Abortable, RequestView {
     const attempt = new Attempt(this, host, channel.createCall(this.path, deadline, undefined, null, undefined));
     this.attempt = attempt;
     if (perTryDeadline < this.deadlineMs) attempt.timer = setTimeout(() => this.onPerTryTimeout(attempt), perTry);
-    // Attempts share the metadata: grpc-js clones before merging call credentials, and its filters only set fixed headers.
-    attempt.call.start(this.metadata!, attempt);
+    // Tries share the metadata (grpc-js clones before merging call credentials); a traced retry gets its own trace headers.
+    let metadata = this.metadata!;
+    if (this.retryNumber > 0) ({ retry: attempt.retry, metadata } = startRetryTelemetry(this.runtime, this.telemetryCall, this.retryNumber, metadata));
+    attempt.call.start(metadata, attempt);
     this.pump(attempt);
     if (this.readPending) attempt.call.startRead();
   }
@@ -263,11 +265,12 @@ export class MeshCall implements Call, Abortable, RequestView {
     if (a.done) return;
     a.done = true;
     a.release();
+    if (a.retry !== undefined) finishRetryTelemetry(this.runtime, a.retry, status.code);
     const connectFailed = reportAttempt(this.cluster!, a.host, status, a.timedOut, a.cancelledByMesh);
     if (a !== this.attempt || this.state === DONE) return;
     const retry = this.route!.retry;
     if (!this.committed && retry !== undefined && this.retriesLeft > 0 && status.code !== Status.OK && Date.now() < this.deadlineMs
-      && retriableAttempt(retry, status.code, a.timedOut, connectFailed)) return this.retryAfterBackoff();
+      && retriableAttempt(retry, status.code, a.timedOut, connectFailed)) return this.retryAfterBackoff(a.timedOut ? 'per-try-timeout' : connectFailed ? 'connect-failure' : Status[status.code]!);
     if (a.timedOut) return this.localReply('UT', 504, Status.DEADLINE_EXCEEDED, 'upstream request timeout (per-try timeout)');
     if (connectFailed) {
       const flag: ResponseFlag = this.retryNumber > 0 ? 'URX' : 'UF';
@@ -280,9 +283,10 @@ export class MeshCall implements Call, Abortable, RequestView {
     this.listener!.onReceiveStatus(metadata === status.metadata ? status : { code: status.code, details: status.details, metadata });
   }
 
-  private retryAfterBackoff(): void {
+  private retryAfterBackoff(reason: string): void {
     this.retriesLeft--;
     this.retryNumber++;
+    if (this.telemetryCall !== undefined) this.runtime.telemetry!.tracer.retrying(this.telemetryCall.span, this.retryNumber, reason);
     this.heldMetadata = undefined;
     this.attempt = undefined;
     const delay = backoffDelay(this.route!.retry!, this.retryNumber, this.runtime.random);

@@ -5,6 +5,7 @@
  */
 import { cancelDeadline, type Deadline } from '../core/deadlines.js';
 import type { Host } from '../core/load-balancer.js';
+import type { OutboundRetry } from '../telemetry/outbound.js';
 import type { LegacyHandler } from './handler.js';
 
 /** What an attempt reports to. */
@@ -25,6 +26,10 @@ export class Attempt implements LegacyHandler {
   timedOut = false;
   /** the per-try timeout */
   deadline: Deadline | undefined;
+  /** the upstream's status, once it answered */
+  status = 0;
+  /** this try's span when it is a retry of a traced request */
+  retry: OutboundRetry | undefined = undefined;
   private released = false;
 
   constructor(readonly owner: AttemptOwner, readonly host: Host) {

@@ -75,6 +75,8 @@ export interface InboundTelemetryOptions {
   now?: () => number;
   /** Distinct (peer metadata, principal) families kept (default 512; then the overflow family). */
   maxPeers?: number;
+  /** Record istio_* metrics (default true). */
+  recordMetrics?: boolean;
 }
 
 /** The inbound half of a mesh's telemetry. */
@@ -120,6 +122,7 @@ export class InboundTelemetry {
   finish(call: InboundCall, outcome: InboundOutcome): void {
     const flags = outcome.flags ?? '-';
     this.options.tracer.endServerSpan(call.span, { statusCode: outcome.statusCode, flags, grpcStatus: outcome.grpcStatus, error: outcome.error });
+    if (this.options.recordMetrics === false) return;
     call.family
       .series(outcome.statusCode, flags, outcome.grpcStatus)
       .record(this.now() - call.startMs, outcome.requestBytes ?? 0, outcome.responseBytes ?? 0);

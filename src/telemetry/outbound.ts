@@ -45,10 +45,28 @@ export interface OutboundOutcome {
 /** One outbound request in flight. */
 export interface OutboundCall {
   readonly span: Span;
-  /** The context of the request's span: inject this (or an attempt's) into headers. */
+  /** The context of the request's span: inject this (or a retry's) into headers. */
   readonly context: Context;
   readonly target: OutboundTargetHandle;
   readonly startMs: number;
+  /** What the request span was made from; retry spans repeat it. */
+  readonly info: ClientSpanInfo;
+}
+
+/** The CLIENT span of one retry, a child of its request's span. */
+export interface OutboundRetry {
+  readonly span: Span;
+  /** Inject this into the retry's headers, so the upstream's span is the retry's child. */
+  readonly context: Context;
+}
+
+/** How one retry ended. */
+export interface OutboundRetryOutcome {
+  /** The upstream's status, when it answered. */
+  statusCode?: number;
+  /** The try's gRPC status, for gRPC calls. */
+  grpcStatus?: number;
+  error?: unknown;
 }
 
 /** Dependencies of {@link OutboundTelemetry}. */
@@ -62,6 +80,8 @@ export interface OutboundTelemetryOptions {
   /** Our metadata-exchange headers, sent on every outbound request. */
   ownHeaders?: PeerMetadataHeaders;
   now?: () => number;
+  /** Record istio_* metrics (default true). */
+  recordMetrics?: boolean;
 }
 
 /**
@@ -121,11 +141,32 @@ export class OutboundTelemetry {
    * the inbound request's when called from a handler).
    */
   start(parent: Context, target: OutboundTargetHandle, request: Omit<ClientSpanInfo, 'route' | 'cluster' | 'protocol'>): OutboundCall {
-    const info = target.info;
-    const span = this.options.tracer.startClientSpan(parent, Object.assign(request as ClientSpanInfo, { route: info.route, cluster: info.cluster, protocol: info.protocol }));
+    const t = target.info;
+    const info = request as ClientSpanInfo;
+    info.route = t.route;
+    info.cluster = t.cluster;
+    info.protocol = t.protocol;
+    const span = this.options.tracer.startClientSpan(parent, info);
     // A span that records nothing carries the parent's trace context (or none): keep the parent and
     // skip building a new context per request.
-    return { span, context: span.isRecording() ? trace.setSpan(parent, span) : parent, target, startMs: this.now() };
+    return { span, context: span.isRecording() ? trace.setSpan(parent, span) : parent, target, startMs: this.now(), info };
+  }
+
+  /**
+   * Starts the span of retry number `resendCount` (1 for the first retry):
+   * the first try is the request span itself, each retry a CLIENT child of
+   * it. Undefined when the request span records nothing (the retry then
+   * carries the request's context).
+   */
+  startRetry(call: OutboundCall, resendCount: number): OutboundRetry | undefined {
+    if (!call.span.isRecording()) return undefined;
+    const span = this.options.tracer.startAttemptSpan(call.context, call.info, resendCount);
+    return { span, context: trace.setSpan(call.context, span) };
+  }
+
+  /** Ends a retry's span with what the upstream answered (or the error that ended the try). */
+  finishRetry(retry: OutboundRetry, outcome: OutboundRetryOutcome): void {
+    this.options.tracer.endClientSpan(retry.span, outcome);
   }
 
   /** Writes trace headers for `context` and our metadata-exchange headers into an outbound request's headers. */
@@ -144,6 +185,7 @@ export class OutboundTelemetry {
   finish(call: OutboundCall, outcome: OutboundOutcome): void {
     const flags = outcome.flags ?? '-';
     this.options.tracer.endClientSpan(call.span, { statusCode: outcome.statusCode, flags, grpcStatus: outcome.grpcStatus, error: outcome.error });
+    if (this.options.recordMetrics === false) return;
     const peer = Array.isArray(outcome.peerMetadata) ? outcome.peerMetadata[0] : outcome.peerMetadata;
     call.target
       .family(peer, outcome.peerPrincipal)

@@ -40,6 +40,8 @@ export interface MeshTelemetryOptions {
   canonicalLabels?: boolean;
   /** Send and read Istio metadata-exchange headers (default true). */
   metadataExchange?: boolean;
+  /** Record the istio_* metrics (default true). */
+  metrics?: boolean;
   /** Clock in ms (tests). */
   now?: () => number;
 }
@@ -83,11 +85,11 @@ export class MeshTelemetry {
     const now = options.now;
     this.inbound = new InboundTelemetry({
       propagator: this.propagator, tracer: this.tracer, metrics: this.metrics, peers: this.peers,
-      destination, ownHeaders: this.ownHeaders, now,
+      destination, ownHeaders: this.ownHeaders, now, recordMetrics: options.metrics,
     });
     this.outbound = new OutboundTelemetry({
       propagator: this.propagator, tracer: this.tracer, metrics: this.metrics, peers: this.peers,
-      source: peerLabels(self, 'source', options.principal), ownHeaders: this.ownHeaders, now,
+      source: peerLabels(self, 'source', options.principal), ownHeaders: this.ownHeaders, now, recordMetrics: options.metrics,
     });
   }
 

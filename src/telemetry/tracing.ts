@@ -216,6 +216,11 @@ export class MeshTracer {
     span.addEvent('meshlet.outlier.ejection', attrs);
   }
 
+  /** Span event on a request's span: the try before failed with `reason` (a status code or a failure kind) and is retried. */
+  retrying(span: Span, resendCount: number, reason: string): void {
+    if (span.isRecording()) span.addEvent('meshlet.retry', { 'http.request.resend_count': resendCount, 'meshlet.retry.reason': reason });
+  }
+
   /** Span event: a local or global rate limit rejected the request (429 `RL`). */
   rateLimited(span: Span, scope: 'local' | 'global', limiter?: string): void {
     if (!span.isRecording()) return;
@@ -248,21 +253,27 @@ export class MeshTracer {
   }
 
   private setClientAttributes(span: Span, info: ClientSpanInfo): void {
+    // One setAttribute per key, no intermediate object: this runs for every sampled request.
+    // network.protocol.name is left out: the conventions require it only when it is not `http`.
     const method = normalizeMethod(info.method);
-    const attrs: Attributes = {
-      'http.request.method': method,
-      'url.full': redactUrl(info.url),
-      'server.address': info.serverAddress,
-      'server.port': info.serverPort,
-      'network.protocol.name': 'http',
-    };
-    if (method === '_OTHER') attrs['http.request.method_original'] = info.method;
-    if (info.protocolVersion !== undefined) attrs['network.protocol.version'] = info.protocolVersion;
-    if (info.route !== undefined) attrs['meshlet.route'] = info.route;
-    if (info.cluster !== undefined) attrs['meshlet.cluster'] = info.cluster;
-    if (info.protocol === 'grpc') setRpc(attrs, info.rpcService, info.rpcMethod);
-    if (info.headers !== undefined) this.copyHeaders(attrs, info.headers, this.requestHeaderKeys);
-    span.setAttributes(attrs);
+    span.setAttribute('http.request.method', method);
+    if (method === '_OTHER') span.setAttribute('http.request.method_original', info.method);
+    span.setAttribute('url.full', redactUrl(info.url));
+    span.setAttribute('server.address', info.serverAddress);
+    span.setAttribute('server.port', info.serverPort);
+    if (info.protocolVersion !== undefined) span.setAttribute('network.protocol.version', info.protocolVersion);
+    if (info.route !== undefined) span.setAttribute('meshlet.route', info.route);
+    if (info.cluster !== undefined) span.setAttribute('meshlet.cluster', info.cluster);
+    if (info.protocol === 'grpc') {
+      const attrs: Attributes = {};
+      setRpc(attrs, info.rpcService, info.rpcMethod);
+      span.setAttributes(attrs);
+    }
+    if (info.headers !== undefined && this.requestHeaderKeys.length > 0) {
+      const attrs: Attributes = {};
+      this.copyHeaders(attrs, info.headers, this.requestHeaderKeys);
+      span.setAttributes(attrs);
+    }
   }
 
   private copyHeaders(attrs: Attributes, headers: HeaderSource, keys: ReadonlyArray<readonly [string, string]>): void {
@@ -281,6 +292,7 @@ function setRpc(attrs: Attributes, service: string | undefined, method: string |
 
 /** Semantic conventions: known methods upper-case, anything else `_OTHER`. */
 export function normalizeMethod(method: string): string {
+  if (method === 'GET' || method === 'POST') return method;
   if (KNOWN_METHODS.has(method)) return method;
   const upper = method.toUpperCase();
   return KNOWN_METHODS.has(upper) ? upper : '_OTHER';
@@ -295,7 +307,7 @@ const SIGNED_QUERY_PARAMS = ['AWSAccessKeyId', 'Signature', 'sig', 'X-Goog-Signa
  */
 export function redactUrl(url: string): string {
   let out = url;
-  const scheme = out.indexOf('://');
+  const scheme = out.indexOf('@') === -1 ? -1 : out.indexOf('://');
   if (scheme !== -1) {
     const authorityStart = scheme + 3;
     let authorityEnd = out.length;
@@ -307,7 +319,7 @@ export function redactUrl(url: string): string {
     if (at >= authorityStart) out = `${out.slice(0, authorityStart)}REDACTED:REDACTED${out.slice(at)}`;
   }
   const q = out.indexOf('?');
-  if (q !== -1) {
+  if (q !== -1 && hasSignedParam(out)) {
     const hash = out.indexOf('#', q);
     const end = hash === -1 ? out.length : hash;
     out = out.slice(0, q + 1) + redactQuery(out.slice(q + 1, end)) + out.slice(end);
@@ -315,11 +327,15 @@ export function redactUrl(url: string): string {
   return out;
 }
 
+/** Whether `text` may hold a signed-URL parameter (a cheap substring test before any splitting). */
+function hasSignedParam(text: string): boolean {
+  for (const p of SIGNED_QUERY_PARAMS) if (text.includes(p)) return true;
+  return false;
+}
+
 /** A query string with the values of signed-URL parameters replaced by `REDACTED`. */
 export function redactQuery(query: string): string {
-  let hit = false;
-  for (const p of SIGNED_QUERY_PARAMS) if (query.includes(p)) hit = true;
-  if (!hit) return query;
+  if (!hasSignedParam(query)) return query;
   return query
     .split('&')
     .map((pair) => {
