@@ -7,6 +7,7 @@
  */
 import { context as otelContext, type Context } from '@opentelemetry/api';
 import type { AsyncLocalStorage } from 'node:async_hooks';
+import { isIP } from 'node:net';
 import { Agent, Dispatcher } from 'undici';
 import type { CompiledRoute } from '../core/route.js';
 import type { OutboundTargetHandle } from '../telemetry/outbound.js';
@@ -51,6 +52,8 @@ interface OriginInfo {
   authority: string;
   /** `host:port`, the route-table key */
   key: string;
+  /** TLS server name for a DNS host (undefined for an IP), worked out once instead of by undici per request */
+  servername: string | undefined;
 }
 
 const ORIGIN_CACHE_LIMIT = 10_000;
@@ -129,7 +132,7 @@ export class MeshDispatcher extends Dispatcher implements ExchangeContext {
    * Routes a request on a given virtual host (the gateway looks its virtual
    * host up in its own route table, then hands over here).
    */
-  dispatchToVirtualHost(snapshot: Snapshot, vhost: CompiledVirtualHost, opts: Dispatcher.DispatchOptions, handler: LegacyHandler, authority: string, server: { host: string; port: number } = this.originInfo(`http://${authority}`)): boolean {
+  dispatchToVirtualHost(snapshot: Snapshot, vhost: CompiledVirtualHost, opts: Dispatcher.DispatchOptions, handler: LegacyHandler, authority: string, server: { host: string; port: number; servername?: string | undefined } = this.originInfo(`http://${authority}`)): boolean {
     const fullPath = opts.path;
     const q = fullPath.indexOf('?');
     const view = new DispatchView(opts.method, q === -1 ? fullPath : fullPath.slice(0, q), q === -1 ? '' : fullPath.slice(q + 1), opts.headers as RawHeaders);
@@ -156,7 +159,8 @@ export class MeshDispatcher extends Dispatcher implements ExchangeContext {
     if (!info) {
       const url = new URL(key);
       const port = url.port ? Number(url.port) : url.protocol === 'https:' ? 443 : 80;
-      info = { host: url.hostname.toLowerCase(), port, authority: url.host, key: `${url.hostname.toLowerCase()}:${port}` };
+      const host = url.hostname.toLowerCase();
+      info = { host, port, authority: url.host, key: `${host}:${port}`, servername: host.startsWith('[') || isIP(host) !== 0 ? undefined : host };
       if (this.origins.size >= ORIGIN_CACHE_LIMIT) this.origins.clear();
       this.origins.set(key, info);
     }

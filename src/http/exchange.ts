@@ -87,7 +87,7 @@ export class Exchange implements AttemptOwner {
     private readonly authority: string,
     private readonly path: string,
     /** host and port of the authority, for telemetry */
-    private readonly server: { readonly host: string; readonly port: number },
+    private readonly server: { readonly host: string; readonly port: number; readonly servername?: string | undefined },
   ) {
     this.retriesLeft = route.retry?.numRetries ?? 0;
     this.body = replayableBody(opts.body);
@@ -189,6 +189,8 @@ export class Exchange implements AttemptOwner {
       const options: Dispatcher.DispatchOptions = Object.assign({}, this.opts);
       options.path = route.prefixRewrite !== undefined || route.regexRewrite ? rewriteWithQuery(route, this.path, this.opts.path) : this.opts.path;
       options.headers = this.upstreamHeaders(this.call!.context);
+      // undici would derive it from the host header on every request (an isIP regex); the origin's is cached.
+      if (route.hostRewrite === undefined && this.server.servername !== undefined) (options as { servername?: string }).servername = this.server.servername;
       options.body = this.body.next() as Dispatcher.DispatchOptions['body'];
       this.attemptOptions = options;
       return options;
