@@ -1,0 +1,103 @@
+/**
+ * What telemetry costs a meshed service: an Express 5 app with
+ * `mesh.express()` whose handler calls an upstream through `mesh.request`
+ * (one SERVER and one CLIENT span per request when traced). Two copies of
+ * the service run in their own processes — telemetry off, and metrics +
+ * tracing at 100% (BatchSpanProcessor, spans counted and dropped) — and the
+ * load generator calls them in interleaved rounds with the same undici Pool
+ * call. The upstream is a third process.
+ *
+ *   node --import tsx bench/http-service.ts [--seconds 20] [--rounds 20] [--concurrency 50]
+ *   SERVICE_PROF=/tmp/prof node --import tsx bench/http-service.ts   # CPU-profile both services
+ */
+import { fork, type ChildProcess } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import type { AddressInfo } from 'node:net';
+import { Pool } from 'undici';
+import { compare, startUpstream } from './harness.js';
+
+const { values } = parseArgs({ options: {
+  seconds: { type: 'string', default: '20' }, rounds: { type: 'string', default: '20' }, concurrency: { type: 'string', default: '50' },
+  service: { type: 'string' }, upstream: { type: 'string' },
+} });
+
+if (values.service !== undefined) await runService(values.service === 'traced', Number(values.upstream));
+else await runLoad();
+
+/** Child: the meshed Express service. */
+async function runService(traced: boolean, upstreamPort: number): Promise<void> {
+  const { default: express } = await import('express');
+  const { ExportResultCode } = await import('@opentelemetry/core');
+  const { BasicTracerProvider, BatchSpanProcessor } = await import('@opentelemetry/sdk-trace-base');
+  const { createMesh } = await import('../src/index.js');
+  const tracerProvider = traced
+    ? new BasicTracerProvider({ spanProcessors: [new BatchSpanProcessor({ export: (_spans, done) => done({ code: ExportResultCode.SUCCESS }), shutdown: async () => undefined })] })
+    : undefined;
+  const mesh = await createMesh({
+    workload: { name: 'client', namespace: 'default', labels: { app: 'client', version: 'v1' } },
+    ...(tracerProvider ? { tracerProvider } : { telemetry: { metrics: false, metadataExchange: false } }),
+    config: `
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: { name: calculate }
+spec:
+  hosts: [calculate.default.svc.cluster.local]
+  resolution: STATIC
+  ports: [{ number: 8000, name: http }]
+  endpoints: [{ address: 127.0.0.1, ports: { http: ${upstreamPort} } }]`,
+  });
+  const app = express();
+  app.use(mesh.express());
+  app.get('/add', async (_req, res) => {
+    const upstream = await mesh.request('http://calculate.default.svc.cluster.local:8000/add?x=1&y=2');
+    res.type('text/plain').send(await upstream.body.text());
+  });
+  const server = app.listen(0, '127.0.0.1', () => console.log(JSON.stringify({ port: (server.address() as AddressInfo).port })));
+  server.keepAliveTimeout = 60_000;
+  process.on('message', () => process.send!(process.cpuUsage()));
+  process.on('disconnect', () => process.exit(0));
+}
+
+async function startService(kind: 'quiet' | 'traced', upstreamPort: number): Promise<{ port: number; child: ChildProcess }> {
+  const child = fork(fileURLToPath(import.meta.url), ['--service', kind, '--upstream', String(upstreamPort)], { execArgv: ['--import', 'tsx', ...(process.env.SERVICE_PROF ? ['--cpu-prof', '--cpu-prof-dir', process.env.SERVICE_PROF] : [])], stdio: ['ignore', 'pipe', 'inherit', 'ipc'] });
+  const line = await new Promise<string>((resolve, reject) => {
+    const rl = createInterface({ input: child.stdout! });
+    rl.once('line', (l) => { rl.close(); resolve(l); });
+    child.once('exit', (code) => reject(new Error(`service exited with ${code}`)));
+  });
+  return { port: (JSON.parse(line) as { port: number }).port, child };
+}
+
+/** Parent: the load generator. */
+async function runLoad(): Promise<void> {
+  const upstream = await startUpstream([0]);
+  const quiet = await startService('quiet', upstream.ports[0]!);
+  const traced = await startService('traced', upstream.ports[0]!);
+  const pools = [quiet, traced].map((s) => new Pool(`http://127.0.0.1:${s.port}`, { pipelining: 1 }));
+  const call = (pool: Pool) => async () => {
+    const res = await pool.request({ path: '/add', method: 'GET' });
+    await res.body.dump();
+    if (res.statusCode !== 200) throw new Error(`status ${res.statusCode}`);
+  };
+  const cpuOf = (child: ChildProcess) => new Promise<number>((resolve) => {
+    child.once('message', (u) => resolve((u as NodeJS.CpuUsage).user + (u as NodeJS.CpuUsage).system));
+    child.send('cpu');
+  });
+  const cpu0 = [await cpuOf(quiet.child), await cpuOf(traced.child)];
+  console.log(`Meshed Express service (inbound + one outbound call), ${values.seconds}s per variant in ${values.rounds} interleaved rounds, ${values.concurrency} in flight`);
+  const results = await compare([
+    { name: 'service, telemetry off', call: call(pools[0]!) },
+    { name: 'service, metrics + tracing 100%', call: call(pools[1]!), baseline: 'service, telemetry off' },
+  ], { seconds: Number(values.seconds), rounds: Number(values.rounds), concurrency: Number(values.concurrency), warmupMs: 1000 });
+  const cpu1 = [await cpuOf(quiet.child), await cpuOf(traced.child)];
+  // Warm-up requests count too, so this slightly understates µs per request; both sides alike.
+  const requests = ['service, telemetry off', 'service, metrics + tracing 100%'].map((n) => results.get(n)!.rps * Number(values.seconds));
+  const perReq = [0, 1].map((i) => (cpu1[i]! - cpu0[i]!) / requests[i]!);
+  console.log(`\nservice process CPU per request: telemetry off ${perReq[0]!.toFixed(1)} µs, metrics + tracing ${perReq[1]!.toFixed(1)} µs (+${(perReq[1]! - perReq[0]!).toFixed(1)} µs)`);
+  await Promise.all(pools.map((p) => p.close()));
+  // Disconnecting lets a service exit on its own (and write a --cpu-prof profile when SERVICE_PROF is set).
+  await Promise.all([quiet, traced].map((s) => new Promise((resolve) => { s.child.once('exit', resolve); s.child.disconnect(); })));
+  upstream.stop();
+}
