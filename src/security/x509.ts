@@ -1,9 +1,11 @@
 /**
- * The one place meshlet imports @peculiar/x509: the Reflect shim must run
- * first, and every call gets node's WebCrypto explicitly rather than through
- * the library's global provider.
+ * The one place meshlet imports @peculiar/x509. Its tsyringe container needs
+ * the Reflect metadata API loaded first (tsyringe's README asks for
+ * `reflect-metadata`; it leaves an existing polyfill in place), and every
+ * call gets node's WebCrypto explicitly rather than through the library's
+ * global provider.
  */
-import './reflect-shim.js';
+import 'reflect-metadata';
 import { webcrypto } from 'node:crypto';
 import * as x509 from '@peculiar/x509';
 

@@ -130,3 +130,15 @@ export async function h2Get(authority: string, tls: SecureClientSessionOptions =
     session.close();
   }
 }
+
+/** ALLOW for calculate: GET on /ok* and /admin from the client's identity only. */
+export const ALLOW_CLIENT_GET = `
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: { name: allow-client, namespace: default }
+spec:
+  selector: { matchLabels: { app: calculate } }
+  action: ALLOW
+  rules:
+    - from: [{ source: { principals: [cluster.local/ns/default/sa/client] } }]
+      to: [{ operation: { methods: [GET], paths: ["/ok*", "/admin"] } }]`;

@@ -16,7 +16,7 @@ import type { IdentityMaterial } from '../../src/security/material.js';
 import { clientTlsOptions } from '../../src/security/tls.js';
 import type { RotateListener, WorkloadIdentity } from '../../src/security/workload-identity.js';
 import type { Mesh } from '../../src/mesh.js';
-import { CALC, CALC_ID, CLIENT_ID, clientConfig, closeServer, h2Connect, h2Get, h2Request, listen, meshFor, tempDir, whoamiVersion } from './helpers.js';
+import { ALLOW_CLIENT_GET, CALC, CALC_ID, CLIENT_ID, clientConfig, closeServer, h2Connect, h2Get, h2Request, listen, meshFor, tempDir, whoamiVersion } from './helpers.js';
 import { httpGet } from './tls-helpers.js';
 
 function peerAuth(mode: string): string {
@@ -139,15 +139,7 @@ test('PERMISSIVE + http2: h2c, HTTP/1.x, mTLS h2, anonymous TLS h2 and mesh.fetc
 
 test('AuthorizationPolicy on h2 requests: principal, path and :authority as host; 403 RBAC: access denied', async () => {
   const policies = `
-apiVersion: security.istio.io/v1
-kind: AuthorizationPolicy
-metadata: { name: allow-client, namespace: default }
-spec:
-  selector: { matchLabels: { app: calculate } }
-  action: ALLOW
-  rules:
-    - from: [{ source: { principals: [cluster.local/ns/default/sa/client] } }]
-      to: [{ operation: { methods: [GET], paths: ["/ok*", "/admin"] } }]
+${ALLOW_CLIENT_GET}
 ---
 apiVersion: security.istio.io/v1
 kind: AuthorizationPolicy

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
-import { CALC, CALC_ID, CLIENT_ID, clientConfig, closeServer, listen, meshFor, tempDir, whoami } from './helpers.js';
+import { ALLOW_CLIENT_GET, CALC, CALC_ID, CLIENT_ID, clientConfig, closeServer, listen, meshFor, tempDir, whoami } from './helpers.js';
 import type { Mesh } from '../../src/mesh.js';
 import type { MeshServer } from '../../src/security/mesh-server.js';
 
@@ -177,15 +177,7 @@ test('outbound: DR DISABLE goes plaintext, non-meshed endpoints go plaintext, a 
 
 test('AuthorizationPolicy DENY before ALLOW through a real server; 403 RBAC: access denied', async () => {
   const policies = `
-apiVersion: security.istio.io/v1
-kind: AuthorizationPolicy
-metadata: { name: allow-client, namespace: default }
-spec:
-  selector: { matchLabels: { app: calculate } }
-  action: ALLOW
-  rules:
-    - from: [{ source: { principals: [cluster.local/ns/default/sa/client] } }]
-      to: [{ operation: { methods: [GET], paths: ["/ok*", "/admin"] } }]
+${ALLOW_CLIENT_GET}
 ---
 apiVersion: security.istio.io/v1
 kind: AuthorizationPolicy
