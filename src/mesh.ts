@@ -9,7 +9,7 @@ import { parseResources } from './config/resources.js';
 import { translate, type ProxyInfo } from './config/translate.js';
 import type { EnvoyResources, Listener } from './config/envoy.js';
 import { fromStruct } from './config/struct.js';
-import { SECURITY_METADATA_KEY, VIRTUAL_INBOUND } from './config/translate-inbound.js';
+import { SECURITY_METADATA_KEY, TELEMETRY_METADATA_KEY, VIRTUAL_INBOUND } from './config/translate-inbound.js';
 import { defaultRandom, type RandomSource } from './core/random.js';
 import { retireCluster } from './core/cluster.js';
 import type { CircuitBreaker as CompiledClusterBreaker } from './core/circuit-breaker.js';
@@ -20,6 +20,7 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import type { Context, TracerProvider } from '@opentelemetry/api';
 import type { Registry } from 'prom-client';
 import { MeshTelemetry } from './telemetry/telemetry.js';
+import { telemetryPolicyFor } from './telemetry/telemetry-policy.js';
 import { createAdminServer, DEFAULT_ADMIN_PORT, type AdminServer } from './telemetry/admin.js';
 import { createMeshGrpc, type MeshGrpc } from './grpc/index.js';
 import { createAdsClient, type AdsClient } from './xds/ads-client.js';
@@ -144,6 +145,7 @@ export class Mesh {
       ...(options.tracing?.recordHeaders && { recordHeaders: options.tracing.recordHeaders }),
       ...(options.telemetry?.metrics === false && { metrics: false }),
       ...(options.telemetry?.metadataExchange === false && { metadataExchange: false }),
+      ...(options.random && { random: options.random }),
     });
     this.dispatcher = new MeshDispatcher(this, {
       random: options.random ?? defaultRandom,
@@ -205,25 +207,32 @@ export class Mesh {
   async apply(config: ConfigSource): Promise<void> {
     const resources = parseResources(await loadDocuments(config));
     const checked = this.security.check(resources); // security: AuthorizationPolicy errors reject the config
+    const telemetry = telemetryPolicyFor(resources, this.proxy);
     this.applyEnvoy(translate(resources, this.proxy), `embedded-${++this.generation}`);
     this.security.install(resources, checked);
+    this.telemetry.applyPolicy(telemetry);
   }
 
-  /** Installs a set of Envoy resources (from the translator or an xDS stream); throws when unusable. */
   /**
    * Installs resources from the control plane: the Envoy resources, plus the
-   * PeerAuthentication / AuthorizationPolicy resources the inbound listener
-   * carries for in-process enforcement. Throws (→ NACK) when either is unusable.
+   * PeerAuthentication / AuthorizationPolicy / Telemetry resources the inbound
+   * listener carries for in-process enforcement. Throws (→ NACK) when any is unusable.
    */
   private applyFromControlPlane(resources: EnvoyResources, version: string): void {
     const inbound = resources.listeners.find((l) => l.name === VIRTUAL_INBOUND) as (Listener & { metadata?: { filter_metadata?: Record<string, unknown> } }) | undefined;
-    const carried = fromStruct(inbound?.metadata?.filter_metadata?.[SECURITY_METADATA_KEY]).resources;
-    const policies = parseResources(Array.isArray(carried) ? (carried as object[]) : []);
+    const carriedBy = (key: string): object[] => {
+      const carried = fromStruct(inbound?.metadata?.filter_metadata?.[key]).resources;
+      return parseResources(Array.isArray(carried) ? (carried as object[]) : []);
+    };
+    const policies = carriedBy(SECURITY_METADATA_KEY);
     const checked = this.security.check(policies);
+    const telemetry = telemetryPolicyFor(carriedBy(TELEMETRY_METADATA_KEY), this.proxy);
     this.applyEnvoy(resources, version);
     this.security.install(policies, checked);
+    this.telemetry.applyPolicy(telemetry);
   }
 
+  /** Installs a set of Envoy resources (from the translator or an xDS stream); throws when unusable. */
   applyEnvoy(resources: EnvoyResources, version: string): void {
     validateInboundPolicy(resources);
     const previous = this.current;

@@ -1,6 +1,7 @@
 /**
  * Field schemas of the Istio resources meshlet reads, named and nested as in
- * Istio's API reference (networking.istio.io/v1, security.istio.io/v1) so an
+ * Istio's API reference (networking.istio.io/v1, security.istio.io/v1,
+ * telemetry.istio.io/v1) so an
  * existing YAML validates unchanged and a typo is reported with its path.
  */
 import { any, bool, duration, int, list, map, num, obj, str, type Schema } from './schema.js';
@@ -170,6 +171,48 @@ export const envoyFilterSpec = obj({
   priority: int(-2147483648),
 });
 
+const workloadMode = str(['CLIENT_AND_SERVER', 'CLIENT', 'SERVER']);
+const providers = list(obj({ name: str() }, { required: ['name'] }));
+
+/**
+ * Telemetry (telemetry.istio.io/v1). Every field of Istio's API is accepted so
+ * existing YAML validates; meshlet acts on sampling, span reporting and metric
+ * disabling (src/telemetry/telemetry-policy.ts) and ignores the rest
+ * (customTags, tagOverrides, accessLogging, …; see docs/telemetry.md).
+ */
+export const telemetrySpec = obj({
+  selector,
+  targetRef: any,
+  targetRefs: any,
+  tracing: list(obj({
+    match: obj({ mode: workloadMode }),
+    providers,
+    randomSamplingPercentage: num(0, 100),
+    disableSpanReporting: bool,
+    customTags: any,
+    useRequestIdForTraceSampling: bool,
+    enableIstioTags: bool,
+  })),
+  metrics: list(obj({
+    providers,
+    overrides: list(obj({
+      match: obj({
+        metric: str([
+          'ALL_METRICS', 'REQUEST_COUNT', 'REQUEST_DURATION', 'REQUEST_SIZE', 'RESPONSE_SIZE',
+          'TCP_OPENED_CONNECTIONS', 'TCP_CLOSED_CONNECTIONS', 'TCP_SENT_BYTES', 'TCP_RECEIVED_BYTES',
+          'GRPC_REQUEST_MESSAGES', 'GRPC_RESPONSE_MESSAGES',
+        ]),
+        customMetric: str(),
+        mode: workloadMode,
+      }, { oneOf: ['metric', 'customMetric'] }),
+      disabled: bool,
+      tagOverrides: any,
+    })),
+    reportingInterval: duration,
+  })),
+  accessLogging: any,
+});
+
 /** API groups and versions accepted per kind (v1 plus the older aliases). */
 export const kinds: Record<string, { groups: readonly string[]; spec: Schema }> = {
   VirtualService: { groups: ['networking.istio.io/v1', 'networking.istio.io/v1beta1', 'networking.istio.io/v1alpha3'], spec: virtualServiceSpec },
@@ -180,5 +223,6 @@ export const kinds: Record<string, { groups: readonly string[]; spec: Schema }> 
   EnvoyFilter: { groups: ['networking.istio.io/v1alpha3'], spec: envoyFilterSpec },
   PeerAuthentication: { groups: ['security.istio.io/v1', 'security.istio.io/v1beta1'], spec: peerAuthenticationSpec },
   AuthorizationPolicy: { groups: ['security.istio.io/v1', 'security.istio.io/v1beta1'], spec: authorizationPolicySpec },
+  Telemetry: { groups: ['telemetry.istio.io/v1', 'telemetry.istio.io/v1alpha1'], spec: telemetrySpec },
   RateLimit: { groups: ['meshlet.dev/v1alpha1'], spec: rateLimitSpec },
 };

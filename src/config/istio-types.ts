@@ -160,6 +160,35 @@ export interface RateLimitSpec {
   };
 }
 
+/** Istio's WorkloadMode: which side of a request a Telemetry rule is for. */
+export type WorkloadMode = 'CLIENT_AND_SERVER' | 'CLIENT' | 'SERVER';
+
+/** Telemetry (telemetry.istio.io/v1); fields meshlet ignores are typed loosely. */
+export interface TelemetrySpec {
+  selector?: { matchLabels?: Record<string, string> };
+  targetRef?: unknown;
+  targetRefs?: unknown[];
+  tracing?: Array<{
+    match?: { mode?: WorkloadMode };
+    providers?: Array<{ name: string }>;
+    randomSamplingPercentage?: number;
+    disableSpanReporting?: boolean;
+    customTags?: unknown;
+    useRequestIdForTraceSampling?: boolean;
+    enableIstioTags?: boolean;
+  }>;
+  metrics?: Array<{
+    providers?: Array<{ name: string }>;
+    overrides?: Array<{
+      match?: { metric?: string; customMetric?: string; mode?: WorkloadMode };
+      disabled?: boolean;
+      tagOverrides?: unknown;
+    }>;
+    reportingInterval?: string;
+  }>;
+  accessLogging?: unknown;
+}
+
 export interface ObjectMeta {
   name: string;
   namespace: string;
@@ -174,6 +203,7 @@ export type IstioResource =
   | { apiVersion: string; kind: 'ServiceEntry'; metadata: ObjectMeta; spec: ServiceEntrySpec }
   | { apiVersion: string; kind: 'WorkloadEntry'; metadata: ObjectMeta; spec: WorkloadEntrySpec }
   | { apiVersion: string; kind: 'RateLimit'; metadata: ObjectMeta; spec: RateLimitSpec }
+  | { apiVersion: string; kind: 'Telemetry'; metadata: ObjectMeta; spec: TelemetrySpec }
   | { apiVersion: string; kind: 'Gateway' | 'EnvoyFilter' | 'PeerAuthentication' | 'AuthorizationPolicy'; metadata: ObjectMeta; spec: Record<string, unknown> };
 
 export type IstioKind = IstioResource['kind'];

@@ -11,7 +11,7 @@ import { check, isPlainObject, type ConfigIssue } from './schema.js';
 import { validateRetryOn } from '../core/retry.js';
 
 /** API groups meshlet reads; documents of other groups (Deployments, Services…) are skipped. */
-const ownGroups = ['networking.istio.io/', 'security.istio.io/', 'meshlet.dev/'];
+const ownGroups = ['networking.istio.io/', 'security.istio.io/', 'telemetry.istio.io/', 'meshlet.dev/'];
 
 /** Validates documents and returns them as typed resources; throws on the first bad one. */
 export function parseResources(docs: readonly object[]): IstioResource[] {
@@ -85,6 +85,10 @@ const semanticChecks: Record<string, Checker> = {
   },
   WorkloadEntry(spec: { address?: string }, issues) {
     if (!spec.address) issues.push({ path: 'spec.address', reason: 'is required' });
+  },
+  Telemetry(spec: { selector?: unknown; targetRef?: unknown; targetRefs?: unknown }, issues) {
+    // Istio's webhook: a Telemetry binds by selector or by targetRef(s), not both.
+    if (spec.selector && (spec.targetRef || spec.targetRefs)) issues.push({ path: 'spec.selector', reason: 'only one of selector or targetRefs may be set' });
   },
   RateLimit(spec: { host?: string; workloadSelector?: unknown; local?: unknown; global?: unknown }, issues) {
     if (!spec.host === !spec.workloadSelector) issues.push({ path: 'spec', reason: 'exactly one of host (outbound) or workloadSelector (inbound) must be set' });

@@ -208,15 +208,24 @@ function applyRoutePatch(route: Route, p: EnvoyFilterPatch, at: ConfigLocation):
 
 /** Where the inbound listener carries the workload's security policies to an SDK in control-plane mode. */
 export const SECURITY_METADATA_KEY = 'meshlet.security';
+/** Where it carries the Telemetry resources (telemetry.istio.io) the SDK resolves for itself. */
+export const TELEMETRY_METADATA_KEY = 'meshlet.telemetry';
 
 /**
- * PeerAuthentication and AuthorizationPolicy resources of the proxy's
- * namespace and the root namespace, as listener metadata: the SDK enforces them
- * in-process (selection by workload labels happens there), so they travel with
- * the inbound listener rather than as an RBAC filter.
+ * PeerAuthentication and AuthorizationPolicy resources, and Telemetry
+ * resources, of the proxy's namespace and the root namespace, as listener
+ * metadata: the SDK applies them in-process (selection by workload labels
+ * happens there), so they travel with the inbound listener rather than as an
+ * RBAC filter or tracing config.
  */
 function securityMetadata(resources: readonly IstioResource[], namespace: string, rootNamespace: string): { metadata?: { filter_metadata: Record<string, unknown> } } {
-  const policies = resources.filter((r) => (r.kind === 'AuthorizationPolicy' || r.kind === 'PeerAuthentication') && (r.metadata.namespace === namespace || r.metadata.namespace === rootNamespace));
-  if (policies.length === 0) return {};
-  return { metadata: { filter_metadata: { [SECURITY_METADATA_KEY]: toStruct({ resources: policies.map((r) => JSON.parse(JSON.stringify(r)) as unknown) }) } } };
+  const inScope = (r: IstioResource): boolean => r.metadata.namespace === namespace || r.metadata.namespace === rootNamespace;
+  const carry = (rs: IstioResource[]) => toStruct({ resources: rs.map((r) => JSON.parse(JSON.stringify(r)) as unknown) });
+  const policies = resources.filter((r) => (r.kind === 'AuthorizationPolicy' || r.kind === 'PeerAuthentication') && inScope(r));
+  const telemetry = resources.filter((r) => r.kind === 'Telemetry' && inScope(r));
+  if (policies.length === 0 && telemetry.length === 0) return {};
+  const filter_metadata: Record<string, unknown> = {};
+  if (policies.length > 0) filter_metadata[SECURITY_METADATA_KEY] = carry(policies);
+  if (telemetry.length > 0) filter_metadata[TELEMETRY_METADATA_KEY] = carry(telemetry);
+  return { metadata: { filter_metadata } };
 }

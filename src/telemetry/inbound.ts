@@ -12,6 +12,7 @@ import type { IstioLabels, IstioMetrics, SeriesFamily } from './metrics.js';
 import type { PeerMetadataCache, PeerMetadataHeaders } from './peer-metadata.js';
 import { peerLabels, takePeerMetadataHeaders } from './peer-metadata.js';
 import type { InboundHeaders, MeshPropagator } from './propagation.js';
+import { ALL_METRICS, recordMetrics } from './telemetry-policy.js';
 import type { MeshTracer } from './tracing.js';
 
 /** An inbound request as an adapter sees it. */
@@ -75,7 +76,7 @@ export interface InboundTelemetryOptions {
   now?: () => number;
   /** Distinct (peer metadata, principal) families kept (default 512; then the overflow family). */
   maxPeers?: number;
-  /** Record istio_* metrics (default true). */
+  /** Record istio_* metrics (default true); false wins over any Telemetry resource. */
   recordMetrics?: boolean;
 }
 
@@ -84,10 +85,18 @@ export class InboundTelemetry {
   private readonly families = new Map<string, SeriesFamily>();
   private readonly now: () => number;
   private readonly maxPeers: number;
+  /** The istio_* metrics recorded, as telemetry-policy.ts bits; 0 records nothing. */
+  private metricMask: number;
 
   constructor(private readonly options: InboundTelemetryOptions) {
     this.now = options.now ?? (() => performance.now());
     this.maxPeers = options.maxPeers ?? 512;
+    this.metricMask = options.recordMetrics === false ? 0 : ALL_METRICS;
+  }
+
+  /** Which istio_* metrics are recorded from now on (Telemetry `metrics[].overrides`, SERVER mode). */
+  setMetricMask(mask: number): void {
+    this.metricMask = this.options.recordMetrics === false ? 0 : mask;
   }
 
   /** Response headers to add (metadata exchange), or undefined when the mesh has no identity to share. */
@@ -122,10 +131,10 @@ export class InboundTelemetry {
   finish(call: InboundCall, outcome: InboundOutcome): void {
     const flags = outcome.flags ?? '-';
     this.options.tracer.endServerSpan(call.span, { statusCode: outcome.statusCode, flags, grpcStatus: outcome.grpcStatus, error: outcome.error });
-    if (this.options.recordMetrics === false) return;
-    call.family
-      .series(outcome.statusCode, flags, outcome.grpcStatus)
-      .record(this.now() - call.startMs, outcome.requestBytes ?? 0, outcome.responseBytes ?? 0);
+    const mask = this.metricMask;
+    if (mask === 0) return;
+    const series = call.family.series(outcome.statusCode, flags, outcome.grpcStatus);
+    recordMetrics(series, mask, this.now() - call.startMs, outcome.requestBytes ?? 0, outcome.responseBytes ?? 0);
   }
 
   private familyFor(peerValue: string | undefined, principal: string | undefined, protocol: string): SeriesFamily {

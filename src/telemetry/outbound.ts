@@ -10,6 +10,7 @@ import type { IstioLabels, IstioMetrics, SeriesFamily } from './metrics.js';
 import type { PeerMetadataCache, PeerMetadataHeaders } from './peer-metadata.js';
 import { PEER_METADATA_HEADER, PEER_METADATA_ID_HEADER, peerLabels } from './peer-metadata.js';
 import type { MeshPropagator, OutboundHeaders } from './propagation.js';
+import { ALL_METRICS, recordMetrics } from './telemetry-policy.js';
 import type { ClientSpanInfo, MeshTracer } from './tracing.js';
 
 /** The destination of an outbound request, resolved once per route/cluster and kept. */
@@ -80,7 +81,7 @@ export interface OutboundTelemetryOptions {
   /** Our metadata-exchange headers, sent on every outbound request. */
   ownHeaders?: PeerMetadataHeaders;
   now?: () => number;
-  /** Record istio_* metrics (default true). */
+  /** Record istio_* metrics (default true); false wins over any Telemetry resource. */
   recordMetrics?: boolean;
 }
 
@@ -116,9 +117,17 @@ export class OutboundTargetHandle {
 /** The outbound half of a mesh's telemetry. */
 export class OutboundTelemetry {
   private readonly now: () => number;
+  /** The istio_* metrics recorded, as telemetry-policy.ts bits; 0 records nothing. */
+  private metricMask: number;
 
   constructor(private readonly options: OutboundTelemetryOptions) {
     this.now = options.now ?? (() => performance.now());
+    this.metricMask = options.recordMetrics === false ? 0 : ALL_METRICS;
+  }
+
+  /** Which istio_* metrics are recorded from now on (Telemetry `metrics[].overrides`, CLIENT mode). */
+  setMetricMask(mask: number): void {
+    this.metricMask = this.options.recordMetrics === false ? 0 : mask;
   }
 
   /** A handle for a destination; build once per route/cluster at snapshot compile time. */
@@ -146,10 +155,13 @@ export class OutboundTelemetry {
     info.route = t.route;
     info.cluster = t.cluster;
     info.protocol = t.protocol;
-    const span = this.options.tracer.startClientSpan(parent, info);
+    const tracer = this.options.tracer;
+    const span = tracer.startClientSpan(parent, info);
     // A span that records nothing carries the parent's trace context (or none): keep the parent and
-    // skip building a new context per request.
-    return { span, context: span.isRecording() ? trace.setSpan(parent, span) : parent, target, startMs: this.now(), info };
+    // skip building a new context per request. Under a Telemetry policy it may carry a trace the
+    // mesh started itself (an unsampled root), which must reach the headers.
+    const context = span.isRecording() || tracer.policy !== undefined ? trace.setSpan(parent, span) : parent;
+    return { span, context, target, startMs: this.now(), info };
   }
 
   /**
@@ -185,11 +197,10 @@ export class OutboundTelemetry {
   finish(call: OutboundCall, outcome: OutboundOutcome): void {
     const flags = outcome.flags ?? '-';
     this.options.tracer.endClientSpan(call.span, { statusCode: outcome.statusCode, flags, grpcStatus: outcome.grpcStatus, error: outcome.error });
-    if (this.options.recordMetrics === false) return;
+    const mask = this.metricMask;
+    if (mask === 0) return;
     const peer = Array.isArray(outcome.peerMetadata) ? outcome.peerMetadata[0] : outcome.peerMetadata;
-    call.target
-      .family(peer, outcome.peerPrincipal)
-      .series(outcome.statusCode, flags, outcome.grpcStatus)
-      .record(this.now() - call.startMs, outcome.requestBytes ?? 0, outcome.responseBytes ?? 0);
+    const series = call.target.family(peer, outcome.peerPrincipal).series(outcome.statusCode, flags, outcome.grpcStatus);
+    recordMetrics(series, mask, this.now() - call.startMs, outcome.requestBytes ?? 0, outcome.responseBytes ?? 0);
   }
 }

@@ -10,6 +10,8 @@ import { IstioMetrics, type IstioLabels } from './metrics.js';
 import { OutboundTelemetry } from './outbound.js';
 import { encodePeerMetadata, PeerMetadataCache, type PeerMetadata, type PeerMetadataHeaders, peerLabels } from './peer-metadata.js';
 import { MeshPropagator, type PropagationFormat } from './propagation.js';
+import type { RandomSource } from '../core/random.js';
+import { affectsTracing, ALL_METRICS, type TelemetryPolicy } from './telemetry-policy.js';
 import { MeshTracer } from './tracing.js';
 
 /** Options of {@link MeshTelemetry}. */
@@ -44,6 +46,8 @@ export interface MeshTelemetryOptions {
   metrics?: boolean;
   /** Clock in ms (tests). */
   now?: () => number;
+  /** The mesh's random source (Telemetry sampling draws); default Math.random. */
+  random?: RandomSource;
 }
 
 /** The telemetry of one mesh. */
@@ -70,7 +74,7 @@ export class MeshTelemetry {
       meshId: w.meshId,
     };
     this.propagator = new MeshPropagator({ inject: options.propagation });
-    this.tracer = new MeshTracer({ tracerProvider: options.tracerProvider, recordHeaders: options.recordHeaders });
+    this.tracer = new MeshTracer({ tracerProvider: options.tracerProvider, recordHeaders: options.recordHeaders, random: options.random });
     this.metrics = new IstioMetrics({ registry: options.registry, maxSeries: options.maxSeries, canonicalLabels: options.canonicalLabels });
     this.peers = new PeerMetadataCache();
     this.ownHeaders = options.metadataExchange === false ? undefined : encodePeerMetadata(self);
@@ -91,6 +95,16 @@ export class MeshTelemetry {
       propagator: this.propagator, tracer: this.tracer, metrics: this.metrics, peers: this.peers,
       source: peerLabels(self, 'source', options.principal), ownHeaders: this.ownHeaders, now, recordMetrics: options.metrics,
     });
+  }
+
+  /**
+   * Installs the Telemetry API settings resolved for this workload
+   * (telemetry-policy.ts), or none. Synchronous, so no request sees half of a push.
+   */
+  applyPolicy(policy: TelemetryPolicy | undefined): void {
+    this.tracer.policy = affectsTracing(policy) ? policy : undefined;
+    this.inbound.setMetricMask(policy?.serverMetrics ?? ALL_METRICS);
+    this.outbound.setMetricMask(policy?.clientMetrics ?? ALL_METRICS);
   }
 
   /** The istio_* exposition text (`await mesh.metrics()`). */

@@ -9,7 +9,8 @@
  * still carries the caller's trace) and no attribute object is ever built —
  * every attribute write is behind `span.isRecording()`. The sampling decision
  * is the provider's sampler's (ParentBased by default in the SDK), so a
- * caller's `sampled=0` is honoured.
+ * caller's `sampled=0` is honoured — unless a Telemetry resource sets
+ * sampling or turns span reporting off (see telemetry-policy.ts).
  */
 import {
   type Attributes,
@@ -21,7 +22,9 @@ import {
   SpanStatusCode,
   trace,
 } from '@opentelemetry/api';
+import { defaultRandom, type RandomSource } from '../core/random.js';
 import { headerValue, type HeaderSource, isSecretHeader } from './headers.js';
+import { meshSpan, type TelemetryPolicy } from './telemetry-policy.js';
 
 /** Name of the instrumentation scope meshlet's spans are recorded under. */
 export const TRACER_NAME = 'meshlet';
@@ -38,6 +41,8 @@ export interface MeshTracerOptions {
    * x-*-token …, see {@link isSecretHeader}) are dropped even when listed.
    */
   recordHeaders?: readonly string[];
+  /** The mesh's random source, for Telemetry `randomSamplingPercentage` draws (default Math.random). */
+  random?: RandomSource;
 }
 
 /** What an outbound request span is made from. */
@@ -116,10 +121,17 @@ export class MeshTracer {
   private cachedTracer: Tracer | undefined;
   private readonly requestHeaderKeys: ReadonlyArray<readonly [string, string]>;
   private readonly responseHeaderKeys: ReadonlyArray<readonly [string, string]>;
+  private readonly random: RandomSource;
+  /**
+   * Sampling and span reporting from Telemetry resources; undefined (the
+   * common case) keeps every span decision the provider's, at no cost.
+   */
+  policy: TelemetryPolicy | undefined;
 
   constructor(options: MeshTracerOptions = {}) {
     this.provider = options.tracerProvider;
     this.version = options.version;
+    this.random = options.random ?? defaultRandom;
     const names = (options.recordHeaders ?? []).map((h) => h.toLowerCase()).filter((h) => !isSecretHeader(h));
     this.requestHeaderKeys = names.map((h) => [h, `http.request.header.${h}`] as const);
     this.responseHeaderKeys = names.map((h) => [h, `http.response.header.${h}`] as const);
@@ -136,6 +148,10 @@ export class MeshTracer {
 
   /** Starts the CLIENT span of an outbound request, child of `parent` (usually the inbound request's context). */
   startClientSpan(parent: Context, info: ClientSpanInfo): Span {
+    if (this.policy !== undefined) {
+      const decided = meshSpan(parent, this.policy.client, this.random);
+      if (decided !== undefined) return decided;
+    }
     const span = this.tracer.startSpan(normalizeMethod(info.method), { kind: SpanKind.CLIENT }, parent);
     if (span.isRecording()) this.setClientAttributes(span, info);
     return span;
@@ -157,6 +173,10 @@ export class MeshTracer {
 
   /** Starts the SERVER span of an inbound request, child of the context extracted from its headers. */
   startServerSpan(extracted: Context, info: ServerSpanInfo): Span {
+    if (this.policy !== undefined) {
+      const decided = meshSpan(extracted, this.policy.server, this.random);
+      if (decided !== undefined) return decided;
+    }
     const span = this.tracer.startSpan(normalizeMethod(info.method), { kind: SpanKind.SERVER }, extracted);
     if (!span.isRecording()) return span;
     const attrs: Attributes = {
