@@ -35,7 +35,7 @@ export function startCallTelemetry(
       rpcService: path.slice(1, slash),
       rpcMethod: path.slice(slash + 1),
     });
-    telemetry.outbound.injectHeaders(call.context, headers);
+    telemetry.outbound.injectHeaders(call, headers);
   } else {
     runtime.propagator.inject(parent, headers);
   }
@@ -52,7 +52,7 @@ export function startRetryTelemetry(runtime: GrpcRuntime, call: OutboundCall | u
   const retry = call === undefined ? undefined : runtime.telemetry!.outbound.startRetry(call, resendCount);
   if (retry === undefined) return { retry, metadata };
   const headers: string[] = [];
-  runtime.telemetry!.outbound.injectHeaders(retry.context, headers);
+  runtime.telemetry!.outbound.injectHeaders(retry, headers);
   const copy = metadata.clone();
   for (let i = 0; i < headers.length; i += 2) copy.set(headers[i]!, headers[i + 1]!);
   return { retry, metadata: copy };

@@ -20,7 +20,7 @@ import type { CompiledVirtualHost, Snapshot } from '../core/snapshot.js';
 import { RateLimitOutcome } from '../core/token-bucket.js';
 import type { ResponseFlag } from '../errors.js';
 import type { HeaderSource } from '../telemetry/headers.js';
-import type { OutboundCall, OutboundRetry, OutboundTargetHandle } from '../telemetry/outbound.js';
+import type { OutboundCall, OutboundRetry, OutboundTargetHandle, TraceCarrier } from '../telemetry/outbound.js';
 import type { MeshTelemetry } from '../telemetry/telemetry.js';
 import { Attempt, type AttemptOwner } from './attempt.js';
 import { replayableBody, type ReplayableBody } from './body.js';
@@ -188,7 +188,7 @@ export class Exchange implements AttemptOwner {
       // Object.assign, not spread-with-overrides: V8 makes the latter a slow path (~1 µs).
       const options: Dispatcher.DispatchOptions = Object.assign({}, this.opts);
       options.path = route.prefixRewrite !== undefined || route.regexRewrite ? rewriteWithQuery(route, this.path, this.opts.path) : this.opts.path;
-      options.headers = this.upstreamHeaders(this.call!.context);
+      options.headers = this.upstreamHeaders(this.call!);
       // undici would derive it from the host header on every request (an isIP regex); the origin's is cached.
       if (route.hostRewrite === undefined && this.server.servername !== undefined) (options as { servername?: string }).servername = this.server.servername;
       options.body = this.body.next() as Dispatcher.DispatchOptions['body'];
@@ -197,15 +197,15 @@ export class Exchange implements AttemptOwner {
     }
     const retry: Dispatcher.DispatchOptions = Object.assign({}, this.attemptOptions);
     retry.body = this.body.next() as Dispatcher.DispatchOptions['body'];
-    if (retrySpan !== undefined) retry.headers = this.upstreamHeaders(retrySpan.context);
+    if (retrySpan !== undefined) retry.headers = this.upstreamHeaders(retrySpan);
     return retry;
   }
 
-  /** The caller's headers after the route's mutations, carrying `context` and our metadata exchange. */
-  private upstreamHeaders(context: Context): RawHeaders {
+  /** The caller's headers after the route's mutations, carrying the trace and our metadata exchange. */
+  private upstreamHeaders(carrier: TraceCarrier): RawHeaders {
     const route = this.route;
     const headers = outboundHeaders(this.opts.headers as RawHeaders, route.hostRewrite ?? this.authority, [route.requestHeaders, route.clusterRequestHeaders[this.clusterIndex]!], undefined);
-    this.ctx.telemetry.outbound.injectHeaders(context, headers);
+    this.ctx.telemetry.outbound.injectHeaders(carrier, headers);
     return headers;
   }
 

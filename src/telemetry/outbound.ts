@@ -44,22 +44,41 @@ export interface OutboundOutcome {
 }
 
 /** One outbound request in flight. */
-export interface OutboundCall {
-  readonly span: Span;
-  /** The context of the request's span: inject this (or a retry's) into headers. */
-  readonly context: Context;
-  readonly target: OutboundTargetHandle;
-  readonly startMs: number;
-  /** What the request span was made from; retry spans repeat it. */
-  readonly info: ClientSpanInfo;
+export class OutboundCall {
+  private ownContext: Context | undefined;
+
+  /** @internal made by {@link OutboundTelemetry.start} */
+  constructor(
+    readonly span: Span,
+    /** The context the span was started under (the inbound request's, if any). */
+    readonly parent: Context,
+    /** True when `span` carries a trace of its own (recording, or a root the mesh sampled out); false when it is the parent's view. */
+    readonly carries: boolean,
+    readonly target: OutboundTargetHandle,
+    readonly startMs: number,
+    /** What the request span was made from; retry spans repeat it. */
+    readonly info: ClientSpanInfo,
+  ) {}
+
+  /** The context of the request's span, for retry spans; built on first use (headers are written without it). */
+  get context(): Context {
+    if (this.ownContext === undefined) this.ownContext = this.carries ? trace.setSpan(this.parent, this.span) : this.parent;
+    return this.ownContext;
+  }
 }
 
 /** The CLIENT span of one retry, a child of its request's span. */
 export interface OutboundRetry {
   readonly span: Span;
-  /** Inject this into the retry's headers, so the upstream's span is the retry's child. */
+  /** The request span's context. */
+  readonly parent: Context;
+  readonly carries: true;
+  /** The retry span's context. */
   readonly context: Context;
 }
+
+/** What trace headers are written from: a request or one of its retries. */
+export type TraceCarrier = Pick<OutboundCall, 'span' | 'parent' | 'carries'>;
 
 /** How one retry ended. */
 export interface OutboundRetryOutcome {
@@ -160,8 +179,7 @@ export class OutboundTelemetry {
     // A span that records nothing carries the parent's trace context (or none): keep the parent and
     // skip building a new context per request. Under a Telemetry policy it may carry a trace the
     // mesh started itself (an unsampled root), which must reach the headers.
-    const context = span.isRecording() || tracer.policy !== undefined ? trace.setSpan(parent, span) : parent;
-    return { span, context, target, startMs: this.now(), info };
+    return new OutboundCall(span, parent, span.isRecording() || tracer.policy !== undefined, target, this.now(), info);
   }
 
   /**
@@ -172,8 +190,9 @@ export class OutboundTelemetry {
    */
   startRetry(call: OutboundCall, resendCount: number): OutboundRetry | undefined {
     if (!call.span.isRecording()) return undefined;
-    const span = this.options.tracer.startAttemptSpan(call.context, call.info, resendCount);
-    return { span, context: trace.setSpan(call.context, span) };
+    const parent = call.context;
+    const span = this.options.tracer.startAttemptSpan(parent, call.info, resendCount);
+    return { span, parent, carries: true, context: trace.setSpan(parent, span) };
   }
 
   /** Ends a retry's span with what the upstream answered (or the error that ended the try). */
@@ -181,9 +200,13 @@ export class OutboundTelemetry {
     this.options.tracer.endClientSpan(retry.span, outcome);
   }
 
-  /** Writes trace headers for `context` and our metadata-exchange headers into an outbound request's headers. */
-  injectHeaders(context: Context, headers: OutboundHeaders): void {
-    this.options.propagator.inject(context, headers);
+  /**
+   * Writes the trace headers of a request (or retry) and our metadata-exchange
+   * headers into its outbound headers. The span's own context is never built
+   * for this: its span context is read directly, the rest from the parent.
+   */
+  injectHeaders(carrier: TraceCarrier, headers: OutboundHeaders): void {
+    this.options.propagator.inject(carrier.parent, headers, carrier.carries ? carrier.span.spanContext() : undefined);
     const own = this.options.ownHeaders;
     if (own === undefined) return;
     if (Array.isArray(headers)) headers.push(PEER_METADATA_ID_HEADER, own.id, PEER_METADATA_HEADER, own.value);

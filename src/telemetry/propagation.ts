@@ -9,6 +9,7 @@
  */
 import {
   type Context,
+  type SpanContext,
   type TextMapGetter,
   type TextMapPropagator,
   type TextMapSetter,
@@ -143,8 +144,8 @@ export class MeshPropagator {
    * format. Same output as the OTel propagators (tested), without their
    * per-call setter and composite overhead: this runs on every request.
    */
-  inject(ctx: Context, headers: OutboundHeaders): void {
-    const sc = trace.getSpanContext(ctx);
+  inject(ctx: Context, headers: OutboundHeaders, spanContext?: SpanContext): void {
+    const sc = spanContext ?? trace.getSpanContext(ctx);
     if (sc === undefined || !isSpanContextValid(sc) || isTracingSuppressed(ctx)) return;
     const sampled = (sc.traceFlags & TraceFlags.SAMPLED) === TraceFlags.SAMPLED;
     if (this.w3c) {

@@ -56,7 +56,7 @@ test('B3 caller → client → calculate: one trace, both reporters, metadata-ex
       method: 'GET', url: `http://calculate.default.svc.cluster.local:8000/add`, serverAddress: 'calculate.default.svc.cluster.local', serverPort: 8000,
     });
     const headers: Record<string, string> = {};
-    clientMesh.outbound.injectHeaders(out.context, headers);
+    clientMesh.outbound.injectHeaders(out, headers);
     get(calcPort, '/add', headers).then(({ res: up, body }) => {
       clientMesh.outbound.finish(out, { statusCode: up.statusCode!, responseBytes: body.length, peerMetadata: up.headers[PEER_METADATA_HEADER] });
       res.end(body);
