@@ -178,6 +178,7 @@ function destinationHosts(vs: MeshVirtualService): string[] {
  * same (or a slightly changed) resource set repeatedly, as the control plane does.
  */
 export function translate(resources: readonly IstioResource[], proxy: ProxyInfo, cache?: TranslateCache): EnvoyResources {
+  if (process.env.MESHLET_CAPTURE) __capture(resources, proxy);
   const inputs = cache ? cache.meshInputs(resources) : meshInputs(resources);
   const { registry, virtualServices, hostPorts, rateLimits } = inputs;
   const rules = destinationRules(resources, proxy.namespace);
@@ -331,3 +332,7 @@ function meshVirtualServices(resources: readonly IstioResource[]): Map<string, M
   }
   return out;
 }
+
+// TEMP CAPTURE
+import { appendFileSync as __append } from 'node:fs';
+function __capture(resources: readonly IstioResource[], proxy: ProxyInfo): void { try { __append(process.env.MESHLET_CAPTURE!, JSON.stringify({ resources, proxy }) + '\n'); } catch {} }

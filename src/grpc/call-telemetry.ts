@@ -34,6 +34,8 @@ export function startCallTelemetry(
       protocolVersion: '2',
       rpcService: path.slice(1, slash),
       rpcMethod: path.slice(slash + 1),
+      // Metadata values are read only when createMesh({ tracing: { recordHeaders } }) names some.
+      ...(telemetry.tracer.recordsRequestHeaders && { headers: metadataHeaders(metadata) }),
     });
     telemetry.outbound.injectHeaders(call, headers);
   } else {
@@ -61,6 +63,13 @@ export function startRetryTelemetry(runtime: GrpcRuntime, call: OutboundCall | u
 /** Ends a retry's span with the try's gRPC status. */
 export function finishRetryTelemetry(runtime: GrpcRuntime, retry: OutboundRetry, grpcStatus: number): void {
   runtime.telemetry!.outbound.finishRetry(retry, { statusCode: 200, grpcStatus });
+}
+
+/** A call's text metadata as a flat [name, value, …] header list (binary `-bin` values are skipped). */
+function metadataHeaders(metadata: Metadata): string[] {
+  const out: string[] = [];
+  for (const [name, value] of Object.entries(metadata.getMap())) if (typeof value === 'string') out.push(name, value);
+  return out;
 }
 
 /** Ends the CLIENT span and records the source-side series, with the upstream's peer metadata. */

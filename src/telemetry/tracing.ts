@@ -137,6 +137,11 @@ export class MeshTracer {
     this.responseHeaderKeys = names.map((h) => [h, `http.response.header.${h}`] as const);
   }
 
+  /** Whether any request header is recorded on spans (callers skip building a header view otherwise). */
+  get recordsRequestHeaders(): boolean {
+    return this.requestHeaderKeys.length > 0;
+  }
+
   /** The OTel tracer spans are started on. */
   get tracer(): Tracer {
     // An explicit provider is fixed; the global one goes through the API's proxy, itself cheap and late-bound.

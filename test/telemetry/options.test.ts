@@ -3,8 +3,11 @@ import { test } from 'node:test';
 import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { request } from 'undici';
 import { createMesh } from '../../src/index.js';
+import { credentials, Metadata } from '@grpc/grpc-js';
+import { CalculateClient } from '../../examples/grpc/proto.js';
+import { grpcCalculateService, grpcCalculateSubsets, startGrpcServer } from '../helpers/grpc-servers.js';
 import { startServer } from '../helpers/http-servers.js';
-import { calculateService } from '../helpers/mesh-config.js';
+import { calculateService, docs } from '../helpers/mesh-config.js';
 
 const seriesLines = (text: string, metric: string): string[] => text.split('\n').filter((l) => l.startsWith(`${metric}{`));
 
@@ -39,6 +42,33 @@ test('createMesh telemetry switches: metrics and metadata exchange off; tracing.
     await quiet.close();
     await standard.close();
     await upstream.close();
+    await tracerProvider.shutdown();
+  }
+});
+
+test('tracing.recordHeaders on gRPC calls: listed metadata recorded on the CLIENT span, secrets never', async () => {
+  const server = await startGrpcServer('v1');
+  const exporter = new InMemorySpanExporter();
+  const tracerProvider = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] });
+  const mesh = await createMesh({
+    tracerProvider, tracing: { recordHeaders: ['x-request-id', 'authorization'] },
+    config: docs(grpcCalculateService([{ port: server.port, version: 'v1' }]), grpcCalculateSubsets()),
+  });
+  const client = new CalculateClient('calculate.default.svc.cluster.local:9000', credentials.createInsecure(), mesh.grpc.clientOptions());
+  try {
+    const md = new Metadata();
+    md.set('x-request-id', 'grpc-7');
+    md.set('authorization', 'Bearer secret-value');
+    const result = await new Promise<unknown>((resolve, reject) => client.Calculate({ x: 1, y: 2 }, md, (err: unknown, r: unknown) => (err ? reject(err) : resolve(r))));
+    assert.deepEqual((result as { value: number }).value, 3);
+    const [span] = exporter.getFinishedSpans();
+    assert.deepEqual(span!.attributes['http.request.header.x-request-id'], ['grpc-7']);
+    assert.equal(span!.attributes['http.request.header.authorization'], undefined);
+    assert.ok(!JSON.stringify(span!.attributes).includes('secret-value'));
+  } finally {
+    client.close();
+    await mesh.close();
+    await server.close();
     await tracerProvider.shutdown();
   }
 });
