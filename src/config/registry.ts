@@ -47,10 +47,12 @@ export interface Service {
 export function expandHost(host: string, namespace: string): string {
   const h = host.toLowerCase();
   if (h === '*' || h.startsWith('*.')) return h;
-  const parts = h.split('.');
-  if (parts.length === 1) return `${h}.${namespace}.${CLUSTER_DOMAIN}`;
-  if (parts.length === 2 && !looksLikeDomain(parts[1]!)) return `${h}.${CLUSTER_DOMAIN}`;
-  if (parts.length === 3 && parts[2] === 'svc') return `${h}.cluster.local`;
+  // Labels counted by their dots, not split: this runs for every destination of every route.
+  const first = h.indexOf('.');
+  if (first < 0) return `${h}.${namespace}.${CLUSTER_DOMAIN}`;
+  const second = h.indexOf('.', first + 1);
+  if (second < 0) return looksLikeDomain(h.slice(first + 1)) ? h : `${h}.${CLUSTER_DOMAIN}`;
+  if (h.indexOf('.', second + 1) < 0 && h.endsWith('.svc')) return `${h}.cluster.local`;
   return h;
 }
 
@@ -90,7 +92,7 @@ export function buildRegistry(resources: readonly IstioResource[]): Map<string, 
     const selected = spec.workloadSelector
       ? selectedEntries.map((we) => toEndpoint(we.spec, we.metadata.namespace))
       : (spec.endpoints ?? []).map((e) => toEndpoint(e, ns));
-    const sources: IstioResource[] = [r, ...selectedEntries];
+    const sources: IstioResource[] = selectedEntries.length === 0 ? [r] : [r, ...selectedEntries];
     for (const host of spec.hosts) {
       const hostname = expandHost(host, ns);
       if (services.has(hostname)) continue; // first definition wins, as in Istio
@@ -100,7 +102,7 @@ export function buildRegistry(resources: readonly IstioResource[]): Map<string, 
       services.set(hostname, {
         hostname,
         namespace: ns,
-        ports: (spec.ports ?? []).map((p) => ({ number: p.number, name: p.name ?? `port-${p.number}`, protocol: (p.protocol ?? 'HTTP').toUpperCase(), ...(p.targetPort !== undefined && { targetPort: p.targetPort }) })),
+        ports: (spec.ports ?? []).map(toServicePort),
         endpoints,
         resolution: spec.resolution ?? 'NONE',
         location: spec.location ?? 'MESH_EXTERNAL',
@@ -112,21 +114,28 @@ export function buildRegistry(resources: readonly IstioResource[]): Map<string, 
   return services;
 }
 
+function toServicePort(p: { number: number; name?: string; protocol?: string; targetPort?: number }): ServicePort {
+  const port: ServicePort = { number: p.number, name: p.name ?? `port-${p.number}`, protocol: (p.protocol ?? 'HTTP').toUpperCase() };
+  if (p.targetPort !== undefined) port.targetPort = p.targetPort;
+  return port;
+}
+
+// Two literals rather than a conditional spread: this runs once per endpoint.
 function toEndpoint(spec: WorkloadEntrySpec, namespace: string): ServiceEndpoint {
-  return {
-    address: spec.address ?? '',
-    ports: spec.ports ?? {},
-    labels: spec.labels ?? {},
-    weight: spec.weight ?? 1,
-    ...(spec.serviceAccount !== undefined && { serviceAccount: spec.serviceAccount }),
-    namespace,
-  };
+  const address = spec.address ?? '';
+  const ports = spec.ports ?? {};
+  const labels = spec.labels ?? {};
+  const weight = spec.weight ?? 1;
+  return spec.serviceAccount !== undefined
+    ? { address, ports, labels, weight, serviceAccount: spec.serviceAccount, namespace }
+    : { address, ports, labels, weight, namespace };
 }
 
 /** True when every selector label is present with the same value (an empty selector matches all). */
 export function labelsMatch(selector: Record<string, string> | undefined, labels: Record<string, string> | undefined): boolean {
   if (!selector) return true;
-  for (const [k, v] of Object.entries(selector)) if (labels?.[k] !== v) return false;
+  const keys = Object.keys(selector); // not Object.entries: this runs per endpoint and subset
+  for (let i = 0; i < keys.length; i++) if (labels?.[keys[i]!] !== selector[keys[i]!]) return false;
   return true;
 }
 

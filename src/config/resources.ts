@@ -6,7 +6,7 @@
  */
 import { MeshConfigError } from '../errors.js';
 import { kinds } from './istio-schemas.js';
-import type { HTTPRoute, IstioResource, ObjectMeta } from './istio-types.js';
+import type { HTTPRoute, IstioResource, ObjectMeta, StringMatch } from './istio-types.js';
 import { check, isPlainObject, type ConfigIssue } from './schema.js';
 import { validateRetryOn } from '../core/retry.js';
 
@@ -109,9 +109,9 @@ function checkHttpRoute(route: HTTPRoute, path: string, issues: ConfigIssue[]): 
   }
   route.match?.forEach((m, j) => {
     const mpath = `${path}.match[${j}]`;
-    checkRegex(m.uri?.regex, `${mpath}.uri.regex`, issues);
-    for (const [name, sm] of Object.entries(m.headers ?? {})) checkRegex(sm.regex, `${mpath}.headers.${name}.regex`, issues);
-    for (const [name, sm] of Object.entries(m.queryParams ?? {})) checkRegex(sm.regex, `${mpath}.queryParams.${name}.regex`, issues);
+    if (m.uri?.regex !== undefined) checkRegex(m.uri.regex, `${mpath}.uri.regex`, issues);
+    if (m.headers) checkRegexes(m.headers, `${mpath}.headers`, issues);
+    if (m.queryParams) checkRegexes(m.queryParams, `${mpath}.queryParams`, issues);
   });
   if (route.rewrite?.uriRegexRewrite) checkRegex(route.rewrite.uriRegexRewrite.match, `${path}.rewrite.uriRegexRewrite.match`, issues);
   if (route.rewrite?.uri !== undefined && route.rewrite.uriRegexRewrite) issues.push({ path: `${path}.rewrite`, reason: 'only one of uri or uriRegexRewrite may be set' });
@@ -124,6 +124,15 @@ function checkHttpRoute(route: HTTPRoute, path: string, issues: ConfigIssue[]): 
   if (abort && abort.httpStatus === undefined && abort.grpcStatus === undefined) issues.push({ path: `${path}.fault.abort`, reason: 'httpStatus or grpcStatus is required' });
   const delay = route.fault?.delay;
   if (delay && !delay.fixedDelay) issues.push({ path: `${path}.fault.delay.fixedDelay`, reason: 'is required' });
+}
+
+/** The regexes of a header or query-parameter map; paths are built only for those present. */
+function checkRegexes(matches: Record<string, StringMatch>, path: string, issues: ConfigIssue[]): void {
+  const names = Object.keys(matches);
+  for (let i = 0; i < names.length; i++) {
+    const regex = matches[names[i]!]!.regex;
+    if (regex !== undefined) checkRegex(regex, `${path}.${names[i]}.regex`, issues);
+  }
 }
 
 function checkRegex(pattern: string | undefined, path: string, issues: ConfigIssue[]): void {

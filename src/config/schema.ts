@@ -33,59 +33,104 @@ export const obj = (fields: Record<string, Schema>, opts: { required?: readonly 
 
 /** Validates `value` against `schema`, appending every problem to `issues`. */
 export function check(schema: Schema, value: unknown, path: string, issues: ConfigIssue[]): void {
+  checkAt(schema, value, { root: path, segments: [], issues });
+}
+
+/**
+ * Where the walk is: the path as a stack of segments (field names, list
+ * indices), formatted only when a problem is reported. Every document passes
+ * through here field by field, so building a path string per field dominated.
+ */
+interface Walk {
+  readonly root: string;
+  readonly segments: Array<string | number>;
+  readonly issues: ConfigIssue[];
+}
+
+function pathOf(walk: Walk, extra?: string): string {
+  let path = walk.root;
+  for (const s of walk.segments) path += typeof s === 'number' ? `[${s}]` : `.${s}`;
+  return extra === undefined ? path : `${path}.${extra}`;
+}
+
+function report(walk: Walk, reason: string, field?: string): void {
+  walk.issues.push({ path: pathOf(walk, field), reason });
+}
+
+function checkAt(schema: Schema, value: unknown, walk: Walk): void {
   if (value === undefined || value === null) return;
   switch (schema.t) {
     case 'any':
       return;
     case 'string':
-      if (typeof value !== 'string') issues.push({ path, reason: `must be a string, got ${typeOf(value)}` });
-      else if (schema.values && !schema.values.includes(value)) issues.push({ path, reason: `must be one of ${schema.values.join(', ')}, got "${value}"` });
+      if (typeof value !== 'string') report(walk, `must be a string, got ${typeOf(value)}`);
+      else if (schema.values && !schema.values.includes(value)) report(walk, `must be one of ${schema.values.join(', ')}, got "${value}"`);
       return;
     case 'number':
-      if (typeof value !== 'number' || Number.isNaN(value)) issues.push({ path, reason: `must be a number, got ${typeOf(value)}` });
-      else if (schema.integer && !Number.isInteger(value)) issues.push({ path, reason: `must be an integer, got ${value}` });
-      else if (schema.min !== undefined && value < schema.min) issues.push({ path, reason: `must be ≥ ${schema.min}, got ${value}` });
-      else if (schema.max !== undefined && value > schema.max) issues.push({ path, reason: `must be ≤ ${schema.max}, got ${value}` });
+      if (typeof value !== 'number' || Number.isNaN(value)) report(walk, `must be a number, got ${typeOf(value)}`);
+      else if (schema.integer && !Number.isInteger(value)) report(walk, `must be an integer, got ${value}`);
+      else if (schema.min !== undefined && value < schema.min) report(walk, `must be ≥ ${schema.min}, got ${value}`);
+      else if (schema.max !== undefined && value > schema.max) report(walk, `must be ≤ ${schema.max}, got ${value}`);
       return;
     case 'boolean':
-      if (typeof value !== 'boolean') issues.push({ path, reason: `must be true or false, got ${typeOf(value)}` });
+      if (typeof value !== 'boolean') report(walk, `must be true or false, got ${typeOf(value)}`);
       return;
     case 'duration': {
       const ms = typeof value === 'string' ? parseDuration(value) : 'must be a duration string such as "2s"';
-      if (typeof ms === 'string') issues.push({ path, reason: ms });
-      else if (ms < 1) issues.push({ path, reason: `duration must be at least 1ms, got "${String(value)}"` });
+      if (typeof ms === 'string') report(walk, ms);
+      else if (ms < 1) report(walk, `duration must be at least 1ms, got "${String(value)}"`);
       return;
     }
     case 'list':
       if (!Array.isArray(value)) {
-        issues.push({ path, reason: `must be a list, got ${typeOf(value)}` });
+        report(walk, `must be a list, got ${typeOf(value)}`);
         return;
       }
-      value.forEach((item, i) => check(schema.item, item, `${path}[${i}]`, issues));
+      for (let i = 0; i < value.length; i++) {
+        walk.segments.push(i);
+        checkAt(schema.item, value[i], walk);
+        walk.segments.pop();
+      }
       return;
-    case 'map':
+    case 'map': {
       if (!isPlainObject(value)) {
-        issues.push({ path, reason: `must be a map, got ${typeOf(value)}` });
+        report(walk, `must be a map, got ${typeOf(value)}`);
         return;
       }
-      for (const [k, v] of Object.entries(value)) check(schema.value, v, `${path}.${k}`, issues);
+      // Indexed loops over Object.keys: several times faster than Object.entries in code that runs cold.
+      const keys = Object.keys(value);
+      for (let i = 0; i < keys.length; i++) {
+        walk.segments.push(keys[i]!);
+        checkAt(schema.value, value[keys[i]!], walk);
+        walk.segments.pop();
+      }
       return;
+    }
     case 'object': {
       if (!isPlainObject(value)) {
-        issues.push({ path, reason: `must be an object, got ${typeOf(value)}` });
+        report(walk, `must be an object, got ${typeOf(value)}`);
         return;
       }
-      for (const [k, v] of Object.entries(value)) {
+      const keys = Object.keys(value);
+      for (let i = 0; i < keys.length; i++) {
+        const k = keys[i]!;
         const field = schema.fields[k];
-        if (!field) issues.push({ path: `${path}.${k}`, reason: `unknown field "${k}"` });
-        else check(field, v, `${path}.${k}`, issues);
+        if (!field) {
+          report(walk, `unknown field "${k}"`, k);
+        } else {
+          walk.segments.push(k);
+          checkAt(field, value[k], walk);
+          walk.segments.pop();
+        }
       }
-      for (const k of schema.required ?? []) {
-        if (value[k] === undefined || value[k] === null || value[k] === '') issues.push({ path: `${path}.${k}`, reason: 'is required' });
+      if (schema.required) {
+        for (const k of schema.required) {
+          if (value[k] === undefined || value[k] === null || value[k] === '') report(walk, 'is required', k);
+        }
       }
       if (schema.oneOf) {
         const set = schema.oneOf.filter((k) => value[k] !== undefined);
-        if (set.length > 1) issues.push({ path, reason: `only one of ${schema.oneOf.join(', ')} may be set, got ${set.join(' and ')}` });
+        if (set.length > 1) report(walk, `only one of ${schema.oneOf.join(', ')} may be set, got ${set.join(' and ')}`);
       }
       return;
     }

@@ -18,10 +18,17 @@ export interface ProtoStruct {
   fields?: Record<string, ProtoValue>;
 }
 
+// Indexed loops over Object.keys rather than Object.entries: endpoint metadata is converted once per
+// endpoint on every translation and compile, mostly in cold code, where entries is several times slower.
+
 /** Plain JSON → Struct. */
 export function toStruct(value: Record<string, unknown>): ProtoStruct {
   const fields: Record<string, ProtoValue> = {};
-  for (const [k, v] of Object.entries(value)) if (v !== undefined) fields[k] = toValue(v);
+  const keys = Object.keys(value);
+  for (let i = 0; i < keys.length; i++) {
+    const v = value[keys[i]!];
+    if (v !== undefined) fields[keys[i]!] = toValue(v);
+  }
   return { fields };
 }
 
@@ -37,7 +44,10 @@ function toValue(v: unknown): ProtoValue {
 /** Struct → plain JSON. */
 export function fromStruct(struct: unknown): Record<string, unknown> {
   const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries((struct as ProtoStruct | undefined)?.fields ?? {})) out[k] = fromValue(v as ProtoValue & Record<string, unknown>);
+  const fields = (struct as ProtoStruct | undefined)?.fields;
+  if (!fields) return out;
+  const keys = Object.keys(fields);
+  for (let i = 0; i < keys.length; i++) out[keys[i]!] = fromValue(fields[keys[i]!] as ProtoValue & Record<string, unknown>);
   return out;
 }
 

@@ -159,7 +159,8 @@ export class UpstreamTlsTranslator {
       case 'MUTUAL':
         return { transport_socket: { name: TLS_TRANSPORT_SOCKET, typed_config: simpleContext(tls, hostname) } };
       default: {
-        if (!input.endpoints.some((e) => this.isMeshed(e, endpointPortOf(e)))) return {};
+        // The label test first: it is what isMeshed checks first, without computing the port.
+        if (!input.endpoints.some((e) => e.labels[TLS_MODE_LABEL] === 'istio' && this.isMeshed(e, endpointPortOf(e)))) return {};
         const sans = tls?.subjectAltNames ?? this.serviceSans(input.service);
         return {
           transport_socket_matches: [

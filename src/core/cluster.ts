@@ -58,10 +58,20 @@ class ClusterImpl implements CompiledCluster {
 
 const hostId = (h: Host): string => h.id;
 
+/**
+ * Host labels by the `istio` metadata Struct they come from. Translation shares
+ * one Struct among endpoints with the same labels, so one snapshot compile
+ * converts each once; Host labels are read-only.
+ */
+export type LabelsCache = Map<object, Readonly<Record<string, string>>>;
+
 /** Compiles a cluster and its load assignment, carrying live state over from `previous`. */
-export function compileCluster(cluster: Cluster, assignment: ClusterLoadAssignment | undefined, previous: CompiledCluster | undefined, random: RandomSource): CompiledCluster {
-  const reuse = new Map<string, Host>();
-  for (const h of previous?.hosts ?? []) reuse.set(h.id, h);
+export function compileCluster(cluster: Cluster, assignment: ClusterLoadAssignment | undefined, previous: CompiledCluster | undefined, random: RandomSource, labelsCache: LabelsCache = new Map()): CompiledCluster {
+  let reuse: Map<string, Host> | undefined;
+  if (previous) {
+    reuse = new Map();
+    for (const h of previous.hosts) reuse.set(h.id, h);
+  }
   const hosts: Host[] = [];
   const source = assignment ?? cluster.load_assignment;
   for (const locality of source?.endpoints ?? []) {
@@ -69,9 +79,8 @@ export function compileCluster(cluster: Cluster, assignment: ClusterLoadAssignme
       if (lbe.health_status && lbe.health_status !== 'HEALTHY' && lbe.health_status !== 'UNKNOWN') continue;
       const sa = lbe.endpoint.address.socket_address;
       const id = `${sa.address}:${sa.port_value}`;
-      const istio = fromStruct(lbe.metadata?.filter_metadata?.istio as ProtoStruct | undefined);
-      const labels = (istio.labels ?? {}) as Record<string, string>;
-      const old = reuse.get(id);
+      const labels = hostLabels(lbe.metadata?.filter_metadata?.istio as ProtoStruct | undefined, labelsCache);
+      const old = reuse?.get(id);
       hosts.push(old && sameLabels(old.labels, labels)
         ? old
         : { id, address: sa.address, port: Number(sa.port_value), labels, weight: lbe.load_balancing_weight?.value ?? 1, active: old?.active ?? 0 });
@@ -82,6 +91,13 @@ export function compileCluster(cluster: Cluster, assignment: ClusterLoadAssignme
   const breaker = sameBreaker ? previous.breaker : new CircuitBreaker(compileCircuitBreakers(cluster));
   const outlier = outlierFor(cluster, hosts, previous, random);
   return new ClusterImpl(cluster.name, hosts, lbPolicy, protoToMs(cluster.connect_timeout) ?? 10_000, cluster, assignment, breaker, outlier, random);
+}
+
+function hostLabels(struct: ProtoStruct | undefined, cache: LabelsCache): Readonly<Record<string, string>> {
+  if (!struct) return {};
+  let labels = cache.get(struct);
+  if (!labels) cache.set(struct, (labels = (fromStruct(struct).labels ?? {}) as Record<string, string>));
+  return labels;
 }
 
 /** Keeps the previous detector (and its ejections) when the policy is unchanged. */
