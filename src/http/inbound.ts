@@ -15,7 +15,7 @@ import { peerIdentity } from '../security/tls.js';
 import type { InboundCall } from '../telemetry/inbound.js';
 import { PEER_METADATA_HEADER, PEER_METADATA_ID_HEADER } from '../telemetry/peer-metadata.js';
 import type { MeshTelemetry } from '../telemetry/telemetry.js';
-import { normalizeMethod } from '../telemetry/tracing.js';
+import { normalizeMethod } from '../telemetry/semconv.js';
 
 /** What the inbound adapters need from a mesh (a `Mesh` is one). */
 export interface InboundMesh {

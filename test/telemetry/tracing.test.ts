@@ -9,7 +9,8 @@ import {
   SimpleSpanProcessor,
 } from '@opentelemetry/sdk-trace-base';
 import { MeshPropagator } from '../../src/telemetry/propagation.js';
-import { MeshTracer, redactUrl } from '../../src/telemetry/tracing.js';
+import { redactUrl } from '../../src/telemetry/semconv.js';
+import { MeshTracer } from '../../src/telemetry/tracing.js';
 import { isSecretHeader } from '../../src/telemetry/headers.js';
 
 const TRACE_ID = '4bf92f3577b34da6a3ce929d0e0e4736';
