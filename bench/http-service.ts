@@ -1,11 +1,14 @@
 /**
- * What telemetry costs a meshed service: an Express 5 app with
- * `mesh.express()` whose handler calls an upstream through `mesh.request`
- * (one SERVER and one CLIENT span per request when traced). Two copies of
- * the service run in their own processes — telemetry off, and metrics +
- * tracing at 100% (BatchSpanProcessor, spans counted and dropped) — and the
- * load generator calls them in interleaved rounds with the same undici Pool
- * call. The upstream is a third process.
+ * What the mesh and its telemetry cost a service: an Express 5 app whose
+ * handler calls an upstream. Three copies run in their own processes:
+ *
+ *   no mesh        undici.request through a Pool to the upstream's address
+ *   telemetry off  app.use(mesh.express()) + mesh.request by service name, no metrics/spans
+ *   traced         the same with istio_* metrics and tracing at 100% (a SERVER and a CLIENT
+ *                  span per request; BatchSpanProcessor, spans counted and dropped)
+ *
+ * The load generator calls them in interleaved rounds with the same undici
+ * Pool call. The upstream is a fourth process.
  *
  *   node --import tsx bench/http-service.ts [--seconds 20] [--rounds 20] [--concurrency 50]
  *   SERVICE_PROF=/tmp/prof node --import tsx bench/http-service.ts   # CPU-profile both services
@@ -23,12 +26,25 @@ const { values } = parseArgs({ options: {
   service: { type: 'string' }, upstream: { type: 'string' },
 } });
 
-if (values.service !== undefined) await runService(values.service === 'traced', Number(values.upstream));
+type Kind = 'plain' | 'quiet' | 'traced';
+
+if (values.service !== undefined) await runService(values.service as Kind, Number(values.upstream));
 else await runLoad();
 
-/** Child: the meshed Express service. */
-async function runService(traced: boolean, upstreamPort: number): Promise<void> {
+/** Child: the Express service, meshed or not. */
+async function runService(kind: Kind, upstreamPort: number): Promise<void> {
   const { default: express } = await import('express');
+  const app = express();
+  if (kind === 'plain') {
+    const { Pool: UpstreamPool, request } = await import('undici');
+    const pool = new UpstreamPool(`http://127.0.0.1:${upstreamPort}`, { pipelining: 1 });
+    app.get('/add', async (_req, res) => {
+      const upstream = await request(`http://127.0.0.1:${upstreamPort}/add?x=1&y=2`, { dispatcher: pool });
+      res.type('text/plain').send(await upstream.body.text());
+    });
+    return serve(app);
+  }
+  const traced = kind === 'traced';
   const { ExportResultCode } = await import('@opentelemetry/core');
   const { BasicTracerProvider, BatchSpanProcessor } = await import('@opentelemetry/sdk-trace-base');
   const { createMesh } = await import('../src/index.js');
@@ -48,19 +64,23 @@ spec:
   ports: [{ number: 8000, name: http }]
   endpoints: [{ address: 127.0.0.1, ports: { http: ${upstreamPort} } }]`,
   });
-  const app = express();
   app.use(mesh.express());
   app.get('/add', async (_req, res) => {
     const upstream = await mesh.request('http://calculate.default.svc.cluster.local:8000/add?x=1&y=2');
     res.type('text/plain').send(await upstream.body.text());
   });
+  serve(app);
+}
+
+/** Listens, prints the port, answers CPU-usage requests from the load generator. */
+function serve(app: { listen(port: number, host: string, cb: () => void): import('node:http').Server }): void {
   const server = app.listen(0, '127.0.0.1', () => console.log(JSON.stringify({ port: (server.address() as AddressInfo).port })));
   server.keepAliveTimeout = 60_000;
   process.on('message', () => process.send!(process.cpuUsage()));
   process.on('disconnect', () => process.exit(0));
 }
 
-async function startService(kind: 'quiet' | 'traced', upstreamPort: number): Promise<{ port: number; child: ChildProcess }> {
+async function startService(kind: Kind, upstreamPort: number): Promise<{ port: number; child: ChildProcess }> {
   const child = fork(fileURLToPath(import.meta.url), ['--service', kind, '--upstream', String(upstreamPort)], { execArgv: ['--import', 'tsx', ...(process.env.SERVICE_PROF ? ['--cpu-prof', '--cpu-prof-dir', process.env.SERVICE_PROF] : [])], stdio: ['ignore', 'pipe', 'inherit', 'ipc'] });
   const line = await new Promise<string>((resolve, reject) => {
     const rl = createInterface({ input: child.stdout! });
@@ -73,9 +93,8 @@ async function startService(kind: 'quiet' | 'traced', upstreamPort: number): Pro
 /** Parent: the load generator. */
 async function runLoad(): Promise<void> {
   const upstream = await startUpstream([0]);
-  const quiet = await startService('quiet', upstream.ports[0]!);
-  const traced = await startService('traced', upstream.ports[0]!);
-  const pools = [quiet, traced].map((s) => new Pool(`http://127.0.0.1:${s.port}`, { pipelining: 1 }));
+  const services = [await startService('plain', upstream.ports[0]!), await startService('quiet', upstream.ports[0]!), await startService('traced', upstream.ports[0]!)];
+  const pools = services.map((s) => new Pool(`http://127.0.0.1:${s.port}`, { pipelining: 1 }));
   const call = (pool: Pool) => async () => {
     const res = await pool.request({ path: '/add', method: 'GET' });
     await res.body.dump();
@@ -85,19 +104,20 @@ async function runLoad(): Promise<void> {
     child.once('message', (u) => resolve((u as NodeJS.CpuUsage).user + (u as NodeJS.CpuUsage).system));
     child.send('cpu');
   });
-  const cpu0 = [await cpuOf(quiet.child), await cpuOf(traced.child)];
+  const names = ['service, no mesh', 'service, telemetry off', 'service, metrics + tracing 100%'];
+  const cpu0 = await Promise.all(services.map((s) => cpuOf(s.child)));
   console.log(`Meshed Express service (inbound + one outbound call), ${values.seconds}s per variant in ${values.rounds} interleaved rounds, ${values.concurrency} in flight`);
   const results = await compare([
-    { name: 'service, telemetry off', call: call(pools[0]!) },
-    { name: 'service, metrics + tracing 100%', call: call(pools[1]!), baseline: 'service, telemetry off' },
+    { name: names[0]!, call: call(pools[0]!) },
+    { name: names[1]!, call: call(pools[1]!), baseline: names[0]! },
+    { name: names[2]!, call: call(pools[2]!), baseline: names[1]! },
   ], { seconds: Number(values.seconds), rounds: Number(values.rounds), concurrency: Number(values.concurrency), warmupMs: 1000 });
-  const cpu1 = [await cpuOf(quiet.child), await cpuOf(traced.child)];
-  // Warm-up requests count too, so this slightly understates µs per request; both sides alike.
-  const requests = ['service, telemetry off', 'service, metrics + tracing 100%'].map((n) => results.get(n)!.rps * Number(values.seconds));
-  const perReq = [0, 1].map((i) => (cpu1[i]! - cpu0[i]!) / requests[i]!);
-  console.log(`\nservice process CPU per request: telemetry off ${perReq[0]!.toFixed(1)} µs, metrics + tracing ${perReq[1]!.toFixed(1)} µs (+${(perReq[1]! - perReq[0]!).toFixed(1)} µs)`);
+  const cpu1 = await Promise.all(services.map((s) => cpuOf(s.child)));
+  // Warm-up requests count too, so this slightly understates µs per request; every service alike.
+  const perReq = names.map((n, i) => (cpu1[i]! - cpu0[i]!) / (results.get(n)!.rps * Number(values.seconds)));
+  console.log(`\nservice process CPU per request: ${names.map((n, i) => `${n.replace('service, ', '')} ${perReq[i]!.toFixed(1)} µs`).join(', ')}`);
   await Promise.all(pools.map((p) => p.close()));
   // Disconnecting lets a service exit on its own (and write a --cpu-prof profile when SERVICE_PROF is set).
-  await Promise.all([quiet, traced].map((s) => new Promise((resolve) => { s.child.once('exit', resolve); s.child.disconnect(); })));
+  await Promise.all(services.map((s) => new Promise((resolve) => { s.child.once('exit', resolve); s.child.disconnect(); })));
   upstream.stop();
 }

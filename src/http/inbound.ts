@@ -16,6 +16,7 @@ import type { InboundCall } from '../telemetry/inbound.js';
 import { PEER_METADATA_HEADER, PEER_METADATA_ID_HEADER } from '../telemetry/peer-metadata.js';
 import type { MeshTelemetry } from '../telemetry/telemetry.js';
 import { normalizeMethod } from '../telemetry/semconv.js';
+import { bindEmitter, countResponseBytes, type ContextRunner } from './request-hooks.js';
 
 /** What the inbound adapters need from a mesh (a `Mesh` is one). */
 export interface InboundMesh {
@@ -68,7 +69,7 @@ export class InboundServer {
    * listeners to it, so code resumed by body parsers ('data'/'end') keeps it.
    */
   run<A extends unknown[], R>(exchange: InboundExchange, fn: (...args: A) => R, ...args: A): R {
-    bindEmitter(exchange.req, this.mesh.context, exchange.context);
+    bindEmitter(exchange.req, this.mesh.context, exchange.context, runInContext as ContextRunner);
     return runInContext(this.mesh.context, exchange.context, fn, undefined, args);
   }
 
@@ -103,7 +104,6 @@ export function inboundServerFor(mesh: InboundMesh): InboundServer {
 
 const kExchange = Symbol('meshlet.inbound');
 
-type Counted = ServerResponse & { [kExchange]?: InboundExchange };
 
 /** The exchange a request belongs to, once begun. */
 export function exchangeOf(req: IncomingMessage): InboundExchange | undefined {
@@ -121,8 +121,6 @@ export class InboundExchange implements InboundRequestView {
   /** Response body bytes the app wrote. */
   responseBytes = 0;
   private done = false;
-  private write: ServerResponse['write'] | undefined;
-  private end: ServerResponse['end'] | undefined;
 
   /** @internal use {@link InboundServer.begin} */
   constructor(
@@ -152,7 +150,7 @@ export class InboundExchange implements InboundRequestView {
       res.setHeader(PEER_METADATA_ID_HEADER, own.id);
       res.setHeader(PEER_METADATA_HEADER, own.value);
     }
-    this.countResponseBytes();
+    countResponseBytes(res, this);
     res.once('finish', this.onEnd);
     res.once('close', this.onEnd);
     this.localReply = policy === EMPTY_INBOUND_POLICY ? undefined : policy.decodeHeaders(this);
@@ -215,25 +213,6 @@ export class InboundExchange implements InboundRequestView {
     else if (span.isRecording()) span.addEvent('meshlet.local_reply', { 'meshlet.flags': reply.flags, 'meshlet.details': reply.details, 'meshlet.source': reply.source });
   }
 
-  /** Counts body bytes by wrapping this response's write/end with shared functions (no closure per request). */
-  private countResponseBytes(): void {
-    const res = this.res as Counted;
-    this.write = res.write;
-    this.end = res.end;
-    res[kExchange] = this;
-    res.write = countingWrite as ServerResponse['write'];
-    res.end = countingEnd as ServerResponse['end'];
-  }
-
-  /** @internal */
-  static forward(res: Counted, kind: 'write' | 'end', args: IArguments): unknown {
-    const ex = res[kExchange]!;
-    const chunk = args[0];
-    if (chunk !== undefined && typeof chunk !== 'function') ex.responseBytes += byteLength(chunk, args[1]);
-    const original = kind === 'write' ? ex.write! : ex.end!;
-    return Reflect.apply(original, res, args);
-  }
-
   private readonly onEnd = (): void => {
     if (this.done) return;
     this.done = true;
@@ -259,87 +238,4 @@ export class InboundExchange implements InboundRequestView {
       responseBytes: this.responseBytes,
     });
   };
-}
-
-function countingWrite(this: Counted): unknown {
-  // eslint-disable-next-line prefer-rest-params
-  return InboundExchange.forward(this, 'write', arguments);
-}
-
-function countingEnd(this: Counted): unknown {
-  // eslint-disable-next-line prefer-rest-params
-  return InboundExchange.forward(this, 'end', arguments);
-}
-
-function byteLength(chunk: unknown, encoding: unknown): number {
-  if (typeof chunk === 'string') return Buffer.byteLength(chunk, typeof encoding === 'string' ? (encoding as BufferEncoding) : 'utf8');
-  if (chunk instanceof Uint8Array) return chunk.byteLength;
-  return 0;
-}
-
-const kBinding = Symbol('meshlet.contextBinding');
-
-type Listener = (...args: unknown[]) => unknown;
-
-/** What a bound emitter keeps: the context, its original methods and the listener wrappers. */
-interface Binding {
-  als: AsyncLocalStorage<Context>;
-  ctx: Context;
-  on: (this: unknown, event: string | symbol, listener: Listener) => unknown;
-  prepend: (this: unknown, event: string | symbol, listener: Listener) => unknown;
-  remove: (this: unknown, event: string | symbol, listener: Listener) => unknown;
-  wrapped: WeakMap<Listener, Listener> | undefined;
-}
-
-type BoundEmitter = NodeJS.EventEmitter & { [kBinding]?: Binding };
-
-/**
- * Makes every listener added to `emitter` run in `ctx`. A Node request's
- * 'data'/'end' events fire from the socket's async context, not the
- * middleware's, so a body parser that calls `next()` from 'end' would
- * otherwise lose the request's trace. Same approach as OpenTelemetry's
- * context managers (`context.bind(ctx, emitter)`); `once` and
- * `prependOnceListener` go through the patched `on`/`prependListener`.
- */
-export function bindEmitter(emitter: NodeJS.EventEmitter, als: AsyncLocalStorage<Context>, ctx: Context): void {
-  const e = emitter as BoundEmitter;
-  const existing = e[kBinding];
-  if (existing !== undefined) {
-    existing.als = als;
-    existing.ctx = ctx;
-    return;
-  }
-  e[kBinding] = {
-    als, ctx, wrapped: undefined,
-    on: e.on as Binding['on'], prepend: e.prependListener as Binding['prepend'], remove: e.removeListener as Binding['remove'],
-  };
-  e.on = e.addListener = boundOn as NodeJS.EventEmitter['on'];
-  e.prependListener = boundPrepend as NodeJS.EventEmitter['prependListener'];
-  e.removeListener = e.off = boundRemove as NodeJS.EventEmitter['removeListener'];
-}
-
-function wrapListener(b: Binding, listener: Listener): Listener {
-  let w = b.wrapped?.get(listener);
-  if (w === undefined) {
-    w = function boundListener(this: unknown, ...args: unknown[]): unknown {
-      return runInContext(b.als, b.ctx, listener, this, args);
-    };
-    (b.wrapped ??= new WeakMap()).set(listener, w);
-  }
-  return w;
-}
-
-function boundOn(this: BoundEmitter, event: string | symbol, listener: Listener): unknown {
-  const b = this[kBinding]!;
-  return b.on.call(this, event, typeof listener === 'function' ? wrapListener(b, listener) : listener);
-}
-
-function boundPrepend(this: BoundEmitter, event: string | symbol, listener: Listener): unknown {
-  const b = this[kBinding]!;
-  return b.prepend.call(this, event, typeof listener === 'function' ? wrapListener(b, listener) : listener);
-}
-
-function boundRemove(this: BoundEmitter, event: string | symbol, listener: Listener): unknown {
-  const b = this[kBinding]!;
-  return b.remove.call(this, event, b.wrapped?.get(listener) ?? listener);
 }
