@@ -12,7 +12,8 @@ import { fromStruct } from './config/struct.js';
 import { SECURITY_METADATA_KEY, TELEMETRY_METADATA_KEY, VIRTUAL_INBOUND } from './config/translate-inbound.js';
 import { defaultRandom, type RandomSource } from './core/random.js';
 import { retireCluster } from './core/cluster.js';
-import type { CircuitBreaker as CompiledClusterBreaker } from './core/circuit-breaker.js';
+import { clusterStatuses, type ClusterStatus } from './core/cluster-status.js';
+export type { ClusterStatus } from './core/cluster-status.js';
 import { compileSnapshot, emptySnapshot, type Snapshot } from './core/snapshot.js';
 import { MeshDispatcher, type OutboundTrafficPolicy } from './http/dispatcher.js';
 import type { LocalReplyMode } from './http/local-reply.js';
@@ -100,13 +101,6 @@ export interface MeshOptions extends MeshIdentityOptions {
    * /config_dump, /clusters, /ready. Port 0 picks a free one (see `mesh.admin.port`).
    */
   admin?: { port?: number; host?: string };
-}
-
-/** One cluster in {@link Mesh.clusters}. */
-export interface ClusterStatus {
-  name: string;
-  circuitBreakers: ReturnType<CompiledClusterBreaker["stats"]>;
-  hosts: Array<{ address: string; labels: Record<string, string>; activeRequests: number; ejected: boolean; ejectionReason?: string | undefined; ejectedUntil?: string | undefined; timesEjected: number }>;
 }
 
 /** A workload's mesh: outbound dispatcher, fetch, config and lifecycle. */
@@ -267,23 +261,7 @@ export class Mesh {
    * circuit-breaker counters.
    */
   clusters(): ClusterStatus[] {
-    return [...this.current.clusters.values()].map((c) => {
-      const outlier = c.outlier?.state();
-      const byHost = new Map(outlier?.hosts.map((h) => [h.host, h]));
-      return {
-        name: c.name,
-        circuitBreakers: c.breaker.stats(),
-        hosts: c.hosts.map((h) => {
-          const o = byHost.get(h.id);
-          return {
-            address: h.id, labels: { ...h.labels }, activeRequests: h.active,
-            ejected: o?.ejected ?? false,
-            ...(o?.ejected && { ejectionReason: o.reason, ejectedUntil: o.ejectedUntilMs === undefined ? undefined : new Date(o.ejectedUntilMs).toISOString() }),
-            timesEjected: o?.timesEjected ?? 0,
-          };
-        }),
-      };
-    });
+    return clusterStatuses(this.current);
   }
 
   /** The admin server, when `admin` was given. */

@@ -5,6 +5,7 @@
  */
 import { cancelDeadline, type Deadline } from '../core/deadlines.js';
 import type { Host } from '../core/load-balancer.js';
+import type { AttemptFailure } from '../core/retry.js';
 import type { OutboundRetry } from '../telemetry/outbound.js';
 import type { LegacyHandler } from './handler.js';
 
@@ -66,10 +67,29 @@ export class Attempt implements LegacyHandler {
     this.owner.attemptError(this, err);
   }
 
+  /** What the retry policy and outlier detection see of this try's failure with `err`. */
+  failureOf(err: Error): AttemptFailure {
+    if (this.timedOut) return 'timeout';
+    const code = (err as { code?: string }).code;
+    return code !== undefined && CONNECT_ERROR_CODES.has(code) ? 'connect-failure' : 'reset';
+  }
+
   /** Stops this attempt whether or not undici has connected it yet. */
   abandon(reason: unknown): void {
     this.abandoned = true;
     cancelDeadline(this.deadline);
     this.abortUpstream?.(reason);
   }
+}
+
+/** undici and socket error codes that mean the connection was never made (Envoy's connect-failure). */
+const CONNECT_ERROR_CODES = new Set(['ECONNREFUSED', 'UND_ERR_CONNECT_TIMEOUT', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'ECONNABORTED', 'UND_ERR_CONNECT']);
+
+const GRPC_STATUS = 'grpc-status';
+
+/** gRPC status from a trailers-only response, read only when the policy retries on gRPC codes (`on` ≥ 2^16). */
+export function grpcStatusOf(raw: Buffer[], on: number): number | undefined {
+  if (on < 1 << 16) return undefined;
+  for (let i = 0; i < raw.length; i += 2) if (raw[i]!.toString('latin1').toLowerCase() === GRPC_STATUS) return Number(raw[i + 1]!.toString('latin1'));
+  return undefined;
 }

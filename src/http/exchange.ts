@@ -22,11 +22,11 @@ import type { ResponseFlag } from '../errors.js';
 import type { HeaderSource } from '../telemetry/headers.js';
 import type { OutboundCall, OutboundRetry, OutboundTargetHandle, TraceCarrier } from '../telemetry/outbound.js';
 import type { MeshTelemetry } from '../telemetry/telemetry.js';
-import { Attempt, type AttemptOwner } from './attempt.js';
+import { Attempt, grpcStatusOf, type AttemptOwner } from './attempt.js';
 import { replayableBody, type ReplayableBody } from './body.js';
 import type { LegacyHandler } from './handler.js';
 import { getHeader, mutateRawHeaders, outboundHeaders, type RawHeaders } from './headers.js';
-import { flagHeader, sendLocalReply, type LocalReplyMode } from './local-reply.js';
+import { flagHeader, rawHeaders, sendLocalReply, type LocalReplyMode } from './local-reply.js';
 import { takePeerMetadata } from './response-meta.js';
 
 /** What an exchange needs from the mesh that runs it. */
@@ -52,7 +52,6 @@ const PENDING = 0;
 const FORWARDING = 1;
 const DONE = 2;
 
-const connectErrorCodes = new Set(['ECONNREFUSED', 'UND_ERR_CONNECT_TIMEOUT', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'ECONNABORTED', 'UND_ERR_CONNECT']);
 
 export class Exchange implements AttemptOwner {
   private state = PENDING;
@@ -262,7 +261,7 @@ export class Exchange implements AttemptOwner {
       this.handler.onError(err);
       return;
     }
-    const failure: AttemptFailure = attempt.timedOut ? 'timeout' : isConnectError(err) ? 'connect-failure' : 'reset';
+    const failure: AttemptFailure = attempt.failureOf(err);
     this.cluster!.outlier?.putLocalOrigin(attempt.host.id, failure === 'connect-failure' ? 'connect_failed' : failure === 'timeout' ? 'timeout' : 'reset');
     const retry = this.route.retry;
     if (retry && this.retriesLeft > 0 && this.body.replayable && retriableFailure(retry, failure) && this.retryBudget()) return this.retryAfterBackoff(failure);
@@ -347,7 +346,7 @@ export class Exchange implements AttemptOwner {
     this.flags = flag;
     this.finish(undefined);
     this.attempt?.abandon(new Error('local reply'));
-    sendLocalReply(this.handler, this.ctx.localReplies, flag, status, message, headers && toRaw(headers));
+    sendLocalReply(this.handler, this.ctx.localReplies, flag, status, message, headers && rawHeaders(headers));
   }
 
   private finish(error: Error | undefined): void {
@@ -368,29 +367,9 @@ export class Exchange implements AttemptOwner {
   }
 }
 
-
-function toRaw(headers: Record<string, string>): Buffer[] {
-  const out: Buffer[] = [];
-  for (const key in headers) out.push(Buffer.from(key, 'latin1'), Buffer.from(headers[key]!, 'latin1'));
-  return out;
-}
-
 function rewriteWithQuery(route: CompiledRoute, path: string, full: string): string {
   const rewritten = rewritePath(route, path);
   return full.length > path.length ? rewritten + full.slice(path.length) : rewritten;
-}
-
-function isConnectError(err: Error): boolean {
-  const code = (err as { code?: string }).code;
-  return code !== undefined && connectErrorCodes.has(code);
-}
-
-const grpcStatusName = 'grpc-status';
-/** gRPC status from a trailers-only response, read only when the policy retries on gRPC codes. */
-function grpcStatusOf(raw: Buffer[], on: number): number | undefined {
-  if (on < 1 << 16) return undefined;
-  for (let i = 0; i < raw.length; i += 2) if (raw[i]!.toString('latin1').toLowerCase() === grpcStatusName) return Number(raw[i + 1]!.toString('latin1'));
-  return undefined;
 }
 
 // Module-level callbacks: arming a deadline allocates no closure.

@@ -16,6 +16,13 @@ const textPlain = Buffer.from('text/plain', 'latin1');
 const contentLength = Buffer.from('content-length', 'latin1');
 const flagValues = new Map<string, Buffer>();
 
+/** A header record as undici's raw `[name, value, …]` buffers, for a local reply's extra headers. */
+export function rawHeaders(headers: Record<string, string>): Buffer[] {
+  const out: Buffer[] = [];
+  for (const key in headers) out.push(Buffer.from(key, 'latin1'), Buffer.from(headers[key]!, 'latin1'));
+  return out;
+}
+
 /** The header pair `x-meshlet-flags: <flag>` as raw Buffers (cached per flag). */
 export function flagHeader(flag: string): [Buffer, Buffer] {
   let value = flagValues.get(flag);
