@@ -219,7 +219,8 @@ test('a cluster whose EDS never arrives answers 503 NC naming it after the bound
   assert.equal(res.status, 503);
   assert.equal(res.headers.get('x-meshlet-flags'), 'NC');
   assert.ok(body.includes(cluster), body);
-  assert.ok(elapsed < 3000, `answered after ${elapsed} ms`);
+  // The initial-fetch timeout (300 ms) answers, not the 15 s default: generous, far below the default.
+  assert.ok(elapsed < 10_000, `answered after ${elapsed} ms`);
   assert.deepEqual(mesh.xdsStatus()!.missing, [`ClusterLoadAssignment ${cluster}`]);
 });
 
