@@ -33,6 +33,13 @@ export class MeshError extends Error {
 }
 Object.defineProperty(MeshError.prototype, brand, { value: true });
 
+/** Where a configuration document came from: a file (or `<string>`) and its index in that file. */
+export interface ConfigSourceRef {
+  readonly file: string;
+  /** 0-based index of the YAML document within the file. */
+  readonly document: number;
+}
+
 /** A configuration document that failed validation; names the resource and the bad field. */
 export class MeshConfigError extends MeshError {
   /** Resource kind, e.g. `VirtualService`. */
@@ -43,13 +50,16 @@ export class MeshConfigError extends MeshError {
   readonly path: string;
   /** Why the field was rejected. */
   readonly reason: string;
+  /** The file and document the resource was read from, when it came from YAML. */
+  readonly source: ConfigSourceRef | undefined;
 
-  constructor(kind: string, resource: string, path: string, reason: string) {
-    super('MESH_CONFIG_INVALID', `${kind} ${resource}: ${path}: ${reason}`);
+  constructor(kind: string, resource: string, path: string, reason: string, source?: ConfigSourceRef) {
+    super('MESH_CONFIG_INVALID', `${kind} ${resource}: ${path}: ${reason}${source ? ` (${source.file}, document ${source.document})` : ''}`);
     this.kind = kind;
     this.resource = resource;
     this.path = path;
     this.reason = reason;
+    this.source = source;
   }
 }
 

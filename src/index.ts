@@ -15,6 +15,7 @@ export {
   MeshUpstreamConnectError,
   MeshNoRouteError,
   MeshNoClusterError,
+  type ConfigSourceRef,
   type ResponseFlag,
 } from './errors.js';
 export { seededRandom, type RandomSource } from './core/random.js';

@@ -23,7 +23,7 @@ const httpMatch = obj({
 const httpRoute = obj({
   name: str(),
   match: list(httpMatch),
-  route: list(obj({ destination, weight: int(0, 100), headers })),
+  route: list(obj({ destination, weight: int(0, 100), headers }, { required: ['destination'] })),
   redirect: obj({ uri: str(), authority: str(), port: int(1, 65535), derivePort: str(), scheme: str(), redirectCode: int(300, 399) }),
   directResponse: obj({ status: int(200, 599), body: obj({ string: str(), bytes: str() }) }, { required: ['status'] }),
   delegate: obj({ name: str(), namespace: str() }),
@@ -35,7 +35,7 @@ const httpRoute = obj({
     abort: obj({ httpStatus: int(200, 599), grpcStatus: str(), http2Error: str(), percentage: percent }),
   }),
   mirror: destination,
-  mirrors: list(obj({ destination, percentage: percent })),
+  mirrors: list(obj({ destination, percentage: percent }, { required: ['destination'] })),
   mirrorPercentage: percent,
   mirrorPercent: int(0, 100),
   corsPolicy: any,

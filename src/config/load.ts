@@ -1,16 +1,32 @@
 /**
  * Reads configuration documents from wherever the user keeps them: a file, a
  * directory of YAML/JSON files, a YAML string (multi-document), or objects.
+ * Every document read from YAML remembers its file and index
+ * ({@link documentSource}) so an error can point at it.
  */
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { extname, join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
-import { MeshConfigError } from '../errors.js';
+import { type ConfigSourceRef, MeshConfigError } from '../errors.js';
 
 /** Where configuration comes from (DESIGN.md §3). */
 export type ConfigSource = string | object | object[];
 
 const configExtensions = new Set(['.yaml', '.yml', '.json']);
+
+/**
+ * yaml's own guard against alias expansion ("billion laughs"): a document
+ * whose aliases expand past this many nodes is refused. 100 is the library's
+ * default and more than any Istio YAML uses.
+ */
+const MAX_ALIAS_COUNT = 100;
+
+const sources = new WeakMap<object, ConfigSourceRef>();
+
+/** The file and document index a loaded document came from (undefined for objects passed in). */
+export function documentSource(doc: object): ConfigSourceRef | undefined {
+  return sources.get(doc);
+}
 
 /** Loads every document of a source, dropping empty ones (`---` separators, comments). */
 export async function loadDocuments(source: ConfigSource): Promise<object[]> {
@@ -20,26 +36,68 @@ export async function loadDocuments(source: ConfigSource): Promise<object[]> {
   if (looksLikeYaml(source)) return parseYaml(source, '<string>');
   const info = await stat(source).catch(() => undefined);
   if (!info) throw new MeshConfigError('Config', source, 'config', 'no such file or directory');
-  if (!info.isDirectory()) return parseYaml(await readFile(source, 'utf8'), source);
-  const names = (await readdir(source)).filter((n) => configExtensions.has(extname(n))).sort();
+  if (!info.isDirectory()) return parseYaml(await readConfigFile(source), source);
   const docs: object[] = [];
-  for (const name of names) docs.push(...parseYaml(await readFile(join(source, name), 'utf8'), join(source, name)));
+  for (const path of await listConfigFiles(source)) docs.push(...parseYaml(await readConfigFile(path), path));
   return docs;
+}
+
+/**
+ * The config files of a directory, sorted by name. Like `kubectl apply -f dir`, a config directory is
+ * not read recursively; an entry with a config extension that is not a readable file (a folder named
+ * x.yaml, a dangling link) is an error, not something to skip quietly.
+ */
+export async function listConfigFiles(dir: string): Promise<string[]> {
+  const names = (await readdir(dir)).filter((n) => configExtensions.has(extname(n))).sort();
+  const paths: string[] = [];
+  for (const name of names) {
+    const path = join(dir, name);
+    const entry = await stat(path).catch(() => undefined);
+    if (!entry) throw new MeshConfigError('Config', path, 'config', 'cannot be read: a dangling link or a file removed while reading');
+    if (!entry.isFile()) throw new MeshConfigError('Config', path, 'config', 'is a directory, not a YAML file (config directories are not read recursively)');
+    paths.push(path);
+  }
+  return paths;
+}
+
+/** Reads a config file; a failure is a MeshConfigError naming the file. */
+export async function readConfigFile(path: string): Promise<string> {
+  try {
+    return await readFile(path, 'utf8');
+  } catch (err) {
+    throw new MeshConfigError('Config', path, 'config', `cannot be read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
 }
 
 /** Parses a (multi-document) YAML or JSON text. */
 export function parseYaml(text: string, origin: string): object[] {
   const docs: object[] = [];
+  let index = 0;
   for (const doc of parseAllDocuments(text)) {
+    const document = index++;
     if (doc.errors.length > 0) {
       const err = doc.errors[0]!;
-      throw new MeshConfigError('Config', origin, `line ${(err.linePos?.[0]?.line ?? 0)}`, err.message.split('\n')[0]!);
+      throw new MeshConfigError('Config', origin, `line ${(err.linePos?.[0]?.line ?? 0)}`, err.message.split('\n')[0]!, { file: origin, document });
     }
-    const value: unknown = doc.toJS();
+    let value: unknown;
+    try {
+      value = doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT });
+    } catch (err) {
+      // yaml throws ReferenceError for alias bombs and unresolved aliases.
+      throw new MeshConfigError('Config', origin, 'document', (err as Error).message, { file: origin, document });
+    }
     if (value == null) continue;
-    if (Array.isArray(value)) docs.push(...(value as object[]));
-    else if (typeof value === 'object' && (value as { kind?: unknown }).kind === 'List') docs.push(...(((value as { items?: object[] }).items) ?? []));
-    else docs.push(value as object);
+    const push = (item: unknown) => {
+      // A list item that is not a mapping is still returned, so validation names it; only objects carry a source.
+      if (typeof item === 'object' && item !== null) sources.set(item, { file: origin, document });
+      docs.push(item as object);
+    };
+    if (Array.isArray(value)) value.forEach(push);
+    else if (typeof value === 'object' && (value as { kind?: unknown }).kind === 'List') {
+      const items = (value as { items?: unknown }).items;
+      if (items != null && !Array.isArray(items)) throw new MeshConfigError('List', origin, 'items', 'must be a list', { file: origin, document });
+      (items ?? []).forEach(push);
+    } else push(value);
   }
   return docs;
 }

@@ -4,7 +4,8 @@
  * MeshConfigError naming kind, namespace/name, field path and reason, so a
  * broken document never half-applies.
  */
-import { MeshConfigError } from '../errors.js';
+import { type ConfigSourceRef, MeshConfigError } from '../errors.js';
+import { documentSource } from './load.js';
 import { kinds } from './istio-schemas.js';
 import type { HTTPRoute, IstioResource, ObjectMeta, StringMatch } from './istio-types.js';
 import { check, isPlainObject, type ConfigIssue } from './schema.js';
@@ -21,7 +22,7 @@ export function parseResources(docs: readonly object[]): IstioResource[] {
     const resource = parseResource(doc, index);
     if (!resource) return;
     const key = `${resource.kind}/${resource.metadata.namespace}/${resource.metadata.name}`;
-    if (seen.has(key)) fail(resource.kind, resource.metadata, 'metadata.name', 'duplicate resource: the same kind, namespace and name appear twice');
+    if (seen.has(key)) fail(resource.kind, { ...resource.metadata, source: documentSource(doc) }, 'metadata.name', 'duplicate resource: the same kind, namespace and name appear twice');
     seen.add(key);
     out.push(resource);
   });
@@ -29,36 +30,46 @@ export function parseResources(docs: readonly object[]): IstioResource[] {
 }
 
 function parseResource(doc: object, index: number): IstioResource | undefined {
-  if (!isPlainObject(doc)) throw new MeshConfigError('Config', `document ${index}`, '', 'must be an object with apiVersion, kind, metadata and spec');
+  const source = isPlainObject(doc) ? documentSource(doc) : undefined;
+  const where = { name: source ? `document ${source.document}` : `document ${index}`, namespace: '', source };
+  if (!isPlainObject(doc)) throw new MeshConfigError('Config', where.name, '', 'must be an object with apiVersion, kind, metadata and spec');
   const { apiVersion, kind, metadata, spec } = doc as Record<string, unknown>;
-  const where = { name: `document ${index}`, namespace: '' };
-  if (typeof apiVersion !== 'string') fail(String(kind ?? 'Config'), where, 'apiVersion', 'is required');
+  const kindName = typeof kind === 'string' && kind !== '' ? kind : 'Config';
+  if (typeof apiVersion !== 'string') fail(kindName, where, 'apiVersion', 'is required');
   if (!ownGroups.some((g) => apiVersion.startsWith(g))) return undefined;
-  if (typeof kind !== 'string' || !kinds[kind]) fail(String(kind ?? 'Config'), where, 'kind', `unsupported kind "${String(kind)}" for ${apiVersion}`);
+  if (typeof kind !== 'string' || kind === '') fail('Config', where, 'kind', `must be a kind name, got ${JSON.stringify(kind ?? null)}`);
+  if (!kinds[kind]) fail(kind, where, 'kind', `unsupported kind "${kind}" for ${apiVersion}`);
   const def = kinds[kind]!;
   if (!def.groups.includes(apiVersion)) fail(kind, where, 'apiVersion', `must be one of ${def.groups.join(', ')}, got "${apiVersion}"`);
   const meta = parseMetadata(kind, metadata, where);
   const issues: ConfigIssue[] = [];
   check(def.spec, spec ?? {}, 'spec', issues);
   if (issues.length === 0) semanticChecks[kind]?.((spec ?? {}) as never, issues);
-  if (issues.length > 0) fail(kind, meta, issues[0]!.path, issues[0]!.reason);
+  if (issues.length > 0) fail(kind, { ...meta, source }, issues[0]!.path, issues[0]!.reason);
   return { apiVersion, kind, metadata: meta, spec: (spec ?? {}) } as IstioResource;
 }
 
-function parseMetadata(kind: string, metadata: unknown, where: { name: string; namespace: string }): ObjectMeta {
+function parseMetadata(kind: string, metadata: unknown, where: Where): ObjectMeta {
   if (!isPlainObject(metadata)) fail(kind, where, 'metadata', 'is required');
   const { name, namespace } = metadata;
   if (typeof name !== 'string' || !/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(name)) {
     fail(kind, where, 'metadata.name', `must be a DNS-1123 name, got ${JSON.stringify(name)}`);
   }
   if (namespace !== undefined && (typeof namespace !== 'string' || !/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(namespace))) {
-    fail(kind, { name, namespace: '' }, 'metadata.namespace', `must be a DNS-1123 label, got ${JSON.stringify(namespace)}`);
+    fail(kind, { name, namespace: '', source: where.source }, 'metadata.namespace', `must be a DNS-1123 label, got ${JSON.stringify(namespace)}`);
   }
   return { ...(metadata as Partial<ObjectMeta>), name, namespace: (namespace as string | undefined) ?? 'default' };
 }
 
-function fail(kind: string, meta: { name: string; namespace: string }, path: string, reason: string): never {
-  throw new MeshConfigError(kind, meta.namespace ? `${meta.namespace}/${meta.name}` : meta.name, path, reason);
+/** A resource's name for an error, and where it was read from. */
+interface Where {
+  name: string;
+  namespace: string;
+  source?: ConfigSourceRef | undefined;
+}
+
+function fail(kind: string, meta: Where, path: string, reason: string): never {
+  throw new MeshConfigError(kind, meta.namespace ? `${meta.namespace}/${meta.name}` : meta.name, path, reason, meta.source);
 }
 
 type Checker = (spec: never, issues: ConfigIssue[]) => void;

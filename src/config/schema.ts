@@ -3,7 +3,7 @@
  * fields and wrong types with the exact JSON path, as istioctl validate does.
  * Semantic checks (weights total 100, durations, …) live with each resource.
  */
-import { parseDuration } from '../core/duration.js';
+import { MAX_DURATION_MS, parseDuration } from '../core/duration.js';
 
 /** One validation problem: where and why. */
 export interface ConfigIssue {
@@ -79,6 +79,7 @@ function checkAt(schema: Schema, value: unknown, walk: Walk): void {
       const ms = typeof value === 'string' ? parseDuration(value) : 'must be a duration string such as "2s"';
       if (typeof ms === 'string') report(walk, ms);
       else if (ms < 1) report(walk, `duration must be at least 1ms, got "${String(value)}"`);
+      else if (ms > MAX_DURATION_MS) report(walk, `duration "${String(value)}" is out of range (Istio parses durations as Go's time.Duration, at most ~2562047h)`);
       return;
     }
     case 'list':
@@ -88,7 +89,9 @@ function checkAt(schema: Schema, value: unknown, walk: Walk): void {
       }
       for (let i = 0; i < value.length; i++) {
         walk.segments.push(i);
-        checkAt(schema.item, value[i], walk);
+        // A null field reads as unset (as Kubernetes prunes it), but a null list item is no value at all.
+        if (value[i] === null || value[i] === undefined) report(walk, 'must not be null');
+        else checkAt(schema.item, value[i], walk);
         walk.segments.pop();
       }
       return;
@@ -101,7 +104,8 @@ function checkAt(schema: Schema, value: unknown, walk: Walk): void {
       const keys = Object.keys(value);
       for (let i = 0; i < keys.length; i++) {
         walk.segments.push(keys[i]!);
-        checkAt(schema.value, value[keys[i]!], walk);
+        if (value[keys[i]!] === null && schema.value.t !== 'any') report(walk, 'must not be null');
+        else checkAt(schema.value, value[keys[i]!], walk);
         walk.segments.pop();
       }
       return;

@@ -4,10 +4,9 @@
  * the previous set serving; the error is logged and kept for /debug/status.
  */
 import { watch, type FSWatcher } from 'node:fs';
-import { readdir, readFile, stat } from 'node:fs/promises';
-import { extname, join } from 'node:path';
+import { stat } from 'node:fs/promises';
 import { MeshConfigError } from '../errors.js';
-import { parseYaml } from '../config/load.js';
+import { listConfigFiles, parseYaml, readConfigFile } from '../config/load.js';
 import { parseResources } from '../config/resources.js';
 import type { IstioResource } from '../config/istio-types.js';
 
@@ -20,8 +19,6 @@ export interface ConfigProblem {
   reason?: string;
   at: string;
 }
-
-const configExtensions = new Set(['.yaml', '.yml', '.json']);
 
 interface ParsedFile {
   text: string;
@@ -123,10 +120,8 @@ export class ConfigWatcher {
   private async loadFiles(): Promise<IstioResource[]> {
     const dir = this.options.dir;
     const info = await stat(dir);
-    const paths = info.isDirectory()
-      ? (await readdir(dir)).filter((n) => configExtensions.has(extname(n))).sort().map((n) => join(dir, n))
-      : [dir];
-    const texts = await Promise.all(paths.map((p) => readFile(p, 'utf8')));
+    const paths = info.isDirectory() ? await listConfigFiles(dir) : [dir];
+    const texts = await Promise.all(paths.map(readConfigFile));
     const files = new Map<string, ParsedFile>();
     const out: IstioResource[] = [];
     const seen = new Set<string>();

@@ -5,6 +5,7 @@
  * were armed) makes arming and cancelling O(1) and cheaper than a Node timer
  * per request.
  */
+import { timerDelay } from './duration.js';
 
 /** An armed deadline; pass it to {@link Deadlines.cancel}. */
 export interface Deadline {
@@ -41,7 +42,8 @@ class Queue {
   }
 
   private arm(at: number): void {
-    this.timer = setTimeout(() => this.expire(), Math.max(0, Math.ceil(at - this.now())));
+    // Clamped: Node turns a delay past 2^31 - 1 ms into 1 ms, which would re-arm every millisecond.
+    this.timer = setTimeout(() => this.expire(), timerDelay(Math.ceil(at - this.now())));
     this.timer.unref();
   }
 

@@ -30,14 +30,35 @@ export function parseDuration(text: string): number | string {
   return total;
 }
 
+/**
+ * The longest duration Istio accepts: its YAML durations are Go `time.Duration`s (int64 nanoseconds),
+ * so `time.ParseDuration` refuses anything past 2^63 - 1 ns (~2562047h).
+ */
+export const MAX_DURATION_MS = 9_223_372_036_854;
+
+/**
+ * The longest delay a Node timer keeps (2^31 - 1 ms, ~24.8 days). Node turns a longer one into 1 ms, so
+ * every timer armed from config is clamped to this: a timeout this long is, for a request, no timeout.
+ */
+export const MAX_TIMER_MS = 2_147_483_647;
+
+/** A delay safe to hand to `setTimeout`: clamped to {@link MAX_TIMER_MS}, never negative. */
+export function timerDelay(ms: number): number {
+  return ms > MAX_TIMER_MS ? MAX_TIMER_MS : ms > 0 ? ms : 0;
+}
+
 /** Milliseconds → protobuf Duration. */
 export function msToProto(ms: number): { seconds: number; nanos: number } {
   const seconds = Math.floor(ms / 1000);
   return { seconds, nanos: Math.round((ms - seconds * 1000) * 1e6) };
 }
 
-/** Protobuf Duration → milliseconds (undefined stays undefined). */
+/**
+ * Protobuf Duration → milliseconds (undefined stays undefined), clamped to {@link MAX_TIMER_MS}: every
+ * duration in a snapshot ends up arming a timer, and protobuf allows up to 10,000 years.
+ */
 export function protoToMs(d: ProtoDuration | undefined | null): number | undefined {
   if (!d) return undefined;
-  return Number(d.seconds ?? 0) * 1000 + (d.nanos ?? 0) / 1e6;
+  const ms = Number(d.seconds ?? 0) * 1000 + (d.nanos ?? 0) / 1e6;
+  return ms > MAX_TIMER_MS ? MAX_TIMER_MS : ms;
 }
