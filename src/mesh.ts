@@ -232,6 +232,9 @@ export class Mesh {
     const previous = this.current;
     this.current = compileSnapshot(resources, version, { previous, random: this.random });
     for (const [name, old] of previous.clusters) retireCluster(old, this.current.clusters.get(name));
+    // Endpoints that left take their connections with them (in-flight requests finish first).
+    this.dispatcher.retain(this.current);
+    this.grpc.retain(this.current);
   }
 
   /** Express middleware: `app.use(mesh.express())` — inbound trace context, SERVER spans, metrics, policies. */

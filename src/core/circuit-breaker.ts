@@ -53,6 +53,14 @@ export function compileCircuitBreakers(cluster: Pick<Cluster, 'circuit_breakers'
   });
 }
 
+/** A request that may wait in a cluster's pending queue ({@link CircuitBreaker.admitHttp1}). */
+export interface PendingRequest {
+  /** Set by the breaker while the request waits; read-only for the request. */
+  queued: boolean;
+  /** Called once, synchronously from another request's release, when the request may dispatch. */
+  onAdmitted(): void;
+}
+
 /** One bounded counter (Envoy's ResourceImpl). */
 export class ResourceLimit {
   /** Currently held. */
@@ -87,7 +95,7 @@ export interface CircuitBreakerStats {
  * The circuit breakers of one cluster. Every `tryAcquire…` that returns true
  * must be paired with exactly one `release…`.
  *
- * For an HTTP/1.1 pool (one request per connection) use {@link tryAdmitHttp1}:
+ * For an HTTP/1.1 pool (one request per connection) use {@link admitHttp1}:
  * a request is active when a connection slot is free, pending when all
  * `max_connections` are busy and `max_pending_requests` has room, and an
  * overflow otherwise. For HTTP/2 / gRPC, where requests are streams, use
@@ -99,6 +107,9 @@ export class CircuitBreaker {
   readonly pendingRequests: ResourceLimit;
   readonly requests: ResourceLimit;
   readonly retries: ResourceLimit;
+  /** The HTTP/1.1 pending queue (FIFO from queueHead; cancelled entries have `queued` false). */
+  private queue: PendingRequest[] = [];
+  private queueHead = 0;
   private cxOverflow = 0;
   private pendingOverflow = 0;
   private retryOverflow = 0;
@@ -158,29 +169,64 @@ export class CircuitBreaker {
 
   /**
    * Admits one request to an HTTP/1.1 pool whose connections are capped at
-   * max_connections. In flight = active + pending; active requests are capped
-   * by max_connections and max_requests, the rest wait as pending.
-   * @returns 'active', 'pending', or undefined for an overflow (answer 503 `UO`).
-   * Call {@link releaseHttp1} once when the request finishes, whatever it returned.
+   * max_connections. Active requests are capped by max_connections and
+   * max_requests; past that a request waits in a FIFO pending queue of at most
+   * max_pending_requests (Envoy's pending requests), and past that it overflows.
+   * A queued request is told by `waiter.onAdmitted()` when a slot frees.
+   * @returns 'active' (dispatch now), 'pending' (wait for `onAdmitted`), or undefined for an overflow
+   *   (answer 503 `UO`). Call {@link releaseHttp1} once when the request ends, whatever it returned.
    */
-  tryAdmitHttp1(): 'active' | 'pending' | undefined {
-    const activeCap = Math.min(this.connections.max, this.requests.max);
-    if (this.requests.count < activeCap) {
+  admitHttp1(waiter: PendingRequest): 'active' | 'pending' | undefined {
+    if (this.requests.count < this.activeCap() && this.pendingRequests.count === 0) {
       this.requests.count++;
       return 'active';
     }
     if (this.pendingRequests.canCreate()) {
       this.pendingRequests.count++;
+      waiter.queued = true;
+      this.queue.push(waiter);
       return 'pending';
     }
     this.pendingOverflow++;
     return undefined;
   }
 
-  /** A request admitted by {@link tryAdmitHttp1} finished: the oldest pending one (FIFO, as the pool) becomes active. */
-  releaseHttp1(): void {
-    if (this.pendingRequests.count > 0) this.pendingRequests.count--;
-    else if (this.requests.count > 0) this.requests.count--;
+  /**
+   * A request admitted by {@link admitHttp1} ended. A queued one just leaves the
+   * queue; an active one frees its slot for the oldest queued request, which is
+   * admitted synchronously (its `onAdmitted` runs before this returns).
+   */
+  releaseHttp1(waiter: PendingRequest): void {
+    if (waiter.queued) {
+      waiter.queued = false;
+      this.pendingRequests.count--;
+      // Cancelled entries stay in the array until they reach its head; compact when they dominate.
+      if (this.queue.length - this.queueHead > 2 * this.pendingRequests.count + 16) this.compactQueue();
+      return;
+    }
+    if (this.requests.count > 0) this.requests.count--;
+    const cap = this.activeCap();
+    while (this.requests.count < cap && this.pendingRequests.count > 0) {
+      const next = this.queue[this.queueHead]!;
+      this.queue[this.queueHead++] = undefined as unknown as PendingRequest;
+      if (!next.queued) continue;
+      next.queued = false;
+      this.pendingRequests.count--;
+      this.requests.count++;
+      next.onAdmitted();
+    }
+    if (this.queueHead === this.queue.length) this.queue.length = this.queueHead = 0;
+  }
+
+  private activeCap(): number {
+    return Math.min(this.connections.max, this.requests.max);
+  }
+
+  private compactQueue(): void {
+    const live: PendingRequest[] = [];
+    for (let i = this.queueHead; i < this.queue.length; i++) if (this.queue[i]!.queued) live.push(this.queue[i]!);
+    this.queue = live;
+    this.queueHead = 0;
   }
 
   /** The current retry limit: max_retries, or the retry budget over active + pending requests. */

@@ -8,6 +8,7 @@ import type { Cluster, ClusterLoadAssignment } from '../config/envoy.js';
 import { fromStruct, type ProtoStruct } from '../config/struct.js';
 import { protoToMs } from './duration.js';
 import { CircuitBreaker, compileCircuitBreakers } from './circuit-breaker.js';
+import { compileConnectionPool, type ConnectionPoolPolicy } from './connection-pool.js';
 import { createLoadBalancer, type Host, type LbPolicy, type LoadBalancer } from './load-balancer.js';
 import { compileOutlierDetection, compilePanicThreshold, OutlierDetector } from './outlier-detection.js';
 import type { RandomSource } from './random.js';
@@ -23,6 +24,8 @@ export interface CompiledCluster {
   readonly assignment: ClusterLoadAssignment | undefined;
   /** Envoy's per-cluster resource manager (connection-pool limits, retry budget). */
   readonly breaker: CircuitBreaker;
+  /** Per-endpoint pool settings (connection cap, idle timeout, requests per connection). */
+  readonly connectionPool: ConnectionPoolPolicy;
   /** Outlier detection, when the cluster configures it. */
   readonly outlier: OutlierDetector | undefined;
   /** Hosts eligible for new requests (outlier detection and panic threshold applied). */
@@ -45,7 +48,10 @@ class ClusterImpl implements CompiledCluster {
     random: RandomSource,
   ) {
     this.lb = createLoadBalancer(lbPolicy, random);
+    this.connectionPool = compileConnectionPool(source, breaker.policy);
   }
+
+  readonly connectionPool: ConnectionPoolPolicy;
 
   healthyHosts(): readonly Host[] {
     return this.outlier ? this.outlier.healthyHosts(this.hosts, hostId) : this.hosts;
@@ -81,9 +87,10 @@ export function compileCluster(cluster: Cluster, assignment: ClusterLoadAssignme
       const id = `${sa.address}:${sa.port_value}`;
       const labels = hostLabels(lbe.metadata?.filter_metadata?.istio as ProtoStruct | undefined, labelsCache);
       const old = reuse?.get(id);
-      hosts.push(old && sameLabels(old.labels, labels)
+      const weight = Number(lbe.load_balancing_weight?.value ?? 1);
+      hosts.push(old && old.weight === weight && sameLabels(old.labels, labels)
         ? old
-        : { id, address: sa.address, port: Number(sa.port_value), labels, weight: lbe.load_balancing_weight?.value ?? 1, active: old?.active ?? 0 });
+        : { id, address: sa.address, port: Number(sa.port_value), labels, weight, active: old?.active ?? 0 });
     }
   }
   const lbPolicy: LbPolicy = cluster.lb_policy === 'LEAST_REQUEST' || cluster.lb_policy === 'RANDOM' ? cluster.lb_policy : 'ROUND_ROBIN';

@@ -1,7 +1,9 @@
 /**
  * Envoy's load balancers over a cluster's healthy hosts: ROUND_ROBIN,
- * LEAST_REQUEST (power of two choices on active requests) and RANDOM.
- * Picks can avoid a host (retries go to another endpoint when one exists).
+ * LEAST_REQUEST (power of two choices on active requests) and RANDOM, each
+ * honouring endpoint weights (`load_balancing_weight`) as Envoy does: a host
+ * gets traffic in proportion to its weight. Picks can avoid a host (retries go
+ * to another endpoint when one exists).
  */
 import type { RandomSource } from './random.js';
 
@@ -35,11 +37,68 @@ export function createLoadBalancer(policy: LbPolicy, random: RandomSource): Load
   }
 }
 
+/**
+ * The weights of one host list, computed once per list (a cluster's hosts, or
+ * the healthy subset outlier detection hands out, both reused across picks).
+ * `cumulative` is undefined when every weight is equal: the unweighted paths
+ * then run, as Envoy's balancers do.
+ */
+class Weights {
+  private hosts: readonly Host[] | undefined;
+  private cumulative: Float64Array | undefined;
+  private total = 0;
+
+  /** The cumulative weights of `hosts`, or undefined when they are all equal. */
+  of(hosts: readonly Host[]): Float64Array | undefined {
+    if (hosts !== this.hosts) {
+      this.hosts = hosts;
+      this.cumulative = undefined;
+      const first = hosts[0]?.weight ?? 1;
+      let uniform = true;
+      for (let i = 1; i < hosts.length && uniform; i++) uniform = hosts[i]!.weight === first;
+      if (!uniform) {
+        const c = new Float64Array(hosts.length);
+        let sum = 0;
+        for (let i = 0; i < hosts.length; i++) c[i] = sum += Math.max(0, hosts[i]!.weight);
+        this.cumulative = c;
+        this.total = sum;
+      }
+    }
+    return this.cumulative;
+  }
+
+  /** The host whose weight range holds `x` in [0, 1). */
+  at(hosts: readonly Host[], cumulative: Float64Array, x: number): Host {
+    const target = x * this.total;
+    let lo = 0;
+    let hi = cumulative.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (cumulative[mid]! > target) hi = mid;
+      else lo = mid + 1;
+    }
+    return hosts[lo]!;
+  }
+}
+
+/** The golden ratio's fractional part: successive multiples spread evenly over [0, 1). */
+const PHI = 0.6180339887498949;
+
 class RoundRobin implements LoadBalancer {
   private next = 0;
+  private readonly weights = new Weights();
   pick(hosts: readonly Host[], avoid: Host | undefined): Host | undefined {
     const n = hosts.length;
     if (n === 0) return undefined;
+    const cumulative = this.weights.of(hosts);
+    if (cumulative !== undefined) {
+      // Weighted: a low-discrepancy sequence over the weight ranges interleaves hosts in proportion
+      // to their weights, deterministically, like Envoy's EDF scheduler (not its exact order).
+      let host = this.weights.at(hosts, cumulative, (this.next++ * PHI) % 1);
+      if (host === avoid && n > 1) host = this.weights.at(hosts, cumulative, (this.next++ * PHI) % 1);
+      if (this.next > 0x3fffffff) this.next = 0;
+      return host;
+    }
     let host = hosts[this.next++ % n]!;
     if (host === avoid && n > 1) host = hosts[this.next++ % n]!;
     if (this.next > 0x3fffffff) this.next = 0;
@@ -48,23 +107,45 @@ class RoundRobin implements LoadBalancer {
 }
 
 class RandomLb implements LoadBalancer {
+  private readonly weights = new Weights();
   constructor(private readonly random: RandomSource) {}
   pick(hosts: readonly Host[], avoid: Host | undefined): Host | undefined {
     const n = hosts.length;
     if (n === 0) return undefined;
+    const cumulative = this.weights.of(hosts);
+    if (cumulative !== undefined) {
+      let host = this.weights.at(hosts, cumulative, this.random());
+      if (host === avoid && n > 1) host = this.weights.at(hosts, cumulative, this.random());
+      return host;
+    }
     let host = hosts[Math.floor(this.random() * n)]!;
     if (host === avoid && n > 1) host = hosts[(hosts.indexOf(host) + 1 + Math.floor(this.random() * (n - 1))) % n]!;
     return host;
   }
 }
 
-/** Envoy's default LEAST_REQUEST: two random choices, the one with fewer active requests wins. */
+/**
+ * Envoy's default LEAST_REQUEST: two random choices, the one with fewer active
+ * requests wins. With unequal weights the two choices are drawn by weight
+ * (so an idle cluster splits in proportion to the weights, as Envoy's
+ * weighted least-request scheduler does) and compared by active requests.
+ */
 class LeastRequest implements LoadBalancer {
+  private readonly weights = new Weights();
   constructor(private readonly random: RandomSource) {}
   pick(hosts: readonly Host[], avoid: Host | undefined): Host | undefined {
     const n = hosts.length;
     if (n === 0) return undefined;
     if (n === 1) return hosts[0];
+    const cumulative = this.weights.of(hosts);
+    if (cumulative !== undefined) {
+      let a = this.weights.at(hosts, cumulative, this.random());
+      let b = this.weights.at(hosts, cumulative, this.random());
+      if (a === avoid) a = b;
+      if (b === avoid) b = a;
+      if (a === avoid) return hosts[(hosts.indexOf(a) + 1) % n];
+      return b.active < a.active ? b : a;
+    }
     let a = hosts[Math.floor(this.random() * n)]!;
     let b = hosts[Math.floor(this.random() * n)]!;
     if (a === avoid) a = b;

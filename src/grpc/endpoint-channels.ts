@@ -1,17 +1,25 @@
 /**
  * One real grpc-js channel per (credentials, authority, endpoint): the mesh's
  * connection pool for gRPC. Channels are created on first use, shared by
- * every meshed client with the same credentials, and closed with the mesh.
+ * every meshed client with the same credentials, retired when their endpoint
+ * leaves the snapshot, and closed with the mesh.
  */
 import { Channel, type ChannelCredentials, type ChannelInterface, type ChannelOptions } from '@grpc/grpc-js';
+import type { CompiledCluster } from '../core/cluster.js';
+import { endpointsInUse } from '../core/connection-pool.js';
 import type { Host } from '../core/load-balancer.js';
+
+/** How long a retired endpoint channel stays open for calls already on it (a connect attempt's length). */
+export const RETIRE_GRACE_MS = 10_000;
 
 /** Options grpc-js' Client hands to a channel factory that must not reach an endpoint channel. */
 const dropped = new Set(['channelOverride', 'channelFactoryOverride', 'interceptors', 'interceptor_providers', 'callInvocationTransformer']);
 
 /** The endpoint channels of one mesh. */
 export class EndpointChannels {
-  private readonly byCredentials = new Map<ChannelCredentials, Map<string, ChannelInterface>>();
+  private readonly byCredentials = new Map<ChannelCredentials, Map<string, { channel: ChannelInterface; hostId: string }>>();
+  /** Retired channels waiting out their grace; closed early by {@link close}. */
+  private readonly retiring = new Set<ChannelInterface>();
   private closed = false;
 
   /** The channel to `host` for calls with this authority and these credentials. */
@@ -19,14 +27,39 @@ export class EndpointChannels {
     let byKey = this.byCredentials.get(credentials);
     if (byKey === undefined) this.byCredentials.set(credentials, (byKey = new Map()));
     const key = `${authority}\u0001${host.id}`;
-    let channel = byKey.get(key);
-    if (channel === undefined) {
+    let entry = byKey.get(key);
+    if (entry === undefined) {
       if (this.closed) throw new Error('the mesh is closed');
       const address = host.address.includes(':') ? `[${host.address}]:${host.port}` : `${host.address}:${host.port}`;
-      channel = new Channel(address, credentials, endpointOptions(options, authority));
-      byKey.set(key, channel);
+      entry = { channel: new Channel(address, credentials, endpointOptions(options, authority)), hostId: host.id };
+      byKey.set(key, entry);
     }
-    return channel;
+    return entry.channel;
+  }
+
+  /**
+   * Retires the channels of endpoints no cluster of `clusters` holds any more:
+   * no new call gets them, and they close after {@link RETIRE_GRACE_MS}.
+   * grpc-js lets a call that already started on a closed channel finish, but
+   * cancels one still waiting for its connection, so the grace covers a call
+   * picked on the previous snapshot that is still connecting.
+   */
+  retain(clusters: Iterable<CompiledCluster>): void {
+    if (this.size === 0) return;
+    const live = endpointsInUse(clusters);
+    const retired: ChannelInterface[] = [];
+    for (const byKey of this.byCredentials.values()) {
+      for (const [key, entry] of byKey) {
+        if (live.has(entry.hostId)) continue;
+        byKey.delete(key);
+        retired.push(entry.channel);
+      }
+    }
+    if (retired.length === 0) return;
+    for (const c of retired) this.retiring.add(c);
+    setTimeout(() => {
+      for (const c of retired) if (this.retiring.delete(c)) c.close();
+    }, RETIRE_GRACE_MS).unref();
   }
 
   /** How many endpoint channels are open (tests, config dumps). */
@@ -39,8 +72,10 @@ export class EndpointChannels {
   /** Closes every channel; later `get` calls throw. Idempotent. */
   close(): void {
     this.closed = true;
-    for (const m of this.byCredentials.values()) for (const c of m.values()) c.close();
+    for (const m of this.byCredentials.values()) for (const e of m.values()) e.channel.close();
     this.byCredentials.clear();
+    for (const c of this.retiring) c.close();
+    this.retiring.clear();
   }
 }
 

@@ -11,6 +11,7 @@ import { defaultRandom, type RandomSource } from '../core/random.js';
 import { MeshPropagator } from '../telemetry/propagation.js';
 import type { MeshTelemetry } from '../telemetry/telemetry.js';
 import { MeshChannel, type SnapshotSource } from './channel.js';
+import type { Snapshot } from '../core/snapshot.js';
 import { EndpointChannels } from './endpoint-channels.js';
 import { createClientInterceptor } from './interceptor.js';
 import { RoutePolicies, type Abortable, type GrpcRuntime } from './runtime.js';
@@ -61,6 +62,8 @@ export interface MeshGrpc {
   activeContext(): Context;
   /** Endpoint channels open (diagnostics). */
   readonly endpointChannels: number;
+  /** A new snapshot is in force: retire the channels of endpoints it no longer has. */
+  retain(snapshot: Snapshot): void;
   /** Stops new calls, lets in-flight ones finish for `graceMs`, cancels the rest, closes channels. Idempotent. */
   close(graceMs?: number): Promise<void>;
 }
@@ -144,6 +147,10 @@ class MeshGrpcImpl implements MeshGrpc, GrpcRuntime {
 
   get endpointChannels(): number {
     return this.channels.size;
+  }
+
+  retain(snapshot: Snapshot): void {
+    this.channels.retain(snapshot.clusters.values());
   }
 
   close(graceMs = 1000): Promise<void> {

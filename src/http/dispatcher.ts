@@ -86,6 +86,16 @@ export class MeshDispatcher extends Dispatcher implements ExchangeContext {
     return this.pools.get(host, cluster);
   }
 
+  /** A new snapshot is in force: retire the pools of endpoints it no longer has. */
+  retain(snapshot: Snapshot): void {
+    this.pools.retain(snapshot.clusters.values());
+  }
+
+  /** Endpoint pools open (diagnostics, tests). */
+  get endpointPools(): number {
+    return this.pools.size;
+  }
+
   parentContext(): Context {
     return this.runtime.context.getStore() ?? otelContext.active();
   }

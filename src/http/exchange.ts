@@ -8,6 +8,7 @@
  */
 import type { Context } from '@opentelemetry/api';
 import type { Dispatcher } from 'undici';
+import type { PendingRequest } from '../core/circuit-breaker.js';
 import type { CompiledCluster } from '../core/cluster.js';
 import { cancelDeadline, type Deadline, type Deadlines } from '../core/deadlines.js';
 import { decideFault, NO_FAULT, type FaultDecision } from '../core/fault.js';
@@ -53,8 +54,10 @@ const FORWARDING = 1;
 const DONE = 2;
 
 
-export class Exchange implements AttemptOwner {
+export class Exchange implements AttemptOwner, PendingRequest {
   private state = PENDING;
+  /** @internal Set by the cluster's circuit breaker while the request waits for a connection. */
+  queued = false;
   private attempt: Attempt | undefined;
   private retriesLeft: number;
   private retryNumber = 0;
@@ -153,13 +156,25 @@ export class Exchange implements AttemptOwner {
     return xff === undefined ? undefined : xff.split(',')[0]!.trim();
   }
 
-  /** The router: admission, route timeout, mirrors, first attempt. */
+  /** The router: admission (the connection pool's pending queue), route timeout, then {@link forward}. */
   private route_(): void {
     const cluster = this.cluster;
     if (!cluster) return this.localReply('NC', 503, `no cluster: "${this.route.clusters[this.clusterIndex]}" is not known (its Cluster or ClusterLoadAssignment never arrived, or it does not exist)`);
-    if (cluster.breaker.tryAdmitHttp1() === undefined) return this.localReply('UO', 503, 'upstream connect error or disconnect/reset before headers. reset reason: overflow');
+    const admission = cluster.breaker.admitHttp1(this);
+    if (admission === undefined) return this.localReply('UO', 503, 'upstream connect error or disconnect/reset before headers. reset reason: overflow');
     this.admitted = true;
+    // The route timeout covers the wait in the pending queue, as Envoy's does.
     if (this.route.timeoutMs > 0) this.routeDeadline = this.ctx.deadlines.arm(this.route.timeoutMs, routeTimedOut, this);
+    if (admission === 'active') this.forward();
+  }
+
+  /** @internal The pending queue let this request through (another request released its connection). */
+  onAdmitted(): void {
+    if (this.state === PENDING) this.forward();
+  }
+
+  /** Mirrors, then the first attempt. */
+  private forward(): void {
     for (const m of this.route.mirrors) {
       if (m.probability >= 1 || this.ctx.random() < m.probability) this.ctx.mirror(this.snapshot, m.cluster, this.optionsForAttempt(), this.authority, m.shadowSuffix);
     }
@@ -355,7 +370,7 @@ export class Exchange implements AttemptOwner {
     if (this.retryTimer) clearTimeout(this.retryTimer);
     cancelDeadline(this.routeDeadline);
     this.timer = this.retryTimer = this.routeDeadline = undefined;
-    if (this.admitted) this.cluster!.breaker.releaseHttp1();
+    if (this.admitted) this.cluster!.breaker.releaseHttp1(this);
     if (this.retryHeld) this.cluster!.breaker.releaseRetry();
     // A try the mesh gives up on (route timeout, local reply, caller abort) ends with the request.
     if (this.attempt !== undefined) this.endRetrySpan(this.attempt, error);

@@ -1,7 +1,11 @@
 /**
- * One undici Pool per endpoint and transport (plaintext, ISTIO_MUTUAL with
- * given SANs, TLS to an external server), created on first use and reused
- * across requests, clusters and config pushes; closed with the mesh.
+ * One undici Pool per endpoint, transport (plaintext, ISTIO_MUTUAL with given
+ * SANs, TLS to an external server) and connection-pool settings, created on
+ * first use and reused across requests, clusters and config pushes. A pool
+ * opens at most the cluster's max_connections to its endpoint, closes a
+ * connection after max_requests_per_connection requests, after idle_timeout
+ * idle and (drained) past max_connection_duration; it is retired (closed once its in-flight requests finish) when its
+ * endpoint leaves the snapshot, and closed with the mesh.
  *
  * The transport comes from the cluster's transport socket (DestinationRule
  * tls, auto-mTLS) and is resolved once per (compiled cluster, endpoint); the
@@ -9,6 +13,7 @@
  */
 import { Pool, type Dispatcher, type buildConnector } from 'undici';
 import type { CompiledCluster } from '../core/cluster.js';
+import { endpointsInUse, type ConnectionPoolPolicy } from '../core/connection-pool.js';
 import type { Host } from '../core/load-balancer.js';
 import { createUpstreamConnector } from '../security/upstream-connector.js';
 import { PLAINTEXT, type UpstreamTls, upstreamTlsFor } from '../security/upstream-tls.js';
@@ -22,9 +27,15 @@ export interface PoolOptions {
   identity?: WorkloadIdentity | (() => WorkloadIdentity | undefined);
 }
 
+interface PoolEntry {
+  readonly pool: Pool;
+  readonly hostId: string;
+  readonly policyKey: string;
+}
+
 /** The endpoint pools of one mesh. */
 export class PoolManager {
-  private readonly pools = new Map<string, Pool>();
+  private readonly pools = new Map<string, PoolEntry>();
   /** Per compiled cluster: host id → pool. Dropped with the snapshot that owns the cluster. */
   private readonly byCluster = new WeakMap<CompiledCluster, Map<string, Pool>>();
   private identityOf: () => WorkloadIdentity | undefined;
@@ -44,11 +55,32 @@ export class PoolManager {
     let hosts = this.byCluster.get(cluster);
     if (hosts === undefined) this.byCluster.set(cluster, (hosts = new Map()));
     let pool = hosts.get(host.id);
-    if (pool === undefined) {
+    // A pool retired by a config push can still be reached from a request of the older snapshot (a retry).
+    if (pool === undefined || pool.closed || pool.destroyed) {
       pool = this.poolFor(host, cluster);
       hosts.set(host.id, pool);
     }
     return pool;
+  }
+
+  /** How many endpoint pools are open (tests, config dumps). */
+  get size(): number {
+    return this.pools.size;
+  }
+
+  /**
+   * Retires the pools no cluster of `clusters` can use any more: their endpoint
+   * left, or its clusters' pool settings changed. A retired pool finishes its
+   * in-flight requests, then closes its connections.
+   */
+  retain(clusters: Iterable<CompiledCluster>): void {
+    if (this.pools.size === 0) return;
+    const live = endpointsInUse(clusters);
+    for (const [key, entry] of this.pools) {
+      if (live.get(entry.hostId)?.has(entry.policyKey)) continue;
+      this.pools.delete(key);
+      entry.pool.close().catch(() => undefined);
+    }
   }
 
   /** The transport the pools would use for a host (config dumps, tests). */
@@ -61,9 +93,10 @@ export class PoolManager {
 
   private poolFor(host: Host, cluster: CompiledCluster): Pool {
     const tls = this.transportOf(host, cluster);
-    const key = `${host.id}\u0001${tls instanceof Error ? `error|${tls.message}` : tls.key}`;
-    let pool = this.pools.get(key);
-    if (pool !== undefined) return pool;
+    const settings = cluster.connectionPool;
+    const key = `${host.id}\u0001${tls instanceof Error ? `error|${tls.message}` : tls.key}\u0001${settings.key}`;
+    const existing = this.pools.get(key);
+    if (existing !== undefined && !existing.pool.closed && !existing.pool.destroyed) return existing.pool;
     const address = host.address.includes(':') ? `[${host.address}]` : host.address;
     const timeout = cluster.connectTimeoutMs;
     let connect: Pool.Options['connect'];
@@ -80,14 +113,14 @@ export class PoolManager {
         connect = failingConnector(err as Error);
       }
     }
-    pool = new Pool(`${scheme}://${address}:${host.port}`, { connect, pipelining: 1 });
-    this.pools.set(key, pool);
+    const pool = new Pool(`${scheme}://${address}:${host.port}`, poolOptions(connect, settings));
+    this.pools.set(key, { pool, hostId: host.id, policyKey: settings.key });
     return pool;
   }
 
   /** Closes every pool, letting in-flight requests finish for up to `graceMs`, then destroys. */
   async close(graceMs: number): Promise<void> {
-    const pools = [...this.pools.values()];
+    const pools = [...this.pools.values()].map((e) => e.pool);
     this.pools.clear();
     await Promise.all(pools.map(async (pool) => {
       let timer: NodeJS.Timeout | undefined;
@@ -98,6 +131,21 @@ export class PoolManager {
       if (!closed) await pool.destroy().catch(() => undefined);
     }));
   }
+}
+
+/** undici Pool options for an endpoint: Envoy's per-endpoint connection-pool settings. */
+function poolOptions(connect: Pool.Options['connect'], settings: ConnectionPoolPolicy): Pool.Options {
+  const options: Pool.Options = { connect, pipelining: 1, connections: settings.maxConnections };
+  if (settings.maxRequestsPerConnection > 0) options.maxRequestsPerClient = settings.maxRequestsPerConnection;
+  if (settings.idleTimeoutMs !== undefined) {
+    // The server's keep-alive hint may shorten it, never lengthen it.
+    options.keepAliveTimeout = settings.idleTimeoutMs;
+    options.keepAliveMaxTimeout = settings.idleTimeoutMs;
+  }
+  // undici retires a client (its connection) past this age and drains it, as Envoy drains a connection
+  // past max_connection_duration; the check runs when the pool picks a client for a request.
+  if (settings.maxConnectionDurationMs !== undefined) options.clientTtl = settings.maxConnectionDurationMs;
+  return options;
 }
 
 /** A connector that fails every connection (a TLS setting meshlet cannot honour): the request fails as a connect failure. */
