@@ -183,6 +183,9 @@ test('bootstrap tokens are single-use: a replay is UNAUTHENTICATED, a refused re
   const material = createIdentityMaterial({ key, certChain: chain, root: ca.rootPem });
   assert.deepEqual(certificateInfo((await requestCertificate(target, (await csrFor(alice)).csr, { material }, { root: ca.rootPem }))[0]!).uris, [alice]);
   assert.deepEqual(calls, ['token', 'token', 'token', 'cert']);
+  // A certificate that expired before renewal authenticates nobody (the token cannot stand in for it any more).
+  const expired = await (await CertificateAuthority.load(ca.exportRoot(), { now: () => Date.now() - 7_200_000 })).issueWorkload(alice, { ttlMs: 3_600_000 });
+  await assert.rejects(requestCertificate(target, (await csrFor(alice)).csr, { material: expired }, { root: ca.rootPem }), code(status.UNAUTHENTICATED));
 });
 
 test('the redeemed-token memory is bounded: past its cap new tokens get RESOURCE_EXHAUSTED, renewals still work', async (t) => {
