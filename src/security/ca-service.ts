@@ -6,17 +6,17 @@
  */
 import {
   type GrpcObject, type Metadata, type ServerUnaryCall, type ServiceClientConstructor, type ServiceDefinition,
-  type UntypedServiceImplementation, credentials, Metadata as GrpcMetadata, status,
+  type UntypedServiceImplementation, Metadata as GrpcMetadata, status,
 } from '@grpc/grpc-js';
 import { MeshError } from '../errors.js';
 import { loadGrpcPackage } from '../xds/protos.js';
 import { type CertificateAuthority, CsrRejectedError } from './ca.js';
 import { createCsr, generateKeyPair, privateKeyToPem, splitPemChain } from './certificates.js';
-import { grpcPeerIdentity } from './grpc-credentials.js';
-import { tryParseSpiffeId } from './identity.js';
+import { controlPlaneChannelCredentials, grpcPeerIdentity } from './grpc-credentials.js';
+import { DEFAULT_TRUST_DOMAIN, tryParseSpiffeId } from './identity.js';
 import { type IdentityMaterial, createIdentityMaterial } from './material.js';
-import { spiffeServerIdentityCheck } from './tls.js';
-import { TokenError } from './token.js';
+import { istiodSpiffeId } from './tls.js';
+import { TokenError, TokenReplayCacheFullError } from './token.js';
 import { type RotatingIdentityOptions, type WorkloadIdentity, createRotatingIdentity } from './workload-identity.js';
 
 const CA_PROTO = 'istio/v1/auth/ca.proto';
@@ -37,13 +37,24 @@ export class CaRequestError extends MeshError {
   }
 }
 
-/** Decides who is calling: returns the caller's SPIFFE id, or throws (TokenError → UNAUTHENTICATED). */
-export type CaAuthenticator = (call: ServerUnaryCall<unknown, unknown>) => Promise<string> | string;
+/** An authenticated caller of the CA. */
+export interface CaCaller {
+  /** The SPIFFE id the certificate may name. */
+  identity: string;
+  /** Called when the request issued no certificate (CSR refused, signing failed): a redeemed token becomes usable again. */
+  release?(): void;
+}
+
+/**
+ * Decides who is calling: returns the caller's SPIFFE id (or a {@link CaCaller}),
+ * or throws (TokenError → UNAUTHENTICATED, TokenReplayCacheFullError → RESOURCE_EXHAUSTED).
+ */
+export type CaAuthenticator = (call: ServerUnaryCall<unknown, unknown>) => Promise<string | CaCaller> | string | CaCaller;
 
 /**
  * The default authenticator: a verified client certificate (renewal over
  * mTLS) wins; otherwise an `authorization: Bearer <bootstrap token>` minted by
- * this CA.
+ * this CA, redeemed (single-use: a replay is UNAUTHENTICATED).
  */
 export function defaultCaAuthenticator(ca: CertificateAuthority): CaAuthenticator {
   return (call) => {
@@ -58,7 +69,8 @@ export function defaultCaAuthenticator(ca: CertificateAuthority): CaAuthenticato
     if (!value) throw new TokenError('no client certificate and no authorization bearer token');
     const m = /^Bearer\s+(\S+)$/i.exec(value);
     if (!m) throw new TokenError('authorization metadata is not "Bearer <token>"');
-    return ca.verifyBootstrapToken(m[1]!).uri;
+    const redeemed = ca.redeemBootstrapToken(m[1]!);
+    return { identity: redeemed.id.uri, release: redeemed.release };
   };
 }
 
@@ -76,17 +88,21 @@ export function createCaService(ca: CertificateAuthority, authenticator: CaAuthe
   implementation: UntypedServiceImplementation;
 } {
   const handler = async (call: ServerUnaryCall<CertificateRequest, unknown>, callback: (err: { code: number; details: string } | null, value?: unknown) => void): Promise<void> => {
-    let caller: string;
+    let caller: CaCaller;
     try {
-      caller = await authenticator(call as ServerUnaryCall<unknown, unknown>);
+      const who = await authenticator(call as ServerUnaryCall<unknown, unknown>);
+      caller = typeof who === 'string' ? { identity: who } : who;
     } catch (err) {
-      return callback({ code: status.UNAUTHENTICATED, details: (err as Error).message });
+      const code = err instanceof TokenReplayCacheFullError ? status.RESOURCE_EXHAUSTED : status.UNAUTHENTICATED;
+      return callback({ code, details: (err as Error).message });
     }
     try {
       const seconds = Number(call.request.validity_duration ?? 0);
-      const certChain = await ca.sign(call.request.csr ?? '', { callerIdentity: caller, ...(seconds > 0 ? { ttlMs: seconds * 1000 } : {}) });
+      const certChain = await ca.sign(call.request.csr ?? '', { callerIdentity: caller.identity, ...(seconds > 0 ? { ttlMs: seconds * 1000 } : {}) });
+      // From here the token is spent, even if this answer never reaches the caller.
       callback(null, { cert_chain: certChain });
     } catch (err) {
+      caller.release?.();
       const rejected = err instanceof CsrRejectedError;
       const code = rejected ? (err.identityMismatch ? status.PERMISSION_DENIED : status.INVALID_ARGUMENT) : status.INTERNAL;
       callback({ code, details: (err as Error).message });
@@ -107,9 +123,14 @@ export interface CertificateRequestAuth {
 export interface RequestCertificateOptions {
   /** PEM root that the CA server's certificate must chain to. */
   root: string;
-  /** SPIFFE ids the CA server may present (default: any in `trustDomain`). */
-  expectedServerIds?: readonly string[];
-  /** Trust domain of the CA server's id when no ids are listed (default cluster.local). */
+  /**
+   * The CA server's pinned identity: a `spiffe://` id its certificate must
+   * carry as a URI SAN, or a DNS name it must carry as a DNS SAN (Istio's
+   * istiod: `istiod.istio-system.svc`). Default: our control plane's,
+   * `spiffe://<trustDomain>/ns/istio-system/sa/istiod`.
+   */
+  serverIdentity?: string;
+  /** Trust domain of the default `serverIdentity` (default cluster.local). */
   trustDomain?: string;
   /** Requested validity. */
   ttlMs?: number;
@@ -120,17 +141,15 @@ export interface RequestCertificateOptions {
 /**
  * Sends a CSR to an Istio-compatible CA and returns its cert_chain (leaf
  * first, root last). The channel is opened for the one call and closed.
+ * The token (or certificate) goes only to a server whose certificate chains
+ * to `root` and carries the pinned `serverIdentity`: another workload of the
+ * mesh posing as the CA fails the handshake (UNAVAILABLE) before any metadata is sent.
  * @throws CaRequestError with the gRPC status.
  */
 export async function requestCertificate(target: string, csr: string, auth: CertificateRequestAuth, options: RequestCertificateOptions): Promise<string[]> {
   const Client = serviceClient();
-  const m = auth.material;
-  const creds = credentials.createSsl(
-    Buffer.from(options.root),
-    m ? Buffer.from(m.key) : null,
-    m ? Buffer.from(m.certChain.join('')) : null,
-    { checkServerIdentity: spiffeServerIdentityCheck({ trustDomain: options.trustDomain ?? 'cluster.local', ...(options.expectedServerIds ? { expectedSpiffeIds: options.expectedServerIds } : {}) }) },
-  );
+  const serverIdentity = options.serverIdentity ?? istiodSpiffeId(options.trustDomain ?? DEFAULT_TRUST_DOMAIN);
+  const creds = controlPlaneChannelCredentials({ root: options.root, serverIdentity, ...(auth.material && { material: auth.material }) });
   const client = new Client(target, creds);
   const metadata: Metadata = new GrpcMetadata();
   if (auth.token) metadata.set('authorization', `Bearer ${auth.token}`);
@@ -166,20 +185,23 @@ export interface ControlPlaneIdentityOptions extends Omit<RotatingIdentityOption
 /**
  * A rotating identity issued by a remote CA. The key pair is generated
  * in-process for each certificate; the first request authenticates with the
- * bootstrap token, renewals with the current certificate.
+ * bootstrap token (spent by it), renewals with the current certificate. A
+ * certificate that expired before it could be renewed is still presented:
+ * the CA refuses it (UNAUTHENTICATED) and the workload needs a new token.
  */
 export function controlPlaneIdentity(options: ControlPlaneIdentityOptions): Promise<WorkloadIdentity> {
-  const { target, spiffeId, token, ttlMs, root, expectedServerIds, trustDomain, timeoutMs, ...rotator } = options;
+  const { target, spiffeId, token, ttlMs, root, serverIdentity, trustDomain, timeoutMs, ...rotator } = options;
   const td = trustDomain ?? spiffeId.slice('spiffe://'.length).split('/')[0]!;
+  // One pin for the first request and every renewal.
+  const pin = serverIdentity ?? istiodSpiffeId(td);
   let latest: IdentityMaterial | undefined;
   const issue = async (): Promise<IdentityMaterial> => {
     const keys = await generateKeyPair();
     const csr = await createCsr(keys, spiffeId);
-    // Fall back to the token only while there is no unexpired certificate.
-    const useCert = latest !== undefined && latest.notAfter.getTime() > Date.now();
-    const auth: CertificateRequestAuth = useCert ? { material: latest! } : { ...(token !== undefined ? { token } : {}) };
+    // The token is single-use: it buys the first certificate; every renewal presents the current one.
+    const auth: CertificateRequestAuth = latest !== undefined ? { material: latest } : { ...(token !== undefined ? { token } : {}) };
     const chain = await requestCertificate(target, csr, auth, {
-      root, trustDomain: td, ...(expectedServerIds ? { expectedServerIds } : {}), ...(ttlMs !== undefined ? { ttlMs } : {}), ...(timeoutMs !== undefined ? { timeoutMs } : {}),
+      root, serverIdentity: pin, ...(ttlMs !== undefined ? { ttlMs } : {}), ...(timeoutMs !== undefined ? { timeoutMs } : {}),
     });
     const material = createIdentityMaterial({ key: await privateKeyToPem(keys.privateKey), certChain: chain, root }, { trustDomain: td });
     if (material.spiffeId !== spiffeId) throw new CaRequestError(status.INTERNAL, `CA issued ${material.spiffeId}, not the requested ${spiffeId}`);

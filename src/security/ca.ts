@@ -10,7 +10,9 @@ import { parseDuration } from '../core/duration.js';
 import { CertificateError, createCsr, generateKeyPair, importKeyPairPem, keyMatchesCertificate, privateKeyToPem } from './certificates.js';
 import { DEFAULT_TRUST_DOMAIN, type SpiffeId, checkTrustDomain, formatSpiffeId, parseSpiffeId, tryParseSpiffeId } from './identity.js';
 import { type IdentityMaterial, createIdentityMaterial } from './material.js';
-import { BOOTSTRAP_TOKEN_AUDIENCE, TokenError, newTokenId, publicKeyOf, signJwtEs256, verifyJwtEs256 } from './token.js';
+import {
+  BOOTSTRAP_TOKEN_AUDIENCE, type BootstrapTokenClaims, TOKEN_LEEWAY_SECONDS, TokenError, TokenReplayCache, newTokenId, publicKeyOf, signJwtEs256, verifyJwtEs256,
+} from './token.js';
 import { type CryptoKeyPair, x509, crypto, ecdsaP256 } from './x509.js';
 
 const HOUR = 3_600_000;
@@ -41,6 +43,19 @@ export interface CertificateAuthorityOptions {
   maxTtlMs?: number;
   /** Clock in ms (tests move it to issue expired certificates). */
   now?: () => number;
+  /**
+   * Most unexpired redeemed bootstrap tokens remembered for replay refusal
+   * (default 100 000); past it new tokens are refused until some expire.
+   */
+  maxRedeemedTokens?: number;
+}
+
+/** A bootstrap token accepted by {@link CertificateAuthority.redeemBootstrapToken}. */
+export interface RedeemedToken {
+  /** The SPIFFE id the token entitles its bearer to. */
+  readonly id: SpiffeId;
+  /** Makes the token usable again: call when its request issued no certificate. */
+  release(): void;
 }
 
 /** Options when creating a fresh root. */
@@ -84,6 +99,7 @@ export class CertificateAuthority {
   readonly #defaultTtlMs: number;
   readonly #maxTtlMs: number;
   readonly #now: () => number;
+  readonly #redeemed: TokenReplayCache;
 
   private constructor(keys: CryptoKeyPair, keyPem: string, root: x509.X509Certificate, options: CertificateAuthorityOptions) {
     this.trustDomain = options.trustDomain ?? DEFAULT_TRUST_DOMAIN;
@@ -98,6 +114,7 @@ export class CertificateAuthority {
     this.#defaultTtlMs = options.defaultTtlMs ?? DEFAULT_WORKLOAD_CERT_TTL_MS;
     this.#maxTtlMs = options.maxTtlMs ?? MAX_WORKLOAD_CERT_TTL_MS;
     this.#now = options.now ?? Date.now;
+    this.#redeemed = new TokenReplayCache(options.maxRedeemedTokens);
   }
 
   /** Creates a CA with a freshly generated self-signed root. */
@@ -207,12 +224,37 @@ export class CertificateAuthority {
   }
 
   /**
-   * Verifies a bootstrap token minted by this CA.
+   * Verifies a bootstrap token minted by this CA, without spending it
+   * (inspection; the CA service redeems tokens with {@link redeemBootstrapToken}).
    * @returns the SPIFFE id the token entitles its bearer to.
    * @throws TokenError when it is forged, expired or for another CA.
    */
   verifyBootstrapToken(token: string): SpiffeId {
+    return this.#subjectOf(verifyJwtEs256(token, this.#tokenPublicKey, { audience: BOOTSTRAP_TOKEN_AUDIENCE, issuer: this.tokenIssuer, now: this.#now }));
+  }
+
+  /**
+   * Verifies a bootstrap token and spends it: this CA remembers its `jti`
+   * until the token expires and refuses it again, so a captured token cannot
+   * be replayed once its workload has used it. Memory is per CA instance.
+   * @throws TokenError when it is forged, expired, for another CA, has no jti, or was already redeemed.
+   * @throws TokenReplayCacheFullError when too many unexpired tokens are remembered.
+   */
+  redeemBootstrapToken(token: string): RedeemedToken {
     const claims = verifyJwtEs256(token, this.#tokenPublicKey, { audience: BOOTSTRAP_TOKEN_AUDIENCE, issuer: this.tokenIssuer, now: this.#now });
+    const id = this.#subjectOf(claims);
+    const jti = claims.jti;
+    if (typeof jti !== 'string' || jti.length === 0) throw new TokenError('no jti claim, so it cannot be made single-use');
+    // verifyJwtEs256 compares whole seconds: the token verifies until the end of second exp + leeway.
+    const until = (claims.exp + TOKEN_LEEWAY_SECONDS + 1) * 1000;
+    if (!this.#redeemed.claim(jti, until, this.#now())) {
+      throw new TokenError(`already used (jti ${jti}); a bootstrap token is single-use: mint a new one (meshlet token)`);
+    }
+    let released = false;
+    return { id, release: () => { if (!released) { released = true; this.#redeemed.release(jti); } } };
+  }
+
+  #subjectOf(claims: BootstrapTokenClaims): SpiffeId {
     try {
       return parseSpiffeId(claims.sub, { trustDomain: this.trustDomain });
     } catch (err) {

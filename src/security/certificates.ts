@@ -83,6 +83,16 @@ export function uriSans(subjectAltName: string | undefined): string[] {
   return out;
 }
 
+/** The DNS SANs of a certificate (Node's `DNS:a, DNS:b` rendering), as written. */
+export function dnsSans(subjectAltName: string | undefined): string[] {
+  if (!subjectAltName) return [];
+  const out: string[] = [];
+  for (const entry of subjectAltName.split(', ')) {
+    if (entry.startsWith('DNS:')) out.push(entry.slice(4));
+  }
+  return out;
+}
+
 /** What meshlet needs to know about a leaf certificate. */
 export interface CertificateInfo {
   readonly uris: string[];

@@ -8,7 +8,9 @@
  */
 import { type ChannelCredentials, credentials as grpcCredentials, experimental } from '@grpc/grpc-js';
 import { readFileSync } from 'node:fs';
+import { createSecureContext } from 'node:tls';
 import { IdentityCertificateProvider } from './grpc-credentials.js';
+import { meshTlsParameters } from './tls.js';
 import { type UpstreamTls, serverIdentityCheck } from './upstream-tls.js';
 import type { WorkloadIdentity } from './workload-identity.js';
 
@@ -32,8 +34,13 @@ export function upstreamChannelCredentials(tls: UpstreamTls, identity: WorkloadI
       const td = identity.current.spiffeId.slice('spiffe://'.length).split('/')[0]!;
       creds = experimental.createCertificateProviderChannelCredentials(provider, provider, { checkServerIdentity: serverIdentityCheck(tls, td) });
     } else {
-      const read = (f: string | undefined) => (f === undefined ? null : readFileSync(f));
-      creds = grpcCredentials.createSsl(read(tls.caFile), read(tls.keyFile), read(tls.certFile), {
+      // SIMPLE/MUTUAL: our own secure context, so Envoy's upstream TLS defaults apply (createSsl takes no ciphers).
+      const context = createSecureContext({
+        ...meshTlsParameters('client'),
+        ...(tls.caFile !== undefined && { ca: readFileSync(tls.caFile) }),
+        ...(tls.certFile !== undefined && tls.keyFile !== undefined && { cert: readFileSync(tls.certFile), key: readFileSync(tls.keyFile) }),
+      });
+      creds = grpcCredentials.createFromSecureContext(context, {
         ...(tls.verify ? { checkServerIdentity: serverIdentityCheck(tls, undefined) } : { checkServerIdentity: () => undefined }),
       });
     }

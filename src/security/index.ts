@@ -4,28 +4,33 @@
  * builders, PERMISSIVE sniffing, and AuthorizationPolicy evaluation.
  */
 export { DEFAULT_TRUST_DOMAIN, type SpiffeId, SpiffeIdError, checkTrustDomain, formatSpiffeId, parseSpiffeId, tryParseSpiffeId } from './identity.js';
-export { CertificateError, certificateInfo, type CertificateInfo, createCsr, generateKeyPair, importKeyPairPem, keyMatchesCertificate, privateKeyToPem, splitPemChain, uriSans } from './certificates.js';
+export { CertificateError, certificateInfo, type CertificateInfo, createCsr, generateKeyPair, importKeyPairPem, keyMatchesCertificate, privateKeyToPem, splitPemChain, dnsSans, uriSans } from './certificates.js';
 export { type IdentityMaterial, type IdentityPems, createIdentityMaterial } from './material.js';
 export {
   CertificateAuthority, type CertificateAuthorityOptions, type CreateRootOptions, CsrRejectedError, DEFAULT_ROOT_CERT_TTL_MS,
-  DEFAULT_WORKLOAD_CERT_TTL_MS, MAX_WORKLOAD_CERT_TTL_MS, type MintTokenOptions, type SignOptions,
+  DEFAULT_WORKLOAD_CERT_TTL_MS, MAX_WORKLOAD_CERT_TTL_MS, type MintTokenOptions, type RedeemedToken, type SignOptions,
 } from './ca.js';
 export { CA_DIR_FILES, openCaDir } from './ca-dir.js';
 export { CERT_DIR_FILES, type CertDirOptions, certDirIdentity, loadCertDir } from './cert-dir.js';
-export { BOOTSTRAP_TOKEN_AUDIENCE, type BootstrapTokenClaims, TokenError, signJwtEs256, verifyJwtEs256 } from './token.js';
+export {
+  BOOTSTRAP_TOKEN_AUDIENCE, type BootstrapTokenClaims, TOKEN_LEEWAY_SECONDS, TokenError, TokenReplayCache, TokenReplayCacheFullError, signJwtEs256, verifyJwtEs256,
+} from './token.js';
 export {
   type Disposable, type RotateListener, type RotatingIdentityOptions, type RotatorClock, type WorkloadIdentity,
   createRotatingIdentity, identityFromCa, rotationDelay, staticIdentity,
 } from './workload-identity.js';
 export {
-  type CaAuthenticator, CaRequestError, type CertificateRequestAuth, type ControlPlaneIdentityOptions, type RequestCertificateOptions,
+  type CaAuthenticator, type CaCaller, CaRequestError, type CertificateRequestAuth, type ControlPlaneIdentityOptions, type RequestCertificateOptions,
   controlPlaneIdentity, createCaService, defaultCaAuthenticator, requestCertificate,
 } from './ca-service.js';
 export {
-  type ClientTlsCheckOptions, type IdentitySource, type ServerTlsMode, clientTlsOptions, enforcePeerTrustDomain, peerIdentity,
-  secureContextOptions, serverTlsOptions, spiffeServerIdentityCheck,
+  type ClientTlsCheckOptions, type IdentitySource, MESH_CLIENT_CIPHERS, MESH_MIN_TLS_VERSION, MESH_SERVER_CIPHERS, type ServerTlsMode, type TlsSide,
+  clientTlsOptions, enforcePeerTrustDomain, istiodSpiffeId, meshTlsParameters, peerIdentity, pinnedServerIdentityCheck, secureContextOptions,
+  serverTlsOptions, spiffeServerIdentityCheck,
 } from './tls.js';
-export { IdentityCertificateProvider, grpcChannelCredentials, grpcPeerIdentity, grpcServerCredentials } from './grpc-credentials.js';
+export {
+  type ControlPlaneCredentialsOptions, IdentityCertificateProvider, controlPlaneChannelCredentials, grpcChannelCredentials, grpcPeerIdentity, grpcServerCredentials,
+} from './grpc-credentials.js';
 export { type PermissiveServer, type PermissiveServerOptions, TLS_HANDSHAKE_BYTE, createPermissiveServer } from './permissive.js';
 export {
   type AuthorizationDecision, AuthorizationEvaluator, type AuthorizationOptions, AuthorizationPolicies, type AuthorizationPolicyResource,
@@ -40,4 +45,4 @@ export {
   GRPC_PERMISSION_DENIED, MeshAuthorization, type MeshAuthorizationOptions, RBAC_ACCESS_DENIED, RBAC_FILTER, RBAC_FLAG, type AuthorizationResult,
   authorizationFilterFactory, rbacDeniedReply, rbacDetails,
 } from './inbound-authz.js';
-export { type MeshIdentityOptions, MeshSecurity, type SecurityWorkload } from './mesh-security.js';
+export { type RemoteCaOptions, type MeshIdentityOptions, MeshSecurity, type SecurityWorkload } from './mesh-security.js';

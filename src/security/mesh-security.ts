@@ -9,10 +9,11 @@ import { readFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { TlsOptions, TLSSocket } from 'node:tls';
 import { parseDuration } from '../core/duration.js';
+import { MeshConfigError } from '../errors.js';
 import { openCaDir } from './ca-dir.js';
 import { certDirIdentity } from './cert-dir.js';
 import { controlPlaneIdentity } from './ca-service.js';
-import { DEFAULT_TRUST_DOMAIN, formatSpiffeId } from './identity.js';
+import { DEFAULT_TRUST_DOMAIN, formatSpiffeId, tryParseSpiffeId } from './identity.js';
 import { MeshAuthorization, type MeshAuthorizationOptions } from './inbound-authz.js';
 import type { AnyRequestListener, MeshRequestListener } from './mesh-http2.js';
 import { type MeshServer, createMeshServer } from './mesh-server.js';
@@ -27,12 +28,46 @@ export interface MeshIdentityOptions {
   /**
    * A development CA kept in `dir` (every mesh with the same dir trusts the
    * others), or the control plane's CA (Istio CSR API) at `server` (default:
-   * the xds server), trusted through `root` (PEM or a file path), first
-   * authenticated with a bootstrap `token`.
+   * the xds server), trusted through `root` (PEM or a file path) and the
+   * pinned `identity`, first authenticated with a single-use bootstrap `token`.
    */
-  ca?: { dir: string; ttl?: string | number } | { server?: string; root: string; token?: string; ttl?: string | number };
+  ca?: { dir: string; ttl?: string | number } | RemoteCaOptions;
   /** SPIFFE trust domain (default `cluster.local`). */
   trustDomain?: string;
+}
+
+/** `createMesh({ ca })` for a control plane's CA. */
+export interface RemoteCaOptions {
+  /** host:port of the CA (default: `xds.server`). */
+  server?: string;
+  /** PEM (or a file path) of the root the CA's certificate must chain to. */
+  root: string;
+  /** Bootstrap token for the first certificate; single-use. */
+  token?: string;
+  /** Requested certificate validity (`24h`, or ms). */
+  ttl?: string | number;
+  /**
+   * The CA's identity, pinned for the first request and every renewal: a
+   * `spiffe://` id its certificate must carry as a URI SAN, or a DNS name
+   * it must carry as a DNS SAN. Default
+   * `spiffe://<trustDomain>/ns/istio-system/sa/istiod` (meshlet's control
+   * plane); for Istio's istiod set `istiod.istio-system.svc`.
+   */
+  identity?: string;
+}
+
+/** A pinnable DNS name: dot-separated LDH labels (no wildcard, no IP address). */
+const DNS_NAME = /^(?=.{1,253}\.?$)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*\.?$/i;
+
+/** Why `ca.identity` cannot be pinned, or undefined when it can. */
+function pinProblem(pin: unknown): string | undefined {
+  if (typeof pin !== 'string' || pin.length === 0) return 'must be a non-empty string';
+  if (pin.startsWith('spiffe://')) {
+    const id = tryParseSpiffeId(pin);
+    return typeof id === 'string' ? id : undefined;
+  }
+  if (/^\d+(\.\d+){3}$/.test(pin)) return `${pin} is an IP address; pin a DNS name or a spiffe:// id`;
+  return DNS_NAME.test(pin) ? undefined : `${pin} is neither a spiffe:// id nor a DNS name`;
 }
 
 /** The workload as security sees it. */
@@ -85,8 +120,12 @@ export class MeshSecurity {
       if (target === undefined) throw new TypeError('ca.server is required without xds.server');
       const root = options.ca.root.includes('-----BEGIN') ? options.ca.root : readFileSync(options.ca.root, 'utf8');
       const ms = ttlMs(options.ca.ttl);
+      const pin = options.ca.identity;
+      const problem = pin === undefined ? undefined : pinProblem(pin);
+      if (problem !== undefined) throw new MeshConfigError('MeshOptions', 'createMesh', 'ca.identity', problem);
       this.identity = await controlPlaneIdentity({
         target, root, spiffeId: this.spiffeId, trustDomain: td,
+        ...(pin !== undefined && { serverIdentity: pin }),
         ...(options.ca.token !== undefined && { token: options.ca.token }),
         ...(ms !== undefined && { ttlMs: ms }),
       });

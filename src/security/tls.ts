@@ -4,9 +4,9 @@
  * accepted when its certificate chains to the mesh root and its URI SAN is
  * one of the identities the destination may run as.
  */
-import type { PeerCertificate, SecureContextOptions, TLSSocket, TlsOptions, ConnectionOptions } from 'node:tls';
-import { uriSans } from './certificates.js';
-import { tryParseSpiffeId } from './identity.js';
+import type { PeerCertificate, SecureContextOptions, SecureVersion, TLSSocket, TlsOptions, ConnectionOptions } from 'node:tls';
+import { dnsSans, uriSans } from './certificates.js';
+import { formatSpiffeId, tryParseSpiffeId } from './identity.js';
 import type { IdentityMaterial } from './material.js';
 import type { WorkloadIdentity } from './workload-identity.js';
 
@@ -26,10 +26,51 @@ function trustDomainOf(spiffeId: string): string {
   return rest.slice(0, rest.indexOf('/'));
 }
 
-/** key/cert/ca for a secure context (cert is the whole chain, leaf first). */
-export function secureContextOptions(source: IdentitySource): SecureContextOptions {
+/** Lowest TLS version of every mesh connection (Istio's mesh default; TLS 1.3 is allowed and preferred). */
+export const MESH_MIN_TLS_VERSION: SecureVersion = 'TLSv1.2';
+
+/**
+ * TLS 1.2 cipher suites a mesh server accepts: Istio's inbound mTLS list
+ * (`SupportedCiphers`, pilot/pkg/security/authn/utils/utils.go) — AEAD only,
+ * no CBC. TLS 1.3 suites are not configurable here, as in Envoy (OpenSSL's
+ * defaults: AES-GCM and ChaCha20-Poly1305).
+ */
+export const MESH_SERVER_CIPHERS: readonly string[] = Object.freeze([
+  'ECDHE-ECDSA-AES256-GCM-SHA384', 'ECDHE-RSA-AES256-GCM-SHA384', 'ECDHE-ECDSA-AES128-GCM-SHA256',
+  'ECDHE-RSA-AES128-GCM-SHA256', 'AES256-GCM-SHA384', 'AES128-GCM-SHA256',
+]);
+
+/**
+ * TLS 1.2 cipher suites a mesh client offers: Envoy's default upstream list
+ * (Istio sets none for sidecar clusters, so Envoy's applies) — ECDHE + AEAD only.
+ */
+export const MESH_CLIENT_CIPHERS: readonly string[] = Object.freeze([
+  'ECDHE-ECDSA-AES128-GCM-SHA256', 'ECDHE-ECDSA-CHACHA20-POLY1305', 'ECDHE-RSA-AES128-GCM-SHA256',
+  'ECDHE-RSA-CHACHA20-POLY1305', 'ECDHE-ECDSA-AES256-GCM-SHA384', 'ECDHE-RSA-AES256-GCM-SHA384',
+]);
+
+/** Which end of a connection TLS options are for. */
+export type TlsSide = 'server' | 'client';
+
+const SERVER_CIPHER_LIST = MESH_SERVER_CIPHERS.join(':');
+const CLIENT_CIPHER_LIST = MESH_CLIENT_CIPHERS.join(':');
+
+/**
+ * `minVersion` and `ciphers` of every TLS server and client meshlet builds.
+ * Spread them into each secure context, `setSecureContext` included: node
+ * does not carry a server's ciphers over to a context set later.
+ */
+export function meshTlsParameters(side: TlsSide): { minVersion: SecureVersion; ciphers: string } {
+  return { minVersion: MESH_MIN_TLS_VERSION, ciphers: side === 'server' ? SERVER_CIPHER_LIST : CLIENT_CIPHER_LIST };
+}
+
+/**
+ * key/cert/ca for a secure context (cert is the whole chain, leaf first),
+ * with the mesh's TLS version floor and cipher suites for `side` (default server).
+ */
+export function secureContextOptions(source: IdentitySource, side: TlsSide = 'server'): SecureContextOptions {
   const m = materialOf(source);
-  return { key: m.key, cert: m.certChain.join(''), ca: m.root, minVersion: 'TLSv1.2' };
+  return { key: m.key, cert: m.certChain.join(''), ca: m.root, ...meshTlsParameters(side) };
 }
 
 /**
@@ -69,11 +110,37 @@ export function spiffeServerIdentityCheck(options: ClientTlsCheckOptions & { tru
   };
 }
 
+/** Istio's control plane identity in a trust domain: `spiffe://<td>/ns/istio-system/sa/istiod`. */
+export function istiodSpiffeId(trustDomain: string): string {
+  return formatSpiffeId({ trustDomain, namespace: 'istio-system', serviceAccount: 'istiod' });
+}
+
+/**
+ * A `checkServerIdentity` that pins a control plane's identity (the CA, and
+ * ADS over TLS): the certificate must carry `pin` exactly — as a URI SAN when
+ * the pin is a `spiffe://` id (meshlet's control plane), else as a DNS SAN
+ * (Istio's istiod serves 15012 with DNS SANs only, e.g.
+ * `istiod.istio-system.svc`). DNS names compare case-insensitively with no
+ * wildcards and no fallback to the subject CN or the dialled host.
+ * Chain validation is the caller's (`rejectUnauthorized` against the root).
+ */
+export function pinnedServerIdentityCheck(pin: string): (host: string, cert: PeerCertificate) => Error | undefined {
+  const spiffe = pin.startsWith('spiffe://');
+  const want = spiffe ? pin : pin.toLowerCase().replace(/\.$/, '');
+  return (_host, cert) => {
+    const names = spiffe ? uriSans(cert.subjectaltname) : dnsSans(cert.subjectaltname).map((n) => n.toLowerCase());
+    if (names.includes(want)) return undefined;
+    const err = new Error(`control plane certificate ${spiffe ? 'URI' : 'DNS'} SANs [${names.join(', ')}] do not include the pinned identity ${pin}`) as Error & { code: string };
+    err.code = 'ERR_MESH_PEER_IDENTITY';
+    return err;
+  };
+}
+
 /** Client options for an ISTIO_MUTUAL connection: our certificate, the mesh root, SPIFFE peer check. */
 export function clientTlsOptions(source: IdentitySource, options: ClientTlsCheckOptions = {}): ConnectionOptions {
   const m = materialOf(source);
   return {
-    ...secureContextOptions(m),
+    ...secureContextOptions(m, 'client'),
     rejectUnauthorized: true,
     checkServerIdentity: spiffeServerIdentityCheck({ ...options, trustDomain: options.trustDomain ?? trustDomainOf(m.spiffeId) }),
   };

@@ -41,13 +41,77 @@ export function signJwtEs256(claims: object, privateKey: KeyObject): string {
   return `${signingInput}.${b64url(signature)}`;
 }
 
+/** The CA tracks more unexpired single-use tokens than its cap allows: refused until some expire. */
+export class TokenReplayCacheFullError extends MeshError {
+  constructor(max: number) {
+    super('MESH_TOKEN_CACHE_FULL', `bootstrap token refused: the CA already tracks ${max} unexpired redeemed tokens; retry once some expire (renewals with a certificate are unaffected)`);
+  }
+}
+
+/** Clock skew tolerated on nbf/exp by default, in seconds. */
+export const TOKEN_LEEWAY_SECONDS = 30;
+
+/** How often, at most, a {@link TokenReplayCache} scans for expired ids while not full (ms). */
+const PRUNE_INTERVAL_MS = 1000;
+
+/**
+ * The ids (`jti`) of redeemed single-use tokens, each kept until its token
+ * could no longer verify anyway (exp + leeway). Bounded: expired ids are
+ * pruned, and when `maxEntries` unexpired ids are held a new one is refused
+ * rather than an old one forgotten (forgetting would re-enable its replay).
+ */
+export class TokenReplayCache {
+  readonly #until = new Map<string, number>();
+  readonly #max: number;
+  #nextPrune = Number.POSITIVE_INFINITY;
+
+  constructor(maxEntries = 100_000) {
+    if (!(Number.isInteger(maxEntries) && maxEntries > 0)) throw new RangeError(`maxEntries must be a positive integer, got ${maxEntries}`);
+    this.#max = maxEntries;
+  }
+
+  /** Ids currently remembered (expired ones may linger until the next prune). */
+  get size(): number {
+    return this.#until.size;
+  }
+
+  /**
+   * Records `jti` until `untilMs`. Returns false when it is already recorded
+   * and unexpired: a replay.
+   * @throws TokenReplayCacheFullError when `maxEntries` unexpired ids are held.
+   */
+  claim(jti: string, untilMs: number, nowMs: number): boolean {
+    if (nowMs >= this.#nextPrune || this.#until.size >= this.#max) this.#prune(nowMs);
+    const held = this.#until.get(jti);
+    if (held !== undefined && held > nowMs) return false;
+    if (held === undefined && this.#until.size >= this.#max) throw new TokenReplayCacheFullError(this.#max);
+    this.#until.set(jti, untilMs);
+    if (untilMs < this.#nextPrune) this.#nextPrune = Math.max(untilMs, nowMs + PRUNE_INTERVAL_MS);
+    return true;
+  }
+
+  /** Forgets `jti` (its request issued nothing, so the token may be presented again). */
+  release(jti: string): void {
+    this.#until.delete(jti);
+  }
+
+  #prune(nowMs: number): void {
+    let next = Number.POSITIVE_INFINITY;
+    for (const [jti, until] of this.#until) {
+      if (until <= nowMs) this.#until.delete(jti);
+      else if (until < next) next = until;
+    }
+    this.#nextPrune = Math.max(next, nowMs + PRUNE_INTERVAL_MS);
+  }
+}
+
 /** Options for {@link verifyJwtEs256}. */
 export interface VerifyJwtOptions {
   audience: string;
   issuer: string;
   /** Clock in ms; defaults to Date.now. */
   now?: () => number;
-  /** Clock skew tolerated on nbf/exp, in seconds (default 30). */
+  /** Clock skew tolerated on nbf/exp, in seconds (default {@link TOKEN_LEEWAY_SECONDS}). */
   leewaySeconds?: number;
 }
 
@@ -75,7 +139,7 @@ export function verifyJwtEs256(token: string, publicKey: KeyObject, options: Ver
   if (!ok) throw new TokenError('signature does not verify');
   if (typeof claims !== 'object' || claims === null) throw new TokenError('payload is not an object');
   const now = Math.floor((options.now ?? Date.now)() / 1000);
-  const leeway = options.leewaySeconds ?? 30;
+  const leeway = options.leewaySeconds ?? TOKEN_LEEWAY_SECONDS;
   if (claims.iss !== options.issuer) throw new TokenError(`issuer ${String(claims.iss)} is not ${options.issuer}`);
   const aud = claims.aud as unknown;
   if (!(aud === options.audience || (Array.isArray(aud) && aud.includes(options.audience)))) {

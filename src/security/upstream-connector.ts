@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs';
 import { createSecureContext, type SecureContext } from 'node:tls';
 import { buildConnector } from 'undici';
 import type { IdentityMaterial } from './material.js';
-import { secureContextOptions } from './tls.js';
+import { meshTlsParameters, secureContextOptions } from './tls.js';
 import { type UpstreamTls, serverIdentityCheck } from './upstream-tls.js';
 import type { WorkloadIdentity } from './workload-identity.js';
 
@@ -22,10 +22,10 @@ export interface UpstreamConnectorOptions {
 /** A secure context per material generation, shared by every connector of the process's meshes. */
 const contexts = new WeakMap<IdentityMaterial, SecureContext>();
 
-/** The node:tls SecureContext of one material generation (parsed once). */
+/** The node:tls client SecureContext of one material generation (parsed once), with the mesh's TLS parameters. */
 export function secureContextFor(material: IdentityMaterial): SecureContext {
   let ctx = contexts.get(material);
-  if (ctx === undefined) contexts.set(material, (ctx = createSecureContext(secureContextOptions(material))));
+  if (ctx === undefined) contexts.set(material, (ctx = createSecureContext(secureContextOptions(material, 'client'))));
   return ctx;
 }
 
@@ -43,8 +43,10 @@ export function createUpstreamConnector(tls: Exclude<UpstreamTls, { kind: 'plain
   const timeout = options.timeout;
   if (tls.kind === 'tls') {
     // Files are read once, when the pool is created; a DestinationRule change makes a new pool.
+    // SIMPLE/MUTUAL: Envoy's upstream defaults too (TLS 1.2+, ECDHE + AEAD suites).
     const connector = buildConnector({
       ...(timeout !== undefined && { timeout }),
+      ...meshTlsParameters('client'),
       ...(tls.caFile !== undefined && { ca: readFileSync(tls.caFile, 'utf8') }),
       ...(tls.certFile !== undefined && tls.keyFile !== undefined && { cert: readFileSync(tls.certFile, 'utf8'), key: readFileSync(tls.keyFile, 'utf8') }),
       ...(tls.sni !== undefined && { servername: tls.sni }),

@@ -11,7 +11,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
-import { createMesh, type Mesh } from '../../src/index.js';
+import { MeshConfigError, createMesh, type Mesh } from '../../src/index.js';
 import { createControlPlane, type ControlPlane } from '../../src/control-plane/index.js';
 import { openCaDir } from '../../src/security/ca-dir.js';
 import { CertificateAuthority } from '../../src/security/ca.js';
@@ -29,7 +29,7 @@ interface Setup {
   server: Mesh;
   http: MeshServer;
   port: number;
-  meshFor(name: string, options?: { token?: string; ttl?: string }): Promise<Mesh>;
+  meshFor(name: string, options?: { token?: string; ttl?: string; identity?: string }): Promise<Mesh>;
   close(): Promise<void>;
 }
 
@@ -42,11 +42,14 @@ async function setup(tls?: string, calcTtl?: string): Promise<Setup> {
   const config = await configDir({});
   const cp = await createControlPlane({ config: config.dir, port: 0, host: '127.0.0.1', debounceMs: 10, ca: { dir: caDir }, log: () => {} });
   const meshes: Mesh[] = [];
-  const meshFor = async (name: string, options: { token?: string; ttl?: string } = {}) => {
+  const meshFor = async (name: string, options: { token?: string; ttl?: string; identity?: string } = {}) => {
     const mesh = await createMesh({
       workload: { name, namespace: 'default', serviceAccount: name, labels: { app: name } },
       xds: { server: `127.0.0.1:${cp.port}`, initialFetchTimeoutMs: 2000 },
-      ca: { root: cp.rootCert(), token: options.token ?? cp.mintToken({ namespace: 'default', serviceAccount: name, ttl: '5m' }), ...(options.ttl && { ttl: options.ttl }) },
+      ca: {
+        root: cp.rootCert(), token: options.token ?? cp.mintToken({ namespace: 'default', serviceAccount: name, ttl: '5m' }),
+        ...(options.ttl && { ttl: options.ttl }), ...(options.identity !== undefined && { identity: options.identity }),
+      },
     });
     meshes.push(mesh);
     return mesh;
@@ -103,7 +106,7 @@ test('the hosted CA refuses a token for another service account, another CA\'s t
       (err: unknown) => err instanceof CaRequestError && err.grpcCode === grpc.status.UNAUTHENTICATED);
     // calculate's own certificate cannot renew anybody else (renewal authenticates by certificate).
     const csr = await createCsr(await generateKeyPair(), CLIENT_ID);
-    await assert.rejects(requestCertificate(`127.0.0.1:${s.cp.port}`, csr, { material: s.server.identity!.current }, { root: s.cp.rootCert(), expectedServerIds: [ISTIOD_ID] }),
+    await assert.rejects(requestCertificate(`127.0.0.1:${s.cp.port}`, csr, { material: s.server.identity!.current }, { root: s.cp.rootCert(), serverIdentity: ISTIOD_ID }),
       (err: unknown) => err instanceof CaRequestError && err.grpcCode === grpc.status.PERMISSION_DENIED);
     // `meshlet token --ca-dir <the same dir>` mints tokens the control plane accepts (same root, other process's view).
     const cliToken = (await openCaDir(s.caDir)).mintBootstrapToken({ namespace: 'default', serviceAccount: 'client', ttl: '1m' });
@@ -128,13 +131,49 @@ test('renewal over mTLS on the ADS port: a short-lived certificate rotates and c
     assert.equal(certificateInfo(rotated).uris[0], CALC_ID);
     // Renewal by certificate alone (no token) over TLS on the ADS port, as the SDK renews.
     const chain = await requestCertificate(`127.0.0.1:${s.cp.port}`, await createCsr(await generateKeyPair(), CALC_ID),
-      { material: s.server.identity!.current }, { root: s.cp.rootCert(), expectedServerIds: [ISTIOD_ID], ttlMs: 60_000 });
+      { material: s.server.identity!.current }, { root: s.cp.rootCert(), serverIdentity: ISTIOD_ID, ttlMs: 60_000 });
     assert.deepEqual(certificateInfo(chain[0]!).uris, [CALC_ID]);
     // After the rotation both sides still talk mTLS (bounded loop).
     for (let i = 0; i < 5; i++) {
       const res = await client.fetch(`http://${CALC}:8000/`);
       assert.equal(await res.text(), `${CLIENT_ID} tls`);
     }
+  } finally {
+    await s.close();
+  }
+});
+
+test('a bootstrap token buys one certificate: replaying it at the control plane, or a second createMesh with it, is UNAUTHENTICATED', async () => {
+  const s = await setup();
+  try {
+    const token = s.cp.mintToken({ namespace: 'default', serviceAccount: 'client', ttl: '5m' });
+    const client = await s.meshFor('client', { token });
+    assert.equal(client.identity?.current.spiffeId, CLIENT_ID);
+    // Whoever captured the token (a log, a fake CA before the pin) cannot get client's certificate with it.
+    const csr = await createCsr(await generateKeyPair(), CLIENT_ID);
+    await assert.rejects(requestCertificate(`127.0.0.1:${s.cp.port}`, csr, { token }, { root: s.cp.rootCert() }),
+      (err: unknown) => err instanceof CaRequestError && err.grpcCode === grpc.status.UNAUTHENTICATED && /already used/.test(err.message));
+    // Nor can a restart of the workload: a new createMesh needs a new token…
+    await assert.rejects(s.meshFor('client', { token }), (err: unknown) => err instanceof CaRequestError && err.grpcCode === grpc.status.UNAUTHENTICATED);
+    // …while the running mesh keeps renewing with its certificate and calling over mTLS.
+    assert.equal(await (await client.fetch(`http://${CALC}:8000/`)).text(), `${CLIENT_ID} tls`);
+  } finally {
+    await s.close();
+  }
+});
+
+test('createMesh ca.identity: a bad pin is a MeshConfigError; a pin the control plane does not carry refuses it', async () => {
+  const s = await setup();
+  try {
+    await assert.rejects(s.meshFor('client', { identity: 'not a name' }),
+      (err: unknown) => err instanceof MeshConfigError && err.path === 'ca.identity' && err.kind === 'MeshOptions');
+    await assert.rejects(s.meshFor('client', { identity: 'spiffe://cluster.local/ns//sa/istiod' }), (err: unknown) => err instanceof MeshConfigError);
+    // Istio's DNS pin against meshlet's control plane (a SPIFFE certificate): handshake refused, token kept.
+    const token = s.cp.mintToken({ namespace: 'default', serviceAccount: 'client' });
+    await assert.rejects(s.meshFor('client', { token, identity: 'istiod.istio-system.svc' }),
+      (err: unknown) => err instanceof CaRequestError && err.grpcCode === grpc.status.UNAVAILABLE);
+    const client = await s.meshFor('client', { token, identity: ISTIOD_ID });
+    assert.equal(client.identity?.current.spiffeId, CLIENT_ID);
   } finally {
     await s.close();
   }

@@ -1,36 +1,49 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Server, status, type ServiceClientConstructor, Metadata } from '@grpc/grpc-js';
-import { CertificateAuthority } from '../../src/security/ca.js';
-import { CaRequestError, controlPlaneIdentity, createCaService, defaultCaAuthenticator, requestCertificate } from '../../src/security/ca-service.js';
+import { Server, ServerCredentials, status, type ServiceClientConstructor, Metadata } from '@grpc/grpc-js';
+import { CertificateAuthority, type CertificateAuthorityOptions } from '../../src/security/ca.js';
+import { type CaAuthenticator, CaRequestError, controlPlaneIdentity, createCaService, defaultCaAuthenticator, requestCertificate } from '../../src/security/ca-service.js';
 import { createCsr, generateKeyPair, privateKeyToPem, certificateInfo } from '../../src/security/certificates.js';
 import { grpcChannelCredentials, grpcPeerIdentity, grpcServerCredentials } from '../../src/security/grpc-credentials.js';
 import { createIdentityMaterial } from '../../src/security/material.js';
 import { identityFromCa, staticIdentity } from '../../src/security/workload-identity.js';
+import { TokenError } from '../../src/security/token.js';
 import { loadGrpcPackage } from '../../src/xds/protos.js';
+import { issueDnsCertificate } from './tls-helpers.js';
 
 const alice = 'spiffe://cluster.local/ns/default/sa/alice';
 const bob = 'spiffe://cluster.local/ns/default/sa/bob';
+const calculate = 'spiffe://cluster.local/ns/default/sa/calculate';
 const istiod = 'spiffe://cluster.local/ns/istio-system/sa/istiod';
+type After = { after(fn: () => unknown): void };
 
-async function startCa(t: { after(fn: () => unknown): void }, options: { mode?: 'STRICT' | 'PERMISSIVE'; defaultTtlMs?: number } = {}) {
-  const ca = await CertificateAuthority.create(options.defaultTtlMs ? { defaultTtlMs: options.defaultTtlMs } : {});
-  const serving = await identityFromCa(ca, istiod);
-  const calls: Array<'cert' | 'token'> = [];
-  const auth = defaultCaAuthenticator(ca);
+/** Serves `authenticator` → `ca` on a loopback port; returns the target and the authorization metadata each call carried. */
+async function serveCa(t: After, ca: CertificateAuthority, credentials: ServerCredentials, authenticator: CaAuthenticator = defaultCaAuthenticator(ca)) {
+  const authorizations: string[] = [];
   const svc = createCaService(ca, (call) => {
-    calls.push(grpcPeerIdentity(call) ? 'cert' : 'token');
-    return auth(call);
+    const header = call.metadata.get('authorization')[0];
+    if (header !== undefined) authorizations.push(String(header));
+    return authenticator(call);
   });
   const server = new Server();
   server.addService(svc.definition, svc.implementation);
   const port = await new Promise<number>((resolve, reject) =>
-    server.bindAsync('127.0.0.1:0', grpcServerCredentials(serving, { mode: options.mode ?? 'PERMISSIVE' }), (err, p) => (err ? reject(err) : resolve(p))));
-  t.after(async () => {
-    await new Promise<void>((resolve) => server.tryShutdown(() => resolve()));
-    await serving.close();
+    server.bindAsync('127.0.0.1:0', credentials, (err, p) => (err ? reject(err) : resolve(p))));
+  t.after(() => new Promise<void>((resolve) => server.tryShutdown(() => resolve())));
+  return { target: `127.0.0.1:${port}`, authorizations };
+}
+
+async function startCa(t: After, options: { mode?: 'STRICT' | 'PERMISSIVE'; ca?: CertificateAuthorityOptions } = {}) {
+  const ca = await CertificateAuthority.create(options.ca);
+  const serving = await identityFromCa(ca, istiod);
+  t.after(() => serving.close());
+  const calls: Array<'cert' | 'token'> = [];
+  const auth = defaultCaAuthenticator(ca);
+  const { target, authorizations } = await serveCa(t, ca, grpcServerCredentials(serving, { mode: options.mode ?? 'PERMISSIVE' }), (call) => {
+    calls.push(grpcPeerIdentity(call) ? 'cert' : 'token');
+    return auth(call);
   });
-  return { ca, target: `127.0.0.1:${port}`, calls };
+  return { ca, target, calls, authorizations };
 }
 
 async function csrFor(id: string) {
@@ -44,7 +57,7 @@ test('CreateCertificate: bootstrap token → certificate; renewal over mTLS', as
   const { ca, target, calls } = await startCa(t);
   const token = ca.mintBootstrapToken({ namespace: 'default', serviceAccount: 'alice', ttl: '5m' });
   const { csr, key } = await csrFor(alice);
-  const chain = await requestCertificate(target, csr, { token }, { root: ca.rootPem, expectedServerIds: [istiod], ttlMs: 7_200_000 });
+  const chain = await requestCertificate(target, csr, { token }, { root: ca.rootPem, serverIdentity: istiod, ttlMs: 7_200_000 });
   assert.equal(chain.length, 2);
   assert.equal(chain[1], ca.rootPem);
   const info = certificateInfo(chain[0]!);
@@ -78,7 +91,7 @@ test('the CA refuses a CSR whose identity does not match the caller', async (t) 
 });
 
 test('control-plane identity: token first, then renewals with the current certificate', async (t) => {
-  const { ca, target, calls } = await startCa(t, { defaultTtlMs: 2000 });
+  const { ca, target, calls } = await startCa(t, { ca: { defaultTtlMs: 2000 } });
   const token = ca.mintBootstrapToken({ namespace: 'default', serviceAccount: 'alice', ttl: '1m' });
   const identity = await controlPlaneIdentity({ target, root: ca.rootPem, spiffeId: alice, token });
   t.after(() => identity.close());
@@ -111,4 +124,75 @@ test('gRPC credentials from the identity: mTLS both ways, peer identity visible,
   // STRICT: a token-only client (no certificate) cannot even connect.
   const token = ca.mintBootstrapToken({ namespace: 'default', serviceAccount: 'alice' });
   await assert.rejects(requestCertificate(target, (await csrFor(alice)).csr, { token }, { root: ca.rootPem }), code(status.UNAVAILABLE));
+});
+
+test('a mesh workload posing as the CA gets no token: the CA client pins istiod\'s identity, first request and renewals', async (t) => {
+  const ca = await CertificateAuthority.create();
+  // The impostor holds a genuine certificate of the mesh (sa/calculate) and serves the CSR API with it.
+  const impostor = staticIdentity(await ca.issueWorkload(calculate));
+  const fake = await serveCa(t, ca, grpcServerCredentials(impostor, { mode: 'PERMISSIVE' }), () => {
+    throw new TokenError('the impostor only wanted the token');
+  });
+  const token = ca.mintBootstrapToken({ namespace: 'default', serviceAccount: 'alice' });
+  await assert.rejects(requestCertificate(fake.target, (await csrFor(alice)).csr, { token }, { root: ca.rootPem }), code(status.UNAVAILABLE));
+  // createMesh's path: the rotating identity, default pin from the SPIFFE id's trust domain.
+  await assert.rejects(controlPlaneIdentity({ target: fake.target, root: ca.rootPem, spiffeId: alice, token }), code(status.UNAVAILABLE));
+  // A renewal (certificate, no token) is refused before the handshake completes too.
+  const aliceMaterial = await ca.issueWorkload(alice);
+  await assert.rejects(requestCertificate(fake.target, (await csrFor(alice)).csr, { material: aliceMaterial }, { root: ca.rootPem }), code(status.UNAVAILABLE));
+  assert.deepEqual(fake.authorizations, [], 'the impostor received the bootstrap token');
+  // The token was never disclosed, so it still buys alice's certificate at the real CA.
+  const real = await startCa(t);
+  await assert.rejects(requestCertificate(real.target, (await csrFor(alice)).csr, { token: real.ca.mintBootstrapToken({ namespace: 'default', serviceAccount: 'alice' }) }, { root: real.ca.rootPem, serverIdentity: calculate }),
+    code(status.UNAVAILABLE), 'a pin other than the server\'s identity refuses even the real CA');
+});
+
+test('Istio\'s istiod (DNS SANs only): accepted when the pin is its DNS name, refused otherwise', async (t) => {
+  const ca = await CertificateAuthority.create();
+  // The SANs istiod puts in its 15012 certificate (pilot/pkg/bootstrap/server.go getDNSNames, default revision).
+  const { key, cert } = await issueDnsCertificate(ca, ['istio-pilot.istio-system.svc', 'istiod-remote.istio-system.svc', 'istiod.istio-system.svc', 'istiod.istio-system.svc.cluster.local']);
+  const istiodCreds = ServerCredentials.createSsl(Buffer.from(ca.rootPem), [{ private_key: Buffer.from(key), cert_chain: Buffer.from(cert) }], false);
+  const { target, authorizations } = await serveCa(t, ca, istiodCreds);
+  const token = () => ca.mintBootstrapToken({ namespace: 'default', serviceAccount: 'alice' });
+  // Default pin (a SPIFFE id): istiod's certificate has no URI SAN.
+  await assert.rejects(requestCertificate(target, (await csrFor(alice)).csr, { token: token() }, { root: ca.rootPem }), code(status.UNAVAILABLE));
+  for (const wrong of ['istiod-canary.istio-system.svc', 'istiod', '127.0.0.1', 'spiffe://cluster.local/ns/istio-system/sa/istiod']) {
+    await assert.rejects(requestCertificate(target, (await csrFor(alice)).csr, { token: token() }, { root: ca.rootPem, serverIdentity: wrong }), code(status.UNAVAILABLE), wrong);
+  }
+  assert.equal(authorizations.length, 0);
+  const chain = await requestCertificate(target, (await csrFor(alice)).csr, { token: token() }, { root: ca.rootPem, serverIdentity: 'istiod.istio-system.svc' });
+  assert.deepEqual(certificateInfo(chain[0]!).uris, [alice]);
+  // The rotating identity keeps the pin for its renewals (certificate auth, no token).
+  const identity = await controlPlaneIdentity({ target, root: ca.rootPem, spiffeId: alice, token: token(), serverIdentity: 'istiod.istio-system.svc' });
+  t.after(() => identity.close());
+  assert.equal(identity.current.spiffeId, alice);
+  assert.equal(authorizations.length, 2);
+});
+
+test('bootstrap tokens are single-use: a replay is UNAUTHENTICATED, a refused request leaves the token usable, renewals need none', async (t) => {
+  const { ca, target, calls } = await startCa(t);
+  const token = ca.mintBootstrapToken({ namespace: 'default', serviceAccount: 'alice', ttl: '5m' });
+  // A request that issued nothing (CSR for someone else) does not spend it.
+  await assert.rejects(requestCertificate(target, (await csrFor(bob)).csr, { token }, { root: ca.rootPem }), code(status.PERMISSION_DENIED));
+  const { csr, key } = await csrFor(alice);
+  const chain = await requestCertificate(target, csr, { token }, { root: ca.rootPem });
+  // The replay — by anyone, the workload itself included — is refused and says why.
+  await assert.rejects(requestCertificate(target, (await csrFor(alice)).csr, { token }, { root: ca.rootPem }),
+    (err: unknown) => code(status.UNAUTHENTICATED)(err) && /already used/.test((err as Error).message));
+  // Renewal with the certificate the token bought.
+  const material = createIdentityMaterial({ key, certChain: chain, root: ca.rootPem });
+  assert.deepEqual(certificateInfo((await requestCertificate(target, (await csrFor(alice)).csr, { material }, { root: ca.rootPem }))[0]!).uris, [alice]);
+  assert.deepEqual(calls, ['token', 'token', 'token', 'cert']);
+  // A certificate that expired before renewal authenticates nobody (the token cannot stand in for it any more).
+  const expired = await (await CertificateAuthority.load(ca.exportRoot(), { now: () => Date.now() - 7_200_000 })).issueWorkload(alice, { ttlMs: 3_600_000 });
+  await assert.rejects(requestCertificate(target, (await csrFor(alice)).csr, { material: expired }, { root: ca.rootPem }), code(status.UNAUTHENTICATED));
+});
+
+test('the redeemed-token memory is bounded: past its cap new tokens get RESOURCE_EXHAUSTED, renewals still work', async (t) => {
+  const { ca, target } = await startCa(t, { ca: { maxRedeemedTokens: 1 } });
+  const first = await requestCertificate(target, (await csrFor(alice)).csr, { token: ca.mintBootstrapToken({ namespace: 'default', serviceAccount: 'alice' }) }, { root: ca.rootPem });
+  await assert.rejects(requestCertificate(target, (await csrFor(bob)).csr, { token: ca.mintBootstrapToken({ namespace: 'default', serviceAccount: 'bob' }) }, { root: ca.rootPem }),
+    (err: unknown) => code(status.RESOURCE_EXHAUSTED)(err) && /unexpired redeemed tokens/.test((err as Error).message));
+  assert.equal(first.length, 2);
+  assert.equal((await requestCertificate(target, (await csrFor(alice)).csr, { material: await ca.issueWorkload(alice) }, { root: ca.rootPem })).length, 2);
 });

@@ -10,7 +10,7 @@ import { CA_DIR_FILES, openCaDir } from '../../src/security/ca-dir.js';
 import { certDirIdentity, loadCertDir } from '../../src/security/cert-dir.js';
 import { createCsr, generateKeyPair, privateKeyToPem } from '../../src/security/certificates.js';
 import { createIdentityMaterial } from '../../src/security/material.js';
-import { TokenError } from '../../src/security/token.js';
+import { TokenError, TokenReplayCache, TokenReplayCacheFullError } from '../../src/security/token.js';
 import { x509 } from '../../src/security/x509.js';
 
 const alice = 'spiffe://cluster.local/ns/default/sa/alice';
@@ -67,6 +67,43 @@ test('bootstrap tokens: minted for one identity, forged or expired ones refused'
   assert.throws(() => ca.verifyBootstrapToken(`${none}.${p}.`), /not ES256/);
   now += 11 * 60_000;
   assert.throws(() => ca.verifyBootstrapToken(token), /expired/);
+});
+
+test('redeemed bootstrap tokens: single-use until they expire, released when nothing was issued, memory pruned and capped', async () => {
+  let now = Date.now();
+  const ca = await CertificateAuthority.create({ now: () => now, maxRedeemedTokens: 2 });
+  const mint = (sa: string, ttl = '10m') => ca.mintBootstrapToken({ namespace: 'default', serviceAccount: sa, ttl });
+  const a = mint('alice');
+  const redeemed = ca.redeemBootstrapToken(a);
+  assert.equal(redeemed.id.uri, alice);
+  assert.throws(() => ca.redeemBootstrapToken(a), (err: unknown) => err instanceof TokenError && /already used/.test(err.message));
+  // Verification alone (inspection) neither spends nor is refused.
+  assert.equal(ca.verifyBootstrapToken(a).uri, alice);
+  redeemed.release();
+  assert.equal(ca.redeemBootstrapToken(a).id.uri, alice);
+  // Two unexpired tokens held: a third is refused, not an old one forgotten.
+  ca.redeemBootstrapToken(mint('bob', '1m'));
+  const c = mint('carol');
+  assert.throws(() => ca.redeemBootstrapToken(c), TokenReplayCacheFullError);
+  // Once bob's token is past exp + leeway its id is pruned and room is made; alice's is still remembered.
+  now += 2 * 60_000;
+  assert.equal(ca.redeemBootstrapToken(c).id.uri, 'spiffe://cluster.local/ns/default/sa/carol');
+  assert.throws(() => ca.redeemBootstrapToken(a), /already used/);
+  // After its own expiry a replay fails as expired, whatever the memory holds.
+  now += 10 * 60_000;
+  assert.throws(() => ca.redeemBootstrapToken(a), /expired/);
+});
+
+test('the replay cache keeps an id until the given time, then forgets it', () => {
+  const cache = new TokenReplayCache(3);
+  assert.equal(cache.claim('x', 10_000, 0), true);
+  assert.equal(cache.claim('x', 10_000, 9_999), false);
+  assert.equal(cache.claim('x', 30_000, 10_000), true, 'an expired id may be recorded again');
+  for (const id of ['y', 'z']) assert.equal(cache.claim(id, 20_000, 10_000), true);
+  assert.throws(() => cache.claim('w', 40_000, 15_000), TokenReplayCacheFullError);
+  assert.equal(cache.claim('w', 40_000, 20_000), true);
+  assert.equal(cache.size, 2, 'y and z were pruned');
+  assert.throws(() => new TokenReplayCache(0), RangeError);
 });
 
 test('development CA dir: one root shared by every opener, a fresh leaf for each', async (t) => {

@@ -2,8 +2,12 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { CertificateAuthority } from '../../src/security/ca.js';
 import { createPermissiveServer } from '../../src/security/permissive.js';
-import { clientTlsOptions, enforcePeerTrustDomain, serverTlsOptions } from '../../src/security/tls.js';
-import { httpGet, httpsGet, startHttps, whoami } from './tls-helpers.js';
+import type { AddressInfo } from 'node:net';
+import { Server as GrpcServer } from '@grpc/grpc-js';
+import { grpcServerCredentials } from '../../src/security/grpc-credentials.js';
+import { createMeshServer } from '../../src/security/mesh-server.js';
+import { MESH_SERVER_CIPHERS, clientTlsOptions, enforcePeerTrustDomain, serverTlsOptions } from '../../src/security/tls.js';
+import { CBC_SUITES, handshake, httpGet, httpsGet, manualIdentity, startHttps, whoami } from './tls-helpers.js';
 
 const clientId = 'spiffe://cluster.local/ns/default/sa/client';
 const serverId = 'spiffe://cluster.local/ns/default/sa/server';
@@ -83,5 +87,55 @@ test('PERMISSIVE: one port serves mTLS and plaintext', async (t) => {
     const [a, b] = await Promise.all([httpGet(port), httpsGet(port, clientTlsOptions(client))]);
     assert.equal(a.body, 'anonymous plain');
     assert.equal(b.body, `${clientId} tls`);
+  }
+});
+
+test('TLS defaults as Istio\'s mesh: a mesh server refuses TLS 1.2 clients offering only CBC suites, and TLS 1.1', async (t) => {
+  const { client, server } = await fixture();
+  const srv = await startHttps(serverTlsOptions(server, { mode: 'STRICT' }));
+  t.after(() => srv.close());
+  const mtls = { ...clientTlsOptions(client), servername: undefined };
+  // CBC only (a downgrade attempt, or an old client): no suite in common.
+  const cbc = await handshake(srv.port, { ...mtls, maxVersion: 'TLSv1.2', ciphers: CBC_SUITES });
+  assert.ok('error' in cbc, `a CBC-only client was accepted: ${JSON.stringify(cbc)}`);
+  // TLS 1.1 (with suites it could use): refused on the version.
+  const old = await handshake(srv.port, { ...mtls, minVersion: 'TLSv1.1', maxVersion: 'TLSv1.1', ciphers: 'DEFAULT@SECLEVEL=0' });
+  assert.ok('error' in old, `a TLS 1.1 client was accepted: ${JSON.stringify(old)}`);
+  // TLS 1.2 with an Istio suite, and the default (TLS 1.3), still work.
+  assert.deepEqual(await handshake(srv.port, { ...mtls, maxVersion: 'TLSv1.2' }), { protocol: 'TLSv1.2', cipher: 'ECDHE-ECDSA-AES256-GCM-SHA384' });
+  assert.equal((await handshake(srv.port, mtls) as { protocol: string }).protocol, 'TLSv1.3');
+  for (const suite of MESH_SERVER_CIPHERS) assert.doesNotMatch(suite, /CBC|-SHA$/);
+});
+
+test('a mesh client offers only AEAD suites: it refuses a TLS 1.2 server that speaks CBC only', async (t) => {
+  const { client, server } = await fixture();
+  const srv = await startHttps({ ...serverTlsOptions(server, { mode: 'STRICT' }), maxVersion: 'TLSv1.2', ciphers: CBC_SUITES });
+  t.after(() => srv.close());
+  await assert.rejects(httpsGet(srv.port, clientTlsOptions(client)));
+  // Against the mesh's own server the same client negotiates an AEAD suite.
+  const good = await startHttps({ ...serverTlsOptions(server, { mode: 'STRICT' }), maxVersion: 'TLSv1.2' });
+  t.after(() => good.close());
+  assert.equal((await httpsGet(good.port, clientTlsOptions(client))).status, 200);
+});
+
+test('mesh.createServer and the gRPC server credentials keep the cipher floor after a certificate rotation', async (t) => {
+  const { ca, client, server } = await fixture();
+  const identity = manualIdentity(server);
+  const mesh = createMeshServer(whoami, { identity, modeFor: () => 'PERMISSIVE' });
+  await new Promise<void>((resolve) => mesh.listen(0, '127.0.0.1', resolve));
+  t.after(() => new Promise<void>((resolve) => { mesh.closeAllConnections(); mesh.close(() => resolve()); }));
+  const grpcServer = new GrpcServer();
+  const grpcPort = await new Promise<number>((resolve, reject) =>
+    grpcServer.bindAsync('127.0.0.1:0', grpcServerCredentials(identity, { mode: 'PERMISSIVE' }), (err, p) => (err ? reject(err) : resolve(p))));
+  t.after(() => grpcServer.forceShutdown());
+  const meshPort = (mesh.address() as AddressInfo).port;
+  const cbc = { ...clientTlsOptions(client), maxVersion: 'TLSv1.2' as const, ciphers: CBC_SUITES, ALPNProtocols: ['h2', 'http/1.1'] };
+  const gcm = { ...clientTlsOptions(client), maxVersion: 'TLSv1.2' as const, ALPNProtocols: ['h2', 'http/1.1'] };
+  for (const round of ['first certificate', 'after rotation']) {
+    for (const port of [meshPort, grpcPort]) {
+      assert.ok('error' in await handshake(port, cbc), `${round}: port ${port} accepted CBC`);
+      assert.equal((await handshake(port, gcm) as { protocol: string }).protocol, 'TLSv1.2', `${round}: port ${port} refused an AEAD suite`);
+    }
+    identity.rotate(await ca.issueWorkload(serverId));
   }
 });
