@@ -206,6 +206,8 @@ export class Exchange implements AttemptOwner, PendingRequest {
       // undici would derive it from the host header on every request (an isIP regex); the origin's is cached.
       if (route.hostRewrite === undefined && this.server.servername !== undefined) (options as { servername?: string }).servername = this.server.servername;
       options.body = this.body.next() as Dispatcher.DispatchOptions['body'];
+      // maxRequestsPerConnection 1: no keep-alive (see http/pools.ts for why the pool cannot say it).
+      if (this.cluster?.connectionPool.maxRequestsPerConnection === 1) options.reset = true;
       this.attemptOptions = options;
       return options;
     }

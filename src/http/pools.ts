@@ -136,7 +136,10 @@ export class PoolManager {
 /** undici Pool options for an endpoint: Envoy's per-endpoint connection-pool settings. */
 function poolOptions(connect: Pool.Options['connect'], settings: ConnectionPoolPolicy): Pool.Options {
   const options: Pool.Options = { connect, pipelining: 1, connections: settings.maxConnections };
-  if (settings.maxRequestsPerConnection > 0) options.maxRequestsPerClient = settings.maxRequestsPerConnection;
+  // undici 7 lets a connection carry maxRequestsPerClient + 1 requests (it marks the connection for reset
+  // only once its counter passes the limit); Envoy's limit counts every request. 1 is keep-alive off,
+  // which the exchange asks per request (`reset`), since undici reads 0 as "no limit".
+  if (settings.maxRequestsPerConnection > 1) options.maxRequestsPerClient = settings.maxRequestsPerConnection - 1;
   if (settings.idleTimeoutMs !== undefined) {
     // The server's keep-alive hint may shorten it, never lengthen it.
     options.keepAliveTimeout = settings.idleTimeoutMs;
