@@ -6,13 +6,14 @@
  */
 import {
   type GrpcObject, type Metadata, type ServerUnaryCall, type ServiceClientConstructor, type ServiceDefinition,
-  type UntypedServiceImplementation, credentials, Metadata as GrpcMetadata, status,
+  type UntypedServiceImplementation, type ChannelCredentials, credentials, experimental, Metadata as GrpcMetadata, status,
 } from '@grpc/grpc-js';
+import type { PeerCertificate } from 'node:tls';
 import { MeshError } from '../errors.js';
 import { loadGrpcPackage } from '../xds/protos.js';
 import { type CertificateAuthority, CsrRejectedError } from './ca.js';
 import { createCsr, generateKeyPair, privateKeyToPem, splitPemChain } from './certificates.js';
-import { grpcPeerIdentity } from './grpc-credentials.js';
+import { IdentityCertificateProvider, grpcPeerIdentity } from './grpc-credentials.js';
 import { tryParseSpiffeId } from './identity.js';
 import { type IdentityMaterial, createIdentityMaterial } from './material.js';
 import { spiffeServerIdentityCheck } from './tls.js';
@@ -118,6 +119,25 @@ export interface RequestCertificateOptions {
 }
 
 /**
+ * The check a workload applies to the control plane's server certificate,
+ * for the CA and for ADS over TLS alike (one function, so both calls trust
+ * the same identities).
+ */
+export function controlPlaneServerIdentityCheck(options: Pick<RequestCertificateOptions, 'expectedServerIds' | 'trustDomain'>): (host: string, cert: PeerCertificate) => Error | undefined {
+  return spiffeServerIdentityCheck({ trustDomain: options.trustDomain ?? 'cluster.local', ...(options.expectedServerIds ? { expectedSpiffeIds: options.expectedServerIds } : {}) });
+}
+
+/**
+ * Channel credentials to the control plane (ADS over TLS): the workload's
+ * certificate as client certificate (mTLS, follows rotation), the mesh root,
+ * and {@link controlPlaneServerIdentityCheck} on the server's certificate.
+ */
+export function controlPlaneChannelCredentials(identity: WorkloadIdentity, options: Pick<RequestCertificateOptions, 'expectedServerIds' | 'trustDomain'> = {}): ChannelCredentials {
+  const provider = new IdentityCertificateProvider(identity);
+  return experimental.createCertificateProviderChannelCredentials(provider, provider, { checkServerIdentity: controlPlaneServerIdentityCheck(options) });
+}
+
+/**
  * Sends a CSR to an Istio-compatible CA and returns its cert_chain (leaf
  * first, root last). The channel is opened for the one call and closed.
  * @throws CaRequestError with the gRPC status.
@@ -129,7 +149,7 @@ export async function requestCertificate(target: string, csr: string, auth: Cert
     Buffer.from(options.root),
     m ? Buffer.from(m.key) : null,
     m ? Buffer.from(m.certChain.join('')) : null,
-    { checkServerIdentity: spiffeServerIdentityCheck({ trustDomain: options.trustDomain ?? 'cluster.local', ...(options.expectedServerIds ? { expectedSpiffeIds: options.expectedServerIds } : {}) }) },
+    { checkServerIdentity: controlPlaneServerIdentityCheck(options) },
   );
   const client = new Client(target, creds);
   const metadata: Metadata = new GrpcMetadata();
