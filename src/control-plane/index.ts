@@ -93,8 +93,12 @@ export interface ControlPlaneStatus {
 export interface ControlPlane {
   /** The ADS port. */
   readonly port: number;
+  /** The address the ADS port is bound to. */
+  readonly host: string;
   /** The debug HTTP port, when enabled. */
   readonly debugPort: number | undefined;
+  /** The address the debug server is bound to, when enabled (loopback unless `debugHost` says otherwise). */
+  readonly debugHost: string | undefined;
   /** Config state, errors, registered workloads. */
   status(): ControlPlaneStatus;
   /** Connected clients with sent/ACKed versions and last NACK. */
@@ -235,16 +239,17 @@ export async function createControlPlane(options: ControlPlaneOptions): Promise<
   const configDump = (namespace: string) => cache.get(namespace).resources;
 
   let debug: { server: HttpServer; port: number } | undefined;
-  if (options.debugPort !== undefined) {
-    debug = await startDebugServer({ syncz, status, configDump }, options.debugPort, options.debugHost ?? '127.0.0.1');
-  }
+  const debugHost = options.debugHost ?? '127.0.0.1';
+  if (options.debugPort !== undefined) debug = await startDebugServer({ syncz, status, configDump }, options.debugPort, debugHost);
   const extras = [hosted && `CA (${hosted.ca.trustDomain}, TLS)`, rateLimiter && 'rate-limit service'].filter(Boolean);
   log('info', `serving ADS (${plaintext ? 'plaintext' : 'no plaintext'}${hosted ? ', TLS' : ''})${extras.length ? ` + ${extras.join(' + ')}` : ''} on ${host}:${port}${debug ? `, debug on ${debug.port}` : ''}`);
 
   let closing: Promise<void> | undefined;
   return {
     port,
+    host,
     debugPort: debug?.port,
+    debugHost: debug && debugHost,
     status,
     syncz,
     configDump,
