@@ -70,8 +70,8 @@ export interface AdsServerHooks {
   cache: SnapshotCache;
   /** A node identified itself on a stream authenticated as `auth`; returns whether it is a registration candidate. */
   onNode(info: NodeInfo, auth: StreamAuthentication): boolean;
-  /** A registered node's stream ended. */
-  onNodeGone(info: NodeInfo): void;
+  /** A registration candidate's stream (authenticated as `auth`) ended. */
+  onNodeGone(info: NodeInfo, auth: StreamAuthentication): void;
   trace: TraceFn;
   /**
    * The translation a node gets: by default its namespace; the control plane
@@ -250,7 +250,7 @@ export class AdsServer {
       if (done) return;
       done = true;
       this.connections.delete(conn);
-      if (conn.registered && conn.node) this.hooks.onNodeGone(conn.node);
+      if (conn.registered && conn.node) this.hooks.onNodeGone(conn.node, conn.auth);
       this.hooks.trace(`stream ${conn.id} ended`);
     };
     const handle = (req: DiscoveryRequest) => {

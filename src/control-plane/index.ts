@@ -184,17 +184,17 @@ export async function createControlPlane(options: ControlPlaneOptions): Promise<
   const onNode = (info: NodeInfo, auth: StreamAuthentication): boolean => {
     const candidate = registry.connect(info, auth.identity, auth.problem);
     if (!candidate) return false;
-    const registered = registry.registered(watcher.resources).find((w) => w.id === info.id);
+    const registered = registry.registered(watcher.resources).find((w) => w.id === info.id && w.identity === auth.identity?.uri);
     if (registered) {
       log('info', `registered ${info.id} into WorkloadGroup ${info.namespace}/${registered.group} as ${registered.identity}`);
       for (const w of registered.warnings) log('warn', `${info.id}: ${w}`);
     } else {
-      const refused = registry.refused(watcher.resources).find((w) => w.id === info.id);
+      const refused = registry.refused(watcher.resources).find((w) => w.id === info.id && w.identity === auth.identity?.uri);
       log('warn', `not registering ${info.id} as an endpoint (it still gets config): ${refused?.reason ?? 'unknown'}`);
     }
     return true;
   };
-  const ads = new AdsServer({ cache, translationKey, trace, onNode, onNodeGone: (info) => registry.disconnect(info.id) });
+  const ads = new AdsServer({ cache, translationKey, trace, onNode, onNodeGone: (info, auth) => registry.disconnect(info.id, auth.identity) });
 
   await watcher.start();
   const serverOptions = { 'grpc.keepalive_permit_without_calls': 1, 'grpc.max_send_message_length': 64 * 1024 * 1024 };

@@ -120,6 +120,14 @@ export function asksToRegister(info: NodeInfo): boolean {
   return info.autoRegisterGroup !== undefined || Object.keys(info.ports).length > 0;
 }
 
+/**
+ * Entries are per node id and proven identity: a stream of another identity
+ * reusing a registered node's id neither keeps that entry alive nor blocks it.
+ */
+function keyOf(id: string, identity: SpiffeId | undefined): string {
+  return `${id}\u0000${identity?.uri ?? ''}`;
+}
+
 /** Connected nodes that asked to be registered, and the decision for each under a config. */
 export class WorkloadRegistry {
   private readonly entries = new Map<string, Entry>();
@@ -136,32 +144,33 @@ export class WorkloadRegistry {
    */
   connect(info: NodeInfo, identity: SpiffeId | undefined, identityProblem?: string): boolean {
     if (!asksToRegister(info)) return false;
-    const entry = this.entries.get(info.id);
+    const key = keyOf(info.id, identity);
+    const entry = this.entries.get(key);
     if (entry) {
       entry.streams++;
       clearTimeout(entry.removal);
       entry.removal = undefined;
-      // The newest stream's proof counts: a reconnect with a certificate upgrades a token-only stream.
-      if (identity && !entry.identity) {
-        entry.identity = identity;
-        entry.identityProblem = undefined;
+      // the newest stream speaks for the node (a restarted instance may have a new address or ports)
+      if (JSON.stringify(entry.info) !== JSON.stringify(info)) {
+        entry.info = info;
         this.changed();
       }
       return true;
     }
-    this.entries.set(info.id, { info, identity, identityProblem, streams: 1, removal: undefined });
+    this.entries.set(key, { info, identity, identityProblem, streams: 1, removal: undefined });
     this.changed();
     return true;
   }
 
-  /** A stream of this node ended; the entry goes after the grace period unless it reconnects. */
-  disconnect(id: string): void {
-    const entry = this.entries.get(id);
+  /** A stream of this node (as `identity`) ended; the entry goes after the grace period unless it reconnects. */
+  disconnect(id: string, identity: SpiffeId | undefined): void {
+    const key = keyOf(id, identity);
+    const entry = this.entries.get(key);
     if (!entry) return;
     entry.streams--;
     if (entry.streams > 0) return;
     entry.removal = setTimeout(() => {
-      this.entries.delete(id);
+      this.entries.delete(key);
       this.changed();
     }, this.graceMs);
     entry.removal.unref();

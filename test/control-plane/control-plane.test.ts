@@ -142,6 +142,7 @@ spec: { template: { serviceAccount: ${name}, labels: { app: ${name} } } }
   // a service nobody configured: synthesised from the group's app label
   await waitFor(() => latest() && endpointsOf(latest()!, 'outbound|8085||pets.default.svc.cluster.local').includes('127.0.0.5:8085'), 3000, 'pets registered');
   // calculate's ServiceEntry has inline endpoints, so the registered pod shows up as a WorkloadEntry in status only
+  await waitFor(() => cp.status().workloads.length === 2, 3000, 'calculate registered');
   assert.deepEqual(cp.status().workloads.map((w) => `${w.group} ${w.labels.app} ${w.labels.version}`).sort(), ['calculate calculate v2', 'pets pets v3']);
 
   await pets.client.close();

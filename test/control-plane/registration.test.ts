@@ -122,10 +122,15 @@ test('the hijack: plaintext and wrong-identity attackers claiming calculate are 
   const real: TestServer[] = await Promise.all([startServer('real'), startServer('real'), startServer('real')]);
   const attacker = await startServer('attacker');
   t.after(() => Promise.all([...real, attacker].map((r) => r.close())));
+  const attackerPorts = { http: attacker.port };
+  const material = await s.cp.ca!.issueWorkload('spiffe://cluster.local/ns/default/sa/image');
+  const imageCert = controlPlaneChannelCredentials(staticIdentity(material));
+  // 0. image's certificate squatting the node id the first real instance will use, before it connects
+  s.ads({ name: 'calculate-0', instanceName: `calculate-0-${process.pid}`, namespace: 'default', serviceAccount: 'image', address: '127.0.0.1', ports: attackerPorts, autoRegisterGroup: 'calculate' }, { credentials: imageCert });
+  await waitFor(() => s.cp.status().unregistered.length === 1, 5000, 'the squatter refused');
   for (const [i, r] of real.entries()) {
     await s.mesh(`calculate-${i}`, 'calculate', { address: '127.0.0.1', ports: { http: r.port }, autoRegisterGroup: 'calculate' });
   }
-  const attackerPorts = { http: attacker.port };
   // 1. plaintext, no credentials, its own service account, `app: calculate`, the group named
   const plain = s.ads({ name: 'evil-plain', namespace: 'default', serviceAccount: 'evil', labels: { app: 'calculate' }, address: '127.0.0.1', ports: attackerPorts, autoRegisterGroup: 'calculate', instanceName: 'evil-plain' });
   // 2. a valid certificate of ANOTHER service account (image) claiming calculate's group, over mTLS
@@ -133,16 +138,15 @@ test('the hijack: plaintext and wrong-identity attackers claiming calculate are 
   // 3. image registering into its own group but labelling itself app=calculate
   await s.mesh('evil-label', 'image', { address: '127.0.0.1', ports: attackerPorts, autoRegisterGroup: 'image' }, { app: 'calculate' });
   // 4. image's certificate with metadata claiming to be calculate: the stream itself is refused (istiod's identity check)
-  const material = await s.cp.ca!.issueWorkload('spiffe://cluster.local/ns/default/sa/image');
   const lines: string[] = [];
   const liar = s.ads({ name: 'evil-liar', namespace: 'default', serviceAccount: 'calculate', labels: { app: 'calculate' }, address: '127.0.0.1', ports: attackerPorts, autoRegisterGroup: 'calculate' },
-    { credentials: controlPlaneChannelCredentials(staticIdentity(material)), trace: (l) => lines.push(l) });
+    { credentials: imageCert, trace: (l) => lines.push(l) });
   await plain.ready();
   await waitFor(() => lines.find((l) => /PERMISSION_DENIED: authenticated as spiffe:\/\/cluster\.local\/ns\/default\/sa\/image, but the node claims service account calculate/.test(l)), 5000, 'the liar refused');
   assert.equal(liar.status().connected, false);
 
   const client = await s.mesh('client', 'client');
-  await waitFor(() => s.cp.status().workloads.length === 4 && s.cp.status().unregistered.length === 2, 5000, 'registrations settled');
+  await waitFor(() => s.cp.status().workloads.length === 4 && s.cp.status().unregistered.length === 3, 5000, 'registrations settled');
   const status = s.cp.status();
   assert.deepEqual(status.workloads.map((w) => `${w.group}:${w.identity}`).sort(), [
     ...real.map(() => 'calculate:spiffe://cluster.local/ns/default/sa/calculate'), 'image:spiffe://cluster.local/ns/default/sa/image',
@@ -151,6 +155,7 @@ test('the hijack: plaintext and wrong-identity attackers claiming calculate are 
   assert.equal(image.labels.app, 'image', 'the group fixes app');
   assert.match(image.warnings.join('\n'), /node label app=calculate ignored: WorkloadGroup sets app=image/);
   const reasons = Object.fromEntries(status.unregistered.map((u) => [u.name.replace(/-\d+$/, ''), u.reason]));
+  assert.match(reasons['calculate-0']!, /sa\/image is not the service account default\/calculate/, 'the squatter is refused, the real instance with the same node id registered');
   assert.match(reasons['evil-plain']!, /not authenticated/);
   assert.match(reasons['evil-image']!, /identity spiffe:\/\/cluster\.local\/ns\/default\/sa\/image is not the service account default\/calculate of WorkloadGroup default\/calculate/);
 
