@@ -107,8 +107,8 @@ export class AdsClient {
     };
     const Ads = pkg.envoy.service.discovery.v3.AggregatedDiscoveryService;
     const creds = this.options.credentials ?? (this.bootstrap.channelCreds === 'tls' ? grpc.credentials.createSsl() : grpc.credentials.createInsecure());
-    // A bearer token is a credential: it goes to a server whose certificate was checked, never in plaintext.
-    this.secure = creds._isSecure();
+    // A bearer token is a credential: sent only on channels the caller or the bootstrap made TLS.
+    this.secure = this.options.credentials !== undefined || this.bootstrap.channelCreds === 'tls';
     if (this.options.token !== undefined && !this.secure) this.trace('not sending the bootstrap token: the ADS channel is plaintext');
     this.grpcClient = new Ads(this.bootstrap.server, creds, { 'grpc.keepalive_time_ms': 30_000, 'grpc.max_receive_message_length': 64 * 1024 * 1024 });
     this.connect();

@@ -31,7 +31,8 @@ export interface AdsClientOptions extends XdsBootstrapOptions {
   /**
    * A bootstrap token, sent on every stream as `authorization: Bearer <token>`
    * so the control plane can register a workload that has no certificate yet.
-   * Only ever sent over TLS `credentials`: with insecure ones it is not sent.
+   * Sent only with explicit `credentials` (which must then be TLS ones) or a
+   * `tls` bootstrap; over the default plaintext channel it is not sent.
    */
   token?: string;
   /** Environment for bootstrap lookup (default process.env). */

@@ -237,8 +237,10 @@ test('with a CA, plaintext ADS is refused by default and served when allowed; pl
   assert.equal(s.cp.syncz().find((c) => c.node.includes('client'))?.identity, 'spiffe://cluster.local/ns/default/sa/client');
 
   const open = await setup(t, { 'services.yaml': services }, { plaintext: true });
-  const allowed = open.ads({ name: 'legacy', namespace: 'default' });
+  const openLines: string[] = [];
+  const allowed = open.ads({ name: 'legacy', namespace: 'default' }, { token: open.cp.mintToken({ namespace: 'default', serviceAccount: 'legacy' }), trace: (l) => openLines.push(l) });
   await allowed.ready();
+  assert.ok(openLines.includes('not sending the bootstrap token: the ADS channel is plaintext'), 'a token never travels in plaintext');
   assert.equal(open.cp.status().plaintext, true);
 
   const cfg = await configDir({});
