@@ -39,6 +39,8 @@ import type { TlsOptions, TLSSocket } from 'node:tls';
 import { InboundPolicyCompiler } from './core/inbound-policy.js';
 import { authorizationFilterFactory } from './security/inbound-authz.js';
 import { MeshSecurity, type MeshIdentityOptions } from './security/mesh-security.js';
+import { rotatingControlPlaneCredentials } from './security/grpc-credentials.js';
+import { istiodSpiffeId } from './security/tls.js';
 import type { AnyRequestListener, Http2RequestListener, MeshRequestListener } from './security/mesh-http2.js';
 import type { MeshServer } from './security/mesh-server.js';
 import type { Disposable, WorkloadIdentity } from './security/workload-identity.js';
@@ -73,6 +75,10 @@ export interface MeshOptions extends MeshIdentityOptions {
     /** this workload's own address and ports, for auto-registration as an endpoint of its service */
     address?: string;
     ports?: Record<string, number>;
+    /** WorkloadGroup of the workload's namespace to register into (AUTO_REGISTER_GROUP); needs mTLS as its service account */
+    autoRegisterGroup?: string;
+    /** ADS over mTLS, the server checked against the mesh root; default true with the control plane's CA (`ca: { root }`) */
+    tls?: boolean;
   };
   /** Unknown hosts pass through (ALLOW_ANY, the default, as Istio) or fail with 502 NR. */
   outboundTrafficPolicy?: OutboundTrafficPolicy;
@@ -162,13 +168,24 @@ export class Mesh {
   }
 
   /** @internal Subscribes to the control plane and waits (bounded) for the first config. */
-  async connectXds(options: NonNullable<MeshOptions['xds']>): Promise<void> {
+  async connectXds(options: NonNullable<MeshOptions['xds']>, identityOptions: MeshIdentityOptions = {}): Promise<void> {
+    const ca = identityOptions.ca && 'root' in identityOptions.ca ? identityOptions.ca : undefined;
+    const tls = options.tls ?? ca !== undefined;
+    const identity = this.security.identity;
+    if (tls && !identity) throw new TypeError('xds.tls needs a workload identity (certs, ca) to connect with mTLS');
     this.xds = createAdsClient({
+      // The control plane's identity is pinned as for its CA (`ca.identity`, default istiod's SPIFFE id).
+      ...(tls && identity && { credentials: rotatingControlPlaneCredentials(identity, ca?.identity ?? istiodSpiffeId(this.security.trustDomain)) }),
       ...(options.server !== undefined && { server: options.server }),
       ...(options.bootstrap !== undefined && { bootstrap: options.bootstrap }),
       ...(options.lastKnownGood !== undefined && { lastKnownGood: options.lastKnownGood }),
       ...(options.initialFetchTimeoutMs !== undefined && { initialFetchTimeoutMs: options.initialFetchTimeoutMs }),
-      workload: { ...this.proxy, ...(options.address !== undefined && { address: options.address }), ...(options.ports !== undefined && { ports: options.ports }) },
+      workload: {
+        ...this.proxy,
+        ...(options.address !== undefined && { address: options.address }),
+        ...(options.ports !== undefined && { ports: options.ports }),
+        ...(options.autoRegisterGroup !== undefined && { autoRegisterGroup: options.autoRegisterGroup }),
+      },
       onResources: (resources, version) => this.applyFromControlPlane(resources, version),
     });
     await this.xds.ready();
@@ -372,7 +389,7 @@ export async function createMesh(options: MeshOptions = {}): Promise<Mesh> {
     if (options.config !== undefined) await mesh.apply(options.config);
     else {
       const xds = options.xds ?? (resolveBootstrap() ? {} : undefined);
-      if (xds) await mesh.connectXds(xds);
+      if (xds) await mesh.connectXds(xds, options);
     }
     if (options.admin) await mesh.startAdmin(options.admin);
   } catch (err) {

@@ -3,13 +3,14 @@
  * The `meshlet` command:
  *
  *   meshlet control-plane --config <dir> [--port 15010] [--host 127.0.0.1] [--debug-port N]
- *                         [--ca-dir <dir>] [--ratelimit-config <file|dir> [--redis redis://127.0.0.1:6379]]
+ *                         [--ca-dir <dir> [--plaintext]] [--ratelimit-config <file|dir> [--redis redis://127.0.0.1:6379]]
  *   meshlet gateway --config <dir|file> [--port 8080] | --xds <host:port>
  *   meshlet ratelimit --config <file|dir> [--port 8081] [--redis redis://127.0.0.1:6379]
  *   meshlet token --ca-dir <dir> --namespace <ns> --service-account <sa> [--ttl 1h]
  *   meshlet demo [--scenario <name>]
  *
- * Servers bind 127.0.0.1 unless --host says otherwise.
+ * Servers bind 127.0.0.1 unless --host says otherwise (the control plane's debug port always does).
+ * With --ca-dir, ADS requires TLS unless --plaintext allows plaintext streams too.
  */
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -22,7 +23,8 @@ const usage = `usage: meshlet <command> [options]
 
 commands:
   control-plane  serve Envoy v3 ADS from a directory of Istio YAML (--config, --port 15010, --debug-port);
-                 --ca-dir hosts the CA on the same port, --ratelimit-config [--redis] the rate-limit service
+                 --ca-dir hosts the CA on the same port (ADS then requires TLS; --plaintext allows plaintext too),
+                 --ratelimit-config [--redis] the rate-limit service
   gateway        run an ingress gateway (--config or --xds, --port 8080)
   ratelimit      run the global rate-limit service (--config, --port 8081, --redis)
   token          mint a bootstrap token for a workload (--ca-dir, --namespace, --service-account, --ttl)
@@ -41,23 +43,25 @@ export async function main(argv: readonly string[]): Promise<(() => Promise<void
         args: rest,
         options: {
           config: { type: 'string' }, port: { type: 'string', default: '15010' }, host: { type: 'string', default: '127.0.0.1' }, 'debug-port': { type: 'string' },
-          'ca-dir': { type: 'string' }, 'ratelimit-config': { type: 'string' }, redis: { type: 'string' },
+          'ca-dir': { type: 'string' }, plaintext: { type: 'boolean' }, 'ratelimit-config': { type: 'string' }, redis: { type: 'string' },
         },
       });
       if (!values.config) throw new UsageError('control-plane needs --config <dir>');
       if (values.redis && !values['ratelimit-config']) throw new UsageError('--redis needs --ratelimit-config <file|dir>');
+      if (values.plaintext && !values['ca-dir']) throw new UsageError('--plaintext only matters with --ca-dir (without a CA, ADS is plaintext)');
       const { createControlPlane } = await import('../control-plane/index.js');
       const cp = await createControlPlane({
         config: values.config, port: Number(values.port), host: values.host,
         ...(values['debug-port'] && { debugPort: Number(values['debug-port']) }),
         ...(values['ca-dir'] && { ca: { dir: values['ca-dir'] } }),
+        ...(values.plaintext && { plaintext: true }),
         ...(values['ratelimit-config'] && { ratelimit: { config: values['ratelimit-config'], ...(values.redis && { redis: values.redis }) } }),
       });
       const extras = [
-        values['ca-dir'] && `CA (${values['ca-dir']}) over TLS`,
+        values['ca-dir'] && `CA (${values['ca-dir']}) over TLS${values.plaintext ? ', plaintext ADS allowed' : ', ADS over TLS only'}`,
         values['ratelimit-config'] && `ShouldRateLimit (${values.redis ? `redis ${values.redis}` : 'in memory'})`,
       ].filter(Boolean).map((e) => ` + ${e}`).join('');
-      io.out(`meshlet control-plane: ADS${extras} on ${values.host}:${cp.port}${cp.debugPort ? `, debug on ${values.host}:${cp.debugPort}` : ''}, config ${values.config}`);
+      io.out(`meshlet control-plane: ADS${extras} on ${values.host}:${cp.port}${cp.debugPort ? `, debug on 127.0.0.1:${cp.debugPort}` : ''}, config ${values.config}`);
       return () => cp.close();
     }
     case 'gateway': {

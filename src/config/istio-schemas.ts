@@ -105,6 +105,29 @@ const workloadEntryFields = {
 };
 export const workloadEntrySpec = obj(workloadEntryFields);
 
+/** ReadinessProbe of a WorkloadGroup: at most one of httpGet, tcpSocket, exec, grpc (Istio requires one). */
+const readinessProbe = obj({
+  initialDelaySeconds: int(0), timeoutSeconds: int(0), periodSeconds: int(0), successThreshold: int(0), failureThreshold: int(0),
+  httpGet: obj({
+    path: str(), port: int(1, 65535), host: str(), scheme: str(['', 'HTTP', 'HTTPS']),
+    httpHeaders: list(obj({ name: str(), value: str() })),
+  }, { required: ['port'] }),
+  tcpSocket: obj({ host: str(), port: int(1, 65535) }, { required: ['port'] }),
+  exec: obj({ command: list(str()) }, { required: ['command'] }),
+  grpc: obj({ port: int(1, 65535), service: str() }),
+}, { oneOf: ['httpGet', 'tcpSocket', 'exec', 'grpc'] });
+
+/**
+ * WorkloadGroup (networking.istio.io/v1): the template every auto-registered
+ * WorkloadEntry of the group is made from (src/control-plane/registry.ts).
+ * The template's address is accepted but replaced by the connecting node's.
+ */
+export const workloadGroupSpec = obj({
+  metadata: obj({ labels: map(str()), annotations: map(str()) }),
+  template: workloadEntrySpec,
+  probe: readinessProbe,
+}, { required: ['template'] });
+
 export const serviceEntrySpec = obj({
   hosts: list(str()),
   addresses: list(str()),
@@ -219,6 +242,7 @@ export const kinds: Record<string, { groups: readonly string[]; spec: Schema }> 
   DestinationRule: { groups: ['networking.istio.io/v1', 'networking.istio.io/v1beta1', 'networking.istio.io/v1alpha3'], spec: destinationRuleSpec },
   ServiceEntry: { groups: ['networking.istio.io/v1', 'networking.istio.io/v1beta1', 'networking.istio.io/v1alpha3'], spec: serviceEntrySpec },
   WorkloadEntry: { groups: ['networking.istio.io/v1', 'networking.istio.io/v1beta1', 'networking.istio.io/v1alpha3'], spec: workloadEntrySpec },
+  WorkloadGroup: { groups: ['networking.istio.io/v1', 'networking.istio.io/v1beta1', 'networking.istio.io/v1alpha3'], spec: workloadGroupSpec },
   Gateway: { groups: ['networking.istio.io/v1', 'networking.istio.io/v1beta1', 'networking.istio.io/v1alpha3'], spec: gatewaySpec },
   EnvoyFilter: { groups: ['networking.istio.io/v1alpha3'], spec: envoyFilterSpec },
   PeerAuthentication: { groups: ['security.istio.io/v1', 'security.istio.io/v1beta1'], spec: peerAuthenticationSpec },

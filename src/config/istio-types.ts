@@ -136,6 +136,26 @@ export interface WorkloadEntrySpec {
   serviceAccount?: string;
 }
 
+/** Istio's ReadinessProbe; meshlet validates it but does not run it (see docs/control-plane.md). */
+export interface ReadinessProbe {
+  initialDelaySeconds?: number;
+  timeoutSeconds?: number;
+  periodSeconds?: number;
+  successThreshold?: number;
+  failureThreshold?: number;
+  httpGet?: { path?: string; port: number; host?: string; scheme?: '' | 'HTTP' | 'HTTPS'; httpHeaders?: Array<{ name?: string; value?: string }> };
+  tcpSocket?: { host?: string; port: number };
+  exec?: { command: string[] };
+  grpc?: { port?: number; service?: string };
+}
+
+/** WorkloadGroup (networking.istio.io/v1): the template of its auto-registered WorkloadEntries. */
+export interface WorkloadGroupSpec {
+  metadata?: { labels?: Record<string, string>; annotations?: Record<string, string> };
+  template: WorkloadEntrySpec;
+  probe?: ReadinessProbe;
+}
+
 export interface ServiceEntrySpec {
   hosts: string[];
   addresses?: string[];
@@ -202,6 +222,7 @@ export type IstioResource =
   | { apiVersion: string; kind: 'DestinationRule'; metadata: ObjectMeta; spec: DestinationRuleSpec }
   | { apiVersion: string; kind: 'ServiceEntry'; metadata: ObjectMeta; spec: ServiceEntrySpec }
   | { apiVersion: string; kind: 'WorkloadEntry'; metadata: ObjectMeta; spec: WorkloadEntrySpec }
+  | { apiVersion: string; kind: 'WorkloadGroup'; metadata: ObjectMeta; spec: WorkloadGroupSpec }
   | { apiVersion: string; kind: 'RateLimit'; metadata: ObjectMeta; spec: RateLimitSpec }
   | { apiVersion: string; kind: 'Telemetry'; metadata: ObjectMeta; spec: TelemetrySpec }
   | { apiVersion: string; kind: 'Gateway' | 'EnvoyFilter' | 'PeerAuthentication' | 'AuthorizationPolicy'; metadata: ObjectMeta; spec: Record<string, unknown> };

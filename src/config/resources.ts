@@ -7,7 +7,7 @@
 import { type ConfigSourceRef, MeshConfigError } from '../errors.js';
 import { documentSource } from './load.js';
 import { kinds } from './istio-schemas.js';
-import type { HTTPRoute, IstioResource, ObjectMeta, StringMatch } from './istio-types.js';
+import type { HTTPRoute, IstioResource, ObjectMeta, StringMatch, WorkloadGroupSpec } from './istio-types.js';
 import { check, isPlainObject, type ConfigIssue } from './schema.js';
 import { validateRetryOn } from '../core/retry.js';
 
@@ -97,6 +97,22 @@ const semanticChecks: Record<string, Checker> = {
   WorkloadEntry(spec: { address?: string }, issues) {
     if (!spec.address) issues.push({ path: 'spec.address', reason: 'is required' });
   },
+  WorkloadGroup(spec: WorkloadGroupSpec, issues) {
+    // Istio's ValidateWorkloadGroup: valid metadata labels, and a probe names its health check method.
+    checkLabels(spec.metadata?.labels, 'spec.metadata.labels', issues);
+    checkLabels(spec.template?.labels, 'spec.template.labels', issues);
+    const probe = spec.probe;
+    if (!probe) return;
+    if (!probe.httpGet && !probe.tcpSocket && !probe.exec && !probe.grpc) {
+      issues.push({ path: 'spec.probe', reason: 'one of httpGet, tcpSocket, exec or grpc is required' });
+    }
+    probe.httpGet?.httpHeaders?.forEach((h, i) => {
+      if (!/^[-_A-Za-z0-9]+$/.test(h.name ?? '')) issues.push({ path: `spec.probe.httpGet.httpHeaders[${i}].name`, reason: `must match ^[-_A-Za-z0-9]+$, got ${JSON.stringify(h.name ?? '')}` });
+    });
+    if (probe.exec && (probe.exec.command.length === 0 || probe.exec.command.some((c) => c.length === 0))) {
+      issues.push({ path: 'spec.probe.exec.command', reason: 'a non-empty command is required' });
+    }
+  },
   Telemetry(spec: { selector?: unknown; targetRef?: unknown; targetRefs?: unknown }, issues) {
     // Istio's webhook: a Telemetry binds by selector or by targetRef(s), not both.
     if (spec.selector && (spec.targetRef || spec.targetRefs)) issues.push({ path: 'spec.selector', reason: 'only one of selector or targetRefs may be set' });
@@ -106,6 +122,24 @@ const semanticChecks: Record<string, Checker> = {
     if (!spec.local && !spec.global) issues.push({ path: 'spec', reason: 'at least one of local or global must be set' });
   },
 };
+
+const labelName = /^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$/;
+const dnsSubdomain = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+
+/** Kubernetes label syntax (Istio's labels.Instance.Validate): `[prefix/]name` keys, values of 63 characters at most. */
+function checkLabels(labels: Record<string, string> | undefined, path: string, issues: ConfigIssue[]): void {
+  if (!labels) return;
+  for (const [key, value] of Object.entries(labels)) {
+    const slash = key.lastIndexOf('/');
+    const prefix = slash === -1 ? undefined : key.slice(0, slash);
+    const name = slash === -1 ? key : key.slice(slash + 1);
+    if ((prefix !== undefined && (prefix.length > 253 || !dnsSubdomain.test(prefix))) || name.length > 63 || !labelName.test(name)) {
+      issues.push({ path: `${path}.${key}`, reason: `invalid label key ${JSON.stringify(key)}` });
+    } else if (value.length > 63 || (value !== '' && !labelName.test(value))) {
+      issues.push({ path: `${path}.${key}`, reason: `invalid label value ${JSON.stringify(value)}` });
+    }
+  }
+}
 
 function checkHttpRoute(route: HTTPRoute, path: string, issues: ConfigIssue[]): void {
   const actions = ['route', 'redirect', 'directResponse', 'delegate'].filter((k) => (route as Record<string, unknown>)[k] !== undefined);

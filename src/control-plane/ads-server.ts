@@ -10,6 +10,7 @@ import { loadGrpcPackage } from '../xds/protos.js';
 import { withNonce, type PreparedResponse, type SnapshotCache } from './snapshot-cache.js';
 import { nodeInfoOf, type NodeInfo } from './registry.js';
 import type { TraceFn } from '../xds/trace.js';
+import type { SpiffeId } from '../security/identity.js';
 
 /** A NACK a client sent. */
 export interface NackRecord {
@@ -36,6 +37,8 @@ export interface SyncStatus {
   id: number;
   node: string;
   namespace: string;
+  /** The SPIFFE id the stream proved (client certificate or bootstrap token), when it did. */
+  identity?: string;
   connectedAt: string;
   types: Record<string, { subscribed: number | '*'; sent?: string; acked?: string; nonce?: string }>;
   lastNack: NackRecord | undefined;
@@ -52,13 +55,23 @@ interface DiscoveryRequest {
 
 type AdsCall = grpc.ServerDuplexStream<DiscoveryRequest, Buffer>;
 
+/** Says who opened a stream; never throws (a failure is a `problem`). */
+export type StreamAuthenticator = (call: AdsCall) => StreamAuthentication | Promise<StreamAuthentication>;
+
+/** Who a stream proved to be: an identity, or why it has none. */
+export interface StreamAuthentication {
+  identity?: SpiffeId;
+  /** Why a presented credential (token, certificate) was not accepted. */
+  problem?: string;
+}
+
 /** Hooks the server calls into the control plane. */
 export interface AdsServerHooks {
   cache: SnapshotCache;
-  /** A node identified itself; returns whether it was registered. */
-  onNode(info: NodeInfo): boolean;
-  /** A registered node's stream ended. */
-  onNodeGone(info: NodeInfo): void;
+  /** A node identified itself on a stream authenticated as `auth`; returns whether it is a registration candidate. */
+  onNode(info: NodeInfo, auth: StreamAuthentication): boolean;
+  /** A registration candidate's stream (authenticated as `auth`) ended. */
+  onNodeGone(info: NodeInfo, auth: StreamAuthentication): void;
   trace: TraceFn;
   /**
    * The translation a node gets: by default its namespace; the control plane
@@ -78,6 +91,9 @@ export class AdsConnection {
   private readonly subs = new Map<string, TypeSubscription>();
   private nonce = 0;
 
+  /** Who the stream proved to be; settled before its first request is handled. */
+  auth: StreamAuthentication = {};
+
   constructor(readonly id: number, private readonly call: AdsCall, private readonly hooks: AdsServerHooks) {}
 
   /** The namespace translations for this client come from. */
@@ -88,9 +104,16 @@ export class AdsConnection {
   /** Handles one DiscoveryRequest. */
   onRequest(req: DiscoveryRequest): void {
     if (!this.node) {
-      this.node = nodeInfoOf(req.node);
-      this.registered = this.hooks.onNode(this.node);
-      this.hooks.trace(`stream ${this.id}: node ${this.node.id} ns=${this.node.namespace}${this.registered ? ' (registered)' : ''}`);
+      const node = nodeInfoOf(req.node);
+      const mismatch = identityMismatch(node, this.auth.identity);
+      if (mismatch) {
+        // As istiod's checkConnectionIdentity: an authenticated stream may not speak for another namespace or account.
+        this.hooks.trace(`stream ${this.id}: node ${node.id} refused: ${mismatch}`);
+        throw Object.assign(new Error(mismatch), { code: grpc.status.PERMISSION_DENIED });
+      }
+      this.node = node;
+      this.registered = this.hooks.onNode(this.node, this.auth);
+      this.hooks.trace(`stream ${this.id}: node ${this.node.id} ns=${this.node.namespace}${this.auth.identity ? ` as ${this.auth.identity.uri}` : ''}${this.registered ? ' (registration candidate)' : ''}`);
     }
     const type = XDS_TYPE_BY_URL.get(req.type_url ?? '');
     if (!type) {
@@ -165,32 +188,47 @@ export class AdsConnection {
         ...(s.sentNonce !== undefined && { nonce: s.sentNonce }),
       };
     }
-    return { id: this.id, node: this.node?.id ?? '', namespace: this.namespace, connectedAt: this.connectedAt, types, lastNack: this.lastNack };
+    return {
+      id: this.id, node: this.node?.id ?? '', namespace: this.namespace, ...(this.auth.identity && { identity: this.auth.identity.uri }),
+      connectedAt: this.connectedAt, types, lastNack: this.lastNack,
+    };
   }
 }
 
 /** The gRPC service: tracks connections, pushes on demand. */
 export class AdsServer {
   readonly connections = new Set<AdsConnection>();
+  /** Streams refused because they came over plaintext where TLS is required. */
+  refusedStreams = 0;
   private nextId = 0;
 
   constructor(private readonly hooks: AdsServerHooks) {}
 
-  /** Adds the ADS service to a grpc-js server. */
-  addTo(server: grpc.Server): void {
-    const pkg = loadGrpcPackage(['envoy/service/discovery/v3/ads.proto']) as unknown as {
-      envoy: { service: { discovery: { v3: { AggregatedDiscoveryService: grpc.ServiceClientConstructor } } } };
-    };
-    const definition = pkg.envoy.service.discovery.v3.AggregatedDiscoveryService.service;
+  /**
+   * Adds the ADS service to a grpc-js server. `authenticate` says who is
+   * calling, once per stream (absent: every stream is anonymous, as on a
+   * plaintext port). With `refuse`, the server answers every stream with
+   * UNAUTHENTICATED and that reason instead (the plaintext side of a control
+   * plane whose ADS requires TLS).
+   */
+  addTo(server: grpc.Server, options: { refuse?: string; authenticate?: StreamAuthenticator } = {}): void {
+    const definition = adsDefinition();
     // Responses are pre-encoded bytes: swap the serializer of the SotW method.
     const sotw = { ...definition.StreamAggregatedResources!, responseSerialize: (b: Buffer) => b };
+    const refuse = options.refuse;
+    const refused = (call: grpc.ServerDuplexStream<unknown, unknown>) => {
+      this.refusedStreams++;
+      this.hooks.trace(`refused a plaintext ADS stream from ${call.getPeer()}: ${refuse}`);
+      call.emit('error', { code: grpc.status.UNAUTHENTICATED, details: refuse });
+    };
     server.addService({ ...definition, StreamAggregatedResources: sotw }, {
-      StreamAggregatedResources: (call: AdsCall) => this.onStream(call),
-      DeltaAggregatedResources: (call: grpc.ServerDuplexStream<unknown, unknown>) => {
+      StreamAggregatedResources: refuse !== undefined ? refused : (call: AdsCall) => this.onStream(call, options.authenticate),
+      DeltaAggregatedResources: refuse !== undefined ? refused : (call: grpc.ServerDuplexStream<unknown, unknown>) => {
         call.emit('error', { code: grpc.status.UNIMPLEMENTED, details: 'meshlet serves State-of-the-World ADS only' });
       },
     });
   }
+
 
   /** Pushes changed types to every client; returns the number of responses sent. */
   pushAll(): number {
@@ -204,7 +242,7 @@ export class AdsServer {
     for (const c of this.connections) c.end();
   }
 
-  private onStream(call: AdsCall): void {
+  private onStream(call: AdsCall, authenticate: StreamAuthenticator | undefined): void {
     const conn = new AdsConnection(++this.nextId, call, this.hooks);
     this.connections.add(conn);
     let done = false;
@@ -212,20 +250,51 @@ export class AdsServer {
       if (done) return;
       done = true;
       this.connections.delete(conn);
-      if (conn.registered && conn.node) this.hooks.onNodeGone(conn.node);
+      if (conn.registered && conn.node) this.hooks.onNodeGone(conn.node, conn.auth);
       this.hooks.trace(`stream ${conn.id} ended`);
     };
-    call.on('data', (req: DiscoveryRequest) => {
+    const handle = (req: DiscoveryRequest) => {
       try {
         conn.onRequest(req);
       } catch (err) {
         this.hooks.trace(`stream ${conn.id}: ${(err as Error).message}`);
-        call.emit('error', { code: grpc.status.INTERNAL, details: (err as Error).message });
+        const code = (err as { code?: unknown }).code;
+        call.emit('error', { code: typeof code === 'number' ? code : grpc.status.INTERNAL, details: (err as Error).message });
       }
+    };
+    // Requests wait (a microtask, or an async authenticator) until the stream's identity is settled.
+    let waiting: DiscoveryRequest[] | undefined = [];
+    call.on('data', (req: DiscoveryRequest) => (waiting ? waiting.push(req) : handle(req)));
+    void Promise.resolve(authenticate?.(call) ?? {}).catch((err: Error) => ({ problem: err.message })).then((auth) => {
+      conn.auth = auth;
+      const queued = waiting!;
+      waiting = undefined;
+      for (const req of queued) if (!done) handle(req);
     });
     call.on('end', () => { finish(); call.end(); });
     call.on('error', finish);
     call.on('close', finish);
     call.on('cancelled', finish);
   }
+}
+
+function adsDefinition(): grpc.ServiceDefinition {
+  const pkg = loadGrpcPackage(['envoy/service/discovery/v3/ads.proto']) as unknown as {
+    envoy: { service: { discovery: { v3: { AggregatedDiscoveryService: grpc.ServiceClientConstructor } } } };
+  };
+  return pkg.envoy.service.discovery.v3.AggregatedDiscoveryService.service;
+}
+
+/**
+ * Why an authenticated stream's node may not be served (istiod's
+ * checkConnectionIdentity): its namespace, or its SERVICE_ACCOUNT when it
+ * names one, is not the identity's. Undefined when it may be.
+ */
+function identityMismatch(node: NodeInfo, identity: SpiffeId | undefined): string | undefined {
+  if (!identity) return undefined;
+  if (node.namespace !== identity.namespace) return `authenticated as ${identity.uri}, but the node claims namespace ${node.namespace}`;
+  if (node.serviceAccount !== undefined && node.serviceAccount !== identity.serviceAccount) {
+    return `authenticated as ${identity.uri}, but the node claims service account ${node.serviceAccount}`;
+  }
+  return undefined;
 }

@@ -55,7 +55,8 @@ export interface HostedCa {
 /**
  * Opens the CA directory, issues the control plane's serving certificate
  * (`spiffe://<td>/ns/istio-system/sa/istiod`) and adds
- * `istio.v1.auth.IstioCertificateService` to `server`.
+ * `istio.v1.auth.IstioCertificateService` to `server` (the TLS side only:
+ * a bearer token never travels in plaintext).
  */
 export async function hostCa(server: grpc.Server, options: ControlPlaneCaOptions): Promise<HostedCa> {
   const ca = await openCaDir(options.dir, options.trustDomain !== undefined ? { trustDomain: options.trustDomain } : {});
@@ -73,10 +74,11 @@ export async function hostCa(server: grpc.Server, options: ControlPlaneCaOptions
 
 /**
  * Builds the limiter (Redis or memory counters) and adds
- * `envoy.service.ratelimit.v3.RateLimitService` to `server`.
+ * `envoy.service.ratelimit.v3.RateLimitService` to each server (the
+ * plaintext and the TLS side of the port).
  * @throws MeshConfigError for an invalid config; the Redis error when Redis is unreachable.
  */
-export async function hostRateLimit(server: grpc.Server, options: ControlPlaneRateLimitOptions): Promise<RateLimiter> {
+export async function hostRateLimit(servers: readonly grpc.Server[], options: ControlPlaneRateLimitOptions): Promise<RateLimiter> {
   const backend = options.redis !== undefined
     ? await createRedisBackend({ redis: options.redis, ...(options.redisKeyPrefix !== undefined && { keyPrefix: options.redisKeyPrefix }) })
     : createMemoryBackend(options.now ? { now: options.now } : {});
@@ -87,6 +89,6 @@ export async function hostRateLimit(server: grpc.Server, options: ControlPlaneRa
     await backend.close();
     throw err;
   }
-  addRateLimitService(server, limiter);
+  for (const server of servers) addRateLimitService(server, limiter);
   return limiter;
 }

@@ -2,10 +2,11 @@
  * `createControlPlane({ config, port })` (DESIGN.md §3, §6): watches a
  * directory of Istio YAML, translates it per namespace with the same code as
  * embedded mode, and serves it over ADS to many clients, pushing (debounced)
- * only what changed for each. Workloads that connect with instance metadata
- * become endpoints of their service. Optional debug HTTP server. On the same
- * gRPC port, when asked: the CA (Istio's CSR API; the port then also speaks
- * TLS) and the rate-limit service.
+ * only what changed for each. Workloads that prove their identity and name
+ * their WorkloadGroup become endpoints of their service (registry.ts).
+ * Optional debug HTTP server on loopback. On the same gRPC port, when asked:
+ * the CA (Istio's CSR API; the port then also speaks TLS, and ADS requires
+ * TLS unless `plaintext: true`) and the rate-limit service.
  */
 import * as grpc from '@grpc/grpc-js';
 import type { Server as HttpServer } from 'node:http';
@@ -15,13 +16,15 @@ import { translate } from '../config/translate.js';
 import { MeshError } from '../errors.js';
 import type { RateLimiter } from '../ratelimit/limiter.js';
 import type { CertificateAuthority, MintTokenOptions } from '../security/ca.js';
+import { authenticateCaller } from '../security/ca-service.js';
+import { parseSpiffeId } from '../security/identity.js';
 import { createTrace, type TraceFn } from '../xds/trace.js';
-import { AdsServer, type SyncStatus } from './ads-server.js';
+import { AdsServer, type StreamAuthentication, type StreamAuthenticator, type SyncStatus } from './ads-server.js';
 import { ConfigWatcher, type ConfigProblem } from './config-watcher.js';
 import { startDebugServer } from './debug-server.js';
 import { type ControlPlaneCaOptions, type ControlPlaneRateLimitOptions, type HostedCa, hostCa, hostRateLimit } from './hosted-services.js';
 import { type GrpcListener, listenGrpc } from './listener.js';
-import { WorkloadRegistry, type NodeInfo } from './registry.js';
+import { WorkloadRegistry, type NodeInfo, type RefusedRegistration, type RegisteredWorkload } from './registry.js';
 import { SnapshotCache } from './snapshot-cache.js';
 
 /** Options of {@link createControlPlane}. */
@@ -30,10 +33,21 @@ export interface ControlPlaneOptions {
   config: string;
   /** ADS port (0 picks a free one; the CLI default is 15010). */
   port: number;
-  /** Bind address (default 0.0.0.0). */
+  /** Bind address of the ADS port (default 127.0.0.1; `0.0.0.0` to serve other hosts). */
   host?: string;
+  /**
+   * Whether ADS is served over plaintext connections. Default: true without
+   * a CA (there is no TLS then), false with `ca` — workloads must then
+   * connect over TLS, checking the control plane's certificate against the
+   * mesh root, and present their workload certificate (mTLS) or a bootstrap
+   * token to be registered. Plaintext streams never prove an identity, so
+   * they are never registered as endpoints, whatever this says.
+   */
+  plaintext?: boolean;
   /** Port of the debug HTTP server (/debug/syncz, /debug/status); off when undefined. */
   debugPort?: number;
+  /** Bind address of the debug server (default 127.0.0.1: it shows every workload and the config). */
+  debugHost?: string;
   /** Debounce for file changes and registrations, ms (default 100). */
   debounceMs?: number;
   /** How long a registered workload outlives its stream, ms (default 10 000). */
@@ -63,7 +77,14 @@ export interface ControlPlaneStatus {
   /** Translation errors by namespace. */
   translationErrors: Record<string, string>;
   clients: number;
-  workloads: Array<Pick<NodeInfo, 'id' | 'name' | 'namespace' | 'labels' | 'address' | 'ports'>>;
+  /** Whether ADS is served over plaintext. */
+  plaintext: boolean;
+  /** Plaintext ADS streams refused (plaintext off). */
+  refusedPlaintextStreams: number;
+  /** Registered workloads (WorkloadEntries made from their WorkloadGroup). */
+  workloads: RegisteredWorkload[];
+  /** Connected nodes that asked to be registered and are not endpoints, with the reason. */
+  unregistered: RefusedRegistration[];
   /** Responses sent by the last push. */
   lastPush: { at: string; responses: number; ms: number } | undefined;
 }
@@ -72,8 +93,12 @@ export interface ControlPlaneStatus {
 export interface ControlPlane {
   /** The ADS port. */
   readonly port: number;
+  /** The address the ADS port is bound to. */
+  readonly host: string;
   /** The debug HTTP port, when enabled. */
   readonly debugPort: number | undefined;
+  /** The address the debug server is bound to, when enabled (loopback unless `debugHost` says otherwise). */
+  readonly debugHost: string | undefined;
   /** Config state, errors, registered workloads. */
   status(): ControlPlaneStatus;
   /** Connected clients with sent/ACKed versions and last NACK. */
@@ -106,7 +131,9 @@ function noCa(): never {
 
 /** Starts a control plane. Throws MeshConfigError when the config directory does not exist. */
 export async function createControlPlane(options: ControlPlaneOptions): Promise<ControlPlane> {
-  const host = options.host ?? '0.0.0.0';
+  const host = options.host ?? '127.0.0.1';
+  const plaintext = options.plaintext ?? options.ca === undefined;
+  if (!plaintext && !options.ca) throw new MeshError('MESH_NO_CA', 'plaintext: false needs a CA to serve TLS: createControlPlane({ ca: { dir } }) or --ca-dir');
   const debounceMs = options.debounceMs ?? 100;
   const trace: TraceFn = createTrace('control-plane');
   const log = options.log ?? ((level, message) => {
@@ -154,27 +181,41 @@ export async function createControlPlane(options: ControlPlaneOptions): Promise<
     const picked = selectorKeys.keys.filter((k) => labels[k] !== undefined).map((k) => [k, labels[k]!]);
     return picked.length === 0 ? node?.namespace ?? 'default' : `${node?.namespace ?? 'default'}\u0000${JSON.stringify(picked)}`;
   };
-  const ads = new AdsServer({
-    cache,
-    translationKey,
-    trace,
-    onNode: (info) => registry.connect(info),
-    onNodeGone: (info) => registry.disconnect(info.id),
-  });
+  const onNode = (info: NodeInfo, auth: StreamAuthentication): boolean => {
+    const candidate = registry.connect(info, auth.identity, auth.problem);
+    if (!candidate) return false;
+    const registered = registry.registered(watcher.resources).find((w) => w.id === info.id && w.identity === auth.identity?.uri);
+    if (registered) {
+      log('info', `registered ${info.id} into WorkloadGroup ${info.namespace}/${registered.group} as ${registered.identity}`);
+      for (const w of registered.warnings) log('warn', `${info.id}: ${w}`);
+    } else {
+      const refused = registry.refused(watcher.resources).find((w) => w.id === info.id && w.identity === auth.identity?.uri);
+      log('warn', `not registering ${info.id} as an endpoint (it still gets config): ${refused?.reason ?? 'unknown'}`);
+    }
+    return true;
+  };
+  const ads = new AdsServer({ cache, translationKey, trace, onNode, onNodeGone: (info, auth) => registry.disconnect(info.id, auth.identity) });
 
   await watcher.start();
-  const server = new grpc.Server({ 'grpc.keepalive_permit_without_calls': 1, 'grpc.max_send_message_length': 64 * 1024 * 1024 });
-  ads.addTo(server);
+  const serverOptions = { 'grpc.keepalive_permit_without_calls': 1, 'grpc.max_send_message_length': 64 * 1024 * 1024 };
+  // Two servers behind one port: what plaintext callers reach is what the plaintext server has.
+  const plainServer = new grpc.Server(serverOptions);
+  const tlsServer = options.ca ? new grpc.Server(serverOptions) : undefined;
   let hosted: HostedCa | undefined;
   let rateLimiter: RateLimiter | undefined;
   let listener: GrpcListener;
   try {
-    if (options.ca) hosted = await hostCa(server, options.ca);
-    if (options.ratelimit) rateLimiter = await hostRateLimit(server, options.ratelimit);
-    listener = await listenGrpc(server, { host, port: options.port, ...(hosted && { tls: hosted.credentials }) });
+    if (options.ca && tlsServer) {
+      hosted = await hostCa(tlsServer, options.ca);
+      ads.addTo(tlsServer, { authenticate: streamAuthenticator(hosted.ca) });
+    }
+    ads.addTo(plainServer, plaintext ? {} : { refuse: 'plaintext ADS is off on this control plane: connect over TLS, verifying its certificate against the mesh root (createMesh({ ca: { root, token } }))' });
+    if (options.ratelimit) rateLimiter = await hostRateLimit(tlsServer ? [plainServer, tlsServer] : [plainServer], options.ratelimit);
+    listener = await listenGrpc({ host, port: options.port, plaintext: plainServer, ...(hosted && tlsServer && { tls: { server: tlsServer, credentials: hosted.credentials } }) });
   } catch (err) {
     watcher.close();
-    server.forceShutdown();
+    plainServer.forceShutdown();
+    tlsServer?.forceShutdown();
     await hosted?.close();
     await rateLimiter?.close();
     throw err;
@@ -188,23 +229,27 @@ export async function createControlPlane(options: ControlPlaneOptions): Promise<
     configError: watcher.error,
     translationErrors: cache.translationErrors(),
     clients: ads.connections.size,
-    workloads: registry.list().map(({ id, name, namespace, labels, address, ports }) => ({ id, name, namespace, labels, address, ports })),
+    plaintext,
+    refusedPlaintextStreams: ads.refusedStreams,
+    workloads: registry.registered(watcher.resources),
+    unregistered: registry.refused(watcher.resources),
     lastPush,
   });
   const syncz = () => [...ads.connections].map((c) => c.status());
   const configDump = (namespace: string) => cache.get(namespace).resources;
 
   let debug: { server: HttpServer; port: number } | undefined;
-  if (options.debugPort !== undefined) {
-    debug = await startDebugServer({ syncz, status, configDump }, options.debugPort, host);
-  }
+  const debugHost = options.debugHost ?? '127.0.0.1';
+  if (options.debugPort !== undefined) debug = await startDebugServer({ syncz, status, configDump }, options.debugPort, debugHost);
   const extras = [hosted && `CA (${hosted.ca.trustDomain}, TLS)`, rateLimiter && 'rate-limit service'].filter(Boolean);
-  log('info', `serving ADS${extras.length ? ` + ${extras.join(' + ')}` : ''} on ${host}:${port}${debug ? `, debug on ${debug.port}` : ''}`);
+  log('info', `serving ADS (${plaintext ? 'plaintext' : 'no plaintext'}${hosted ? ', TLS' : ''})${extras.length ? ` + ${extras.join(' + ')}` : ''} on ${host}:${port}${debug ? `, debug on ${debug.port}` : ''}`);
 
   let closing: Promise<void> | undefined;
   return {
     port,
+    host,
     debugPort: debug?.port,
+    debugHost: debug && debugHost,
     status,
     syncz,
     configDump,
@@ -219,7 +264,8 @@ export async function createControlPlane(options: ControlPlaneOptions): Promise<
       registry.close();
       ads.endAll();
       await listener.close();
-      server.forceShutdown();
+      plainServer.forceShutdown();
+      tlsServer?.forceShutdown();
       await hosted?.close();
       await rateLimiter?.close();
       if (debug) {
@@ -232,9 +278,27 @@ export async function createControlPlane(options: ControlPlaneOptions): Promise<
 
 export type { SyncStatus, NackRecord } from './ads-server.js';
 export type { ConfigProblem } from './config-watcher.js';
-export type { NodeInfo } from './registry.js';
+export type { NodeInfo, RegisteredWorkload, RefusedRegistration } from './registry.js';
 export type { ControlPlaneCaOptions, ControlPlaneRateLimitOptions } from './hosted-services.js';
 export { CONTROL_PLANE_SERVICE_ACCOUNT } from './hosted-services.js';
+
+/**
+ * Who opened an ADS stream over TLS, by the CA's own rule (ca-service.ts):
+ * a verified client certificate of the trust domain, else an
+ * `authorization: Bearer` bootstrap token this CA minted.
+ */
+function streamAuthenticator(ca: CertificateAuthority): StreamAuthenticator {
+  return async (call) => {
+    try {
+      // The CA's rule reads only the auth context and metadata, which a stream has too. A token is
+      // verified, not redeemed: a stream reconnects with the same token, and it buys no certificate here.
+      const { identity } = authenticateCaller(ca, call as unknown as Parameters<typeof authenticateCaller>[1], false);
+      return { identity: parseSpiffeId(identity, { trustDomain: ca.trustDomain }) };
+    } catch (err) {
+      return { problem: (err as Error).message };
+    }
+  };
+}
 
 /** `namespace` or `namespace\0[[label, value]…]` → its parts. */
 function parseTranslationKey(key: string): [string, Record<string, string>] {

@@ -57,21 +57,30 @@ export type CaAuthenticator = (call: ServerUnaryCall<unknown, unknown>) => Promi
  * this CA, redeemed (single-use: a replay is UNAUTHENTICATED).
  */
 export function defaultCaAuthenticator(ca: CertificateAuthority): CaAuthenticator {
-  return (call) => {
-    const peer = grpcPeerIdentity(call);
-    if (peer !== undefined) {
-      const id = tryParseSpiffeId(peer, { trustDomain: ca.trustDomain });
-      if (typeof id === 'string') throw new TokenError(`client certificate identity: ${id}`);
-      return id.uri;
-    }
-    const header = call.metadata.get('authorization')[0];
-    const value = typeof header === 'string' ? header : header?.toString('utf8');
-    if (!value) throw new TokenError('no client certificate and no authorization bearer token');
-    const m = /^Bearer\s+(\S+)$/i.exec(value);
-    if (!m) throw new TokenError('authorization metadata is not "Bearer <token>"');
-    const redeemed = ca.redeemBootstrapToken(m[1]!);
-    return { identity: redeemed.id.uri, release: redeemed.release };
-  };
+  return (call) => authenticateCaller(ca, call, true);
+}
+
+/**
+ * Who is calling, by the CA's rule: a verified client certificate of the trust
+ * domain, else a bootstrap token this CA minted — redeemed when `redeem` (a
+ * CSR: the token buys one certificate), only verified otherwise (an ADS stream,
+ * which reconnects with the same credentials). Throws TokenError.
+ */
+export function authenticateCaller(ca: CertificateAuthority, call: Pick<ServerUnaryCall<unknown, unknown>, 'metadata' | 'getAuthContext'>, redeem: boolean): CaCaller {
+  const peer = grpcPeerIdentity(call);
+  if (peer !== undefined) {
+    const id = tryParseSpiffeId(peer, { trustDomain: ca.trustDomain });
+    if (typeof id === 'string') throw new TokenError(`client certificate identity: ${id}`);
+    return { identity: id.uri };
+  }
+  const header = call.metadata.get('authorization')[0];
+  const value = typeof header === 'string' ? header : header?.toString('utf8');
+  if (!value) throw new TokenError('no client certificate and no authorization bearer token');
+  const m = /^Bearer\s+(\S+)$/i.exec(value);
+  if (!m) throw new TokenError('authorization metadata is not "Bearer <token>"');
+  if (!redeem) return { identity: ca.verifyBootstrapToken(m[1]!).uri };
+  const redeemed = ca.redeemBootstrapToken(m[1]!);
+  return { identity: redeemed.id.uri, release: redeemed.release };
 }
 
 interface CertificateRequest {

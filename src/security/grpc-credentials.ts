@@ -174,3 +174,15 @@ export function controlPlaneChannelCredentials(options: ControlPlaneCredentialsO
   });
   return credentials.createFromSecureContext(context, { checkServerIdentity: pinnedServerIdentityCheck(options.serverIdentity) });
 }
+
+/**
+ * Channel credentials for a long-lived stream to the control plane (ADS over
+ * TLS): the workload's rotating certificate as client certificate, the mesh
+ * root, and the same pinned control-plane identity as the CA client
+ * ({@link controlPlaneChannelCredentials}). grpc-js builds these contexts
+ * itself (certificate provider), so the mesh client suites cannot be set here.
+ */
+export function rotatingControlPlaneCredentials(identity: WorkloadIdentity, serverIdentity: string): ChannelCredentials {
+  const provider = new IdentityCertificateProvider(identity);
+  return experimental.createCertificateProviderChannelCredentials(provider, provider, { checkServerIdentity: pinnedServerIdentityCheck(serverIdentity) });
+}

@@ -60,6 +60,7 @@ export class AdsClient {
   private retryTimer: NodeJS.Timeout | undefined;
   private fetchTimer: NodeJS.Timeout | undefined;
   private closed = false;
+  private secure = false;
   private connected = false;
   private reconnects = 0;
   private deliveredVersion = '';
@@ -106,6 +107,9 @@ export class AdsClient {
     };
     const Ads = pkg.envoy.service.discovery.v3.AggregatedDiscoveryService;
     const creds = this.options.credentials ?? (this.bootstrap.channelCreds === 'tls' ? grpc.credentials.createSsl() : grpc.credentials.createInsecure());
+    // A bearer token is a credential: sent only on channels the caller or the bootstrap made TLS.
+    this.secure = this.options.credentials !== undefined || this.bootstrap.channelCreds === 'tls';
+    if (this.options.token !== undefined && !this.secure) this.trace('not sending the bootstrap token: the ADS channel is plaintext');
     this.grpcClient = new Ads(this.bootstrap.server, creds, { 'grpc.keepalive_time_ms': 30_000, 'grpc.max_receive_message_length': 64 * 1024 * 1024 });
     this.connect();
   }
@@ -153,8 +157,10 @@ export class AdsClient {
 
   private connect(): void {
     if (this.closed || !this.grpcClient) return;
-    const client = this.grpcClient as grpc.Client & { StreamAggregatedResources(): AdsStream };
-    const stream = client.StreamAggregatedResources();
+    const client = this.grpcClient as grpc.Client & { StreamAggregatedResources(metadata?: grpc.Metadata): AdsStream };
+    const metadata = new grpc.Metadata();
+    if (this.options.token !== undefined && this.secure) metadata.set('authorization', `Bearer ${this.options.token}`);
+    const stream = client.StreamAggregatedResources(metadata);
     this.stream = stream;
     this.trace(`stream opened to ${this.bootstrap.server} as ${this.node.id}`);
     let ended = false;

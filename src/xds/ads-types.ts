@@ -28,6 +28,13 @@ export interface AdsClientOptions extends XdsBootstrapOptions {
   initialFetchTimeoutMs?: number;
   /** Channel credentials (default from the bootstrap: insecure or TLS). */
   credentials?: ChannelCredentials;
+  /**
+   * A bootstrap token, sent on every stream as `authorization: Bearer <token>`
+   * so the control plane can register a workload that has no certificate yet.
+   * Sent only with explicit `credentials` (which must then be TLS ones) or a
+   * `tls` bootstrap; over the default plaintext channel it is not sent.
+   */
+  token?: string;
   /** Environment for bootstrap lookup (default process.env). */
   env?: NodeJS.ProcessEnv;
   /** Trace sink (default: stderr when MESHLET_TRACE names `xds`). */

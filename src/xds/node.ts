@@ -3,7 +3,8 @@
  * istiod (and our control plane) know who is asking: id
  * `sidecar~<ip>~<pod>.<ns>~<ns>.svc.cluster.local`, cluster `<app>.<ns>`, and a
  * metadata Struct with NAME, NAMESPACE, LABELS, SERVICE_ACCOUNT, WORKLOAD_NAME,
- * ISTIO_VERSION, INSTANCE_IPS and GENERATOR=grpc (istiod's proxyless output).
+ * ISTIO_VERSION, INSTANCE_IPS and GENERATOR=grpc (istiod's proxyless output),
+ * and AUTO_REGISTER_GROUP / MESHLET_PORTS for auto-registration.
  */
 import { networkInterfaces } from 'node:os';
 import { fromStruct, toStruct, type ProtoStruct } from '../config/struct.js';
@@ -22,6 +23,13 @@ export interface WorkloadInfo {
   ports?: Record<string, number>;
   /** Pod-style instance name (default `<name>-<pid>`). */
   instanceName?: string;
+  /**
+   * The WorkloadGroup (in `namespace`) to auto-register into, sent as node
+   * metadata AUTO_REGISTER_GROUP as istio-agent sends it. The control plane
+   * registers the instance only over an authenticated stream whose identity
+   * is the group's service account.
+   */
+  autoRegisterGroup?: string;
 }
 
 /**
@@ -43,6 +51,8 @@ export interface XdsNode {
 
 /** Metadata key meshlet adds for the ports an instance serves: `http:8080,grpc:9000`. */
 export const MESHLET_PORTS_KEY = 'MESHLET_PORTS';
+/** Node metadata key naming the WorkloadGroup to auto-register into (istio-agent's, from ISTIO_META_AUTO_REGISTER_GROUP). */
+export const AUTO_REGISTER_GROUP_KEY = 'AUTO_REGISTER_GROUP';
 /** The Istio version string we claim (istiod gates some features on it). */
 export const ISTIO_VERSION = '1.24.0';
 
@@ -74,6 +84,7 @@ export function buildNode(workload: WorkloadInfo): XdsNode {
     // istiod's SDS-less proxyless mode; harmless for our control plane
     INTERCEPTION_MODE: 'NONE',
   };
+  if (workload.autoRegisterGroup) metadata[AUTO_REGISTER_GROUP_KEY] = workload.autoRegisterGroup;
   if (workload.ports && Object.keys(workload.ports).length > 0) {
     metadata[MESHLET_PORTS_KEY] = formatPorts(workload.ports);
   }

@@ -1,7 +1,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { EnvoyResources } from '../../src/config/envoy.js';
 import { createControlPlane, type ControlPlane } from '../../src/control-plane/index.js';
+import { rotatingControlPlaneCredentials } from '../../src/security/grpc-credentials.js';
+import { istiodSpiffeId } from '../../src/security/tls.js';
+import { staticIdentity } from '../../src/security/workload-identity.js';
 import { createAdsClient, type AdsClient } from '../../src/xds/ads-client.js';
 import { calculateYaml, configDir, waitFor } from './helpers.js';
 
@@ -9,9 +15,10 @@ const quiet = () => {};
 
 interface Tracked { client: AdsClient; sets: Array<{ r: EnvoyResources; v: string; at: number }> }
 
-function connect(cp: ControlPlane, workload: Parameters<typeof createAdsClient>[0]['workload'], reject?: (r: EnvoyResources) => string | undefined): Tracked {
+function connect(cp: ControlPlane, workload: Parameters<typeof createAdsClient>[0]['workload'], reject?: (r: EnvoyResources) => string | undefined, extra: Partial<Parameters<typeof createAdsClient>[0]> = {}): Tracked {
   const sets: Tracked['sets'] = [];
   const client = createAdsClient({
+    ...extra,
     server: `127.0.0.1:${cp.port}`,
     workload,
     backoff: { initialMs: 50, maxMs: 400 },
@@ -115,22 +122,30 @@ test('a client NACK shows in syncz with the rejected version; the client keeps i
   assert.equal(c.sets.length, 1);
 });
 
-test('connecting workloads are registered as endpoints and removed after the grace period', async (t) => {
-  const cfg = await configDir({ 'calculate.yaml': calculateYaml({ v1: 7001, v2: 7002 }, { v1: 90, v2: 10 }) });
-  const cp = await createControlPlane({ config: cfg.dir, port: 0, host: '127.0.0.1', registrationGraceMs: 100, debounceMs: 20, log: quiet });
-  const observer = connect(cp, client);
-  const pets = connect(cp, { name: 'pets', namespace: 'default', labels: { app: 'pets', version: 'v3' }, address: '127.0.0.5', ports: { http: 8085 } });
-  const calc = connect(cp, { name: 'calculate', namespace: 'default', labels: { app: 'calculate', version: 'v2' }, address: '127.0.0.6', ports: { grpc: 7006 } });
-  t.after(async () => { await observer.client.close(); await pets.client.close(); await calc.client.close(); await cp.close(); await cfg.remove(); });
+test('workloads proving their WorkloadGroup identity are registered (a ServiceEntry synthesised for an unknown app) and removed after the grace period', async (t) => {
+  const groups = ['pets', 'calculate'].map((name) => `apiVersion: networking.istio.io/v1
+kind: WorkloadGroup
+metadata: { name: ${name}, namespace: default }
+spec: { template: { serviceAccount: ${name}, labels: { app: ${name} } } }
+`).join('---\n');
+  const cfg = await configDir({ 'calculate.yaml': calculateYaml({ v1: 7001, v2: 7002 }, { v1: 90, v2: 10 }), 'groups.yaml': groups });
+  const caDir = await mkdtemp(join(tmpdir(), 'meshlet-cp-reg-'));
+  const cp = await createControlPlane({ config: cfg.dir, port: 0, host: '127.0.0.1', registrationGraceMs: 100, debounceMs: 20, log: quiet, ca: { dir: caDir } });
+  // mTLS with a certificate from the control plane's CA, as the SDK connects when it has one
+  const as = async (serviceAccount: string) => ({ credentials: rotatingControlPlaneCredentials(staticIdentity(await cp.ca!.issueWorkload(`spiffe://cluster.local/ns/default/sa/${serviceAccount}`)), istiodSpiffeId('cluster.local')) });
+  const observer = connect(cp, { ...client, serviceAccount: 'client' }, undefined, await as('client'));
+  const pets = connect(cp, { name: 'pets', namespace: 'default', serviceAccount: 'pets', labels: { version: 'v3' }, address: '127.0.0.5', ports: { http: 8085 }, autoRegisterGroup: 'pets' }, undefined, await as('pets'));
+  const calc = connect(cp, { name: 'calculate', namespace: 'default', serviceAccount: 'calculate', labels: { version: 'v2' }, address: '127.0.0.6', ports: { grpc: 7006 }, autoRegisterGroup: 'calculate' }, undefined, await as('calculate'));
+  t.after(async () => { await observer.client.close(); await pets.client.close(); await calc.client.close(); await cp.close(); await cfg.remove(); await rm(caDir, { recursive: true, force: true }); });
 
   const endpointsOf = (r: EnvoyResources, cluster: string) =>
-    r.endpoints.find((e) => e.cluster_name === cluster)?.endpoints.flatMap((g) => g.lb_endpoints.map((l) => `${l.endpoint.address.socket_address.address}:${l.endpoint.address.socket_address.port_value}`)) ?? [];
+    r.endpoints.find((e) => e.cluster_name === cluster)?.endpoints?.flatMap((g) => g.lb_endpoints.map((l) => `${l.endpoint.address.socket_address.address}:${l.endpoint.address.socket_address.port_value}`)) ?? [];
   const latest = () => observer.sets[observer.sets.length - 1]?.r;
-  // a service nobody configured: synthesised from the app label
+  // a service nobody configured: synthesised from the group's app label
   await waitFor(() => latest() && endpointsOf(latest()!, 'outbound|8085||pets.default.svc.cluster.local').includes('127.0.0.5:8085'), 3000, 'pets registered');
-  // a configured ServiceEntry with a workloadSelector would select it; this one has inline endpoints, so the
-  // registered calculate pod shows up as a WorkloadEntry in status
-  assert.equal(cp.status().workloads.filter((w) => w.address).length, 2);
+  // calculate's ServiceEntry has inline endpoints, so the registered pod shows up as a WorkloadEntry in status only
+  await waitFor(() => cp.status().workloads.length === 2, 3000, 'calculate registered');
+  assert.deepEqual(cp.status().workloads.map((w) => `${w.group} ${w.labels.app} ${w.labels.version}`).sort(), ['calculate calculate v2', 'pets pets v3']);
 
   await pets.client.close();
   await waitFor(() => !endpointsOf(latest()!, 'outbound|8085||pets.default.svc.cluster.local').includes('127.0.0.5:8085'), 3000, 'pets removed');

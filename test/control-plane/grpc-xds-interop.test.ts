@@ -3,12 +3,17 @@
  * through our control plane (bootstrap file) and must honour our weighted and
  * header routes. grpc-js-xds registration and bootstrap are process-global,
  * so this file runs alone in its process.
+ *
+ * The control plane hosts a CA, as a production one would, and allows
+ * plaintext ADS explicitly (`plaintext: true`): the bootstrap uses
+ * `insecure` channel creds. Such a client gets config, never registration.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as grpc from '@grpc/grpc-js';
 import * as xds from '@grpc/grpc-js-xds';
-import { writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createControlPlane } from '../../src/control-plane/index.js';
 import { EchoClient, calculateYaml, configDir, startEcho } from './helpers.js';
@@ -24,7 +29,8 @@ test('grpc-js-xds honours our weighted 90/10 route and header route', { timeout:
   const v1 = await startEcho('v1');
   const v2 = await startEcho('v2');
   const cfg = await configDir({ 'calculate.yaml': calculateYaml({ v1: v1.port, v2: v2.port }, { v1: 90, v2: 10 }) });
-  const cp = await createControlPlane({ config: cfg.dir, port: 0, host: '127.0.0.1' });
+  const caDir = await mkdtemp(join(tmpdir(), 'meshlet-interop-ca-'));
+  const cp = await createControlPlane({ config: cfg.dir, port: 0, host: '127.0.0.1', ca: { dir: caDir }, plaintext: true });
   const bootstrapPath = join(cfg.dir, 'bootstrap.json.txt');
   await writeFile(bootstrapPath, JSON.stringify({
     xds_servers: [{ server_uri: `127.0.0.1:${cp.port}`, channel_creds: [{ type: 'insecure' }], server_features: ['xds_v3'] }],
@@ -39,6 +45,7 @@ test('grpc-js-xds honours our weighted 90/10 route and header route', { timeout:
     v1.close();
     v2.close();
     await cfg.remove();
+    await rm(caDir, { recursive: true, force: true });
   });
 
   const counts = { v1: 0, v2: 0 } as Record<string, number>;
@@ -65,4 +72,5 @@ test('grpc-js-xds honours our weighted 90/10 route and header route', { timeout:
     assert.equal(acked.types[type]!.acked, acked.types[type]!.sent, `${type}: ACKed version is the one sent`);
   }
   assert.equal(acked.lastNack, undefined);
+  assert.equal(acked.identity, undefined, 'a plaintext client proves no identity');
 });

@@ -125,7 +125,7 @@ test('CLI: meshlet control-plane --ca-dir --ratelimit-config, and meshlet token 
   try {
     close = await main(['control-plane', '--config', config.dir, '--port', '0', '--ca-dir', caDir, '--ratelimit-config', rlFile]);
     const banner = lines.find((l) => l.startsWith('meshlet control-plane:'));
-    assert.match(banner ?? '', /ADS \+ CA .* over TLS \+ ShouldRateLimit \(in memory\) on 127\.0\.0\.1:\d+/);
+    assert.match(banner ?? '', /ADS \+ CA .* over TLS, ADS over TLS only \+ ShouldRateLimit \(in memory\) on 127\.0\.0\.1:\d+/);
     const port = Number(/127\.0\.0\.1:(\d+)/.exec(banner!)![1]);
     const client = createRateLimitClient({ target: `127.0.0.1:${port}`, timeoutMs: 2000 });
     try {

@@ -43,15 +43,16 @@ test('bootstrap: explicit server, GRPC_XDS_BOOTSTRAP file, inline config, MESHLE
 });
 
 test('node identity round-trips into what the control plane registers', () => {
-  const node = buildNode({ name: 'calculate', namespace: 'prod', labels: { app: 'calculate', version: 'v2' }, serviceAccount: 'calc', address: '10.1.2.3', ports: { grpc: 9000, http: 8080 }, instanceName: 'calculate-abc' });
+  const node = buildNode({ name: 'calculate', namespace: 'prod', labels: { app: 'calculate', version: 'v2' }, serviceAccount: 'calc', address: '10.1.2.3', ports: { grpc: 9000, http: 8080 }, instanceName: 'calculate-abc', autoRegisterGroup: 'calculate' });
   assert.equal(node.id, 'sidecar~10.1.2.3~calculate-abc.prod~prod.svc.cluster.local');
   assert.equal(node.cluster, 'calculate.prod');
   assert.equal(fromStruct(node.metadata).GENERATOR, 'grpc');
   const info = nodeInfoOf(node);
   assert.deepEqual(info, {
     id: node.id, name: 'calculate-abc', namespace: 'prod', labels: { app: 'calculate', version: 'v2' }, serviceAccount: 'calc',
-    workloadName: 'calculate', address: '10.1.2.3', ports: { grpc: 9000, http: 8080 },
+    workloadName: 'calculate', address: '10.1.2.3', ports: { grpc: 9000, http: 8080 }, autoRegisterGroup: 'calculate',
   });
+  assert.equal(fromStruct(node.metadata).AUTO_REGISTER_GROUP, 'calculate', 'as istio-agent sends it');
   // a bare Istio node id without metadata still yields a namespace
   assert.equal(nodeInfoOf({ id: 'sidecar~10.0.0.1~pod-1.shop~shop.svc.cluster.local' }).namespace, 'shop');
   assert.deepEqual(parsePorts('8080, grpc:9000, bad:x'), { http: 8080, grpc: 9000 });
