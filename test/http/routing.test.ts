@@ -160,6 +160,39 @@ describe('routing over real loopback servers', () => {
     }
   });
 
+  it('matches RE2 regexes: (?i) works, a nested quantifier over a long path answers (old RegExp hung)', async () => {
+    const mesh = await createMesh({
+      config: docs(service, calculateSubsets, calculateRoutes(`
+    - match: [{ uri: { regex: '/(a+)+$' } }, { uri: { regex: '(?i)/case/.*' } }]
+      route: [{ destination: { host: calculate, subset: dog-with-multi } }]
+    - route: [{ destination: { host: calculate, subset: cat-with-plus } }]`)),
+    });
+    const get = async (path: string) => (await mesh.request(`http://calculate.default.svc.cluster.local:8000${path}`)).body.text();
+    try {
+      assert.equal(await get(`/${'a'.repeat(4000)}b`), 'cat');
+      assert.equal(await get(`/${'a'.repeat(4000)}`), 'dog');
+      assert.equal(await get('/CASE/x'), 'dog');
+      assert.equal(await get('/cases'), 'cat');
+    } finally {
+      await mesh.close();
+    }
+  });
+
+  it('keeps a dotted external host as written in routes and metric labels (no .svc.cluster.local)', async () => {
+    const lan = service.replace('calculate.default.svc.cluster.local', 'myapp.lan').replace('name: calculate', 'name: lan');
+    const mesh = await createMesh({ workload: { name: 'client', namespace: 'default' }, config: lan });
+    try {
+      assert.equal(await (await mesh.request('http://myapp.lan:8000/')).body.text() !== '', true);
+      const text = await mesh.metrics();
+      assert.match(text, /istio_requests_total\{[^}]*destination_service="myapp\.lan"/);
+      assert.match(text, /destination_service_name="myapp\.lan"/);
+      assert.doesNotMatch(text, /myapp\.lan\.svc\.cluster\.local/);
+      assert.ok(mesh.configDump().clusters.some((c) => c.name === 'outbound|8000||myapp.lan'));
+    } finally {
+      await mesh.close();
+    }
+  });
+
   it('adds, sets and removes request and response headers', async () => {
     const mesh = await createMesh({
       config: docs(service, calculateSubsets, calculateRoutes(`
