@@ -23,7 +23,7 @@ const httpMatch = obj({
 const httpRoute = obj({
   name: str(),
   match: list(httpMatch),
-  route: list(obj({ destination, weight: int(0, 100), headers }, { required: ['destination'] })),
+  route: list(obj({ destination, weight: int(0, 2147483647), headers }, { required: ['destination'] })), // int32, as Istio's CRD
   redirect: obj({ uri: str(), authority: str(), port: int(1, 65535), derivePort: str(), scheme: str(), redirectCode: int(300, 399) }),
   directResponse: obj({ status: int(200, 599), body: obj({ string: str(), bytes: str() }) }, { required: ['status'] }),
   delegate: obj({ name: str(), namespace: str() }),

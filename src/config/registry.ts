@@ -3,6 +3,7 @@
  * their endpoints from inline endpoints or selected WorkloadEntries — the same
  * picture istiod builds from Kubernetes Services and Pods.
  */
+import { isIP } from 'node:net';
 import type { IstioResource, ResourceOf, WorkloadEntrySpec } from './istio-types.js';
 
 /** Istio's cluster-local domain suffix. */
@@ -39,43 +40,54 @@ export interface Service {
 }
 
 /**
- * Expands a host written in a resource of `namespace` to its FQDN, as Istio
- * does: `calculate` → `calculate.<namespace>.svc.cluster.local`,
- * `calculate.prod` → `calculate.prod.svc.cluster.local`. Hosts with a dot
- * that are not namespace-qualified short names are kept as written.
+ * Resolves a host written in a resource of `namespace` as Istio does
+ * (ResolveShortnameToFQDN, pilot/pkg/model/config.go): only a name with no
+ * dot is short, so `calculate` → `calculate.<namespace>.svc.cluster.local`;
+ * `calculate.prod`, `example.de`, `*`, `*.foo` and IP addresses stay as
+ * written. (Istio does not expand ServiceEntry hosts; meshlet expands their
+ * short names too, so a ServiceEntry can stand in for a Kubernetes Service.)
  */
 export function expandHost(host: string, namespace: string): string {
   const h = host.toLowerCase();
-  if (h === '*' || h.startsWith('*.')) return h;
-  // Labels counted by their dots, not split: this runs for every destination of every route.
-  const first = h.indexOf('.');
-  if (first < 0) return `${h}.${namespace}.${CLUSTER_DOMAIN}`;
-  const second = h.indexOf('.', first + 1);
-  if (second < 0) return looksLikeDomain(h.slice(first + 1)) ? h : `${h}.${CLUSTER_DOMAIN}`;
-  if (h.indexOf('.', second + 1) < 0 && h.endsWith('.svc')) return `${h}.cluster.local`;
-  return h;
+  if (h === '' || h === '*' || h.includes('.') || isIP(h) !== 0) return h;
+  return `${h}.${namespace}.${CLUSTER_DOMAIN}`;
 }
 
-// Two-label names like `calculate.prod` are namespace-qualified; `example.com` is a domain.
-const topLevelDomains = new Set(['com', 'org', 'net', 'io', 'dev', 'local', 'internal', 'localhost', 'test', 'example']);
-function looksLikeDomain(label: string): boolean {
-  return topLevelDomains.has(label);
+const SVC = `.${CLUSTER_DOMAIN}`;
+
+/**
+ * The names by which a proxy in `proxyNamespace` may call a service, each
+ * with and without the port, as istiod's virtual-host domains for a
+ * proxyless client (generateVirtualHostDomains and GenerateAltVirtualHosts,
+ * pilot/pkg/networking/core/httproute.go): the hostname, its absolute form
+ * (`….svc.cluster.local.`), and for a Kubernetes-shaped host
+ * `name.ns.svc` and `name.ns` — plus `name` from the same namespace.
+ * Alternate names that are some other host's own name (`known`) are left to
+ * that host, as istiod's dedupeDomains does.
+ */
+export function hostAliases(hostname: string, port: number, proxyNamespace: string, known?: ReadonlySet<string>): string[] {
+  const out = [hostname, `${hostname}:${port}`];
+  if (isIP(hostname) === 0) out.push(`${hostname}.`, `${hostname}.:${port}`);
+  for (const alt of kubernetesAltNames(hostname, proxyNamespace)) {
+    if (known?.has(alt)) continue;
+    out.push(alt, `${alt}:${port}`);
+  }
+  return out;
 }
 
 /**
- * The names by which a proxy in `proxyNamespace` may call a service:
- * Istio's virtual-host domains, each with and without the port.
+ * istiod's generateAltVirtualHostsForKubernetesService for a proxy domain of
+ * `<ns>.svc.cluster.local`: `name`, `name.ns.svc`, `name.ns` from the same
+ * namespace, `name.ns` and `name.ns.svc` from another; none for other hosts.
  */
-export function hostAliases(hostname: string, port: number, proxyNamespace: string): string[] {
-  const names = [hostname];
-  if (hostname.endsWith(`.${CLUSTER_DOMAIN}`)) {
-    const [name, ns] = hostname.split('.');
-    names.push(`${name}.${ns}.svc`, `${name}.${ns}`);
-    if (ns === proxyNamespace) names.push(name!);
-  }
-  const out: string[] = [];
-  for (const n of names) out.push(n, `${n}:${port}`);
-  return out;
+export function kubernetesAltNames(hostname: string, proxyNamespace: string | undefined): string[] {
+  if (!hostname.endsWith(SVC)) return [];
+  const svc = hostname.indexOf('.svc.');
+  const dot = hostname.indexOf('.');
+  if (svc <= 0 || dot + 1 > svc) return [];
+  const qualified = hostname.slice(0, svc);
+  if (hostname.slice(dot + 1, svc) === proxyNamespace) return [hostname.slice(0, dot), `${qualified}.svc`, qualified];
+  return [qualified, `${qualified}.svc`];
 }
 
 /** Builds the registry from ServiceEntries and WorkloadEntries. */

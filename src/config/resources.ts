@@ -10,6 +10,8 @@ import { kinds } from './istio-schemas.js';
 import type { HTTPRoute, IstioResource, ObjectMeta, StringMatch, WorkloadGroupSpec } from './istio-types.js';
 import { check, isPlainObject, type ConfigIssue } from './schema.js';
 import { validateRetryOn } from '../core/retry.js';
+import { MAX_REGEX_LENGTH, compileRegexRewrite, re2Problem } from '../core/regex.js';
+import { MAX_TOTAL_WEIGHT } from '../core/route.js';
 
 /** API groups meshlet reads; documents of other groups (Deployments, Services…) are skipped. */
 const ownGroups = ['networking.istio.io/', 'security.istio.io/', 'telemetry.istio.io/', 'meshlet.dev/'];
@@ -147,18 +149,19 @@ function checkHttpRoute(route: HTTPRoute, path: string, issues: ConfigIssue[]): 
   if (actions.length > 1) issues.push({ path, reason: `only one of route, redirect, directResponse, delegate may be set, got ${actions.join(' and ')}` });
   if (route.route) {
     if (route.route.length === 0) issues.push({ path: `${path}.route`, reason: 'at least one destination is required' });
-    const weighted = route.route.length > 1 || route.route.some((d) => d.weight !== undefined && d.weight !== 100 && d.weight !== 0);
-    const total = route.route.reduce((sum, d) => sum + (d.weight ?? 0), 0);
-    if (weighted && total !== 100) issues.push({ path: `${path}.route`, reason: `weights must total 100, got ${total}` });
-    if (route.route.length === 1 && route.route[0]!.weight === 0) issues.push({ path: `${path}.route[0].weight`, reason: 'a single destination cannot have weight 0' });
+    checkWeights(route.route, `${path}.route`, issues);
   }
   route.match?.forEach((m, j) => {
     const mpath = `${path}.match[${j}]`;
-    if (m.uri?.regex !== undefined) checkRegex(m.uri.regex, `${mpath}.uri.regex`, issues);
+    for (const field of ['uri', 'scheme', 'method', 'authority'] as const) {
+      const regex = m[field]?.regex;
+      if (regex !== undefined) checkRegex(regex, `${mpath}.${field}.regex`, issues);
+    }
     if (m.headers) checkRegexes(m.headers, `${mpath}.headers`, issues);
+    if (m.withoutHeaders) checkRegexes(m.withoutHeaders, `${mpath}.withoutHeaders`, issues);
     if (m.queryParams) checkRegexes(m.queryParams, `${mpath}.queryParams`, issues);
   });
-  if (route.rewrite?.uriRegexRewrite) checkRegex(route.rewrite.uriRegexRewrite.match, `${path}.rewrite.uriRegexRewrite.match`, issues);
+  if (route.rewrite?.uriRegexRewrite) checkRegexRewrite(route.rewrite.uriRegexRewrite, `${path}.rewrite.uriRegexRewrite`, issues);
   if (route.rewrite?.uri !== undefined && route.rewrite.uriRegexRewrite) issues.push({ path: `${path}.rewrite`, reason: 'only one of uri or uriRegexRewrite may be set' });
   const retryOn = route.retries?.retryOn;
   if (retryOn) {
@@ -180,11 +183,41 @@ function checkRegexes(matches: Record<string, StringMatch>, path: string, issues
   }
 }
 
-function checkRegex(pattern: string | undefined, path: string, issues: ConfigIssue[]): void {
-  if (pattern === undefined) return;
+/**
+ * Istio's weight rules (pkg/config/validation validateHTTPRouteDestinations):
+ * weights are proportions, so any total above 0 is accepted; a lone
+ * destination takes all traffic whatever its weight. Envoy also refuses a
+ * total past a uint32, which Istio's int32 sum does not catch.
+ */
+function checkWeights(route: NonNullable<HTTPRoute['route']>, path: string, issues: ConfigIssue[]): void {
+  let total = 0;
+  for (const d of route) total += d.weight ?? 0;
+  if (route.length > 1 && total === 0) issues.push({ path, reason: 'total destination weight = 0: at least one destination needs a weight above 0' });
+  if (route.length > 1 && total > MAX_TOTAL_WEIGHT) issues.push({ path, reason: `weights total ${total}, more than Envoy's limit ${MAX_TOTAL_WEIGHT}` });
+}
+
+/** Istio's regex checks (validateStringRegexp): not empty, at most 1024 characters, RE2 syntax. */
+function checkRegex(pattern: string, path: string, issues: ConfigIssue[]): void {
+  if (pattern === '') issues.push({ path, reason: 'regex string match should not be empty' });
+  else if (pattern.length > MAX_REGEX_LENGTH) issues.push({ path, reason: `regex is too large, max length allowed is ${MAX_REGEX_LENGTH}` });
+  else {
+    const problem = re2Problem(pattern);
+    if (problem) issues.push({ path, reason: problem });
+  }
+}
+
+/** Istio's validateURIRegexRewrite, plus the substitution RE2 would refuse at request time. */
+function checkRegexRewrite(rewrite: { match: string; rewrite?: string }, path: string, issues: ConfigIssue[]): void {
+  if (!rewrite.match || !rewrite.rewrite) {
+    issues.push({ path, reason: 'UriRegexRewrite requires both rewrite and match fields to be specified' });
+    return;
+  }
+  const before = issues.length;
+  checkRegex(rewrite.match, `${path}.match`, issues);
+  if (issues.length > before) return;
   try {
-    new RegExp(pattern);
+    compileRegexRewrite(rewrite.match, rewrite.rewrite);
   } catch (err) {
-    issues.push({ path, reason: `invalid regular expression: ${(err as Error).message}` });
+    issues.push({ path: `${path}.rewrite`, reason: (err as Error).message });
   }
 }

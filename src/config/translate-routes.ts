@@ -134,16 +134,20 @@ function applyHeaders(target: HeaderFields, ops: HTTPRoute['headers']): void {
 function routeAction(http: HTTPRoute, namer: ClusterNamer): RouteAction {
   const dests = http.route ?? [];
   const action: RouteAction = {};
+  // As istiod (route.go translateRoute): a lone destination takes all traffic whatever its weight;
+  // of several, those without weight are left out and the rest split in proportion to their sum
+  // (Envoy's weighted_clusters without the deprecated total_weight).
   if (dests.length === 1 && !dests[0]!.headers) {
     action.cluster = namer(dests[0]!.destination);
   } else {
-    action.weighted_clusters = {
-      clusters: dests.map((d) => {
-        const cluster: WeightedCluster = { name: namer(d.destination), weight: { value: d.weight ?? (dests.length === 1 ? 100 : 0) } };
-        applyHeaders(cluster, d.headers);
-        return cluster;
-      }),
-    };
+    const clusters: WeightedCluster[] = [];
+    for (const d of dests) {
+      if (dests.length > 1 && !d.weight) continue;
+      const cluster: WeightedCluster = { name: namer(d.destination), weight: { value: dests.length === 1 ? 100 : d.weight! } };
+      applyHeaders(cluster, d.headers);
+      clusters.push(cluster);
+    }
+    action.weighted_clusters = { clusters };
   }
   action.timeout = http.timeout ? msToProto(parseDuration(http.timeout) as number) : { seconds: 0, nanos: 0 };
   const retry = retryPolicy(http.retries);

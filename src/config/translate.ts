@@ -7,7 +7,7 @@ import { msToProto } from '../core/duration.js';
 import type { Cluster, ClusterLoadAssignment, EnvoyResources, Listener, Route, RouteConfiguration } from './envoy.js';
 import { TYPE_URL } from './envoy.js';
 import type { Destination, DestinationRuleSpec, IstioResource, ResourceOf, TrafficPolicy, VirtualServiceSpec } from './istio-types.js';
-import { CLUSTER_DOMAIN, buildRegistry, endpointPort, expandHost, hostAliases, type Service, type ServiceEndpoint } from './registry.js';
+import { buildRegistry, endpointPort, expandHost, hostAliases, kubernetesAltNames, type Service, type ServiceEndpoint } from './registry.js';
 import { clusterName, defaultRetryPolicy, translateHttpRoute } from './translate-routes.js';
 import { translateConnectionPool, translateOutlierDetection } from './translate-resilience.js';
 import { applyEnvoyFilterRateLimits, applyRateLimits } from './translate-ratelimit.js';
@@ -42,6 +42,8 @@ interface MeshInputs {
   rateLimits: Map<string, IstioResource[]>;
   /** Route cache keys by host port (see TranslateCache.routeKey). */
   routeKeys: Map<string, string>;
+  /** Every host's own name: an alternate name another host has is not an alias (istiod's knownFQDN). */
+  knownHosts: Set<string>;
 }
 
 interface MeshVirtualService { namespace: string; spec: VirtualServiceSpec; resource: IstioResource }
@@ -129,6 +131,8 @@ export class TranslateCache {
     } else {
       key = `${name}\0-\0${ports(hostname)}`;
     }
+    // Which alternate names other hosts claim decides this host's domains.
+    for (const alt of kubernetesAltNames(hostname, undefined)) if (inputs.knownHosts.has(alt)) key += `\0${alt}`;
     inputs.routeKeys.set(name, key);
     return key;
   }
@@ -158,7 +162,9 @@ function meshInputs(resources: readonly IstioResource[]): MeshInputs {
     list.push(r);
     rateLimits.set(hostname, list);
   }
-  return { registry, virtualServices, hostPorts, rateLimits, routeKeys: new Map() };
+  const knownHosts = new Set<string>();
+  for (const { hostname } of hostPorts.values()) knownHosts.add(hostname);
+  return { registry, virtualServices, hostPorts, rateLimits, routeKeys: new Map(), knownHosts };
 }
 
 /** Every destination host a VirtualService names (routes and mirrors), expanded. */
@@ -179,7 +185,7 @@ function destinationHosts(vs: MeshVirtualService): string[] {
  */
 export function translate(resources: readonly IstioResource[], proxy: ProxyInfo, cache?: TranslateCache): EnvoyResources {
   const inputs = cache ? cache.meshInputs(resources) : meshInputs(resources);
-  const { registry, virtualServices, hostPorts, rateLimits } = inputs;
+  const { registry, virtualServices, hostPorts, rateLimits, knownHosts } = inputs;
   const rules = destinationRules(resources, proxy.namespace);
   const upstreamTls = new UpstreamTlsTranslator(resources);
   const out: EnvoyResources = { listeners: [], routes: [], clusters: [], endpoints: [] };
@@ -210,7 +216,7 @@ export function translate(resources: readonly IstioResource[], proxy: ProxyInfo,
       const routes: Route[] = vs
         ? (vs.spec.http ?? []).flatMap((http, i) => translateHttpRoute(http, i, port, namer))
         : [{ name: 'default', match: { prefix: '/' }, route: { cluster: namer({ host: hostname, port: { number: port } }), timeout: { seconds: 0, nanos: 0 }, retry_policy: defaultRetryPolicy() } }];
-      const rc: RouteConfiguration = { name, virtual_hosts: [{ name, domains: hostAliases(hostname, port, proxy.namespace), routes }] };
+      const rc: RouteConfiguration = { name, virtual_hosts: [{ name, domains: hostAliases(hostname, port, proxy.namespace, knownHosts), routes }] };
       if (limits) applyRateLimits(limits, [rc], registry, namerFor(proxy.namespace, DEFAULT_PORT, refs));
       namer({ host: hostname, port: { number: port } });
       built = { listener: apiListener(name), routes: rc, refs: refs ?? [] };
@@ -275,7 +281,7 @@ function subsetEndpoints(endpoints: readonly ServiceEndpoint[], subset: string |
 
 /** Whether a cluster-local hostname is in the proxy's namespace (hostAliases then adds the short name). */
 function ownNamespace(hostname: string, namespace: string): boolean {
-  return hostname.endsWith(`.${CLUSTER_DOMAIN}`) && hostname.split('.')[1] === namespace;
+  return kubernetesAltNames(hostname, namespace).length === 3;
 }
 
 function apiListener(name: string): Listener {

@@ -41,7 +41,10 @@ interface RateLimitAction {
   header_value_match?: { descriptor_key?: string; descriptor_value: string; expect_match?: boolean | { value: boolean }; headers?: HeaderMatcher[] };
 }
 
-/** Compiles the filter config and actions; undefined when the virtual host has no global limit. */
+/**
+ * Compiles the filter config and actions; undefined when the virtual host has
+ * no global limit. A bad header regex throws `rate_limits[i]…: reason`.
+ */
 export function compileGlobalLimit(filter: Any | undefined, rateLimits: Array<Record<string, unknown>> | undefined): GlobalLimitPolicy | undefined {
   if (!filter || !rateLimits || rateLimits.length === 0) return undefined;
   const f = filter as Any<{ domain?: string; failure_mode_deny?: boolean; timeout?: { seconds?: number | string; nanos?: number }; rate_limit_service?: { grpc_service?: { envoy_grpc?: { cluster_name?: string } } } }>;
@@ -52,16 +55,16 @@ export function compileGlobalLimit(filter: Any | undefined, rateLimits: Array<Re
     failureModeDeny: f.failure_mode_deny === true,
     timeoutMs: protoToMs(f.timeout) ?? 20,
     cluster,
-    rateLimits: rateLimits.map((rl) => ((rl.actions ?? []) as RateLimitAction[]).map(compileAction).filter((a): a is Action => a !== undefined)),
+    rateLimits: rateLimits.map((rl, i) => ((rl.actions ?? []) as RateLimitAction[]).map((a, j) => compileAction(a, `rate_limits[${i}].actions[${j}]`)).filter((a): a is Action => a !== undefined)),
   };
 }
 
-function compileAction(a: RateLimitAction): Action | undefined {
+function compileAction(a: RateLimitAction, path: string): Action | undefined {
   if (a.generic_key) return { kind: 'static', entry: { key: a.generic_key.descriptor_key || 'generic_key', value: a.generic_key.descriptor_value } };
   if (a.header_value_match) {
     const m = a.header_value_match;
     const expect = typeof m.expect_match === 'object' ? m.expect_match.value !== false : m.expect_match !== false;
-    return { kind: 'match', entry: { key: m.descriptor_key || 'header_match', value: m.descriptor_value }, headers: (m.headers ?? []).map(compileHeader), expect };
+    return { kind: 'match', entry: { key: m.descriptor_key || 'header_match', value: m.descriptor_value }, headers: (m.headers ?? []).map((h, k) => compileHeader(h, `${path}.header_value_match.headers[${k}]`)), expect };
   }
   if (a.request_headers) return { kind: 'header', header: a.request_headers.header_name.toLowerCase(), key: a.request_headers.descriptor_key, skipIfAbsent: a.request_headers.skip_if_absent === true };
   if (a.remote_address) return { kind: 'remote' };

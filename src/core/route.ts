@@ -8,6 +8,7 @@ import { protoToMs } from './duration.js';
 import type { RandomSource } from './random.js';
 import { compileRetryPolicy, type CompiledRetryPolicy } from './retry.js';
 import { compileMatch, type CompiledMatch } from './router.js';
+import { compileRegexRewrite, rewriteErrorField } from './regex.js';
 import { compileFault, type FaultPolicy } from './fault.js';
 import { compileMirrorPolicies, type MirrorPolicy } from './mirror.js';
 
@@ -35,7 +36,8 @@ export interface CompiledRoute {
   readonly timeoutMs: number;
   readonly retry: CompiledRetryPolicy | undefined;
   readonly prefixRewrite: string | undefined;
-  readonly regexRewrite: { readonly pattern: RegExp; readonly substitution: string } | undefined;
+  /** regex_rewrite, compiled (RE2 GlobalReplace; `\1` names group 1) */
+  readonly regexRewrite: ((path: string) => string) | undefined;
   readonly hostRewrite: string | undefined;
   readonly requestHeaders: HeaderMutation;
   readonly responseHeaders: HeaderMutation;
@@ -62,17 +64,17 @@ export function compileRoute(route: Route, index: number): CompiledRoute {
   const action = route.route;
   const weighted = action?.weighted_clusters?.clusters ?? [];
   const clusters = action?.cluster ? [action.cluster] : weighted.map((c) => c.name);
+  // Weights are proportions of their sum (total_weight is deprecated), as in Envoy.
   let total = 0;
   const cumulative = action?.cluster ? [1] : weighted.map((c) => (total += Number(c.weight?.value ?? 0)));
   if (action?.cluster) total = 1;
   if (action && clusters.length === 0) throw new Error(`routes[${index}].route: no cluster or weighted_clusters`);
   if (action && total <= 0) throw new Error(`routes[${index}].route.weighted_clusters: weights total 0`);
-  const regexRewrite = action?.regex_rewrite
-    ? { pattern: new RegExp(action.regex_rewrite.pattern.regex, 'g'), substitution: action.regex_rewrite.substitution.replace(/\\(\d)/g, '$$$1') }
-    : undefined;
+  if (total > MAX_TOTAL_WEIGHT) throw new Error(`routes[${index}].route.weighted_clusters: weights total ${total}, more than ${MAX_TOTAL_WEIGHT}`);
+  const regexRewrite = action?.regex_rewrite ? compileRewrite(action.regex_rewrite, `routes[${index}].route.regex_rewrite`) : undefined;
   return {
     name: route.name ?? `route-${index}`,
-    match: compileMatch(route.match ?? { prefix: '/' }),
+    match: compileMatch(route.match ?? { prefix: '/' }, `routes[${index}].match`),
     kind: route.direct_response ? 'direct' : route.redirect ? 'redirect' : 'route',
     clusters,
     cumulative,
@@ -95,6 +97,17 @@ export function compileRoute(route: Route, index: number): CompiledRoute {
   };
 }
 
+/** Envoy refuses weighted clusters whose weights sum past a uint32. */
+export const MAX_TOTAL_WEIGHT = 4294967295;
+
+function compileRewrite(rewrite: { pattern: { regex: string }; substitution: string }, path: string): (path: string) => string {
+  try {
+    return compileRegexRewrite(rewrite.pattern.regex, rewrite.substitution);
+  } catch (err) {
+    throw new Error(`${path}.${rewriteErrorField(err)}: ${(err as Error).message}`);
+  }
+}
+
 /** Picks the destination cluster index by weight. */
 export function pickClusterIndex(route: CompiledRoute, random: RandomSource): number {
   const n = route.clusters.length;
@@ -112,6 +125,6 @@ export function rewritePath(route: CompiledRoute, path: string): string {
     if (m.kind === 'path') return route.prefixRewrite;
     return route.prefixRewrite + path;
   }
-  if (route.regexRewrite) return path.replace(route.regexRewrite.pattern, route.regexRewrite.substitution);
+  if (route.regexRewrite) return route.regexRewrite(path);
   return path;
 }

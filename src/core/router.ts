@@ -4,6 +4,7 @@
  * or allocation beyond what a header lookup needs.
  */
 import type { HeaderMatcher, QueryParameterMatcher, RouteMatch, StringMatcher } from '../config/envoy.js';
+import { compileFullMatch, type RegexTest } from './regex.js';
 
 /** What the router needs to know about a request. Header names are lower-case. */
 export interface RequestView {
@@ -26,14 +27,18 @@ export interface CompiledHeaderMatch {
 export interface CompiledMatch {
   kind: 'prefix' | 'path' | 'regex';
   value: string;
-  regex: RegExp | undefined;
+  /** the path's full-match test (RE2), for kind `regex` */
+  regex: RegexTest | undefined;
   caseSensitive: boolean;
   headers: CompiledHeaderMatch[];
   query: Array<{ name: string; test: StringTest | undefined }>;
 }
 
-/** Compiles an Envoy StringMatcher into a predicate. */
-export function compileStringMatcher(m: StringMatcher): StringTest {
+/**
+ * Compiles an Envoy StringMatcher into a predicate. A bad regex throws an
+ * Error whose message starts with `path` (the matcher's field path).
+ */
+export function compileStringMatcher(m: StringMatcher, path = 'string_match'): StringTest {
   const ic = m.ignore_case === true;
   if (m.exact !== undefined) {
     const v = ic ? m.exact.toLowerCase() : m.exact;
@@ -51,39 +56,46 @@ export function compileStringMatcher(m: StringMatcher): StringTest {
     const v = ic ? m.contains.toLowerCase() : m.contains;
     return ic ? (s) => s.toLowerCase().includes(v) : (s) => s.includes(v);
   }
-  if (m.safe_regex) {
-    // Envoy's safe_regex is a full match (RE2 semantics).
-    const re = new RegExp(`^(?:${m.safe_regex.regex})$`);
-    return (s) => re.test(s);
-  }
+  // Envoy's safe_regex is a full match; ignore_case does not apply to it (use `(?i)`).
+  if (m.safe_regex) return regexAt(m.safe_regex.regex, `${path}.safe_regex.regex`);
   return () => true;
 }
 
-/** Compiles an Envoy HeaderMatcher. */
-export function compileHeader(h: HeaderMatcher): CompiledHeaderMatch {
+/** Compiles an Envoy HeaderMatcher; `path` names it in errors. */
+export function compileHeader(h: HeaderMatcher, path = 'headers'): CompiledHeaderMatch {
   return {
     name: h.name.toLowerCase(),
-    test: h.present_match ? undefined : h.string_match ? compileStringMatcher(h.string_match) : undefined,
+    test: h.present_match ? undefined : h.string_match ? compileStringMatcher(h.string_match, `${path}.string_match`) : undefined,
     invert: h.invert_match === true,
   };
 }
 
-function compileQuery(q: QueryParameterMatcher): { name: string; test: StringTest | undefined } {
-  return { name: q.name, test: q.string_match ? compileStringMatcher(q.string_match) : undefined };
+function compileQuery(q: QueryParameterMatcher, path: string): { name: string; test: StringTest | undefined } {
+  return { name: q.name, test: q.string_match ? compileStringMatcher(q.string_match, `${path}.string_match`) : undefined };
 }
 
-/** Compiles an Envoy RouteMatch. */
-export function compileMatch(m: RouteMatch): CompiledMatch {
-  const caseSensitive = m.case_sensitive?.value !== false;
+/** Compiles an RE2 full match, or throws `path: reason` (the form compileRoute reports). */
+export function regexAt(pattern: string, path: string): RegexTest {
+  try {
+    return compileFullMatch(pattern);
+  } catch (err) {
+    throw new Error(`${path}: ${(err as Error).message}`);
+  }
+}
+
+/** Compiles an Envoy RouteMatch; `path` names it in errors. */
+export function compileMatch(m: RouteMatch, path = 'match'): CompiledMatch {
   const kind = m.path !== undefined ? 'path' : m.safe_regex ? 'regex' : 'prefix';
+  // Envoy: case_sensitive is "ignored for safe_regex matching" (route_components.proto).
+  const caseSensitive = kind === 'regex' || m.case_sensitive?.value !== false;
   const raw = m.path ?? m.safe_regex?.regex ?? m.prefix ?? '/';
   return {
     kind,
     value: caseSensitive ? raw : raw.toLowerCase(),
-    regex: kind === 'regex' ? new RegExp(`^(?:${raw})$`, caseSensitive ? '' : 'i') : undefined,
+    regex: kind === 'regex' ? regexAt(raw, `${path}.safe_regex.regex`) : undefined,
     caseSensitive,
-    headers: (m.headers ?? []).map(compileHeader),
-    query: (m.query_parameters ?? []).map(compileQuery),
+    headers: (m.headers ?? []).map((h, i) => compileHeader(h, `${path}.headers[${i}]`)),
+    query: (m.query_parameters ?? []).map((q, i) => compileQuery(q, `${path}.query_parameters[${i}]`)),
   };
 }
 
@@ -98,7 +110,7 @@ export function matches(m: CompiledMatch, req: RequestView): boolean {
       if (path !== m.value) return false;
       break;
     case 'regex':
-      if (!m.regex!.test(req.path)) return false;
+      if (!m.regex!(req.path)) return false;
       break;
   }
   for (let i = 0; i < m.headers.length; i++) {

@@ -115,8 +115,10 @@ export function compileSnapshot(resources: EnvoyResources, version: string, opti
     const table = new RouteTable();
     rc.virtual_hosts.forEach((vh, v) => {
       let routes: CompiledRoute[];
+      let globalLimit: GlobalLimitPolicy | undefined;
       try {
         routes = vh.routes.map(compileRoute);
+        globalLimit = compileGlobalLimit(vh.typed_per_filter_config?.['envoy.filters.http.ratelimit'], vh.rate_limits);
       } catch (err) {
         const [path, ...reason] = (err as Error).message.split(': ');
         throw new MeshConfigError('RouteConfiguration', rc.name, `virtual_hosts[${v}].${path}`, reason.join(': ') || (err as Error).message);
@@ -127,7 +129,7 @@ export function compileSnapshot(resources: EnvoyResources, version: string, opti
         routes,
         routeConfig: rc.name,
         localLimiter: localLimiterFor(limiterKey, vh.typed_per_filter_config?.['envoy.filters.http.local_ratelimit'], options.previous, random),
-        globalLimit: compileGlobalLimit(vh.typed_per_filter_config?.['envoy.filters.http.ratelimit'], vh.rate_limits),
+        globalLimit,
       };
       limiters.set(limiterKey, compiled.localLimiter);
       table.add(vh.domains, compiled);

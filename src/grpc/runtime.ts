@@ -78,11 +78,8 @@ export class RoutePolicies {
       // Istio cluster names are outbound|port|subset|host.
       const parts = cluster.name.split('|');
       const service = parts.length === 4 ? parts[3]! : cluster.name;
-      const dot = service.split('.');
       handle = telemetry.outbound.target({
         service,
-        serviceName: dot[0],
-        ...(dot.length > 2 && { serviceNamespace: dot[1] }),
         protocol: 'grpc',
         cluster: cluster.name,
         route: route.name,

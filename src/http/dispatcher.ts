@@ -108,7 +108,7 @@ export class MeshDispatcher extends Dispatcher implements ExchangeContext {
       const cluster = route.clusters[clusterIndex]!;
       const service = cluster.split('|')[3] ?? 'unknown';
       handle = handles[clusterIndex] = this.runtime.telemetry.outbound.target({
-        service, serviceNamespace: service.split('.')[1], cluster, route: route.name, protocol: 'http',
+        service, cluster, route: route.name, protocol: 'http',
       });
     }
     return handle;

@@ -133,6 +133,28 @@ export class OutboundTargetHandle {
   }
 }
 
+const SVC = '.svc.cluster.local';
+
+/**
+ * A Kubernetes-shaped host (`name.ns.svc.cluster.local`) names its service
+ * and namespace; any other host (a ServiceEntry's `example.de`) is its own
+ * service name, as istiod names ServiceEntry services, and its namespace is
+ * not known from the host alone.
+ */
+export function serviceNameOf(host: string): string {
+  if (!host.endsWith(SVC)) return host;
+  const dot = host.indexOf('.');
+  return dot > 0 && dot < host.length - SVC.length ? host.slice(0, dot) : host;
+}
+
+/** The namespace of a Kubernetes-shaped host, else undefined (the label reads `unknown`). */
+export function serviceNamespaceOf(host: string): string | undefined {
+  if (!host.endsWith(SVC)) return undefined;
+  const dot = host.indexOf('.');
+  const end = host.length - SVC.length;
+  return dot > 0 && dot < end ? host.slice(dot + 1, end) : undefined;
+}
+
 /** The outbound half of a mesh's telemetry. */
 export class OutboundTelemetry {
   private readonly now: () => number;
@@ -155,8 +177,8 @@ export class OutboundTelemetry {
       ...this.options.source,
       reporter: 'source',
       destination_service: info.service,
-      destination_service_name: info.serviceName ?? (info.service === 'unknown' ? 'unknown' : info.service.split('.')[0]),
-      destination_service_namespace: info.serviceNamespace,
+      destination_service_name: info.serviceName ?? serviceNameOf(info.service),
+      destination_service_namespace: info.serviceNamespace ?? serviceNamespaceOf(info.service),
       request_protocol: info.protocol ?? 'http',
       // Istio's source reporter does not know the policy the server enforced.
       connection_security_policy: 'unknown',

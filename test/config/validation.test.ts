@@ -23,11 +23,12 @@ ${body}`;
 
 // Each case: YAML, then the kind, resource, path and a fragment of the reason the error must carry.
 const cases: Array<[string, string, string, string, string, RegExp]> = [
-  ['weights not totalling 100', vs('    - route:\n        - { destination: { host: calculate, subset: a }, weight: 90 }\n        - { destination: { host: calculate, subset: b }, weight: 20 }'), 'VirtualService', 'shop/calculate', 'spec.http[0].route', /total 100, got 110/],
+  ['weights totalling 0', vs('    - route:\n        - { destination: { host: calculate, subset: a }, weight: 0 }\n        - { destination: { host: calculate, subset: b } }'), 'VirtualService', 'shop/calculate', 'spec.http[0].route', /total destination weight = 0/],
+  ['a negative weight', vs('    - route:\n        - { destination: { host: calculate, subset: a }, weight: -1 }\n        - { destination: { host: calculate, subset: b }, weight: 2 }'), 'VirtualService', 'shop/calculate', 'spec.http[0].route[0].weight', /≥ 0/],
   ['a bad duration', vs('    - timeout: 2 seconds\n      route: [{ destination: { host: calculate } }]'), 'VirtualService', 'shop/calculate', 'spec.http[0].timeout', /not a duration/],
   ['an unknown field', vs('    - route: [{ destination: { host: calculate } }]\n      retry: { attempts: 3 }'), 'VirtualService', 'shop/calculate', 'spec.http[0].retry', /unknown field "retry"/],
   ['an unknown retry condition', vs('    - retries: { attempts: 2, retryOn: "5xx,sometimes" }\n      route: [{ destination: { host: calculate } }]'), 'VirtualService', 'shop/calculate', 'spec.http[0].retries.retryOn', /unknown retry condition "sometimes"/],
-  ['an invalid regex', vs('    - match: [{ uri: { regex: "/a[" } }]\n      route: [{ destination: { host: calculate } }]'), 'VirtualService', 'shop/calculate', 'spec.http[0].match[0].uri.regex', /invalid regular expression/],
+  ['an invalid regex', vs('    - match: [{ uri: { regex: "/a[" } }]\n      route: [{ destination: { host: calculate } }]'), 'VirtualService', 'shop/calculate', 'spec.http[0].match[0].uri.regex', /invalid RE2 regex "\/a\[": .*missing closing \]/],
   ['two string matchers at once', vs('    - match: [{ uri: { exact: /a, prefix: /b } }]\n      route: [{ destination: { host: calculate } }]'), 'VirtualService', 'shop/calculate', 'spec.http[0].match[0].uri', /only one of exact, prefix, regex/],
   ['a route without a destination', vs('    - timeout: 1s'), 'VirtualService', 'shop/calculate', 'spec.http[0]', /one of route, redirect, directResponse or delegate/],
   ['no hosts', vs('    - route: [{ destination: { host: calculate } }]').replace('hosts: [calculate]', 'hosts: []'), 'VirtualService', 'shop/calculate', 'spec.hosts', /at least one host/],
