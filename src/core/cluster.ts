@@ -71,6 +71,28 @@ const hostId = (h: Host): string => h.id;
  */
 export type LabelsCache = Map<object, Readonly<Record<string, string>>>;
 
+/**
+ * The checks compiling a cluster's policies makes (outlier detection, panic
+ * threshold, circuit breakers, connection pool), without building any live
+ * state: an xDS client runs it on every Cluster as it arrives, so a bad one is
+ * NACKed even while the snapshot waits for endpoints. Returns the problem
+ * (`field: reason`), or undefined.
+ */
+export function checkClusterPolicies(cluster: Cluster): string | undefined {
+  try {
+    compileOutlierDetection(cluster);
+    compilePanicThreshold(cluster);
+    compileConnectionPool(cluster, compileCircuitBreakers(cluster));
+  } catch (err) {
+    const e = err as { path?: string; reason?: string; message: string };
+    return e.path !== undefined && e.reason !== undefined ? `${e.path}: ${e.reason}` : e.message;
+  }
+  const timeout = protoToMs(cluster.connect_timeout);
+  // Envoy: connect_timeout must be greater than 0 (proto validation `duration.gt: {}`).
+  if (cluster.connect_timeout && !(timeout! > 0)) return 'connect_timeout: must be greater than 0';
+  return undefined;
+}
+
 /** Compiles a cluster and its load assignment, carrying live state over from `previous`. */
 export function compileCluster(cluster: Cluster, assignment: ClusterLoadAssignment | undefined, previous: CompiledCluster | undefined, random: RandomSource, labelsCache: LabelsCache = new Map()): CompiledCluster {
   let reuse: Map<string, Host> | undefined;

@@ -5,6 +5,7 @@
  * names one type makes the client subscribe to in another.
  */
 import { TYPE_URL, type Cluster, type ClusterLoadAssignment, type EnvoyResources, type HttpConnectionManager, type Listener, type RouteConfiguration } from '../config/envoy.js';
+import { checkClusterPolicies } from '../core/cluster.js';
 import { decodeAny } from './protos.js';
 
 /** The EnvoyResources field each type fills. */
@@ -96,8 +97,15 @@ export function checkResource(type: XdsType, name: string, resource: Record<stri
     }
     case 'routes': {
       const rc = resource as unknown as RouteConfiguration;
+      // Envoy refuses a domain that two virtual hosts of one RouteConfiguration both claim ("Only unique values for domains").
+      const domains = new Set<string>();
       for (const [i, vh] of (rc.virtual_hosts ?? []).entries()) {
         if (!vh.domains || vh.domains.length === 0) return `${where}: virtual_hosts[${i}].domains: must not be empty`;
+        for (const d of vh.domains) {
+          const key = d.toLowerCase();
+          if (domains.has(key)) return `${where}: virtual_hosts[${i}].domains: duplicate domain "${d}" (only unique values for domains are permitted)`;
+          domains.add(key);
+        }
         for (const [j, route] of (vh.routes ?? []).entries()) {
           const wc = route.route?.weighted_clusters;
           if (wc) {
@@ -111,19 +119,30 @@ export function checkResource(type: XdsType, name: string, resource: Record<stri
     case 'clusters': {
       const c = resource as unknown as Cluster;
       if (c.type === 'EDS' && !c.eds_cluster_config?.eds_config) return `${where}: eds_cluster_config.eds_config: required for an EDS cluster`;
-      return undefined;
+      const problem = checkClusterPolicies(c);
+      return problem === undefined ? checkAssignment(`${where}: load_assignment`, c.load_assignment) : `${where}: ${problem}`;
     }
-    case 'endpoints': {
-      const cla = resource as unknown as ClusterLoadAssignment;
-      for (const [i, group] of (cla.endpoints ?? []).entries()) {
-        for (const [j, lb] of (group.lb_endpoints ?? []).entries()) {
-          const sa = lb.endpoint?.address?.socket_address;
-          if (!sa?.address) return `${where}: endpoints[${i}].lb_endpoints[${j}].endpoint.address.socket_address.address: required`;
-        }
-      }
-      return undefined;
+    case 'endpoints':
+      return checkAssignment(where, resource as unknown as ClusterLoadAssignment);
+  }
+}
+
+/** Envoy's proto rules for endpoints: an address, a port in 1–65535, weights ≥ 1. */
+function checkAssignment(where: string, cla: ClusterLoadAssignment | undefined): string | undefined {
+  for (const [i, group] of (cla?.endpoints ?? []).entries()) {
+    const lw = (group as { load_balancing_weight?: { value?: number | string } }).load_balancing_weight;
+    if (lw !== undefined && lw !== null && !(Number(lw.value ?? 0) >= 1)) return `${where}: endpoints[${i}].load_balancing_weight: must be at least 1`;
+    for (const [j, lb] of (group.lb_endpoints ?? []).entries()) {
+      const at = `${where}: endpoints[${i}].lb_endpoints[${j}]`;
+      const sa = lb.endpoint?.address?.socket_address;
+      if (!sa?.address) return `${at}.endpoint.address.socket_address.address: required`;
+      const port = Number(sa.port_value ?? 0);
+      if (!(Number.isInteger(port) && port >= 1 && port <= 65535)) return `${at}.endpoint.address.socket_address.port_value: must be 1–65535, got ${sa.port_value ?? 0}`;
+      const w = lb.load_balancing_weight;
+      if (w !== undefined && w !== null && !(Number(w.value ?? 0) >= 1)) return `${at}.load_balancing_weight: must be at least 1`;
     }
   }
+  return undefined;
 }
 
 /** RDS names the listeners need (sorted, unique). */
