@@ -19,7 +19,7 @@ async function serverFor(option: (typeof OPTIONS)[number] | undefined, http2: bo
   const calls = { n: 0 };
   const handler = (req: IncomingMessage | Http2ServerRequest, res: ServerResponse | Http2ServerResponse): void => {
     calls.n++;
-    res.end(req.url);
+    res.end(req.url ?? "");
   };
   const server = mesh.createServer(handler, { http2 });
   const port = await listen(server);
