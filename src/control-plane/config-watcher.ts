@@ -9,6 +9,7 @@ import { extname, join } from 'node:path';
 import { MeshConfigError } from '../errors.js';
 import { parseYaml } from '../config/load.js';
 import { parseResources } from '../config/resources.js';
+import { meshConfigFromDocuments, type MeshConfigOptions } from '../config/mesh-config.js';
 import type { IstioResource } from '../config/istio-types.js';
 
 /** A config problem, as /debug/status shows it. */
@@ -26,6 +27,8 @@ const configExtensions = new Set(['.yaml', '.yml', '.json']);
 interface ParsedFile {
   text: string;
   resources: IstioResource[];
+  /** The `istio` ConfigMap's MeshConfig, when this file has it. */
+  meshConfig: MeshConfigOptions | undefined;
 }
 
 /** Options of {@link ConfigWatcher}. */
@@ -42,6 +45,8 @@ export interface ConfigWatcherOptions {
 export class ConfigWatcher {
   /** Last good resources (empty until a load succeeds). */
   resources: IstioResource[] = [];
+  /** The MeshConfig of the `istio` ConfigMap in `istio-system`, when the directory has one (as istiod reads it). */
+  meshConfig: MeshConfigOptions | undefined;
   /** The last load error; cleared by the next good load. */
   error: ConfigProblem | undefined;
   /** Successful loads so far. */
@@ -130,11 +135,16 @@ export class ConfigWatcher {
     const files = new Map<string, ParsedFile>();
     const out: IstioResource[] = [];
     const seen = new Set<string>();
+    let meshConfig: MeshConfigOptions | undefined;
     paths.forEach((path, i) => {
       const text = texts[i]!;
       let parsed = this.files.get(path);
-      if (parsed?.text !== text) parsed = { text, resources: parseResources(parseYaml(text, path)) };
+      if (parsed?.text !== text) {
+        const docs = parseYaml(text, path);
+        parsed = { text, resources: parseResources(docs), meshConfig: meshConfigFromDocuments(docs) };
+      }
       files.set(path, parsed);
+      if (parsed.meshConfig !== undefined) meshConfig = parsed.meshConfig;
       for (const r of parsed.resources) {
         const key = `${r.kind}/${r.metadata.namespace}/${r.metadata.name}`;
         if (seen.has(key)) throw new MeshConfigError(r.kind, `${r.metadata.namespace}/${r.metadata.name}`, 'metadata.name', `duplicate resource: the same kind, namespace and name appear twice (again in ${path})`);
@@ -144,6 +154,7 @@ export class ConfigWatcher {
     });
     // only a fully good load replaces the parse cache
     this.files = files;
+    this.meshConfig = meshConfig;
     return out;
   }
 
