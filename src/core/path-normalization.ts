@@ -50,10 +50,29 @@ const SETTINGS: Readonly<Record<PathNormalizationType, PathNormalizationSettings
 /** The request goes on with this path (normalized or not) and its query (`?…` or empty). */
 export interface NormalizedPath {
   readonly path: string;
-  /** The query string with its `?`, or '' — `path + query` is the URL to forward. */
+  /** The query string with its `?`, or '' — `path + query` is {@link url}. */
   readonly query: string;
+  /** The URL to forward: the normalized path and the original query. */
+  readonly url: string;
   /** False when the raw URL needed no change (the app's URL can stay as it is). */
   readonly changed: boolean;
+}
+
+/** A {@link NormalizedPath} that slices path and query only when asked: adapters of an unchanged URL never ask. */
+class Normalized implements NormalizedPath {
+  constructor(readonly url: string, private readonly queryAt: number, readonly changed: boolean) {}
+
+  get path(): string {
+    return this.queryAt === this.url.length ? this.url : this.url.slice(0, this.queryAt);
+  }
+
+  get query(): string {
+    return this.queryAt === this.url.length ? '' : this.url.slice(this.queryAt);
+  }
+
+  toJSON(): { path: string; query: string; changed: boolean } {
+    return { path: this.path, query: this.query, changed: this.changed };
+  }
 }
 
 /** Envoy answers the request itself: 400 (bad path), 404 (not an origin-form path) or 307 (redirect action). */
@@ -92,6 +111,13 @@ const TABLE = (() => {
   return t;
 })();
 
+/** Characters no option ever rewrites or looks at twice (not `/ . % ? # \\`, nothing canonicalization escapes). */
+const PLAIN = (() => {
+  const t = new Uint8Array(128);
+  for (let c = 0; c < 128; c++) t[c] = (TABLE[c] === PASS || TABLE[c] === UNESCAPE) && c !== 0x2f ? 1 : 0;
+  return t;
+})();
+
 const SLASH = 0x2f;
 const BACKSLASH = 0x5c;
 const DOT = 0x2e;
@@ -116,10 +142,9 @@ export function normalizePath(raw: string, settings: PathNormalizationSettings):
     url = origin;
     changed = true;
   }
-  const end = url.length;
   const q = needsWork(url, settings);
   if (q < 0) return slowPath(url, settings);
-  return { path: q === end ? url : url.slice(0, q), query: q === end ? '' : url.slice(q), changed };
+  return new Normalized(url, q, changed);
 }
 
 /**
@@ -133,6 +158,8 @@ function needsWork(url: string, settings: PathNormalizationSettings): number {
   let prev = 0;
   for (let i = 0; i < end; i++) {
     const c = url.charCodeAt(i);
+    // Letters, digits and the punctuation no option rewrites: one table load, the common case.
+    if (c < 0x80 && PLAIN[c] === 1) { prev = c; continue; }
     if (c === QUESTION) return url.indexOf('#', i) === -1 ? i : -1;
     if (c === HASH) return -1;
     if (c === SLASH) {
@@ -214,7 +241,7 @@ function slowPath(url: string, settings: PathNormalizationSettings): PathNormali
   }
   if (settings.mergeSlashes) path = mergeSlashes(path);
   if (redirect) return { reject: 307, details: PATH_NORMALIZATION_FAILED, location: path + query };
-  return { path, query, changed: true };
+  return new Normalized(path + query, path.length, true);
 }
 
 /** Envoy's PathUtil::mergeSlashes: keeps a leading and a trailing slash, joins the non-empty segments. */

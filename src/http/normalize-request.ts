@@ -73,7 +73,7 @@ function normalizeOnce(r: NormalizableRequest, settings: PathNormalizationSettin
     return cachedReply(result.reject, result.details);
   }
   if (!result.changed) return undefined;
-  const url = result.path + result.query;
+  const url = result.url;
   // Express and Fastify copy the raw URL to originalUrl before any middleware: the app must not see it there either.
   if (r.originalUrl === raw) r.originalUrl = url;
   r.url = url;
