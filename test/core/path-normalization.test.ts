@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import test from 'node:test';
+import { canonicalizePath } from '../../src/core/canonical-path.js';
 import {
-  canonicalizePath, isUpperCaseMethod, mergeSlashes, normalizePath, pathNormalizationSettings, type PathNormalizationResult,
+  isUpperCaseMethod, mergeSlashes, normalizePath, pathNormalizationSettings, type PathNormalizationResult,
 } from '../../src/core/path-normalization.js';
 import { normalizationCases } from '../fixtures/istio/path-normalization.js';
 
