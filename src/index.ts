@@ -22,3 +22,5 @@ export { seededRandom, type RandomSource } from './core/random.js';
 export type { ConfigSource } from './config/load.js';
 export type { EnvoyResources } from './config/envoy.js';
 export type { IstioResource } from './config/istio-types.js';
+export type { MeshConfigOptions } from './config/mesh-config.js';
+export { normalizePath, pathNormalizationSettings, type PathNormalizationType, type PathNormalizationSettings, type PathNormalizationResult } from './core/path-normalization.js';

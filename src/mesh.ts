@@ -6,6 +6,8 @@
 import { fetch as undiciFetch, request as undiciRequest, type Dispatcher, type RequestInfo, type RequestInit, type Response } from 'undici';
 import { loadDocuments, type ConfigSource } from './config/load.js';
 import { parseResources } from './config/resources.js';
+import { checkMeshConfig, meshConfigFromDocuments, type MeshConfigOptions } from './config/mesh-config.js';
+import { pathNormalizationSettings } from './core/path-normalization.js';
 import { translate, type ProxyInfo } from './config/translate.js';
 import type { EnvoyResources, Listener } from './config/envoy.js';
 import { fromStruct } from './config/struct.js';
@@ -107,6 +109,12 @@ export interface MeshOptions extends MeshIdentityOptions {
    * /config_dump, /clusters, /ready. Port 0 picks a free one (see `mesh.admin.port`).
    */
   admin?: { port?: number; host?: string };
+  /**
+   * Istio MeshConfig fields meshlet applies: `pathNormalization.normalization`
+   * (NONE | BASE | MERGE_SLASHES | DECODE_AND_MERGE_SLASHES, default BASE).
+   * An `istio` ConfigMap in `istio-system` in the config (`data.mesh`) overrides it.
+   */
+  meshConfig?: MeshConfigOptions;
 }
 
 /** A workload's mesh: outbound dispatcher, fetch, config and lifecycle. */
@@ -154,8 +162,12 @@ export class Mesh {
     });
     this.random = options.random ?? defaultRandom;
     // security: AuthorizationPolicy runs first in the inbound chain
-    this.security = new MeshSecurity({ namespace: this.proxy.namespace, labels: this.proxy.labels, ...(this.proxy.serviceAccount !== undefined && { serviceAccount: this.proxy.serviceAccount }) }, options.trustDomain !== undefined ? { trustDomain: options.trustDomain } : {});
-    this.inbound = new InboundServer(this, { policies: new InboundPolicyCompiler({ authorization: authorizationFilterFactory(this.security.authorization) }) });
+    this.meshConfig = checkMeshConfig(options.meshConfig, 'MeshOptions', 'meshConfig', 'meshConfig');
+    this.security = new MeshSecurity({ namespace: this.proxy.namespace, labels: this.proxy.labels, ...(this.proxy.serviceAccount !== undefined && { serviceAccount: this.proxy.serviceAccount }) }, { ...(options.trustDomain !== undefined && { trustDomain: options.trustDomain }), normalize: (req) => this.inbound.normalize(req) });
+    this.inbound = new InboundServer(this, {
+      policies: new InboundPolicyCompiler({ authorization: authorizationFilterFactory(this.security.authorization) }),
+      pathNormalization: pathNormalizationSettings(this.meshConfig.pathNormalization?.normalization),
+    });
     this.fastify = fastifyPlugin(this);
     this.grpc = createMeshGrpc(this, {
       random: this.random,
@@ -197,6 +209,7 @@ export class Mesh {
   }
 
   private readonly random: RandomSource;
+  private readonly meshConfig: MeshConfigOptions;
   /** gRPC: `new Client(target, creds, mesh.grpc.clientOptions())`, interceptors. */
   readonly grpc: MeshGrpc;
   private xds: AdsClient | undefined;
@@ -216,10 +229,12 @@ export class Mesh {
    * any document is invalid.
    */
   async apply(config: ConfigSource): Promise<void> {
-    const resources = parseResources(await loadDocuments(config));
+    const docs = await loadDocuments(config);
+    const resources = parseResources(docs);
     const checked = this.security.check(resources); // security: AuthorizationPolicy errors reject the config
     const telemetry = telemetryPolicyFor(resources, this.proxy);
-    this.applyEnvoy(translate(resources, this.proxy), `embedded-${++this.generation}`);
+    const normalization = (meshConfigFromDocuments(docs) ?? this.meshConfig).pathNormalization?.normalization;
+    this.applyEnvoy(translate(resources, normalization === undefined ? this.proxy : { ...this.proxy, pathNormalization: normalization }), `embedded-${++this.generation}`);
     this.security.install(resources, checked);
     this.telemetry.applyPolicy(telemetry);
   }

@@ -28,6 +28,7 @@ import { labelsMatch } from './registry.js';
 import type { ProxyInfo } from './translate.js';
 import { type ConfigLocation, translateLocalRateLimitFilter, translateRateLimitLocal } from './translate-resilience.js';
 import { MeshConfigError } from '../errors.js';
+import { type PathNormalizationType, pathNormalizationSettings } from '../core/path-normalization.js';
 
 /** Name of the inbound listener (Istio's). */
 export const VIRTUAL_INBOUND = 'virtual_inbound';
@@ -52,6 +53,10 @@ export interface InboundHttpConnectionManager {
   stat_prefix: string;
   route_config: RouteConfiguration;
   http_filters: HttpFilter[];
+  /** Envoy's path handling, as istiod sets it from `meshConfig.pathNormalization` (listener_builder.go). */
+  normalize_path?: { value: boolean } | boolean;
+  merge_slashes?: boolean;
+  path_with_escaped_slashes_action?: string | number;
 }
 
 /** Options of {@link translateInbound}. */
@@ -64,6 +69,8 @@ export interface TranslateInboundOptions {
    * with a factory registered in core/inbound-policy).
    */
   filters?: readonly HttpFilter[];
+  /** `meshConfig.pathNormalization.normalization` (default BASE), written onto the HCM as istiod does. */
+  pathNormalization?: PathNormalizationType;
 }
 
 type EnvoyFilterPatch = {
@@ -119,6 +126,7 @@ export function translateInbound(resources: readonly IstioResource[], proxy: Pro
     stat_prefix: `inbound_0.0.0.0_${VIRTUAL_INBOUND_PORT}`,
     route_config: { name: INBOUND_ROUTE_NAME, virtual_hosts: [{ name: INBOUND_ROUTE_NAME, domains: ['*'], routes: [route] }] },
     http_filters: chain,
+    ...pathNormalizationFields(options.pathNormalization),
   };
   const listener = {
     name: VIRTUAL_INBOUND,
@@ -128,6 +136,12 @@ export function translateInbound(resources: readonly IstioResource[], proxy: Pro
     ...securityMetadata(resources, proxy.namespace, options.rootNamespace ?? 'istio-system'),
   };
   return listener as Listener;
+}
+
+/** The HCM fields istiod's buildHTTPConnectionManager sets for a normalization option. */
+function pathNormalizationFields(type: PathNormalizationType | undefined): Pick<InboundHttpConnectionManager, 'normalize_path' | 'merge_slashes' | 'path_with_escaped_slashes_action'> {
+  const s = pathNormalizationSettings(type);
+  return { normalize_path: { value: s.normalizePath }, merge_slashes: s.mergeSlashes, path_with_escaped_slashes_action: s.escapedSlashes };
 }
 
 /** The inbound HCM of a `virtual_inbound` listener (as translated or received over LDS), if it has one. */

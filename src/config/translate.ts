@@ -12,6 +12,7 @@ import { clusterName, defaultRetryPolicy, translateHttpRoute } from './translate
 import { translateConnectionPool, translateOutlierDetection } from './translate-resilience.js';
 import { applyEnvoyFilterRateLimits, applyRateLimits } from './translate-ratelimit.js';
 import { translateInbound } from './translate-inbound.js';
+import type { PathNormalizationType } from '../core/path-normalization.js';
 import { translateGateway } from './translate-gateway.js';
 import { UpstreamTlsTranslator } from './translate-tls.js';
 import { LbEndpointBuilder } from './translate-endpoints.js';
@@ -22,6 +23,8 @@ export interface ProxyInfo {
   namespace: string;
   labels: Record<string, string>;
   serviceAccount?: string;
+  /** The mesh's `meshConfig.pathNormalization.normalization`, for the inbound listener (default BASE). */
+  pathNormalization?: PathNormalizationType;
 }
 
 /** The port a destination host is assumed to listen on when nothing says otherwise. */
@@ -231,7 +234,7 @@ export function translate(resources: readonly IstioResource[], proxy: ProxyInfo,
   const gateway = translateGateway(resources, proxy, (ns, port) => namerFor(ns, port));
   if (gateway.routes.length > 0) applyRateLimits(resources, gateway.routes, registry, namerFor(proxy.namespace, DEFAULT_PORT));
   applyEnvoyFilterRateLimits(resources, proxy, out.routes, gateway.routes, namerFor(proxy.namespace, DEFAULT_PORT));
-  out.listeners.push(...gateway.listeners, translateInbound(resources, proxy));
+  out.listeners.push(...gateway.listeners, translateInbound(resources, proxy, proxy.pathNormalization !== undefined ? { pathNormalization: proxy.pathNormalization } : {}));
   out.routes.push(...gateway.routes);
 
   const lbEndpoints = new LbEndpointBuilder(upstreamTls);

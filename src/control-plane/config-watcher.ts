@@ -8,6 +8,7 @@ import { stat } from 'node:fs/promises';
 import { MeshConfigError } from '../errors.js';
 import { listConfigFiles, parseYaml, readConfigFile } from '../config/load.js';
 import { parseResources } from '../config/resources.js';
+import { meshConfigFromDocuments, type MeshConfigOptions } from '../config/mesh-config.js';
 import type { IstioResource } from '../config/istio-types.js';
 
 /** A config problem, as /debug/status shows it. */
@@ -23,6 +24,8 @@ export interface ConfigProblem {
 interface ParsedFile {
   text: string;
   resources: IstioResource[];
+  /** The `istio` ConfigMap's MeshConfig, when this file has it. */
+  meshConfig: MeshConfigOptions | undefined;
 }
 
 /** Options of {@link ConfigWatcher}. */
@@ -39,6 +42,8 @@ export interface ConfigWatcherOptions {
 export class ConfigWatcher {
   /** Last good resources (empty until a load succeeds). */
   resources: IstioResource[] = [];
+  /** The MeshConfig of the `istio` ConfigMap in `istio-system`, when the directory has one (as istiod reads it). */
+  meshConfig: MeshConfigOptions | undefined;
   /** The last load error; cleared by the next good load. */
   error: ConfigProblem | undefined;
   /** Successful loads so far. */
@@ -125,11 +130,16 @@ export class ConfigWatcher {
     const files = new Map<string, ParsedFile>();
     const out: IstioResource[] = [];
     const seen = new Set<string>();
+    let meshConfig: MeshConfigOptions | undefined;
     paths.forEach((path, i) => {
       const text = texts[i]!;
       let parsed = this.files.get(path);
-      if (parsed?.text !== text) parsed = { text, resources: parseResources(parseYaml(text, path)) };
+      if (parsed?.text !== text) {
+        const docs = parseYaml(text, path);
+        parsed = { text, resources: parseResources(docs), meshConfig: meshConfigFromDocuments(docs) };
+      }
       files.set(path, parsed);
+      if (parsed.meshConfig !== undefined) meshConfig = parsed.meshConfig;
       for (const r of parsed.resources) {
         const key = `${r.kind}/${r.metadata.namespace}/${r.metadata.name}`;
         if (seen.has(key)) throw new MeshConfigError(r.kind, `${r.metadata.namespace}/${r.metadata.name}`, 'metadata.name', `duplicate resource: the same kind, namespace and name appear twice (again in ${path})`);
@@ -139,6 +149,7 @@ export class ConfigWatcher {
     });
     // only a fully good load replaces the parse cache
     this.files = files;
+    this.meshConfig = meshConfig;
     return out;
   }
 

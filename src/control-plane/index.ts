@@ -13,6 +13,7 @@ import type { Server as HttpServer } from 'node:http';
 import type { EnvoyResources } from '../config/envoy.js';
 import type { IstioResource } from '../config/istio-types.js';
 import { translate } from '../config/translate.js';
+import { checkMeshConfig, type MeshConfigOptions } from '../config/mesh-config.js';
 import { MeshError } from '../errors.js';
 import type { RateLimiter } from '../ratelimit/limiter.js';
 import type { CertificateAuthority, MintTokenOptions } from '../security/ca.js';
@@ -63,6 +64,12 @@ export interface ControlPlaneOptions {
   ca?: ControlPlaneCaOptions;
   /** Host the rate-limit service (`envoy.service.ratelimit.v3.RateLimitService`) on the ADS port. */
   ratelimit?: ControlPlaneRateLimitOptions;
+  /**
+   * Istio MeshConfig (`pathNormalization`), written onto every inbound
+   * listener as istiod does. An `istio` ConfigMap in `istio-system` in the
+   * config directory overrides it.
+   */
+  meshConfig?: MeshConfigOptions;
 }
 
 /** Returned by {@link ControlPlane.status}. */
@@ -136,6 +143,7 @@ export async function createControlPlane(options: ControlPlaneOptions): Promise<
   if (!plaintext && !options.ca) throw new MeshError('MESH_NO_CA', 'plaintext: false needs a CA to serve TLS: createControlPlane({ ca: { dir } }) or --ca-dir');
   const debounceMs = options.debounceMs ?? 100;
   const trace: TraceFn = createTrace('control-plane');
+  const meshConfig = checkMeshConfig(options.meshConfig, 'ControlPlaneOptions', 'meshConfig', 'meshConfig');
   const log = options.log ?? ((level, message) => {
     if (level === 'info') trace(message);
     else process.stderr.write(`meshlet control-plane ${level}: ${message}\n`);
@@ -171,7 +179,8 @@ export async function createControlPlane(options: ControlPlaneOptions): Promise<
       combined = { generation: cache.generation, resources: [...watcher.resources, ...registry.resources(watcher.resources)] };
     }
     const [ns, labels] = parseTranslationKey(namespace);
-    return translate(combined.resources, { name: 'meshlet-control-plane', namespace: ns, labels }, translations);
+    const normalization = (watcher.meshConfig ?? meshConfig).pathNormalization?.normalization;
+    return translate(combined.resources, { name: 'meshlet-control-plane', namespace: ns, labels, ...(normalization !== undefined && { pathNormalization: normalization }) }, translations);
   });
   // Label keys that some selector in the config reads; a node's translation depends on those labels only.
   let selectorKeys: { generation: number; keys: string[] } | undefined;

@@ -16,6 +16,7 @@
 import type { Any, EnvoyResources } from '../config/envoy.js';
 import { INBOUND_ROUTE_NAME, LOCAL_RATELIMIT_FILTER, ROUTER_FILTER, VIRTUAL_INBOUND, inboundConnectionManager } from '../config/translate-inbound.js';
 import { MeshConfigError } from '../errors.js';
+import { validateInboundPath } from './inbound-path.js';
 import { defaultRandom, type RandomSource } from './random.js';
 import { LocalRateLimiter, RateLimitOutcome, compileLocalRateLimit } from './token-bucket.js';
 
@@ -24,7 +25,7 @@ export interface InboundRequestView {
   readonly method: string;
   /** Path without the query string. */
   readonly path: string;
-  /** A request header by lower-case name (first value). */
+  /** A request header by lower-case name; a repeated header as its values joined with `,` (as Envoy's matchers). */
   header(name: string): string | undefined;
   /** The peer's mTLS identity (`spiffe://…`), when the connection was mutual TLS. */
   readonly sourcePrincipal: string | undefined;
@@ -168,9 +169,11 @@ export class InboundPolicyCompiler {
  * Compiles a set of resources' inbound chain without keeping anything: call
  * it when a snapshot is applied so a bad chain is rejected with the rest of
  * the config instead of failing requests later.
- * @throws MeshConfigError naming the listener and the bad filter.
+ * Also checks the HCM's path normalization fields (core/inbound-path).
+ * @throws MeshConfigError naming the listener and the bad filter or field.
  */
 export function validateInboundPolicy(resources: EnvoyResources, factories?: Readonly<Record<string, InboundFilterFactory>>): void {
+  validateInboundPath({ resources });
   compile({ resources }, { ...builtInFactories, ...factories }, undefined, Date.now, defaultRandom, new Map(), new Map());
 }
 

@@ -4,6 +4,10 @@
  * the route table of the Gateway server port it serves (`http.<port>`), and
  * the mesh dispatcher routes it with every outbound feature — the same path
  * a sidecar-less client takes, so a gateway is one more mesh workload.
+ * Each request is first normalized as Envoy's HCM does (mesh
+ * `meshConfig.pathNormalization`) and checked against the AuthorizationPolicies
+ * that select the gateway workload, so routes, policies and upstreams all
+ * see the normalized path.
  */
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
@@ -138,6 +142,13 @@ class GatewayServer implements Gateway {
   private handle(req: IncomingMessage, res: ServerResponse): void {
     this.active++;
     res.once('close', this.requestDone);
+    // As Envoy's HCM, before anything reads the path: route matching, policy and the upstream get the normalized one.
+    const refused = this.mesh.inbound.normalize(req) ?? this.mesh.security.authorization.authorizeHttp(req);
+    if (refused !== undefined) {
+      for (const [name, value] of refused.headers) res.setHeader(name, value);
+      writeLocalReply(res, refused.status, refused.flags, refused.body, this.draining);
+      return;
+    }
     const snapshot = this.mesh.snapshot;
     const authority = req.headers.host ?? '';
     const { host, port } = parseAuthority(authority, this.defaultPort);

@@ -4,6 +4,13 @@
  * fastify-plugin does). `onRequest` starts telemetry, applies the inbound
  * policy and runs the request in its trace context; `preHandler` re-enters
  * that context, so the handler keeps it whatever the body parser did.
+ *
+ * Path normalization: Fastify routes before any hook runs, so `onRequest`
+ * can only normalize `request.url` and authorize on the normalized path
+ * after the route was picked from the raw one. For routing on the path the
+ * sidecar would forward, pass the plugin's `rewriteUrl` to the constructor:
+ * `Fastify({ rewriteUrl: mesh.fastify.rewriteUrl })` — it normalizes before
+ * the router and `onRequest` then answers what the sidecar refuses.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { type InboundExchange, type InboundMesh, inboundServerFor } from './inbound.js';
@@ -34,6 +41,12 @@ export interface FastifyInstanceLike {
 export interface MeshFastifyPlugin {
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
   (instance: any, options: unknown, done: (err?: Error) => void): void;
+  /**
+   * For `Fastify({ rewriteUrl })`: the sidecar's path normalization before
+   * Fastify's router, so routes match the normalized path. A request the
+   * sidecar refuses keeps its URL here and is answered by `onRequest`.
+   */
+  rewriteUrl: (req: IncomingMessage) => string;
   [key: symbol]: unknown;
 }
 
@@ -71,6 +84,10 @@ export function fastifyPlugin(mesh: InboundMesh): MeshFastifyPlugin {
     done();
   }) as MeshFastifyPlugin;
   // What fastify-plugin sets: hooks apply to the parent (whole app), and a readable name.
+  plugin.rewriteUrl = (req: IncomingMessage): string => {
+    server.normalize(req);
+    return req.url ?? '/';
+  };
   plugin[Symbol.for('skip-override')] = true;
   plugin[Symbol.for('fastify.display-name')] = 'meshlet';
   return plugin;

@@ -79,3 +79,26 @@ export function mutateRawHeaders(raw: Buffer[], mutations: readonly HeaderMutati
   }
   return out;
 }
+
+/**
+ * A request header as Envoy's matchers see it: every occurrence, joined with
+ * `,` (HeaderUtility::getAllOfHeaderAsString). node keeps only the first of
+ * some repeated headers (user-agent, authorization…) and joins others with
+ * `, `, so the raw header list is read when the name appears more than once.
+ * `name` must be lower-case.
+ */
+export function joinedHeader(req: { headers: Record<string, string | string[] | undefined>; rawHeaders?: readonly string[] }, name: string): string | undefined {
+  const v = req.headers[name];
+  if (v === undefined) return undefined;
+  const raw = req.rawHeaders;
+  if (raw === undefined) return Array.isArray(v) ? v.join(',') : v;
+  let first: string | undefined;
+  let joined: string | undefined;
+  for (let i = 0; i < raw.length; i += 2) {
+    const key = raw[i]!;
+    if (key.length !== name.length || key.toLowerCase() !== name) continue;
+    if (first === undefined) first = raw[i + 1]!;
+    else joined = `${joined ?? first},${raw[i + 1]!}`;
+  }
+  return joined ?? first ?? (Array.isArray(v) ? v.join(',') : v);
+}

@@ -10,12 +10,16 @@
 import type { AsyncLocalStorage } from 'node:async_hooks';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { type Context, context as otelContext } from '@opentelemetry/api';
+import { InboundPathSettings } from '../core/inbound-path.js';
+import { pathNormalizationSettings, type PathNormalizationSettings } from '../core/path-normalization.js';
 import { EMPTY_INBOUND_POLICY, InboundPolicyCompiler, type InboundLocalReply, type InboundPolicy, type InboundPolicySource, type InboundRequestView } from '../core/inbound-policy.js';
 import { peerIdentity } from '../security/tls.js';
 import type { InboundCall } from '../telemetry/inbound.js';
 import { PEER_METADATA_HEADER, PEER_METADATA_ID_HEADER } from '../telemetry/peer-metadata.js';
 import type { MeshTelemetry } from '../telemetry/telemetry.js';
 import { normalizeMethod } from '../telemetry/semconv.js';
+import { joinedHeader } from './headers.js';
+import { normalizeRequest } from './normalize-request.js';
 import { bindEmitter, countResponseBytes, type ContextRunner } from './request-hooks.js';
 
 /** What the inbound adapters need from a mesh (a `Mesh` is one). */
@@ -33,6 +37,8 @@ export interface InboundMesh {
 export interface InboundServerOptions {
   /** Compiles the snapshot's inbound chain; pass one with authorization factories or a test clock. */
   policies?: InboundPolicyCompiler;
+  /** The mesh's path normalization, for snapshots whose inbound listener does not say (default BASE). */
+  pathNormalization?: PathNormalizationSettings;
 }
 
 /** Finds the low-cardinality route template once the framework has routed (Express). */
@@ -46,9 +52,21 @@ export type RouteResolver = (req: IncomingMessage) => string | undefined;
 export class InboundServer {
   /** The inbound policy compiler (one per mesh: its token buckets are the workload's). */
   readonly policies: InboundPolicyCompiler;
+  /** The path normalization of each snapshot (its inbound HCM's, else the mesh's). */
+  readonly paths: InboundPathSettings;
 
   constructor(readonly mesh: InboundMesh, options: InboundServerOptions = {}) {
     this.policies = options.policies ?? new InboundPolicyCompiler();
+    this.paths = new InboundPathSettings(options.pathNormalization ?? pathNormalizationSettings('BASE'));
+  }
+
+  /**
+   * Normalizes a request as the sidecar would (method, path; `req.url`
+   * rewritten in place) under the snapshot in force. Returns the local reply
+   * when the sidecar would have refused it. Idempotent per request.
+   */
+  normalize(req: object): InboundLocalReply | undefined {
+    return normalizeRequest(req, this.paths.forSnapshot(this.mesh.snapshot));
   }
 
   /**
@@ -58,8 +76,10 @@ export class InboundServer {
    * @throws MeshConfigError when the snapshot's inbound chain cannot be compiled.
    */
   begin(req: IncomingMessage, res: ServerResponse, httpRoute?: string, routeAtEnd?: RouteResolver): InboundExchange {
+    // First, as Envoy's HCM: policies, telemetry and the app all see the normalized request.
+    const refused = this.normalize(req);
     const policy = this.policies.forSnapshot(this.mesh.snapshot);
-    return new InboundExchange(this.mesh, policy, req, res, httpRoute, routeAtEnd);
+    return new InboundExchange(this.mesh, policy, req, res, httpRoute, routeAtEnd, refused);
   }
 
   /**
@@ -130,6 +150,7 @@ export class InboundExchange implements InboundRequestView {
     readonly res: ServerResponse,
     private httpRoute: string | undefined,
     private readonly routeAtEnd: RouteResolver | undefined,
+    refused?: InboundLocalReply,
   ) {
     const inbound = mesh.telemetry.inbound;
     const socket = req.socket as IncomingMessage['socket'] & { encrypted?: boolean };
@@ -153,7 +174,7 @@ export class InboundExchange implements InboundRequestView {
     countResponseBytes(res, this);
     res.once('finish', this.onEnd);
     res.once('close', this.onEnd);
-    this.localReply = policy === EMPTY_INBOUND_POLICY ? undefined : policy.decodeHeaders(this);
+    this.localReply = refused ?? (policy === EMPTY_INBOUND_POLICY ? undefined : policy.decodeHeaders(this));
     if (this.localReply !== undefined) this.recordLocalReply(this.localReply);
   }
 
@@ -168,9 +189,9 @@ export class InboundExchange implements InboundRequestView {
     return q === -1 ? url : url.slice(0, q);
   }
 
+  /** Every value of a header joined with `,` (Envoy's view of a repeated header, as AuthorizationPolicy matches it). */
   header(name: string): string | undefined {
-    const v = this.req.headers[name];
-    return Array.isArray(v) ? v[0] : v;
+    return joinedHeader(this.req, name);
   }
 
   get sourcePrincipal(): string | undefined {

@@ -15,6 +15,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { InboundFilter, InboundLocalReply, InboundRequestView } from '../core/inbound-policy.js';
 import { type AuthorizationDecision, type AuthorizationEvaluator, type AuthorizationPolicyResource, type RequestAttributes, compileAuthorizationPolicies } from './authorization.js';
+import { joinedHeader } from '../http/headers.js';
 import { peerIdentity } from './tls.js';
 
 /** Envoy RBAC's local-reply body. */
@@ -55,18 +56,19 @@ export function rbacDeniedReply(decision: AuthorizationDecision): InboundLocalRe
 /** Reused per call: evaluation is synchronous, so one scratch object per mesh is safe. */
 interface Scratch extends RequestAttributes {
   headers: Record<string, string | string[] | undefined> | undefined;
+  rawHeaders: readonly string[] | undefined;
 }
 
+/** Istio: header names match case-insensitively, a repeated header as its values joined with `,`. */
 function headerOf(this: Scratch, name: string): string | undefined {
-  const v = this.headers?.[name];
-  return Array.isArray(v) ? v[0] : v;
+  return this.headers === undefined ? undefined : joinedHeader(this as { headers: Record<string, string | string[] | undefined>; rawHeaders?: readonly string[] }, name);
 }
 
 /** The workload's authorization: policies from the current config, evaluated per request. */
 export class MeshAuthorization {
   private cachedFor: readonly unknown[] | undefined;
   private cached: AuthorizationEvaluator | undefined;
-  private readonly scratch: Scratch = { method: '', path: '', headers: undefined, header: headerOf };
+  private readonly scratch: Scratch = { method: '', path: '', headers: undefined, rawHeaders: undefined, header: headerOf };
 
   constructor(
     private readonly workload: { namespace: string; labels?: Readonly<Record<string, string>> },
@@ -119,12 +121,14 @@ export class MeshAuthorization {
     s.host = req.headers.host ?? (req.headers[':authority'] as string | undefined);
     s.port = socket?.localPort;
     s.headers = req.headers;
+    s.rawHeaders = req.rawHeaders;
     s.sourcePrincipal = peerIdentity(socket as Parameters<typeof peerIdentity>[0]);
     s.sourceIp = socket?.remoteAddress;
     s.destinationIp = socket?.localAddress;
     const decision = evaluator.evaluate(s);
     if (decision.audit !== undefined) this.options.onAudit?.(decision, { ...s });
     s.headers = undefined;
+    s.rawHeaders = undefined;
     return decision.allowed ? undefined : rbacDeniedReply(decision);
   }
 
@@ -142,6 +146,7 @@ export class MeshAuthorization {
     s.host = call.authority;
     s.port = call.port;
     s.headers = call.metadata;
+    s.rawHeaders = undefined;
     s.sourcePrincipal = call.sourcePrincipal;
     s.sourceIp = call.sourceIp;
     s.destinationIp = undefined;

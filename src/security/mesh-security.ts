@@ -14,6 +14,7 @@ import { openCaDir } from './ca-dir.js';
 import { certDirIdentity } from './cert-dir.js';
 import { controlPlaneIdentity } from './ca-service.js';
 import { DEFAULT_TRUST_DOMAIN, formatSpiffeId, tryParseSpiffeId } from './identity.js';
+import type { InboundLocalReply } from '../core/inbound-policy.js';
 import { MeshAuthorization, type MeshAuthorizationOptions } from './inbound-authz.js';
 import type { AnyRequestListener, MeshRequestListener } from './mesh-http2.js';
 import { type MeshServer, createMeshServer } from './mesh-server.js';
@@ -96,8 +97,12 @@ export class MeshSecurity {
   private peerAuthFor: readonly unknown[] | undefined;
   private peerAuth: PeerAuthenticationPolicy | undefined;
 
-  constructor(private readonly workload: SecurityWorkload, options: { trustDomain?: string; authorization?: MeshAuthorizationOptions } = {}) {
+  /** The sidecar's request normalization, run before authorization (http/normalize-request via the mesh's inbound server). */
+  private readonly normalize: ((req: object) => InboundLocalReply | undefined) | undefined;
+
+  constructor(private readonly workload: SecurityWorkload, options: { trustDomain?: string; authorization?: MeshAuthorizationOptions; normalize?: (req: object) => InboundLocalReply | undefined } = {}) {
     this.trustDomain = options.trustDomain ?? DEFAULT_TRUST_DOMAIN;
+    this.normalize = options.normalize;
     this.authorization = new MeshAuthorization(workload, () => this.resources, options.authorization);
   }
 
@@ -162,18 +167,22 @@ export class MeshSecurity {
 
   /**
    * An HTTP server speaking mTLS / TLS / plaintext per PeerAuthentication on
-   * each port, enforcing AuthorizationPolicy (403 `RBAC: access denied`)
-   * before `handler` runs. With `http2`, also HTTP/2 (ALPN h2 on TLS, h2c on
+   * each port, normalizing the request as the sidecar does (method, path;
+   * `req.url` rewritten) and enforcing AuthorizationPolicy (403 `RBAC: access
+   * denied`) on the normalized request before `handler` runs. With `http2`, also HTTP/2 (ALPN h2 on TLS, h2c on
    * plaintext); the guard reads h2 requests the same way (`:authority` as host).
    */
   createServer(handler: AnyRequestListener, options: { http2?: boolean } = {}): MeshServer {
     const authz = this.authorization;
+    const normalize = this.normalize;
     const serve = handler as MeshRequestListener;
     const guarded: MeshRequestListener = (req, res) => {
-      // Http2ServerRequest has what authorizeHttp reads: method, url, headers, socket (a proxy of the session's).
-      const denied = authz.authorizeHttp(req as IncomingMessage);
+      // Http2ServerRequest has what these read: method, url (settable), headers, rawHeaders, socket (a proxy of the session's).
+      const denied = normalize?.(req) ?? authz.authorizeHttp(req as IncomingMessage);
       if (denied === undefined) return serve(req, res);
-      (res as ServerResponse).writeHead(denied.status, { 'content-type': 'text/plain', 'content-length': Buffer.byteLength(denied.body), 'x-meshlet-flags': denied.flags });
+      const headers: Record<string, string | number> = { 'content-type': 'text/plain', 'content-length': Buffer.byteLength(denied.body), 'x-meshlet-flags': denied.flags };
+      for (const [name, value] of denied.headers) headers[name] = value;
+      (res as ServerResponse).writeHead(denied.status, headers);
       res.end(denied.body);
     };
     return createMeshServer(guarded, {
