@@ -2,75 +2,29 @@
  * The gateway's request sanitizing against Envoy's behaviour with
  * use_remote_address (source/common/http/conn_manager_utility.cc): a real
  * upstream on 127.0.0.1 answers with the raw header list it received.
+ * x-forwarded-client-cert over mutual TLS: client-cert.test.ts.
  */
 import assert from 'node:assert/strict';
-import { createHash, X509Certificate } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { Agent, request } from 'undici';
 import { MeshConfigError } from '../../src/errors.js';
-import { createGateway, ENVOY_LEGACY_INTERNAL_ADDRESSES, type Gateway, type GatewayOptions } from '../../src/gateway/index.js';
+import { createGateway, ENVOY_LEGACY_INTERNAL_ADDRESSES, runGatewayCli, type GatewayOptions } from '../../src/gateway/index.js';
 import { classifyDownstream, compileEdgePolicy, DEFAULT_EDGE_POLICY, forwardedForEntry } from '../../src/gateway/sanitize.js';
-import { CertificateAuthority } from '../../src/security/ca.js';
-import type { IdentityMaterial } from '../../src/security/material.js';
-import { encodePeerMetadata } from '../../src/telemetry/peer-metadata.js';
-import { startServer, type TestServer } from '../helpers/http-servers.js';
-import { backendService, boundRoutes, call, docs, gatewayDoc, startGateway } from './helpers.js';
-
-/** Every header the upstream received, lower-cased, with each value it arrived with (duplicates kept). */
-async function received(gw: Gateway, headers: Record<string, string> = {}): Promise<Map<string, string[]>> {
-  const res = await call(gw, 'shop.example.com', '/', { headers });
-  assert.equal(res.status, 200, res.body);
-  return headerMap(res.body);
-}
-
-function headerMap(body: string): Map<string, string[]> {
-  const raw = JSON.parse(body) as string[];
-  const out = new Map<string, string[]>();
-  for (let i = 0; i < raw.length; i += 2) {
-    const name = raw[i]!.toLowerCase();
-    out.set(name, [...(out.get(name) ?? []), raw[i + 1]!]);
-  }
-  return out;
-}
-
-const FORGED_ID = 'sidecar~10.0.0.9~admin.istio-system~istio-system.svc.cluster.local';
-const forgedMetadata = encodePeerMetadata({ name: 'admin', namespace: 'istio-system', labels: { app: 'admin' } }).value;
-const ENVOY_CONTROL = [
-  'x-envoy-decorator-operation', 'x-envoy-downstream-service-cluster', 'x-envoy-downstream-service-node',
-  'x-envoy-retriable-status-codes', 'x-envoy-retriable-header-names', 'x-envoy-retry-on', 'x-envoy-retry-grpc-on',
-  'x-envoy-max-retries', 'x-envoy-upstream-alt-stat-name', 'x-envoy-upstream-rq-timeout-ms',
-  'x-envoy-upstream-rq-per-try-timeout-ms', 'x-envoy-upstream-rq-timeout-alt-response', 'x-envoy-expected-rq-timeout-ms',
-  'x-envoy-force-trace', 'x-envoy-ip-tags', 'x-envoy-original-url', 'x-envoy-hedge-on-per-try-timeout',
-];
-/** What an outside caller forges to pass for a mesh workload or to steer the mesh. */
-const FORGED: Record<string, string> = {
-  ...Object.fromEntries(ENVOY_CONTROL.map((name) => [name, name === 'x-envoy-max-retries' ? '10' : 'forged'])),
-  'x-envoy-retry-on': '5xx,reset',
-  'x-envoy-internal': 'true',
-  'x-meshlet-flags': 'UH',
-  'x-envoy-peer-metadata': forgedMetadata,
-  'x-envoy-peer-metadata-id': FORGED_ID,
-  'x-forwarded-client-cert': 'By=spiffe://cluster.local/ns/default/sa/shop;URI=spiffe://cluster.local/ns/istio-system/sa/admin',
-  'x-envoy-external-address': '10.0.0.9',
-  'x-request-id': 'forged-request-id',
-};
+import type { TestServer } from '../helpers/http-servers.js';
+import { ENVOY_CONTROL, FORGED, headerMap, received, startEcho } from './echo.js';
+import { docs, gatewayDoc, startGateway } from './helpers.js';
 
 describe('gateway header sanitizing (Envoy use_remote_address at the edge)', () => {
   let echo: TestServer;
   let config: string;
 
   before(async () => {
-    // The upstream answers with the raw header list it received.
-    echo = await startServer('echo', (req, res) => {
-      res.setHeader('content-type', 'application/json');
-      res.end(JSON.stringify(req.rawHeaders));
-    });
-    config = docs(backendService('echo', echo.port), gatewayDoc(), boundRoutes('[shop.example.com]', `
-    - route: [{ destination: { host: echo } }]`));
+    const upstream = await startEcho();
+    echo = upstream.echo;
+    config = docs(upstream.services, gatewayDoc(), upstream.routes);
   });
   after(() => echo.close());
 
@@ -252,79 +206,30 @@ describe('gateway header sanitizing (Envoy use_remote_address at the edge)', () 
     }
   });
 
-  describe('over a MUTUAL TLS port', () => {
-    let dir: string;
-    let ca: CertificateAuthority;
-    let gatewayId: IdentityMaterial;
-    let shopper: IdentityMaterial;
-    let agent: Agent;
-    let tlsConfig: string;
-
-    before(async () => {
-      dir = await mkdtemp(join(tmpdir(), 'meshlet-xfcc-'));
-      ca = await CertificateAuthority.create();
-      gatewayId = await ca.issueWorkload('spiffe://cluster.local/ns/default/sa/istio-ingressgateway');
-      shopper = await ca.issueWorkload('spiffe://cluster.local/ns/default/sa/shopper');
-      await writeFile(join(dir, 'cert.pem'), gatewayId.certChain.join(''));
-      await writeFile(join(dir, 'key.pem'), gatewayId.key);
-      await writeFile(join(dir, 'ca.pem'), ca.rootPem);
-      tlsConfig = docs(backendService('echo', echo.port), `
-apiVersion: networking.istio.io/v1
-kind: Gateway
-metadata: { name: client-gateway, namespace: default }
-spec:
-  selector: { istio: ingressgateway }
-  servers:
-    - port: { number: 443, name: https, protocol: HTTPS }
-      hosts: ["*"]
-      tls: { mode: MUTUAL, serverCertificate: ${join(dir, 'cert.pem')}, privateKey: ${join(dir, 'key.pem')}, caCertificates: ${join(dir, 'ca.pem')} }
-`, boundRoutes('[shop.example.com]', `
-    - route: [{ destination: { host: echo } }]`));
-      // The gateway's certificate names a SPIFFE id, not the host: trust the CA, skip the name check.
-      agent = new Agent({ connect: { ca: ca.rootPem, cert: shopper.certChain.join(''), key: shopper.key, checkServerIdentity: () => undefined } });
-    });
-    after(async () => {
-      await agent.close();
-      await rm(dir, { recursive: true, force: true });
-    });
-
-    async function viaTls(options: GatewayOptions, headers: Record<string, string>): Promise<Map<string, string[]>> {
-      const gw = await createGateway({ config: tlsConfig, port: 0, serverPort: 443, ...options });
+  it('`meshlet gateway` takes the same settings as flags', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'meshlet-gw-flags-'));
+    const file = join(dir, 'mesh.yaml');
+    await writeFile(file, config);
+    const io = { log: () => {}, onSignal: () => () => {} };
+    try {
+      const gw = await runGatewayCli(['--config', file, '--port', '0', '--server-port', '80', '--num-trusted-proxies', '1',
+        '--internal-address', '10.0.0.0/8', '--internal-address', '127.0.0.1', '--preserve-external-request-id'], io);
       try {
-        assert.equal(gw.protocol, 'https');
-        const res = await request(`https://127.0.0.1:${gw.port}/`, { dispatcher: agent, headers: { host: 'shop.example.com', ...headers } });
-        const body = await res.body.text();
-        assert.equal(res.statusCode, 200, body);
-        return headerMap(body);
+        const edge = await received(gw, { 'x-forwarded-for': '198.51.100.7', 'x-request-id': 'client-id' });
+        assert.deepEqual(edge.get('x-envoy-external-address'), ['198.51.100.7']);
+        assert.deepEqual(edge.get('x-request-id'), ['client-id']);
+        assert.deepEqual((await received(gw)).get('x-envoy-internal'), ['true']);
       } finally {
         await gw.close();
       }
+      await assert.rejects(runGatewayCli(['--config', file, '--port', '0', '--forward-client-cert-details', 'NOPE'], io),
+        (err: unknown) => err instanceof MeshConfigError && err.path === 'gatewayTopology.forwardClientCertDetails');
+      await assert.rejects(runGatewayCli(['--config', file, '--num-trusted-proxies', 'two'], io), /--num-trusted-proxies: expected a number/);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
     }
-
-    /** Envoy's XFCC element for the shopper's certificate with istiod's gateway details (Subject, Cert, URI, DNS). */
-    function expectedXfcc(): string {
-      const leaf = new X509Certificate(shopper.certChain[0]!);
-      const hash = createHash('sha256').update(leaf.raw).digest('hex');
-      assert.equal(hash, leaf.fingerprint256.replaceAll(':', '').toLowerCase());
-      return `By=${gatewayId.spiffeId};Hash=${hash};Cert="${encodeURIComponent(leaf.toString())}";Subject="";URI=${shopper.spiffeId}`;
-    }
-
-    it('SANITIZE_SET (the default) replaces a forged XFCC with the client certificate\'s', async () => {
-      const got = await viaTls({}, { 'x-forwarded-client-cert': FORGED['x-forwarded-client-cert']! });
-      assert.deepEqual(got.get('x-forwarded-client-cert'), [expectedXfcc()]);
-      assert.deepEqual(got.get('x-forwarded-proto'), ['https']);
-    });
-
-    it('APPEND_FORWARD appends, FORWARD_ONLY forwards, SANITIZE removes', async () => {
-      const forged = FORGED['x-forwarded-client-cert']!;
-      const append = await viaTls({ gatewayTopology: { forwardClientCertDetails: 'APPEND_FORWARD' } }, { 'x-forwarded-client-cert': forged });
-      assert.deepEqual(append.get('x-forwarded-client-cert'), [`${forged},${expectedXfcc()}`]);
-      const forward = await viaTls({ gatewayTopology: { forwardClientCertDetails: 'FORWARD_ONLY' } }, { 'x-forwarded-client-cert': forged });
-      assert.deepEqual(forward.get('x-forwarded-client-cert'), [forged]);
-      const sanitize = await viaTls({ gatewayTopology: { forwardClientCertDetails: 'SANITIZE' } }, { 'x-forwarded-client-cert': forged });
-      assert.equal(sanitize.get('x-forwarded-client-cert'), undefined);
-    });
   });
+
 });
 
 /** One HTTP/1.1 request written by hand (undici refuses a Connection header with tokens); the response body. */
