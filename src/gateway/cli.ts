@@ -5,10 +5,13 @@
  */
 import { parseArgs } from 'node:util';
 import { createGateway, type Gateway, type GatewayOptions } from './gateway.js';
+import type { ForwardClientCertDetails } from './sanitize.js';
 
 const USAGE = `usage: meshlet gateway (--config <dir|file> | --xds <host:port>) [--port 8080] [--host 127.0.0.1]
                       [--server-port <Gateway server port>] [--name istio-ingressgateway] [--namespace default]
-                      [--label key=value …] [--drain-timeout 5000]`;
+                      [--label key=value …] [--drain-timeout 5000]
+                      [--num-trusted-proxies 0] [--forward-client-cert-details SANITIZE_SET]
+                      [--internal-address <cidr> …] [--preserve-external-request-id]`;
 
 /** What {@link runGatewayCli} needs from its process; tests pass their own. */
 export interface GatewayCliIo {
@@ -45,6 +48,10 @@ export async function runGatewayCli(argv: readonly string[], io: GatewayCliIo = 
         namespace: { type: 'string' },
         label: { type: 'string', multiple: true },
         'drain-timeout': { type: 'string' },
+        'num-trusted-proxies': { type: 'string' },
+        'forward-client-cert-details': { type: 'string' },
+        'internal-address': { type: 'string', multiple: true },
+        'preserve-external-request-id': { type: 'boolean' },
       },
       strict: true,
     }));
@@ -59,6 +66,15 @@ export async function runGatewayCli(argv: readonly string[], io: GatewayCliIo = 
     ...(values.host !== undefined && { host: values.host }),
     ...(values['server-port'] !== undefined && { serverPort: portNumber(values['server-port'], '--server-port') }),
     ...(values['drain-timeout'] !== undefined && { drainTimeout: portNumber(values['drain-timeout'], '--drain-timeout', Infinity) }),
+    // Istio's gatewayTopology and Envoy's internal_address_config; createGateway validates the values.
+    ...((values['num-trusted-proxies'] !== undefined || values['forward-client-cert-details'] !== undefined) && {
+      gatewayTopology: {
+        ...(values['num-trusted-proxies'] !== undefined && { numTrustedProxies: portNumber(values['num-trusted-proxies'], '--num-trusted-proxies', 0xffffffff) }),
+        ...(values['forward-client-cert-details'] !== undefined && { forwardClientCertDetails: values['forward-client-cert-details'] as ForwardClientCertDetails }),
+      },
+    }),
+    ...(values['internal-address'] !== undefined && { internalAddresses: values['internal-address'] }),
+    ...(values['preserve-external-request-id'] && { preserveExternalRequestId: true }),
   };
   if (values.name || values.namespace || values.label) {
     options.workload = {

@@ -18,12 +18,17 @@ import type { CompiledVirtualHost, RouteTable, Snapshot } from '../core/snapshot
 import { createMesh, type Mesh, type MeshOptions, type WorkloadOptions } from '../mesh.js';
 import { dispatchOptions, parseAuthority, ResponseWriter, writeLocalReply } from './forward.js';
 import { gatewayListeners, httpsOptions, listenerCertificates, routeTables } from './listeners.js';
+import { compileEdgePolicy, type EdgePolicy, type GatewayEdgeOptions } from './sanitize.js';
 
 /** The xDS options of createMesh, whatever shape the mesh gives them. */
 type XdsOption = MeshOptions extends { xds?: infer X } ? X : unknown;
 
-/** Options of {@link createGateway} (DESIGN.md §3); mesh options (random, telemetry…) pass through. */
-export interface GatewayOptions extends Omit<MeshOptions, 'workload' | 'config' | 'localReplies'> {
+/**
+ * Options of {@link createGateway} (DESIGN.md §3); mesh options (random, telemetry…) pass through.
+ * What the gateway trusts in outside requests (`gatewayTopology`, `internalAddresses`,
+ * `preserveExternalRequestId`) is in {@link GatewayEdgeOptions}.
+ */
+export interface GatewayOptions extends Omit<MeshOptions, 'workload' | 'config' | 'localReplies'>, GatewayEdgeOptions {
   /** Embedded mode: Gateway, VirtualService, ServiceEntry… as a file, directory, YAML string or objects. */
   config?: ConfigSource;
   /** Control-plane mode: passed to createMesh unchanged. */
@@ -72,14 +77,16 @@ export const DEFAULT_GATEWAY_WORKLOAD: Readonly<Required<Pick<WorkloadOptions, '
 
 /** Starts an ingress gateway (DESIGN.md §3). */
 export async function createGateway(options: GatewayOptions = {}): Promise<Gateway> {
-  const { port, host = '127.0.0.1', serverPort, workload, drainTimeout, ...meshOptions } = options;
+  const { port, host = '127.0.0.1', serverPort, workload, drainTimeout, gatewayTopology, internalAddresses, preserveExternalRequestId, ...meshOptions } = options;
+  const edge = compileEdgePolicy({ gatewayTopology, internalAddresses, preserveExternalRequestId },
+    `${workload?.namespace ?? DEFAULT_GATEWAY_WORKLOAD.namespace}/${workload?.name ?? DEFAULT_GATEWAY_WORKLOAD.name}`);
   const mesh = await createMesh({
     ...(meshOptions as MeshOptions),
     workload: { ...DEFAULT_GATEWAY_WORKLOAD, ...workload, labels: { ...(workload?.labels ?? DEFAULT_GATEWAY_LABELS) } },
     localReplies: 'response',
   });
   try {
-    const gateway = new GatewayServer(mesh, { port, serverPort, drainTimeout: drainTimeout ?? 5000 });
+    const gateway = new GatewayServer(mesh, { port, serverPort, drainTimeout: drainTimeout ?? 5000, edge });
     await gateway.listen(host);
     return gateway;
   } catch (err) {
@@ -95,6 +102,7 @@ class GatewayServer implements Gateway {
   private readonly defaultPort: number;
   private readonly listenPort: number;
   private readonly drainTimeout: number;
+  private readonly edge: EdgePolicy;
   private tablesSnapshot: Snapshot | undefined;
   private tables: RouteTable[] = [];
   private active = 0;
@@ -104,8 +112,9 @@ class GatewayServer implements Gateway {
   private boundPort = 0;
   private readonly closeConnection = (): boolean => this.draining;
 
-  constructor(readonly mesh: Mesh, options: { port: number | undefined; serverPort: number | undefined; drainTimeout: number }) {
+  constructor(readonly mesh: Mesh, options: { port: number | undefined; serverPort: number | undefined; drainTimeout: number; edge: EdgePolicy }) {
     this.drainTimeout = options.drainTimeout;
+    this.edge = options.edge;
     const listeners = gatewayListeners(mesh.snapshot);
     const wanted = options.serverPort ?? (listeners.some((l) => l.port === options.port) ? options.port : undefined);
     const served = wanted !== undefined ? listeners.filter((l) => l.port === wanted) : listeners.length === 1 ? listeners : undefined;
@@ -157,7 +166,7 @@ class GatewayServer implements Gateway {
       writeLocalReply(res, 404, 'NR', 'route not found', this.draining);
       return;
     }
-    const opts = dispatchOptions(req, authority, this.protocol);
+    const opts = dispatchOptions(req, authority, this.protocol, this.edge);
     const writer = new ResponseWriter(res, this.closeConnection);
     // The gateway is where a trace starts (or joins the client's): outbound spans parent on this context.
     const context = this.mesh.telemetry.propagator.extract(req.headers);

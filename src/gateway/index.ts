@@ -7,3 +7,5 @@ export { createGateway, DEFAULT_GATEWAY_WORKLOAD } from './gateway.js';
 export type { Gateway, GatewayOptions } from './gateway.js';
 export { runGatewayCli } from './cli.js';
 export type { GatewayCliIo } from './cli.js';
+export { ENVOY_LEGACY_INTERNAL_ADDRESSES } from './sanitize.js';
+export type { ForwardClientCertDetails, GatewayEdgeOptions, GatewayTopology } from './sanitize.js';
