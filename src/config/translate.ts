@@ -237,6 +237,17 @@ export function translate(resources: readonly IstioResource[], proxy: ProxyInfo,
   out.listeners.push(...gateway.listeners, translateInbound(resources, proxy, proxy.pathNormalization !== undefined ? { pathNormalization: proxy.pathNormalization } : {}));
   out.routes.push(...gateway.routes);
 
+  // As istiod's cluster builder: every service port has a cluster per DestinationRule subset, referenced or
+  // not, so a route that starts using a subset finds its cluster already there (make before break).
+  for (const { hostname, port, service } of hostPorts.values()) {
+    const subsets = service ? rules.get(hostname)?.subsets : undefined;
+    if (!subsets) continue;
+    for (const s of subsets) {
+      const name = clusterName(port, s.name, hostname);
+      if (!clusters.has(name)) clusters.set(name, { hostname, port, subset: s.name });
+    }
+  }
+
   const lbEndpoints = new LbEndpointBuilder(upstreamTls);
   for (const [name, { hostname, port: portNumber, subset }] of clusters) {
     const rule = rules.get(hostname);

@@ -251,11 +251,16 @@ describe('routing over real loopback servers', () => {
     }
   });
 
-  it('names clusters Istio-style in the config dump', async () => {
+  it('names clusters Istio-style in the config dump, one per DestinationRule subset as istiod builds them', async () => {
     const mesh = await createMesh({ config: docs(service, calculateSubsets) });
     try {
       const names = mesh.configDump().clusters.map((c) => c.name).sort();
-      assert.deepEqual(names, ['outbound|8000||calculate.default.svc.cluster.local']);
+      // Subset clusters exist before any route names them, so a route that starts using one never races its cluster.
+      assert.deepEqual(names, [
+        'outbound|8000|cat-with-plus|calculate.default.svc.cluster.local',
+        'outbound|8000|dog-with-multi|calculate.default.svc.cluster.local',
+        'outbound|8000||calculate.default.svc.cluster.local',
+      ].sort());
       const routed = await createMesh({ config: docs(service, calculateSubsets, calculateRoutes(`
     - route: [{ destination: { host: calculate, subset: cat-with-plus } }]`)) });
       assert.ok(routed.configDump().clusters.some((c) => c.name === 'outbound|8000|cat-with-plus|calculate.default.svc.cluster.local'));
