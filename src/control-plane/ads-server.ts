@@ -164,10 +164,10 @@ export class AdsConnection {
     return true;
   }
 
-  /** Pushes every subscribed type whose content changed; returns how many responses were sent. */
+  /** Pushes every subscribed type whose content changed, in {@link PUSH_ORDER}; returns how many responses were sent. */
   pushChanged(): number {
     let sent = 0;
-    for (const type of XDS_TYPES) if (this.push(type)) sent++;
+    for (const type of PUSH_ORDER) if (this.push(type)) sent++;
     return sent;
   }
 
@@ -194,6 +194,12 @@ export class AdsConnection {
     };
   }
 }
+
+/**
+ * Envoy's ADS ordering, make before break: clusters, then endpoints, then listeners, then routes — so a
+ * route never names a cluster the client has not got yet.
+ */
+const PUSH_ORDER: readonly XdsType[] = ['CDS', 'EDS', 'LDS', 'RDS'].map((short) => XDS_TYPES.find((t) => t.short === short)!);
 
 /** The gRPC service: tracks connections, pushes on demand. */
 export class AdsServer {

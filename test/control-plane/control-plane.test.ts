@@ -171,3 +171,31 @@ test('control plane restart: clients keep their config and reconnect with backof
   await waitFor(() => c.sets.find((s) => v2Weight(s.r) === 30), 5000, 'config from the restarted control plane');
   assert.equal(c.client.status().connected, true);
 });
+
+test('a change that adds a service is pushed clusters before listeners before routes (Envoy ADS order), and no delivered route names a missing cluster', async (t) => {
+  const cfg = await configDir({ 'calculate.yaml': calculateYaml({ v1: 7001, v2: 7002 }, { v1: 90, v2: 10 }) });
+  const cp = await createControlPlane({ config: cfg.dir, port: 0, host: '127.0.0.1', log: quiet, debounceMs: 20 });
+  const c = connect(cp, client);
+  t.after(async () => { await c.client.close(); await cp.close(); await cfg.remove(); });
+  await c.client.ready();
+  await waitFor(() => cp.syncz()[0]?.types.EDS?.acked, 10_000, 'EDS ACK');
+  const before = cp.syncz()[0]!.types;
+
+  // a new service with its own route: every type changes
+  await cfg.write('shop.yaml', calculateYaml({ v1: 7011, v2: 7012 }, { v1: 50, v2: 50 }).replaceAll('calculate', 'shop'));
+  await waitFor(() => c.sets.some((s) => s.r.clusters.some((x) => x.name.includes('shop'))), 10_000, 'the new service');
+  const after = cp.syncz()[0]!.types;
+  for (const type of ['CDS', 'EDS', 'LDS', 'RDS']) assert.notEqual(after[type]!.nonce, before[type]!.nonce, `${type} pushed`);
+  // The server pushes CDS before LDS; the new cluster's EDS and the new listener's RDS follow the client's
+  // subscriptions, so RDS comes last. (EDS may come after LDS: the client holds both until they are complete.)
+  const nonce = (type: string) => Number(after[type]!.nonce);
+  assert.ok(nonce('CDS') < nonce('LDS') && nonce('LDS') < nonce('RDS') && nonce('EDS') < nonce('RDS'), JSON.stringify(after));
+  // Make before break, as the client applies it: no delivered set has a route naming a cluster it lacks.
+  for (const set of c.sets) {
+    const clusters = new Set(set.r.clusters.map((x) => x.name));
+    for (const rc of set.r.routes) for (const vh of rc.virtual_hosts) for (const r of vh.routes) {
+      const names = r.route?.weighted_clusters?.clusters.map((w) => w.name) ?? (r.route?.cluster ? [r.route.cluster] : []);
+      for (const n of names) assert.ok(clusters.has(n), `set ${set.v}: route ${rc.name} names ${n}, not delivered`);
+    }
+  }
+});
