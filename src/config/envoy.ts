@@ -41,6 +41,8 @@ export interface HeaderMatcher {
   string_match?: StringMatcher;
   present_match?: boolean;
   invert_match?: boolean;
+  /** Envoy: an absent header is matched as the empty string (istiod sets it on withoutHeaders). */
+  treat_missing_header_as_empty?: boolean;
 }
 
 export interface QueryParameterMatcher {

@@ -72,7 +72,11 @@ function addHeaderMatchers(out: HeaderMatcher[], headers: Record<string, StringM
     const sm = stringMatcher(headers[name]!);
     // An empty match means "the header is present" (Istio's presence match).
     const matcher: HeaderMatcher = sm ? { name: name.toLowerCase(), string_match: sm } : { name: name.toLowerCase(), present_match: true };
-    if (invert) matcher.invert_match = true;
+    if (invert) {
+      matcher.invert_match = true;
+      // As istiod (route.go TranslateRouteMatch): an absent header is "" so withoutHeaders matches it.
+      if (sm) matcher.treat_missing_header_as_empty = true;
+    }
     out.push(matcher);
   }
 }

@@ -119,7 +119,8 @@ export function compileCluster(cluster: Cluster, assignment: ClusterLoadAssignme
   const sameBreaker = previous && sameJson(previous.source.circuit_breakers, cluster.circuit_breakers);
   const breaker = sameBreaker ? previous.breaker : new CircuitBreaker(compileCircuitBreakers(cluster));
   const outlier = outlierFor(cluster, hosts, previous, random);
-  return new ClusterImpl(cluster.name, hosts, lbPolicy, protoToMs(cluster.connect_timeout) ?? 10_000, cluster, assignment, breaker, outlier, random);
+  // Envoy's Cluster.connect_timeout default is 5 s (istiod always sends its mesh default, 10 s).
+  return new ClusterImpl(cluster.name, hosts, lbPolicy, protoToMs(cluster.connect_timeout) ?? 5_000, cluster, assignment, breaker, outlier, random);
 }
 
 function hostLabels(struct: ProtoStruct | undefined, cache: LabelsCache): Readonly<Record<string, string>> {

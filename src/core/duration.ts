@@ -10,8 +10,10 @@ export interface ProtoDuration {
   nanos?: number;
 }
 
-const unitMs: Record<string, number> = { h: 3_600_000, m: 60_000, s: 1000, ms: 1, us: 0.001, 'µs': 0.001, ns: 0.000001 };
-const durationPattern = /^(\d+(?:\.\d+)?)(h|ms|m|s|us|µs|ns)/;
+// Go's time.ParseDuration units: `µs` is U+00B5 (micro sign) and `μs` U+03BC (Greek mu).
+const unitMs: Record<string, number> = { h: 3_600_000, m: 60_000, s: 1000, ms: 1, us: 0.001, '\u00b5s': 0.001, '\u03bcs': 0.001, ns: 0.000001 };
+// As Go: digits before or after the point may be missing, not both (`.5s`, `1.s`, not `.s`).
+const durationPattern = /^(\d+\.?\d*|\.\d+)(h|ms|m|s|us|\u00b5s|\u03bcs|ns)/;
 
 /**
  * Parses an Istio duration string into milliseconds.
@@ -19,6 +21,8 @@ const durationPattern = /^(\d+(?:\.\d+)?)(h|ms|m|s|us|µs|ns)/;
  */
 export function parseDuration(text: string): number | string {
   if (typeof text !== 'string' || text.length === 0) return 'must be a duration string such as "2s" or "500ms"';
+  // Go's time.ParseDuration takes a bare "0" (Istio's durations go through it).
+  if (text === '0') return 0;
   let rest = text;
   let total = 0;
   while (rest.length > 0) {

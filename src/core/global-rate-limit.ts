@@ -73,8 +73,8 @@ function compileAction(a: RateLimitAction, path: string): Action | undefined {
 
 /**
  * The descriptors for one request. As in Envoy, a rate_limits entry whose
- * header action finds no header (or whose header match fails) produces no
- * descriptor. `header` answers pseudo-headers too; `remoteAddress` is the caller.
+ * header action finds no header (unless it has skip_if_absent, which drops just
+ * that entry) or whose header match fails produces no descriptor. `header` answers pseudo-headers too; `remoteAddress` is the caller.
  */
 export function descriptorsFor(policy: GlobalLimitPolicy, header: (name: string) => string | undefined, remoteAddress: () => string | undefined): Array<{ entries: DescriptorEntry[] }> {
   const out: Array<{ entries: DescriptorEntry[] }> = [];
@@ -97,8 +97,9 @@ export function descriptorsFor(policy: GlobalLimitPolicy, header: (name: string)
         }
         case 'header': {
           const value = header(action.header);
-          if (value === undefined) continue outer;
-          entries.push({ key: action.key, value });
+          if (value !== undefined) entries.push({ key: action.key, value });
+          // Envoy's RequestHeadersAction: skip_if_absent drops only this entry, otherwise the descriptor.
+          else if (!action.skipIfAbsent) continue outer;
         }
       }
     }

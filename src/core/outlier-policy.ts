@@ -42,6 +42,14 @@ export type EjectionReason = 'CONSECUTIVE_5XX' | 'CONSECUTIVE_GATEWAY_FAILURE' |
  */
 export type LocalOriginResult = 'connect_success' | 'connect_failed' | 'timeout' | 'reset';
 
+/** Percent fields (Envoy's proto validates `lte: 100`) and the field path an error names. */
+const percentFields = [
+  ['enforcingConsecutive5xx', 'enforcing_consecutive_5xx'],
+  ['enforcingConsecutiveGatewayFailure', 'enforcing_consecutive_gateway_failure'],
+  ['enforcingConsecutiveLocalOriginFailure', 'enforcing_consecutive_local_origin_failure'],
+  ['maxEjectionPercent', 'max_ejection_percent'],
+] as const;
+
 /** Envoy's default healthy_panic_threshold, in percent. */
 export const DEFAULT_PANIC_THRESHOLD = 50;
 
@@ -83,8 +91,8 @@ export function compileOutlierDetection(cluster: Pick<Cluster, 'name' | 'outlier
     maxEjectionPercent: wrapped(od.max_ejection_percent, 10),
     alwaysEjectOneHost: od.always_eject_one_host?.value === true,
   };
-  for (const key of ['enforcingConsecutive5xx', 'enforcingConsecutiveGatewayFailure', 'enforcingConsecutiveLocalOriginFailure', 'maxEjectionPercent'] as const) {
-    if (policy[key] > 100) throw new MeshConfigError(KIND, cluster.name, `outlier_detection.${key}`, `${policy[key]} is above 100`);
+  for (const [key, field] of percentFields) {
+    if (policy[key] > 100) throw new MeshConfigError(KIND, cluster.name, `outlier_detection.${field}`, `${policy[key]} is above 100`);
   }
   return Object.freeze(policy);
 }

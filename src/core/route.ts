@@ -83,7 +83,8 @@ export function compileRoute(route: Route, index: number): CompiledRoute {
     clusterResponseHeaders: action?.cluster ? [noHeaderMutation] : weighted.map((c) => mutation(c.response_headers_to_add, c.response_headers_to_remove)),
     timeoutMs: protoToMs(action?.timeout) ?? 0,
     retry: compileRetryPolicy(action?.retry_policy),
-    prefixRewrite: action?.prefix_rewrite,
+    // Envoy: an empty prefix_rewrite is no rewrite (getPathRewrite(...).empty()).
+    prefixRewrite: action?.prefix_rewrite || undefined,
     regexRewrite,
     hostRewrite: action?.host_rewrite_literal,
     requestHeaders: mutation(route.request_headers_to_add, route.request_headers_to_remove),
@@ -117,13 +118,16 @@ export function pickClusterIndex(route: CompiledRoute, random: RandomSource): nu
   return n - 1;
 }
 
-/** Applies prefix or regex rewrite to a path (the matched prefix is replaced, as Envoy does). */
+/**
+ * Applies prefix or regex rewrite to a path (the matched prefix is replaced, as Envoy does).
+ * A path or safe_regex match matches the whole path, so prefix_rewrite replaces all of it
+ * (Envoy's RegexRouteEntryImpl passes the whole path as the matched part).
+ */
 export function rewritePath(route: CompiledRoute, path: string): string {
   if (route.prefixRewrite !== undefined) {
     const m = route.match;
     if (m.kind === 'prefix') return route.prefixRewrite + path.slice(m.value.length);
-    if (m.kind === 'path') return route.prefixRewrite;
-    return route.prefixRewrite + path;
+    return route.prefixRewrite;
   }
   if (route.regexRewrite) return route.regexRewrite(path);
   return path;

@@ -20,8 +20,13 @@ export type StringTest = (value: string) => boolean;
 
 export interface CompiledHeaderMatch {
   name: string;
-  test: StringTest | undefined; // undefined: presence only
+  /** undefined: a presence match (present_match, or no match specifier) */
+  test: StringTest | undefined;
+  /** for a presence match: match when present (true) or when absent (`present_match: false`) */
+  present: boolean;
   invert: boolean;
+  /** treat_missing_header_as_empty: an absent header is tested as '' */
+  missingAsEmpty: boolean;
 }
 
 export interface CompiledMatch {
@@ -63,11 +68,28 @@ export function compileStringMatcher(m: StringMatcher, path = 'string_match'): S
 
 /** Compiles an Envoy HeaderMatcher; `path` names it in errors. */
 export function compileHeader(h: HeaderMatcher, path = 'headers'): CompiledHeaderMatch {
+  const presence = h.present_match !== undefined || !h.string_match;
   return {
     name: h.name.toLowerCase(),
-    test: h.present_match ? undefined : h.string_match ? compileStringMatcher(h.string_match, `${path}.string_match`) : undefined,
+    test: presence ? undefined : compileStringMatcher(h.string_match!, `${path}.string_match`),
+    present: h.present_match !== false,
     invert: h.invert_match === true,
+    missingAsEmpty: h.treat_missing_header_as_empty === true,
   };
+}
+
+/**
+ * One header matcher against a value, as Envoy's HeaderUtility: a presence match is
+ * inverted like any other, but a value match on an absent header fails even when
+ * inverted, unless treat_missing_header_as_empty tests it as ''.
+ */
+function headerMatches(h: CompiledHeaderMatch, value: string | undefined): boolean {
+  if (h.test === undefined) return ((value !== undefined) === h.present) !== h.invert;
+  if (value === undefined) {
+    if (!h.missingAsEmpty) return false;
+    value = '';
+  }
+  return h.test(value) !== h.invert;
 }
 
 function compileQuery(q: QueryParameterMatcher, path: string): { name: string; test: StringTest | undefined } {
@@ -115,27 +137,39 @@ export function matches(m: CompiledMatch, req: RequestView): boolean {
   }
   for (let i = 0; i < m.headers.length; i++) {
     const h = m.headers[i]!;
-    const value = h.name === ':method' ? req.method : req.header(h.name);
-    const ok = value !== undefined && (h.test === undefined || h.test(value));
-    if (ok === h.invert) return false;
+    if (!headerMatches(h, h.name === ':method' ? req.method : req.header(h.name))) return false;
   }
-  if (m.query.length > 0) {
-    const params = new URLSearchParams(req.query);
-    for (const q of m.query) {
-      const value = params.get(q.name);
-      if (value === null || (q.test !== undefined && !q.test(value))) return false;
-    }
+  for (let i = 0; i < m.query.length; i++) {
+    const q = m.query[i]!;
+    const value = queryParam(req.query, q.name);
+    if (value === undefined || (q.test !== undefined && !q.test(value))) return false;
   }
   return true;
+}
+
+/**
+ * The first value of `name` in a raw query string, not percent-decoded: Envoy's route
+ * match parses the query with parseQueryString (no decoding); a bare `name` is ''.
+ */
+function queryParam(query: string, name: string): string | undefined {
+  let start = 0;
+  while (start <= query.length) {
+    let end = query.indexOf('&', start);
+    if (end === -1) end = query.length;
+    const eq = query.indexOf('=', start);
+    if (eq !== -1 && eq < end) {
+      if (eq - start === name.length && query.startsWith(name, start)) return query.slice(eq + 1, end);
+    } else if (end - start === name.length && query.startsWith(name, start)) return '';
+    start = end + 1;
+  }
+  return undefined;
 }
 
 /** Do all header matchers accept the headers? (`:method` etc. read through `header` too.) */
 export function headersMatch(list: readonly CompiledHeaderMatch[], header: (name: string) => string | undefined): boolean {
   for (let i = 0; i < list.length; i++) {
     const h = list[i]!;
-    const value = header(h.name);
-    const ok = value !== undefined && (h.test === undefined || h.test(value));
-    if (ok === h.invert) return false;
+    if (!headerMatches(h, header(h.name))) return false;
   }
   return true;
 }

@@ -44,32 +44,43 @@ export interface CompileOptions {
   random?: RandomSource;
 }
 
-/** Virtual hosts by domain, searched as Envoy does: exact host:port, exact host, then wildcards. */
+/**
+ * Virtual hosts by domain, searched as Envoy does (route_components.proto VirtualHost.domains):
+ * exact host:port, exact host, suffix wildcards (`*.foo.com`), prefix wildcards (`foo.*`),
+ * then `*`; the longest wildcard first, and a wildcard never matches an empty part.
+ */
 export class RouteTable {
   private readonly byHostPort = new Map<string, CompiledVirtualHost>();
   private readonly byHost = new Map<string, CompiledVirtualHost>();
-  private readonly wildcards: Array<[suffix: string, vhost: CompiledVirtualHost]> = [];
+  private readonly suffixes: Array<[suffix: string, vhost: CompiledVirtualHost]> = [];
+  private readonly prefixes: Array<[prefix: string, vhost: CompiledVirtualHost]> = [];
+  private catchAll: CompiledVirtualHost | undefined;
 
   add(domains: readonly string[], vhost: CompiledVirtualHost): void {
     for (const raw of domains) {
       const domain = raw.toLowerCase();
-      if (domain.startsWith('*')) this.wildcards.push([domain.slice(1), vhost]);
+      if (domain === '*') this.catchAll ??= vhost;
+      else if (domain.startsWith('*')) this.suffixes.push([domain.slice(1), vhost]);
+      else if (domain.endsWith('*')) this.prefixes.push([domain.slice(0, -1), vhost]);
       else if (hasPort(domain)) setOnce(this.byHostPort, domain, vhost);
       else setOnce(this.byHost, domain, vhost);
     }
   }
 
-  /** Longest wildcard suffix first, the catch-all last (Envoy's domain search order). */
+  /** Longest wildcard first (a stable sort keeps the first of equal length). */
   seal(): this {
-    this.wildcards.sort((a, b) => b[0].length - a[0].length);
+    this.suffixes.sort((a, b) => b[0].length - a[0].length);
+    this.prefixes.sort((a, b) => b[0].length - a[0].length);
     return this;
   }
 
   virtualHost(host: string, port: number, hostPort = `${host}:${port}`): CompiledVirtualHost | undefined {
     const exact = this.byHostPort.get(hostPort) ?? this.byHost.get(host);
     if (exact) return exact;
-    for (const [suffix, vhost] of this.wildcards) if (suffix === '' || host.endsWith(suffix)) return vhost;
-    return undefined;
+    // `>` not `>=`: Envoy's `*.foo.com` does not match `.foo.com`, nor `foo.*` match `foo.`.
+    for (const [suffix, vhost] of this.suffixes) if (host.length > suffix.length && host.endsWith(suffix)) return vhost;
+    for (const [prefix, vhost] of this.prefixes) if (host.length > prefix.length && host.startsWith(prefix)) return vhost;
+    return this.catchAll;
   }
 }
 
