@@ -141,7 +141,7 @@ test('invalid config at a steady rate: the control plane keeps the last good con
   await cfg.write('broken.yaml', 'apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: { name: broken, namespace: default }\nspec: { hosts: [shop], http: [{ route: [{ destination: { host: shop, subset: v1 }, weight: -5 }] }] }\n');
   const problem = await waitFor(() => state.cp.status().configError, 10_000, 'config error on the control plane');
   assert.equal(problem.kind, 'VirtualService');
-  assert.match(problem.path, /^spec\.http\[0\]\.route\[0\]\.weight/);
+  assert.match(problem.path ?? '', /^spec\.http\[0\]\.route\[0\]\.weight/);
 
   // 2. a file the control plane accepts but whose EDS the SDK rejects (an endpoint without an address): NACK
   await cfg.write('broken.yaml', `apiVersion: networking.istio.io/v1
