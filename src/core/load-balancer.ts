@@ -138,19 +138,16 @@ class LeastRequest implements LoadBalancer {
     if (n === 0) return undefined;
     if (n === 1) return hosts[0];
     const cumulative = this.weights.of(hosts);
-    if (cumulative !== undefined) {
-      let a = this.weights.at(hosts, cumulative, this.random());
-      let b = this.weights.at(hosts, cumulative, this.random());
-      if (a === avoid) a = b;
-      if (b === avoid) b = a;
-      if (a === avoid) return hosts[(hosts.indexOf(a) + 1) % n];
-      return b.active < a.active ? b : a;
-    }
-    let a = hosts[Math.floor(this.random() * n)]!;
-    let b = hosts[Math.floor(this.random() * n)]!;
+    let a = this.draw(hosts, cumulative);
+    let b = this.draw(hosts, cumulative);
     if (a === avoid) a = b;
     if (b === avoid) b = a;
     if (a === avoid) return hosts[(hosts.indexOf(a) + 1) % n];
     return b.active < a.active ? b : a;
+  }
+
+  /** One random choice: by weight when the weights differ, uniform otherwise. */
+  private draw(hosts: readonly Host[], cumulative: Float64Array | undefined): Host {
+    return cumulative !== undefined ? this.weights.at(hosts, cumulative, this.random()) : hosts[Math.floor(this.random() * hosts.length)]!;
   }
 }
