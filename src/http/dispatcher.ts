@@ -12,7 +12,9 @@ import { Agent, Dispatcher } from 'undici';
 import type { CompiledRoute } from '../core/route.js';
 import type { OutboundTargetHandle } from '../telemetry/outbound.js';
 import type { MeshTelemetry } from '../telemetry/telemetry.js';
-import { GlobalRateLimits } from './global-rate-limit.js';
+import { GlobalRateLimits } from '../ratelimit/global-limits.js';
+import type { GlobalLimitPolicy } from '../core/global-rate-limit.js';
+import type { RouterTracer } from '../core/router-session.js';
 import { sendMirror } from './mirror.js';
 import type { CompiledCluster } from '../core/cluster.js';
 import type { Host } from '../core/load-balancer.js';
@@ -66,7 +68,9 @@ export class MeshDispatcher extends Dispatcher implements ExchangeContext {
   private readonly passthrough = new Agent();
   private readonly origins = new Map<string, OriginInfo>();
   private readonly targets = new WeakMap<CompiledRoute, OutboundTargetHandle[]>();
-  private readonly globalLimits = new GlobalRateLimits();
+  /** The rate-limit service clients, shared with the mesh's gRPC side. */
+  readonly globalLimits = new GlobalRateLimits();
+  /** Fault delays, route and per-try timeouts, shared with the mesh's gRPC side. */
   readonly deadlines = new Deadlines();
   private closed = false;
 
@@ -114,8 +118,12 @@ export class MeshDispatcher extends Dispatcher implements ExchangeContext {
     return handle;
   }
 
-  overGlobalLimit(snapshot: Snapshot, vhost: CompiledVirtualHost, descriptors: Array<{ entries: Array<{ key: string; value: string }> }>) {
-    return this.globalLimits.check(snapshot, vhost.globalLimit!, descriptors);
+  get tracer(): RouterTracer {
+    return this.runtime.telemetry.tracer;
+  }
+
+  overGlobalLimit(snapshot: Snapshot, policy: GlobalLimitPolicy, descriptors: Array<{ entries: Array<{ key: string; value: string }> }>) {
+    return this.globalLimits.check(snapshot, policy, descriptors);
   }
 
   mirror(snapshot: Snapshot, cluster: string, opts: Dispatcher.DispatchOptions, authority: string, shadowSuffix: boolean): void {
