@@ -176,6 +176,9 @@ export class Mesh {
       contextStore: this.context,
       identity: () => this.security.identity,
       authorize: (call) => this.security.authorization.authorizeGrpc(call),
+      // One router: gRPC calls share the HTTP side's deadline queues and rate-limit clients.
+      deadlines: this.dispatcher.deadlines,
+      globalLimits: this.dispatcher.globalLimits,
     });
   }
 

@@ -1,12 +1,14 @@
 /**
- * One attempt of a meshed call: the real grpc-js call on an endpoint's
- * channel, how far it has replayed the call's buffered messages, and the
- * endpoint's active-request slot (LEAST_REQUEST reads it).
+ * One try of a meshed call: the real grpc-js call on an endpoint's channel,
+ * how far it has replayed the call's buffered messages, and what it reports
+ * to its call (the router session).
  */
 import type { ChannelInterface, Metadata, StatusObject } from '@grpc/grpc-js';
 import { status as Status } from '@grpc/grpc-js';
 import type { Host } from '../core/load-balancer.js';
+import { RouterAttempt } from '../core/router-attempt.js';
 import type { OutboundRetry } from '../telemetry/outbound.js';
+import type { MeshCall } from './call.js';
 
 /** grpc-js' low-level call (the object Channel.createCall returns). */
 export type Call = ReturnType<ChannelInterface['createCall']>;
@@ -15,31 +17,21 @@ export type CallListener = Parameters<Call['start']>[1];
 /** What accompanies a written message (flags, write callback). */
 export type MessageContext = Parameters<Call['sendMessageWithContext']>[0];
 
-/** The call an attempt reports to. */
-export interface AttemptOwner {
-  attemptMetadata(a: Attempt, metadata: Metadata): void;
-  attemptMessage(a: Attempt, message: Buffer): void;
-  attemptStatus(a: Attempt, status: StatusObject): void;
-}
-
 /** One try of a call on one endpoint. */
-export class Attempt implements CallListener {
-  /** index in the owner's outgoing buffer of the next message to write */
+export class Attempt extends RouterAttempt implements CallListener {
+  /** index in the call's outgoing buffer of the next message to write */
   writeIndex = 0;
   writing = false;
   halfClosed = false;
   /** its status has been handled */
   done = false;
-  timedOut = false;
-  /** the mesh cancelled it (retry, timeout, local reply): its status says nothing about the host */
-  cancelledByMesh = false;
-  timer: NodeJS.Timeout | undefined;
   /** this try's span when it is a retry of a traced call */
   retry: OutboundRetry | undefined = undefined;
-  private released = false;
+  /** the metadata it is started with (a traced retry's carries its own trace headers) */
+  metadata: Metadata | undefined = undefined;
 
-  constructor(private readonly owner: AttemptOwner, readonly host: Host, readonly call: Call) {
-    host.active++;
+  constructor(readonly owner: MeshCall, host: Host, readonly call: Call) {
+    super(owner, host);
   }
 
   onReceiveMetadata(metadata: Metadata): void {
@@ -54,19 +46,8 @@ export class Attempt implements CallListener {
     this.owner.attemptStatus(this, status);
   }
 
-  /** Gives the host's active-request slot back, once. */
-  release(): void {
-    if (this.timer) clearTimeout(this.timer);
-    if (this.released) return;
-    this.released = true;
-    this.host.active--;
-  }
-
   /** Cancels the upstream call; its status will be ignored. */
   cancel(details: string): void {
-    if (this.cancelledByMesh) return;
-    this.cancelledByMesh = true;
-    if (this.timer) clearTimeout(this.timer);
     if (!this.done) this.call.cancelWithStatus(Status.CANCELLED, details);
   }
 }

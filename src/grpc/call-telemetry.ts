@@ -26,7 +26,7 @@ export function startCallTelemetry(
   let call: OutboundCall | undefined;
   if (telemetry !== undefined && cluster !== undefined) {
     const slash = path.lastIndexOf('/');
-    call = telemetry.outbound.start(parent, runtime.targetFor(route, clusterIndex, cluster)!, {
+    call = telemetry.outbound.start(parent, runtime.targetFor(route, clusterIndex)!, {
       method: 'POST',
       url: `http://${target.authority}${path}`,
       serverAddress: target.host,

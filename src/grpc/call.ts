@@ -1,33 +1,29 @@
 /**
- * One meshed gRPC call: Envoy's router filter for gRPC, at grpc-js' Call
- * layer (serialized messages). On start it matches the route on `:path` and
- * metadata, applies fault injection, picks the destination cluster by weight
- * and the endpoint by the cluster's load balancer and outlier state, and
- * runs attempts on that endpoint's channel. Until the first response message
- * arrives the call is uncommitted: sent messages are buffered so a retriable
- * status (retryOn: cancelled, deadline-exceeded, internal, resource-exhausted,
- * unavailable, connect failures, per-try timeouts) can replay them on a new
- * attempt after a jittered back-off. The route timeout bounds the whole call.
+ * One meshed gRPC call: the grpc-js side of a router session
+ * (core/router-session.ts), at grpc-js' Call layer (serialized messages). The
+ * session runs the filters, admission (max_requests), timeouts, retries, host
+ * picks and outlier reporting; the call matches the route on `:path` and
+ * metadata, starts each try on its endpoint's channel and moves messages.
+ * Until the first response message arrives the call is uncommitted: sent
+ * messages are buffered so a retry can replay them, and response metadata is
+ * held so a retried try's never reaches the caller.
  */
 import { Metadata, status as Status, type Deadline, type StatusObject } from '@grpc/grpc-js';
-import type { CompiledCluster } from '../core/cluster.js';
-import { decideFault } from '../core/fault.js';
 import type { Host } from '../core/load-balancer.js';
-import { backoffDelay } from '../core/retry.js';
-import { pickClusterIndex, type CompiledRoute } from '../core/route.js';
+import { shadowAuthority, type MirrorPolicy } from '../core/mirror.js';
+import type { RouterAttempt } from '../core/router-attempt.js';
+import { DONE, PENDING, RouterSession, Verdict } from '../core/router-session.js';
 import type { RequestView } from '../core/router.js';
 import { selectRoute, type CompiledVirtualHost, type Snapshot } from '../core/snapshot.js';
 import type { ResponseFlag } from '../errors.js';
 import type { OutboundCall } from '../telemetry/outbound.js';
-import { Attempt, type Call, type CallListener, type MessageContext } from './attempt.js';
-import type { Abortable, GrpcRuntime } from './runtime.js';
-import { grpcStatusForHttp } from './status.js';
+import { Attempt, type CallListener, type MessageContext } from './attempt.js';
 import { applyMutations, finishCallTelemetry, finishRetryTelemetry, startCallTelemetry, startRetryTelemetry } from './call-telemetry.js';
-import { refuseCall, reportAttempt, retriableAttempt } from './call-policies.js';
+import type { Abortable, GrpcRuntime } from './runtime.js';
+import { grpcStatusForHttp, isConnectFailure } from './status.js';
 import type { CallTarget } from './target.js';
 
 export type { CallTarget } from './target.js';
-
 
 /** Bytes of request messages kept for replay before the call commits to its attempt (grpc-js' per-call default). */
 const RETRY_BUFFER_BYTES = 256 * 1024;
@@ -39,47 +35,37 @@ interface Outgoing {
   callback: ((error?: Error | null) => void) | undefined;
 }
 
-const PENDING = 0; // before start, or fault delay
-const ROUTED = 1;
-const DONE = 2;
-
 /** A meshed call, as grpc-js' Channel.createCall returns it. */
-export class MeshCall implements Call, Abortable, RequestView {
-  /** holds a max_requests slot of the cluster's circuit breaker */
-  private admitted = false;
-  private state = PENDING;
+export class MeshCall extends RouterSession implements Abortable, RequestView {
   private listener: CallListener | undefined;
   private metadata: Metadata | undefined;
-  private route: CompiledRoute | undefined;
-  private cluster: CompiledCluster | undefined;
-  private clusterIndex = 0;
-  private attempt: Attempt | undefined;
-  private lastHost: Host | undefined;
-  private retriesLeft = 0;
-  private retryNumber = 0;
+  /** no replay needed any more: written messages are dropped */
   private committed = false;
   private readonly outgoing: Outgoing[] = [];
   private bufferedBytes = 0;
   private halfClosed = false;
   private readPending = false;
   private heldMetadata: Metadata | undefined;
-  private deadlineMs: number;
-  private timer: NodeJS.Timeout | undefined;
-  private retryTimer: NodeJS.Timeout | undefined;
+  private trailers: Metadata | undefined;
+  /** the caller's deadline (ms since the epoch, Infinity for none): grpc-js enforces it on each try */
+  private readonly deadlineMs: number;
   private telemetryCall: OutboundCall | undefined;
-  private flag: ResponseFlag | undefined;
+  /** mirrors waiting for the whole request, and its messages (only while mirroring) */
+  private mirrors: MirrorPolicy[] | undefined;
+  private mirrorMessages: Buffer[] | undefined;
+  private mirrorBytes = 0;
   private readonly callNumber = ++callNumbers;
 
   constructor(
     private readonly runtime: GrpcRuntime,
     private readonly target: CallTarget,
-    /** the snapshot the call started with; it finishes on it even if config changes */
-    private readonly snapshot: Snapshot,
-    private readonly vhost: CompiledVirtualHost | undefined,
+    snapshot: Snapshot,
+    private readonly callVhost: CompiledVirtualHost | undefined,
     /** `/package.Service/Method` */
     readonly path: string,
     deadline: Deadline,
   ) {
+    super(runtime, snapshot, false, true);
     this.deadlineMs = deadline instanceof Date ? deadline.getTime() : deadline;
   }
 
@@ -92,91 +78,60 @@ export class MeshCall implements Call, Abortable, RequestView {
     return v.length > 0 && typeof v[0] === 'string' ? v[0] : undefined;
   }
 
+  requestHeader(name: string): string | undefined {
+    if (name === ':path') return this.path;
+    if (name === ':method') return 'POST';
+    return this.header(name);
+  }
+
   start(metadata: Metadata, listener: CallListener): void {
     this.metadata = metadata;
     this.listener = listener;
     if (this.runtime.closed) return this.localReply('NC', 503, Status.UNAVAILABLE, 'the mesh is closed');
-    if (this.vhost === undefined) return this.localReply('NR', 502, Status.UNAVAILABLE, `no route: "${this.target.authority}" is not in the mesh registry (REGISTRY_ONLY)`);
-    const route = selectRoute(this.vhost, this);
+    const vhost = this.callVhost;
+    if (vhost === undefined) return this.localReply('NR', 502, Status.UNAVAILABLE, `no route: "${this.target.authority}" is not in the mesh registry (REGISTRY_ONLY)`);
+    const route = selectRoute(vhost, this);
     if (route === undefined) return this.localReply('NR', 404, Status.UNAVAILABLE, `no route for ${this.path} on ${this.target.authority}`);
-    this.route = route;
     if (route.kind !== 'route') {
       const http = route.kind === 'direct' ? route.directStatus : 404;
       return this.localReply(undefined, http, http === 200 ? Status.OK : grpcStatusForHttp(http), route.directBody || `${route.kind} response`);
     }
     this.runtime.active.add(this);
-    this.clusterIndex = pickClusterIndex(route, this.runtime.random);
-    const clusterName = route.clusters[this.clusterIndex]!;
-    this.cluster = this.beginTelemetry(route, clusterName);
-    if (this.cluster === undefined) return this.localReply('NC', 503, Status.UNAVAILABLE, `no cluster: the route's cluster "${clusterName}" is not known`);
-    if (route.timeoutMs > 0) {
-      const routeDeadline = Date.now() + route.timeoutMs;
-      if (routeDeadline < this.deadlineMs) {
-        this.deadlineMs = routeDeadline;
-        this.timer = setTimeout(() => this.onRouteTimeout(), route.timeoutMs);
-      }
-    }
-    this.retriesLeft = route.retry?.numRetries ?? 0;
-    this.committed = this.retriesLeft === 0;
+    this.selectRoute(vhost, route);
+    this.committed = !this.mayRetry;
+    this.telemetryCall = startCallTelemetry(this.runtime, route, this.clusterIndex, this.cluster, this.target, this.path, metadata);
+    this.span = this.telemetryCall?.span;
     applyMutations(metadata, route.requestHeaders);
     applyMutations(metadata, route.clusterRequestHeaders[this.clusterIndex]!);
-
-    const fault = decideFault(this.runtime.faultFor(route), this.runtime.random);
-    const refusal = refuseCall(fault, this.vhost, this.cluster);
-    if (refusal !== undefined) {
-      const reply = () => this.localReply(refusal.flag, refusal.http, refusal.code, refusal.message);
-      if (refusal.flag === 'FI' && fault.delayMs > 0) this.retryTimer = setTimeout(reply, fault.delayMs);
-      else reply();
-      return;
-    }
-    this.admitted = true;
-    if (fault.delayMs > 0) {
-      this.flag = 'DI';
-      this.retryTimer = setTimeout(() => {
-        this.retryTimer = undefined;
-        this.state = ROUTED;
-        this.sendAttempt();
-      }, fault.delayMs);
-      return;
-    }
-    this.state = ROUTED;
-    this.sendAttempt();
+    this.run();
   }
 
-  private beginTelemetry(route: CompiledRoute, clusterName: string): CompiledCluster | undefined {
-    const cluster = this.snapshot.clusters.get(clusterName);
-    this.telemetryCall = startCallTelemetry(this.runtime, route, this.clusterIndex, cluster, this.target, this.path, this.metadata!);
-    return cluster;
-  }
-
-  private sendAttempt(): void {
-    if (this.state !== ROUTED) return;
-    const cluster = this.cluster!;
-    const retry = this.route!.retry;
-    const host = cluster.pick(retry?.otherHost ? this.lastHost : undefined);
-    if (host === undefined) return this.localReply('UH', 503, Status.UNAVAILABLE, 'no healthy upstream');
-    this.lastHost = host;
-    const credentials = this.runtime.credentialsFor(cluster, host, this.target.credentials);
-    if (credentials instanceof Error) return this.localReply('UF', 503, Status.UNAVAILABLE, `upstream connect error: ${credentials.message}`);
+  createAttempt(host: Host, retryNumber: number): Attempt | Error {
+    const credentials = this.runtime.credentialsFor(this.cluster!, host, this.target.credentials);
+    if (credentials instanceof Error) return credentials;
     let channel;
     try {
       channel = this.runtime.channels.get(host, this.target.authority, credentials, this.target.options);
-    } catch {
-      return this.localReply('NC', 503, Status.UNAVAILABLE, 'the mesh is closed');
+    } catch (err) {
+      return Object.assign(err as Error, { code: 'MESH_CLOSED' });
     }
-    const perTry = retry?.perTryTimeoutMs ?? 0;
-    let deadline = this.deadlineMs;
-    const perTryDeadline = perTry > 0 ? Date.now() + perTry : Infinity;
-    if (perTryDeadline < deadline) deadline = perTryDeadline;
-    const attempt = new Attempt(this, host, channel.createCall(this.path, deadline, undefined, null, undefined));
-    this.attempt = attempt;
-    if (perTryDeadline < this.deadlineMs) attempt.timer = setTimeout(() => this.onPerTryTimeout(attempt), perTry);
+    // Only the caller's deadline goes to grpc-js; the route and per-try timeouts are the session's.
+    const attempt = new Attempt(this, host, channel.createCall(this.path, this.deadlineMs, undefined, null, undefined));
     // Tries share the metadata (grpc-js clones before merging call credentials); a traced retry gets its own trace headers.
-    let metadata = this.metadata!;
-    if (this.retryNumber > 0) ({ retry: attempt.retry, metadata } = startRetryTelemetry(this.runtime, this.telemetryCall, this.retryNumber, metadata));
-    attempt.call.start(metadata, attempt);
-    this.pump(attempt);
-    if (this.readPending) attempt.call.startRead();
+    attempt.metadata = this.metadata;
+    if (retryNumber > 0) ({ retry: attempt.retry, metadata: attempt.metadata } = startRetryTelemetry(this.runtime, this.telemetryCall, retryNumber, this.metadata!));
+    return attempt;
+  }
+
+  sendAttempt(attempt: RouterAttempt): void {
+    const a = attempt as Attempt;
+    a.call.start(a.metadata!, a);
+    this.pump(a);
+    if (this.readPending) a.call.startRead();
+  }
+
+  cancelAttempt(attempt: RouterAttempt, reason: string): void {
+    (attempt as Attempt).cancel(reason);
   }
 
   /**
@@ -220,42 +175,71 @@ export class MeshCall implements Call, Abortable, RequestView {
       return;
     }
     this.outgoing.push({ message, flags: context.flags, callback: context.callback });
+    if (this.mirrorMessages !== undefined) this.keepForMirror(message);
     if (!this.committed) {
       this.bufferedBytes += message.length;
       // Too much to replay: give up retrying, as grpc-js does past its retry buffer.
-      if (this.bufferedBytes > RETRY_BUFFER_BYTES && this.attempt !== undefined) this.commit(this.attempt);
+      if (this.bufferedBytes > RETRY_BUFFER_BYTES && this.attempt !== undefined) this.stopBuffering(this.attempt as Attempt);
     }
-    if (this.attempt !== undefined) this.pump(this.attempt);
+    if (this.attempt !== undefined) this.pump(this.attempt as Attempt);
   }
 
   halfClose(): void {
     this.halfClosed = true;
-    if (this.attempt !== undefined && this.state !== DONE) this.pump(this.attempt);
+    if (this.state === DONE) return;
+    if (this.mirrors !== undefined) this.sendMirrors();
+    if (this.attempt !== undefined) this.pump(this.attempt as Attempt);
   }
 
   startRead(): void {
     this.readPending = true;
-    if (this.attempt !== undefined && this.state !== DONE) this.attempt.call.startRead();
+    if (this.attempt !== undefined && this.state !== DONE) (this.attempt as Attempt).call.startRead();
   }
 
-  private commit(a: Attempt): void {
+  private stopBuffering(a: Attempt): void {
     this.committed = true;
-    if (a.timer) clearTimeout(a.timer);
+    this.replayable = false;
     this.outgoing.splice(0, a.writeIndex);
     a.writeIndex = 0;
     this.bufferedBytes = 0;
   }
 
+  /** The session mirrors this call: the copy goes out once the whole request is known (half-close). */
+  mirror(policy: MirrorPolicy): void {
+    (this.mirrors ??= []).push(policy);
+    this.mirrorMessages ??= [];
+    if (this.halfClosed) this.sendMirrors();
+  }
+
+  private keepForMirror(message: Buffer): void {
+    this.mirrorBytes += message.length;
+    // A request too large to replay is not mirrored either (as a streamed HTTP body).
+    if (this.mirrorBytes > RETRY_BUFFER_BYTES) this.mirrors = this.mirrorMessages = undefined;
+    else this.mirrorMessages!.push(message);
+  }
+
+  private sendMirrors(): void {
+    const mirrors = this.mirrors;
+    const messages = this.mirrorMessages;
+    this.mirrors = this.mirrorMessages = undefined;
+    if (mirrors === undefined || messages === undefined) return;
+    for (const m of mirrors) this.runtime.mirror(this.snapshot, m.cluster, m.shadowSuffix ? shadowAuthority(this.target.authority) : this.target.authority, this.target, this.path, this.metadata!, messages);
+  }
+
   /** Upstream response headers of an attempt: held until the call commits, so a retry can drop them. */
   attemptMetadata(a: Attempt, metadata: Metadata): void {
     if (a !== this.attempt || this.state === DONE) return;
-    if (this.committed) this.listener!.onReceiveMetadata(this.withFlags(metadata));
+    if (this.state !== PENDING) this.listener!.onReceiveMetadata(this.withFlags(metadata));
     else this.heldMetadata = metadata;
   }
 
   attemptMessage(a: Attempt, message: Buffer): void {
-    if (a !== this.attempt || this.state === DONE) return;
-    if (!this.committed) this.commit(a);
+    if (this.state === PENDING) {
+      if (!this.commitAttempt(a)) return;
+      if (!this.committed) this.stopBuffering(a);
+    } else if (a !== this.attempt || this.state === DONE) {
+      return;
+    }
     this.flushHeldMetadata();
     this.readPending = false;
     this.listener!.onReceiveMessage(message);
@@ -266,55 +250,31 @@ export class MeshCall implements Call, Abortable, RequestView {
     a.done = true;
     a.release();
     if (a.retry !== undefined) finishRetryTelemetry(this.runtime, a.retry, status.code);
-    const connectFailed = reportAttempt(this.cluster!, a.host, status, a.timedOut, a.cancelledByMesh);
-    if (a !== this.attempt || this.state === DONE) return;
-    const retry = this.route!.retry;
-    if (!this.committed && retry !== undefined && this.retriesLeft > 0 && status.code !== Status.OK && Date.now() < this.deadlineMs
-      && retriableAttempt(retry, status.code, a.timedOut, connectFailed)) return this.retryAfterBackoff(a.timedOut ? 'per-try-timeout' : connectFailed ? 'connect-failure' : Status[status.code]!);
-    if (a.timedOut) return this.localReply('UT', 504, Status.DEADLINE_EXCEEDED, 'upstream request timeout (per-try timeout)');
-    if (connectFailed) {
-      const flag: ResponseFlag = this.retryNumber > 0 ? 'URX' : 'UF';
-      return this.localReply(flag, 503, Status.UNAVAILABLE, `upstream connect error or disconnect/reset before headers. reset reason: connection failure (${flag}): ${status.details}`);
+    if (a.abandoned || a !== this.attempt) return;
+    // Past the caller's deadline a retry could only fail again.
+    if (this.deadlineMs !== Infinity && Date.now() >= this.deadlineMs) this.replayable = false;
+    if (isConnectFailure(status.code, status.details)) return this.attemptFailed(a, 'connect-failure', new Error(status.details));
+    if (this.state === PENDING) {
+      const verdict = this.attemptResponse(a, 200, status.code);
+      if (verdict === Verdict.DROP) return;
+      if (verdict === Verdict.RETRY) {
+        this.heldMetadata = undefined;
+        this.attemptEnd(a);
+        return;
+      }
     }
-    this.finish();
+    this.grpcStatus = status.code;
+    this.trailers = status.metadata;
+    if (!this.attemptEnd(a, status.code)) return;
     this.flushHeldMetadata();
-    const metadata = this.flag !== undefined ? this.withFlags(status.metadata) : status.metadata;
-    this.endTelemetry(200, status.code, metadata);
+    const metadata = this.flags !== undefined ? this.withFlags(status.metadata) : status.metadata;
     this.listener!.onReceiveStatus(metadata === status.metadata ? status : { code: status.code, details: status.details, metadata });
   }
 
-  private retryAfterBackoff(reason: string): void {
-    this.retriesLeft--;
-    this.retryNumber++;
-    if (this.telemetryCall !== undefined) this.runtime.telemetry!.tracer.retrying(this.telemetryCall.span, this.retryNumber, reason);
-    this.heldMetadata = undefined;
-    this.attempt = undefined;
-    const delay = backoffDelay(this.route!.retry!, this.retryNumber, this.runtime.random);
-    if (delay <= 0) return this.sendAttempt();
-    this.retryTimer = setTimeout(() => {
-      this.retryTimer = undefined;
-      this.sendAttempt();
-    }, delay);
-  }
-
-  private onPerTryTimeout(a: Attempt): void {
-    if (a !== this.attempt || a.done || this.state === DONE) return;
-    a.timedOut = true;
-    a.cancel('per-try timeout');
-    this.attemptStatus(a, { code: Status.DEADLINE_EXCEEDED, details: 'per-try timeout', metadata: new Metadata() });
-  }
-
-  private onRouteTimeout(): void {
-    this.timer = undefined;
-    this.localReply('UT', 504, Status.DEADLINE_EXCEEDED, 'upstream request timeout');
-  }
-
   cancelWithStatus(code: Status, details: string): void {
-    if (this.state === DONE) return;
-    this.finish();
-    this.attempt?.cancel(details);
-    this.endTelemetry(0, code, undefined, 'DC');
-    this.deliverLater({ code, details, metadata: new Metadata() });
+    this.status = 0;
+    this.grpcStatus = code;
+    if (this.cancel(undefined)) this.deliverLater({ code, details, metadata: new Metadata() });
   }
 
   /** Closes the call from the mesh (mesh.close after the grace period). */
@@ -323,14 +283,16 @@ export class MeshCall implements Call, Abortable, RequestView {
   }
 
   /** Ends the call with a status made by the mesh, flagged like Envoy's local replies. */
-  private localReply(flag: ResponseFlag | undefined, httpStatus: number, code: number, message: string): void {
-    if (this.state === DONE) return;
-    this.finish();
-    this.attempt?.cancel(message);
+  sendLocalReply(flag: ResponseFlag | undefined, _httpStatus: number, code: number, message: string, headers: Record<string, string> | undefined): void {
     const metadata = new Metadata();
+    if (headers !== undefined) for (const name in headers) metadata.set(name, headers[name]!);
     if (flag !== undefined) metadata.set(FLAGS_KEY, flag);
-    this.endTelemetry(httpStatus, code, undefined, flag);
     this.deliverLater({ code, details: flag !== undefined && !message.includes(`(${flag})`) ? `${message} (${flag})` : message, metadata });
+  }
+
+  /** The route timeout after the response started: the caller gets DEADLINE_EXCEEDED flagged UT. */
+  failDownstream(error: Error): void {
+    this.sendLocalReply(this.flags, 504, this.flags === 'UT' ? Status.DEADLINE_EXCEEDED : Status.INTERNAL, error.message, undefined);
   }
 
   /** Statuses the mesh makes are delivered on the next tick: grpc-js callers attach listeners after start(). */
@@ -340,16 +302,7 @@ export class MeshCall implements Call, Abortable, RequestView {
     process.nextTick(() => listener.onReceiveStatus(status));
   }
 
-  private finish(): void {
-    this.state = DONE;
-    if (this.admitted) {
-      this.admitted = false;
-      this.cluster!.breaker.releaseRequest();
-    }
-    if (this.timer) clearTimeout(this.timer);
-    if (this.retryTimer) clearTimeout(this.retryTimer);
-    this.timer = this.retryTimer = undefined;
-    if (this.attempt?.timer) clearTimeout(this.attempt.timer);
+  ended(): void {
     this.runtime.active.delete(this);
     // Writers waiting on a callback would wait forever on a finished call.
     for (const o of this.outgoing) {
@@ -358,6 +311,10 @@ export class MeshCall implements Call, Abortable, RequestView {
       cb?.();
     }
     this.outgoing.length = 0;
+    this.mirrors = this.mirrorMessages = undefined;
+    const call = this.telemetryCall;
+    this.telemetryCall = undefined;
+    if (call !== undefined) finishCallTelemetry(this.runtime, call, this.status, this.grpcStatus, this.trailers, this.flags ?? '-');
   }
 
   private flushHeldMetadata(): void {
@@ -368,18 +325,12 @@ export class MeshCall implements Call, Abortable, RequestView {
   }
 
   private withFlags(md: Metadata): Metadata {
-    if (this.flag !== undefined) md.set(FLAGS_KEY, this.flag);
+    if (this.flags !== undefined) md.set(FLAGS_KEY, this.flags);
     return md;
   }
 
-  private endTelemetry(httpStatus: number, grpcStatus: number, trailers: Metadata | undefined, flag?: ResponseFlag): void {
-    const call = this.telemetryCall;
-    this.telemetryCall = undefined;
-    if (call !== undefined) finishCallTelemetry(this.runtime, call, httpStatus, grpcStatus, trailers, flag ?? this.flag ?? '-');
-  }
-
   getPeer(): string {
-    return this.attempt?.call.getPeer() ?? this.target.authority;
+    return (this.attempt as Attempt | undefined)?.call.getPeer() ?? this.target.authority;
   }
 
   getCallNumber(): number {
@@ -396,5 +347,3 @@ export class MeshCall implements Call, Abortable, RequestView {
 }
 
 let callNumbers = 0;
-
-

@@ -5,7 +5,7 @@
  * mesh object and is closed with it; nothing is registered process-wide.
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
-import { credentials as grpcCredentials, status as Status, type ChannelCredentials, type ChannelInterface, type ChannelOptions, type Interceptor, type ServerInterceptor } from '@grpc/grpc-js';
+import { credentials as grpcCredentials, status as Status, type ChannelCredentials, type Metadata, type ChannelInterface, type ChannelOptions, type Interceptor, type ServerInterceptor } from '@grpc/grpc-js';
 import { context as otelContext, type Context } from '@opentelemetry/api';
 import { defaultRandom, type RandomSource } from '../core/random.js';
 import { MeshPropagator } from '../telemetry/propagation.js';
@@ -14,7 +14,15 @@ import { MeshChannel, type SnapshotSource } from './channel.js';
 import type { Snapshot } from '../core/snapshot.js';
 import { EndpointChannels } from './endpoint-channels.js';
 import { createClientInterceptor } from './interceptor.js';
-import { RoutePolicies, type Abortable, type GrpcRuntime } from './runtime.js';
+import type { Abortable, GrpcRuntime, MirrorTarget } from './runtime.js';
+import { Deadlines } from '../core/deadlines.js';
+import type { GlobalLimitPolicy } from '../core/global-rate-limit.js';
+import type { CompiledRoute } from '../core/route.js';
+import type { GlobalLimitDecision, RouterTracer } from '../core/router-session.js';
+import { GlobalRateLimits } from '../ratelimit/global-limits.js';
+import type { OutboundTargetHandle } from '../telemetry/outbound.js';
+import { RouteTargets } from '../telemetry/route-targets.js';
+import { sendGrpcMirror } from './mirror.js';
 import { createServerInterceptor, type ServerInterceptorDeps } from './server.js';
 import type { CompiledCluster } from '../core/cluster.js';
 import type { Host } from '../core/load-balancer.js';
@@ -41,6 +49,10 @@ export interface MeshGrpcOptions {
   authorize?: ServerInterceptorDeps['authorize'];
   /** The workload identity for ISTIO_MUTUAL endpoints (read when a channel is created). */
   identity?: () => WorkloadIdentity | undefined;
+  /** Route and per-try timeouts: share the HTTP side's queues (default: the adapter's own). */
+  deadlines?: Deadlines;
+  /** Rate-limit service clients: share the HTTP side's (default: the adapter's own, closed with it). */
+  globalLimits?: GlobalRateLimits;
 }
 
 /** grpc-js client options that route a client's calls through the mesh. */
@@ -87,7 +99,11 @@ class MeshGrpcImpl implements MeshGrpc, GrpcRuntime {
   private readonly transports = new WeakMap<CompiledCluster, Map<string, UpstreamTls | Error>>();
   private readonly identityOf: () => WorkloadIdentity | undefined;
   private readonly store: AsyncLocalStorage<Context>;
-  private readonly policies: RoutePolicies;
+  readonly deadlines: Deadlines;
+  private readonly ownDeadlines: boolean;
+  private readonly globalLimits: GlobalRateLimits;
+  private readonly ownGlobalLimits: boolean;
+  private readonly targets: RouteTargets | undefined;
   private readonly meshChannels = new Set<MeshChannel>();
   private readonly credentials: ChannelCredentials;
   private closing: Promise<void> | undefined;
@@ -99,7 +115,12 @@ class MeshGrpcImpl implements MeshGrpc, GrpcRuntime {
     this.propagator = options.telemetry?.propagator ?? new MeshPropagator();
     this.registryOnly = options.outboundTrafficPolicy === 'REGISTRY_ONLY';
     this.store = options.contextStore ?? new AsyncLocalStorage<Context>();
-    this.policies = new RoutePolicies(this.telemetry);
+    const telemetry = this.telemetry;
+    this.targets = telemetry && new RouteTargets(() => telemetry.outbound, 'grpc');
+    this.ownDeadlines = options.deadlines === undefined;
+    this.deadlines = options.deadlines ?? new Deadlines();
+    this.ownGlobalLimits = options.globalLimits === undefined;
+    this.globalLimits = options.globalLimits ?? new GlobalRateLimits();
     this.credentials = options.credentials ?? grpcCredentials.createInsecure();
     this.interceptor = createClientInterceptor(this, source, this.credentials);
     this.serverInterceptor = createServerInterceptor({ telemetry: this.telemetry, propagator: this.propagator, store: this.store, authorize: options.authorize });
@@ -142,8 +163,21 @@ class MeshGrpcImpl implements MeshGrpc, GrpcRuntime {
     return this.store.getStore() ?? otelContext.active();
   }
 
-  faultFor = (route: Parameters<RoutePolicies['faultFor']>[0]) => this.policies.faultFor(route);
-  targetFor = (...args: Parameters<RoutePolicies['targetFor']>) => this.policies.targetFor(...args);
+  get tracer(): RouterTracer | undefined {
+    return this.telemetry?.tracer;
+  }
+
+  overGlobalLimit(snapshot: Snapshot, policy: GlobalLimitPolicy, descriptors: Array<{ entries: Array<{ key: string; value: string }> }>): Promise<GlobalLimitDecision> {
+    return this.globalLimits.check(snapshot, policy, descriptors);
+  }
+
+  targetFor(route: CompiledRoute, clusterIndex: number): OutboundTargetHandle | undefined {
+    return this.targets?.get(route, clusterIndex);
+  }
+
+  mirror(snapshot: Snapshot, cluster: string, authority: string, target: MirrorTarget, path: string, metadata: Metadata, messages: readonly Buffer[]): void {
+    sendGrpcMirror(this, snapshot, cluster, authority, target, path, metadata, messages);
+  }
 
   get endpointChannels(): number {
     return this.channels.size;
@@ -168,5 +202,7 @@ class MeshGrpcImpl implements MeshGrpc, GrpcRuntime {
     for (const c of this.meshChannels) c.close();
     this.meshChannels.clear();
     this.channels.close();
+    if (this.ownDeadlines) this.deadlines.close();
+    if (this.ownGlobalLimits) await this.globalLimits.close();
   }
 }

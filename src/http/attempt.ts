@@ -1,48 +1,22 @@
 /**
- * One upstream attempt of an exchange: the undici handler for a single try
- * on a single endpoint. It forwards to its exchange only while it is the
- * current attempt; a superseded or abandoned attempt drains quietly.
+ * One upstream try of an exchange: the undici handler for a single request
+ * on a single endpoint's pool. It reports what undici tells it to its
+ * exchange (the router session); a try the session let go of drains quietly.
  */
-import { cancelDeadline, type Deadline } from '../core/deadlines.js';
 import type { Host } from '../core/load-balancer.js';
 import type { AttemptFailure } from '../core/retry.js';
+import { RouterAttempt } from '../core/router-attempt.js';
 import type { OutboundRetry } from '../telemetry/outbound.js';
+import type { Exchange } from './exchange.js';
 import type { LegacyHandler } from './handler.js';
 
-/** What an attempt reports to. */
-export interface AttemptOwner {
-  readonly handler: LegacyHandler;
-  attemptHeaders(attempt: Attempt, status: number, raw: Buffer[], resume: () => void, text: string): boolean;
-  attemptData(attempt: Attempt, chunk: Buffer): boolean;
-  attemptComplete(attempt: Attempt, trailers: Buffer[] | string[] | null): void;
-  attemptError(attempt: Attempt, err: Error): void;
-}
-
-export class Attempt implements LegacyHandler {
-  abortUpstream: ((reason?: unknown) => void) | undefined;
-  /** the response is being drained because the exchange will retry */
-  discard = false;
-  /** the exchange has moved on; abort as soon as undici lets us */
-  abandoned = false;
-  timedOut = false;
-  /** the per-try timeout */
-  deadline: Deadline | undefined;
-  /** the upstream's status, once it answered */
-  status = 0;
+export class Attempt extends RouterAttempt implements LegacyHandler {
+  abortUpstream: ((reason?: unknown) => void) | undefined = undefined;
   /** this try's span when it is a retry of a traced request */
   retry: OutboundRetry | undefined = undefined;
-  private released = false;
 
-  constructor(readonly owner: AttemptOwner, readonly host: Host) {
-    host.active++;
-  }
-
-  /** Gives the host's active-request slot back (once) and stops the per-try timer. */
-  release(): void {
-    cancelDeadline(this.deadline);
-    if (this.released) return;
-    this.released = true;
-    this.host.active--;
+  constructor(readonly exchange: Exchange, host: Host) {
+    super(exchange, host);
   }
 
   onConnect(abort: (reason?: unknown) => void): void {
@@ -51,20 +25,20 @@ export class Attempt implements LegacyHandler {
   }
 
   onHeaders(status: number, raw: Buffer[], resume: () => void, text: string): boolean {
-    return this.owner.attemptHeaders(this, status, raw, resume, text);
+    return this.exchange.attemptHeaders(this, status, raw, resume, text);
   }
 
   onData(chunk: Buffer): boolean {
     if (this.discard || this.abandoned) return true;
-    return this.owner.attemptData(this, chunk);
+    return this.exchange.attemptData(chunk);
   }
 
   onComplete(trailers: Buffer[] | string[] | null): void {
-    this.owner.attemptComplete(this, trailers);
+    this.exchange.attemptComplete(this, trailers);
   }
 
   onError(err: Error): void {
-    this.owner.attemptError(this, err);
+    this.exchange.attemptError(this, err);
   }
 
   /** What the retry policy and outlier detection see of this try's failure with `err`. */
@@ -74,10 +48,8 @@ export class Attempt implements LegacyHandler {
     return code !== undefined && CONNECT_ERROR_CODES.has(code) ? 'connect-failure' : 'reset';
   }
 
-  /** Stops this attempt whether or not undici has connected it yet. */
-  abandon(reason: unknown): void {
-    this.abandoned = true;
-    cancelDeadline(this.deadline);
+  /** Stops this try whether or not undici has connected it yet. */
+  abort(reason: unknown): void {
     this.abortUpstream?.(reason);
   }
 }

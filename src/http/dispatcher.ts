@@ -12,7 +12,10 @@ import { Agent, Dispatcher } from 'undici';
 import type { CompiledRoute } from '../core/route.js';
 import type { OutboundTargetHandle } from '../telemetry/outbound.js';
 import type { MeshTelemetry } from '../telemetry/telemetry.js';
-import { GlobalRateLimits } from './global-rate-limit.js';
+import { RouteTargets } from '../telemetry/route-targets.js';
+import { GlobalRateLimits } from '../ratelimit/global-limits.js';
+import type { GlobalLimitPolicy } from '../core/global-rate-limit.js';
+import type { RouterTracer } from '../core/router-session.js';
 import { sendMirror } from './mirror.js';
 import type { CompiledCluster } from '../core/cluster.js';
 import type { Host } from '../core/load-balancer.js';
@@ -65,14 +68,17 @@ export class MeshDispatcher extends Dispatcher implements ExchangeContext {
   private readonly pools: PoolManager;
   private readonly passthrough = new Agent();
   private readonly origins = new Map<string, OriginInfo>();
-  private readonly targets = new WeakMap<CompiledRoute, OutboundTargetHandle[]>();
-  private readonly globalLimits = new GlobalRateLimits();
+  private readonly targets: RouteTargets;
+  /** The rate-limit service clients, shared with the mesh's gRPC side. */
+  readonly globalLimits = new GlobalRateLimits();
+  /** Fault delays, route and per-try timeouts, shared with the mesh's gRPC side. */
   readonly deadlines = new Deadlines();
   private closed = false;
 
   constructor(private readonly runtime: DispatcherRuntime, options: MeshDispatcherOptions) {
     super();
     this.pools = new PoolManager({ identity: () => runtime.identity });
+    this.targets = new RouteTargets(() => runtime.telemetry.outbound, 'http');
     this.random = options.random;
     this.localReplies = options.localReplies;
     this.registryOnly = options.outboundTrafficPolicy === 'REGISTRY_ONLY';
@@ -101,21 +107,15 @@ export class MeshDispatcher extends Dispatcher implements ExchangeContext {
   }
 
   target(route: CompiledRoute, clusterIndex: number): OutboundTargetHandle {
-    let handles = this.targets.get(route);
-    if (!handles) this.targets.set(route, (handles = []));
-    let handle = handles[clusterIndex];
-    if (!handle) {
-      const cluster = route.clusters[clusterIndex]!;
-      const service = cluster.split('|')[3] ?? 'unknown';
-      handle = handles[clusterIndex] = this.runtime.telemetry.outbound.target({
-        service, cluster, route: route.name, protocol: 'http',
-      });
-    }
-    return handle;
+    return this.targets.get(route, clusterIndex);
   }
 
-  overGlobalLimit(snapshot: Snapshot, vhost: CompiledVirtualHost, descriptors: Array<{ entries: Array<{ key: string; value: string }> }>) {
-    return this.globalLimits.check(snapshot, vhost.globalLimit!, descriptors);
+  get tracer(): RouterTracer {
+    return this.runtime.telemetry.tracer;
+  }
+
+  overGlobalLimit(snapshot: Snapshot, policy: GlobalLimitPolicy, descriptors: Array<{ entries: Array<{ key: string; value: string }> }>) {
+    return this.globalLimits.check(snapshot, policy, descriptors);
   }
 
   mirror(snapshot: Snapshot, cluster: string, opts: Dispatcher.DispatchOptions, authority: string, shadowSuffix: boolean): void {

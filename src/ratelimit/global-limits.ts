@@ -4,8 +4,9 @@
  * service's cluster in the current snapshot.
  */
 import type { GlobalLimitPolicy } from '../core/global-rate-limit.js';
+import type { GlobalLimitDecision } from '../core/router-session.js';
 import type { Snapshot } from '../core/snapshot.js';
-import { createRateLimitClient } from '../ratelimit/client.js';
+import { createRateLimitClient } from './client.js';
 
 type Client = ReturnType<typeof createRateLimitClient>;
 
@@ -13,7 +14,7 @@ export class GlobalRateLimits {
   private readonly clients = new Map<string, Client>();
 
   /** Over limit? Errors and timeouts follow the policy's failure_mode_deny, inside the client. */
-  async check(snapshot: Snapshot, policy: GlobalLimitPolicy, descriptors: Array<{ entries: Array<{ key: string; value: string }> }>): Promise<{ overLimit: boolean; headers?: Record<string, string> | undefined }> {
+  async check(snapshot: Snapshot, policy: GlobalLimitPolicy, descriptors: Array<{ entries: Array<{ key: string; value: string }> }>): Promise<GlobalLimitDecision> {
     const host = snapshot.clusters.get(policy.cluster)?.pick();
     if (!host) return { overLimit: policy.failureModeDeny };
     const key = `${host.id}|${policy.timeoutMs}|${policy.failureModeDeny}`;

@@ -1,0 +1,418 @@
+/**
+ * The one request state machine (Envoy's router filter and the filters in
+ * front of it), for HTTP and gRPC alike. In order: fault delay and abort,
+ * local then global rate limit (router-filters.ts), the cluster's admission
+ * (an HTTP/1.1 pending queue or HTTP/2 max_requests), the route timeout, then
+ * tries on endpoints picked by the cluster's load balancer (avoiding the
+ * previous host when the policy says so) under the per-try timeout, retried
+ * per `retry_on` within `num_retries` and the cluster's retry budget after a
+ * jittered back-off, with outlier-detection reporting, mirroring, response
+ * flags and local replies.
+ *
+ * A transport adapter extends {@link RouterSession} and implements its
+ * {@link RouterTransport} members; it moves bytes and reports what its
+ * attempts see ({@link attemptResponse}, {@link commitAttempt},
+ * {@link attemptEnd}, {@link attemptFailed}). Both timeouts run on the mesh's
+ * {@link Deadlines} queues with module-level callbacks, and the session is the
+ * adapter's request object, so a request allocates nothing for the router.
+ */
+import type { PendingRequest } from './circuit-breaker.js';
+import type { CompiledCluster } from './cluster.js';
+import { cancelDeadline, type Deadline, type Deadlines } from './deadlines.js';
+import { NO_FAULT, type FaultDecision } from './fault.js';
+import type { GlobalLimitPolicy } from './global-rate-limit.js';
+import { GrpcCode, grpcToHttp, grpcStatusName } from './grpc-status.js';
+import type { Host } from './load-balancer.js';
+import type { MirrorPolicy } from './mirror.js';
+import type { RandomSource } from './random.js';
+import { backoffDelay, retriableFailure, retriableResponse, RetryOn, type AttemptFailure } from './retry.js';
+import type { RouterAttempt } from './router-attempt.js';
+import { failureReply, routeTimeoutError, runFilters } from './router-filters.js';
+import { pickClusterIndex, type CompiledRoute } from './route.js';
+import type { CompiledVirtualHost, Snapshot } from './snapshot.js';
+import type { ResponseFlag } from '../errors.js';
+
+/** The rate-limit service's answer for one request. */
+export interface GlobalLimitDecision {
+  readonly overLimit: boolean;
+  readonly headers?: Record<string, string> | undefined;
+}
+
+/** Span events the session emits on the request's span (MeshTracer implements them). */
+export interface RouterTracer {
+  faultDelay(span: object, delayMs: number): void;
+  faultAbort(span: object, status: number): void;
+  rateLimited(span: object, scope: 'local' | 'global', limiter?: string): void;
+  retrying(span: object, resendCount: number, reason: string): void;
+}
+
+/** What a session needs from the mesh that runs it (one object per mesh, shared by its requests). */
+export interface RouterContext {
+  readonly random: RandomSource;
+  /** Fault delays, route and per-try timeouts. */
+  readonly deadlines: Deadlines;
+  readonly tracer: RouterTracer | undefined;
+  /** Asks the rate-limit service; errors and timeouts follow the policy's failure_mode_deny. */
+  overGlobalLimit(snapshot: Snapshot, policy: GlobalLimitPolicy, descriptors: Array<{ entries: Array<{ key: string; value: string }> }>): Promise<GlobalLimitDecision>;
+}
+
+/**
+ * The transport side of a session: what each adapter implements (as members
+ * of its {@link RouterSession} subclass).
+ */
+export interface RouterTransport {
+  /** A request header for rate-limit descriptors, pseudo-headers (`:path`, `:method`, `:authority`) included. */
+  requestHeader(name: string): string | undefined;
+  /** Makes a try on `host` (not sent yet), or an Error when no connection can be made (`code` MESH_CLOSED: the mesh closed). */
+  createAttempt(host: Host, retryNumber: number): RouterAttempt | Error;
+  /** Sends the try made by createAttempt; it reports back through the session's attempt* methods. */
+  sendAttempt(attempt: RouterAttempt): void;
+  /** Stops a try the session let go of; its later reports are ignored. */
+  cancelAttempt(attempt: RouterAttempt, reason: string): void;
+  /** Answers the caller from the mesh (after the session ended; `flag` undefined only for direct responses). */
+  sendLocalReply(flag: ResponseFlag | undefined, httpStatus: number, grpcStatus: number, message: string, headers: Record<string, string> | undefined): void;
+  /** Fails a response already forwarded downstream (an upstream reset mid-body, the route timeout). */
+  failDownstream(error: Error): void;
+  /** Sends a fire-and-forget copy of the request to the policy's cluster. */
+  mirror(policy: MirrorPolicy): void;
+  /** The session ended (telemetry, buffers); `error` when it ended in one. */
+  ended(error: Error | undefined): void;
+}
+
+/** What the adapter does with a try's response headers ({@link RouterSession.attemptResponse}). */
+export const Verdict = {
+  /** Forward it downstream: the request is committed to this try. */
+  COMMIT: 0,
+  /** Drain it and report its end: the session retries then. */
+  RETRY: 1,
+  /** Abort it: the session has moved on. */
+  DROP: 2,
+} as const;
+export type Verdict = (typeof Verdict)[keyof typeof Verdict];
+
+/** Session states. */
+export const PENDING = 0;
+export const FORWARDING = 1;
+export const DONE = 2;
+
+const NOT_ADMITTED = 0;
+const ADMITTED_HTTP1 = 1;
+const ADMITTED_STREAM = 2;
+
+/** One request through the router; adapters extend it. */
+export abstract class RouterSession implements PendingRequest, RouterTransport {
+  /** PENDING (filters, admission, tries), FORWARDING (committed to a try's response), DONE. */
+  state: number = PENDING;
+  /** @internal Set by the cluster's circuit breaker while the request waits in the pending queue. */
+  queued = false;
+  vhost: CompiledVirtualHost | undefined = undefined;
+  route: CompiledRoute | undefined = undefined;
+  clusterIndex = 0;
+  cluster: CompiledCluster | undefined = undefined;
+  /** the current try (undefined between tries) */
+  attempt: RouterAttempt | undefined = undefined;
+  retryNumber = 0;
+  /** false once the request cannot be replayed (a streamed body, a full replay buffer, the caller's deadline passed) */
+  replayable = true;
+  /** the status the caller sees: the upstream's once committed, or a local reply's */
+  status = 0;
+  /** the gRPC status of a local reply, or the upstream's when the adapter reads it */
+  grpcStatus = 0;
+  /** the response flag to report (`DI` on a forwarded response, a local reply's, `DC`) */
+  flags: ResponseFlag | undefined = undefined;
+  /** the request's span, for the session's span events (undefined: not traced) */
+  span: object | undefined = undefined;
+  private retriesLeft = 0;
+  private lastHost: Host | undefined = undefined;
+  /** @internal the fault filter's decision, read by router-filters */
+  fault: FaultDecision = NO_FAULT;
+  /** @internal fault delay */
+  delay: Deadline | undefined = undefined;
+  private routeDeadline: Deadline | undefined = undefined;
+  private backoff: NodeJS.Timeout | undefined = undefined;
+  private admitted = NOT_ADMITTED;
+  private retryHeld = false;
+
+  constructor(
+    readonly router: RouterContext,
+    /** the snapshot the request started with; it finishes on it even if config changes */
+    readonly snapshot: Snapshot,
+    /** HTTP/1.1 upstreams: admission through the pending queue (else HTTP/2 max_requests) */
+    private readonly pendingQueue: boolean,
+    /** gRPC semantics: gRPC statuses feed retries and outlier detection, grpc_status aborts apply */
+    readonly grpc: boolean,
+  ) {}
+
+  abstract requestHeader(name: string): string | undefined;
+  abstract createAttempt(host: Host, retryNumber: number): RouterAttempt | Error;
+  abstract sendAttempt(attempt: RouterAttempt): void;
+  abstract cancelAttempt(attempt: RouterAttempt, reason: string): void;
+  abstract sendLocalReply(flag: ResponseFlag | undefined, httpStatus: number, grpcStatus: number, message: string, headers: Record<string, string> | undefined): void;
+  abstract failDownstream(error: Error): void;
+  abstract mirror(policy: MirrorPolicy): void;
+  abstract ended(error: Error | undefined): void;
+
+  /** Takes the matched route and draws its destination cluster by weight. */
+  protected selectRoute(vhost: CompiledVirtualHost, route: CompiledRoute): void {
+    this.vhost = vhost;
+    this.route = route;
+    this.retriesLeft = route.retry?.numRetries ?? 0;
+    this.clusterIndex = pickClusterIndex(route, this.router.random);
+    this.cluster = this.snapshot.clusters.get(route.clusters[this.clusterIndex]!);
+  }
+
+  /** Whether a try may still be retried: retries left on the route (a transport buffers for replay only then). */
+  get mayRetry(): boolean {
+    return this.retriesLeft > 0;
+  }
+
+  /** Runs the filter chain, then the router. Call once, after {@link selectRoute}. */
+  protected run(): void {
+    runFilters(this);
+  }
+
+  /** @internal The filters let the request through: admission, the route timeout, then the first try. */
+  admit(): void {
+    const cluster = this.cluster;
+    if (cluster === undefined) return this.localReply('NC', 503, GrpcCode.UNAVAILABLE, `no cluster: "${this.route!.clusters[this.clusterIndex]}" is not known (its Cluster or ClusterLoadAssignment never arrived, or it does not exist)`);
+    let active = true;
+    if (this.pendingQueue) {
+      const admission = cluster.breaker.admitHttp1(this);
+      if (admission === undefined) return this.overflow();
+      this.admitted = ADMITTED_HTTP1;
+      active = admission === 'active';
+    } else {
+      if (!cluster.breaker.tryAcquireRequest()) return this.overflow();
+      this.admitted = ADMITTED_STREAM;
+    }
+    // The route timeout covers the wait in the pending queue, as Envoy's does.
+    const timeoutMs = this.route!.timeoutMs;
+    if (timeoutMs > 0) this.routeDeadline = this.router.deadlines.arm(timeoutMs, routeTimedOut, this);
+    if (active) this.forward();
+  }
+
+  private overflow(): void {
+    this.localReply('UO', 503, GrpcCode.UNAVAILABLE, 'upstream connect error or disconnect/reset before headers. reset reason: overflow');
+  }
+
+  /** @internal The pending queue let this request through (another request released its connection). */
+  onAdmitted(): void {
+    if (this.state === PENDING) this.forward();
+  }
+
+  /** Mirrors, then the first try. */
+  private forward(): void {
+    const mirrors = this.route!.mirrors;
+    for (let i = 0; i < mirrors.length; i++) {
+      const m = mirrors[i]!;
+      if (m.probability >= 1 || this.router.random() < m.probability) this.mirror(m);
+    }
+    this.nextAttempt();
+  }
+
+  private nextAttempt(): void {
+    if (this.state !== PENDING) return;
+    const retry = this.route!.retry;
+    const host = this.cluster!.pick(retry?.otherHost ? this.lastHost : undefined);
+    if (host === undefined) return this.localReply('UH', 503, GrpcCode.UNAVAILABLE, 'no healthy upstream');
+    this.lastHost = host;
+    const attempt = this.createAttempt(host, this.retryNumber);
+    if (attempt instanceof Error) {
+      const closed = (attempt as { code?: string }).code === 'MESH_CLOSED';
+      return this.localReply(closed ? 'NC' : 'UF', 503, GrpcCode.UNAVAILABLE, closed ? attempt.message : `upstream connect error: ${attempt.message}`);
+    }
+    // Current before it is sent: a transport may report a failure synchronously.
+    this.attempt = attempt;
+    const perTry = retry?.perTryTimeoutMs ?? 0;
+    if (perTry > 0) attempt.deadline = this.router.deadlines.arm(perTry, perTryTimedOut, attempt);
+    this.sendAttempt(attempt);
+  }
+
+  /**
+   * A try's response headers (or a gRPC trailers-only status): outlier
+   * detection sees the status (gRPC: Envoy's HTTP mapping of it), then the
+   * session commits to the try or retries it.
+   */
+  attemptResponse(attempt: RouterAttempt, status: number, grpcStatus: number | undefined): Verdict {
+    if (attempt !== this.attempt || this.state !== PENDING) return Verdict.DROP;
+    attempt.status = status;
+    attempt.grpcStatus = grpcStatus;
+    this.cluster!.outlier?.putHttpStatus(attempt.host.id, this.grpc && grpcStatus !== undefined ? grpcToHttp(grpcStatus) : status);
+    const retry = this.route!.retry;
+    if (retry !== undefined && this.retriesLeft > 0 && this.replayable && retriableResponse(retry, status, grpcStatus) && this.retryBudget()) {
+      attempt.discard = true;
+      return Verdict.RETRY;
+    }
+    this.commit(attempt, status);
+    return Verdict.COMMIT;
+  }
+
+  /**
+   * Commits to a try whose response starts streaming before its status is
+   * known (a gRPC response message); outlier detection hears from {@link attemptEnd}.
+   * @returns false when the try is stale.
+   */
+  commitAttempt(attempt: RouterAttempt): boolean {
+    if (attempt !== this.attempt || this.state !== PENDING) return false;
+    this.commit(attempt, 200);
+    return true;
+  }
+
+  private commit(attempt: RouterAttempt, status: number): void {
+    cancelDeadline(attempt.deadline);
+    this.state = FORWARDING;
+    this.status = status;
+  }
+
+  /**
+   * A try's response ended (`grpcStatus`: the final gRPC status of a response
+   * committed by {@link commitAttempt}). Retries a drained try.
+   * @returns true when the adapter should complete the response downstream.
+   */
+  attemptEnd(attempt: RouterAttempt, grpcStatus?: number): boolean {
+    attempt.release();
+    if (attempt !== this.attempt || attempt.abandoned || this.state === DONE) return false;
+    if (attempt.discard) {
+      this.retryAfterBackoff(attempt.grpcStatus !== undefined && this.grpc ? grpcStatusName(attempt.grpcStatus) : String(attempt.status));
+      return false;
+    }
+    if (grpcStatus !== undefined && attempt.status === 0) {
+      attempt.grpcStatus = grpcStatus;
+      this.cluster!.outlier?.putHttpStatus(attempt.host.id, grpcToHttp(grpcStatus));
+    }
+    this.finish(undefined);
+    return true;
+  }
+
+  /** A try failed without a (complete) response: connect failure, reset, or its per-try timeout. */
+  attemptFailed(attempt: RouterAttempt, failure: AttemptFailure, error: Error | undefined): void {
+    attempt.release();
+    if (attempt !== this.attempt || this.state === DONE || (attempt.abandoned && !attempt.timedOut)) return;
+    if (this.state === FORWARDING) {
+      const err = error ?? new Error('upstream reset');
+      this.finish(err);
+      this.failDownstream(err);
+      return;
+    }
+    this.cluster!.outlier?.putLocalOrigin(attempt.host.id, failure === 'connect-failure' ? 'connect_failed' : failure === 'timeout' ? 'timeout' : 'reset');
+    if (this.retriesLeft > 0 && this.replayable && this.retriableFailure(failure) && this.retryBudget()) {
+      return this.retryAfterBackoff(failure === 'timeout' && this.grpc ? 'per-try-timeout' : failure);
+    }
+    const reply = failureReply(failure, this.retryNumber > 0, error);
+    this.localReply(reply.flag, reply.status, reply.grpcStatus, reply.message);
+  }
+
+  private retriableFailure(failure: AttemptFailure): boolean {
+    const retry = this.route!.retry!;
+    if (retriableFailure(retry, failure)) return true;
+    if (!this.grpc) return false;
+    // gRPC: a per-try timeout is a DEADLINE_EXCEEDED, a connect failure an UNAVAILABLE.
+    if (failure === 'timeout') return (retry.on & RetryOn['deadline-exceeded']) !== 0;
+    return failure === 'connect-failure' && retriableResponse(retry, 200, GrpcCode.UNAVAILABLE);
+  }
+
+  /** Takes a slot of the cluster's retry budget (max_retries or retry_budget) for this request's retries. */
+  private retryBudget(): boolean {
+    if (this.retryHeld) return true;
+    this.retryHeld = this.cluster!.breaker.tryAcquireRetry();
+    return this.retryHeld;
+  }
+
+  private retryAfterBackoff(reason: string): void {
+    this.retriesLeft--;
+    this.retryNumber++;
+    if (this.span !== undefined) this.router.tracer?.retrying(this.span, this.retryNumber, reason);
+    const delay = backoffDelay(this.route!.retry!, this.retryNumber, this.router.random);
+    this.attempt = undefined;
+    if (delay <= 0) return this.nextAttempt();
+    this.backoff = setTimeout(backoffOver, delay, this);
+  }
+
+  /** @internal */
+  onBackoffOver(): void {
+    this.backoff = undefined;
+    this.nextAttempt();
+  }
+
+  /** @internal */
+  onPerTryTimeout(attempt: RouterAttempt): void {
+    if (attempt !== this.attempt || this.state !== PENDING) return;
+    attempt.timedOut = true;
+    this.abandon(attempt, 'per-try timeout');
+    this.attemptFailed(attempt, 'timeout', undefined);
+  }
+
+  /** @internal */
+  onRouteTimeout(): void {
+    this.routeDeadline = undefined;
+    if (this.state === DONE) return;
+    const attempt = this.attempt;
+    // Envoy reports a route timeout to outlier detection as a local-origin timeout (a gateway error).
+    if (attempt !== undefined) this.cluster!.outlier?.putLocalOrigin(attempt.host.id, 'timeout');
+    if (this.state === PENDING) return this.localReply('UT', 504, GrpcCode.DEADLINE_EXCEEDED, 'upstream request timeout');
+    const err = routeTimeoutError();
+    this.flags = 'UT';
+    if (attempt !== undefined) this.abandon(attempt, 'route timeout');
+    this.finish(err);
+    this.failDownstream(err);
+  }
+
+  /**
+   * The caller cancelled (abort signal, stream destroyed, grpc cancel): flag
+   * `DC`, stop the try. The adapter tells its caller.
+   * @returns false when the request had already ended.
+   */
+  cancel(error: Error | undefined): boolean {
+    if (this.state === DONE) return false;
+    this.flags = 'DC';
+    this.finish(error);
+    if (this.attempt !== undefined) this.abandon(this.attempt, 'cancelled');
+    return true;
+  }
+
+  /** Answers the caller from the mesh itself (the session ends first). */
+  localReply(flag: ResponseFlag | undefined, status: number, grpcStatus: number, message: string, headers?: Record<string, string>): void {
+    if (this.state === DONE) return;
+    this.status = status;
+    this.grpcStatus = grpcStatus;
+    if (flag !== undefined) this.flags = flag;
+    this.finish(undefined);
+    if (this.attempt !== undefined) this.abandon(this.attempt, 'local reply');
+    this.sendLocalReply(flag, status, grpcStatus, message, headers);
+  }
+
+  private abandon(attempt: RouterAttempt, reason: string): void {
+    if (attempt.abandoned) return;
+    attempt.abandoned = true;
+    cancelDeadline(attempt.deadline);
+    this.cancelAttempt(attempt, reason);
+  }
+
+  private finish(error: Error | undefined): void {
+    this.state = DONE;
+    cancelDeadline(this.delay);
+    cancelDeadline(this.routeDeadline);
+    if (this.backoff !== undefined) clearTimeout(this.backoff);
+    this.delay = this.routeDeadline = this.backoff = undefined;
+    if (this.admitted === ADMITTED_HTTP1) this.cluster!.breaker.releaseHttp1(this);
+    else if (this.admitted === ADMITTED_STREAM) this.cluster!.breaker.releaseRequest();
+    this.admitted = NOT_ADMITTED;
+    if (this.retryHeld) this.cluster!.breaker.releaseRetry();
+    this.retryHeld = false;
+    this.ended(error);
+  }
+}
+
+// Module-level callbacks: arming a deadline or a back-off allocates no closure.
+function routeTimedOut(session: RouterSession): void {
+  session.onRouteTimeout();
+}
+
+function perTryTimedOut(attempt: RouterAttempt): void {
+  attempt.session.onPerTryTimeout(attempt);
+}
+
+function backoffOver(session: RouterSession): void {
+  session.onBackoffOver();
+}
+
