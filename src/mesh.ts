@@ -3,7 +3,8 @@
  * current snapshot (swapped atomically on apply), the outbound dispatcher and
  * everything that must be closed.
  */
-import { fetch as undiciFetch, request as undiciRequest, type Dispatcher, type RequestInfo, type RequestInit, type Response } from 'undici';
+import { request as undiciRequest, type Dispatcher } from 'undici';
+import { MeshAgents, type MeshHttpAgent, type MeshHttpsAgent } from './http/node-agent.js';
 import { loadDocuments, type ConfigSource } from './config/load.js';
 import { parseResources } from './config/resources.js';
 import { checkMeshConfig, meshConfigFromDocuments, type MeshConfigOptions } from './config/mesh-config.js';
@@ -277,10 +278,30 @@ export class Mesh {
     return expressMiddleware(this);
   }
 
-  /** WHATWG fetch through the mesh; resolves to a Response, local replies included. */
-  fetch(input: RequestInfo, init?: RequestInit): Promise<Response> {
-    return undiciFetch(input, Object.assign({}, init, { dispatcher: this.dispatcher }));
+  /**
+   * WHATWG fetch through the mesh: Node's own `fetch`, so it takes everything the global one takes —
+   * a URL string or object, a `Request` (with its body and signal), `Headers`, `FormData`, streams with
+   * `duplex: 'half'` — and resolves to the global `Response`, local replies included.
+   */
+  readonly fetch = (input: string | URL | Request, init?: RequestInit): Promise<Response> =>
+    // Node's fetch takes a `dispatcher` (undici's option, not in the DOM types) for the one call. An arrow
+    // property, so `{ fetch: mesh.fetch }` (axios's `env.fetch`, ky, …) keeps its mesh.
+    globalThis.fetch(input, Object.assign({}, init, { dispatcher: this.dispatcher }) as RequestInit);
+
+  /**
+   * An `http.Agent` that sends node:http requests through the mesh (axios's default adapter, got,
+   * node-fetch 2, superagent…): `http.request(url, { agent: mesh.httpAgent })`. See docs/clients.md.
+   */
+  get httpAgent(): MeshHttpAgent {
+    return this.agents.httpAgent;
   }
+
+  /** The same for `https.request`; the mesh does the upstream TLS (see docs/clients.md). */
+  get httpsAgent(): MeshHttpsAgent {
+    return this.agents.httpsAgent;
+  }
+
+  private readonly agents = new MeshAgents(this);
 
   /** undici.request through the mesh. */
   request(url: string | URL, options?: Omit<Dispatcher.RequestOptions, 'origin' | 'path' | 'method'> & { method?: Dispatcher.HttpMethod }): Promise<Dispatcher.ResponseData<unknown>> {
@@ -390,6 +411,7 @@ export class Mesh {
     this.closing ??= (async () => {
       await this.xds?.close();
       await this.admin?.close();
+      this.agents.close();
       await Promise.all([this.dispatcher.shutdown(this.closeTimeout), this.grpc.close(this.closeTimeout)]);
       for (const cluster of this.current.clusters.values()) cluster.outlier?.close();
       this.telemetry.close();

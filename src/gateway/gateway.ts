@@ -16,7 +16,8 @@ import type { ConfigSource } from '../config/load.js';
 import { DEFAULT_GATEWAY_LABELS } from '../config/translate-gateway.js';
 import type { CompiledVirtualHost, RouteTable, Snapshot } from '../core/snapshot.js';
 import { createMesh, type Mesh, type MeshOptions, type WorkloadOptions } from '../mesh.js';
-import { dispatchOptions, parseAuthority, ResponseWriter, writeLocalReply } from './forward.js';
+import { ResponseWriter, writeLocalReply } from '../http/response-writer.js';
+import { dispatchOptions, parseAuthority } from './forward.js';
 import { gatewayListeners, httpsOptions, listenerCertificates, routeTables } from './listeners.js';
 import { compileEdgePolicy, type EdgePolicy, type GatewayEdgeOptions } from './sanitize.js';
 
