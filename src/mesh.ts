@@ -101,9 +101,11 @@ export interface MeshOptions extends MeshIdentityOptions {
   /**
    * Telemetry switches, both on by default as in Istio: the istio_* metrics,
    * and Istio's metadata exchange (`x-envoy-peer-metadata` headers that give
-   * Kiali its source_* / destination_* labels).
+   * Kiali its source_* / destination_* labels). `maxPeers` (default 100)
+   * caps the distinct peers a reporter labels, `maxSeries` (default 2000) the
+   * series per metric; past either, labels read `overflow` (docs/telemetry.md).
    */
-  telemetry?: { metrics?: boolean; metadataExchange?: boolean };
+  telemetry?: { metrics?: boolean; metadataExchange?: boolean; maxPeers?: number; maxSeries?: number };
   /**
    * Envoy-style admin endpoints on loopback: /stats/prometheus and /metrics,
    * /config_dump, /clusters, /ready. Port 0 picks a free one (see `mesh.admin.port`).
@@ -153,6 +155,8 @@ export class Mesh {
       ...(options.tracing?.recordHeaders && { recordHeaders: options.tracing.recordHeaders }),
       ...(options.telemetry?.metrics === false && { metrics: false }),
       ...(options.telemetry?.metadataExchange === false && { metadataExchange: false }),
+      ...(options.telemetry?.maxPeers !== undefined && { maxPeers: options.telemetry.maxPeers }),
+      ...(options.telemetry?.maxSeries !== undefined && { maxSeries: options.telemetry.maxSeries }),
       ...(options.random && { random: options.random }),
     });
     this.dispatcher = new MeshDispatcher(this, {
