@@ -23,4 +23,5 @@ export type { ConfigSource } from './config/load.js';
 export type { EnvoyResources } from './config/envoy.js';
 export type { IstioResource } from './config/istio-types.js';
 export type { MeshConfigOptions } from './config/mesh-config.js';
+export { DEFAULT_SERVER_TIMEOUTS, type ServerTimeouts } from './security/server-timeouts.js';
 export { normalizePath, pathNormalizationSettings, type PathNormalizationType, type PathNormalizationSettings, type PathNormalizationResult } from './core/path-normalization.js';

@@ -46,6 +46,7 @@ import { rotatingControlPlaneCredentials } from './security/grpc-credentials.js'
 import { istiodSpiffeId } from './security/tls.js';
 import type { AnyRequestListener, Http2RequestListener, MeshRequestListener } from './security/mesh-http2.js';
 import type { MeshServer } from './security/mesh-server.js';
+import type { ServerTimeouts } from './security/server-timeouts.js';
 import type { Disposable, WorkloadIdentity } from './security/workload-identity.js';
 
 /** The workload this mesh instance runs as (its identity and labels). */
@@ -102,9 +103,11 @@ export interface MeshOptions extends MeshIdentityOptions {
   /**
    * Telemetry switches, both on by default as in Istio: the istio_* metrics,
    * and Istio's metadata exchange (`x-envoy-peer-metadata` headers that give
-   * Kiali its source_* / destination_* labels).
+   * Kiali its source_* / destination_* labels). `maxPeers` (default 100)
+   * caps the distinct peers a reporter labels, `maxSeries` (default 2000) the
+   * series per metric; past either, labels read `overflow` (docs/telemetry.md).
    */
-  telemetry?: { metrics?: boolean; metadataExchange?: boolean };
+  telemetry?: { metrics?: boolean; metadataExchange?: boolean; maxPeers?: number; maxSeries?: number };
   /**
    * Envoy-style admin endpoints on loopback: /stats/prometheus and /metrics,
    * /config_dump, /clusters, /ready. Port 0 picks a free one (see `mesh.admin.port`).
@@ -154,6 +157,8 @@ export class Mesh {
       ...(options.tracing?.recordHeaders && { recordHeaders: options.tracing.recordHeaders }),
       ...(options.telemetry?.metrics === false && { metrics: false }),
       ...(options.telemetry?.metadataExchange === false && { metadataExchange: false }),
+      ...(options.telemetry?.maxPeers !== undefined && { maxPeers: options.telemetry.maxPeers }),
+      ...(options.telemetry?.maxSeries !== undefined && { maxSeries: options.telemetry.maxSeries }),
       ...(options.random && { random: options.random }),
     });
     this.dispatcher = new MeshDispatcher(this, {
@@ -378,14 +383,15 @@ export class Mesh {
    * `IncomingMessage` / `ServerResponse` for HTTP/1.1 ones.
    * @param handler a node:http request listener (an Express app, Fastify's serverFactory handler); with
    *   `http2`, one that also handles the HTTP/2 compat request and response
-   * @param options `http2`: also serve HTTP/2 on the same port (default false)
+   * @param options `http2`: also serve HTTP/2 on the same port (default false); `timeouts`: request-headers,
+   *   request, stream-idle and keep-alive timeouts in ms (Envoy's HCM names; default 10 s, 5 min, 5 min, 5 s)
    */
-  createServer(handler: MeshRequestListener, options: { http2: true }): MeshServer<Http2SecureServer>;
-  createServer(handler: RequestListener | Http2RequestListener, options: { http2: true }): MeshServer<Http2SecureServer>;
-  createServer(handler: RequestListener, options?: { http2?: false }): MeshServer<HttpsServer>;
-  createServer(handler: MeshRequestListener, options?: { http2?: boolean }): MeshServer;
-  createServer(handler: RequestListener, options?: { http2?: boolean }): MeshServer;
-  createServer(handler: AnyRequestListener, options?: { http2?: boolean }): MeshServer {
+  createServer(handler: MeshRequestListener, options: { http2: true; timeouts?: ServerTimeouts }): MeshServer<Http2SecureServer>;
+  createServer(handler: RequestListener | Http2RequestListener, options: { http2: true; timeouts?: ServerTimeouts }): MeshServer<Http2SecureServer>;
+  createServer(handler: RequestListener, options?: { http2?: false; timeouts?: ServerTimeouts }): MeshServer<HttpsServer>;
+  createServer(handler: MeshRequestListener, options?: { http2?: boolean; timeouts?: ServerTimeouts }): MeshServer;
+  createServer(handler: RequestListener, options?: { http2?: boolean; timeouts?: ServerTimeouts }): MeshServer;
+  createServer(handler: AnyRequestListener, options?: { http2?: boolean; timeouts?: ServerTimeouts }): MeshServer {
     return this.security.createServer(handler, options);
   }
 

@@ -6,6 +6,7 @@
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { applyIdleTimeout, httpServerOptions, resolveServerTimeouts, type ServerTimeouts } from '../security/server-timeouts.js';
 
 /** What the debug server reads. */
 export interface DebugSources {
@@ -14,9 +15,12 @@ export interface DebugSources {
   configDump(namespace: string): unknown;
 }
 
-/** Starts the debug server; resolves with it listening. */
-export async function startDebugServer(sources: DebugSources, port: number, host: string): Promise<{ server: Server; port: number }> {
-  const server = createServer((req, res) => {
+/** Starts the debug server (slow clients timed out as on every meshlet server); resolves with it listening. */
+export async function startDebugServer(
+  sources: DebugSources, port: number, host: string, timeouts?: ServerTimeouts,
+): Promise<{ server: Server; port: number }> {
+  const resolved = resolveServerTimeouts(timeouts);
+  const server = createServer(httpServerOptions(resolved), (req, res) => {
     const url = new URL(req.url ?? '/', 'http://debug');
     let body: unknown;
     switch (url.pathname) {
@@ -29,6 +33,7 @@ export async function startDebugServer(sources: DebugSources, port: number, host
     }
     res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(body, null, 2));
   });
+  applyIdleTimeout(server, resolved);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, host, () => resolve());

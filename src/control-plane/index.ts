@@ -23,6 +23,7 @@ import { createTrace, type TraceFn } from '../xds/trace.js';
 import { AdsServer, type StreamAuthentication, type StreamAuthenticator, type SyncStatus } from './ads-server.js';
 import { ConfigWatcher, type ConfigProblem } from './config-watcher.js';
 import { startDebugServer } from './debug-server.js';
+import type { ServerTimeouts } from '../security/server-timeouts.js';
 import { type ControlPlaneCaOptions, type ControlPlaneRateLimitOptions, type HostedCa, hostCa, hostRateLimit } from './hosted-services.js';
 import { type GrpcListener, listenGrpc } from './listener.js';
 import { WorkloadRegistry, type NodeInfo, type RefusedRegistration, type RegisteredWorkload } from './registry.js';
@@ -49,6 +50,8 @@ export interface ControlPlaneOptions {
   debugPort?: number;
   /** Bind address of the debug server (default 127.0.0.1: it shows every workload and the config). */
   debugHost?: string;
+  /** Timeouts of the debug server against slow clients, ms (defaults as `mesh.createServer`'s, docs/reliability.md). */
+  debugTimeouts?: ServerTimeouts;
   /** Debounce for file changes and registrations, ms (default 100). */
   debounceMs?: number;
   /** How long a registered workload outlives its stream, ms (default 10 000). */
@@ -249,7 +252,7 @@ export async function createControlPlane(options: ControlPlaneOptions): Promise<
 
   let debug: { server: HttpServer; port: number } | undefined;
   const debugHost = options.debugHost ?? '127.0.0.1';
-  if (options.debugPort !== undefined) debug = await startDebugServer({ syncz, status, configDump }, options.debugPort, debugHost);
+  if (options.debugPort !== undefined) debug = await startDebugServer({ syncz, status, configDump }, options.debugPort, debugHost, options.debugTimeouts);
   const extras = [hosted && `CA (${hosted.ca.trustDomain}, TLS)`, rateLimiter && 'rate-limit service'].filter(Boolean);
   log('info', `serving ADS (${plaintext ? 'plaintext' : 'no plaintext'}${hosted ? ', TLS' : ''})${extras.length ? ` + ${extras.join(' + ')}` : ''} on ${host}:${port}${debug ? `, debug on ${debug.port}` : ''}`);
 

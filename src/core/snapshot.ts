@@ -124,11 +124,13 @@ export function compileSnapshot(resources: EnvoyResources, version: string, opti
   const limiters = new Map<string, LocalRateLimiter | undefined>();
   for (const rc of resources.routes) {
     const table = new RouteTable();
-    rc.virtual_hosts.forEach((vh, v) => {
+    // Decoded from xDS, an empty repeated field is absent: a RouteConfiguration without virtual hosts (or a
+    // virtual host without routes) is valid in Envoy and routes nothing.
+    (rc.virtual_hosts ?? []).forEach((vh, v) => {
       let routes: CompiledRoute[];
       let globalLimit: GlobalLimitPolicy | undefined;
       try {
-        routes = vh.routes.map(compileRoute);
+        routes = (vh.routes ?? []).map(compileRoute);
         globalLimit = compileGlobalLimit(vh.typed_per_filter_config?.['envoy.filters.http.ratelimit'], vh.rate_limits);
       } catch (err) {
         const [path, ...reason] = (err as Error).message.split(': ');

@@ -20,6 +20,7 @@ import { ResponseWriter, writeLocalReply } from '../http/response-writer.js';
 import { dispatchOptions, parseAuthority } from './forward.js';
 import { gatewayListeners, httpsOptions, listenerCertificates, routeTables } from './listeners.js';
 import { compileEdgePolicy, type EdgePolicy, type GatewayEdgeOptions } from './sanitize.js';
+import { applyIdleTimeout, DEFAULT_SERVER_TIMEOUTS, handshakeTimeout, httpServerOptions, resolveServerTimeouts, type ServerTimeouts } from '../security/server-timeouts.js';
 
 /** The xDS options of createMesh, whatever shape the mesh gives them. */
 type XdsOption = MeshOptions extends { xds?: infer X } ? X : unknown;
@@ -49,7 +50,16 @@ export interface GatewayOptions extends Omit<MeshOptions, 'workload' | 'config' 
   workload?: WorkloadOptions;
   /** How long close() lets in-flight requests finish, in ms, before cutting them (default 5000). */
   drainTimeout?: number;
+  /**
+   * Downstream timeouts in ms (Envoy's HCM names): `requestHeadersTimeout` (default 10 s),
+   * `streamIdleTimeout` (5 min), `keepAliveTimeout` (5 s), `requestTimeout` (default 0 here:
+   * uploads and downloads are bounded by the routes' own timeouts and by stream idle).
+   */
+  timeouts?: ServerTimeouts;
 }
+
+/** The gateway's defaults: as every mesh server, but no whole-request timeout (routes carry their own). */
+const GATEWAY_TIMEOUTS: Readonly<Required<ServerTimeouts>> = Object.freeze({ ...DEFAULT_SERVER_TIMEOUTS, requestTimeout: 0 });
 
 /** A running gateway. */
 export interface Gateway {
@@ -78,7 +88,7 @@ export const DEFAULT_GATEWAY_WORKLOAD: Readonly<Required<Pick<WorkloadOptions, '
 
 /** Starts an ingress gateway (DESIGN.md §3). */
 export async function createGateway(options: GatewayOptions = {}): Promise<Gateway> {
-  const { port, host = '127.0.0.1', serverPort, workload, drainTimeout, gatewayTopology, internalAddresses, preserveExternalRequestId, ...meshOptions } = options;
+  const { port, host = '127.0.0.1', serverPort, workload, drainTimeout, timeouts, gatewayTopology, internalAddresses, preserveExternalRequestId, ...meshOptions } = options;
   const edge = compileEdgePolicy({ gatewayTopology, internalAddresses, preserveExternalRequestId },
     `${workload?.namespace ?? DEFAULT_GATEWAY_WORKLOAD.namespace}/${workload?.name ?? DEFAULT_GATEWAY_WORKLOAD.name}`);
   const mesh = await createMesh({
@@ -87,7 +97,7 @@ export async function createGateway(options: GatewayOptions = {}): Promise<Gatew
     localReplies: 'response',
   });
   try {
-    const gateway = new GatewayServer(mesh, { port, serverPort, drainTimeout: drainTimeout ?? 5000, edge });
+    const gateway = new GatewayServer(mesh, { port, serverPort, drainTimeout: drainTimeout ?? 5000, edge, timeouts: resolveServerTimeouts(timeouts, GATEWAY_TIMEOUTS) });
     await gateway.listen(host);
     return gateway;
   } catch (err) {
@@ -113,7 +123,9 @@ class GatewayServer implements Gateway {
   private boundPort = 0;
   private readonly closeConnection = (): boolean => this.draining;
 
-  constructor(readonly mesh: Mesh, options: { port: number | undefined; serverPort: number | undefined; drainTimeout: number; edge: EdgePolicy }) {
+  constructor(readonly mesh: Mesh, options: {
+    port: number | undefined; serverPort: number | undefined; drainTimeout: number; edge: EdgePolicy; timeouts: Required<ServerTimeouts>;
+  }) {
     this.drainTimeout = options.drainTimeout;
     this.edge = options.edge;
     const listeners = gatewayListeners(mesh.snapshot);
@@ -125,9 +137,11 @@ class GatewayServer implements Gateway {
     this.defaultPort = tls ? 443 : 80;
     this.listenPort = options.port ?? served?.[0]?.port ?? listeners[0]?.port ?? 8080;
     const handler = (req: IncomingMessage, res: ServerResponse): void => this.handle(req, res);
-    this.server = tls ? createHttpsServer(httpsOptions(listenerCertificates(tls.listener)), handler) : createHttpServer(handler);
-    // A slow upload or download must not be cut by Node's default request timeout; routes carry their own.
-    this.server.requestTimeout = 0;
+    const http = httpServerOptions(options.timeouts);
+    this.server = tls
+      ? createHttpsServer({ ...httpsOptions(listenerCertificates(tls.listener)), ...http, ...handshakeTimeout(options.timeouts) }, handler)
+      : createHttpServer(http, handler);
+    applyIdleTimeout(this.server, options.timeouts);
   }
 
   get port(): number {

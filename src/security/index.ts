@@ -41,6 +41,7 @@ export { PLAINTEXT, type SanMatcher, type UpstreamTls, decodeTransportSocket, se
 export { type UpstreamConnectorOptions, createUpstreamConnector, secureContextFor } from './upstream-connector.js';
 export { upstreamChannelCredentials } from './grpc-upstream.js';
 export { MeshServer, type MeshServerOptions, createMeshServer } from './mesh-server.js';
+export { DEFAULT_SERVER_TIMEOUTS, type ServerTimeouts } from './server-timeouts.js';
 export {
   GRPC_PERMISSION_DENIED, MeshAuthorization, type MeshAuthorizationOptions, RBAC_ACCESS_DENIED, RBAC_FILTER, RBAC_FLAG, type AuthorizationResult,
   authorizationFilterFactory, rbacDeniedReply, rbacDetails,

@@ -18,6 +18,7 @@ import type { InboundLocalReply } from '../core/inbound-policy.js';
 import { MeshAuthorization, type MeshAuthorizationOptions } from './inbound-authz.js';
 import type { AnyRequestListener, MeshRequestListener } from './mesh-http2.js';
 import { type MeshServer, createMeshServer } from './mesh-server.js';
+import type { ServerTimeouts } from './server-timeouts.js';
 import { type MtlsMode, type PeerAuthenticationPolicy, peerAuthenticationFor } from './peer-authentication.js';
 import { enforcePeerTrustDomain, peerIdentity, serverTlsOptions } from './tls.js';
 import { type Disposable, type WorkloadIdentity, identityFromCa } from './workload-identity.js';
@@ -172,7 +173,7 @@ export class MeshSecurity {
    * denied`) on the normalized request before `handler` runs. With `http2`, also HTTP/2 (ALPN h2 on TLS, h2c on
    * plaintext); the guard reads h2 requests the same way (`:authority` as host).
    */
-  createServer(handler: AnyRequestListener, options: { http2?: boolean } = {}): MeshServer {
+  createServer(handler: AnyRequestListener, options: { http2?: boolean; timeouts?: ServerTimeouts } = {}): MeshServer {
     const authz = this.authorization;
     const normalize = this.normalize;
     const serve = handler as MeshRequestListener;
@@ -187,6 +188,7 @@ export class MeshSecurity {
     };
     return createMeshServer(guarded, {
       identity: this.identity, modeFor: (port) => this.modeFor(port), trustDomain: this.trustDomain, http2: options.http2 === true,
+      ...(options.timeouts !== undefined && { timeouts: options.timeouts }),
     });
   }
 

@@ -24,6 +24,7 @@ import { FirstBytesRouter, sniffProtocol } from './first-bytes.js';
 import {
   type AnyRequestListener, Http2Sessions, type MeshRequestListener, type MeshTlsServer, createH2cServer, createMeshTlsServer,
 } from './mesh-http2.js';
+import { applyIdleTimeout, handshakeTimeout, httpServerOptions, resolveServerTimeouts, type ServerTimeouts } from './server-timeouts.js';
 import { peerIdentity, serverTlsOptions } from './tls.js';
 import type { MtlsMode } from './peer-authentication.js';
 import type { Disposable, WorkloadIdentity } from './workload-identity.js';
@@ -44,6 +45,8 @@ export interface MeshServerOptions {
    * `Http2ServerRequest` / `Http2ServerResponse`.
    */
   http2?: boolean;
+  /** Header, request, idle and keep-alive timeouts (Envoy's HCM names; defaults in server-timeouts.ts). */
+  timeouts?: ServerTimeouts;
 }
 
 /** Where a connection goes after its first bytes. */
@@ -95,15 +98,18 @@ export class MeshServer<T extends MeshTlsServer = MeshTlsServer> extends NetServ
     const serve = handler as MeshRequestListener;
     const identity = options.identity;
     const http2 = options.http2 === true;
-    this.plainServer = createHttpServer(serve as RequestListener);
+    const timeouts = resolveServerTimeouts(options.timeouts);
+    const httpOptions = httpServerOptions(timeouts);
+    this.plainServer = createHttpServer(httpOptions, serve as RequestListener);
     if (http2) {
       this.h2cServer = createH2cServer(serve);
       this.#sessions.track(this.h2cServer);
     }
     if (identity !== undefined) {
       const trustDomain = options.trustDomain ?? trustDomainOf(identity.current.spiffeId);
-      const strict = createMeshTlsServer(serverTlsOptions(identity, { mode: 'STRICT' }), serve, http2);
-      const permissive = createMeshTlsServer(serverTlsOptions(identity, { mode: 'PERMISSIVE' }), serve, http2);
+      const tls = (mode: 'STRICT' | 'PERMISSIVE') => ({ ...serverTlsOptions(identity, { mode }), ...httpOptions, ...handshakeTimeout(timeouts) });
+      const strict = createMeshTlsServer(tls('STRICT'), serve, http2);
+      const permissive = createMeshTlsServer(tls('PERMISSIVE'), serve, http2);
       this.strictServer = strict as T;
       this.permissiveServer = permissive as T;
       const check = (socket: TLSSocket): boolean => {
@@ -126,6 +132,16 @@ export class MeshServer<T extends MeshTlsServer = MeshTlsServer> extends NetServ
         strict.setSecureContext(serverTlsOptions(m, { mode: 'STRICT' }));
         permissive.setSecureContext(serverTlsOptions(m, { mode: 'PERMISSIVE' }));
       });
+    }
+
+    for (const server of [this.plainServer, this.h2cServer, this.strictServer, this.permissiveServer]) {
+      if (server === undefined) continue;
+      applyIdleTimeout(server, timeouts);
+      // HTTP/1.1 fallback of an http2 secure server reads these from the server object.
+      Object.assign(server, httpOptions);
+      // node starts checking header/request timeouts when a server emits 'listening'; these never listen
+      // (connections come from this socket's router), so without it a slowloris is never timed out.
+      server.emit('listening');
     }
 
     this.#router = new FirstBytesRouter<Target>({

@@ -74,7 +74,11 @@ export interface InboundTelemetryOptions {
   ownHeaders?: PeerMetadataHeaders;
   /** Clock in ms; default performance.now. */
   now?: () => number;
-  /** Distinct (peer metadata, principal) families kept (default 512; then the overflow family). */
+  /**
+   * Distinct (peer metadata value, principal) pairs whose family is cached
+   * (default 512; others are resolved per request). The cardinality cap
+   * itself is the metrics' `maxPeers`.
+   */
   maxPeers?: number;
   /** Record istio_* metrics (default true); false wins over any Telemetry resource. */
   recordMetrics?: boolean;
@@ -150,7 +154,7 @@ export class InboundTelemetry {
       connection_security_policy: principal ? 'mutual_tls' : 'none',
     };
     fam = metrics.family(labels);
-    // Peer metadata is caller input: bound the map, later peers share metrics' own overflow handling.
+    // Peer metadata is caller input: bound the map; metrics.family caps the distinct peers it labels.
     if (this.families.size < this.maxPeers) this.families.set(key, fam);
     return fam;
   }

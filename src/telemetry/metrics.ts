@@ -49,8 +49,35 @@ export const DURATION_BUCKETS_MS: readonly number[] = Object.freeze([
 /** istio_request_bytes / istio_response_bytes buckets (Istio's defaults). */
 export const BYTE_BUCKETS: readonly number[] = Object.freeze([1, 10, 100, 1000, 10000, 100000, 1e6, 1e7, 1e8, 1e9]);
 
-/** Default cap on distinct series; past it, new label sets collapse into `unknown` ones. */
+/**
+ * Default cap on distinct series per metric; past it, new label sets collapse
+ * into {@link OVERFLOW} ones. 2000 is the OpenTelemetry metrics SDK's default
+ * cardinality limit (Envoy and Istio have none: they rely on stats eviction).
+ */
 export const DEFAULT_MAX_SERIES = 2000;
+
+/**
+ * Default cap on distinct peers per reporter: label sets that a caller's (or
+ * an upstream's) metadata-exchange header chooses. Peer metadata is input
+ * from the network, and every series costs ~67 exposition lines, so this is
+ * what keeps `/metrics` small when a peer sends a new name on every request.
+ */
+export const DEFAULT_MAX_PEERS = 100;
+
+/**
+ * The value of the labels a peer chose once the cap is reached (OpenTelemetry
+ * marks its overflow series with `otel.metric.overflow`; Istio's label set is
+ * fixed, so the value says it). Distinct from `unknown`, which means "no metadata".
+ */
+export const OVERFLOW = 'overflow';
+
+/** The labels a peer's metadata sets, by the side the peer is on: what {@link IstioMetricsOptions.maxPeers} counts. */
+const PEER_LABELS = {
+  source: ['source_workload', 'source_workload_namespace', 'source_principal', 'source_app', 'source_version', 'source_cluster',
+    'source_canonical_service', 'source_canonical_revision'],
+  destination: ['destination_workload', 'destination_workload_namespace', 'destination_principal', 'destination_app', 'destination_version',
+    'destination_cluster', 'destination_canonical_service', 'destination_canonical_revision'],
+} as const satisfies Record<string, readonly IstioLabelName[]>;
 
 /** Options of {@link IstioMetrics}. */
 export interface IstioMetricsOptions {
@@ -58,6 +85,12 @@ export interface IstioMetricsOptions {
   registry?: Registry;
   /** Cap on distinct series per metric (default {@link DEFAULT_MAX_SERIES}). */
   maxSeries?: number;
+  /**
+   * Cap on distinct peer label sets per reporter (default {@link DEFAULT_MAX_PEERS}).
+   * Past it a new peer is counted with its metadata labels {@link OVERFLOW};
+   * its mTLS principal, and the namespace the principal names, are kept.
+   */
+  maxPeers?: number;
   /** Add Istio's *_canonical_service / *_canonical_revision labels. */
   canonicalLabels?: boolean;
 }
@@ -148,6 +181,9 @@ export class IstioMetrics {
   /** The label names, in export order. */
   readonly labelNames: readonly IstioLabelName[];
   private readonly maxSeries: number;
+  private readonly maxPeers: number;
+  /** Distinct peer label sets seen, per reporter (`source`, `destination`). */
+  private readonly peers = new Map<string, Set<string>>();
   private readonly families = new Map<string, SeriesFamily>();
   private readonly overflow = new Map<string, SeriesFamily>();
   /** Every series once, in creation order: what is exported (a family may cache an overflow series too). */
@@ -158,6 +194,7 @@ export class IstioMetrics {
   constructor(options: IstioMetricsOptions = {}) {
     this.registry = options.registry ?? new Registry();
     this.maxSeries = options.maxSeries ?? DEFAULT_MAX_SERIES;
+    this.maxPeers = options.maxPeers ?? DEFAULT_MAX_PEERS;
     this.labelNames = options.canonicalLabels ? [...ISTIO_LABELS, ...CANONICAL_LABELS] : [...ISTIO_LABELS];
     const all = this.all;
     const reset = (): void => this.reset();
@@ -178,24 +215,50 @@ export class IstioMetrics {
 
   /**
    * The family for a peer/route label set (response labels are ignored).
-   * Missing labels are `unknown`. Past the series cap, new label sets get an
-   * overflow family whose labels are all `unknown` except reporter and
-   * request_protocol, so cardinality stays bounded.
+   * Missing labels are `unknown`. Past the peer cap, a new peer's labels are
+   * {@link OVERFLOW} but for its principal; past the series cap, new label
+   * sets get an overflow family whose labels are all {@link OVERFLOW} except
+   * reporter and request_protocol, so cardinality stays bounded.
    */
   family(labels: IstioLabels): SeriesFamily {
-    const values: string[] = [];
-    for (const name of this.labelNames) if (!isResponseLabel(name)) values.push(labelValue(labels[name]));
-    const key = values.join('\u0001');
-    let fam = this.families.get(key);
+    const key = this.familyKey(labels);
+    const fam = this.families.get(key);
     if (fam !== undefined) return fam;
     // Families count against the cap too, so family() alone cannot grow the map without bound.
     if (this.all.length >= this.maxSeries || this.families.size >= this.maxSeries) return this.overflowFamily(labels);
+    const side = labels.reporter === 'destination' ? 'source' : labels.reporter === 'source' ? 'destination' : undefined;
+    if (side !== undefined && !this.admitPeer(labels.reporter!, side, labels)) {
+      const capped = peerOverflow(labels, side);
+      const cappedKey = this.familyKey(capped);
+      return this.families.get(cappedKey) ?? this.newFamily(cappedKey, capped);
+    }
+    return this.newFamily(key, labels);
+  }
+
+  private familyKey(labels: IstioLabels): string {
+    let key = '';
+    for (const name of this.labelNames) if (!isResponseLabel(name)) key += `${labelValue(labels[name])}\u0001`;
+    return key;
+  }
+
+  private newFamily(key: string, labels: IstioLabels): SeriesFamily {
     const famLabels: Record<string, string> = {};
-    let i = 0;
-    for (const name of this.labelNames) if (!isResponseLabel(name)) famLabels[name] = values[i++]!;
-    fam = new SeriesFamily(this, Object.freeze(famLabels), false);
+    for (const name of this.labelNames) if (!isResponseLabel(name)) famLabels[name] = labelValue(labels[name]);
+    const fam = new SeriesFamily(this, Object.freeze(famLabels), false);
     this.families.set(key, fam);
     return fam;
+  }
+
+  /** Counts the peer of a label set; false when it is new and the cap is reached. */
+  private admitPeer(reporter: string, side: keyof typeof PEER_LABELS, labels: IstioLabels): boolean {
+    let seen = this.peers.get(reporter);
+    if (seen === undefined) this.peers.set(reporter, (seen = new Set()));
+    let peer = '';
+    for (const name of PEER_LABELS[side]) peer += `${labelValue(labels[name])}\u0001`;
+    if (seen.has(peer)) return true;
+    if (seen.size >= this.maxPeers) return false;
+    seen.add(peer);
+    return true;
   }
 
   /** The series for a full label set (convenience over {@link family} + {@link SeriesFamily.series}). */
@@ -265,7 +328,7 @@ export class IstioMetrics {
     if (fam === undefined) {
       const famLabels: Record<string, string> = {};
       for (const name of this.labelNames) {
-        if (!isResponseLabel(name)) famLabels[name] = name === 'reporter' ? reporter : name === 'request_protocol' ? protocol : 'unknown';
+        if (!isResponseLabel(name)) famLabels[name] = name === 'reporter' ? reporter : name === 'request_protocol' ? protocol : OVERFLOW;
       }
       fam = new SeriesFamily(this, Object.freeze(famLabels), true);
       this.overflow.set(key, fam);
@@ -273,6 +336,33 @@ export class IstioMetrics {
     return fam;
   }
 
+}
+
+/**
+ * A peer's labels past the peer cap: what its metadata chose becomes
+ * {@link OVERFLOW}; what mTLS authenticated stays (the principal, and the
+ * namespace it names, as Istio's stats filter takes the namespace from the SAN).
+ */
+function peerOverflow(labels: IstioLabels, side: keyof typeof PEER_LABELS): IstioLabels {
+  const out: IstioLabels = { ...labels };
+  const principal = labels[`${side}_principal`];
+  for (const name of PEER_LABELS[side]) out[name] = OVERFLOW;
+  const namespace = principal === undefined ? undefined : principalNamespace(principal);
+  out[`${side}_principal`] = labelValue(principal);
+  if (namespace !== undefined) out[`${side}_workload_namespace`] = namespace;
+  return out;
+}
+
+/**
+ * The namespace in a SPIFFE id (`spiffe://<td>/ns/<namespace>/sa/<sa>`), as
+ * Istio's stats filter reads it from the peer's URI SAN; undefined when it names none.
+ */
+export function principalNamespace(principal: string): string | undefined {
+  const begin = principal.indexOf('/ns/');
+  if (begin === -1) return undefined;
+  const end = principal.indexOf('/', begin + 4);
+  const ns = principal.slice(begin + 4, end === -1 ? undefined : end);
+  return ns === '' ? undefined : ns;
 }
 
 function labelValue(v: string | undefined): string {

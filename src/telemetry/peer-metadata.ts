@@ -11,7 +11,7 @@
  * (a caller sends the same bytes on every request), bounded in size.
  */
 import protobuf from 'protobufjs';
-import type { IstioLabels } from './metrics.js';
+import { principalNamespace, type IstioLabels } from './metrics.js';
 
 /** Header carrying the peer's node id. */
 export const PEER_METADATA_ID_HEADER = 'x-envoy-peer-metadata-id';
@@ -95,6 +95,13 @@ export function encodePeerMetadata(meta: PeerMetadata): PeerMetadataHeaders {
 /** Largest header value we try to decode; anything bigger is not metadata exchange. */
 const MAX_VALUE_LENGTH = 16 * 1024;
 
+/**
+ * Longest field value kept (253, a Kubernetes object name's limit; label
+ * values are 63): a longer one names no workload, and every value becomes a
+ * label repeated on ~67 exposition lines, so it is dropped (`unknown`).
+ */
+export const MAX_FIELD_LENGTH = 253;
+
 /** Decodes `x-envoy-peer-metadata`; undefined when absent or malformed (never throws: it is peer input). */
 export function decodePeerMetadata(value: string): PeerMetadata | undefined {
   if (value.length === 0 || value.length > MAX_VALUE_LENGTH) return undefined;
@@ -138,11 +145,16 @@ interface ProtoValue {
 }
 
 function valueToString(v: ProtoValue): string | undefined {
+  const s = rawString(v);
+  return s === undefined || s.length > MAX_FIELD_LENGTH ? undefined : s;
+}
+
+function rawString(v: ProtoValue): string | undefined {
   if (typeof v.stringValue === 'string') return v.stringValue;
   if (typeof v.numberValue === 'number') return String(v.numberValue);
   if (typeof v.boolValue === 'boolean') return String(v.boolValue);
   // Older Istio sent APP_CONTAINERS as a list.
-  if (v.listValue !== undefined) return (v.listValue.values ?? []).map(valueToString).filter((s) => s !== undefined).join(',');
+  if (v.listValue !== undefined) return (v.listValue.values ?? []).map(rawString).filter((s) => s !== undefined).join(',');
   return undefined;
 }
 
@@ -196,18 +208,23 @@ export function takePeerMetadataHeaders(headers: Record<string, string | string[
  * service/revision from Istio's canonical labels. `principal` is the peer's
  * mTLS identity when the connection had one, `spiffe://` scheme included as
  * in Istio's label; metadata alone never sets it (it is not authenticated).
+ * With a principal, the namespace is the one it names, whatever the metadata
+ * claims (Istio's stats filter: the SAN's namespace first, metadata second).
  */
 export function peerLabels(meta: PeerMetadata | undefined, side: 'source' | 'destination', principal?: string): IstioLabels {
   const p = side === 'source' ? 'source' : 'destination';
   const labels: Record<string, string> = {};
-  if (principal !== undefined && principal !== '') labels[`${p}_principal`] = principal;
+  const authenticated = principal !== undefined && principal !== '' ? principal : undefined;
+  const namespace = authenticated === undefined ? undefined : principalNamespace(authenticated);
+  if (authenticated !== undefined) labels[`${p}_principal`] = authenticated;
+  if (namespace !== undefined) labels[`${p}_workload_namespace`] = namespace;
   if (meta === undefined) return labels as IstioLabels;
   const l = meta.labels ?? {};
   const workload = meta.workloadName ?? meta.name;
   const app = l.app ?? l['app.kubernetes.io/name'];
   const version = l.version ?? l['app.kubernetes.io/version'];
   labels[`${p}_workload`] = workload;
-  if (meta.namespace !== '') labels[`${p}_workload_namespace`] = meta.namespace;
+  if (namespace === undefined && meta.namespace !== '') labels[`${p}_workload_namespace`] = meta.namespace;
   if (app !== undefined) labels[`${p}_app`] = app;
   if (version !== undefined) labels[`${p}_version`] = version;
   if (meta.clusterId !== undefined) labels[`${p}_cluster`] = meta.clusterId;

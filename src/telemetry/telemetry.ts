@@ -36,8 +36,10 @@ export interface MeshTelemetryOptions {
   propagation?: readonly PropagationFormat[];
   /** Header names recorded on spans (secrets are always dropped). */
   recordHeaders?: readonly string[];
-  /** Cap on distinct metric series. */
+  /** Cap on distinct metric series per metric (default 2000). */
   maxSeries?: number;
+  /** Cap on distinct peers (metadata-exchange label sets) per reporter (default 100); past it, `overflow`. */
+  maxPeers?: number;
   /** Add Istio's canonical service/revision labels. */
   canonicalLabels?: boolean;
   /** Send and read Istio metadata-exchange headers (default true). */
@@ -75,7 +77,9 @@ export class MeshTelemetry {
     };
     this.propagator = new MeshPropagator({ inject: options.propagation });
     this.tracer = new MeshTracer({ tracerProvider: options.tracerProvider, recordHeaders: options.recordHeaders, random: options.random });
-    this.metrics = new IstioMetrics({ registry: options.registry, maxSeries: options.maxSeries, canonicalLabels: options.canonicalLabels });
+    this.metrics = new IstioMetrics({
+      registry: options.registry, maxSeries: options.maxSeries, maxPeers: options.maxPeers, canonicalLabels: options.canonicalLabels,
+    });
     this.peers = new PeerMetadataCache();
     this.ownHeaders = options.metadataExchange === false ? undefined : encodePeerMetadata(self);
     const app = w.labels?.app ?? w.name;

@@ -73,7 +73,7 @@ test('user registry: metrics registered alongside the user\'s own, removed on cl
   b.close();
 });
 
-test('cardinality is capped: past maxSeries new label sets collapse into unknown', async () => {
+test('cardinality is capped: past maxSeries new label sets collapse into overflow', async () => {
   const m = new IstioMetrics({ maxSeries: 10 });
   for (let i = 0; i < 50; i++) {
     m.family({ ...peer, destination_service: `svc-${i}.default.svc.cluster.local`, destination_service_name: `svc-${i}` }).series(200).record(1, 1, 1);
@@ -82,11 +82,11 @@ test('cardinality is capped: past maxSeries new label sets collapse into unknown
   m.family(peer).series(201).record(1, 1, 1);
   const samples = find(parseExposition(await m.text()), 'istio_requests_total');
   assert.equal(samples.length, 12, '10 real series + overflow series for 200 and 201');
-  const overflow = samples.filter((s) => s.labels.destination_service === 'unknown');
+  const overflow = samples.filter((s) => s.labels.destination_service === 'overflow');
   assert.deepEqual(overflow.map((s) => [s.labels.response_code, s.value]), [['200', 40], ['201', 1]]);
   assert.equal(overflow[0]!.labels.reporter, 'source');
   assert.equal(overflow[0]!.labels.request_protocol, 'http');
-  assert.equal(overflow[0]!.labels.source_workload, 'unknown');
+  assert.equal(overflow[0]!.labels.source_workload, 'overflow');
   assert.equal(samples.reduce((n, s) => n + s.value, 0), 51);
   assert.equal(m.size, 12);
   m.close();
