@@ -79,11 +79,12 @@ export function statusOf(resource: IstioResource, warnings: readonly ConfigWarni
 /** A resource refused with `error`, named as well as the document allows. */
 export function rejectedStatus(doc: unknown, error: MeshConfigError, code: WarningCode): ResourceStatus {
   const meta = isPlainObject(doc) && isPlainObject(doc.metadata) ? doc.metadata : {};
-  // A document without a usable name is named as the error names it (`document 3`), in no namespace.
+  // A document without a usable name is named as the error names it (`ns/name`), else by its place (`document 3`).
   const named = typeof meta.name === 'string' && meta.name !== '';
   const slash = error.resource.indexOf('/');
-  const name = named ? (meta.name as string) : error.resource.slice(slash + 1);
-  const namespace = named ? (typeof meta.namespace === 'string' ? meta.namespace : 'default') : slash === -1 ? '' : error.resource.slice(0, slash);
+  const split = !named && slash > 0 && error.kind !== 'Config' && error.kind !== 'List';
+  const name = named ? (meta.name as string) : split ? error.resource.slice(slash + 1) : error.source ? `document ${error.source.document}` : error.resource;
+  const namespace = named ? (typeof meta.namespace === 'string' ? meta.namespace : 'default') : split ? error.resource.slice(0, slash) : '';
   const source = error.source ?? (isPlainObject(doc) ? documentSource(doc) : undefined);
   return {
     kind: isPlainObject(doc) && typeof doc.kind === 'string' && doc.kind !== '' ? doc.kind : error.kind,

@@ -8,13 +8,17 @@ import type { DroppedResource } from './translate-isolated.js';
 import { MeshConfigError } from '../errors.js';
 import { resourceSource } from './resources.js';
 
-/** Where warnings go: a logger's warn, or console.warn. */
-export type WarningSink = (message: string) => void;
+/** Where warnings go: a logger, or console.warn. `status` says whether the resource was rejected or partial. */
+export type WarningSink = (message: string, status: ResourceStatus['status']) => void;
 
-/** Keeps the statuses in force and logs warnings not logged before. */
+/**
+ * Keeps the statuses in force and logs each warning when it appears: a
+ * warning already in force is not logged again when the same config is
+ * re-applied; one that went away and came back is.
+ */
 export class ConfigStatusLog {
   private statuses: readonly ResourceStatus[] = [];
-  private readonly logged = new Set<string>();
+  private inForce = new Set<string>();
 
   constructor(private readonly sink: WarningSink = (m) => console.warn(m)) {}
 
@@ -23,14 +27,17 @@ export class ConfigStatusLog {
     return this.statuses.map((s) => ({ ...s, warnings: s.warnings.map((w) => ({ ...w })) }));
   }
 
-  /** Replaces the statuses in force and logs every warning not logged before. */
+  /** Replaces the statuses in force and logs every warning that was not in force. */
   update(statuses: readonly ResourceStatus[]): void {
     this.statuses = statuses;
-    for (const line of warningLines(statuses)) {
-      if (this.logged.has(line)) continue;
-      this.logged.add(line);
-      this.sink(line);
+    const next = new Set<string>();
+    for (const s of statuses) {
+      for (const line of warningLines([s])) {
+        next.add(line);
+        if (!this.inForce.has(line)) this.sink(line, s.status);
+      }
     }
+    this.inForce = next;
   }
 }
 
