@@ -204,6 +204,7 @@ export async function createControlPlane(options: ControlPlaneOptions): Promise<
     // One resource that fails to translate is left out and reported, never an empty config (#16).
     const result = translateIsolated(combined.resources, { name: 'meshlet-control-plane', namespace: ns, labels, ...(normalization !== undefined && { pathNormalization: normalization }) }, translations);
     if (result.dropped.length > 0 || dropped.has(namespace)) dropped.set(namespace, { generation: cache.generation, resources: result.dropped });
+    if (result.dropped.length > 0) statusLog.update(configStatus());
     return result.envoy;
   });
   // Label keys that some selector in the config reads; a node's translation depends on those labels only.
