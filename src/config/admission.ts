@@ -54,7 +54,7 @@ export function admitResources(docs: readonly object[], context: LoadContext): A
     const error = semanticError(resource);
     if (error) {
       errors.push(error);
-      statuses.push(rejectedStatus(result.doc, error, 'MESHLET_INVALID'));
+      statuses.push(rejectedStatus(result.doc, error, 'MESHLET_REFUSED'));
       continue;
     }
     resources.push(resource);
