@@ -13,8 +13,8 @@ import { validateRetryOn } from '../core/retry.js';
 import { MAX_REGEX_LENGTH, compileRegexRewrite, re2Problem } from '../core/regex.js';
 import { MAX_TOTAL_WEIGHT } from '../core/route.js';
 
-/** API groups meshlet reads; documents of other groups (Deployments, Services…) are skipped. */
-const ownGroups = ['networking.istio.io/', 'security.istio.io/', 'telemetry.istio.io/', 'meshlet.dev/'];
+/** Istio's API groups and meshlet's: their kinds are validated (or refused as unsupported); other groups (Deployments, Services…) are skipped. */
+const ownGroups = ['networking.istio.io/', 'security.istio.io/', 'telemetry.istio.io/', 'extensions.istio.io/', 'meshlet.dev/'];
 
 /** Validates documents and returns them as typed resources; throws on the first bad one. */
 export function parseResources(docs: readonly object[]): IstioResource[] {
