@@ -25,3 +25,5 @@ export type { IstioResource } from './config/istio-types.js';
 export type { MeshConfigOptions } from './config/mesh-config.js';
 export { DEFAULT_SERVER_TIMEOUTS, type ServerTimeouts } from './security/server-timeouts.js';
 export { normalizePath, pathNormalizationSettings, type PathNormalizationType, type PathNormalizationSettings, type PathNormalizationResult } from './core/path-normalization.js';
+export type { ResourceStatus } from './config/admission.js';
+export { WARNING_CODES, type ConfigWarning, type WarningCode } from './config/support-check.js';

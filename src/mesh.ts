@@ -7,6 +7,8 @@ import { request as undiciRequest, type Dispatcher } from 'undici';
 import { MeshAgents, type MeshHttpAgent, type MeshHttpsAgent } from './http/node-agent.js';
 import { loadDocuments, type ConfigSource } from './config/load.js';
 import { parseResources } from './config/resources.js';
+import { admitResources, type ResourceStatus } from './config/admission.js';
+import { ConfigStatusLog } from './config/config-status.js';
 import { checkMeshConfig, meshConfigFromDocuments, type MeshConfigOptions } from './config/mesh-config.js';
 import { pathNormalizationSettings } from './core/path-normalization.js';
 import { translate, type ProxyInfo } from './config/translate.js';
@@ -239,14 +241,31 @@ export class Mesh {
    */
   async apply(config: ConfigSource): Promise<void> {
     const docs = await loadDocuments(config);
-    const resources = parseResources(docs);
+    const admitted = admitResources(docs, 'embedded');
+    if (admitted.errors.length > 0) throw admitted.errors[0]; // atomic: an explicit apply never half-applies (DESIGN.md §3)
+    const resources = admitted.resources;
     const checked = this.security.check(resources); // security: AuthorizationPolicy errors reject the config
     const telemetry = telemetryPolicyFor(resources, this.proxy);
     const normalization = (meshConfigFromDocuments(docs) ?? this.meshConfig).pathNormalization?.normalization;
     this.applyEnvoy(translate(resources, normalization === undefined ? this.proxy : { ...this.proxy, pathNormalization: normalization }), `embedded-${++this.generation}`);
     this.security.install(resources, checked);
     this.telemetry.applyPolicy(telemetry);
+    this.statusLog.update(admitted.statuses);
   }
+
+  /**
+   * Per Istio resource of the embedded config in force: `{ kind, namespace,
+   * name, source?, status: 'applied' | 'partial' | 'rejected', warnings:
+   * [{ path, code, message }] }` (DESIGN.md §3). `partial` means valid with
+   * fields meshlet does not apply, each named by a warning (logged once, by
+   * console.warn); codes are in docs/configuration.md. Empty in control-plane
+   * mode: the control plane reports on /debug/config_status.
+   */
+  configStatus(): ResourceStatus[] {
+    return this.statusLog.list();
+  }
+
+  private readonly statusLog = new ConfigStatusLog();
 
   /**
    * Installs resources from the control plane: the Envoy resources, plus the

@@ -8,6 +8,7 @@
  *   meshlet ratelimit --config <file|dir> [--port 8081] [--redis redis://127.0.0.1:6379]
  *   meshlet token --ca-dir <dir> --namespace <ns> --service-account <sa> [--ttl 1h]
  *   meshlet demo [--scenario <name>]
+ *   meshlet analyze <files|dirs…> [-o json|yaml]
  *
  * Servers bind 127.0.0.1 unless --host says otherwise (the control plane's debug port always does).
  * With --ca-dir, ADS requires TLS unless --plaintext allows plaintext streams too.
@@ -29,6 +30,7 @@ commands:
   ratelimit      run the global rate-limit service (--config, --port 8081, --redis)
   token          mint a bootstrap token for a workload (--ca-dir, --namespace, --service-account, --ttl)
   demo           run the pet-shop demo (--scenario)
+  analyze        check Istio YAML: per resource applied / partial / rejected, istioctl analyze's codes (-o json|yaml)
 `;
 
 type Io = { out: (s: string) => void; err: (s: string) => void };
@@ -89,6 +91,11 @@ export async function main(argv: readonly string[]): Promise<(() => Promise<void
     }
     case 'demo':
       return runDemo(rest);
+    case 'analyze': {
+      const { runAnalyze } = await import('./analyze.js');
+      process.exitCode = await runAnalyze(rest, io);
+      return undefined;
+    }
     case undefined:
     case 'help':
     case '--help':

@@ -48,16 +48,24 @@ export async function loadDocuments(source: ConfigSource): Promise<object[]> {
  * x.yaml, a dangling link) is an error, not something to skip quietly.
  */
 export async function listConfigFiles(dir: string): Promise<string[]> {
+  const entries = await listConfigEntries(dir);
+  const bad = entries.find((e) => e.error);
+  if (bad) throw bad.error;
+  return entries.map((e) => e.path);
+}
+
+/** The config entries of a directory, each a readable file or the error that says why not (see {@link listConfigFiles}). */
+export async function listConfigEntries(dir: string): Promise<Array<{ path: string; error?: MeshConfigError }>> {
   const names = (await readdir(dir)).filter((n) => configExtensions.has(extname(n))).sort();
-  const paths: string[] = [];
+  const out: Array<{ path: string; error?: MeshConfigError }> = [];
   for (const name of names) {
     const path = join(dir, name);
     const entry = await stat(path).catch(() => undefined);
-    if (!entry) throw new MeshConfigError('Config', path, 'config', 'cannot be read: a dangling link or a file removed while reading');
-    if (!entry.isFile()) throw new MeshConfigError('Config', path, 'config', 'is a directory, not a YAML file (config directories are not read recursively)');
-    paths.push(path);
+    if (!entry) out.push({ path, error: new MeshConfigError('Config', path, 'config', 'cannot be read: a dangling link or a file removed while reading') });
+    else if (!entry.isFile()) out.push({ path, error: new MeshConfigError('Config', path, 'config', 'is a directory, not a YAML file (config directories are not read recursively)') });
+    else out.push({ path });
   }
-  return paths;
+  return out;
 }
 
 /** Reads a config file; a failure is a MeshConfigError naming the file. */
@@ -69,22 +77,36 @@ export async function readConfigFile(path: string): Promise<string> {
   }
 }
 
-/** Parses a (multi-document) YAML or JSON text. */
+/** Parses a (multi-document) YAML or JSON text; throws the first bad document's error. */
 export function parseYaml(text: string, origin: string): object[] {
+  const { docs, errors } = parseYamlDocuments(text, origin);
+  if (errors.length > 0) throw errors[0];
+  return docs;
+}
+
+/**
+ * Parses a (multi-document) YAML or JSON text document by document: a
+ * document that does not parse is an error of its own, its neighbours are
+ * still read (the control plane serves them, as kubectl applies them).
+ */
+export function parseYamlDocuments(text: string, origin: string): { docs: object[]; errors: MeshConfigError[] } {
   const docs: object[] = [];
+  const errors: MeshConfigError[] = [];
   let index = 0;
   for (const doc of parseAllDocuments(text)) {
     const document = index++;
     if (doc.errors.length > 0) {
       const err = doc.errors[0]!;
-      throw new MeshConfigError('Config', origin, `line ${(err.linePos?.[0]?.line ?? 0)}`, err.message.split('\n')[0]!, { file: origin, document });
+      errors.push(new MeshConfigError('Config', origin, `line ${(err.linePos?.[0]?.line ?? 0)}`, err.message.split('\n')[0]!, { file: origin, document }));
+      continue;
     }
     let value: unknown;
     try {
       value = doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT });
     } catch (err) {
       // yaml throws ReferenceError for alias bombs and unresolved aliases.
-      throw new MeshConfigError('Config', origin, 'document', (err as Error).message, { file: origin, document });
+      errors.push(new MeshConfigError('Config', origin, 'document', (err as Error).message, { file: origin, document }));
+      continue;
     }
     if (value == null) continue;
     const push = (item: unknown) => {
@@ -95,11 +117,11 @@ export function parseYaml(text: string, origin: string): object[] {
     if (Array.isArray(value)) value.forEach(push);
     else if (typeof value === 'object' && (value as { kind?: unknown }).kind === 'List') {
       const items = (value as { items?: unknown }).items;
-      if (items != null && !Array.isArray(items)) throw new MeshConfigError('List', origin, 'items', 'must be a list', { file: origin, document });
-      (items ?? []).forEach(push);
+      if (items != null && !Array.isArray(items)) errors.push(new MeshConfigError('List', origin, 'items', 'must be a list', { file: origin, document }));
+      else (items ?? []).forEach(push);
     } else push(value);
   }
-  return docs;
+  return { docs, errors };
 }
 
 function looksLikeYaml(text: string): boolean {

@@ -108,7 +108,8 @@ export function buildRegistry(resources: readonly IstioResource[]): Map<string, 
     for (const host of spec.hosts) {
       const hostname = expandHost(host, ns);
       if (services.has(hostname)) continue; // first definition wins, as in Istio
-      const endpoints = selected.length > 0 || spec.resolution !== 'DNS'
+      // DNS_ROUND_ROBIN without endpoints calls the host name, as DNS does (Envoy resolves either).
+      const endpoints = selected.length > 0 || (spec.resolution !== 'DNS' && spec.resolution !== 'DNS_ROUND_ROBIN')
         ? selected
         : [{ address: hostname.startsWith('*') ? host : host, ports: {}, labels: {}, weight: 1, namespace: ns }];
       services.set(hostname, {

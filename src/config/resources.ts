@@ -13,25 +13,75 @@ import { validateRetryOn } from '../core/retry.js';
 import { MAX_REGEX_LENGTH, compileRegexRewrite, re2Problem } from '../core/regex.js';
 import { MAX_TOTAL_WEIGHT } from '../core/route.js';
 
-/** API groups meshlet reads; documents of other groups (Deployments, Services…) are skipped. */
-const ownGroups = ['networking.istio.io/', 'security.istio.io/', 'telemetry.istio.io/', 'meshlet.dev/'];
+/** Istio's API groups and meshlet's: their kinds are validated (or refused as unsupported); other groups (Deployments, Services…) are skipped. */
+const ownGroups = ['networking.istio.io/', 'security.istio.io/', 'telemetry.istio.io/', 'extensions.istio.io/', 'meshlet.dev/'];
 
 /** Validates documents and returns them as typed resources; throws on the first bad one. */
 export function parseResources(docs: readonly object[]): IstioResource[] {
   const out: IstioResource[] = [];
+  for (const result of validateDocuments(docs)) {
+    if (result.error) throw result.error;
+    if (result.resource) out.push(result.resource);
+  }
+  return out;
+}
+
+/** One document's validation: the resource, or the error that refused it (neither for other API groups). */
+export interface DocumentResult {
+  readonly doc: object;
+  readonly resource?: IstioResource;
+  readonly error?: MeshConfigError;
+  /** The error is a duplicate kind/namespace/name (the first one stands). */
+  readonly duplicate?: boolean;
+}
+
+/**
+ * Validates every document on its own, as Kubernetes admission does: a bad
+ * document is refused alone, its neighbours are still validated. Errors that
+ * are not MeshConfigErrors (bugs) still throw.
+ */
+export function validateDocuments(docs: readonly object[]): DocumentResult[] {
+  const out: DocumentResult[] = [];
   const seen = new Set<string>();
   docs.forEach((doc, index) => {
-    const resource = parseResource(doc, index);
+    let resource: IstioResource | undefined;
+    try {
+      resource = parseResource(doc, index);
+    } catch (err) {
+      if (!(err instanceof MeshConfigError)) throw err;
+      out.push({ doc, error: err });
+      return;
+    }
     if (!resource) return;
     const key = `${resource.kind}/${resource.metadata.namespace}/${resource.metadata.name}`;
-    if (seen.has(key)) fail(resource.kind, { ...resource.metadata, source: documentSource(doc) }, 'metadata.name', 'duplicate resource: the same kind, namespace and name appear twice');
+    if (seen.has(key)) {
+      const error = new MeshConfigError(resource.kind, `${resource.metadata.namespace}/${resource.metadata.name}`, 'metadata.name', 'duplicate resource: the same kind, namespace and name appear twice', documentSource(doc));
+      out.push({ doc, error, duplicate: true });
+      return;
+    }
     seen.add(key);
-    out.push(resource);
+    const source = documentSource(doc);
+    if (source) resourceSources.set(resource, source);
+    out.push({ doc, resource });
   });
   return out;
 }
 
-function parseResource(doc: object, index: number): IstioResource | undefined {
+const resourceSources = new WeakMap<IstioResource, ConfigSourceRef>();
+
+/** The file and document a validated resource was read from (undefined for objects passed in). */
+export function resourceSource(resource: IstioResource): ConfigSourceRef | undefined {
+  return resourceSources.get(resource);
+}
+
+/** True for documents of the API groups meshlet reads (Istio's and its own). */
+export function isIstioDocument(doc: unknown): boolean {
+  const apiVersion = isPlainObject(doc) ? doc.apiVersion : undefined;
+  return typeof apiVersion === 'string' && ownGroups.some((g) => apiVersion.startsWith(g));
+}
+
+/** Validates one document; undefined for documents of other API groups. @throws MeshConfigError */
+export function parseResource(doc: object, index: number): IstioResource | undefined {
   const source = isPlainObject(doc) ? documentSource(doc) : undefined;
   const where = { name: source ? `document ${source.document}` : `document ${index}`, namespace: '', source };
   if (!isPlainObject(doc)) throw new MeshConfigError('Config', where.name, '', 'must be an object with apiVersion, kind, metadata and spec');
@@ -93,7 +143,7 @@ const semanticChecks: Record<string, Checker> = {
     if (!spec.ports || spec.ports.length === 0) issues.push({ path: 'spec.ports', reason: 'at least one port is required' });
     if (spec.endpoints && spec.workloadSelector) issues.push({ path: 'spec.workloadSelector', reason: 'only one of endpoints or workloadSelector may be set' });
     spec.endpoints?.forEach((e, i) => {
-      if (!e.address && spec.resolution !== 'DNS') issues.push({ path: `spec.endpoints[${i}].address`, reason: 'is required' });
+      if (!e.address && spec.resolution !== 'DNS' && spec.resolution !== 'DNS_ROUND_ROBIN') issues.push({ path: `spec.endpoints[${i}].address`, reason: 'is required' });
     });
   },
   WorkloadEntry(spec: { address?: string }, issues) {

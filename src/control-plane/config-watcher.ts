@@ -1,13 +1,17 @@
 /**
- * Watches the config directory (fs.watch, debounced) and keeps the last good
- * set of validated Istio resources. A directory that stops validating keeps
- * the previous set serving; the error is logged and kept for /debug/status.
+ * Watches the config directory (fs.watch, debounced) and keeps the validated
+ * Istio resources it holds, admitted one document at a time as Kubernetes
+ * admits them: a bad document (or unreadable file) is rejected alone — the
+ * other documents and files keep serving, and the rejected resource keeps its
+ * last good version when it had one — and is reported per resource
+ * (`statuses`, /debug/config_status). Only a directory that cannot be read
+ * at all keeps the whole previous set.
  */
 import { watch, type FSWatcher } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { MeshConfigError } from '../errors.js';
-import { listConfigFiles, parseYaml, readConfigFile } from '../config/load.js';
-import { parseResources } from '../config/resources.js';
+import { listConfigEntries, parseYamlDocuments, readConfigFile } from '../config/load.js';
+import { admitResources, rejectedStatus, type ResourceStatus } from '../config/admission.js';
 import { meshConfigFromDocuments, type MeshConfigOptions } from '../config/mesh-config.js';
 import type { IstioResource } from '../config/istio-types.js';
 
@@ -24,7 +28,11 @@ export interface ConfigProblem {
 interface ParsedFile {
   text: string;
   resources: IstioResource[];
-  /** The `istio` ConfigMap's MeshConfig, when this file has it. */
+  /** One status per Istio document of the file (rejected ones included), in order. */
+  statuses: ResourceStatus[];
+  /** The errors of the rejected documents. */
+  errors: MeshConfigError[];
+  /** The `istio` ConfigMap's MeshConfig, when this file has a good one. */
   meshConfig: MeshConfigOptions | undefined;
 }
 
@@ -34,19 +42,21 @@ export interface ConfigWatcherOptions {
   debounceMs: number;
   /** Called after a load produced a new good set. */
   onChange(): void;
-  /** Called for a load error (the previous set stays). */
+  /** Called when the directory cannot be read at all (the previous set stays). */
   onError(problem: ConfigProblem): void;
 }
 
 /** The directory's last good resources. */
 export class ConfigWatcher {
-  /** Last good resources (empty until a load succeeds). */
+  /** The resources served: every admitted document, and the last good version of a rejected one. */
   resources: IstioResource[] = [];
+  /** One status per Istio document of the directory (see admission.ts). */
+  statuses: ResourceStatus[] = [];
   /** The MeshConfig of the `istio` ConfigMap in `istio-system`, when the directory has one (as istiod reads it). */
   meshConfig: MeshConfigOptions | undefined;
-  /** The last load error; cleared by the next good load. */
+  /** The first rejection of the last load (or why the directory could not be read); undefined when all is good. */
   error: ConfigProblem | undefined;
-  /** Successful loads so far. */
+  /** Loads so far (each one admitted what it could). */
   loads = 0;
   /** When the last good set was loaded. */
   loadedAt: string | undefined;
@@ -101,16 +111,18 @@ export class ConfigWatcher {
   }
 
   private async load(): Promise<void> {
-    let resources: IstioResource[];
+    let loaded: { resources: IstioResource[]; statuses: ResourceStatus[]; errors: MeshConfigError[] };
     try {
-      resources = await this.loadFiles();
+      loaded = await this.loadFiles();
     } catch (err) {
       this.report(err as Error);
       return;
     }
     if (this.closed) return;
-    this.resources = resources;
-    this.error = undefined;
+    this.resources = loaded.resources;
+    this.statuses = loaded.statuses;
+    // Rejections are logged once per resource by the control plane's status log, not per load.
+    this.error = loaded.errors.length > 0 ? problemOf(loaded.errors[0]!) : undefined;
     this.loads++;
     this.loadedAt = new Date().toISOString();
     this.options.onChange();
@@ -120,43 +132,94 @@ export class ConfigWatcher {
    * Reads every config file but parses and validates only those whose text
    * changed since the last load: YAML parsing dominates a reload, and an
    * unchanged file keeps its resource objects, which lets the translation and
-   * encoding caches recognise them by identity.
+   * encoding caches recognise them by identity. A rejected document whose
+   * kind/namespace/name was served before keeps that version (an update
+   * Kubernetes refuses leaves the stored object as it was).
    */
-  private async loadFiles(): Promise<IstioResource[]> {
+  private async loadFiles(): Promise<{ resources: IstioResource[]; statuses: ResourceStatus[]; errors: MeshConfigError[] }> {
     const dir = this.options.dir;
     const info = await stat(dir);
-    const paths = info.isDirectory() ? await listConfigFiles(dir) : [dir];
-    const texts = await Promise.all(paths.map(readConfigFile));
+    const entries = info.isDirectory() ? await listConfigEntries(dir) : [{ path: dir }];
+    const texts = await Promise.all(entries.map((e) => (e.error ? Promise.resolve(e.error) : readConfigFile(e.path).catch((err: unknown) => err as MeshConfigError))));
+    const previous = new Map(this.resources.map((r) => [keyOf(r), r]));
     const files = new Map<string, ParsedFile>();
-    const out: IstioResource[] = [];
+    const resources: IstioResource[] = [];
+    const statuses: ResourceStatus[] = [];
+    const errors: MeshConfigError[] = [];
     const seen = new Set<string>();
-    let meshConfig: MeshConfigOptions | undefined;
-    paths.forEach((path, i) => {
+    let meshConfig = this.meshConfig;
+    entries.forEach(({ path }, i) => {
       const text = texts[i]!;
-      let parsed = this.files.get(path);
-      if (parsed?.text !== text) {
-        const docs = parseYaml(text, path);
-        parsed = { text, resources: parseResources(docs), meshConfig: meshConfigFromDocuments(docs) };
+      if (typeof text !== 'string') {
+        errors.push(text);
+        statuses.push(rejectedStatus({}, text, 'MESHLET_INVALID'));
+        return;
       }
+      let parsed = this.files.get(path);
+      if (parsed?.text !== text) parsed = parseFile(text, path);
       files.set(path, parsed);
       if (parsed.meshConfig !== undefined) meshConfig = parsed.meshConfig;
-      for (const r of parsed.resources) {
-        const key = `${r.kind}/${r.metadata.namespace}/${r.metadata.name}`;
-        if (seen.has(key)) throw new MeshConfigError(r.kind, `${r.metadata.namespace}/${r.metadata.name}`, 'metadata.name', `duplicate resource: the same kind, namespace and name appear twice (again in ${path})`);
+      errors.push(...parsed.errors);
+      let admitted = 0;
+      for (const status of parsed.statuses) {
+        if (status.status === 'rejected') {
+          const kept = previous.get(`${status.kind}/${status.namespace}/${status.name}`);
+          if (kept && !seen.has(keyOf(kept))) {
+            seen.add(keyOf(kept));
+            resources.push(kept);
+            statuses.push({ ...status, warnings: status.warnings.map((w) => ({ ...w, message: `${w.message} (the last good version keeps serving)` })) });
+          } else {
+            statuses.push(status);
+          }
+          continue;
+        }
+        const r = parsed.resources[admitted++]!;
+        const key = keyOf(r);
+        if (seen.has(key)) {
+          const error = new MeshConfigError(r.kind, `${r.metadata.namespace}/${r.metadata.name}`, 'metadata.name', `duplicate resource: the same kind, namespace and name appear twice (again in ${path})`, status.source);
+          errors.push(error);
+          statuses.push({ ...rejectedStatus(r, error, 'MESHLET_DUPLICATE'), ...(status.source && { source: status.source }) });
+          continue;
+        }
         seen.add(key);
-        out.push(r);
+        resources.push(r);
+        statuses.push(status);
       }
     });
-    // only a fully good load replaces the parse cache
     this.files = files;
     this.meshConfig = meshConfig;
-    return out;
+    return { resources, statuses, errors };
   }
 
   private report(err: Error): void {
-    const problem: ConfigProblem = { message: err.message, at: new Date().toISOString() };
-    if (err instanceof MeshConfigError) Object.assign(problem, { kind: err.kind, resource: err.resource, path: err.path, reason: err.reason });
-    this.error = problem;
-    this.options.onError(problem);
+    this.error = problemOf(err);
+    this.options.onError(this.error);
   }
+}
+
+function keyOf(r: IstioResource): string {
+  return `${r.kind}/${r.metadata.namespace}/${r.metadata.name}`;
+}
+
+/** Parses and admits one file, document by document; a bad `istio` ConfigMap is a rejection of its own. */
+function parseFile(text: string, path: string): ParsedFile {
+  const { docs, errors: syntax } = parseYamlDocuments(text, path);
+  const admission = admitResources(docs, 'control-plane');
+  const statuses = [...syntax.map((e) => rejectedStatus({}, e, 'MESHLET_INVALID')), ...admission.statuses];
+  const errors = [...syntax, ...admission.errors];
+  let meshConfig: MeshConfigOptions | undefined;
+  try {
+    meshConfig = meshConfigFromDocuments(docs);
+  } catch (err) {
+    if (!(err instanceof MeshConfigError)) throw err;
+    errors.push(err);
+    statuses.push(rejectedStatus({ kind: 'ConfigMap', metadata: { name: 'istio', namespace: 'istio-system' } }, err, 'MESHLET_INVALID'));
+  }
+  return { text, resources: admission.resources, statuses, errors, meshConfig };
+}
+
+function problemOf(err: Error): ConfigProblem {
+  const problem: ConfigProblem = { message: err.message, at: new Date().toISOString() };
+  if (err instanceof MeshConfigError) Object.assign(problem, { kind: err.kind, resource: err.resource, path: err.path, reason: err.reason });
+  return problem;
 }

@@ -2,7 +2,8 @@
  * The debug HTTP endpoint, like istiod's :15014/debug: `/debug/syncz` lists
  * connected clients with sent/ACKed versions per type and the last NACK (what
  * `istioctl proxy-status` shows); `/debug/status` shows config errors and the
- * registered workloads; `/debug/config_dump?namespace=ns` the Envoy resources served.
+ * registered workloads; `/debug/config_status` each Istio resource applied, partial
+ * or rejected with its warnings; `/debug/config_dump?namespace=ns` the Envoy resources served.
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -13,6 +14,7 @@ export interface DebugSources {
   syncz(): unknown;
   status(): unknown;
   configDump(namespace: string): unknown;
+  configStatus(): unknown;
 }
 
 /** Starts the debug server (slow clients timed out as on every meshlet server); resolves with it listening. */
@@ -26,9 +28,10 @@ export async function startDebugServer(
     switch (url.pathname) {
       case '/debug/syncz': body = sources.syncz(); break;
       case '/debug/status': body = sources.status(); break;
+      case '/debug/config_status': body = sources.configStatus(); break;
       case '/debug/config_dump': body = sources.configDump(url.searchParams.get('namespace') ?? 'default'); break;
       default:
-        res.writeHead(404, { 'content-type': 'text/plain' }).end('endpoints: /debug/syncz /debug/status /debug/config_dump?namespace=\n');
+        res.writeHead(404, { 'content-type': 'text/plain' }).end('endpoints: /debug/syncz /debug/status /debug/config_status /debug/config_dump?namespace=\n');
         return;
     }
     res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(body, null, 2));

@@ -12,7 +12,9 @@ import * as grpc from '@grpc/grpc-js';
 import type { Server as HttpServer } from 'node:http';
 import type { EnvoyResources } from '../config/envoy.js';
 import type { IstioResource } from '../config/istio-types.js';
-import { translate } from '../config/translate.js';
+import { translateIsolated, type DroppedResource } from '../config/translate-isolated.js';
+import type { ResourceStatus } from '../config/admission.js';
+import { ConfigStatusLog, withDropped } from '../config/config-status.js';
 import { checkMeshConfig, type MeshConfigOptions } from '../config/mesh-config.js';
 import { MeshError } from '../errors.js';
 import type { RateLimiter } from '../ratelimit/limiter.js';
@@ -82,7 +84,7 @@ export interface ControlPlaneStatus {
   /** Successful loads of the config directory. */
   loads: number;
   loadedAt: string | undefined;
-  /** The current config error (the previous good config is still served). */
+  /** The first rejected resource of the config (the rest is served; see configStatus()), or why the directory could not be read. */
   configError: ConfigProblem | undefined;
   /** Translation errors by namespace. */
   translationErrors: Record<string, string>;
@@ -111,6 +113,12 @@ export interface ControlPlane {
   readonly debugHost: string | undefined;
   /** Config state, errors, registered workloads. */
   status(): ControlPlaneStatus;
+  /**
+   * Per Istio resource of the config directory, as `mesh.configStatus()`:
+   * applied, partial (warnings name what is not applied) or rejected (not
+   * valid, or left out of a translation) — also on /debug/config_status.
+   */
+  configStatus(): ResourceStatus[];
   /** Connected clients with sent/ACKed versions and last NACK. */
   syncz(): SyncStatus[];
   /** The Envoy resources served to a namespace. */
@@ -161,6 +169,7 @@ export async function createControlPlane(options: ControlPlaneOptions): Promise<
     const responses = ads.pushAll();
     lastPush = { at: new Date().toISOString(), responses, ms: Math.round((performance.now() - started) * 10) / 10 };
     log('info', `generation ${cache.generation}: ${responses} responses to ${ads.connections.size} clients in ${lastPush.ms} ms`);
+    statusLog.update(configStatus());
   };
   const schedulePush = () => {
     if (pushTimer) return;
@@ -172,8 +181,20 @@ export async function createControlPlane(options: ControlPlaneOptions): Promise<
     dir: options.config,
     debounceMs,
     onChange: push, // the watcher already debounced
-    onError: (p) => log('error', `config rejected, still serving the previous config: ${p.message}`),
+    onError: (p) => log('error', `config directory not read, still serving the previous config: ${p.message}`),
   });
+  const statusLog = new ConfigStatusLog((line, state) => log(state === 'rejected' ? 'error' : 'warn', line));
+  // Resources each translation left out, by translation key, for the generation they were found in.
+  const dropped = new Map<string, { generation: number; resources: DroppedResource[] }>();
+  const configStatus = (): ResourceStatus[] => {
+    let statuses = watcher.statuses;
+    for (const [key, d] of dropped) {
+      if (d.generation !== cache.generation) continue;
+      const [ns] = parseTranslationKey(key);
+      statuses = withDropped(statuses, d.resources, `for proxies in namespace ${ns}${key.includes('\u0000') ? ' with some labels' : ''}`);
+    }
+    return [...statuses];
+  };
   const registry = new WorkloadRegistry(options.registrationGraceMs ?? 10_000, schedulePush);
   // One resource array per generation, so the translation cache sees the same set for every namespace.
   let combined: { generation: number; resources: IstioResource[] } | undefined;
@@ -183,7 +204,11 @@ export async function createControlPlane(options: ControlPlaneOptions): Promise<
     }
     const [ns, labels] = parseTranslationKey(namespace);
     const normalization = (watcher.meshConfig ?? meshConfig).pathNormalization?.normalization;
-    return translate(combined.resources, { name: 'meshlet-control-plane', namespace: ns, labels, ...(normalization !== undefined && { pathNormalization: normalization }) }, translations);
+    // One resource that fails to translate is left out and reported, never an empty config (#16).
+    const result = translateIsolated(combined.resources, { name: 'meshlet-control-plane', namespace: ns, labels, ...(normalization !== undefined && { pathNormalization: normalization }) }, translations);
+    if (result.dropped.length > 0 || dropped.has(namespace)) dropped.set(namespace, { generation: cache.generation, resources: result.dropped });
+    if (result.dropped.length > 0) statusLog.update(configStatus());
+    return result.envoy;
   });
   // Label keys that some selector in the config reads; a node's translation depends on those labels only.
   let selectorKeys: { generation: number; keys: string[] } | undefined;
@@ -252,7 +277,7 @@ export async function createControlPlane(options: ControlPlaneOptions): Promise<
 
   let debug: { server: HttpServer; port: number } | undefined;
   const debugHost = options.debugHost ?? '127.0.0.1';
-  if (options.debugPort !== undefined) debug = await startDebugServer({ syncz, status, configDump }, options.debugPort, debugHost, options.debugTimeouts);
+  if (options.debugPort !== undefined) debug = await startDebugServer({ syncz, status, configDump, configStatus }, options.debugPort, debugHost, options.debugTimeouts);
   const extras = [hosted && `CA (${hosted.ca.trustDomain}, TLS)`, rateLimiter && 'rate-limit service'].filter(Boolean);
   log('info', `serving ADS (${plaintext ? 'plaintext' : 'no plaintext'}${hosted ? ', TLS' : ''})${extras.length ? ` + ${extras.join(' + ')}` : ''} on ${host}:${port}${debug ? `, debug on ${debug.port}` : ''}`);
 
@@ -263,6 +288,7 @@ export async function createControlPlane(options: ControlPlaneOptions): Promise<
     debugPort: debug?.port,
     debugHost: debug && debugHost,
     status,
+    configStatus,
     syncz,
     configDump,
     ca: hosted?.ca,

@@ -117,7 +117,7 @@ test('the gateway closes a slowloris after its requestHeadersTimeout', async (t)
 });
 
 test('the control plane debug server closes a slowloris after its requestHeadersTimeout', async (t) => {
-  const sources = { syncz: () => [], status: () => ({}), configDump: () => ({}) };
+  const sources = { syncz: () => [], status: () => ({}), configDump: () => ({}), configStatus: () => [] };
   const { server, port } = await startDebugServer(sources, 0, '127.0.0.1', { requestHeadersTimeout: 300 });
   t.after(() => new Promise<void>((resolve) => {
     server.closeAllConnections();

@@ -1,0 +1,173 @@
+/**
+ * Reads a validated resource against the support table (support.ts) and
+ * returns a warning for every field it sets that meshlet does not apply, so
+ * a resource is `partial` with the reason instead of silently half-applied.
+ * Also the warning codes (stable: users filter on them) and the schema walk
+ * the support test and the docs generator share.
+ */
+import { kinds } from './istio-schemas.js';
+import type { IstioResource } from './istio-types.js';
+import { isPlainObject, type Schema } from './schema.js';
+import { SUPPORT, type FieldSupport } from './support.js';
+
+/** One warning about a resource (DESIGN.md §3 `configStatus()`). */
+export interface ConfigWarning {
+  /** JSON path of the field, e.g. `spec.http[0].corsPolicy`; `''` for the whole resource. */
+  readonly path: string;
+  /** A stable code from {@link WARNING_CODES}. */
+  readonly code: WarningCode;
+  readonly message: string;
+}
+
+/**
+ * meshlet's warning and rejection codes. Stable: documented in
+ * docs/configuration.md and docs/istio-compatibility.md.
+ */
+export const WARNING_CODES = {
+  MESHLET_UNSUPPORTED_FIELD: 'The field is accepted (existing YAML loads) but meshlet does not apply it.',
+  MESHLET_UNSUPPORTED_VALUE: 'The field is applied, but not this value: meshlet behaves as the message says.',
+  MESHLET_UNSUPPORTED_PATCH: 'An EnvoyFilter patch that is not one of the rate-limit recipes meshlet applies; it changes nothing.',
+  MESHLET_NO_EFFECT: 'The resource is valid but does nothing where it is loaded (e.g. a WorkloadGroup in embedded mode).',
+  MESHLET_INVALID: 'Rejected: the resource failed validation (the MeshConfigError\'s path and reason).',
+  MESHLET_REFUSED: 'Rejected: valid Istio, but it uses something meshlet refuses rather than ignore (a support-table entry marked refused).',
+  MESHLET_UNSUPPORTED_KIND: 'Rejected: an Istio kind meshlet does not implement (Sidecar, RequestAuthentication, …).',
+  MESHLET_DUPLICATE: 'Rejected: another resource with the same kind, namespace and name came first.',
+  MESHLET_TRANSLATION_FAILED: 'Rejected: the resource validated but could not be translated to Envoy config; it was left out and the rest is served.',
+} as const;
+
+/** A meshlet warning code. */
+export type WarningCode = keyof typeof WARNING_CODES;
+
+/** Where the config is loaded: some kinds act in one place only. */
+export type LoadContext = 'embedded' | 'control-plane' | 'analyze';
+
+/** The warnings of a validated resource: unsupported fields and values, patches meshlet skips. */
+export function supportWarnings(resource: IstioResource, context: LoadContext): ConfigWarning[] {
+  const out: ConfigWarning[] = [];
+  const kind = SUPPORT[resource.kind];
+  const def = kinds[resource.kind];
+  if (!kind || !def) return out;
+  if (context === 'embedded' && kind.embeddedNoEffect) out.push({ path: '', code: 'MESHLET_NO_EFFECT', message: kind.embeddedNoEffect });
+  walk(kind.fields, def.spec, resource.spec, 'spec', 'spec', out);
+  contextualChecks[resource.kind]?.(resource.spec as never, out);
+  return out;
+}
+
+function walk(fields: Readonly<Record<string, FieldSupport>>, schema: Schema, value: unknown, pattern: string, path: string, out: ConfigWarning[]): void {
+  if (value === undefined || value === null) return;
+  const entry = fields[pattern];
+  if (entry?.status === 'unsupported') {
+    out.push({ path, code: 'MESHLET_UNSUPPORTED_FIELD', message: `not supported by meshlet: ${entry.note}` });
+    return;
+  }
+  if (typeof value === 'string' && entry?.unsupportedValues?.[value]) {
+    out.push({ path, code: 'MESHLET_UNSUPPORTED_VALUE', message: `${value} is not supported by meshlet: ${entry.unsupportedValues[value]}` });
+  }
+  switch (schema.t) {
+    case 'object':
+      if (!isPlainObject(value)) return;
+      for (const k of Object.keys(value)) {
+        const field = schema.fields[k];
+        if (field) walk(fields, field, value[k], `${pattern}.${k}`, `${path}.${k}`, out);
+      }
+      return;
+    case 'list':
+      if (Array.isArray(value)) value.forEach((item, i) => walk(fields, schema.item, item, `${pattern}[]`, `${path}[${i}]`, out));
+      return;
+    case 'map':
+      if (isPlainObject(value)) for (const k of Object.keys(value)) walk(fields, schema.value, value[k], `${pattern}.*`, `${path}.${k}`, out);
+      return;
+    default:
+      return;
+  }
+}
+
+/** Every field path a schema declares (`spec.http[].match[].uri.exact`), parents before children. */
+export function schemaPaths(schema: Schema, prefix = 'spec'): string[] {
+  const out: string[] = [];
+  const visit = (s: Schema, p: string): void => {
+    if (s.t === 'object') for (const [k, f] of Object.entries(s.fields)) { out.push(`${p}.${k}`); visit(f, `${p}.${k}`); }
+    else if (s.t === 'list') visit(s.item, `${p}[]`);
+    else if (s.t === 'map') visit(s.value, `${p}.*`);
+  };
+  visit(schema, prefix);
+  return out;
+}
+
+/** The leaf paths of a schema: scalars and `any` fields (what a user sets). */
+export function schemaLeaves(schema: Schema, prefix = 'spec'): string[] {
+  const out: string[] = [];
+  const visit = (s: Schema, p: string): void => {
+    if (s.t === 'object') for (const [k, f] of Object.entries(s.fields)) visit(f, `${p}.${k}`);
+    else if (s.t === 'list') visit(s.item, `${p}[]`);
+    else if (s.t === 'map') visit(s.value, `${p}.*`);
+    else out.push(p);
+  };
+  visit(schema, prefix);
+  return out;
+}
+
+const HTTP_PROTOCOLS = new Set(['HTTP', 'HTTPS', 'HTTP2', 'GRPC', 'GRPC-WEB']);
+const LOCAL_RATELIMIT = 'envoy.filters.http.local_ratelimit';
+const RATELIMIT = 'envoy.filters.http.ratelimit';
+const LOCAL_RATELIMIT_TYPE = 'type.googleapis.com/envoy.extensions.filters.http.local_ratelimit.v3.LocalRateLimit';
+
+type Check = (spec: never, out: ConfigWarning[]) => void;
+
+/** Checks that depend on more than one field, mirroring what the translators skip. */
+const contextualChecks: Record<string, Check> = {
+  Gateway(spec: { servers?: Array<{ port?: { protocol?: string } }> }, out) {
+    spec.servers?.forEach((s, i) => {
+      const protocol = (s.port?.protocol ?? 'HTTP').toUpperCase();
+      if (!HTTP_PROTOCOLS.has(protocol)) out.push({ path: `spec.servers[${i}].port.protocol`, code: 'MESHLET_UNSUPPORTED_VALUE', message: `${protocol} servers are not served by the meshlet gateway (HTTP, HTTPS, HTTP2, GRPC, GRPC-WEB)` });
+    });
+  },
+  ServiceEntry(spec: { resolution?: string; endpoints?: unknown[]; workloadSelector?: unknown }, out) {
+    if ((spec.resolution ?? 'NONE') === 'NONE' && !spec.endpoints?.length && !spec.workloadSelector) {
+      out.push({ path: 'spec.resolution', code: 'MESHLET_UNSUPPORTED_VALUE', message: 'NONE without endpoints is not supported by meshlet: Istio passes calls through to the address the app resolved, meshlet has no endpoint to call (use DNS, or list endpoints)' });
+    }
+  },
+  EnvoyFilter(spec: { configPatches?: EnvoyFilterPatch[] }, out) {
+    spec.configPatches?.forEach((p, i) => {
+      const why = unappliedPatch(p);
+      if (why) out.push({ path: `spec.configPatches[${i}]`, code: 'MESHLET_UNSUPPORTED_PATCH', message: why });
+    });
+  },
+};
+
+interface EnvoyFilterPatch {
+  applyTo?: string;
+  match?: { context?: string; listener?: { filterChain?: { filter?: { subFilter?: { name?: string } } } } };
+  patch?: { operation?: string; value?: Record<string, unknown> };
+}
+
+/**
+ * Why meshlet does not apply an EnvoyFilter patch, or undefined when it does:
+ * the recipes translate-inbound.ts and translate-ratelimit.ts implement.
+ */
+export function unappliedPatch(p: EnvoyFilterPatch): string | undefined {
+  const context = p.match?.context ?? 'ANY';
+  const op = p.patch?.operation;
+  const value = p.patch?.value;
+  const inbound = context === 'SIDECAR_INBOUND' || context === 'ANY';
+  const outbound = context === 'SIDECAR_OUTBOUND' || context === 'GATEWAY' || context === 'ANY';
+  if (p.applyTo === 'HTTP_FILTER') {
+    if (op === 'REMOVE' && p.match?.listener?.filterChain?.filter?.subFilter?.name === LOCAL_RATELIMIT && inbound) return undefined;
+    if (isLocalRateLimit(value) && inbound && ['INSERT_FIRST', 'INSERT_BEFORE', 'INSERT_AFTER', 'ADD', 'REPLACE'].includes(op ?? '')) return undefined;
+    if (value?.name === RATELIMIT && value.typed_config !== undefined && outbound) return undefined;
+    return `HTTP_FILTER ${op ?? ''} ${String(value?.name ?? '')} in context ${context} is not applied: meshlet applies local_ratelimit (SIDECAR_INBOUND) and ratelimit (SIDECAR_OUTBOUND, GATEWAY) filters`.replace(/ {2,}/g, ' ');
+  }
+  if (p.applyTo === 'HTTP_ROUTE' && op === 'MERGE' && inbound) {
+    const perFilter = (value?.typed_per_filter_config ?? value?.typedPerFilterConfig) as Record<string, unknown> | undefined;
+    if (perFilter?.[LOCAL_RATELIMIT] !== undefined) return undefined;
+  }
+  if (p.applyTo === 'VIRTUAL_HOST' && op === 'MERGE' && outbound && Array.isArray(value?.rate_limits)) return undefined;
+  return `${p.applyTo ?? 'a patch'} ${op ?? ''} in context ${context} is not applied: meshlet applies only the rate-limit recipes of Istio's docs`.replace(/ {2,}/g, ' ');
+}
+
+function isLocalRateLimit(value: Record<string, unknown> | undefined): boolean {
+  if (!value) return false;
+  if (value.name === LOCAL_RATELIMIT) return true;
+  const tc = value.typed_config as Record<string, unknown> | undefined;
+  return tc?.['@type'] === LOCAL_RATELIMIT_TYPE || tc?.type_url === LOCAL_RATELIMIT_TYPE || tc?.typeUrl === LOCAL_RATELIMIT_TYPE;
+}
