@@ -43,7 +43,7 @@ metadata: { name: broken, namespace: default }
 spec: { hosts: [other.default.svc.cluster.local], http: [null] }
 `;
 
-test('control plane killed and restarted on a bad directory under steady load: 0 failed requests', { todo: 'isolation lands with #14' }, async (t) => {
+test('control plane killed and restarted on a bad directory under steady load: 0 failed requests', async (t) => {
   const backend = await startServer('backend');
   const good = await configDir({ 'backend.yaml': backendYaml(backend.port) });
   const bad = await configDir({ 'backend.yaml': backendYaml(backend.port), 'broken.yaml': BAD_VS, 'garbage.yaml': 'kind: [unclosed\n' });
