@@ -20,7 +20,6 @@ import { TokenError, TokenReplayCacheFullError } from './token.js';
 import { type RotatingIdentityOptions, type WorkloadIdentity, createRotatingIdentity } from './workload-identity.js';
 
 const CA_PROTO = 'istio/v1/auth/ca.proto';
-const SERVICE = 'istio.v1.auth.IstioCertificateService';
 
 function serviceClient(): ServiceClientConstructor {
   const pkg = loadGrpcPackage([CA_PROTO]);

@@ -16,7 +16,7 @@ import { LastKnownGoodWriter, readLastKnownGood } from './last-known-good.js';
 import { buildNode, toStruct, type XdsNode } from './node.js';
 import { loadGrpcPackage } from './protos.js';
 import {
-  XDS_TYPES, XDS_TYPE_BY_URL, checkResource, decodeResource, endpointNamesOf, resourceName, routeNamesOf,
+  XDS_TYPES, checkResource, decodeResource, endpointNamesOf, resourceName, routeNamesOf,
   type WireAny, type XdsType,
 } from './resources.js';
 import { createTrace, type TraceFn } from './trace.js';

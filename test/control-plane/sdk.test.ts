@@ -8,9 +8,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as grpc from '@grpc/grpc-js';
 import { createMesh, type Mesh } from '../../src/index.js';
-import { createControlPlane, type ControlPlane } from '../../src/control-plane/index.js';
+import { createControlPlane } from '../../src/control-plane/index.js';
 import { TYPE_URL } from '../../src/config/envoy.js';
-import { startServer, type TestServer } from '../helpers/http-servers.js';
+import { startServer } from '../helpers/http-servers.js';
 import { calculateYaml, configDir, EchoClient, startEcho, waitFor } from './helpers.js';
 import { startFakeAds } from '../xds/fake-ads-server.js';
 

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import type { Gateway } from '../../src/gateway/index.js';
 import { encodePeerMetadata } from '../../src/telemetry/peer-metadata.js';
 import { startServer, type TestServer } from '../helpers/http-servers.js';
-import { backendService, boundRoutes, call, docs } from './helpers.js';
+import { backendService, boundRoutes, call } from './helpers.js';
 
 /** Starts the echo upstream; `routes` binds `shop.example.com` on client-gateway to it. */
 export async function startEcho(): Promise<{ echo: TestServer; services: string; routes: string }> {

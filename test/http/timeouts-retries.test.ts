@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { after, describe, it } from 'node:test';
 import { createMesh, MeshTimeoutError, seededRandom } from '../../src/index.js';
 import { startServer, type TestServer } from '../helpers/http-servers.js';
 import { calculateRoutes, calculateService, docs } from '../helpers/mesh-config.js';
