@@ -25,7 +25,7 @@ import type { LocalReplyMode } from './http/local-reply.js';
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type { Context, TracerProvider } from '@opentelemetry/api';
 import type { Registry } from 'prom-client';
-import { MeshTelemetry } from './telemetry/telemetry.js';
+import { DEFAULT_CLUSTER_ID, MeshTelemetry } from './telemetry/telemetry.js';
 import { telemetryPolicyFor } from './telemetry/telemetry-policy.js';
 import { createAdminServer, DEFAULT_ADMIN_PORT, type AdminServer } from './telemetry/admin.js';
 import { createMeshGrpc, type MeshGrpc } from './grpc/index.js';
@@ -109,7 +109,17 @@ export interface MeshOptions extends MeshIdentityOptions {
    * caps the distinct peers a reporter labels, `maxSeries` (default 2000) the
    * series per metric; past either, labels read `overflow` (docs/telemetry.md).
    */
-  telemetry?: { metrics?: boolean; metadataExchange?: boolean; maxPeers?: number; maxSeries?: number };
+  telemetry?: {
+    metrics?: boolean; metadataExchange?: boolean; maxPeers?: number; maxSeries?: number;
+    /** Istio's source_/destination_canonical_service and _canonical_revision labels (default true, as Istio; Kiali needs them). */
+    canonicalLabels?: boolean;
+  };
+  /**
+   * The cluster this workload runs in: CLUSTER_ID in the node metadata sent to
+   * the control plane and in metadata exchange, and the value of the
+   * source_cluster / destination_cluster labels. Default `Kubernetes`, istiod's default.
+   */
+  clusterId?: string;
   /**
    * Envoy-style admin endpoints on loopback: /stats/prometheus and /metrics,
    * /config_dump, /clusters, /ready. Port 0 picks a free one (see `mesh.admin.port`).
@@ -139,6 +149,8 @@ export class Mesh {
   private current: Snapshot = emptySnapshot;
   private generation = 0;
   private readonly closeTimeout: number;
+  /** CLUSTER_ID: one value for node metadata, metadata exchange and the *_cluster labels. */
+  readonly clusterId: string;
   private closing: Promise<void> | undefined;
 
   /** @internal use {@link createMesh} */
@@ -151,8 +163,13 @@ export class Mesh {
       ...(w?.serviceAccount !== undefined && { serviceAccount: w.serviceAccount }),
     };
     this.closeTimeout = options.closeTimeout ?? 1000;
+    this.clusterId = options.clusterId ?? DEFAULT_CLUSTER_ID;
     this.telemetry = new MeshTelemetry({
-      workload: { name: this.proxy.name, namespace: this.proxy.namespace, labels: this.proxy.labels, ...(this.proxy.serviceAccount !== undefined && { serviceAccount: this.proxy.serviceAccount }) },
+      workload: {
+        name: this.proxy.name, namespace: this.proxy.namespace, labels: this.proxy.labels, clusterId: this.clusterId,
+        meshId: options.trustDomain ?? 'cluster.local',
+        ...(this.proxy.serviceAccount !== undefined && { serviceAccount: this.proxy.serviceAccount }),
+      },
       ...(options.tracerProvider && { tracerProvider: options.tracerProvider }),
       ...(options.meterRegistry && { registry: options.meterRegistry }),
       ...(options.propagation && { propagation: options.propagation }),
@@ -161,6 +178,7 @@ export class Mesh {
       ...(options.telemetry?.metadataExchange === false && { metadataExchange: false }),
       ...(options.telemetry?.maxPeers !== undefined && { maxPeers: options.telemetry.maxPeers }),
       ...(options.telemetry?.maxSeries !== undefined && { maxSeries: options.telemetry.maxSeries }),
+      ...(options.telemetry?.canonicalLabels === false && { canonicalLabels: false }),
       ...(options.random && { random: options.random }),
     });
     this.dispatcher = new MeshDispatcher(this, {
@@ -205,6 +223,7 @@ export class Mesh {
       ...(options.initialFetchTimeoutMs !== undefined && { initialFetchTimeoutMs: options.initialFetchTimeoutMs }),
       workload: {
         ...this.proxy,
+        clusterId: this.clusterId,
         ...(options.address !== undefined && { address: options.address }),
         ...(options.ports !== undefined && { ports: options.ports }),
         ...(options.autoRegisterGroup !== undefined && { autoRegisterGroup: options.autoRegisterGroup }),

@@ -29,6 +29,7 @@ import { failureReply, routeTimeoutError, runFilters } from './router-filters.js
 import { pickClusterIndex, type CompiledRoute } from './route.js';
 import type { CompiledVirtualHost, Snapshot } from './snapshot.js';
 import type { ResponseFlag } from '../errors.js';
+import { joinResponseFlags } from './response-flags.js';
 
 export { DONE, FORWARDING, PENDING, Verdict, type GlobalLimitDecision, type RouterContext, type RouterTracer, type RouterTransport } from './router-transport.js';
 import { DONE, FORWARDING, PENDING, Verdict, type RouterContext, type RouterTransport } from './router-transport.js';
@@ -58,6 +59,12 @@ export abstract class RouterSession implements PendingRequest, RouterTransport {
   grpcStatus = 0;
   /** the response flag to report (`DI` on a forwarded response, a local reply's, `DC`) */
   flags: ResponseFlag | undefined = undefined;
+  /**
+   * Flags Envoy also sets that the caller's flag does not show: the
+   * upstream failure behind a `URX` reply (`UF`, `UC`), `URX` on a forwarded
+   * response whose retries ran out, `UO` when the retry budget refused.
+   */
+  private moreFlags: ResponseFlag[] | undefined = undefined;
   /** the request's span, for the session's span events (undefined: not traced) */
   span: object | undefined = undefined;
   private retriesLeft = 0;
@@ -177,9 +184,13 @@ export abstract class RouterSession implements PendingRequest, RouterTransport {
     attempt.grpcStatus = grpcStatus;
     this.cluster!.outlier?.putHttpStatus(attempt.host.id, this.grpc && grpcStatus !== undefined ? grpcToHttp(grpcStatus) : status);
     const retry = this.route!.retry;
-    if (retry !== undefined && this.retriesLeft > 0 && this.replayable && retriableResponse(retry, status, grpcStatus) && this.retryBudget()) {
-      attempt.discard = true;
-      return Verdict.RETRY;
+    if (retry !== undefined && this.replayable && retriableResponse(retry, status, grpcStatus)) {
+      if (this.retriesLeft > 0 && this.retryBudget()) {
+        attempt.discard = true;
+        return Verdict.RETRY;
+      }
+      // Envoy's router: a retriable response past the limit is URX, past the retry budget UO.
+      this.noteFlag(this.retriesLeft > 0 ? 'UO' : 'URX');
     }
     this.commit(attempt, status);
     return Verdict.COMMIT;
@@ -233,9 +244,14 @@ export abstract class RouterSession implements PendingRequest, RouterTransport {
       return;
     }
     this.cluster!.outlier?.putLocalOrigin(attempt.host.id, failure === 'connect-failure' ? 'connect_failed' : failure === 'timeout' ? 'timeout' : 'reset');
-    if (this.retriesLeft > 0 && this.replayable && this.retriableFailure(failure) && this.retryBudget()) {
+    const retriable = this.route!.retry !== undefined && this.replayable && this.retriableFailure(failure);
+    if (retriable && this.retriesLeft > 0 && this.retryBudget()) {
       return this.retryAfterBackoff(failure === 'timeout' && this.grpc ? 'per-try-timeout' : failure);
     }
+    // Envoy sets the failure's own flag on every upstream reset, then URX (or UO) when it may not retry.
+    if (failure === 'connect-failure') this.noteFlag('UF');
+    else if (failure === 'reset') this.noteFlag('UC');
+    if (retriable) this.noteFlag(this.retriesLeft > 0 ? 'UO' : 'URX');
     const reply = failureReply(failure, this.retryNumber > 0, error);
     this.localReply(reply.flag, reply.status, reply.grpcStatus, reply.message);
   }
@@ -306,6 +322,22 @@ export abstract class RouterSession implements PendingRequest, RouterTransport {
     this.finish(error);
     if (this.attempt !== undefined) this.abandon(this.attempt, 'cancelled');
     return true;
+  }
+
+  private noteFlag(flag: ResponseFlag): void {
+    (this.moreFlags ??= []).push(flag);
+  }
+
+  /**
+   * Istio's `response_flags` of this request: every flag Envoy would have
+   * set, in Envoy's order (`UF,URX`), `-` for none. `flags` stays the one
+   * flag of the local reply (`x-meshlet-flags`, MeshError.flag).
+   */
+  responseFlags(): string {
+    const more = this.moreFlags;
+    const delayed = this.fault.delayMs > 0 ? 'DI' : undefined;
+    if (more === undefined && (delayed === undefined || this.flags === 'DI')) return this.flags ?? '-';
+    return joinResponseFlags([...(more ?? []), this.flags, delayed]);
   }
 
   /** Answers the caller from the mesh itself (the session ends first). */

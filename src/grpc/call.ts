@@ -314,7 +314,7 @@ export class MeshCall extends RouterSession implements Abortable, RequestView {
     this.mirrors = this.mirrorMessages = undefined;
     const call = this.telemetryCall;
     this.telemetryCall = undefined;
-    if (call !== undefined) finishCallTelemetry(this.runtime, call, this.status, this.grpcStatus, this.trailers, this.flags ?? '-');
+    if (call !== undefined) finishCallTelemetry(this.runtime, call, this.status, this.grpcStatus, this.trailers, this.responseFlags());
   }
 
   private flushHeldMetadata(): void {

@@ -202,7 +202,7 @@ export class Exchange extends RouterSession {
     if (this.attempt !== undefined) this.endRetrySpan(this.attempt as Attempt, error);
     if (this.call) {
       this.ctx.telemetry.outbound.finish(this.call, {
-        statusCode: this.status, flags: this.flags ?? '-', responseBytes: this.responseBytes, peerMetadata: this.peerMetadata, error,
+        statusCode: this.status, flags: this.responseFlags(), responseBytes: this.responseBytes, peerMetadata: this.peerMetadata, error,
       });
     }
   }

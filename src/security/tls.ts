@@ -172,6 +172,33 @@ export function peerIdentity(socket: TLSSocket | { encrypted?: boolean } | undef
   return id ?? undefined;
 }
 
+const localCache = Symbol('meshlet.localIdentity');
+type LocalCachedSocket = TLSSocket & { [localCache]?: string | null };
+
+/**
+ * The SPIFFE id of the certificate this side presented on a TLS socket (the
+ * stats filter's local SAN: destination_principal inbound, source_principal
+ * outbound), or undefined on plaintext. Cached on the socket.
+ */
+export function localIdentity(socket: TLSSocket | { encrypted?: boolean } | undefined | null): string | undefined {
+  const s = socket as LocalCachedSocket | undefined | null;
+  if (!s || s.encrypted !== true || typeof s.getCertificate !== 'function') return undefined;
+  const cached = s[localCache];
+  if (cached !== undefined) return cached ?? undefined;
+  let id: string | null = null;
+  const cert = s.getCertificate();
+  if (cert !== null && 'subjectaltname' in cert) {
+    for (const uri of uriSans(cert.subjectaltname)) {
+      if (typeof tryParseSpiffeId(uri) !== 'string') {
+        id = uri;
+        break;
+      }
+    }
+  }
+  s[localCache] = id;
+  return id ?? undefined;
+}
+
 /**
  * Destroys TLS connections whose authenticated peer is not in the trust
  * domain (a certificate from the same root but another domain). Anonymous

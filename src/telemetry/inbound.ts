@@ -32,6 +32,8 @@ export interface InboundRequestInfo {
   clientAddress?: string;
   /** The peer's mTLS identity (`spiffe://…`) when the connection was mutual TLS. */
   peerPrincipal?: string;
+  /** The identity of the certificate this workload presented on the connection (destination_principal), when TLS. */
+  localPrincipal?: string;
   /** The route template, when the framework knows it (`/users/:id`). */
   httpRoute?: string;
   /** For gRPC. */
@@ -45,8 +47,13 @@ export interface InboundOutcome {
   /** Envoy response flags of a mesh-generated reply (inbound rate limit `RL` …), `-` for none. */
   flags?: string;
   grpcStatus?: number;
+  /** Bytes received on the wire: request headers and body, as Envoy's downstream bytes meter counts them. */
   requestBytes?: number;
+  /** Bytes sent on the wire: response headers, body and trailers. */
   responseBytes?: number;
+  /** gRPC messages received from the client / sent to it (istio_request/response_messages_total). */
+  requestMessages?: number;
+  responseMessages?: number;
   error?: unknown;
 }
 
@@ -112,7 +119,7 @@ export class InboundTelemetry {
   start(req: InboundRequestInfo): InboundCall {
     const { propagator, tracer } = this.options;
     const peerValue = takePeerMetadataHeaders(req.headers);
-    const family = this.familyFor(peerValue, req.peerPrincipal, req.protocol ?? 'http');
+    const family = this.familyFor(peerValue, req.peerPrincipal, req.localPrincipal, req.protocol ?? 'http');
     const extracted = propagator.extract(req.headers, ROOT_CONTEXT);
     const q = req.url.indexOf('?');
     const span = tracer.startServerSpan(extracted, {
@@ -139,19 +146,23 @@ export class InboundTelemetry {
     if (mask === 0) return;
     const series = call.family.series(outcome.statusCode, flags, outcome.grpcStatus);
     recordMetrics(series, mask, this.now() - call.startMs, outcome.requestBytes ?? 0, outcome.responseBytes ?? 0);
+    if (outcome.requestMessages !== undefined) series.requestMessages += outcome.requestMessages;
+    if (outcome.responseMessages !== undefined) series.responseMessages += outcome.responseMessages;
   }
 
-  private familyFor(peerValue: string | undefined, principal: string | undefined, protocol: string): SeriesFamily {
-    const key = `${protocol}\u0001${principal ?? ''}\u0001${peerValue ?? ''}`;
+  private familyFor(peerValue: string | undefined, principal: string | undefined, local: string | undefined, protocol: string): SeriesFamily {
+    const key = `${protocol}\u0001${principal ?? ''}\u0001${local ?? ''}\u0001${peerValue ?? ''}`;
     let fam = this.families.get(key);
     if (fam !== undefined) return fam;
     const { metrics, peers, destination } = this.options;
     const labels: IstioLabels = {
       ...destination,
       ...peerLabels(peers.get(peerValue), 'source', principal),
+      ...(local !== undefined && { destination_principal: local }),
       reporter: 'destination',
       request_protocol: protocol,
-      connection_security_policy: principal ? 'mutual_tls' : 'none',
+      // The stats filter: mutual_tls when both ends presented a certificate, else none.
+      connection_security_policy: principal && local ? 'mutual_tls' : 'none',
     };
     fam = metrics.family(labels);
     // Peer metadata is caller input: bound the map; metrics.family caps the distinct peers it labels.

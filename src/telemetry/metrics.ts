@@ -15,25 +15,31 @@
 import { Registry } from 'prom-client';
 import type { Metric } from 'prom-client';
 
-/** The labels of every istio_* request metric, in Istio's order (DESIGN.md §5). */
-export const ISTIO_LABELS = Object.freeze([
-  'reporter',
-  'source_workload', 'source_workload_namespace', 'source_principal', 'source_app', 'source_version', 'source_cluster',
-  'destination_workload', 'destination_workload_namespace', 'destination_principal', 'destination_app', 'destination_version',
-  'destination_service', 'destination_service_name', 'destination_service_namespace', 'destination_cluster',
-  'request_protocol', 'response_code', 'grpc_response_status', 'response_flags', 'connection_security_policy',
-] as const);
-
 /**
- * Istio's canonical-service labels; off by default (the brief's exact label
- * set), on with `canonicalLabels: true`. Recent Kiali versions group by them.
+ * Istio's canonical-service labels. Kiali's graph drops a series without
+ * real values in them, so they are on by default, as in Istio;
+ * `canonicalLabels: false` leaves them out.
  */
 export const CANONICAL_LABELS = Object.freeze([
   'source_canonical_service', 'source_canonical_revision', 'destination_canonical_service', 'destination_canonical_revision',
 ] as const);
 
+/**
+ * The labels of every istio_* request metric, in the order istio/proxy's
+ * stats filter emits them (source/extensions/filters/http/istio_stats).
+ */
+export const ISTIO_LABELS = Object.freeze([
+  'reporter',
+  'source_workload', 'source_canonical_service', 'source_canonical_revision', 'source_workload_namespace', 'source_principal',
+  'source_app', 'source_version', 'source_cluster',
+  'destination_workload', 'destination_workload_namespace', 'destination_principal', 'destination_app', 'destination_version',
+  'destination_service', 'destination_canonical_service', 'destination_canonical_revision', 'destination_service_name',
+  'destination_service_namespace', 'destination_cluster',
+  'request_protocol', 'response_code', 'grpc_response_status', 'response_flags', 'connection_security_policy',
+] as const);
+
 /** A label of the istio_* metrics. */
-export type IstioLabelName = (typeof ISTIO_LABELS)[number] | (typeof CANONICAL_LABELS)[number];
+export type IstioLabelName = (typeof ISTIO_LABELS)[number];
 
 /** A label set; missing labels become `unknown` (Istio's value for "not known"). */
 export type IstioLabels = Partial<Record<IstioLabelName, string>>;
@@ -91,9 +97,14 @@ export interface IstioMetricsOptions {
    * its mTLS principal, and the namespace the principal names, are kept.
    */
   maxPeers?: number;
-  /** Add Istio's *_canonical_service / *_canonical_revision labels. */
+  /** Istio's *_canonical_service / *_canonical_revision labels (default true, as Istio). */
   canonicalLabels?: boolean;
+  /** The `tag` of `istio_build{component="proxy"}` (default {@link BUILD_TAG}). */
+  buildTag?: string;
 }
+
+/** The version meshlet reports in `istio_build` and metadata exchange's ISTIO_VERSION (the Istio release it mirrors). */
+export const BUILD_TAG = '1.24.0';
 
 /** Bucket counts of one histogram series; counts are per bucket (not cumulative), the last slot is +Inf. */
 class HistogramState {
@@ -130,9 +141,15 @@ export class Series {
   /** @internal */ readonly duration = new HistogramState(DURATION_BUCKETS_MS);
   /** @internal */ readonly requestBytes = new HistogramState(BYTE_BUCKETS);
   /** @internal */ readonly responseBytes = new HistogramState(BYTE_BUCKETS);
+  /** istio_request_messages_total / istio_response_messages_total (exported for gRPC series only, as Istio). */
+  requestMessages = 0;
+  responseMessages = 0;
+  /** True when request_protocol is grpc: only those series carry the message counters. */
+  readonly grpc: boolean;
 
   constructor(labels: Record<string, string>) {
     this.labels = Object.freeze(labels);
+    this.grpc = labels.request_protocol === 'grpc';
   }
 
   /** Counts one request with its duration (ms) and body sizes (bytes). */
@@ -195,14 +212,18 @@ export class IstioMetrics {
     this.registry = options.registry ?? new Registry();
     this.maxSeries = options.maxSeries ?? DEFAULT_MAX_SERIES;
     this.maxPeers = options.maxPeers ?? DEFAULT_MAX_PEERS;
-    this.labelNames = options.canonicalLabels ? [...ISTIO_LABELS, ...CANONICAL_LABELS] : [...ISTIO_LABELS];
+    const canonical = new Set<string>(CANONICAL_LABELS);
+    this.labelNames = options.canonicalLabels === false ? ISTIO_LABELS.filter((n) => !canonical.has(n)) : [...ISTIO_LABELS];
     const all = this.all;
     const reset = (): void => this.reset();
     this.metrics = [
-      counterMetric('istio_requests_total', 'Total requests, as counted by the reporter (Istio standard metric).', all, reset),
+      counterMetric('istio_requests_total', 'Total requests, as counted by the reporter (Istio standard metric).', all, reset, (s) => s.requests),
       histogramMetric('istio_request_duration_milliseconds', 'Request duration in milliseconds (Istio standard metric).', DURATION_BUCKETS_MS, (s) => s.duration, all, reset),
       histogramMetric('istio_request_bytes', 'Request body size in bytes (Istio standard metric).', BYTE_BUCKETS, (s) => s.requestBytes, all, reset),
       histogramMetric('istio_response_bytes', 'Response body size in bytes (Istio standard metric).', BYTE_BUCKETS, (s) => s.responseBytes, all, reset),
+      counterMetric('istio_request_messages_total', 'gRPC messages sent by the client (Istio standard metric).', all, reset, (s) => s.requestMessages, true),
+      counterMetric('istio_response_messages_total', 'gRPC messages sent by the server (Istio standard metric).', all, reset, (s) => s.responseMessages, true),
+      buildMetric(options.buildTag ?? BUILD_TAG),
     ];
     // The registry only reads name/help/type/aggregator/get(); the cast is to its Counter|Histogram union type.
     for (const m of this.metrics) this.registry.registerMetric(m as unknown as Metric);
@@ -273,7 +294,7 @@ export class IstioMetrics {
     series.record(durationMs, requestBytes, responseBytes);
   }
 
-  /** The Prometheus text exposition of the four istio_* metrics (not the rest of the registry). */
+  /** The Prometheus text exposition of the istio_* metrics (not the rest of the registry). */
   async text(): Promise<string> {
     const parts = await Promise.all(this.metrics.map((m) => this.registry.getSingleMetricAsString(m.name)));
     return `${parts.join('\n\n')}\n`;
@@ -288,6 +309,8 @@ export class IstioMetrics {
   reset(): void {
     for (const s of this.all) {
       s.requests = 0;
+      s.requestMessages = 0;
+      s.responseMessages = 0;
       s.duration.reset();
       s.requestBytes.reset();
       s.responseBytes.reset();
@@ -384,13 +407,15 @@ interface MetricValue {
 interface ExportedMetric {
   name: string;
   help: string;
-  type: 'counter' | 'histogram';
+  type: 'counter' | 'histogram' | 'gauge';
   aggregator: 'sum';
   get(): Promise<{ name: string; help: string; type: string; aggregator: string; values: MetricValue[] }>;
   reset(): void;
 }
 
-function counterMetric(name: string, help: string, all: readonly Series[], reset: () => void): ExportedMetric {
+function counterMetric(
+  name: string, help: string, all: readonly Series[], reset: () => void, pick: (s: Series) => number, grpcOnly = false,
+): ExportedMetric {
   const metric: ExportedMetric = {
     name,
     help,
@@ -398,7 +423,7 @@ function counterMetric(name: string, help: string, all: readonly Series[], reset
     aggregator: 'sum',
     async get() {
       const values: MetricValue[] = [];
-      for (const s of all) values.push({ labels: s.labels, value: s.requests });
+      for (const s of all) if (!grpcOnly || s.grpc) values.push({ labels: s.labels, value: pick(s) });
       return { name: metric.name, help, type: 'counter', aggregator: 'sum', values };
     },
     reset,
@@ -441,6 +466,25 @@ function histogramMetric(
     reset,
   };
   return metric;
+}
+
+/**
+ * `istio_build{component="proxy",tag}` 1: Istio's proxies report their build
+ * this way, and Kiali reads it to tell which proxies (here: SDKs) run where.
+ */
+function buildMetric(tag: string): ExportedMetric {
+  const labels = Object.freeze({ component: 'proxy', tag });
+  const help = 'Istio component build info';
+  return {
+    name: 'istio_build',
+    help,
+    type: 'gauge',
+    aggregator: 'sum',
+    async get() {
+      return { name: 'istio_build', help, type: 'gauge', aggregator: 'sum', values: [{ labels, value: 1 }] };
+    },
+    reset() {},
+  };
 }
 
 /** True for the labels that vary per response (not part of a {@link SeriesFamily}'s identity). */

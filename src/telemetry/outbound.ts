@@ -34,12 +34,19 @@ export interface OutboundOutcome {
   statusCode: number;
   flags?: string;
   grpcStatus?: number;
+  /** Bytes sent on the wire: request headers and body (Envoy's upstream view of the downstream bytes meter). */
   requestBytes?: number;
+  /** Bytes received on the wire: response headers, body and trailers. */
   responseBytes?: number;
+  /** gRPC messages sent / received (istio_request/response_messages_total). */
+  requestMessages?: number;
+  responseMessages?: number;
   /** The upstream's `x-envoy-peer-metadata` response header: gives destination_workload/app/version. */
   peerMetadata?: string | string[];
   /** The upstream's mTLS identity, when the connection was mutual TLS. */
   peerPrincipal?: string;
+  /** The identity of the certificate this workload presented to the upstream (source_principal), when TLS. */
+  localPrincipal?: string;
   error?: unknown;
 }
 
@@ -120,12 +127,14 @@ export class OutboundTargetHandle {
     private readonly peers: PeerMetadataCache,
   ) {}
 
-  /** The family for the upstream's metadata value and principal (both optional). */
-  family(peerMetadata: string | undefined, principal: string | undefined): SeriesFamily {
-    const key = `${principal ?? ''}\u0001${peerMetadata ?? ''}`;
+  /** The family for the upstream's metadata value, its principal and ours (all optional). */
+  family(peerMetadata: string | undefined, principal: string | undefined, local?: string): SeriesFamily {
+    const key = `${principal ?? ''}\u0001${local ?? ''}\u0001${peerMetadata ?? ''}`;
     let fam = this.byPeer.get(key);
     if (fam === undefined) {
-      fam = this.metrics.family({ ...this.base, ...peerLabels(this.peers.get(peerMetadata), 'destination', principal) });
+      fam = this.metrics.family({
+        ...this.base, ...peerLabels(this.peers.get(peerMetadata), 'destination', principal), ...(local !== undefined && { source_principal: local }),
+      });
       // An upstream sends a handful of distinct values (one per workload version); bound it anyway.
       if (this.byPeer.size < 64) this.byPeer.set(key, fam);
     }
@@ -245,7 +254,9 @@ export class OutboundTelemetry {
     const mask = this.metricMask;
     if (mask === 0) return;
     const peer = Array.isArray(outcome.peerMetadata) ? outcome.peerMetadata[0] : outcome.peerMetadata;
-    const series = call.target.family(peer, outcome.peerPrincipal).series(outcome.statusCode, flags, outcome.grpcStatus);
+    const series = call.target.family(peer, outcome.peerPrincipal, outcome.localPrincipal).series(outcome.statusCode, flags, outcome.grpcStatus);
     recordMetrics(series, mask, this.now() - call.startMs, outcome.requestBytes ?? 0, outcome.responseBytes ?? 0);
+    if (outcome.requestMessages !== undefined) series.requestMessages += outcome.requestMessages;
+    if (outcome.responseMessages !== undefined) series.responseMessages += outcome.responseMessages;
   }
 }

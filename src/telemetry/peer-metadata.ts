@@ -201,15 +201,47 @@ export function takePeerMetadataHeaders(headers: Record<string, string | string[
   return Array.isArray(value) ? value[0] : value;
 }
 
+/** Istio's canonical-name label, set on every pod by the sidecar injector. */
+export const CANONICAL_NAME_LABEL = 'service.istio.io/canonical-name';
+/** Istio's canonical-revision label. */
+export const CANONICAL_REVISION_LABEL = 'service.istio.io/canonical-revision';
+
+/**
+ * A workload's canonical service and revision, derived from its labels as
+ * istiod does (pkg/kube/labels CanonicalService): the first of
+ * `service.istio.io/canonical-name`, `app.kubernetes.io/name`, `app`, else
+ * the workload name; the first of `service.istio.io/canonical-revision`,
+ * `app.kubernetes.io/version`, `version`, else `latest`.
+ */
+export function canonicalService(labels: Readonly<Record<string, string>>, workloadName: string): { name: string; revision: string } {
+  return {
+    name: labels[CANONICAL_NAME_LABEL] ?? labels['app.kubernetes.io/name'] ?? labels.app ?? workloadName,
+    revision: labels[CANONICAL_REVISION_LABEL] ?? labels['app.kubernetes.io/version'] ?? labels.version ?? 'latest',
+  };
+}
+
+/**
+ * The labels a workload sends in metadata exchange: its own, plus the
+ * canonical labels the sidecar injector would have put on its pod, so an
+ * Envoy peer (which reads only the labels) finds them.
+ */
+export function exchangedLabels(labels: Readonly<Record<string, string>>, workloadName: string): Readonly<Record<string, string>> {
+  const canonical = canonicalService(labels, workloadName);
+  return Object.freeze({ ...labels, [CANONICAL_NAME_LABEL]: canonical.name, [CANONICAL_REVISION_LABEL]: canonical.revision });
+}
+
 /**
  * The source_* or destination_* labels for a workload, mapped as Istio's
  * stats filter does: workload from WORKLOAD_NAME, app/version from the
- * `app`/`version` labels (or their app.kubernetes.io forms), canonical
- * service/revision from Istio's canonical labels. `principal` is the peer's
- * mTLS identity when the connection had one, `spiffe://` scheme included as
- * in Istio's label; metadata alone never sets it (it is not authenticated).
- * With a principal, the namespace is the one it names, whatever the metadata
- * claims (Istio's stats filter: the SAN's namespace first, metadata second).
+ * `app`/`version` labels (or their app.kubernetes.io forms), cluster from
+ * CLUSTER_ID, canonical service/revision from Istio's canonical labels (or
+ * derived from the others as istiod derives them, for peers that did not
+ * send them; `latest` when nothing is known, as the stats filter says).
+ * `principal` is the peer's mTLS identity when the connection had one,
+ * `spiffe://` scheme included as in Istio's label; metadata alone never sets
+ * it (it is not authenticated). With a principal, the namespace is the one it
+ * names, whatever the metadata claims (Istio's stats filter: the SAN's
+ * namespace first, metadata second).
  */
 export function peerLabels(meta: PeerMetadata | undefined, side: 'source' | 'destination', principal?: string): IstioLabels {
   const p = side === 'source' ? 'source' : 'destination';
@@ -218,6 +250,7 @@ export function peerLabels(meta: PeerMetadata | undefined, side: 'source' | 'des
   const namespace = authenticated === undefined ? undefined : principalNamespace(authenticated);
   if (authenticated !== undefined) labels[`${p}_principal`] = authenticated;
   if (namespace !== undefined) labels[`${p}_workload_namespace`] = namespace;
+  labels[`${p}_canonical_revision`] = 'latest';
   if (meta === undefined) return labels as IstioLabels;
   const l = meta.labels ?? {};
   const workload = meta.workloadName ?? meta.name;
@@ -228,7 +261,8 @@ export function peerLabels(meta: PeerMetadata | undefined, side: 'source' | 'des
   if (app !== undefined) labels[`${p}_app`] = app;
   if (version !== undefined) labels[`${p}_version`] = version;
   if (meta.clusterId !== undefined) labels[`${p}_cluster`] = meta.clusterId;
-  labels[`${p}_canonical_service`] = l['service.istio.io/canonical-name'] ?? app ?? workload;
-  labels[`${p}_canonical_revision`] = l['service.istio.io/canonical-revision'] ?? version ?? 'latest';
+  const canonical = canonicalService(l, workload);
+  labels[`${p}_canonical_service`] = canonical.name;
+  labels[`${p}_canonical_revision`] = canonical.revision;
   return labels as IstioLabels;
 }

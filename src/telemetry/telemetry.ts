@@ -6,13 +6,16 @@
 import type { TracerProvider } from '@opentelemetry/api';
 import type { Registry } from 'prom-client';
 import { InboundTelemetry } from './inbound.js';
-import { IstioMetrics, type IstioLabels } from './metrics.js';
+import { BUILD_TAG, IstioMetrics, type IstioLabels } from './metrics.js';
 import { OutboundTelemetry } from './outbound.js';
-import { encodePeerMetadata, PeerMetadataCache, type PeerMetadata, type PeerMetadataHeaders, peerLabels } from './peer-metadata.js';
+import { encodePeerMetadata, exchangedLabels, PeerMetadataCache, type PeerMetadata, type PeerMetadataHeaders, peerLabels } from './peer-metadata.js';
 import { MeshPropagator, type PropagationFormat } from './propagation.js';
 import type { RandomSource } from '../core/random.js';
 import { affectsTracing, ALL_METRICS, type TelemetryPolicy } from './telemetry-policy.js';
 import { MeshTracer } from './tracing.js';
+
+/** istiod's default cluster id (its `--clusterID` flag, env CLUSTER_ID): what Kiali's health queries select. */
+export const DEFAULT_CLUSTER_ID = 'Kubernetes';
 
 /** Options of {@link MeshTelemetry}. */
 export interface MeshTelemetryOptions {
@@ -22,13 +25,13 @@ export interface MeshTelemetryOptions {
     namespace?: string;
     labels?: Readonly<Record<string, string>>;
     serviceAccount?: string;
+    /** CLUSTER_ID and the *_cluster labels (default {@link DEFAULT_CLUSTER_ID}, as istiod). */
     clusterId?: string;
+    /** MESH_ID (default the trust domain, as istiod's meshConfig.meshId). */
     meshId?: string;
   };
   /** The service this workload serves, for destination_service* on inbound; default `<app or name>.<namespace>.svc.cluster.local`. */
   service?: { host: string; name?: string; namespace?: string };
-  /** This workload's SPIFFE identity when it serves/calls with mTLS (destination_principal / source_principal). */
-  principal?: string;
   tracerProvider?: TracerProvider;
   /** prom-client Registry; default a new one for this mesh. */
   registry?: Registry;
@@ -40,7 +43,7 @@ export interface MeshTelemetryOptions {
   maxSeries?: number;
   /** Cap on distinct peers (metadata-exchange label sets) per reporter (default 100); past it, `overflow`. */
   maxPeers?: number;
-  /** Add Istio's canonical service/revision labels. */
+  /** Istio's canonical service/revision labels (default true, as Istio). */
   canonicalLabels?: boolean;
   /** Send and read Istio metadata-exchange headers (default true). */
   metadataExchange?: boolean;
@@ -72,8 +75,9 @@ export class MeshTelemetry {
       workloadName: w.name,
       labels: w.labels ?? {},
       serviceAccount: w.serviceAccount,
-      clusterId: w.clusterId,
-      meshId: w.meshId,
+      clusterId: w.clusterId ?? DEFAULT_CLUSTER_ID,
+      meshId: w.meshId ?? 'cluster.local',
+      istioVersion: BUILD_TAG,
     };
     this.propagator = new MeshPropagator({ inject: options.propagation });
     this.tracer = new MeshTracer({ tracerProvider: options.tracerProvider, recordHeaders: options.recordHeaders, random: options.random });
@@ -81,11 +85,11 @@ export class MeshTelemetry {
       registry: options.registry, maxSeries: options.maxSeries, maxPeers: options.maxPeers, canonicalLabels: options.canonicalLabels,
     });
     this.peers = new PeerMetadataCache();
-    this.ownHeaders = options.metadataExchange === false ? undefined : encodePeerMetadata(self);
+    this.ownHeaders = options.metadataExchange === false ? undefined : encodePeerMetadata({ ...self, labels: exchangedLabels(self.labels ?? {}, w.name) });
     const app = w.labels?.app ?? w.name;
     const host = options.service?.host ?? `${app}.${namespace}.svc.cluster.local`;
     const destination: IstioLabels = {
-      ...peerLabels(self, 'destination', options.principal),
+      ...peerLabels(self, 'destination'),
       destination_service: host,
       destination_service_name: options.service?.name ?? host.split('.')[0],
       destination_service_namespace: options.service?.namespace ?? namespace,
@@ -97,7 +101,7 @@ export class MeshTelemetry {
     });
     this.outbound = new OutboundTelemetry({
       propagator: this.propagator, tracer: this.tracer, metrics: this.metrics, peers: this.peers,
-      source: peerLabels(self, 'source', options.principal), ownHeaders: this.ownHeaders, now, recordMetrics: options.metrics,
+      source: peerLabels(self, 'source'), ownHeaders: this.ownHeaders, now, recordMetrics: options.metrics,
     });
   }
 

@@ -30,6 +30,8 @@ export interface WorkloadInfo {
    * is the group's service account.
    */
   autoRegisterGroup?: string;
+  /** CLUSTER_ID (default `Kubernetes`, istiod's default); the same value labels the workload's metrics. */
+  clusterId?: string;
 }
 
 /**
@@ -79,7 +81,7 @@ export function buildNode(workload: WorkloadInfo): XdsNode {
     WORKLOAD_NAME: workload.name,
     ISTIO_VERSION,
     INSTANCE_IPS: ip,
-    CLUSTER_ID: 'Kubernetes',
+    CLUSTER_ID: workload.clusterId ?? 'Kubernetes',
     GENERATOR: 'grpc',
     // istiod's SDS-less proxyless mode; harmless for our control plane
     INTERCEPTION_MODE: 'NONE',

@@ -67,7 +67,7 @@ test('past the peer cap an mTLS peer keeps its principal and the namespace it na
   const telemetry = new MeshTelemetry({ workload: { name: 'calc', namespace: 'default' }, maxPeers: 2 });
   const send = (name: string, principal?: string) => {
     const h = encodePeerMetadata({ name, namespace: 'claimed-ns' });
-    const call = telemetry.inbound.start({ method: 'GET', url: '/', headers: { [PEER_METADATA_HEADER]: h.value }, ...(principal && { peerPrincipal: principal }) });
+    const call = telemetry.inbound.start({ method: 'GET', url: '/', headers: { [PEER_METADATA_HEADER]: h.value }, ...(principal && { peerPrincipal: principal, localPrincipal: 'spiffe://cluster.local/ns/default/sa/calc' }) });
     telemetry.inbound.finish(call, { statusCode: 200 });
     return call.family.labels;
   };
@@ -114,6 +114,6 @@ test('metadata fields longer than a Kubernetes name are dropped; principals name
   assert.equal(principalNamespace('spiffe://td/sa/x'), undefined);
   assert.equal(principalNamespace('spiffe://td/ns//sa/x'), undefined);
   assert.deepEqual(peerLabels(undefined, 'destination', 'spiffe://td/ns/db/sa/db'), {
-    destination_principal: 'spiffe://td/ns/db/sa/db', destination_workload_namespace: 'db',
+    destination_principal: 'spiffe://td/ns/db/sa/db', destination_workload_namespace: 'db', destination_canonical_revision: 'latest',
   });
 });

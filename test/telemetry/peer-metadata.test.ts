@@ -38,7 +38,7 @@ test('decodes a Struct written independently (Istio wire form, APP_CONTAINERS as
   });
 });
 
-test('peer labels for the destination side; no metadata gives no labels', () => {
+test('peer labels for the destination side; no metadata gives only the stats filter\'s defaults', () => {
   const meta = decodePeerMetadata(encodePeerMetadata(client).value);
   const l = peerLabels(meta, 'destination');
   assert.equal(l.destination_workload, 'client-v1');
@@ -47,7 +47,8 @@ test('peer labels for the destination side; no metadata gives no labels', () => 
   assert.equal(l.destination_version, 'v1');
   assert.equal(l.destination_cluster, 'Kubernetes');
   assert.equal(l.destination_principal, undefined, 'metadata is not an identity');
-  assert.deepEqual(peerLabels(undefined, 'source'), {});
+  // istio_stats: canonical revision `latest` when the peer is unknown; the rest read `unknown`.
+  assert.deepEqual(peerLabels(undefined, 'source'), { source_canonical_revision: 'latest' });
 });
 
 test('malformed values decode to undefined and are cached; the cache is bounded', () => {
