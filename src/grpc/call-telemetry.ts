@@ -9,6 +9,7 @@ import type { CompiledCluster } from '../core/cluster.js';
 import type { CompiledRoute, HeaderMutation } from '../core/route.js';
 import type { OutboundCall, OutboundRetry } from '../telemetry/outbound.js';
 import type { GrpcRuntime } from './runtime.js';
+import { metadataBytes } from './wire.js';
 
 /** Starts the CLIENT span (when there is telemetry) and writes the trace headers into the call's metadata. */
 export function startCallTelemetry(
@@ -72,14 +73,28 @@ function metadataHeaders(metadata: Metadata): string[] {
   return out;
 }
 
+/** What a call carried, for the istio_* series. */
+export interface CallWire {
+  /** The upstream's `x-envoy-peer-metadata` (response headers, else trailers). */
+  readonly peerMetadata: string | undefined;
+  readonly requestMessages: number;
+  readonly responseMessages: number;
+  /** Message frames (and response metadata) in bytes; request metadata is added at the end. */
+  readonly requestBytes: number;
+  readonly responseBytes: number;
+}
+
 /** Ends the CLIENT span and records the source-side series, with the upstream's peer metadata. */
-export function finishCallTelemetry(runtime: GrpcRuntime, call: OutboundCall, httpStatus: number, grpcStatus: number, trailers: Metadata | undefined, flags: string): void {
-  const peer = trailers?.get('x-envoy-peer-metadata');
+export function finishCallTelemetry(runtime: GrpcRuntime, call: OutboundCall, httpStatus: number, grpcStatus: number, flags: string, wire: CallWire, metadata: Metadata | undefined): void {
   runtime.telemetry!.outbound.finish(call, {
     statusCode: httpStatus,
     grpcStatus,
     flags,
-    ...(peer !== undefined && peer.length > 0 && typeof peer[0] === 'string' && { peerMetadata: peer[0] }),
+    requestMessages: wire.requestMessages,
+    responseMessages: wire.responseMessages,
+    requestBytes: wire.requestBytes + (metadata === undefined ? 0 : metadataBytes(metadata)),
+    responseBytes: wire.responseBytes,
+    ...(wire.peerMetadata !== undefined && { peerMetadata: wire.peerMetadata }),
   });
 }
 

@@ -21,6 +21,7 @@ import { Attempt, type CallListener, type MessageContext } from './attempt.js';
 import { applyMutations, finishCallTelemetry, finishRetryTelemetry, startCallTelemetry, startRetryTelemetry } from './call-telemetry.js';
 import type { Abortable, GrpcRuntime } from './runtime.js';
 import { grpcStatusForHttp, isConnectFailure } from './status.js';
+import { GRPC_FRAME_PREFIX, metadataBytes, takeGrpcPeerMetadata } from './wire.js';
 import type { CallTarget } from './target.js';
 
 export type { CallTarget } from './target.js';
@@ -46,7 +47,8 @@ export class MeshCall extends RouterSession implements Abortable, RequestView {
   private halfClosed = false;
   private readPending = false;
   private heldMetadata: Metadata | undefined;
-  private trailers: Metadata | undefined;
+  /** What istio_* records: the upstream's metadata-exchange value (response headers, else trailers), messages and frame bytes. */
+  private readonly wire = { peerMetadata: undefined as string | undefined, requestMessages: 0, responseMessages: 0, requestBytes: 0, responseBytes: 0 };
   /** the caller's deadline (ms since the epoch, Infinity for none): grpc-js enforces it on each try */
   private readonly deadlineMs: number;
   private telemetryCall: OutboundCall | undefined;
@@ -175,6 +177,9 @@ export class MeshCall extends RouterSession implements Abortable, RequestView {
       return;
     }
     this.outgoing.push({ message, flags: context.flags, callback: context.callback });
+    // Each message is a length-prefixed frame on the wire: 5 bytes of prefix, then the message.
+    this.wire.requestMessages++;
+    this.wire.requestBytes += message.length + GRPC_FRAME_PREFIX;
     if (this.mirrorMessages !== undefined) this.keepForMirror(message);
     if (!this.committed) {
       this.bufferedBytes += message.length;
@@ -229,6 +234,11 @@ export class MeshCall extends RouterSession implements Abortable, RequestView {
   /** Upstream response headers of an attempt: held until the call commits, so a retry can drop them. */
   attemptMetadata(a: Attempt, metadata: Metadata): void {
     if (a !== this.attempt || this.state === DONE) return;
+    // The server's metadata exchange rides in its response headers (trailers for a trailers-only reply):
+    // taken off before the app sees them, as for HTTP.
+    const peer = takeGrpcPeerMetadata(metadata);
+    if (peer !== undefined) this.wire.peerMetadata = peer;
+    this.wire.responseBytes += metadataBytes(metadata);
     if (this.state !== PENDING) this.listener!.onReceiveMetadata(this.withFlags(metadata));
     else this.heldMetadata = metadata;
   }
@@ -242,6 +252,8 @@ export class MeshCall extends RouterSession implements Abortable, RequestView {
     }
     this.flushHeldMetadata();
     this.readPending = false;
+    this.wire.responseMessages++;
+    this.wire.responseBytes += message.length + GRPC_FRAME_PREFIX;
     this.listener!.onReceiveMessage(message);
   }
 
@@ -264,7 +276,9 @@ export class MeshCall extends RouterSession implements Abortable, RequestView {
       }
     }
     this.grpcStatus = status.code;
-    this.trailers = status.metadata;
+    const peer = takeGrpcPeerMetadata(status.metadata);
+    if (peer !== undefined) this.wire.peerMetadata ??= peer;
+    this.wire.responseBytes += metadataBytes(status.metadata);
     if (!this.attemptEnd(a, status.code)) return;
     this.flushHeldMetadata();
     const metadata = this.flags !== undefined ? this.withFlags(status.metadata) : status.metadata;
@@ -314,7 +328,7 @@ export class MeshCall extends RouterSession implements Abortable, RequestView {
     this.mirrors = this.mirrorMessages = undefined;
     const call = this.telemetryCall;
     this.telemetryCall = undefined;
-    if (call !== undefined) finishCallTelemetry(this.runtime, call, this.status, this.grpcStatus, this.trailers, this.responseFlags());
+    if (call !== undefined) finishCallTelemetry(this.runtime, call, this.status, this.grpcStatus, this.responseFlags(), this.wire, this.metadata);
   }
 
   private flushHeldMetadata(): void {

@@ -123,7 +123,10 @@ class MeshGrpcImpl implements MeshGrpc, GrpcRuntime {
     this.globalLimits = options.globalLimits ?? new GlobalRateLimits();
     this.credentials = options.credentials ?? grpcCredentials.createInsecure();
     this.interceptor = createClientInterceptor(this, source, this.credentials);
-    this.serverInterceptor = createServerInterceptor({ telemetry: this.telemetry, propagator: this.propagator, store: this.store, authorize: options.authorize });
+    this.serverInterceptor = createServerInterceptor({
+      telemetry: this.telemetry, propagator: this.propagator, store: this.store, authorize: options.authorize,
+      localPrincipal: () => this.identityOf()?.current.spiffeId,
+    });
   }
 
   clientOptions(extra: ChannelOptions = {}): MeshClientOptions {

@@ -14,6 +14,7 @@ import type { InboundCall } from '../telemetry/inbound.js';
 import { PEER_METADATA_HEADER, PEER_METADATA_ID_HEADER } from '../telemetry/peer-metadata.js';
 import type { InboundHeaders, MeshPropagator } from '../telemetry/propagation.js';
 import type { MeshTelemetry } from '../telemetry/telemetry.js';
+import { GRPC_FRAME_PREFIX, metadataBytes, takeGrpcPeerMetadata } from './wire.js';
 
 /** What the server interceptor needs. */
 export interface ServerInterceptorDeps {
@@ -23,6 +24,8 @@ export interface ServerInterceptorDeps {
   /** The store outbound calls read their parent context from. */
   readonly store: AsyncLocalStorage<Context>;
   /** AuthorizationPolicy for the call; a status (PERMISSION_DENIED) ends it before the handler runs. */
+  /** This workload's SPIFFE id, presented on TLS connections (destination_principal). */
+  readonly localPrincipal?: () => string | undefined;
   readonly authorize?: ((call: { path: string; authority?: string; metadata: Record<string, string | string[] | undefined>; sourcePrincipal?: string; sourceIp?: string }) => { code: number; details: string } | undefined) | undefined;
 }
 
@@ -36,10 +39,21 @@ export function createServerInterceptor(deps: ServerInterceptorDeps): ServerInte
     let inbound: InboundCall | undefined;
     let metadataSent = false;
     let ended = false;
+    // Messages and their frame bytes (5-byte prefix + message), metadata as header bytes.
+    let requestMessages = 0;
+    let responseMessages = 0;
+    let requestBytes = 0;
+    let responseBytes = 0;
+    const serialize = (methodDescriptor as { responseSerialize?: (value: unknown) => Buffer }).responseSerialize;
     const end = (code: number, error?: unknown): void => {
       if (ended) return;
       ended = true;
-      if (inbound !== undefined) telemetry!.inbound.finish(inbound, { statusCode: 200, grpcStatus: code, ...(code === Status.CANCELLED && { flags: 'DC' }), ...(error !== undefined && { error }) });
+      if (inbound !== undefined) {
+        telemetry!.inbound.finish(inbound, {
+          statusCode: 200, grpcStatus: code, requestMessages, responseMessages, requestBytes, responseBytes,
+          ...(code === Status.CANCELLED && { flags: 'DC' }), ...(error !== undefined && { error }),
+        });
+      }
     };
     const addOwnHeaders = (md: Metadata): void => {
       const own = telemetry?.inbound.responseHeaders;
@@ -52,10 +66,18 @@ export function createServerInterceptor(deps: ServerInterceptorDeps): ServerInte
         next({
           onReceiveMetadata: (metadata, nextMetadata) => {
             const headers = headerRecord(metadata);
+            const sourcePrincipal = grpcPeerIdentity(call as unknown as Parameters<typeof grpcPeerIdentity>[0]);
             if (telemetry !== undefined) {
               const path = methodDescriptor.path;
               const slash = path.lastIndexOf('/');
+              requestBytes += metadataBytes(metadata);
+              // The caller's metadata exchange is the mesh's, not the handler's (as behind a sidecar).
+              takeGrpcPeerMetadata(metadata);
+              const tls = (call as unknown as { getAuthContext?(): { transportSecurityType?: string } | null }).getAuthContext?.()?.transportSecurityType === 'ssl';
+              const localPrincipal = tls ? deps.localPrincipal?.() : undefined;
               inbound = telemetry.inbound.start({
+                ...optional('peerPrincipal', sourcePrincipal),
+                ...optional('localPrincipal', localPrincipal),
                 method: 'POST',
                 url: path,
                 headers,
@@ -74,7 +96,7 @@ export function createServerInterceptor(deps: ServerInterceptorDeps): ServerInte
               path: methodDescriptor.path,
               metadata: headers,
               ...(typeof headers[':authority'] === 'string' && { authority: headers[':authority'] }),
-              ...optional('sourcePrincipal', grpcPeerIdentity(call as unknown as Parameters<typeof grpcPeerIdentity>[0])),
+              ...optional('sourcePrincipal', sourcePrincipal),
               ...optional('sourceIp', peerAddress(call.getPeer())),
             });
             if (denied) {
@@ -84,7 +106,12 @@ export function createServerInterceptor(deps: ServerInterceptorDeps): ServerInte
             }
             run(ctx, () => nextMetadata(metadata));
           },
-          onReceiveMessage: (message, nextMessage) => run(ctx, () => nextMessage(message)),
+          onReceiveMessage: (message, nextMessage) => {
+            requestMessages++;
+            // Deserialized already: its size is what it serializes to (the request type's own encoding).
+            requestBytes += GRPC_FRAME_PREFIX + messageSize(message, (methodDescriptor as { requestSerialize?: (value: unknown) => Buffer }).requestSerialize);
+            run(ctx, () => nextMessage(message));
+          },
           onReceiveHalfClose: (nextHalfClose) => run(ctx, nextHalfClose),
           onCancel: () => end(Status.CANCELLED),
         });
@@ -92,16 +119,34 @@ export function createServerInterceptor(deps: ServerInterceptorDeps): ServerInte
       sendMetadata: (metadata, next) => {
         metadataSent = true;
         addOwnHeaders(metadata);
+        responseBytes += metadataBytes(metadata);
         next(metadata);
+      },
+      sendMessage: (message, next) => {
+        responseMessages++;
+        responseBytes += GRPC_FRAME_PREFIX + messageSize(message, serialize);
+        next(message);
       },
       sendStatus: (status, next) => {
         // Trailers-only response: the peer metadata rides in the trailers.
         if (!metadataSent && status.metadata) addOwnHeaders(status.metadata);
+        if (status.metadata) responseBytes += metadataBytes(status.metadata);
         end(status.code, status.code === Status.OK ? undefined : (status as StatusObject).details);
         next(status);
       },
     });
   };
+}
+
+/** A message's encoded size: a Buffer's length, else what the method's serializer makes of it (0 without one). */
+function messageSize(message: unknown, serialize: ((value: unknown) => Buffer) | undefined): number {
+  if (Buffer.isBuffer(message)) return message.length;
+  if (serialize === undefined) return 0;
+  try {
+    return serialize(message).length;
+  } catch {
+    return 0;
+  }
 }
 
 /** Metadata's text values as a Node-style header record (binary `-bin` values are skipped). */
