@@ -37,13 +37,13 @@ import { InboundServer } from './http/inbound.js';
 import { validateInboundPolicy } from './core/inbound-policy.js';
 import type { PropagationFormat } from './telemetry/propagation.js';
 // security: identity, mTLS, authorization
-import type { IncomingMessage, RequestListener } from 'node:http';
+import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import type { Http2SecureServer } from 'node:http2';
 import type { Server as HttpsServer } from 'node:https';
 import type { TlsOptions, TLSSocket } from 'node:tls';
 import { InboundPolicyCompiler } from './core/inbound-policy.js';
 import { authorizationFilterFactory } from './security/inbound-authz.js';
-import { MeshSecurity, type MeshIdentityOptions } from './security/mesh-security.js';
+import { MeshSecurity, type InboundChain, type MeshIdentityOptions } from './security/mesh-security.js';
 import { rotatingControlPlaneCredentials } from './security/grpc-credentials.js';
 import { istiodSpiffeId } from './security/tls.js';
 import type { AnyRequestListener, Http2RequestListener, MeshRequestListener } from './security/mesh-http2.js';
@@ -430,7 +430,23 @@ export class Mesh {
   createServer(handler: MeshRequestListener, options?: { http2?: boolean; timeouts?: ServerTimeouts }): MeshServer;
   createServer(handler: RequestListener, options?: { http2?: boolean; timeouts?: ServerTimeouts }): MeshServer;
   createServer(handler: AnyRequestListener, options?: { http2?: boolean; timeouts?: ServerTimeouts }): MeshServer {
-    return this.security.createServer(handler, options);
+    const inbound = this.inbound;
+    // The same inbound path as mesh.express(): SERVER span, reporter="destination" metrics, metadata
+    // exchange on the response, the inbound filters, and the handler run in the request's context.
+    const chain: InboundChain = (req, res, serve) => {
+      let exchange;
+      try {
+        exchange = inbound.begin(req as IncomingMessage, res as ServerResponse);
+      } catch {
+        // An inbound chain that cannot compile refuses, as Envoy with a listener it could not build.
+        (res as ServerResponse).writeHead(500, { 'content-type': 'text/plain' });
+        res.end('inbound policy unavailable');
+        return;
+      }
+      if (exchange.localReply !== undefined) return exchange.sendLocalReply();
+      inbound.run(exchange, serve, req, res);
+    };
+    return this.security.createServer(handler, { ...options, inbound: chain });
   }
 
   /** TLS options (key, cert, ca, requestCert …) for servers the app builds itself; pair with {@link secure}. */

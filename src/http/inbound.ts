@@ -13,7 +13,7 @@ import { type Context, context as otelContext } from '@opentelemetry/api';
 import { InboundPathSettings } from '../core/inbound-path.js';
 import { pathNormalizationSettings, type PathNormalizationSettings } from '../core/path-normalization.js';
 import { EMPTY_INBOUND_POLICY, InboundPolicyCompiler, type InboundLocalReply, type InboundPolicy, type InboundPolicySource, type InboundRequestView } from '../core/inbound-policy.js';
-import { peerIdentity } from '../security/tls.js';
+import { localIdentity, peerIdentity } from '../security/tls.js';
 import type { InboundCall } from '../telemetry/inbound.js';
 import { PEER_METADATA_HEADER, PEER_METADATA_ID_HEADER } from '../telemetry/peer-metadata.js';
 import type { MeshTelemetry } from '../telemetry/telemetry.js';
@@ -162,6 +162,7 @@ export class InboundExchange implements InboundRequestView {
       scheme: socket?.encrypted ? 'https' : 'http',
       clientAddress: socket?.remoteAddress,
       peerPrincipal: this.sourcePrincipal,
+      localPrincipal: localIdentity(socket as Parameters<typeof localIdentity>[0]),
       httpRoute,
     });
     this.context = this.call.context;

@@ -86,6 +86,13 @@ function ttlMs(ttl: string | number | undefined): number | undefined {
   return ms;
 }
 
+/**
+ * The mesh's inbound chain around a request: starts telemetry, runs the
+ * inbound filters and calls `serve` inside the request's context, or answers
+ * with the chain's local reply.
+ */
+export type InboundChain = (req: Parameters<MeshRequestListener>[0], res: Parameters<MeshRequestListener>[1], serve: MeshRequestListener) => void;
+
 /** One mesh's identity, policies and servers. */
 export class MeshSecurity {
   /** The workload identity; undefined until {@link start}, and when no certificate source is configured. */
@@ -173,11 +180,14 @@ export class MeshSecurity {
    * denied`) on the normalized request before `handler` runs. With `http2`, also HTTP/2 (ALPN h2 on TLS, h2c on
    * plaintext); the guard reads h2 requests the same way (`:authority` as host).
    */
-  createServer(handler: AnyRequestListener, options: { http2?: boolean; timeouts?: ServerTimeouts } = {}): MeshServer {
+  createServer(handler: AnyRequestListener, options: { http2?: boolean; timeouts?: ServerTimeouts; inbound?: InboundChain } = {}): MeshServer {
     const authz = this.authorization;
     const normalize = this.normalize;
     const serve = handler as MeshRequestListener;
-    const guarded: MeshRequestListener = (req, res) => {
+    const inbound = options.inbound;
+    // The mesh's inbound chain (telemetry, then normalization and every inbound filter, authorization
+    // included) when given; else this server's own normalization and authorization guard.
+    const guarded: MeshRequestListener = inbound !== undefined ? (req, res) => inbound(req, res, serve) : (req, res) => {
       // Http2ServerRequest has what these read: method, url (settable), headers, rawHeaders, socket (a proxy of the session's).
       const denied = normalize?.(req) ?? authz.authorizeHttp(req as IncomingMessage);
       if (denied === undefined) return serve(req, res);
