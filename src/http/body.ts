@@ -6,6 +6,8 @@
  * is not retried.
  */
 
+import { fixedBodyBytes } from './wire-bytes.js';
+
 /** Envoy's default per-request buffer limit for retries is of this order. */
 export const REPLAY_LIMIT_BYTES = 64 * 1024;
 
@@ -14,6 +16,8 @@ export interface ReplayableBody {
   next(): unknown;
   /** false once the body exceeded the limit or is of a kind that cannot be replayed */
   readonly replayable: boolean;
+  /** Bytes of the body sent so far (a stream's as it is read), for istio_request_bytes. */
+  readonly bytes: number;
 }
 
 /** Wraps a dispatch body so later attempts can resend it. */
@@ -26,7 +30,10 @@ export function replayableBody(body: unknown): ReplayableBody {
 
 /** A body sent as it is on every attempt (or, when not replayable, once). */
 class FixedBody implements ReplayableBody {
-  constructor(private readonly body: unknown, readonly replayable: boolean) {}
+  readonly bytes: number;
+  constructor(private readonly body: unknown, readonly replayable: boolean) {
+    this.bytes = fixedBodyBytes(body) ?? 0;
+  }
   next(): unknown {
     return this.body;
   }
@@ -37,6 +44,8 @@ const NO_BODY: ReplayableBody = new FixedBody(undefined, true);
 class RecordedBody implements ReplayableBody {
   private chunks: Buffer[] | undefined = [];
   private size = 0;
+  /** Every byte read from the source, recorded or not. */
+  bytes = 0;
   private complete = false;
   private started = false;
 
@@ -57,6 +66,7 @@ class RecordedBody implements ReplayableBody {
   private async *record(): AsyncGenerator<Uint8Array> {
     for await (const chunk of this.source) {
       const buf = typeof chunk === 'string' ? Buffer.from(chunk) : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+      this.bytes += buf.length;
       if (this.chunks) {
         this.size += buf.length;
         if (this.size > REPLAY_LIMIT_BYTES) this.chunks = undefined;

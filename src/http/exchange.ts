@@ -25,6 +25,7 @@ import type { LegacyHandler } from './handler.js';
 import { getHeader, mutateRawHeaders, outboundHeaders, type RawHeaders } from './headers.js';
 import { flagHeader, rawHeaders, sendLocalReply, type LocalReplyMode } from './local-reply.js';
 import { takePeerMetadata } from './response-meta.js';
+import { headerBlockBytes, requestLineBytes, statusLineBytes } from './wire-bytes.js';
 
 /** What an exchange needs from the mesh that runs it. */
 export interface ExchangeContext extends RouterContext {
@@ -46,6 +47,8 @@ export class Exchange extends RouterSession {
   private attemptOptions: Dispatcher.DispatchOptions | undefined;
   private call: OutboundCall | undefined;
   private responseBytes = 0;
+  /** The request line and headers of the last try, as sent (istio_request_bytes counts them with the body). */
+  private requestHeaderBytes = 0;
   private peerMetadata: string | undefined;
 
   constructor(
@@ -136,6 +139,7 @@ export class Exchange extends RouterSession {
     const route = this.route!;
     const headers = outboundHeaders(this.opts.headers as RawHeaders, route.hostRewrite ?? this.authority, [route.requestHeaders, route.clusterRequestHeaders[this.clusterIndex]!], undefined);
     this.ctx.telemetry.outbound.injectHeaders(carrier, headers);
+    this.requestHeaderBytes = requestLineBytes(this.opts.method, this.opts.path) + headerBlockBytes(headers);
     return headers;
   }
 
@@ -158,6 +162,7 @@ export class Exchange extends RouterSession {
       attempt.abort(new Error('stale attempt'));
       return false;
     }
+    this.responseBytes += statusLineBytes(text) + headerBlockBytes(raw);
     const meta = takePeerMetadata(raw);
     this.peerMetadata = meta.value;
     const route = this.route!;
@@ -203,6 +208,7 @@ export class Exchange extends RouterSession {
     if (this.call) {
       this.ctx.telemetry.outbound.finish(this.call, {
         statusCode: this.status, flags: this.responseFlags(), responseBytes: this.responseBytes, peerMetadata: this.peerMetadata, error,
+        requestBytes: this.requestHeaderBytes + this.body.bytes,
       });
     }
   }

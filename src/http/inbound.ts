@@ -19,6 +19,7 @@ import { PEER_METADATA_HEADER, PEER_METADATA_ID_HEADER } from '../telemetry/peer
 import type { MeshTelemetry } from '../telemetry/telemetry.js';
 import { normalizeMethod } from '../telemetry/semconv.js';
 import { joinedHeader } from './headers.js';
+import { headerBlockBytes, requestLineBytes, statusLineBytes } from './wire-bytes.js';
 import { normalizeRequest } from './normalize-request.js';
 import { bindEmitter, countResponseBytes, type ContextRunner } from './request-hooks.js';
 
@@ -76,6 +77,12 @@ export class InboundServer {
    * @throws MeshConfigError when the snapshot's inbound chain cannot be compiled.
    */
   begin(req: IncomingMessage, res: ServerResponse, httpRoute?: string, routeAtEnd?: RouteResolver): InboundExchange {
+    // mesh.createServer(app) with app.use(mesh.express()): one request, one exchange (one span, one count).
+    const existing = exchangeOf(req);
+    if (existing !== undefined && existing.res === res) {
+      existing.adopt(httpRoute, routeAtEnd);
+      return existing;
+    }
     // First, as Envoy's HCM: policies, telemetry and the app all see the normalized request.
     const refused = this.normalize(req);
     const policy = this.policies.forSnapshot(this.mesh.snapshot);
@@ -140,6 +147,8 @@ export class InboundExchange implements InboundRequestView {
   readonly localReply: InboundLocalReply | undefined;
   /** Response body bytes the app wrote. */
   responseBytes = 0;
+  /** The connection's bytesWritten when the request began (HTTP/1: the response's wire size is the difference). */
+  private readonly writtenAtStart: number | undefined;
   private done = false;
 
   /** @internal use {@link InboundServer.begin} */
@@ -149,7 +158,7 @@ export class InboundExchange implements InboundRequestView {
     readonly req: IncomingMessage,
     readonly res: ServerResponse,
     private httpRoute: string | undefined,
-    private readonly routeAtEnd: RouteResolver | undefined,
+    private routeAtEnd: RouteResolver | undefined,
     refused?: InboundLocalReply,
   ) {
     const inbound = mesh.telemetry.inbound;
@@ -166,6 +175,8 @@ export class InboundExchange implements InboundRequestView {
       httpRoute,
     });
     this.context = this.call.context;
+    // Read before our own response headers are set; an HTTP/2 session's socket carries other streams too.
+    this.writtenAtStart = req.httpVersionMajor === 1 && typeof socket?.bytesWritten === 'number' ? socket.bytesWritten : undefined;
     (req as IncomingMessage & { [kExchange]?: InboundExchange })[kExchange] = this;
     const own = inbound.responseHeaders;
     if (own !== undefined && !res.headersSent) {
@@ -177,6 +188,15 @@ export class InboundExchange implements InboundRequestView {
     res.once('close', this.onEnd);
     this.localReply = refused ?? (policy === EMPTY_INBOUND_POLICY ? undefined : policy.decodeHeaders(this));
     if (this.localReply !== undefined) this.recordLocalReply(this.localReply);
+  }
+
+  /** A framework adapter joined an exchange the server began: it knows the route template. */
+  adopt(httpRoute: string | undefined, routeAtEnd: RouteResolver | undefined): void {
+    if (httpRoute !== undefined && this.httpRoute === undefined) {
+      this.httpRoute = httpRoute;
+      if (this.call.span.isRecording()) this.call.span.setAttribute('http.route', httpRoute);
+    }
+    this.routeAtEnd ??= routeAtEnd;
   }
 
   // InboundRequestView, for the policy filters.
@@ -252,12 +272,30 @@ export class InboundExchange implements InboundRequestView {
         span.updateName(`${normalizeMethod(req.method ?? 'GET')} ${route}`);
       }
     }
-    const length = req.headers['content-length'];
     this.mesh.telemetry.inbound.finish(this.call, {
       statusCode,
       flags,
-      requestBytes: length === undefined ? 0 : Number(length) || 0,
-      responseBytes: this.responseBytes,
+      requestBytes: this.requestWireBytes(),
+      responseBytes: this.responseWireBytes(statusCode),
     });
   };
+
+  /** Request line, headers and body (its content-length; a chunked body counts as its headers only). */
+  private requestWireBytes(): number {
+    const req = this.req;
+    const length = Number(req.headers['content-length']);
+    return requestLineBytes(req.method ?? 'GET', req.url ?? '/') + headerBlockBytes(req.rawHeaders) + (Number.isFinite(length) && length > 0 ? length : 0);
+  }
+
+  /** HTTP/1: what the connection carried for this response (status line, headers, framing, body); HTTP/2: headers and body. */
+  private responseWireBytes(statusCode: number): number {
+    const socket = this.req.socket;
+    if (this.writtenAtStart !== undefined && typeof socket?.bytesWritten === 'number' && socket.bytesWritten >= this.writtenAtStart) {
+      const written = socket.bytesWritten - this.writtenAtStart;
+      if (written > 0) return written;
+    }
+    if (statusCode === 0) return this.responseBytes;
+    const res = this.res;
+    return statusLineBytes(res.statusMessage) + headerBlockBytes(res.getHeaders() as Record<string, string | string[] | number | undefined>) + this.responseBytes;
+  }
 }
