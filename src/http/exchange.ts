@@ -25,6 +25,7 @@ import type { LegacyHandler } from './handler.js';
 import { getHeader, mutateRawHeaders, outboundHeaders, type RawHeaders } from './headers.js';
 import { flagHeader, rawHeaders, sendLocalReply, type LocalReplyMode } from './local-reply.js';
 import { takePeerMetadata } from './response-meta.js';
+import { tlsIdentitiesOf } from './pools.js';
 import { headerBlockBytes, requestLineBytes, statusLineBytes } from './wire-bytes.js';
 
 /** What an exchange needs from the mesh that runs it. */
@@ -50,6 +51,8 @@ export class Exchange extends RouterSession {
   /** The request line and headers of the last try, as sent (istio_request_bytes counts them with the body). */
   private requestHeaderBytes = 0;
   private peerMetadata: string | undefined;
+  /** The pool of the last try: its TLS identities are the principals of the istio_* series. */
+  private upstream: Dispatcher | undefined;
 
   constructor(
     private readonly ctx: ExchangeContext,
@@ -101,7 +104,9 @@ export class Exchange extends RouterSession {
 
   sendAttempt(attempt: RouterAttempt): void {
     const a = attempt as Attempt;
-    this.ctx.pool(a.host, this.cluster!).dispatch(this.optionsForAttempt(a.retry), a as unknown as Dispatcher.DispatchHandler);
+    const pool = this.ctx.pool(a.host, this.cluster!);
+    this.upstream = pool;
+    pool.dispatch(this.optionsForAttempt(a.retry), a as unknown as Dispatcher.DispatchHandler);
   }
 
   cancelAttempt(attempt: RouterAttempt, reason: string): void {
@@ -206,7 +211,10 @@ export class Exchange extends RouterSession {
     // A try the mesh gives up on (route timeout, local reply, caller abort) ends with the request.
     if (this.attempt !== undefined) this.endRetrySpan(this.attempt as Attempt, error);
     if (this.call) {
+      const ids = this.upstream === undefined ? undefined : tlsIdentitiesOf(this.upstream);
       this.ctx.telemetry.outbound.finish(this.call, {
+        ...(ids?.peer !== undefined && { peerPrincipal: ids.peer }),
+        ...(ids?.local !== undefined && { localPrincipal: ids.local }),
         statusCode: this.status, flags: this.responseFlags(), responseBytes: this.responseBytes, peerMetadata: this.peerMetadata, error,
         requestBytes: this.requestHeaderBytes + this.body.bytes,
       });

@@ -18,6 +18,8 @@ import type { Host } from '../core/load-balancer.js';
 import { createUpstreamConnector } from '../security/upstream-connector.js';
 import { PLAINTEXT, type UpstreamTls, upstreamTlsFor } from '../security/upstream-tls.js';
 import type { WorkloadIdentity } from '../security/workload-identity.js';
+import { localIdentity, peerIdentity } from '../security/tls.js';
+import type { TLSSocket } from 'node:tls';
 
 /** Options of {@link PoolManager}. */
 export interface PoolOptions {
@@ -113,7 +115,10 @@ export class PoolManager {
         connect = failingConnector(err as Error);
       }
     }
+    const identities: TlsIdentities = {};
+    if (scheme === 'https' && typeof connect === 'function') connect = recordingIdentities(connect, identities);
     const pool = new Pool(`${scheme}://${address}:${host.port}`, poolOptions(connect, settings));
+    if (scheme === 'https') tlsIdentities.set(pool, identities);
     this.pools.set(key, { pool, hostId: host.id, policyKey: settings.key });
     return pool;
   }
@@ -131,6 +136,31 @@ export class PoolManager {
       if (!closed) await pool.destroy().catch(() => undefined);
     }));
   }
+}
+
+/** The SPIFFE ids of a TLS pool's connections: the upstream's (destination_principal) and ours (source_principal). */
+export interface TlsIdentities {
+  peer?: string;
+  local?: string;
+}
+
+const tlsIdentities = new WeakMap<Dispatcher, TlsIdentities>();
+
+/** The identities a TLS pool's last connection presented; undefined for plaintext pools. */
+export function tlsIdentitiesOf(pool: Dispatcher): TlsIdentities | undefined {
+  return tlsIdentities.get(pool);
+}
+
+/** A connector that notes what each new connection's certificates say (a pool is one endpoint, so they hold for its requests). */
+function recordingIdentities(connect: buildConnector.connector, into: TlsIdentities): buildConnector.connector {
+  return (opts, callback) => connect(opts, (...args: Parameters<buildConnector.Callback>) => {
+    const socket = args[1] as TLSSocket | null;
+    if (args[0] === null && socket !== null) {
+      into.peer = peerIdentity(socket);
+      into.local = localIdentity(socket);
+    }
+    (callback as (...a: unknown[]) => void)(...args);
+  });
 }
 
 /** undici Pool options for an endpoint: Envoy's per-endpoint connection-pool settings. */
