@@ -296,6 +296,7 @@ export class InboundExchange implements InboundRequestView {
     }
     if (statusCode === 0) return this.responseBytes;
     const res = this.res;
-    return statusLineBytes(res.statusMessage) + headerBlockBytes(res.getHeaders() as Record<string, string | string[] | number | undefined>) + this.responseBytes;
+    // HTTP/2 has no status text (reading it warns); its :status is about a status line's size.
+    return statusLineBytes(this.req.httpVersionMajor === 1 ? res.statusMessage : undefined) + headerBlockBytes(res.getHeaders() as Record<string, string | string[] | number | undefined>) + this.responseBytes;
   }
 }
