@@ -77,6 +77,9 @@ function metadataHeaders(metadata: Metadata): string[] {
 export interface CallWire {
   /** The upstream's `x-envoy-peer-metadata` (response headers, else trailers). */
   readonly peerMetadata: string | undefined;
+  /** The upstream's SPIFFE id and ours, when the channel was ISTIO_MUTUAL. */
+  readonly peerPrincipal: string | undefined;
+  readonly localPrincipal: string | undefined;
   readonly requestMessages: number;
   readonly responseMessages: number;
   /** Message frames (and response metadata) in bytes; request metadata is added at the end. */
@@ -95,6 +98,8 @@ export function finishCallTelemetry(runtime: GrpcRuntime, call: OutboundCall, ht
     requestBytes: wire.requestBytes + (metadata === undefined ? 0 : metadataBytes(metadata)),
     responseBytes: wire.responseBytes,
     ...(wire.peerMetadata !== undefined && { peerMetadata: wire.peerMetadata }),
+    ...(wire.peerPrincipal !== undefined && { peerPrincipal: wire.peerPrincipal }),
+    ...(wire.localPrincipal !== undefined && { localPrincipal: wire.localPrincipal }),
   });
 }
 

@@ -22,6 +22,7 @@ import { applyMutations, finishCallTelemetry, finishRetryTelemetry, startCallTel
 import type { Abortable, GrpcRuntime } from './runtime.js';
 import { grpcStatusForHttp, isConnectFailure } from './status.js';
 import { GRPC_FRAME_PREFIX, metadataBytes, takeGrpcPeerMetadata } from './wire.js';
+import { grpcPeerIdentity } from '../security/grpc-credentials.js';
 import type { CallTarget } from './target.js';
 
 export type { CallTarget } from './target.js';
@@ -48,7 +49,10 @@ export class MeshCall extends RouterSession implements Abortable, RequestView {
   private readPending = false;
   private heldMetadata: Metadata | undefined;
   /** What istio_* records: the upstream's metadata-exchange value (response headers, else trailers), messages and frame bytes. */
-  private readonly wire = { peerMetadata: undefined as string | undefined, requestMessages: 0, responseMessages: 0, requestBytes: 0, responseBytes: 0 };
+  private readonly wire = {
+    peerMetadata: undefined as string | undefined, peerPrincipal: undefined as string | undefined, localPrincipal: undefined as string | undefined,
+    requestMessages: 0, responseMessages: 0, requestBytes: 0, responseBytes: 0,
+  };
   /** the caller's deadline (ms since the epoch, Infinity for none): grpc-js enforces it on each try */
   private readonly deadlineMs: number;
   private telemetryCall: OutboundCall | undefined;
@@ -239,6 +243,9 @@ export class MeshCall extends RouterSession implements Abortable, RequestView {
     const peer = takeGrpcPeerMetadata(metadata);
     if (peer !== undefined) this.wire.peerMetadata = peer;
     this.wire.responseBytes += metadataBytes(metadata);
+    // The upstream's SPIFFE certificate means an ISTIO_MUTUAL channel, which presented ours.
+    this.wire.peerPrincipal = grpcPeerIdentity(a.call);
+    this.wire.localPrincipal = this.wire.peerPrincipal === undefined ? undefined : this.runtime.localPrincipal?.();
     if (this.state !== PENDING) this.listener!.onReceiveMetadata(this.withFlags(metadata));
     else this.heldMetadata = metadata;
   }

@@ -129,6 +129,11 @@ class MeshGrpcImpl implements MeshGrpc, GrpcRuntime {
     });
   }
 
+  /** @internal GrpcRuntime: our SPIFFE id, when the mesh has an identity. */
+  localPrincipal(): string | undefined {
+    return this.identityOf()?.current.spiffeId;
+  }
+
   clientOptions(extra: ChannelOptions = {}): MeshClientOptions {
     return {
       ...extra,

@@ -34,6 +34,8 @@ export interface GrpcRuntime extends RouterContext {
   parentContext(): Context;
   /** The channel credentials for an endpoint: mTLS per the cluster's transport socket, else `plaintext`. */
   credentialsFor(cluster: CompiledCluster, host: Host, plaintext: ChannelCredentials): ChannelCredentials | Error;
+  /** This workload's SPIFFE id (the certificate ISTIO_MUTUAL channels present), for source_principal. */
+  localPrincipal?(): string | undefined;
   /** The telemetry handle of a route's destination cluster (undefined without telemetry). */
   targetFor(route: CompiledRoute, clusterIndex: number): OutboundTargetHandle | undefined;
   /** Sends a fire-and-forget copy of a call (its whole request) to a mirror cluster. */

@@ -6,9 +6,11 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { credentials, Metadata } from '@grpc/grpc-js';
+import { credentials, Metadata, Server, type sendUnaryData, type ServerUnaryCall } from '@grpc/grpc-js';
 import { createMesh } from '../../src/index.js';
-import { CalculateClient, type Result } from '../../examples/grpc/proto.js';
+import { grpcServerCredentials } from '../../src/security/grpc-credentials.js';
+import { CalculateClient, CalculateService, type Operands, type Result } from '../../examples/grpc/proto.js';
+import { CALC_ID, CLIENT_ID, tempDir } from '../security/helpers.js';
 import { grpcCalculateService, startGrpcServer } from '../helpers/grpc-servers.js';
 import { find, parseExposition } from './exposition.js';
 
@@ -77,4 +79,42 @@ test('gRPC through two meshes: destination labels on reporter=source, message co
   assert.ok(find(inbound, 'istio_response_bytes_sum', { reporter: 'destination' })[0]!.value > (5 + 1) * 5);
   // The message counters are gRPC's: HTTP series do not carry them (as in Istio).
   assert.equal(find(out, 'istio_request_messages_total', { request_protocol: 'http' }).length, 0);
+});
+
+test('gRPC over ISTIO_MUTUAL: principals of both ends on both reporters, mutual_tls on the server', async (t) => {
+  const ca = await tempDir();
+  const serverMesh = await createMesh({ workload: { name: 'calculate', serviceAccount: 'calculate', labels: { app: 'calculate' } }, config: [], ca: { dir: ca.dir } });
+  const grpcServer = new Server({ interceptors: [serverMesh.grpc.serverInterceptor] });
+  grpcServer.addService(CalculateService, {
+    Calculate: (call: ServerUnaryCall<Operands, Result>, cb: sendUnaryData<Result>) => cb(null, { value: call.request.x + call.request.y, version: 'v1' }),
+  });
+  const port = await new Promise<number>((resolve, reject) =>
+    grpcServer.bindAsync('127.0.0.1:0', grpcServerCredentials(serverMesh.identity!, { mode: 'STRICT' }), (err, p) => (err ? reject(err) : resolve(p))));
+  const clientMesh = await createMesh({
+    workload: { name: 'client', serviceAccount: 'client', labels: { app: 'client' } }, ca: { dir: ca.dir },
+    config: `${grpcCalculateService([{ port, version: 'v1' }])}
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: { name: calculate, namespace: default }
+spec: { host: calculate.default.svc.cluster.local, trafficPolicy: { tls: { mode: ISTIO_MUTUAL } } }`,
+  });
+  const client = new CalculateClient(TARGET, credentials.createInsecure(), clientMesh.grpc.clientOptions());
+  t.after(async () => {
+    client.close();
+    await clientMesh.close();
+    grpcServer.forceShutdown();
+    await serverMesh.close();
+    await ca.remove();
+  });
+  const r = await new Promise<Result>((resolve, reject) => client.Calculate({ x: 1, y: 2 }, (err, v) => (err ? reject(err) : resolve(v!))));
+  assert.equal(r.value, 3);
+  const [source] = find(parseExposition(await clientMesh.metrics()), 'istio_requests_total', { reporter: 'source' });
+  assert.equal(source!.labels.source_principal, CLIENT_ID);
+  assert.equal(source!.labels.destination_principal, CALC_ID);
+  assert.equal(source!.labels.destination_workload, 'calculate');
+  const [dest] = find(parseExposition(await serverMesh.metrics()), 'istio_requests_total', { reporter: 'destination' });
+  assert.equal(dest!.labels.source_principal, CLIENT_ID);
+  assert.equal(dest!.labels.destination_principal, CALC_ID);
+  assert.equal(dest!.labels.connection_security_policy, 'mutual_tls');
 });
