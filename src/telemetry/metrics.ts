@@ -14,6 +14,7 @@
  */
 import { Registry } from 'prom-client';
 import type { Metric } from 'prom-client';
+import { buildMetric, counterMetric, histogramMetric, type ExportedMetric } from './metric-export.js';
 
 /**
  * Istio's canonical-service labels. Kiali's graph drops a series without
@@ -106,8 +107,8 @@ export interface IstioMetricsOptions {
 /** The version meshlet reports in `istio_build` and metadata exchange's ISTIO_VERSION (the Istio release it mirrors). */
 export const BUILD_TAG = '1.24.0';
 
-/** Bucket counts of one histogram series; counts are per bucket (not cumulative), the last slot is +Inf. */
-class HistogramState {
+/** @internal Bucket counts of one histogram series; counts are per bucket (not cumulative), the last slot is +Inf. */
+export class HistogramState {
   readonly counts: Float64Array;
   sum = 0;
   count = 0;
@@ -390,101 +391,6 @@ export function principalNamespace(principal: string): string | undefined {
 
 function labelValue(v: string | undefined): string {
   return v === undefined || v === '' ? 'unknown' : v;
-}
-
-/*
- * Metric objects in the shape prom-client's Registry reads: name, help, type,
- * aggregator, get() → { values: [{ labels, value, metricName?, sharedLabels? }] }.
- */
-
-interface MetricValue {
-  labels: Record<string, string | number>;
-  sharedLabels?: Readonly<Record<string, string>>;
-  value: number;
-  metricName?: string;
-}
-
-interface ExportedMetric {
-  name: string;
-  help: string;
-  type: 'counter' | 'histogram' | 'gauge';
-  aggregator: 'sum';
-  get(): Promise<{ name: string; help: string; type: string; aggregator: string; values: MetricValue[] }>;
-  reset(): void;
-}
-
-function counterMetric(
-  name: string, help: string, all: readonly Series[], reset: () => void, pick: (s: Series) => number, grpcOnly = false,
-): ExportedMetric {
-  const metric: ExportedMetric = {
-    name,
-    help,
-    type: 'counter',
-    aggregator: 'sum',
-    async get() {
-      const values: MetricValue[] = [];
-      for (const s of all) if (!grpcOnly || s.grpc) values.push({ labels: s.labels, value: pick(s) });
-      return { name: metric.name, help, type: 'counter', aggregator: 'sum', values };
-    },
-    reset,
-  };
-  return metric;
-}
-
-function histogramMetric(
-  name: string,
-  help: string,
-  bounds: readonly number[],
-  pick: (s: Series) => HistogramState,
-  all: readonly Series[],
-  reset: () => void,
-): ExportedMetric {
-  // The `le` label objects are shared by every series; the series labels go in sharedLabels, formatted once per scrape.
-  const leLabels = [...bounds.map((b) => ({ le: b })), { le: '+Inf' }];
-  const bucketName = `${name}_bucket`;
-  const sumName = `${name}_sum`;
-  const countName = `${name}_count`;
-  const metric: ExportedMetric = {
-    name,
-    help,
-    type: 'histogram',
-    aggregator: 'sum',
-    async get() {
-      const values: MetricValue[] = [];
-      for (const s of all) {
-        const h = pick(s);
-        let acc = 0;
-        for (let i = 0; i < leLabels.length; i++) {
-          acc += h.counts[i]!;
-          values.push({ labels: leLabels[i]!, sharedLabels: s.labels, value: acc, metricName: bucketName });
-        }
-        values.push({ labels: {}, sharedLabels: s.labels, value: h.sum, metricName: sumName });
-        values.push({ labels: {}, sharedLabels: s.labels, value: h.count, metricName: countName });
-      }
-      return { name, help, type: 'histogram', aggregator: 'sum', values };
-    },
-    reset,
-  };
-  return metric;
-}
-
-/**
- * `istio_build{component="proxy",tag}` 1: Istio's proxies report their build
- * this way, and Kiali reads it to tell which proxies (here: SDKs) run where.
- */
-function buildMetric(tag: string): ExportedMetric {
-  const labels = Object.freeze({ component: 'proxy', tag });
-  const help = 'Istio component build info';
-  return {
-    name: 'istio_build',
-    help,
-    type: 'gauge',
-    aggregator: 'sum',
-    async get() {
-      return { name: 'istio_build', help, type: 'gauge', aggregator: 'sum', values: [{ labels, value: 1 }] };
-    },
-    reset() {},
-  };
 }
 
 /** True for the labels that vary per response (not part of a {@link SeriesFamily}'s identity). */
