@@ -3,7 +3,7 @@
  * current snapshot (swapped atomically on apply), the outbound dispatcher and
  * everything that must be closed.
  */
-import { fetch as undiciFetch, request as undiciRequest, type Dispatcher, type RequestInfo, type RequestInit, type Response } from 'undici';
+import { fetch as undiciFetch, request as undiciRequest, type Dispatcher, type RequestInfo, type RequestInit as UndiciRequestInit } from 'undici';
 import { loadDocuments, type ConfigSource } from './config/load.js';
 import { parseResources } from './config/resources.js';
 import { checkMeshConfig, meshConfigFromDocuments, type MeshConfigOptions } from './config/mesh-config.js';
@@ -274,9 +274,16 @@ export class Mesh {
     return expressMiddleware(this);
   }
 
-  /** WHATWG fetch through the mesh; resolves to a Response, local replies included. */
+  /**
+   * WHATWG fetch through the mesh; resolves to a Response, local replies included.
+   * Typed with the global `RequestInit` and `Response` (what `fetch` is typed with), so
+   * `const r: Response = await mesh.fetch(url)` compiles; the object is undici's
+   * Response, which has the same interface (`instanceof` the global class is false).
+   */
   fetch(input: RequestInfo, init?: RequestInit): Promise<Response> {
-    return undiciFetch(input, Object.assign({}, init, { dispatcher: this.dispatcher }));
+    // The global types and undici's describe the same WHATWG objects; they differ only in
+    // which copy of undici's declarations they come from.
+    return undiciFetch(input, Object.assign({}, init, { dispatcher: this.dispatcher }) as UndiciRequestInit) as unknown as Promise<Response>;
   }
 
   /** undici.request through the mesh. */
