@@ -71,12 +71,12 @@ export class TraceStore {
     }
   }
 
-  /** The most recent traces first. */
+  /** The `limit` most recent traces and up to `limit` older notable ones, most recent first. */
   list(limit = 50): TraceSummary[] {
-    const out: TraceSummary[] = [];
-    for (const [traceId, trace] of this.traces) out.push(summarize(traceId, trace));
-    out.sort((a, b) => b.start - a.start);
-    return out.slice(0, limit);
+    const all: TraceSummary[] = [];
+    for (const [traceId, trace] of this.traces) all.push(summarize(traceId, trace));
+    all.sort((a, b) => b.start - a.start);
+    return [...all.slice(0, limit), ...all.slice(limit).filter((t) => t.notable).slice(0, limit)];
   }
 
   /** A trace's spans ordered by start, or undefined. */
@@ -141,7 +141,11 @@ function named(span: ShippedSpan): ShippedSpan {
   if (typeof full !== 'string') return span;
   try {
     const url = new URL(full);
-    return { ...span, name: `${span.name} ${url.hostname.split('.')[0]} ${url.pathname}` };
+    // The service by its mesh name (the cluster's host, `outbound|8080||client.default.svc…`), not the endpoint's address.
+    const cluster = span.attributes['meshlet.cluster'];
+    const host = typeof cluster === 'string' && /^outbound\|\d*\|[^|]*\|(.+)$/.exec(cluster)?.[1] || url.hostname;
+    const service = /^[\d.]+$|:/.test(host) ? url.host : host.split('.')[0];
+    return { ...span, name: `${span.name} ${service} ${url.pathname}` };
   } catch {
     return span;
   }
