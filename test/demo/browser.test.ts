@@ -21,7 +21,7 @@ import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { scenarios, startDemo, type Demo } from '../../examples/demo/index.js';
-import { bursts, calculate, card, emojiHasColour, labelOverlaps, type Card } from './page-helpers.js';
+import { bursts, calculate, card, emojiHasColour, labelOverlaps, markCard, type Card } from './page-helpers.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const skip = existsSync(CHROMIUM) ? false : `${CHROMIUM} not found: install Debian's chromium and fonts-noto-color-emoji (as .ci/run does) to run the browser tests`;
@@ -60,7 +60,7 @@ describe('pet-shop demo in chromium, scenario by scenario as the talk shows them
   };
   /** A scenario button on the page's panel; resolves once it is active (and, unless it counts accesses, the card refreshed). */
   const applyFromPanel = async (name: string): Promise<Card | undefined> => {
-    await page.evaluate(() => document.querySelector('#result section.result')?.setAttribute('data-seen', ''));
+    await markCard(page);
     await page.click(`#panel button[data-scenario="${name}"]`);
     await page.waitForSelector(`#panel [data-active-scenario]:text-is("${name}")`);
     if (scenarios.find((s) => s.name === name)!.counts) return undefined;

@@ -6,6 +6,34 @@
  */
 import type { Page } from 'playwright-core';
 
+// The callbacks below run in the page. The project compiles without lib.dom, so these are
+// the few DOM shapes they touch, declared here (module scope: nothing leaks to other files).
+interface El {
+  textContent: string | null;
+  tagName: string;
+  parentElement: El | null;
+  dataset: Record<string, string | undefined>;
+  querySelector(selector: string): El | null;
+  setAttribute(name: string, value: string): void;
+  getBoundingClientRect(): { left: number; right: number; top: number; bottom: number };
+}
+interface Canvas2d {
+  fillStyle: string;
+  font: string;
+  fillText(text: string, x: number, y: number): void;
+  getImageData(x: number, y: number, w: number, h: number): { data: ArrayLike<number> };
+}
+declare const document: {
+  querySelector(selector: string): El | null;
+  querySelectorAll(selector: string): ArrayLike<El> & Iterable<El>;
+  createElement(tag: 'canvas'): { width: number; height: number; getContext(kind: '2d'): Canvas2d | null };
+};
+
+/** Marks the current result card, so that its replacement can be awaited (`:not([data-seen])`). */
+export async function markCard(page: Page): Promise<void> {
+  await page.evaluate(() => document.querySelector('#result section.result')?.setAttribute('data-seen', ''));
+}
+
 /** The result card as the user sees it. */
 export interface Card {
   h1: string;
@@ -20,18 +48,19 @@ export interface Card {
 
 /** Reads the current result card. */
 export function card(page: Page): Promise<Card> {
-  return page.$eval('#result section.result', (el) => {
+  return page.$eval('#result section.result', (node) => {
+    const el = node as unknown as El;
     const text = el.querySelector('[data-ms]')?.textContent ?? '';
     const m = /([\d.]+) (s|ms)/.exec(text);
     const ms = m ? Number(m[1]) * (m[2] === 's' ? 1000 : 1) : Number.NaN;
-    const data = (el as HTMLElement).dataset;
+    const data = el.dataset;
     return { h1: el.querySelector('h1')!.textContent!.trim(), pet: data.pet ?? '', status: data.status ?? '', flags: data.flags ?? '', source: data.source ?? 'client', ms };
   });
 }
 
 /** Clicks Calculate and resolves with the new card (the old one is marked, so its replacement is awaited). */
 export async function calculate(page: Page): Promise<Card> {
-  await page.evaluate(() => document.querySelector('#result section.result')?.setAttribute('data-seen', ''));
+  await markCard(page);
   await page.click('#calc button[type="submit"]');
   await page.waitForSelector('#result section.result:not([data-seen])');
   return card(page);
@@ -86,9 +115,9 @@ export function emojiHasColour(page: Page, emoji: string): Promise<boolean> {
 export function labelOverlaps(page: Page): Promise<string[]> {
   // No named functions inside: the callback runs in the page, without tsx's helpers.
   return page.evaluate(() => {
-    const labels = [...document.querySelectorAll('#graph .edge-label')].map((el) => ({ id: (el as SVGElement).dataset.edgeLabel!, r: el.getBoundingClientRect() }));
+    const labels = [...document.querySelectorAll('#graph .edge-label')].map((el) => ({ id: el.dataset.edgeLabel!, r: el.getBoundingClientRect() }));
     // Each shape and text of a node, not the node's whole box (whose empty corners hide nothing).
-    const nodes = [...document.querySelectorAll('#graph [data-node] > *')].map((el) => ({ id: `${(el.parentElement as unknown as SVGElement).dataset.node!} ${el.tagName}`, r: el.getBoundingClientRect() }));
+    const nodes = [...document.querySelectorAll('#graph [data-node] > *')].map((el) => ({ id: `${el.parentElement!.dataset.node!} ${el.tagName}`, r: el.getBoundingClientRect() }));
     const out: string[] = [];
     labels.forEach((l, i) => {
       for (const o of [...nodes.map((n) => ({ id: `node ${n.id}`, r: n.r })), ...labels.slice(i + 1)]) {
