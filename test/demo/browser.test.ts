@@ -203,7 +203,7 @@ describe('pet-shop demo in chromium, scenario by scenario as the talk shows them
     // The retry scenario's trace outlived everything since, and says what it shows.
     await page.waitForSelector('#traces tbody tr:has(td[data-scenario]:text-is("retry")):has(code.flag:text-is("UT"))');
     const names = await page.locator('#traces tbody tr a[data-open]').allInnerTexts();
-    assert.ok(names.every((n) => !/\/console|\/metrics|\/assets|api\/scenarios/.test(n)), `the demo's own polling is not listed: ${names.join(' | ')}`);
+    assert.ok(names.every((n) => !/\/console|\/metrics|\/assets|api\/scenarios|\/healthz/.test(n)), `the demo's own polling is not listed: ${names.join(' | ')}`);
     const load = rows.filter({ has: page.locator('td[data-scenario]:text-is("baseline")') }).filter({ has: page.locator('.chip:text-is("db")') }).filter({ has: page.locator('.chip:text-is("istio-ingressgateway")') }).first();
     const traceId = await load.getAttribute('data-trace');
     await load.locator('a[data-open]').click();

@@ -27,7 +27,7 @@ function trace(path: string, options: { flags?: string; durationMs?: number; sta
 describe('demo trace store', () => {
   it('drops the demo\'s own traffic: console pages and polling, /metrics, the scenario API, static files', () => {
     const store = new TraceStore();
-    for (const path of ['/console/api/graph', '/console/traces', '/metrics/client', '/api/scenarios', '/assets/app.css', '/favicon.ico']) store.add(trace(path));
+    for (const path of ['/console/api/graph', '/console/traces', '/metrics/client', '/api/scenarios', '/assets/app.css', '/favicon.ico', '/healthz']) store.add(trace(path));
     store.add(trace('/?x=1&y=2'));
     assert.deepEqual(store.list().map((t) => t.name), ['istio-ingressgateway: GET client /']);
   });

@@ -31,8 +31,8 @@ export interface TraceSummary {
   durationMs: number;
 }
 
-/** Paths of the demo's own traffic, not the user's: console, metrics, scenario API, static files. */
-const DEMO_OWN = /^\/(?:console(?:\/|$)|metrics(?:\/|$)|api\/scenarios(?:\/|$)|assets\/|favicon\.ico$)/;
+/** Paths of the demo's own traffic, not the user's: console, metrics, scenario API, static files, the mTLS probe's /healthz. */
+const DEMO_OWN = /^\/(?:console(?:\/|$)|metrics(?:\/|$)|api\/scenarios(?:\/|$)|assets\/|favicon\.ico$|healthz$)/;
 const SLOW_MS = 1000;
 
 interface StoredTrace {
