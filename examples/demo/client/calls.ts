@@ -64,7 +64,9 @@ const grpcClients = new WeakMap<Mesh, CalculateClient>();
 function grpcClient(mesh: Mesh): CalculateClient {
   let client = grpcClients.get(mesh);
   if (!client) {
-    client = new CalculateClient(`${meshHost('calculate')}:${GRPC_PORT}`, credentials.createInsecure(), mesh.grpc.clientOptions());
+    // The TLS server name is the service's host, not the endpoint's address: Node refuses an IP
+    // as SNI (DEP0123 warning), and the peer is checked by its SPIFFE identity anyway.
+    client = new CalculateClient(`${meshHost('calculate')}:${GRPC_PORT}`, credentials.createInsecure(), { ...mesh.grpc.clientOptions(), 'grpc.ssl_target_name_override': meshHost('calculate') });
     grpcClients.set(mesh, client);
   }
   return client;
