@@ -64,9 +64,7 @@ const grpcClients = new WeakMap<Mesh, CalculateClient>();
 function grpcClient(mesh: Mesh): CalculateClient {
   let client = grpcClients.get(mesh);
   if (!client) {
-    // The TLS server name is the service's host, not the endpoint's address: Node refuses an IP
-    // as SNI (DEP0123 warning), and the peer is checked by its SPIFFE identity anyway.
-    client = new CalculateClient(`${meshHost('calculate')}:${GRPC_PORT}`, credentials.createInsecure(), { ...mesh.grpc.clientOptions(), 'grpc.ssl_target_name_override': meshHost('calculate') });
+    client = new CalculateClient(`${meshHost('calculate')}:${GRPC_PORT}`, credentials.createInsecure(), mesh.grpc.clientOptions());
     grpcClients.set(mesh, client);
   }
   return client;
