@@ -19,12 +19,12 @@ import { defaultRandom, type RandomSource } from './core/random.js';
 import { retireCluster } from './core/cluster.js';
 import { clusterStatuses, type ClusterStatus } from './core/cluster-status.js';
 export type { ClusterStatus } from './core/cluster-status.js';
+import type { MeshOptions } from './mesh-options.js';
+export type { MeshOptions, WorkloadOptions } from './mesh-options.js';
 import { compileSnapshot, emptySnapshot, type Snapshot } from './core/snapshot.js';
-import { MeshDispatcher, type OutboundTrafficPolicy } from './http/dispatcher.js';
-import type { LocalReplyMode } from './http/local-reply.js';
+import { MeshDispatcher } from './http/dispatcher.js';
 import { AsyncLocalStorage } from 'node:async_hooks';
-import type { Context, TracerProvider } from '@opentelemetry/api';
-import type { Registry } from 'prom-client';
+import type { Context } from '@opentelemetry/api';
 import { DEFAULT_CLUSTER_ID, MeshTelemetry } from './telemetry/telemetry.js';
 import { telemetryPolicyFor } from './telemetry/telemetry-policy.js';
 import { createAdminServer, DEFAULT_ADMIN_PORT, type AdminServer } from './telemetry/admin.js';
@@ -35,7 +35,6 @@ import { expressMiddleware, type ExpressMiddleware } from './http/express.js';
 import { fastifyPlugin, type MeshFastifyPlugin } from './http/fastify.js';
 import { InboundServer } from './http/inbound.js';
 import { validateInboundPolicy } from './core/inbound-policy.js';
-import type { PropagationFormat } from './telemetry/propagation.js';
 // security: identity, mTLS, authorization
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import type { Http2SecureServer } from 'node:http2';
@@ -50,88 +49,6 @@ import type { AnyRequestListener, Http2RequestListener, MeshRequestListener } fr
 import type { MeshServer } from './security/mesh-server.js';
 import type { ServerTimeouts } from './security/server-timeouts.js';
 import type { Disposable, WorkloadIdentity } from './security/workload-identity.js';
-
-/** The workload this mesh instance runs as (its identity and labels). */
-export interface WorkloadOptions {
-  name: string;
-  namespace?: string;
-  labels?: Record<string, string>;
-  serviceAccount?: string;
-}
-
-/** Options of {@link createMesh}. Identity: `certs: { dir }`, `ca: { dir }` or a control-plane `ca` (see MeshIdentityOptions). */
-export interface MeshOptions extends MeshIdentityOptions {
-  /** Who this process is. Default: name `unknown` in namespace `default`. */
-  workload?: WorkloadOptions;
-  /** Embedded mode: a file, a directory, a YAML string or an array of resource objects. */
-  config?: ConfigSource;
-  /**
-   * Control-plane mode: subscribe to an xDS server over ADS. Without `config`
-   * or `xds`, the env `MESHLET_XDS` (address or bootstrap) or `GRPC_XDS_BOOTSTRAP` is used.
-   */
-  xds?: {
-    /** `host:port` of the ADS server (ours, or istiod) */
-    server?: string;
-    /** path of a gRPC xDS bootstrap file */
-    bootstrap?: string;
-    /** a file where the last accepted config is kept, so the workload can start while the control plane is down */
-    lastKnownGood?: string;
-    /** how long to wait for the first complete config before serving with what arrived (default 5 s) */
-    initialFetchTimeoutMs?: number;
-    /** this workload's own address and ports, for auto-registration as an endpoint of its service */
-    address?: string;
-    ports?: Record<string, number>;
-    /** WorkloadGroup of the workload's namespace to register into (AUTO_REGISTER_GROUP); needs mTLS as its service account */
-    autoRegisterGroup?: string;
-    /** ADS over mTLS, the server checked against the mesh root; default true with the control plane's CA (`ca: { root }`) */
-    tls?: boolean;
-  };
-  /** Unknown hosts pass through (ALLOW_ANY, the default, as Istio) or fail with 502 NR. */
-  outboundTrafficPolicy?: OutboundTrafficPolicy;
-  /** Local replies as Responses (default, like a sidecar) or thrown MeshErrors. */
-  localReplies?: LocalReplyMode;
-  /** The random source for weights, faults, load balancing and jitter; seed it in tests. */
-  random?: RandomSource;
-  /** How long close() lets in-flight calls finish, in ms (default 1000). */
-  closeTimeout?: number;
-  /** OpenTelemetry tracer provider; default the global one. */
-  tracerProvider?: TracerProvider;
-  /** prom-client Registry for the istio_* metrics; default a new one per mesh. */
-  meterRegistry?: Registry;
-  /** Trace headers injected on outbound calls (default W3C and B3 multi-header). */
-  propagation?: readonly PropagationFormat[];
-  /** Span options: header names recorded as span attributes (secret headers never are). */
-  tracing?: { recordHeaders?: readonly string[] };
-  /**
-   * Telemetry switches, both on by default as in Istio: the istio_* metrics,
-   * and Istio's metadata exchange (`x-envoy-peer-metadata` headers that give
-   * Kiali its source_* / destination_* labels). `maxPeers` (default 100)
-   * caps the distinct peers a reporter labels, `maxSeries` (default 2000) the
-   * series per metric; past either, labels read `overflow` (docs/telemetry.md).
-   */
-  telemetry?: {
-    metrics?: boolean; metadataExchange?: boolean; maxPeers?: number; maxSeries?: number;
-    /** Istio's source_/destination_canonical_service and _canonical_revision labels (default true, as Istio; Kiali needs them). */
-    canonicalLabels?: boolean;
-  };
-  /**
-   * The cluster this workload runs in: CLUSTER_ID in the node metadata sent to
-   * the control plane and in metadata exchange, and the value of the
-   * source_cluster / destination_cluster labels. Default `Kubernetes`, istiod's default.
-   */
-  clusterId?: string;
-  /**
-   * Envoy-style admin endpoints on loopback: /stats/prometheus and /metrics,
-   * /config_dump, /clusters, /ready. Port 0 picks a free one (see `mesh.admin.port`).
-   */
-  admin?: { port?: number; host?: string };
-  /**
-   * Istio MeshConfig fields meshlet applies: `pathNormalization.normalization`
-   * (NONE | BASE | MERGE_SLASHES | DECODE_AND_MERGE_SLASHES, default BASE).
-   * An `istio` ConfigMap in `istio-system` in the config (`data.mesh`) overrides it.
-   */
-  meshConfig?: MeshConfigOptions;
-}
 
 /** A workload's mesh: outbound dispatcher, fetch, config and lifecycle. */
 export class Mesh {

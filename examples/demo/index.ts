@@ -40,6 +40,25 @@ descriptors:
       requests_per_unit: 5
 `;
 
+/**
+ * The rate-limit service's clock. envoyproxy/ratelimit counts in fixed windows
+ * aligned to the clock (a minute starts at :00), so in Istio the first minute
+ * after applying the limit may allow more than 5 — the talk warns about it.
+ * The demo's clock jumps to the start of a fresh window whenever a rate-limit
+ * scenario is applied, so "the 6th access within a minute" holds from the
+ * first access. It only ever moves forward, so no counter is ever reused.
+ */
+class RateLimitClock {
+  private skewMs = 0;
+  readonly now = (): number => Date.now() + this.skewMs;
+
+  /** Moves the clock forward to the next minute boundary (a window no request has counted in). */
+  newWindow(): void {
+    const t = this.now();
+    this.skewMs += 60_000 - (t % 60_000);
+  }
+}
+
 /** Options of {@link startDemo}. */
 export interface DemoOptions {
   /** The scenario applied at start (default `baseline`). */
@@ -54,6 +73,12 @@ export interface DemoOptions {
   graphIntervalMs?: number;
   /** mTLS between the services, from a development CA shared by every process (default true). */
   mtls?: boolean;
+  /**
+   * Stops starting (Ctrl-C before "ready"): the processes started so far are
+   * stopped, the temporary directories (the CA's private key among them)
+   * removed, and startDemo rejects.
+   */
+  signal?: AbortSignal;
 }
 
 /** A running demo. */
@@ -82,12 +107,14 @@ export async function startDemo(options: DemoOptions = {}): Promise<Demo> {
   const initial = options.scenario ?? 'baseline';
   if (!findScenario(initial)) throw new Error(`unknown scenario "${initial}"; known: ${scenarios.map((s) => s.name).join(', ')}`);
   const started: ServiceProcess[] = [];
+  options.signal?.throwIfAborted();
   // Children die with the parent even when it exits without close() (an uncaught error).
   const killAll = (): void => {
     for (const s of started) s.child.kill('SIGKILL');
   };
   process.once('exit', killAll);
   const traces = new TraceStore();
+  const rateLimitClock = new RateLimitClock();
   const graph = new GraphCollector({ intervalMs: options.graphIntervalMs ?? 2000 });
   const onMessage = (message: unknown): void => {
     const m = message as Partial<SpansMessage>;
@@ -113,10 +140,11 @@ export async function startDemo(options: DemoOptions = {}): Promise<Demo> {
     if (configDir) await rm(configDir, { recursive: true, force: true });
     if (caDir) await rm(caDir, { recursive: true, force: true });
   })());
+  const checkAborted = (): void => options.signal?.throwIfAborted();
 
   const launch = async (name: string, file: string, env: Record<string, string>, framework: string): Promise<ServiceProcess> => {
     log(`starting ${name} (${framework})…`);
-    const service = await startService(name, file, env, onMessage);
+    const service = await startService(name, file, env, onMessage, undefined, options.signal);
     started.push(service);
     if (service.adminPort !== undefined) graph.add({ workload: workloadOf(name), adminPort: service.adminPort });
     log(`  ${name} ready on 127.0.0.1 port ${service.port}`);
@@ -124,18 +152,21 @@ export async function startDemo(options: DemoOptions = {}): Promise<Demo> {
   };
   try {
     configDir = await mkdtemp(join(tmpdir(), 'meshlet-demo-'));
+    checkAborted();
     const mtls = options.mtls ?? true;
     const env: Record<string, string> = {};
     if (mtls) {
       // The root is created here, once: children starting together must not race to create it.
       caDir = await mkdtemp(join(tmpdir(), 'meshlet-demo-ca-'));
       await openCaDir(caDir);
+      checkAborted();
       env.DEMO_CA = caDir;
       log(`development CA in ${caDir}: every workload gets its certificate from it (mTLS between services)`);
     }
-    const consoleStarted = await startConsole({ switcher: () => switcher, traces, graph });
+    let shopUrl: string | undefined;
+    const consoleStarted = await startConsole({ switcher: () => switcher, traces, graph, shopUrl: () => shopUrl });
     consoleServer = consoleStarted.server;
-    rls = await createRateLimitService({ config: RATELIMIT_RULES, port: 0 });
+    rls = await createRateLimitService({ config: RATELIMIT_RULES, port: 0, now: rateLimitClock.now });
     cp = await createControlPlane({ config: configDir, port: 0, host: '127.0.0.1', debounceMs: 50 });
     log(`control plane serving ADS on 127.0.0.1 port ${cp.port} (config ${configDir}); rate-limit service on port ${rls.port}; demo console on port ${consoleStarted.port}`);
     const xds = { ...env, DEMO_XDS: `127.0.0.1:${cp.port}` };
@@ -157,6 +188,7 @@ export async function startDemo(options: DemoOptions = {}): Promise<Demo> {
     ]);
     const failed = results.find((r) => r.status === 'rejected');
     if (failed) throw failed.reason;
+    checkAborted();
     const [v1, v2, db, image, client, gateway] = results.map((r) => (r as PromiseFulfilledResult<ServiceProcess>).value);
     if (options.port && gateway!.port !== options.port) log(`  port ${options.port} was taken; the gateway took a free one`);
     const topology: Topology = {
@@ -174,8 +206,15 @@ export async function startDemo(options: DemoOptions = {}): Promise<Demo> {
       topology,
       ...(options.sleepMs !== undefined && { sleepMsOverride: options.sleepMs }),
       installSecurity: (yaml) => installSecurity(meshed, yaml),
+      onApplied: (scenario) => {
+        traces.scenario = scenario.name;
+        // A rate-limit scenario counts from the moment it is applied (see RateLimitClock).
+        if (scenario.counts) rateLimitClock.newWindow();
+      },
     });
     await switcher.apply(initial);
+    checkAborted();
+    shopUrl = `http://127.0.0.1:${gateway!.port}/`;
     log(`scenario ${findScenario(initial)!.name} applied through the control plane`);
     graph.start();
     const controlPlane = cp;

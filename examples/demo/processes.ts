@@ -24,10 +24,10 @@ const tsxLoader = import.meta.resolve('tsx');
 
 /**
  * Starts services/<file>.ts with env and resolves once it reports ready
- * (rejects on exit or timeout). `onMessage` receives every later IPC message
- * (the spans the child's tracer ships).
+ * (rejects on exit, timeout or `signal`, after stopping the child). `onMessage`
+ * receives every later IPC message (the spans the child's tracer ships).
  */
-export function startService(name: string, file: string, env: Record<string, string>, onMessage?: (message: unknown) => void, timeoutMs = 120_000): Promise<ServiceProcess> {
+export function startService(name: string, file: string, env: Record<string, string>, onMessage?: (message: unknown) => void, timeoutMs = 120_000, signal?: AbortSignal): Promise<ServiceProcess> {
   const script = fileURLToPath(new URL(`./services/${file}.ts`, import.meta.url));
   const child = spawn(process.execPath, ['--import', tsxLoader, script], {
     env: { ...process.env, ...env },
@@ -59,9 +59,11 @@ export function startService(name: string, file: string, env: Record<string, str
     };
     const onExit = (code: number | null, signal: NodeJS.Signals | null): void => fail(`exited before it was ready (${signal ?? `code ${code}`})`);
     const onError = (err: Error): void => fail(err.message);
+    const onAbort = (): void => fail('stopped while starting');
     const timer = setTimeout(() => fail(`not ready after ${timeoutMs} ms`), timeoutMs);
     function cleanup(): void {
       clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
       child.off('message', onMessage);
       child.off('exit', onExit);
       child.off('error', onError);
@@ -69,5 +71,7 @@ export function startService(name: string, file: string, env: Record<string, str
     child.on('message', onMessage);
     child.once('exit', onExit);
     child.once('error', onError);
+    if (signal?.aborted) onAbort();
+    else signal?.addEventListener('abort', onAbort, { once: true });
   });
 }

@@ -24,6 +24,12 @@ export interface Scenario {
    * Versions not listed answer at once.
    */
   calculateSleepMs?: Partial<Record<CalculateVersion, number>>;
+  /**
+   * What the scenario counts (a rate limit's quota). The page does not refresh its
+   * result card when such a scenario is applied, so the user's own accesses are
+   * the ones counted, and the panel says what counts.
+   */
+  counts?: string;
 }
 
 /** The talk's 20-second sleep. */
@@ -31,7 +37,7 @@ export const SLOW_CAT_MS = 20_000;
 /** The circuit-breaker step's slow cat (longer than its 1 s timeout). */
 export const CIRCUIT_BREAKER_CAT_MS = 5_000;
 
-/** Every scenario, in the order the talk shows them. */
+/** Every scenario, in the order the talk shows them (02 … 08), then the security ones the demo adds (09, 10). */
 export const scenarios: readonly Scenario[] = [
   { name: 'baseline', file: '00-baseline.yaml', section: '00', title: 'Baseline', expect: 'Round robin over both versions: cat, dog, cat, dog…' },
   { name: 'timeout', file: '02-timeout.yaml', section: '02', title: 'Timeout', expect: 'The cat sleeps 20 s; "Timeout Error" after 2 s.', calculateSleepMs: { 'cat-plus': SLOW_CAT_MS } },
@@ -40,11 +46,11 @@ export const scenarios: readonly Scenario[] = [
   { name: 'canary', file: '05-canary.yaml', section: '05', title: 'Canary 90/10', expect: 'Mostly cats, sometimes a dog (try x20).' },
   { name: 'blue-green', file: '05-blue-green.yaml', section: '05', title: 'Blue/green 0/100', expect: 'Only dogs.' },
   { name: 'dark-release', file: '06-dark-release.yaml', section: '06', title: 'Dark release', expect: 'Cats; a dog only with the "version: dog" header toggle on.' },
-  { name: 'global-rate-limit', file: '07-global-rate-limit.yaml', section: '07', title: 'Global rate limit', expect: 'At the gateway, 5 requests a minute: the 6th gets 429 (RL).' },
-  { name: 'local-rate-limit', file: '07-local-rate-limit.yaml', section: '07', title: 'Local rate limit', expect: 'Token bucket 5 per 60 s on calculate: the 6th quick calculation gets 429 (RL).' },
+  { name: 'global-rate-limit', file: '07-global-rate-limit.yaml', section: '07', title: 'Global rate limit', expect: 'At the gateway, 5 requests a minute: the 6th gets 429 (RL).', counts: 'Every request through the gateway counts: a page load, a Calculate, each of Run ×20. Applying started a new minute and sent nothing, so your 6th access gets 429. The console (its own port) is never limited.' },
+  { name: 'local-rate-limit', file: '07-local-rate-limit.yaml', section: '07', title: 'Local rate limit', expect: 'Token bucket 5 per 60 s on calculate: the 6th quick calculation gets 429 (RL).', counts: 'Every calculation spends a token: a Calculate, a page load (it calculates too), each of Run ×20. Applying spent none, so your 6th calculation gets 429.' },
+  { name: 'circuit-breaker', file: '08-circuit-breaker.yaml', section: '08', title: 'Circuit breaker', expect: 'The cat sleeps 5 s, timeout 1 s: a few "Timeout Error"s, then the cat is ejected and only dogs answer.', calculateSleepMs: { 'cat-plus': CIRCUIT_BREAKER_CAT_MS } },
   { name: 'mtls-strict', file: '09-mtls-strict.yaml', section: '09', title: 'mTLS STRICT', expect: 'The page still works (mTLS between services); a plaintext probe to calculate is refused.' },
   { name: 'authorization-deny', file: '10-authorization-deny.yaml', section: '10', title: 'Authorization deny', expect: 'calculate refuses every call: 403 "RBAC: access denied".' },
-  { name: 'circuit-breaker', file: '08-circuit-breaker.yaml', section: '08', title: 'Circuit breaker', expect: 'The cat sleeps 5 s, timeout 1 s: a few "Timeout Error"s, then the cat is ejected and only dogs answer.', calculateSleepMs: { 'cat-plus': CIRCUIT_BREAKER_CAT_MS } },
 ];
 
 const scenarioDir = fileURLToPath(new URL('./scenarios/', import.meta.url));

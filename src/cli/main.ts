@@ -1,89 +1,102 @@
 #!/usr/bin/env node
 /**
- * The `meshlet` command:
+ * The `meshlet` command: `meshlet <command> [options]`, commands and options
+ * in ./usage.ts (`meshlet --help`, `meshlet <command> --help`).
  *
- *   meshlet control-plane --config <dir> [--port 15010] [--host 127.0.0.1] [--debug-port N]
- *                         [--ca-dir <dir> [--plaintext]] [--ratelimit-config <file|dir> [--redis redis://127.0.0.1:6379]]
- *   meshlet gateway --config <dir|file> [--port 8080] | --xds <host:port>
- *   meshlet ratelimit --config <file|dir> [--port 8081] [--redis redis://127.0.0.1:6379]
- *   meshlet token --ca-dir <dir> --namespace <ns> --service-account <sa> [--ttl 1h]
- *   meshlet demo [--scenario <name>]
- *   meshlet analyze <files|dirs…> [-o json|yaml]
- *
- * Servers bind 127.0.0.1 unless --host says otherwise (the control plane's debug port always does).
- * With --ca-dir, ADS requires TLS unless --plaintext allows plaintext streams too.
+ * Exit codes: 0 done (or stopped by SIGINT/SIGTERM), 1 the command failed
+ * (a bad config at start, a port in use), 2 a usage error (unknown command
+ * or option, a bad value) with the command's usage on stderr.
  */
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { parseDuration } from '../core/duration.js';
-
-const usage = `usage: meshlet <command> [options]
-
-commands:
-  control-plane  serve Envoy v3 ADS from a directory of Istio YAML (--config, --port 15010, --debug-port);
-                 --ca-dir hosts the CA on the same port (ADS then requires TLS; --plaintext allows plaintext too),
-                 --ratelimit-config [--redis] the rate-limit service
-  gateway        run an ingress gateway (--config or --xds, --port 8080)
-  ratelimit      run the global rate-limit service (--config, --port 8081, --redis)
-  token          mint a bootstrap token for a workload (--ca-dir, --namespace, --service-account, --ttl)
-  demo           run the pet-shop demo (--scenario)
-  analyze        check Istio YAML: per resource applied / partial / rejected, istioctl analyze's codes (-o json|yaml)
-`;
+import { commandUsage, mainUsage } from './usage.js';
 
 type Io = { out: (s: string) => void; err: (s: string) => void };
-const io: Io = { out: (s) => void process.stdout.write(`${s}\n`), err: (s) => void process.stderr.write(`${s}\n`) };
+const processIo: Io = { out: (s) => void process.stdout.write(`${s}\n`), err: (s) => void process.stderr.write(`${s}\n`) };
 
-/** Runs the CLI; resolves to a closer for long-running commands. */
-export async function main(argv: readonly string[]): Promise<(() => Promise<void>) | undefined> {
+/** A bad command line: printed with the usage of `command` (or the main usage), exit 2. */
+export class UsageError extends Error {
+  constructor(message: string, readonly command?: string) {
+    super(message);
+    this.name = 'UsageError';
+  }
+}
+
+/** The command failed after its arguments were accepted (bad config at start): exit 1. */
+export class CommandError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'CommandError';
+  }
+}
+
+type Options = NonNullable<ParseArgsConfig['options']>;
+
+/** parseArgs, strict, with its errors turned into a {@link UsageError} for `command`. */
+function parse<O extends Options>(command: string, args: readonly string[], options: O) {
+  try {
+    return parseArgs({ args: [...args], options, strict: true, allowPositionals: false });
+  } catch (err) {
+    throw new UsageError((err as Error).message, command);
+  }
+}
+
+/** A port number 0–65535 from a flag's text; anything else is a usage error, never a random port. */
+export function portArg(text: string, flag: string, command: string): number {
+  const n = /^\d+$/.test(text) ? Number(text) : NaN;
+  if (!Number.isInteger(n) || n > 65535) throw new UsageError(`${flag}: expected a port number 0-65535, got "${text}"`, command);
+  return n;
+}
+
+const wantsHelp = (args: readonly string[]): boolean => args.includes('--help') || args.includes('-h');
+
+/**
+ * Runs the CLI; resolves to a closer for long-running commands, undefined when
+ * done. Throws {@link UsageError} (exit 2) or {@link CommandError} / others (exit 1).
+ */
+export async function main(argv: readonly string[], io: Io = processIo): Promise<(() => Promise<void>) | undefined> {
   const [command, ...rest] = argv;
+  if (command === undefined) throw new UsageError('no command given');
+  if (command === 'help' || command === '--help' || command === '-h') {
+    const topic = rest[0] && commandUsage(rest[0]);
+    io.out(topic || mainUsage());
+    return undefined;
+  }
+  const usage = commandUsage(command);
+  if (!usage) throw new UsageError(`unknown command "${command}"`);
+  if (wantsHelp(rest)) {
+    io.out(usage);
+    return undefined;
+  }
   switch (command) {
-    case 'control-plane': {
-      const { values } = parseArgs({
-        args: rest,
-        options: {
-          config: { type: 'string' }, port: { type: 'string', default: '15010' }, host: { type: 'string', default: '127.0.0.1' }, 'debug-port': { type: 'string' },
-          'ca-dir': { type: 'string' }, plaintext: { type: 'boolean' }, 'ratelimit-config': { type: 'string' }, redis: { type: 'string' },
-        },
-      });
-      if (!values.config) throw new UsageError('control-plane needs --config <dir>');
-      if (values.redis && !values['ratelimit-config']) throw new UsageError('--redis needs --ratelimit-config <file|dir>');
-      if (values.plaintext && !values['ca-dir']) throw new UsageError('--plaintext only matters with --ca-dir (without a CA, ADS is plaintext)');
-      const { createControlPlane } = await import('../control-plane/index.js');
-      const cp = await createControlPlane({
-        config: values.config, port: Number(values.port), host: values.host,
-        ...(values['debug-port'] && { debugPort: Number(values['debug-port']) }),
-        ...(values['ca-dir'] && { ca: { dir: values['ca-dir'] } }),
-        ...(values.plaintext && { plaintext: true }),
-        ...(values['ratelimit-config'] && { ratelimit: { config: values['ratelimit-config'], ...(values.redis && { redis: values.redis }) } }),
-      });
-      const extras = [
-        values['ca-dir'] && `CA (${values['ca-dir']}) over TLS${values.plaintext ? ', plaintext ADS allowed' : ', ADS over TLS only'}`,
-        values['ratelimit-config'] && `ShouldRateLimit (${values.redis ? `redis ${values.redis}` : 'in memory'})`,
-      ].filter(Boolean).map((e) => ` + ${e}`).join('');
-      io.out(`meshlet control-plane: ADS${extras} on ${values.host}:${cp.port}${cp.debugPort ? `, debug on 127.0.0.1:${cp.debugPort}` : ''}, config ${values.config}`);
-      return () => cp.close();
-    }
+    case 'control-plane':
+      return controlPlane(rest, io);
     case 'gateway': {
       const { runGatewayCli } = await import('../gateway/cli.js');
-      const gw = await runGatewayCli(rest);
+      // Arguments the gateway refuses are usage errors; a bad config is the gateway's own error (exit 1).
+      const gw = await runGatewayCli(rest).catch((err: Error) => {
+        throw /usage: meshlet gateway/.test(err.message) ? new UsageError(err.message.split('\n')[0]!, 'gateway') : err;
+      });
       return () => gw.close();
     }
     case 'ratelimit': {
-      const { values } = parseArgs({ args: rest, options: { config: { type: 'string' }, port: { type: 'string', default: '8081' }, host: { type: 'string', default: '127.0.0.1' }, redis: { type: 'string' } } });
-      if (!values.config) throw new UsageError('ratelimit needs --config <file|dir>');
+      const { values } = parse('ratelimit', rest, { config: { type: 'string' }, port: { type: 'string', default: '8081' }, host: { type: 'string', default: '127.0.0.1' }, redis: { type: 'string' } });
+      if (!values.config) throw new UsageError('ratelimit needs --config <file|dir>', 'ratelimit');
+      const port = portArg(values.port, '--port', 'ratelimit');
       const { createRateLimitService } = await import('../ratelimit/index.js');
-      const rls = await createRateLimitService({ config: values.config, port: Number(values.port), host: values.host, ...(values.redis && { redis: values.redis }) });
+      const rls = await createRateLimitService({ config: values.config, port, host: values.host, ...(values.redis && { redis: values.redis }) });
       io.out(`meshlet ratelimit: ShouldRateLimit on ${values.host}:${rls.port} (${values.redis ? `redis ${values.redis}` : 'in memory'})`);
       return () => rls.close();
     }
     case 'token': {
-      const { values } = parseArgs({ args: rest, options: { 'ca-dir': { type: 'string' }, namespace: { type: 'string', default: 'default' }, 'service-account': { type: 'string' }, ttl: { type: 'string', default: '1h' } } });
-      if (!values['ca-dir'] || !values['service-account']) throw new UsageError('token needs --ca-dir <dir> and --service-account <sa>');
+      const { values } = parse('token', rest, { 'ca-dir': { type: 'string' }, namespace: { type: 'string', default: 'default' }, 'service-account': { type: 'string' }, ttl: { type: 'string', default: '1h' } });
+      if (!values['ca-dir'] || !values['service-account']) throw new UsageError('token needs --ca-dir <dir> and --service-account <sa>', 'token');
       const ttl = parseDuration(values.ttl);
-      if (typeof ttl === 'string') throw new UsageError(`--ttl: ${ttl}`);
+      if (typeof ttl === 'string') throw new UsageError(`--ttl: ${ttl}`, 'token');
       const { openCaDir } = await import('../security/ca-dir.js');
       const ca = await openCaDir(values['ca-dir']);
       io.out(ca.mintBootstrapToken({ namespace: values.namespace, serviceAccount: values['service-account'], ttl }));
@@ -96,39 +109,100 @@ export async function main(argv: readonly string[]): Promise<(() => Promise<void
       process.exitCode = await runAnalyze(rest, io);
       return undefined;
     }
-    case undefined:
-    case 'help':
-    case '--help':
-    case '-h':
-      io.out(usage);
-      return undefined;
-    default:
-      throw new UsageError(`unknown command "${command}"`);
   }
+  throw new UsageError(`unknown command "${command}"`);
 }
 
-class UsageError extends Error {}
+/** `meshlet control-plane`: refuses to start on a config that fails validation, as `meshlet gateway` does. */
+async function controlPlane(rest: readonly string[], io: Io): Promise<() => Promise<void>> {
+  const { values } = parse('control-plane', rest, {
+    config: { type: 'string' }, port: { type: 'string', default: '15010' }, host: { type: 'string', default: '127.0.0.1' }, 'debug-port': { type: 'string' },
+    'ca-dir': { type: 'string' }, plaintext: { type: 'boolean' }, 'ratelimit-config': { type: 'string' }, redis: { type: 'string' },
+  });
+  if (!values.config) throw new UsageError('control-plane needs --config <dir>', 'control-plane');
+  if (values.redis && !values['ratelimit-config']) throw new UsageError('--redis needs --ratelimit-config <file|dir>', 'control-plane');
+  if (values.plaintext && !values['ca-dir']) throw new UsageError('--plaintext only matters with --ca-dir (without a CA, ADS is plaintext)', 'control-plane');
+  const port = portArg(values.port, '--port', 'control-plane');
+  const debugPort = values['debug-port'] === undefined ? undefined : portArg(values['debug-port'], '--debug-port', 'control-plane');
+  const { createControlPlane } = await import('../control-plane/index.js');
+  // Until the first load is checked there is no previous config to keep serving: hold the
+  // control plane's own "still serving the previous config" line and report the errors here.
+  let starting = true;
+  const log = (level: 'info' | 'warn' | 'error', message: string): void => {
+    if (starting && level === 'error' && message.startsWith('config rejected')) return;
+    if (level !== 'info' || process.env.MESHLET_TRACE?.split(',').includes('control-plane')) io.err(`meshlet control-plane ${level}: ${message}`);
+  };
+  const cp = await createControlPlane({
+    config: values.config, port, host: values.host, log,
+    ...(debugPort !== undefined && { debugPort }),
+    ...(values['ca-dir'] && { ca: { dir: values['ca-dir'] } }),
+    ...(values.plaintext && { plaintext: true }),
+    ...(values['ratelimit-config'] && { ratelimit: { config: values['ratelimit-config'], ...(values.redis && { redis: values.redis }) } }),
+  });
+  const problem = cp.status().configError;
+  const translation = Object.entries(cp.status().translationErrors);
+  if (problem || translation.length > 0) {
+    await cp.close();
+    const lines = [
+      ...(problem ? [problem.message] : []),
+      ...translation.map(([namespace, message]) => `namespace ${namespace}: ${message}`),
+    ];
+    throw new CommandError(`control-plane: the config in ${values.config} is invalid, not starting:\n  ${lines.join('\n  ')}`);
+  }
+  starting = false;
+  const extras = [
+    values['ca-dir'] && `CA (${values['ca-dir']}) over TLS${values.plaintext ? ', plaintext ADS allowed' : ', ADS over TLS only'}`,
+    values['ratelimit-config'] && `ShouldRateLimit (${values.redis ? `redis ${values.redis}` : 'in memory'})`,
+  ].filter(Boolean).map((e) => ` + ${e}`).join('');
+  io.out(`meshlet control-plane: ADS${extras} on ${values.host}:${cp.port}${cp.debugPort ? `, debug on 127.0.0.1:${cp.debugPort}` : ''}, config ${values.config}`);
+  return () => cp.close();
+}
 
-/** The demo lives in examples/ as TypeScript; run it with tsx from the package root. */
+/**
+ * The demo lives in examples/ as TypeScript; run it with tsx from the package root.
+ * Its options are checked here first, so a typo is a usage error rather than a child's stack trace.
+ */
 async function runDemo(args: readonly string[]): Promise<() => Promise<void>> {
+  const { values } = parse('demo', args, { scenario: { type: 'string', short: 's' }, port: { type: 'string', short: 'p' } });
+  if (values.port !== undefined) portArg(values.port, '--port', 'demo');
   const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
   const entry = join(root, 'examples', 'demo', 'main.ts');
-  if (!existsSync(entry)) throw new UsageError('the demo ships with the source repository: run `npm run demo` there');
+  if (!existsSync(entry)) throw new CommandError('the demo ships with the source repository: run `npm run demo` there');
   const child = spawn(process.execPath, ['--import', 'tsx', entry, ...args], { cwd: root, stdio: 'inherit' });
   child.on('exit', (code) => process.exit(code ?? 0));
   return async () => void child.kill('SIGINT');
 }
 
-const invokedDirectly = process.argv[1] !== undefined && fileURLToPath(import.meta.url).replace(/\.ts$/, '.js') === process.argv[1].replace(/\.ts$/, '.js');
-if (invokedDirectly || process.argv[1]?.endsWith('/meshlet')) {
-  main(process.argv.slice(2)).then((close) => {
-    if (!close) return;
-    const stop = () => void close().then(() => process.exit(0), () => process.exit(1));
-    process.once('SIGINT', stop);
-    process.once('SIGTERM', stop);
+/**
+ * Runs `main` as the process: exit codes 0 / 1 / 2 as the header says. The
+ * signal handlers are in place before anything starts, so a Ctrl-C that
+ * arrives while a server is still starting stops it once it is up.
+ */
+export function runAsProcess(argv: readonly string[], io: Io = processIo): void {
+  let close: (() => Promise<void>) | undefined;
+  let stopping = false;
+  const finish = (): void => void close!().then(() => process.exit(0), () => process.exit(1));
+  const stop = (): void => {
+    if (stopping) return;
+    stopping = true;
+    if (close) finish();
+  };
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+  main(argv, io).then((closer) => {
+    if (!closer) {
+      process.off('SIGINT', stop);
+      process.off('SIGTERM', stop);
+      return;
+    }
+    close = closer;
+    if (stopping) finish();
   }, (err: unknown) => {
     io.err(`meshlet: ${(err as Error).message}`);
-    if (err instanceof UsageError) io.err(usage);
+    if (err instanceof UsageError) io.err(`\n${(err.command && commandUsage(err.command)) || mainUsage()}`);
     process.exit(err instanceof UsageError ? 2 : 1);
   });
 }
+
+const invokedDirectly = process.argv[1] !== undefined && fileURLToPath(import.meta.url).replace(/\.ts$/, '.js') === process.argv[1].replace(/\.ts$/, '.js');
+if (invokedDirectly || process.argv[1]?.endsWith('/meshlet')) runAsProcess(process.argv.slice(2));

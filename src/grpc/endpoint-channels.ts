@@ -7,6 +7,7 @@
 import { Channel, type ChannelCredentials, type ChannelInterface, type ChannelOptions } from '@grpc/grpc-js';
 import type { CompiledCluster } from '../core/cluster.js';
 import { endpointsInUse } from '../core/connection-pool.js';
+import { isIP } from 'node:net';
 import type { Host } from '../core/load-balancer.js';
 
 /** How long a retired endpoint channel stays open for calls already on it (a connect attempt's length). */
@@ -84,5 +85,16 @@ function endpointOptions(options: ChannelOptions, authority: string): ChannelOpt
   for (const key of Object.keys(options)) if (!dropped.has(key)) out[key] = options[key];
   // The upstream sees the service's authority, as behind a sidecar, not the endpoint address.
   out['grpc.default_authority'] ??= authority;
+  // TLS names the service too: grpc-js would put the endpoint's IP in SNI, which TLS forbids (node's
+  // DEP0123). The peer is checked by its SPIFFE id or the service host either way.
+  const host = hostOf(authority);
+  if (host !== undefined) out['grpc.ssl_target_name_override'] ??= host;
   return out;
+}
+
+/** The host of an authority (`host:port`, `[v6]:port`), unless it is an IP address (no SNI for those). */
+function hostOf(authority: string): string | undefined {
+  const colon = authority.lastIndexOf(':');
+  const host = colon > authority.lastIndexOf(']') ? authority.slice(0, colon) : authority;
+  return host === '' || host.startsWith('[') || isIP(host) !== 0 ? undefined : host;
 }

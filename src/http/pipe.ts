@@ -17,6 +17,7 @@ export class PipeEnd extends Duplex {
   private pendingWrite: (() => void) | undefined;
   private idleMs = 0;
   private idleTimer: NodeJS.Timeout | undefined;
+  private lastActive = 0;
   /** Looks like a loopback TCP peer to code that logs addresses. */
   readonly remoteAddress = '127.0.0.1';
   readonly remoteFamily = 'IPv4';
@@ -59,6 +60,7 @@ export class PipeEnd extends Duplex {
   /** As net.Socket's: emits 'timeout' after `ms` without activity (0 turns it off). */
   setTimeout(ms: number, callback?: () => void): this {
     if (callback) this.once('timeout', callback);
+    if (ms !== this.idleMs) this.clearIdle();
     this.idleMs = ms;
     this.touch();
     return this;
@@ -80,12 +82,21 @@ export class PipeEnd extends Duplex {
     return this;
   }
 
+  /** Notes activity. One timer per idle period, not per chunk: it re-arms for what is left when it fires early. */
   private touch(): void {
-    this.clearIdle();
-    if (this.idleMs > 0 && !this.destroyed) {
-      this.idleTimer = setTimeout(() => this.emit('timeout'), this.idleMs);
-      this.idleTimer.unref();
-    }
+    this.lastActive = performance.now();
+    if (this.idleMs > 0 && this.idleTimer === undefined && !this.destroyed) this.armIdle(this.idleMs);
+  }
+
+  private armIdle(ms: number): void {
+    this.idleTimer = setTimeout(() => {
+      this.idleTimer = undefined;
+      if (this.idleMs <= 0 || this.destroyed) return;
+      const left = this.idleMs - (performance.now() - this.lastActive);
+      if (left > 1) this.armIdle(left);
+      else this.emit('timeout');
+    }, ms);
+    this.idleTimer.unref();
   }
 
   private clearIdle(): void {

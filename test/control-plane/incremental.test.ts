@@ -128,11 +128,12 @@ test('the config watcher re-parses only the files that changed and keeps the las
   assert.deepEqual(ofNs(after, 'b').map((r, i) => r === ofNs(before, 'b')[i]), [true, true, true], 'b.yaml not re-parsed');
   assert.ok(ofNs(after, 'a').every((r, i) => r !== ofNs(before, 'a')[i]), 'a.yaml re-parsed');
 
-  // a duplicate across files is an error; the previous set stays
+  // a duplicate across files is rejected alone (per-resource isolation): the set in force stays the previous one
   await cfg.write('c.yaml', serviceYaml('b', 0));
   await watcher.reload();
-  assert.equal(watcher.resources, after);
-  assert.match(errors[0]!, /duplicate resource/);
-  assert.equal(changes, 2);
+  assert.deepEqual(watcher.resources, after);
+  assert.match(watcher.error?.message ?? '', /duplicate resource/);
+  assert.ok(watcher.statuses.some((s) => s.status === 'rejected' && s.warnings.some((w) => w.code === 'MESHLET_DUPLICATE')));
+  assert.deepEqual(errors, [], 'a rejected resource is a status, not a failed load');
   watcher.close();
 });

@@ -81,13 +81,16 @@ test('Kiali\'s graph query over a real Prometheus draws the client → calculate
     }
   };
   // Traffic keeps flowing while Prometheus comes up and gathers two scrapes for rate(): bounded in count and time.
+  // Both targets are scraped on their own schedules: wait until each query has two samples to rate.
   let edges: PromSeries[] = [];
+  let health: PromSeries[] = [];
   const deadline = Date.now() + 60_000;
   for (let i = 0; i < 120 && Date.now() < deadline && prom.exitCode === null; i++) {
     const res = await client.fetch(`http://${CALC}:8000/add`);
     await res.text();
     edges = (await query(KIALI_INTERNAL)).filter((s) => Number(s.value[1]) > 0);
-    if (edges.length > 0) break;
+    health = (await query(KIALI_HEALTH)).filter((s) => Number(s.value[1]) > 0);
+    if (edges.length > 0 && health.length > 0) break;
     await sleep(500);
   }
   assert.equal(edges.length, 1, `Kiali's query returned ${JSON.stringify(edges)}\n${log.slice(-2000)}`);
@@ -98,7 +101,6 @@ test('Kiali\'s graph query over a real Prometheus draws the client → calculate
     { src: m.source_workload, srcApp: m.source_canonical_service, srcVer: m.source_canonical_revision, dst: m.destination_workload, dstApp: m.destination_canonical_service, dstVer: m.destination_canonical_revision, svc: m.destination_service, code: m.response_code },
     { src: 'client', srcApp: 'client', srcVer: 'v1', dst: 'calculate', dstApp: 'calculate', dstVer: 'v1', svc: CALC, code: '200' },
   );
-  const health = await query(KIALI_HEALTH);
   assert.equal(health.length, 1, `health query returned ${JSON.stringify(health)}`);
   assert.deepEqual(health[0]!.metric, { source_cluster: 'Kubernetes', destination_cluster: 'Kubernetes' });
 });

@@ -67,6 +67,7 @@ export function renderScenarioPanel(active: Scenario | undefined, activeYaml: st
   return `<h2>Scenarios</h2>
     <p class="active-line">Active: <strong data-active-scenario>${esc(active?.name ?? 'none')}</strong>${active ? ` · <code>scenarios/${esc(active.file)}</code>` : ''}</p>
     ${error ? `<p class="apply-error" role="alert">${esc(error)}</p>` : ''}
+    ${active?.counts ? `<p class="counts" data-counts>${esc(active.counts)}</p>` : ''}
     ${probe ? `<p class="probe" data-probe="${probe.refused ? 'refused' : 'accepted'}">Plaintext probe to calculate (<code>${esc(probe.target)}</code>, no certificate): <strong>${probe.refused ? 'refused' : 'accepted'}</strong> — ${esc(probe.detail)}</p>` : ''}
     <ul class="scenarios">${buttons}</ul>
     <details><summary>Istio YAML in force</summary><pre><code>${esc(activeYaml)}</code></pre></details>`;
@@ -80,19 +81,27 @@ export interface PlaintextProbe {
   detail: string;
 }
 
-/** The whole page. */
-export function renderPage(view: PageView, panel: string, serviceEntriesYaml: string): string {
+/** What the page inlines and links to, so that one page load is one request through the gateway. */
+export interface PageAssets {
+  /** The console's origin (`http://127.0.0.1:<port>`): header links and the scenario buttons go there, not through the gateway. */
+  consoleOrigin: string;
+  css: string;
+  js: string;
+}
+
+/** The whole page: styles and script inline, no favicon request, so a page load is one access (what the talk's rate limit counts). */
+export function renderPage(view: PageView, panel: string, serviceEntriesYaml: string, assets: PageAssets): string {
   return `<!doctype html>
 <html lang="en">
 <head>
   <meta charset="utf-8">
   <meta name="viewport" content="width=device-width, initial-scale=1">
   <title>meshlet pet shop</title>
-  <link rel="stylesheet" href="/assets/app.css">
-  <link rel="stylesheet" href="/assets/console.css">
+  <link rel="icon" href="data:,">
+  <style>${assets.css}</style>
 </head>
-<body>
-  ${navigation('shop')}
+<body data-console="${esc(assets.consoleOrigin)}">
+  ${navigation('shop', { shop: '/', console: assets.consoleOrigin })}
   <p class="subtitle">gateway → client → calculate (v1 cat + / v2 dog ×), db, image — every call through a proxyless mesh inside each process, configured by a control plane</p>
   <main>
     <div class="col">
@@ -120,7 +129,7 @@ export function renderPage(view: PageView, panel: string, serviceEntriesYaml: st
       <details class="card"><summary>Generated ServiceEntries</summary><pre><code>${esc(serviceEntriesYaml)}</code></pre></details>
     </aside>
   </main>
-  <script src="/assets/app.js" type="module"></script>
+  <script type="module">${assets.js}</script>
 </body>
 </html>`;
 }

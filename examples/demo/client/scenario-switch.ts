@@ -36,6 +36,8 @@ export interface ScenarioSwitchOptions {
    * (PeerAuthentication, AuthorizationPolicy), which does not travel over xDS yet.
    */
   installSecurity?: (yaml: string) => Promise<void>;
+  /** Called once a scenario is in force everywhere (the demo starts a new rate-limit window, tags traces). */
+  onApplied?: (scenario: Scenario) => void;
 }
 
 /** Holds the active scenario and switches between them one at a time. */
@@ -100,6 +102,7 @@ export class ScenarioSwitch {
     await this.setSleeps(wanted, (from, to) => to > from);
     this.current = scenario;
     this.currentYaml = yaml;
+    this.options.onApplied?.(scenario);
     return scenario;
   }
 

@@ -2,8 +2,15 @@
  * The service graph (what Kiali draws, from the same istio_* metrics): the
  * collector polls every workload's admin port for `mesh.metrics()` and the
  * client's `mesh.clusters()`, keeps a short window of samples, and turns the
- * reporter="source" series into edges with request rate, error rate and p99,
- * nodes coloured by health, and the calculate version outlier detection ejected.
+ * series into edges with request rate, error rate and p99, nodes coloured by
+ * health, and the calculate version outlier detection ejected.
+ *
+ * Edges into a service are what the caller reported (reporter="source").
+ * Edges from the calculate service to each version are what that version
+ * reported (reporter="destination", callers = the client): a call the
+ * client's mesh timed out has no answer, so the caller cannot tell which
+ * version was slow (its series says destination_version="unknown"), but the
+ * version can — it saw the caller hang up (response flag DC, code 0).
  */
 import { parseSamples, type Sample } from './prometheus.js';
 
@@ -120,7 +127,7 @@ export class GraphCollector {
   private async takeSample(): Promise<void> {
     const at = this.now();
     const texts = await this.expositions();
-    const samples = texts.flatMap((t) => parseSamples(t.text).filter((s) => s.labels.reporter === 'source'));
+    const samples = texts.flatMap((t) => parseSamples(t.text).filter((s) => s.labels.reporter === 'source' || (s.labels.reporter === 'destination' && s.labels.destination_service_name === 'calculate' && s.labels.source_workload === 'client')));
     const ejectedVersions = new Set<string>();
     const client = this.targets.find((t) => t.workload === 'client');
     if (client) {
@@ -156,20 +163,23 @@ export class GraphCollector {
         const source = WORKLOAD_NODE[l.source_workload ?? ''];
         const service = l.destination_service_name ?? '';
         if (!source || !['client', 'calculate', 'db', 'image'].includes(service)) continue;
-        const targets = [service];
-        if (service === 'calculate' && (l.destination_version === 'cat-plus' || l.destination_version === 'dog-multi')) targets.push(`calculate>calculate:${l.destination_version}`);
-        for (const t of targets) {
-          const e = t.includes('>') ? edge('calculate', t.split('>')[1]!) : edge(source, t);
-          if (s.name === 'istio_requests_total') {
-            e.requests += sign * s.value;
-            const code = Number(l.response_code ?? 0);
-            if (code === 0 || code >= 400) e.errorRate += sign * s.value; // an error count until normalised below
-            const flag = l.response_flags;
-            if (flag && flag !== '-') e.flags[flag] = (e.flags[flag] ?? 0) + sign * s.value;
-          } else if (s.name === 'istio_request_duration_milliseconds_bucket') {
-            const le = l.le === '+Inf' ? Infinity : Number(l.le);
-            e.buckets.set(le, (e.buckets.get(le) ?? 0) + sign * s.value);
-          }
+        let e: ReturnType<typeof edge>;
+        if (l.reporter === 'destination') {
+          // The version's own view of the calls it received (see the header).
+          if (l.destination_version !== 'cat-plus' && l.destination_version !== 'dog-multi') continue;
+          e = edge('calculate', `calculate:${l.destination_version}`);
+        } else {
+          e = edge(source, service);
+        }
+        if (s.name === 'istio_requests_total') {
+          e.requests += sign * s.value;
+          const code = Number(l.response_code ?? 0);
+          if (code === 0 || code >= 400) e.errorRate += sign * s.value; // an error count until normalised below
+          const flag = l.response_flags;
+          if (flag && flag !== '-') e.flags[flag] = (e.flags[flag] ?? 0) + sign * s.value;
+        } else if (s.name === 'istio_request_duration_milliseconds_bucket') {
+          const le = l.le === '+Inf' ? Infinity : Number(l.le);
+          e.buckets.set(le, (e.buckets.get(le) ?? 0) + sign * s.value);
         }
       }
     };

@@ -1,8 +1,11 @@
 /**
  * The demo console: an HTTP server in the demo's own process (next to the
- * control plane, like an operator's tools) serving the scenario API, the
- * service graph, the recent traces and the Prometheus endpoint. The gateway
- * routes `/console/…`, `/metrics` and `/api/scenarios` here.
+ * control plane, like an operator's tools) serving the scenario switch, the
+ * service graph, the recent traces and the Prometheus endpoint. It has its
+ * own port, never behind the gateway's rate limit; the pet-shop page links
+ * here and its scenario buttons POST here (CORS allows the page's origin).
+ * The gateway also routes `/console/…`, `/metrics` and `/api/scenarios` here,
+ * for curl users; those requests count toward the gateway's limit.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { readFile } from 'node:fs/promises';
@@ -14,7 +17,7 @@ import { renderScenarioPanel, type PlaintextProbe } from '../client/page.js';
 import { UnknownScenarioError, type ScenarioSwitch } from '../client/scenario-switch.js';
 import { scenarios } from '../scenarios.js';
 import type { GraphCollector } from './graph.js';
-import { renderGraphPage, renderTracesPage } from './pages.js';
+import { renderGraphPage, renderScenariosPage, renderTracesPage, type NavLinks } from './pages.js';
 import { mergeExpositions } from './prometheus.js';
 import type { TraceStore } from './traces.js';
 
@@ -23,6 +26,8 @@ export interface ConsoleParts {
   switcher: () => ScenarioSwitch | undefined;
   traces: TraceStore;
   graph: GraphCollector;
+  /** The pet shop's URL through the gateway, once it runs (the header's "Pet shop" link, `/` redirects there). */
+  shopUrl: () => string | undefined;
 }
 
 const publicDir = new URL('../public/', import.meta.url);
@@ -40,23 +45,38 @@ export async function startConsole(parts: ConsoleParts, port = 0): Promise<{ ser
   return { server, port: (server.address() as AddressInfo).port };
 }
 
+/** The pet shop (another origin: the gateway's port) reads the console's answers. */
+const CORS = { 'access-control-allow-origin': '*' };
+
 function json(res: ServerResponse, status: number, body: unknown): void {
-  res.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store' }).end(JSON.stringify(body));
+  res.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store', ...CORS }).end(JSON.stringify(body));
 }
 
-/** Plaintext GET to calculate v1's app port: answered under PERMISSIVE, refused under STRICT. */
+/**
+ * Plaintext GET to calculate v1's app port: answered under PERMISSIVE, refused
+ * under STRICT. It asks `/healthz`, which never sleeps, so the slow cat of the
+ * timeout, retry and circuit-breaker scenarios cannot pass for a refusal; and
+ * a request that got in but no answer in time says so instead of "refused".
+ */
 async function plaintextProbe(switcher: ScenarioSwitch | undefined): Promise<PlaintextProbe | undefined> {
   const port = switcher?.services.calculate[0]?.port;
   if (port === undefined) return undefined;
   const target = `127.0.0.1:${port}`;
   // A new connection each time (no keep-alive pool): PeerAuthentication is decided per connection.
   return new Promise((resolve) => {
-    const req = httpGet({ host: '127.0.0.1', port, path: '/calculate?x=1&y=1', agent: false, timeout: 2000 }, (res) => {
+    let timedOut = false;
+    const req = httpGet({ host: '127.0.0.1', port, path: '/healthz', agent: false, timeout: 2000 }, (res) => {
       res.resume();
       res.once('end', () => resolve({ target, refused: false, detail: `HTTP ${res.statusCode}` }));
     });
-    req.once('timeout', () => req.destroy(new Error('timed out')));
-    req.once('error', (err: NodeJS.ErrnoException) => resolve({ target, refused: true, detail: err.code ?? err.message }));
+    req.once('timeout', () => {
+      timedOut = true;
+      req.destroy();
+    });
+    req.once('error', (err: NodeJS.ErrnoException) => {
+      if (timedOut) resolve({ target, refused: false, detail: 'the plaintext connection was taken, but no answer within 2 s' });
+      else resolve({ target, refused: true, detail: `${err.code ?? err.message} — the server closed the plaintext connection` });
+    });
   });
 }
 
@@ -65,6 +85,7 @@ async function scenarioState(switcher: ScenarioSwitch | undefined, error?: strin
   return {
     probe,
     active: switcher?.active?.name,
+    ...(switcher?.active?.counts !== undefined && { counts: switcher.active.counts }),
     scenarios: scenarios.map((s) => ({ name: s.name, title: s.title, section: s.section, file: s.file, expect: s.expect })),
     yaml: switcher?.activeYaml ?? '',
     serviceEntries: switcher?.serviceEntries ?? '',
@@ -78,6 +99,19 @@ async function handle(parts: ConsoleParts, req: IncomingMessage, res: ServerResp
   // `/api/scenarios` (the first demo's API) is the same as `/console/api/scenarios`.
   const path = url.pathname.startsWith('/api/scenarios') ? `/console${url.pathname}` : url.pathname;
   const switcher = parts.switcher();
+  const links: NavLinks = { shop: parts.shopUrl() ?? '/', console: '' };
+  if (req.method === 'OPTIONS') {
+    res.writeHead(204, { ...CORS, 'access-control-allow-methods': 'GET, POST', 'access-control-max-age': '600' }).end();
+    return;
+  }
+  if (path === '/' || path === '/favicon.ico') {
+    // The console's own port has no shop: send the "Pet shop" link's users to the gateway.
+    const shop = parts.shopUrl();
+    if (path === '/' && shop) {
+      res.writeHead(302, { location: shop }).end();
+      return;
+    }
+  }
   if (path === '/console/api/scenarios' && req.method === 'GET') return json(res, 200, await scenarioState(switcher));
   const apply = /^\/console\/api\/scenarios\/([^/]+)$/.exec(path);
   if (apply && req.method === 'POST') {
@@ -97,8 +131,9 @@ async function handle(parts: ConsoleParts, req: IncomingMessage, res: ServerResp
     const spans = parts.traces.get(trace[1]!);
     return spans ? json(res, 200, { traceId: trace[1], spans }) : json(res, 404, { error: 'no such trace (only recent traces are kept)' });
   }
-  if (path === '/console/graph' || path === '/console' || path === '/console/') return html(res, renderGraphPage());
-  if (path === '/console/traces') return html(res, renderTracesPage());
+  if (path === '/console' || path === '/console/' || path === '/console/scenarios') return html(res, renderScenariosPage(links, (await scenarioState(switcher)).html));
+  if (path === '/console/graph') return html(res, renderGraphPage(links));
+  if (path === '/console/traces') return html(res, renderTracesPage(links));
   if (path === '/metrics' || path.startsWith('/metrics/')) {
     const all = await parts.graph.expositions();
     const only = path.slice('/metrics/'.length);

@@ -1,11 +1,12 @@
 // The live service graph: polls /console/api/graph every 2 s and draws the
 // nodes (coloured by health, the ejected calculate version marked) and the
-// edges (requests/s · error % · p99) as SVG.
+// edges (requests/s · error % on one line, p99 and flags on the next) as SVG.
+// The layout keeps every label clear of the nodes: the browser test checks it.
 const svg = document.querySelector('#graph');
 const NS = 'http://www.w3.org/2000/svg';
 const POS = {
-  gateway: [90, 210], client: [280, 210], calculate: [500, 110],
-  'calculate:cat-plus': [800, 55], 'calculate:dog-multi': [800, 175], db: [560, 320], image: [800, 330],
+  gateway: [80, 240], client: [290, 240], calculate: [620, 130],
+  'calculate:cat-plus': [900, 60], 'calculate:dog-multi': [900, 205], db: [620, 310], image: [620, 420],
 };
 const COLOR = { healthy: '#2f9e44', degraded: '#f08c00', failing: '#d6336c', idle: '#adb5bd' };
 
@@ -38,10 +39,15 @@ function draw(graph) {
     const [x1, y1, x2, y2] = [a[0] + (dx / len) * r, a[1] + (dy / len) * r, b[0] - (dx / len) * (r + 4), b[1] - (dy / len) * (r + 4)];
     const g = el('g', { class: `edge ${e.health}`, 'data-edge': `${e.source}>${e.target}` });
     g.append(el('line', { x1, y1, x2, y2, stroke: COLOR[e.health], 'stroke-width': e.requests > 0 ? 3 : 1.5, 'marker-end': `url(#arrow-${e.health})`, 'stroke-dasharray': e.requests > 0 ? '' : '5 5' }));
-    const label = `${fmtRate(e.rps)} rps · ${(e.errorRate * 100).toFixed(0)}% err · p99 ${fmtMs(e.p99Ms)}`;
-    const mx = (x1 + x2) / 2;
-    const my = (y1 + y2) / 2 - 8;
-    g.append(el('text', { x: mx, y: my, class: 'edge-label', 'text-anchor': 'middle' }, label));
+    const flags = Object.entries(e.flags).map(([k, v]) => `${k}×${Math.round(v)}`).join(' ');
+    // Two short lines at the middle of the edge, shifted off the line on its upper side.
+    const [nx, ny] = -dx / len > 0 ? [-dy / len, dx / len] : [dy / len, -dx / len];
+    const mx = (x1 + x2) / 2 + nx * 16;
+    const my = (y1 + y2) / 2 + ny * 16 - 6;
+    const text = el('text', { x: mx, y: my, class: 'edge-label', 'text-anchor': 'middle', 'data-edge-label': `${e.source}>${e.target}` });
+    text.append(el('tspan', { x: mx, dy: 0 }, `${fmtRate(e.rps)} rps · ${(e.errorRate * 100).toFixed(0)} % err`));
+    text.append(el('tspan', { x: mx, dy: 13 }, `p99 ${fmtMs(e.p99Ms)}${flags ? ` · ${flags}` : ''}`));
+    g.append(text);
     svg.append(g);
   }
   for (const n of graph.nodes) {

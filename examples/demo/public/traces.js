@@ -1,5 +1,6 @@
 // Recent traces: a list polled every 3 s; clicking one draws its waterfall
-// (one row per span, indented by depth, a bar per duration, coloured by service).
+// above the list and scrolls to it (one row per span, indented by depth, a
+// bar per duration, coloured by service).
 const tbody = document.querySelector('#traces tbody');
 const COLORS = { 'istio-ingressgateway': '#7048e8', client: '#3b5bdb', 'calculate-v1': '#f08c2e', 'calculate-v2': '#3d8bd9', db: '#2f9e44', image: '#d6336c' };
 const KIND = { 0: 'INTERNAL', 1: 'SERVER', 2: 'CLIENT', 3: 'PRODUCER', 4: 'CONSUMER' };
@@ -11,7 +12,8 @@ async function list() {
   const res = await fetch('/console/api/traces', { cache: 'no-store' });
   const traces = await res.json();
   tbody.innerHTML = traces.map((t) => `<tr data-trace="${t.traceId}" class="${t.errors ? 'failed' : ''}${t.traceId === open ? ' selected' : ''}">
-    <td><a href="?trace=${t.traceId}" data-open="${t.traceId}">${esc(t.name)}</a><br><code class="muted">${t.traceId.slice(0, 16)}…</code></td>
+    <td><a href="?trace=${t.traceId}" data-open="${t.traceId}">${esc(t.name)}</a>${t.flags.map((f) => ` <code class="flag">${esc(f)}</code>`).join('')}<br><code class="muted">${t.traceId.slice(0, 16)}…</code></td>
+    <td data-scenario>${esc(t.scenario ?? '')}</td>
     <td>${t.services.map((s) => `<span class="chip" style="--c:${COLORS[s] ?? '#868e96'}">${esc(s)}</span>`).join(' ')}</td>
     <td class="num" data-span-count>${t.spans}</td><td class="num">${ms(t.durationMs)}</td><td>${new Date(t.start).toLocaleTimeString()}</td></tr>`).join('');
 }
@@ -57,6 +59,7 @@ async function show(traceId) {
     </div>`;
   }).join('');
   section.hidden = false;
+  section.scrollIntoView({ block: 'start' });
 }
 
 tbody.addEventListener('click', (event) => {

@@ -64,6 +64,9 @@ app.get<{ Querystring: { x?: string; y?: string } }>('/calculate', async (reques
   return answer;
 });
 
+// Never sleeps: what the console's plaintext probe asks, so a slow cat is not taken for a refusal.
+app.get('/healthz', async () => ({ version, ok: true }));
+
 app.post<{ Querystring: { ms?: string } }>('/admin/sleep', async (request) => {
   sleepMs = Math.max(0, Number(request.query.ms ?? 0) || 0);
   return { version, sleepMs };

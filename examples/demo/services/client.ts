@@ -9,11 +9,12 @@
  * traces — operator traffic, so plain fetch, not the mesh).
  */
 import express, { type Request, type Response } from 'express';
+import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { expressMiddleware } from '../../../src/http/express.js';
 import { buildView, callCalculate, type CalculateProtocol } from '../client/calls.js';
-import { renderPage, renderResult } from '../client/page.js';
+import { renderPage, renderResult, type PageAssets } from '../client/page.js';
 import { exitOnSignal, portFromEnv, reportReady } from './runtime.js';
 import { startWorkload } from './workload.js';
 
@@ -22,6 +23,15 @@ if (!consoleUrl) throw new Error('client: DEMO_CONSOLE is not set (start the dem
 
 const workload = await startWorkload({ name: 'client', labels: { app: 'client', version: 'v1' }, serviceAccount: 'client' });
 const { mesh } = workload;
+
+const publicDir = new URL('../public/', import.meta.url);
+// Inlined into the page: one page load is one request through the gateway, as the talk counts accesses.
+const assets: PageAssets = {
+  consoleOrigin: consoleUrl,
+  css: ['app.css', 'console.css'].map((f) => readFileSync(new URL(f, publicDir), 'utf8')).join('\n'),
+  // `</script` cannot appear inside an inline script; the file has none, and this keeps it so.
+  js: readFileSync(new URL('app.js', publicDir), 'utf8').replaceAll('</script', '<\\/script'),
+};
 
 const app = express();
 app.use('/assets', express.static(fileURLToPath(new URL('../public/', import.meta.url)), { index: false }));
@@ -57,7 +67,7 @@ async function panelState(): Promise<PanelState> {
 app.get('/', async (req, res) => {
   const { x, y } = operands(req);
   const [view, panel] = await Promise.all([buildView(mesh, x, y, versionHeader(req), protocolOf(req)), panelState()]);
-  res.type('html').set('cache-control', 'no-store').send(renderPage(view, panel.html, panel.serviceEntries));
+  res.type('html').set('cache-control', 'no-store').send(renderPage(view, panel.html, panel.serviceEntries, assets));
 });
 
 app.get('/api/view', async (req, res) => {
