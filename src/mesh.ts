@@ -29,7 +29,8 @@ import { DEFAULT_CLUSTER_ID, MeshTelemetry } from './telemetry/telemetry.js';
 import { telemetryPolicyFor } from './telemetry/telemetry-policy.js';
 import { createAdminServer, DEFAULT_ADMIN_PORT, type AdminServer } from './telemetry/admin.js';
 import { createMeshGrpc, type MeshGrpc } from './grpc/index.js';
-import { createAdsClient, type AdsClient } from './xds/ads-client.js';
+import type { AdsClient } from './xds/ads-client.js';
+import { subscribe } from './xds/mesh-subscription.js';
 import { resolveBootstrap } from './xds/bootstrap.js';
 import { expressMiddleware, type ExpressMiddleware } from './http/express.js';
 import { fastifyPlugin, type MeshFastifyPlugin } from './http/fastify.js';
@@ -43,8 +44,6 @@ import type { TlsOptions, TLSSocket } from 'node:tls';
 import { InboundPolicyCompiler } from './core/inbound-policy.js';
 import { authorizationFilterFactory } from './security/inbound-authz.js';
 import { MeshSecurity, type InboundChain, type MeshIdentityOptions } from './security/mesh-security.js';
-import { rotatingControlPlaneCredentials } from './security/grpc-credentials.js';
-import { istiodSpiffeId } from './security/tls.js';
 import type { AnyRequestListener, Http2RequestListener, MeshRequestListener } from './security/mesh-http2.js';
 import type { MeshServer } from './security/mesh-server.js';
 import type { ServerTimeouts } from './security/server-timeouts.js';
@@ -127,26 +126,11 @@ export class Mesh {
 
   /** @internal Subscribes to the control plane and waits (bounded) for the first config. */
   async connectXds(options: NonNullable<MeshOptions['xds']>, identityOptions: MeshIdentityOptions = {}): Promise<void> {
-    const ca = identityOptions.ca && 'root' in identityOptions.ca ? identityOptions.ca : undefined;
-    const tls = options.tls ?? ca !== undefined;
-    const identity = this.security.identity;
-    if (tls && !identity) throw new TypeError('xds.tls needs a workload identity (certs, ca) to connect with mTLS');
-    this.xds = createAdsClient({
-      // The control plane's identity is pinned as for its CA (`ca.identity`, default istiod's SPIFFE id).
-      ...(tls && identity && { credentials: rotatingControlPlaneCredentials(identity, ca?.identity ?? istiodSpiffeId(this.security.trustDomain)) }),
-      ...(options.server !== undefined && { server: options.server }),
-      ...(options.bootstrap !== undefined && { bootstrap: options.bootstrap }),
-      ...(options.lastKnownGood !== undefined && { lastKnownGood: options.lastKnownGood }),
-      ...(options.initialFetchTimeoutMs !== undefined && { initialFetchTimeoutMs: options.initialFetchTimeoutMs }),
-      workload: {
-        ...this.proxy,
-        clusterId: this.clusterId,
-        ...(options.address !== undefined && { address: options.address }),
-        ...(options.ports !== undefined && { ports: options.ports }),
-        ...(options.autoRegisterGroup !== undefined && { autoRegisterGroup: options.autoRegisterGroup }),
-      },
+    const security = this.security;
+    this.xds = subscribe({
+      proxy: this.proxy, clusterId: this.clusterId, identity: security.identity, trustDomain: security.trustDomain,
       onResources: (resources, version) => this.applyFromControlPlane(resources, version),
-    });
+    }, options, identityOptions);
     await this.xds.ready();
   }
 
@@ -380,8 +364,6 @@ export class Mesh {
   peerOf(req: IncomingMessage | TLSSocket | { socket?: unknown }): string | undefined {
     return this.security.peerOf(req);
   }
-
-  // ── end security ─────────────────────────────────────────────────────────────────────────────
 
   /** Stops taking requests, lets in-flight ones finish within closeTimeout, then aborts them. Idempotent. */
   close(): Promise<void> {

@@ -1,0 +1,47 @@
+/**
+ * How a mesh subscribes to its control plane: the ADS client options from
+ * `createMesh({ xds })`, over mTLS with the workload's rotating certificate
+ * when the mesh has a CA-issued identity, the control plane's identity pinned
+ * as for its CA (`ca.identity`, default istiod's SPIFFE id).
+ */
+import type { EnvoyResources } from '../config/envoy.js';
+import type { ProxyInfo } from '../config/translate.js';
+import type { MeshOptions } from '../mesh-options.js';
+import { rotatingControlPlaneCredentials } from '../security/grpc-credentials.js';
+import type { MeshIdentityOptions } from '../security/mesh-security.js';
+import { istiodSpiffeId } from '../security/tls.js';
+import type { WorkloadIdentity } from '../security/workload-identity.js';
+import { type AdsClient, createAdsClient } from './ads-client.js';
+
+/** What the subscription needs from the mesh. */
+export interface SubscribingMesh {
+  readonly proxy: ProxyInfo;
+  readonly clusterId: string;
+  readonly identity: WorkloadIdentity | undefined;
+  readonly trustDomain: string;
+  /** Installs a set from the control plane; throws (→ NACK) when unusable. */
+  onResources(resources: EnvoyResources, version: string): void;
+}
+
+/** Starts the ADS client of a mesh (not yet waited for: call `ready()`). */
+export function subscribe(mesh: SubscribingMesh, options: NonNullable<MeshOptions['xds']>, identityOptions: MeshIdentityOptions = {}): AdsClient {
+  const ca = identityOptions.ca && 'root' in identityOptions.ca ? identityOptions.ca : undefined;
+  const tls = options.tls ?? ca !== undefined;
+  const identity = mesh.identity;
+  if (tls && !identity) throw new TypeError('xds.tls needs a workload identity (certs, ca) to connect with mTLS');
+  return createAdsClient({
+    ...(tls && identity && { credentials: rotatingControlPlaneCredentials(identity, ca?.identity ?? istiodSpiffeId(mesh.trustDomain)) }),
+    ...(options.server !== undefined && { server: options.server }),
+    ...(options.bootstrap !== undefined && { bootstrap: options.bootstrap }),
+    ...(options.lastKnownGood !== undefined && { lastKnownGood: options.lastKnownGood }),
+    ...(options.initialFetchTimeoutMs !== undefined && { initialFetchTimeoutMs: options.initialFetchTimeoutMs }),
+    workload: {
+      ...mesh.proxy,
+      clusterId: mesh.clusterId,
+      ...(options.address !== undefined && { address: options.address }),
+      ...(options.ports !== undefined && { ports: options.ports }),
+      ...(options.autoRegisterGroup !== undefined && { autoRegisterGroup: options.autoRegisterGroup }),
+    },
+    onResources: (resources, version) => mesh.onResources(resources, version),
+  });
+}
