@@ -109,9 +109,12 @@ kind: VirtualService
 metadata: { name: calculate, namespace: default }
 spec:
   hosts: [calculate]
-  http: [{ timeout: 300ms, route: [{ destination: { host: calculate } }] }]`) });
+  http:
+    # The request holding the connection has no timeout of its own: when it ends is up to the test.
+    - { match: [{ headers: { x-hold: { exact: '1' } } }], route: [{ destination: { host: calculate } }] }
+    - { timeout: 300ms, route: [{ destination: { host: calculate } }] }`) });
     closers.push(() => mesh.close());
-    const first = mesh.request('http://calculate:8000/');
+    const first = mesh.request('http://calculate:8000/', { headers: { 'x-hold': '1' } });
     await waitFor(() => up.held.length === 1, 'the first request at the upstream');
     const queued = await mesh.request('http://calculate:8000/');
     await queued.body.text();
