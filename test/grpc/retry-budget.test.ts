@@ -52,7 +52,7 @@ test('gRPC: the per-try timeout runs on the deadline queues and retries onto a h
     grpcCalculateService([{ port: server.port, version: 'v1' }]),
     grpcCalculateSubsets(),
     calculateRoutes(`
-    - retries: { attempts: 2, perTryTimeout: 200ms, retryOn: deadline-exceeded }
+    - retries: { attempts: 2, perTryTimeout: 1s, retryOn: deadline-exceeded }
       route: [{ destination: { host: calculate, subset: v1 } }]`)) });
   t.after(() => mesh.close());
   const client = new CalculateClient(TARGET, credentials.createInsecure(), mesh.grpc.clientOptions());
