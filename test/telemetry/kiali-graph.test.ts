@@ -11,25 +11,11 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { hasPrometheus, startPrometheus, type PromSeries } from '../helpers/prometheus.js';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createMesh } from '../../src/index.js';
 import { CALC, clientConfig, closeServer, listen } from '../security/helpers.js';
-
-const hasPrometheus = spawnSync('prometheus', ['--version'], { stdio: 'ignore' }).status === 0;
-
-async function freePort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', resolve));
-  const port = (srv.address() as { port: number }).port;
-  await new Promise<void>((resolve) => srv.close(() => resolve()));
-  return port;
-}
 
 // kiali/kiali graph/telemetry/istio/istio.go: groupBy and query 3 (traffic from inside the namespace).
 const GROUP_BY = 'source_workload_namespace,source_workload,source_canonical_service,source_canonical_revision,destination_service_namespace,destination_service,destination_service_name,destination_workload_namespace,destination_workload,destination_canonical_service,destination_canonical_revision,request_protocol,response_code,grpc_response_status,response_flags';
@@ -37,55 +23,26 @@ const KIALI_INTERNAL = `sum(rate(istio_requests_total{reporter="source",source_w
 const KIALI_HEALTH = 'sum(rate(istio_requests_total{reporter="destination",destination_cluster="Kubernetes",destination_workload_namespace="default",destination_workload="calculate"}[30s])) by (source_cluster,destination_cluster)';
 const REQUIRED = ['source_workload_namespace', 'source_workload', 'source_canonical_service', 'source_canonical_revision', 'destination_service_namespace', 'destination_service', 'destination_service_name', 'destination_workload_namespace', 'destination_workload', 'destination_canonical_service', 'destination_canonical_revision', 'request_protocol', 'response_code', 'response_flags'];
 
-interface PromSeries { metric: Record<string, string>; value: [number, string] }
 
 test('Kiali\'s graph query over a real Prometheus draws the client → calculate edge; its health query finds the workload', { skip: hasPrometheus ? false : 'prometheus binary not found', timeout: 90_000 }, async (t) => {
   const server = await createMesh({ workload: { name: 'calculate', labels: { app: 'calculate', version: 'v1' } }, config: [], admin: { port: 0 } });
   const http = server.createServer((_req: IncomingMessage, res: ServerResponse) => void res.end('4'));
   const port = await listen(http);
   const client = await createMesh({ workload: { name: 'client', labels: { app: 'client', version: 'v1' } }, config: clientConfig(port, { meshed: false }), admin: { port: 0 } });
-  const dir = mkdtempSync(join(tmpdir(), 'meshlet-kiali-'));
-  const promPort = await freePort();
-  writeFileSync(join(dir, 'prometheus.yml'), [
-    'global: { scrape_interval: 1s, evaluation_interval: 1s }',
-    'scrape_configs:',
-    '  - job_name: meshlet',
-    '    metrics_path: /stats/prometheus',
-    `    static_configs: [ { targets: ['127.0.0.1:${server.admin!.port}', '127.0.0.1:${client.admin!.port}'] } ]`,
-    '',
-  ].join('\n'));
-  const prom = spawn('prometheus', [
-    `--config.file=${join(dir, 'prometheus.yml')}`, `--storage.tsdb.path=${join(dir, 'data')}`, `--web.listen-address=127.0.0.1:${promPort}`,
-  ], { stdio: ['ignore', 'ignore', 'pipe'] });
-  let log = '';
-  prom.stderr.on('data', (d: Buffer) => { if (log.length < 20000) log += d.toString(); });
-  const exited = new Promise<void>((resolve) => prom.once('exit', () => resolve()));
+  const prom = await startPrometheus([server.admin!.port, client.admin!.port]);
   t.after(async () => {
-    prom.kill('SIGTERM');
-    const killer = setTimeout(() => prom.kill('SIGKILL'), 5000);
-    await exited;
-    clearTimeout(killer);
+    await prom.stop();
     await client.close();
     await closeServer(http);
     await server.close();
-    rmSync(dir, { recursive: true, force: true });
   });
-
-  const query = async (q: string): Promise<PromSeries[]> => {
-    try {
-      const res = await fetch(`http://127.0.0.1:${promPort}/api/v1/query?query=${encodeURIComponent(q)}`);
-      const body = (await res.json()) as { status: string; data?: { result: PromSeries[] } };
-      return body.status === 'success' ? body.data!.result : [];
-    } catch {
-      return []; // not up yet
-    }
-  };
+  const query = prom.query;
   // Traffic keeps flowing while Prometheus comes up and gathers two scrapes for rate(): bounded in count and time.
   // Both targets are scraped on their own schedules: wait until each query has two samples to rate.
   let edges: PromSeries[] = [];
   let health: PromSeries[] = [];
   const deadline = Date.now() + 60_000;
-  for (let i = 0; i < 120 && Date.now() < deadline && prom.exitCode === null; i++) {
+  for (let i = 0; i < 120 && Date.now() < deadline && !prom.exited; i++) {
     const res = await client.fetch(`http://${CALC}:8000/add`);
     await res.text();
     edges = (await query(KIALI_INTERNAL)).filter((s) => Number(s.value[1]) > 0);
@@ -93,7 +50,7 @@ test('Kiali\'s graph query over a real Prometheus draws the client → calculate
     if (edges.length > 0 && health.length > 0) break;
     await sleep(500);
   }
-  assert.equal(edges.length, 1, `Kiali's query returned ${JSON.stringify(edges)}\n${log.slice(-2000)}`);
+  assert.equal(edges.length, 1, `Kiali's query returned ${JSON.stringify(edges)}\n${prom.log()}`);
   const m = edges[0]!.metric;
   for (const label of REQUIRED) assert.ok(m[label] !== undefined, `Kiali skips a series without ${label}`);
   for (const label of ['source_workload_namespace', 'source_workload', 'source_canonical_service']) assert.notEqual(m[label], 'unknown', `Kiali's IsBadSourceTelemetry: ${label}`);
