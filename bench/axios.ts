@@ -9,7 +9,9 @@
 import { Agent as HttpAgent, request as httpRequest } from 'node:http';
 import { parseArgs } from 'node:util';
 import axios from 'axios';
-import { createMesh } from '../src/index.js';
+import { compiled } from './compiled.js';
+
+const { createMesh } = await compiled<typeof import('../src/index.js')>('index.js');
 import { compare, startUpstream, type Variant } from './harness.js';
 
 const { values } = parseArgs({ options: { seconds: { type: 'string', default: '10' }, rounds: { type: 'string', default: '5' }, concurrency: { type: 'string', default: '50' } } });

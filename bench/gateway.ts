@@ -15,6 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Pool } from 'undici';
+import { compiled } from './compiled.js';
 
 const BODY = Buffer.from(JSON.stringify({ pet: 'cat', result: 3 }));
 
@@ -52,7 +53,7 @@ async function serve(kind: string, arg: string | undefined): Promise<void> {
     port = (server.address() as AddressInfo).port;
     close = () => new Promise((r) => (server.closeAllConnections(), server.close(() => r())));
   } else {
-    const { createGateway } = await import('../src/gateway/index.js');
+    const { createGateway } = await compiled<typeof import('../src/gateway/index.js')>('gateway/index.js');
     const gw = await createGateway({ config: arg!, port: 0, serverPort: 80 });
     port = gw.port;
     close = () => gw.close();

@@ -11,8 +11,10 @@ import { fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { credentials, Server, ServerCredentials, type sendUnaryData, type ServerUnaryCall } from '@grpc/grpc-js';
-import { createMeshGrpc } from '../src/grpc/index.js';
-import { createMesh } from '../src/index.js';
+import { compiled } from './compiled.js';
+
+const { createMeshGrpc } = await compiled<typeof import('../src/grpc/index.js')>('grpc/index.js');
+const { createMesh } = await compiled<typeof import('../src/index.js')>('index.js');
 import { calculate, CalculateClient, CalculateService, type Operands, type Result } from '../examples/grpc/proto.js';
 
 async function serve(): Promise<void> {

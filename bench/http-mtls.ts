@@ -16,7 +16,9 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import type { AddressInfo } from 'node:net';
 import { Pool, request } from 'undici';
-import { createMesh } from '../src/mesh.js';
+import { compiled } from './compiled.js';
+
+const { createMesh } = await compiled<typeof import('../src/index.js')>('index.js');
 import { compare } from './harness.js';
 
 const { values } = parseArgs({ options: { seconds: { type: 'string', default: '20' }, rounds: { type: 'string', default: '20' }, concurrency: { type: 'string', default: '50' }, server: { type: 'string' } } });

@@ -19,6 +19,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import type { AddressInfo } from 'node:net';
 import { Pool } from 'undici';
+import { compiled } from './compiled.js';
 import { compare, startUpstream } from './harness.js';
 
 const { values } = parseArgs({ options: {
@@ -47,7 +48,7 @@ async function runService(kind: Kind, upstreamPort: number): Promise<void> {
   const traced = kind === 'traced';
   const { ExportResultCode } = await import('@opentelemetry/core');
   const { BasicTracerProvider, BatchSpanProcessor } = await import('@opentelemetry/sdk-trace-base');
-  const { createMesh } = await import('../src/index.js');
+  const { createMesh } = await compiled<typeof import('../src/index.js')>('index.js');
   const tracerProvider = traced
     ? new BasicTracerProvider({ spanProcessors: [new BatchSpanProcessor({ export: (_spans, done) => done({ code: ExportResultCode.SUCCESS }), shutdown: async () => undefined })] })
     : undefined;

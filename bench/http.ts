@@ -13,7 +13,9 @@ import { parseArgs } from 'node:util';
 import { Agent, fetch, Pool, request } from 'undici';
 import { ExportResultCode } from '@opentelemetry/core';
 import { BasicTracerProvider, BatchSpanProcessor, type SpanExporter } from '@opentelemetry/sdk-trace-base';
-import { createMesh, seededRandom } from '../src/index.js';
+import { compiled } from './compiled.js';
+
+const { createMesh, seededRandom } = await compiled<typeof import('../src/index.js')>('index.js');
 import { compare, startUpstream, type Variant } from './harness.js';
 import { benchCompile } from './compile.js';
 

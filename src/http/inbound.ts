@@ -96,7 +96,9 @@ export class InboundServer {
    * listeners to it, so code resumed by body parsers ('data'/'end') keeps it.
    */
   run<A extends unknown[], R>(exchange: InboundExchange, fn: (...args: A) => R, ...args: A): R {
-    bindEmitter(exchange.req, this.mesh.context, exchange.context, runInContext as ContextRunner);
+    // A body parser resumes the app from the request's 'data'/'end' events. A request with no body has none
+    // worth binding (parsers skip it), and binding costs an own property on a framework's request (slow).
+    if (mayHaveBody(exchange.req)) bindEmitter(exchange.req, this.mesh.context, exchange.context, runInContext as ContextRunner);
     return runInContext(this.mesh.context, exchange.context, fn, undefined, args);
   }
 
@@ -105,6 +107,14 @@ export class InboundServer {
     const ex = exchangeOf(req);
     return ex === undefined ? fn(...args) : runInContext(this.mesh.context, ex.context, fn, undefined, args);
   }
+}
+
+/** HTTP/2, a chunked body, or a content-length other than 0 (RFC 9112 §6.3: no body otherwise). */
+function mayHaveBody(req: IncomingMessage): boolean {
+  if (req.httpVersionMajor !== 1) return true;
+  const headers = req.headers;
+  const length = headers['content-length'];
+  return headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0');
 }
 
 /** Runs `fn` with `ctx` as both meshlet's and OpenTelemetry's active context. */
@@ -129,12 +139,12 @@ export function inboundServerFor(mesh: InboundMesh): InboundServer {
   return server;
 }
 
-const kExchange = Symbol('meshlet.inbound');
-
+/** Beside the request, not on it (see normalize-request.ts: a property added to an Express request is slow). */
+const exchanges = new WeakMap<IncomingMessage, InboundExchange>();
 
 /** The exchange a request belongs to, once begun. */
 export function exchangeOf(req: IncomingMessage): InboundExchange | undefined {
-  return (req as IncomingMessage & { [kExchange]?: InboundExchange })[kExchange];
+  return exchanges.get(req);
 }
 
 /** One inbound request through the mesh. */
@@ -177,15 +187,16 @@ export class InboundExchange implements InboundRequestView {
     this.context = this.call.context;
     // Read before our own response headers are set; an HTTP/2 session's socket carries other streams too.
     this.writtenAtStart = req.httpVersionMajor === 1 && typeof socket?.bytesWritten === 'number' ? socket.bytesWritten : undefined;
-    (req as IncomingMessage & { [kExchange]?: InboundExchange })[kExchange] = this;
+    exchanges.set(req, this);
     const own = inbound.responseHeaders;
     if (own !== undefined && !res.headersSent) {
       res.setHeader(PEER_METADATA_ID_HEADER, own.id);
       res.setHeader(PEER_METADATA_HEADER, own.value);
     }
-    countResponseBytes(res, this);
-    res.once('finish', this.onEnd);
-    res.once('close', this.onEnd);
+    // HTTP/1 reads the response's size off the socket; only HTTP/2 counts what the app writes.
+    if (this.writtenAtStart === undefined) countResponseBytes(res, this);
+    // 'close' follows 'finish' on a completed response and also ends an aborted one.
+    res.on('close', this.onEnd);
     this.localReply = refused ?? (policy === EMPTY_INBOUND_POLICY ? undefined : policy.decodeHeaders(this));
     if (this.localReply !== undefined) this.recordLocalReply(this.localReply);
   }

@@ -21,14 +21,19 @@ export const PATH_REJECTED_FLAG = 'DPE';
 /** The response code details for a method that is not upper case (Envoy's header validator's). */
 export const INVALID_METHOD = 'uhv.invalid_method';
 
-const kNormalized = Symbol('meshlet.normalized');
+/**
+ * Each request's outcome, kept beside the request rather than on it: adding a
+ * property to a request whose prototype a framework replaced (Express's
+ * `Object.setPrototypeOf(req, app.request)`) costs microseconds and gives
+ * every request its own hidden class, slowing the framework's code after it.
+ */
+const normalized = new WeakMap<object, InboundLocalReply | null>();
 
 /** What the helper reads and writes on node's IncomingMessage or Http2ServerRequest (and Express's / Fastify's `originalUrl`). */
 interface NormalizableRequest {
   url?: string;
   method?: string;
   originalUrl?: string;
-  [kNormalized]?: InboundLocalReply | null;
 }
 
 function localReply(status: number, details: string, headers: ReadonlyArray<readonly [string, string]> = []): InboundLocalReply {
@@ -51,17 +56,16 @@ function cachedReply(status: number, details: string): InboundLocalReply {
  * hook) returns the first call's outcome.
  */
 export function normalizeRequest(req: object, settings: PathNormalizationSettings): InboundLocalReply | undefined {
-  const r = req as NormalizableRequest;
-  const done = r[kNormalized];
+  const done = normalized.get(req);
   if (done !== undefined) return done ?? undefined;
-  const reply = normalizeOnce(r, settings);
-  r[kNormalized] = reply ?? null;
+  const reply = normalizeOnce(req as NormalizableRequest, settings);
+  normalized.set(req, reply ?? null);
   return reply;
 }
 
 /** True once {@link normalizeRequest} ran on `req`. */
 export function isNormalized(req: object): boolean {
-  return (req as NormalizableRequest)[kNormalized] !== undefined;
+  return normalized.has(req);
 }
 
 function normalizeOnce(r: NormalizableRequest, settings: PathNormalizationSettings): InboundLocalReply | undefined {

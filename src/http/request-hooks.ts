@@ -14,7 +14,10 @@
  *    / `end` the instance had (a compression middleware's included).
  *
  * The replacements are module-level functions reading the instance's state
- * from symbol slots: no closure is made per request.
+ * from WeakMaps: no closure is made per request, and the only own property a
+ * hook adds is the method it replaces. Adding properties to a request whose
+ * prototype a framework replaced (Express does, per request) costs
+ * microseconds each and gives every request its own hidden class.
  */
 import type { AsyncLocalStorage } from 'node:async_hooks';
 import type { Context } from '@opentelemetry/api';
@@ -32,8 +35,8 @@ interface Binding {
   emit: Method;
 }
 
-const kBinding = Symbol('meshlet.contextBinding');
-const kCounter = Symbol('meshlet.responseBytes');
+const bindings = new WeakMap<object, Binding>();
+const counters = new WeakMap<object, Counting>();
 
 /** Where a response's body bytes are added up. */
 export interface ByteCounter {
@@ -46,7 +49,7 @@ interface Counting {
   end: Method;
 }
 
-type Bound = Record<PropertyKey, unknown> & { [kBinding]?: Binding; [kCounter]?: Counting; emit: Method; write: Method; end: Method };
+type Bound = { emit: Method; write: Method; end: Method };
 
 /**
  * Makes every event `emitter` emits from now on run in `ctx`. A Node
@@ -57,42 +60,43 @@ type Bound = Record<PropertyKey, unknown> & { [kBinding]?: Binding; [kCounter]?:
  */
 export function bindEmitter(emitter: object, als: AsyncLocalStorage<Context>, ctx: Context, run: ContextRunner): void {
   const e = emitter as Bound;
-  const existing = e[kBinding];
+  const existing = bindings.get(e);
   if (existing !== undefined) {
     existing.als = als;
     existing.ctx = ctx;
     return;
   }
-  e[kBinding] = { als, ctx, run, emit: e.emit };
+  bindings.set(e, { als, ctx, run, emit: e.emit });
   e.emit = emitInContext as Method;
 }
 
 function emitInContext(this: Bound, ...args: unknown[]): unknown {
-  const b = this[kBinding]!;
+  const b = bindings.get(this)!;
   return b.run(b.als, b.ctx, b.emit, this, args);
 }
 
 /** Adds the body bytes written through `res` (write and end) to `counter`. */
 export function countResponseBytes(res: object, counter: ByteCounter): void {
   const r = res as Bound;
-  if (r[kCounter] !== undefined) {
-    r[kCounter].counter = counter;
+  const existing = counters.get(r);
+  if (existing !== undefined) {
+    existing.counter = counter;
     return;
   }
-  r[kCounter] = { counter, write: r.write, end: r.end };
+  counters.set(r, { counter, write: r.write, end: r.end });
   r.write = countingWrite as Method;
   r.end = countingEnd as Method;
 }
 
 function countingWrite(this: Bound, chunk: unknown, encoding: unknown): unknown {
-  const c = this[kCounter]!;
+  const c = counters.get(this)!;
   count(c.counter, chunk, encoding);
   // eslint-disable-next-line prefer-rest-params
   return Reflect.apply(c.write, this, arguments);
 }
 
 function countingEnd(this: Bound, chunk: unknown, encoding: unknown): unknown {
-  const c = this[kCounter]!;
+  const c = counters.get(this)!;
   count(c.counter, chunk, encoding);
   // eslint-disable-next-line prefer-rest-params
   return Reflect.apply(c.end, this, arguments);
