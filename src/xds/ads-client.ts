@@ -19,7 +19,7 @@ import { buildNode, mergeNode, type XdsNode } from './node.js';
 import { loadGrpcPackage } from './protos.js';
 import { XDS_TYPES, checkResource, decodeResource, resourceName, type WireAny, type XdsType } from './resources.js';
 import { isHostPortName } from '../core/listener-role.js';
-import { INBOUND_LISTENER_PREFIX, neededNames } from './subscriptions.js';
+import { INBOUND_LISTENER_PREFIX, neededNames, toEnvoyResources, withoutWarmingClusters } from './subscriptions.js';
 import { createTrace, type TraceFn } from './trace.js';
 import { MeshConfigError } from '../errors.js';
 
@@ -391,24 +391,6 @@ export class AdsClient {
 function asked(state: TypeState, name: string): boolean {
   if (state.names.has(name)) return true;
   return state.type.key === 'listeners' && isHostPortName(name) && state.names.has(name.slice(0, name.lastIndexOf(':')));
-}
-
-function toEnvoyResources(maps: Map<string, Map<string, Record<string, unknown>>>): EnvoyResources {
-  const out = { listeners: [], routes: [], clusters: [], endpoints: [] } as unknown as Record<string, unknown[]>;
-  for (const type of XDS_TYPES) out[type.key] = [...maps.get(type.typeUrl)!.values()];
-  return out as unknown as EnvoyResources;
-}
-
-/**
- * Drops EDS clusters whose ClusterLoadAssignment has not arrived, as Envoy
- * keeps such a cluster warming and unused: a call routed to it then gets a
- * prompt 503 `NC` naming the cluster (= the EDS resource name) instead of
- * waiting or failing as if the service had no healthy endpoint.
- */
-function withoutWarmingClusters(resources: EnvoyResources): EnvoyResources {
-  const assigned = new Set(resources.endpoints.map((e) => e.cluster_name));
-  const clusters = resources.clusters.filter((c) => c.type !== 'EDS' || assigned.has(c.eds_cluster_config?.service_name || c.name));
-  return clusters.length === resources.clusters.length ? resources : { ...resources, clusters };
 }
 
 /** Creates and starts an ADS client. */

@@ -6,9 +6,9 @@
  * wildcard CDS: istiod's grpc generator builds nothing for a CDS request
  * without names (pilot/pkg/networking/grpcgen/cds.go BuildClusters).
  */
-import type { Cluster, Listener, RouteConfiguration } from '../config/envoy.js';
+import type { Cluster, EnvoyResources, Listener, RouteConfiguration } from '../config/envoy.js';
 import { INBOUND_LISTENER_PREFIX } from '../core/listener-role.js';
-import { endpointNamesOf, routeNamesOf } from './resources.js';
+import { XDS_TYPES, endpointNamesOf, routeNamesOf } from './resources.js';
 
 export { INBOUND_LISTENER_PREFIX };
 
@@ -66,4 +66,23 @@ export interface NeededNames {
 export function neededNames(listeners: Iterable<Listener>, routes: Iterable<RouteConfiguration>, clusters: Iterable<Cluster>): NeededNames {
   const ls = [...listeners];
   return { routes: routeNamesOf(ls), clusters: clusterNamesOf(ls, routes), endpoints: endpointNamesOf(clusters) };
+}
+
+/** The per-type maps of a client as one EnvoyResources set. */
+export function toEnvoyResources(maps: Map<string, Map<string, Record<string, unknown>>>): EnvoyResources {
+  const out = { listeners: [], routes: [], clusters: [], endpoints: [] } as unknown as Record<string, unknown[]>;
+  for (const type of XDS_TYPES) out[type.key] = [...maps.get(type.typeUrl)!.values()];
+  return out as unknown as EnvoyResources;
+}
+
+/**
+ * Drops EDS clusters whose ClusterLoadAssignment has not arrived, as Envoy
+ * keeps such a cluster warming and unused: a call routed to it then gets a
+ * prompt 503 `NC` naming the cluster (= the EDS resource name) instead of
+ * waiting or failing as if the service had no healthy endpoint.
+ */
+export function withoutWarmingClusters(resources: EnvoyResources): EnvoyResources {
+  const assigned = new Set(resources.endpoints.map((e) => e.cluster_name));
+  const clusters = resources.clusters.filter((c) => c.type !== 'EDS' || assigned.has(c.eds_cluster_config?.service_name || c.name));
+  return clusters.length === resources.clusters.length ? resources : { ...resources, clusters };
 }

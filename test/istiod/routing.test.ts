@@ -28,7 +28,10 @@ before(async () => {
   for (const svc of fixture.services) {
     for (const pod of svc.pods) {
       if (svc.host.startsWith('calculate.')) {
-        const g = await startGrpcServer(pod.name.endsWith('v1') ? 'v1' : 'v2');
+        // `end-user: slow` is answered after 3 s: the route's 0.3 s timeout (max_stream_duration) must end it first
+        const g = await startGrpcServer(pod.name.endsWith('v1') ? 'v1' : 'v2', {
+          unary: async (call) => { if (call.metadata.get('end-user')[0] === 'slow') await new Promise((r) => setTimeout(r, 3000).unref()); return undefined; },
+        });
         grpcServers.set(pod.name, g);
         pods[pod.ip] = g.port;
         continue;
@@ -180,6 +183,18 @@ test('gRPC: mesh.grpc.clientOptions() follows the same routes (header match → 
   const jason = new Metadata();
   jason.set('end-user', 'jason');
   assert.deepEqual(await call(jason), { value: 12, version: 'v2' });
+  // istiod's proxyless timeout is max_stream_duration (gRFC A31): with or without a caller deadline
+  const slow = new Metadata();
+  slow.set('end-user', 'slow');
+  for (const deadline of [undefined, Date.now() + 60_000]) {
+    const started = performance.now();
+    const err = await new Promise<Error & { code?: number; details?: string }>((resolve, reject) =>
+      client.Calculate({ x: 1, y: 1 }, slow, deadline === undefined ? {} : { deadline }, (e: (Error & { code?: number }) | null) => (e ? resolve(e) : reject(new Error('answered')))));
+    const elapsed = performance.now() - started;
+    assert.equal(err.code, 4, `DEADLINE_EXCEEDED, got ${err.code} ${err.details}`);
+    assert.match(err.details ?? '', /upstream request timeout/);
+    assert.ok(elapsed >= 250, `ended after ${elapsed.toFixed(0)} ms`);
+  }
 });
 
 test('inbound listener: with xds.serverPorts the istiod-named inbound listener is subscribed and reaches the snapshot', async (t) => {

@@ -177,3 +177,26 @@ test('reconnects with backoff, re-subscribes with the accepted versions, keeps t
   assert.equal(sets2[0]!.v, 'lkg:LDS=7,RDS=7,CDS=7,EDS=7');
   assert.equal(sets2[0]!.r.clusters[0]!.name, 'outbound|9000||calculate.default.svc.cluster.local');
 });
+
+test('a route that moves to another cluster re-subscribes CDS and EDS to the new names only (unsubscribing the old)', async (t) => {
+  const server = await startFakeAds();
+  const sets: Array<{ r: EnvoyResources; v: string }> = [];
+  const c = client(server, sets);
+  t.after(async () => { await c.close(); server.close(); });
+  await server.next(isType(LDS));
+  await serveAll(server, '1', 'a');
+  const moved = sampleResources({ cluster: 'outbound|9000|v2|calculate.default.svc.cluster.local' });
+  const from = server.requests.length;
+  server.respond(RDS, '2', 'b-r', moved.routes);
+  const cds = await server.next((r) => r.type_url === CDS && r.response_nonce === 'a-c', from);
+  assert.deepEqual(cds.resource_names, ['outbound|9000|v2|calculate.default.svc.cluster.local'], 'CDS names follow the routes');
+  assert.equal(sets.length, 1, 'the moved route waits for its cluster');
+  server.respond(CDS, '2', 'b-c', moved.clusters);
+  const eds = await server.next((r) => r.type_url === EDS && (r.resource_names ?? []).includes('outbound|9000|v2|calculate.default.svc.cluster.local'), from);
+  assert.deepEqual(eds.resource_names, ['outbound|9000|v2|calculate.default.svc.cluster.local'], 'the old EDS name is dropped');
+  server.respond(EDS, '2', 'b-e', moved.endpoints);
+  await server.next((r) => r.type_url === EDS && r.response_nonce === 'b-e', from);
+  assert.equal(sets.length, 2);
+  assert.deepEqual(sets[1]!.r.clusters.map((x) => x.name), ['outbound|9000|v2|calculate.default.svc.cluster.local'], 'the unreferenced cluster is gone');
+  assert.deepEqual(c.status().types.CDS.subscribed, ['outbound|9000|v2|calculate.default.svc.cluster.local']);
+});
