@@ -47,6 +47,22 @@ export interface MeshOptions extends MeshIdentityOptions {
     autoRegisterGroup?: string;
     /** ADS over mTLS, the server checked against the mesh root; default true with the control plane's CA (`ca: { root }`) */
     tls?: boolean;
+    /**
+     * Outbound listeners to subscribe by name, as gRPC's xDS client does (`reviews:9080`,
+     * `reviews.default.svc.cluster.local:9080`, or a bare host for all its ports). Default:
+     * wildcard LDS, which istiod and meshlet's control plane both answer with every service.
+     */
+    listeners?: string[];
+    /**
+     * Ports this workload serves with mesh inbound policy: for each, the inbound listener
+     * istiod builds when asked by name (`xds.istio.io/grpc/lds/inbound/0.0.0.0:<port>`) is
+     * subscribed and enforced. See docs/istio.md.
+     */
+    serverPorts?: number[];
+    /** The address in inbound listener names (default 0.0.0.0, as gRPC servers listen). */
+    serverAddress?: string;
+    /** The bootstrap's `server_listener_resource_name_template` (default `xds.istio.io/grpc/lds/inbound/%s`). */
+    serverListenerNameTemplate?: string;
   };
   /** Unknown hosts pass through (ALLOW_ANY, the default, as Istio) or fail with 502 NR. */
   outboundTrafficPolicy?: OutboundTrafficPolicy;
@@ -79,9 +95,21 @@ export interface MeshOptions extends MeshIdentityOptions {
   /**
    * The cluster this workload runs in: CLUSTER_ID in the node metadata sent to
    * the control plane and in metadata exchange, and the value of the
-   * source_cluster / destination_cluster labels. Default `Kubernetes`, istiod's default.
+   * source_cluster / destination_cluster labels. Default: the bootstrap's node
+   * metadata, env ISTIO_META_CLUSTER_ID, else `Kubernetes`, istiod's default.
    */
   clusterId?: string;
+  /**
+   * MESH_ID in node metadata and metadata exchange. Default: the bootstrap's
+   * node metadata, env ISTIO_META_MESH_ID, else the trust domain (istiod's default).
+   */
+  meshId?: string;
+  /**
+   * ISTIO_VERSION in node metadata, metadata exchange and `istio_build`. Default:
+   * the bootstrap's node metadata, env ISTIO_META_ISTIO_VERSION or ISTIO_VERSION,
+   * else the Istio release meshlet mirrors.
+   */
+  istioVersion?: string;
   /**
    * Envoy-style admin endpoints on loopback: /stats/prometheus and /metrics,
    * /config_dump, /clusters, /ready. Port 0 picks a free one (see `mesh.admin.port`).

@@ -14,7 +14,8 @@ import { pathNormalizationSettings } from './core/path-normalization.js';
 import { translate, type ProxyInfo } from './config/translate.js';
 import type { EnvoyResources, Listener } from './config/envoy.js';
 import { fromStruct } from './config/struct.js';
-import { SECURITY_METADATA_KEY, TELEMETRY_METADATA_KEY, VIRTUAL_INBOUND } from './config/translate-inbound.js';
+import { SECURITY_METADATA_KEY, TELEMETRY_METADATA_KEY } from './config/translate-inbound.js';
+import { inboundListener } from './core/listener-role.js';
 import { defaultRandom, type RandomSource } from './core/random.js';
 import { retireCluster } from './core/cluster.js';
 import { clusterStatuses, type ClusterStatus } from './core/cluster-status.js';
@@ -25,13 +26,14 @@ import { compileSnapshot, emptySnapshot, type Snapshot } from './core/snapshot.j
 import { MeshDispatcher } from './http/dispatcher.js';
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type { Context } from '@opentelemetry/api';
-import { DEFAULT_CLUSTER_ID, MeshTelemetry } from './telemetry/telemetry.js';
+import { MeshTelemetry } from './telemetry/telemetry.js';
 import { telemetryPolicyFor } from './telemetry/telemetry-policy.js';
 import { createAdminServer, DEFAULT_ADMIN_PORT, type AdminServer } from './telemetry/admin.js';
 import { createMeshGrpc, type MeshGrpc } from './grpc/index.js';
 import type { AdsClient } from './xds/ads-client.js';
 import { subscribe } from './xds/mesh-subscription.js';
 import { resolveBootstrap } from './xds/bootstrap.js';
+import { bootstrapMetadata, resolveNodeIdentity, type NodeIdentity, type NodeIdentitySources } from './xds/node.js';
 import { expressMiddleware, type ExpressMiddleware } from './http/express.js';
 import { fastifyPlugin, type MeshFastifyPlugin } from './http/fastify.js';
 import { InboundServer } from './http/inbound.js';
@@ -67,6 +69,8 @@ export class Mesh {
   private readonly closeTimeout: number;
   /** CLUSTER_ID: one value for node metadata, metadata exchange and the *_cluster labels. */
   readonly clusterId: string;
+  /** CLUSTER_ID, MESH_ID and ISTIO_VERSION as node metadata and telemetry both use them (options, bootstrap, env). */
+  readonly nodeIdentity: NodeIdentity;
   private closing: Promise<void> | undefined;
 
   /** @internal use {@link createMesh} */
@@ -79,11 +83,16 @@ export class Mesh {
       ...(w?.serviceAccount !== undefined && { serviceAccount: w.serviceAccount }),
     };
     this.closeTimeout = options.closeTimeout ?? 1000;
-    this.clusterId = options.clusterId ?? DEFAULT_CLUSTER_ID;
+    this.nodeIdentity = resolveNodeIdentity({
+      options: { ...(options.clusterId && { clusterId: options.clusterId }), ...(options.meshId && { meshId: options.meshId }), ...(options.istioVersion && { istioVersion: options.istioVersion }) },
+      ...bootstrapIdentitySource(options),
+      ...(options.trustDomain !== undefined && { trustDomain: options.trustDomain }),
+    });
+    this.clusterId = this.nodeIdentity.clusterId;
     this.telemetry = new MeshTelemetry({
       workload: {
         name: this.proxy.name, namespace: this.proxy.namespace, labels: this.proxy.labels, clusterId: this.clusterId,
-        meshId: options.trustDomain ?? 'cluster.local',
+        meshId: this.nodeIdentity.meshId, istioVersion: this.nodeIdentity.istioVersion,
         ...(this.proxy.serviceAccount !== undefined && { serviceAccount: this.proxy.serviceAccount }),
       },
       ...(options.tracerProvider && { tracerProvider: options.tracerProvider }),
@@ -128,7 +137,7 @@ export class Mesh {
   async connectXds(options: NonNullable<MeshOptions['xds']>, identityOptions: MeshIdentityOptions = {}): Promise<void> {
     const security = this.security;
     this.xds = subscribe({
-      proxy: this.proxy, clusterId: this.clusterId, identity: security.identity, trustDomain: security.trustDomain,
+      proxy: this.proxy, nodeIdentity: this.nodeIdentity, identity: security.identity, trustDomain: security.trustDomain,
       onResources: (resources, version) => this.applyFromControlPlane(resources, version),
     }, options, identityOptions);
     await this.xds.ready();
@@ -193,7 +202,7 @@ export class Mesh {
    * listener carries for in-process enforcement. Throws (→ NACK) when any is unusable.
    */
   private applyFromControlPlane(resources: EnvoyResources, version: string): void {
-    const inbound = resources.listeners.find((l) => l.name === VIRTUAL_INBOUND) as (Listener & { metadata?: { filter_metadata?: Record<string, unknown> } }) | undefined;
+    const inbound = inboundListener(resources.listeners) as (Listener & { metadata?: { filter_metadata?: Record<string, unknown> } }) | undefined;
     const carriedBy = (key: string): object[] => {
       const carried = fromStruct(inbound?.metadata?.filter_metadata?.[key]).resources;
       return parseResources(Array.isArray(carried) ? (carried as object[]) : []);
@@ -377,6 +386,21 @@ export class Mesh {
       await this.security.close();
     })();
     return this.closing;
+  }
+}
+
+/**
+ * The bootstrap's node metadata, in control-plane mode, for CLUSTER_ID /
+ * MESH_ID / ISTIO_VERSION. A broken bootstrap is reported when the mesh
+ * connects, with the file named, not here.
+ */
+function bootstrapIdentitySource(options: MeshOptions): Pick<NodeIdentitySources, 'bootstrapMetadata'> {
+  if (options.config !== undefined) return {};
+  try {
+    const meta = bootstrapMetadata(resolveBootstrap(options.xds ?? {})?.node);
+    return meta ? { bootstrapMetadata: meta } : {};
+  } catch {
+    return {};
   }
 }
 

@@ -100,6 +100,8 @@ export interface RouteAction {
   request_mirror_policies?: RequestMirrorPolicy[];
   hash_policy?: Array<Record<string, unknown>>;
   max_stream_duration?: { grpc_timeout_header_max?: ProtoDuration; max_stream_duration?: ProtoDuration };
+  /** deprecated in Envoy, still what istiod writes for sidecars: cap on the grpc-timeout header for gRPC requests */
+  max_grpc_timeout?: ProtoDuration;
 }
 
 export interface HeaderValueOption {
@@ -127,6 +129,8 @@ export interface VirtualHost {
   name: string;
   domains: string[];
   routes: Route[];
+  /** send `x-envoy-attempt-count` upstream (istiod sets it on sidecar outbound virtual hosts) */
+  include_request_attempt_count?: boolean;
   typed_per_filter_config?: Record<string, Any>;
   rate_limits?: Array<Record<string, unknown>>;
 }

@@ -10,10 +10,12 @@
  */
 import { createHash } from 'node:crypto';
 import type protobuf from 'protobufjs';
-import type { EnvoyResources } from '../config/envoy.js';
+import { TYPE_URL, type EnvoyResources } from '../config/envoy.js';
 import { TranslateCache } from '../config/translate.js';
 import { XDS_TYPES, resourceName, type XdsType } from '../xds/resources.js';
 import { encodeAny, envoyRoot } from '../xds/protos.js';
+import { INBOUND_LISTENER_PREFIX } from '../core/listener-role.js';
+import { VIRTUAL_INBOUND } from '../config/translate-inbound.js';
 
 /** One encoded resource. */
 interface EncodedResource {
@@ -60,7 +62,7 @@ export class NamespaceSnapshot {
   private readonly byType = new Map<string, Map<string, EncodedResource>>();
   private readonly responses = new Map<string, Map<string, PreparedResponse>>();
 
-  constructor(readonly namespace: string, readonly generation: number, readonly resources: EnvoyResources, encodings: EncodingCache) {
+  constructor(readonly namespace: string, readonly generation: number, readonly resources: EnvoyResources, private readonly encodings: EncodingCache) {
     for (const type of XDS_TYPES) {
       const map = new Map<string, EncodedResource>();
       for (const r of resources[type.key]) {
@@ -69,6 +71,10 @@ export class NamespaceSnapshot {
       this.byType.set(type.typeUrl, map);
       this.responses.set(type.typeUrl, new Map());
     }
+  }
+
+  private inboundAs(type: XdsType, name: string): EncodedResource | undefined {
+    return type.key === 'listeners' && name.startsWith(INBOUND_LISTENER_PREFIX) ? inboundListenerAs(this, name, this.encodings) : undefined;
   }
 
   /** Number of resources of a type. */
@@ -92,7 +98,7 @@ export class NamespaceSnapshot {
     const all = this.byType.get(type.typeUrl)!;
     const picked: Array<[string, EncodedResource]> = [];
     if (subscription === '*') for (const e of all) picked.push(e);
-    else for (const n of names) { const r = all.get(n); if (r) picked.push([n, r]); }
+    else for (const n of names) { const r = all.get(n) ?? this.inboundAs(type, n); if (r) picked.push([n, r]); }
     picked.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
     const h = createHash('sha1');
     const hashes = new Map<string, string>();
@@ -112,6 +118,23 @@ export class NamespaceSnapshot {
     cache.set(cacheKey, prepared);
     return prepared;
   }
+}
+
+/** Inbound listeners re-encoded under the names clients ask for, per snapshot. */
+const inboundEncodings = new WeakMap<NamespaceSnapshot, Map<string, EncodedResource>>();
+
+/**
+ * A listener asked for by istiod's inbound name (`xds.istio.io/grpc/lds/inbound/<ip>:<port>`, as a
+ * proxyless server subscribes) is this proxy's inbound listener under that name, as istiod answers it.
+ */
+function inboundListenerAs(snapshot: NamespaceSnapshot, name: string, encodings: EncodingCache): EncodedResource | undefined {
+  const inbound = snapshot.resources.listeners.find((l) => l.name === VIRTUAL_INBOUND);
+  if (!inbound) return undefined;
+  let byName = inboundEncodings.get(snapshot);
+  if (!byName) inboundEncodings.set(snapshot, (byName = new Map()));
+  let e = byName.get(name);
+  if (!e) byName.set(name, (e = encodings.encode(TYPE_URL.listener, { ...inbound, name })));
+  return e;
 }
 
 let responseType: protobuf.Type | undefined;

@@ -7,6 +7,7 @@
  * (istiod's proxyless gRPC listeners) leaves the mesh's own setting in force,
  * so a control plane that says nothing never turns normalization off.
  */
+import { inboundListener } from './listener-role.js';
 import { VIRTUAL_INBOUND, inboundConnectionManager, type InboundHttpConnectionManager } from '../config/translate-inbound.js';
 import { MeshConfigError } from '../errors.js';
 import type { InboundPolicySource } from './inbound-policy.js';
@@ -51,7 +52,7 @@ export function hcmPathNormalization(hcm: InboundHttpConnectionManager | undefin
 
 /** Checks a snapshot's inbound path settings when it is applied (a bad one is NACKed with the rest). */
 export function validateInboundPath(source: InboundPolicySource): void {
-  hcmPathNormalization(inboundConnectionManager(source.resources.listeners.find((l) => l.name === VIRTUAL_INBOUND)));
+  hcmPathNormalization(inboundConnectionManager(inboundListener(source.resources.listeners)));
 }
 
 /** The path settings of each snapshot, read once per snapshot. */
@@ -64,7 +65,7 @@ export class InboundPathSettings {
   forSnapshot(snapshot: InboundPolicySource): PathNormalizationSettings {
     let settings = this.cache.get(snapshot);
     if (settings === undefined) {
-      const listener = snapshot.resources.listeners.find((l) => l.name === VIRTUAL_INBOUND);
+      const listener = inboundListener(snapshot.resources.listeners);
       settings = hcmPathNormalization(inboundConnectionManager(listener)) ?? this.fallback;
       this.cache.set(snapshot, settings);
     }

@@ -33,7 +33,11 @@ export interface CompiledRoute {
   /** per destination cluster header mutations (weighted clusters) */
   readonly clusterRequestHeaders: readonly HeaderMutation[];
   readonly clusterResponseHeaders: readonly HeaderMutation[];
+  /** the route timeout of an HTTP request: `timeout`, capped by `max_stream_duration` (0: none) */
   readonly timeoutMs: number;
+  /** the same for a gRPC call with a deadline (grpc-timeout) and without one; see {@link grpcTimeouts} */
+  readonly grpcTimeoutMs: number;
+  readonly grpcNoDeadlineTimeoutMs: number;
   readonly retry: CompiledRetryPolicy | undefined;
   readonly prefixRewrite: string | undefined;
   /** regex_rewrite, compiled (RE2 GlobalReplace; `\1` names group 1) */
@@ -72,6 +76,7 @@ export function compileRoute(route: Route, index: number): CompiledRoute {
   if (action && total <= 0) throw new Error(`routes[${index}].route.weighted_clusters: weights total 0`);
   if (total > MAX_TOTAL_WEIGHT) throw new Error(`routes[${index}].route.weighted_clusters: weights total ${total}, more than ${MAX_TOTAL_WEIGHT}`);
   const regexRewrite = action?.regex_rewrite ? compileRewrite(action.regex_rewrite, `routes[${index}].route.regex_rewrite`) : undefined;
+  const timeouts = routeTimeouts(action);
   return {
     name: route.name ?? `route-${index}`,
     match: compileMatch(route.match ?? { prefix: '/' }, `routes[${index}].match`),
@@ -81,7 +86,9 @@ export function compileRoute(route: Route, index: number): CompiledRoute {
     totalWeight: total,
     clusterRequestHeaders: action?.cluster ? [noHeaderMutation] : weighted.map((c) => mutation(c.request_headers_to_add, c.request_headers_to_remove)),
     clusterResponseHeaders: action?.cluster ? [noHeaderMutation] : weighted.map((c) => mutation(c.response_headers_to_add, c.response_headers_to_remove)),
-    timeoutMs: protoToMs(action?.timeout) ?? 0,
+    timeoutMs: timeouts.http,
+    grpcTimeoutMs: timeouts.grpcWithDeadline,
+    grpcNoDeadlineTimeoutMs: timeouts.grpcWithoutDeadline,
     retry: compileRetryPolicy(action?.retry_policy),
     // Envoy: an empty prefix_rewrite is no rewrite (getPathRewrite(...).empty()).
     prefixRewrite: action?.prefix_rewrite || undefined,
@@ -95,6 +102,37 @@ export function compileRoute(route: Route, index: number): CompiledRoute {
     mirrors: compileMirrorPolicies(action?.request_mirror_policies),
     fault: compileFault(route.typed_per_filter_config?.['envoy.filters.http.fault'], route.name ?? `route-${index}`),
     filterConfig: route.typed_per_filter_config ?? {},
+  };
+}
+
+/** The smaller of two timeouts where 0 means none. */
+function minTimeout(a: number, b: number): number {
+  return a === 0 ? b : b === 0 ? a : Math.min(a, b);
+}
+
+/**
+ * The route timeouts a request gets, as Envoy's router computes them
+ * (route_components.proto RouteAction): `timeout`; for gRPC, the deprecated
+ * `max_grpc_timeout` (istiod's sidecar output) replaces it with the
+ * grpc-timeout header capped by it (0: uncapped), and no header means
+ * infinity capped by it; `max_stream_duration.max_stream_duration` bounds the
+ * whole stream (istiod's proxyless output sets it to the VirtualService
+ * timeout), and for a gRPC call with a grpc-timeout header
+ * `grpc_timeout_header_max` replaces it with the header capped by it. The
+ * caller's own deadline (the header) is enforced by grpc-js, so only the caps
+ * are armed here. 0 means no timeout.
+ */
+export function routeTimeouts(action: Route['route']): { http: number; grpcWithDeadline: number; grpcWithoutDeadline: number } {
+  const timeout = protoToMs(action?.timeout) ?? 0;
+  const msd = action?.max_stream_duration;
+  const streamMax = protoToMs(msd?.max_stream_duration) ?? 0;
+  const maxGrpc = action?.max_grpc_timeout ? protoToMs(action.max_grpc_timeout) : undefined;
+  const grpcBase = maxGrpc ?? timeout;
+  const headerMax = msd?.grpc_timeout_header_max ? protoToMs(msd.grpc_timeout_header_max) : undefined;
+  return {
+    http: minTimeout(timeout, streamMax),
+    grpcWithDeadline: minTimeout(grpcBase, headerMax ?? streamMax),
+    grpcWithoutDeadline: minTimeout(grpcBase, streamMax),
   };
 }
 

@@ -89,6 +89,10 @@ export abstract class RouterSession implements PendingRequest, RouterTransport {
   ) {}
 
   abstract requestHeader(name: string): string | undefined;
+  /** Whether the caller set a deadline (gRPC's grpc-timeout), which picks the route's gRPC timeout. */
+  hasCallerDeadline(): boolean {
+    return this.requestHeader('grpc-timeout') !== undefined;
+  }
   abstract createAttempt(host: Host, retryNumber: number): RouterAttempt | Error;
   abstract sendAttempt(attempt: RouterAttempt): void;
   abstract cancelAttempt(attempt: RouterAttempt, reason: string): void;
@@ -131,7 +135,8 @@ export abstract class RouterSession implements PendingRequest, RouterTransport {
       this.admitted = ADMITTED_STREAM;
     }
     // The route timeout covers the wait in the pending queue, as Envoy's does.
-    const timeoutMs = this.route!.timeoutMs;
+    const route = this.route!;
+    const timeoutMs = !this.grpc ? route.timeoutMs : this.hasCallerDeadline() ? route.grpcTimeoutMs : route.grpcNoDeadlineTimeoutMs;
     if (timeoutMs > 0) this.routeDeadline = this.router.deadlines.arm(timeoutMs, routeTimedOut, this);
     if (active) this.forward();
   }

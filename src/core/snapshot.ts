@@ -12,6 +12,7 @@ import { compileRoute, type CompiledRoute } from './route.js';
 import { matches, type RequestView } from './router.js';
 import { compileGlobalLimit, type GlobalLimitPolicy } from './global-rate-limit.js';
 import { compileLocalRateLimit, LocalRateLimiter } from './token-bucket.js';
+import { isGatewayListener } from './listener-role.js';
 
 export interface CompiledVirtualHost {
   readonly name: string;
@@ -22,6 +23,8 @@ export interface CompiledVirtualHost {
   readonly localLimiter: LocalRateLimiter | undefined;
   /** global rate limit: the descriptors to ask the rate-limit service about */
   readonly globalLimit: GlobalLimitPolicy | undefined;
+  /** include_request_attempt_count: each try carries `x-envoy-attempt-count: <n>` (1 for the first) */
+  readonly includeAttemptCount: boolean;
 }
 
 export interface Snapshot {
@@ -110,11 +113,12 @@ class SnapshotImpl implements Snapshot {
 /** Compiles Envoy resources; throws MeshConfigError naming the bad resource. */
 export function compileSnapshot(resources: EnvoyResources, version: string, options: CompileOptions = {}): Snapshot {
   const random = options.random ?? defaultRandom;
-  // Route configurations behind a bound listener (a gateway port) are not outbound routes.
+  // Route configurations behind a bound listener (a gateway port) are not outbound routes; an outbound
+  // api_listener with the service VIP as its address (istiod's grpcgen) is not bound.
   const bound = new Set<string>();
   for (const l of resources.listeners) {
     const name = l.api_listener?.api_listener.rds?.route_config_name;
-    if (l.address && name) bound.add(name);
+    if (name && isGatewayListener(l)) bound.add(name);
     for (const fc of (l.filter_chains ?? []) as Array<{ filters?: Array<{ typed_config?: { rds?: { route_config_name?: string } } }> }>) {
       for (const f of fc.filters ?? []) if (f.typed_config?.rds?.route_config_name) bound.add(f.typed_config.rds.route_config_name);
     }
@@ -143,6 +147,7 @@ export function compileSnapshot(resources: EnvoyResources, version: string, opti
         routeConfig: rc.name,
         localLimiter: localLimiterFor(limiterKey, vh.typed_per_filter_config?.['envoy.filters.http.local_ratelimit'], options.previous, random),
         globalLimit,
+        includeAttemptCount: vh.include_request_attempt_count === true,
       };
       limiters.set(limiterKey, compiled.localLimiter);
       table.add(vh.domains, compiled);

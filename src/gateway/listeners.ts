@@ -7,6 +7,7 @@
 import { readFileSync } from 'node:fs';
 import { createSecureContext, type SecureContext, type TlsOptions } from 'node:tls';
 import type { Listener } from '../config/envoy.js';
+import { isGatewayListener } from '../core/listener-role.js';
 import type { RouteTable, Snapshot } from '../core/snapshot.js';
 import { MeshConfigError } from '../errors.js';
 
@@ -53,7 +54,8 @@ export function gatewayListeners(snapshot: Snapshot): GatewayListener[] {
   for (const l of snapshot.resources.listeners) {
     const port = l.address?.socket_address.port_value;
     const routeConfig = l.api_listener?.api_listener.rds?.route_config_name;
-    if (port === undefined || !routeConfig) continue;
+    // istiod's outbound listeners carry the service VIP as their address: not a port to serve.
+    if (port === undefined || !routeConfig || !isGatewayListener(l)) continue;
     const tls = ((l.filter_chains ?? []) as TlsChain[]).some((c) => c.transport_socket?.typed_config?.common_tls_context?.tls_certificates?.length);
     out.push({ name: l.name, port: Number(port), routeConfig, tls, listener: l });
   }

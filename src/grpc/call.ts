@@ -84,6 +84,10 @@ export class MeshCall extends RouterSession implements Abortable, RequestView {
     return v.length > 0 && typeof v[0] === 'string' ? v[0] : undefined;
   }
 
+  override hasCallerDeadline(): boolean {
+    return this.deadlineMs !== Infinity;
+  }
+
   requestHeader(name: string): string | undefined {
     if (name === ':path') return this.path;
     if (name === ':method') return 'POST';
@@ -126,6 +130,11 @@ export class MeshCall extends RouterSession implements Abortable, RequestView {
     // Tries share the metadata (grpc-js clones before merging call credentials); a traced retry gets its own trace headers.
     attempt.metadata = this.metadata;
     if (retryNumber > 0) ({ retry: attempt.retry, metadata: attempt.metadata } = startRetryTelemetry(this.runtime, this.telemetryCall, retryNumber, this.metadata!));
+    if (this.vhost?.includeAttemptCount) {
+      // Envoy's include_request_attempt_count; the tries' shared metadata is copied so each says its own number.
+      attempt.metadata = retryNumber > 0 ? attempt.metadata!.clone() : attempt.metadata;
+      attempt.metadata!.set('x-envoy-attempt-count', String(retryNumber + 1));
+    }
     return attempt;
   }
 

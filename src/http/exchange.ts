@@ -26,6 +26,9 @@ import { getHeader, mutateRawHeaders, outboundHeaders, type RawHeaders } from '.
 import { flagHeader, rawHeaders, sendLocalReply, type LocalReplyMode } from './local-reply.js';
 import { takePeerMetadata } from './response-meta.js';
 import { tlsIdentitiesOf } from './pools.js';
+
+/** The header Envoy's include_request_attempt_count adds to each try. */
+const ATTEMPT_COUNT = 'x-envoy-attempt-count';
 import { headerBlockBytes, requestLineBytes, statusLineBytes } from './wire-bytes.js';
 
 /** What an exchange needs from the mesh that runs it. */
@@ -136,6 +139,9 @@ export class Exchange extends RouterSession {
     const retry: Dispatcher.DispatchOptions = Object.assign({}, this.attemptOptions);
     retry.body = this.body.next() as Dispatcher.DispatchOptions['body'];
     if (retrySpan !== undefined) retry.headers = this.upstreamHeaders(retrySpan);
+    if (this.vhost?.includeAttemptCount) {
+      retry.headers = Object.assign({}, retry.headers as Record<string, string | string[]>, { [ATTEMPT_COUNT]: String(this.retryNumber + 1) });
+    }
     return retry;
   }
 
@@ -143,6 +149,8 @@ export class Exchange extends RouterSession {
   private upstreamHeaders(carrier: TraceCarrier): RawHeaders {
     const route = this.route!;
     const headers = outboundHeaders(this.opts.headers as RawHeaders, route.hostRewrite ?? this.authority, [route.requestHeaders, route.clusterRequestHeaders[this.clusterIndex]!], undefined);
+    // Envoy's include_request_attempt_count: the first try says 1 (retries overwrite it above).
+    if (this.vhost?.includeAttemptCount) headers[ATTEMPT_COUNT] = '1';
     this.ctx.telemetry.outbound.injectHeaders(carrier, headers);
     this.requestHeaderBytes = requestLineBytes(this.opts.method, this.opts.path) + headerBlockBytes(headers);
     return headers;

@@ -14,8 +14,9 @@ import type { RandomSource } from '../core/random.js';
 import { affectsTracing, ALL_METRICS, type TelemetryPolicy } from './telemetry-policy.js';
 import { MeshTracer } from './tracing.js';
 
+import { DEFAULT_CLUSTER_ID } from '../xds/node.js';
 /** istiod's default cluster id (its `--clusterID` flag, env CLUSTER_ID): what Kiali's health queries select. */
-export const DEFAULT_CLUSTER_ID = 'Kubernetes';
+export { DEFAULT_CLUSTER_ID };
 
 /** Options of {@link MeshTelemetry}. */
 export interface MeshTelemetryOptions {
@@ -29,6 +30,8 @@ export interface MeshTelemetryOptions {
     clusterId?: string;
     /** MESH_ID (default the trust domain, as istiod's meshConfig.meshId). */
     meshId?: string;
+    /** ISTIO_VERSION in metadata exchange and `istio_build`'s tag (default {@link BUILD_TAG}). */
+    istioVersion?: string;
   };
   /** The service this workload serves, for destination_service* on inbound; default `<app or name>.<namespace>.svc.cluster.local`. */
   service?: { host: string; name?: string; namespace?: string };
@@ -77,12 +80,13 @@ export class MeshTelemetry {
       serviceAccount: w.serviceAccount,
       clusterId: w.clusterId ?? DEFAULT_CLUSTER_ID,
       meshId: w.meshId ?? 'cluster.local',
-      istioVersion: BUILD_TAG,
+      istioVersion: w.istioVersion ?? BUILD_TAG,
     };
     this.propagator = new MeshPropagator({ inject: options.propagation });
     this.tracer = new MeshTracer({ tracerProvider: options.tracerProvider, recordHeaders: options.recordHeaders, random: options.random });
     this.metrics = new IstioMetrics({
       registry: options.registry, maxSeries: options.maxSeries, maxPeers: options.maxPeers, canonicalLabels: options.canonicalLabels,
+      ...(w.istioVersion !== undefined && { buildTag: w.istioVersion }),
     });
     this.peers = new PeerMetadataCache();
     this.ownHeaders = options.metadataExchange === false ? undefined : encodePeerMetadata({ ...self, labels: exchangedLabels(self.labels ?? {}, w.name) });

@@ -1,8 +1,10 @@
 /**
  * An ADS State-of-the-World client (Envoy v3 `StreamAggregatedResources`),
- * subscribing the way Envoy does: LDS and CDS wildcard (or the listener names
- * given, as gRPC's A27), then RDS for the route names the listeners' HCMs
- * name and EDS for the EDS clusters. Each accepted update is handed to the
+ * subscribing as gRPC's xDS client does (gRFC A27, see subscriptions.ts):
+ * LDS wildcard or by name (plus the inbound listeners of the servers the
+ * workload runs), then RDS, CDS and EDS by the names the resources before
+ * them reference — never CDS wildcard, which istiod's grpc generator answers
+ * with nothing. Each accepted update is handed to the
  * consumer as one consistent EnvoyResources set; a consumer that throws
  * rejects it (NACK with the previous version and error_detail) and the last
  * accepted set stays. Reconnects with jittered exponential backoff; the last
@@ -13,12 +15,11 @@ import type { EnvoyResources } from '../config/envoy.js';
 import { Backoff } from './backoff.js';
 import { resolveBootstrap, type XdsBootstrap } from './bootstrap.js';
 import { LastKnownGoodWriter, readLastKnownGood } from './last-known-good.js';
-import { buildNode, toStruct, type XdsNode } from './node.js';
+import { buildNode, mergeNode, type XdsNode } from './node.js';
 import { loadGrpcPackage } from './protos.js';
-import {
-  XDS_TYPES, checkResource, decodeResource, endpointNamesOf, resourceName, routeNamesOf,
-  type WireAny, type XdsType,
-} from './resources.js';
+import { XDS_TYPES, checkResource, decodeResource, resourceName, type WireAny, type XdsType } from './resources.js';
+import { isHostPortName } from '../core/listener-role.js';
+import { INBOUND_LISTENER_PREFIX, neededNames, toEnvoyResources, withoutWarmingClusters } from './subscriptions.js';
 import { createTrace, type TraceFn } from './trace.js';
 import { MeshConfigError } from '../errors.js';
 
@@ -67,6 +68,9 @@ export class AdsClient {
   private lastNack: XdsNack | undefined;
   private readyResolve!: () => void;
   private readonly readyPromise: Promise<void>;
+  private readonly inboundNames: readonly string[];
+  /** LDS started wildcard but inbound listeners are wanted: switch to names once the outbound ones are known. */
+  private pinOutbound: boolean;
 
   constructor(options: AdsClientOptions) {
     this.options = options;
@@ -77,9 +81,13 @@ export class AdsClient {
     this.trace = createTrace('xds', options.trace);
     this.backoff = new Backoff(options.backoff);
     this.readyPromise = new Promise((resolve) => { this.readyResolve = resolve; });
+    const outbound = options.listenerNames ?? [];
+    this.inboundNames = options.inboundListenerNames ?? [];
+    // Without outbound names: wildcard LDS, which istiod answers; pinned below once inbound names must join it.
+    this.pinOutbound = outbound.length === 0 && this.inboundNames.length > 0;
     for (const type of XDS_TYPES) {
-      const wildcard = type.key === 'clusters' || (type.key === 'listeners' && !options.listenerNames);
-      const names = new Set(type.key === 'listeners' ? options.listenerNames ?? [] : []);
+      const wildcard = type.key === 'listeners' && outbound.length === 0;
+      const names = new Set(type.key === 'listeners' && !wildcard ? [...outbound, ...this.inboundNames] : []);
       this.states.set(type.typeUrl, { type, wildcard, names, version: '', nonce: '', resources: new Map(), sentNames: undefined });
     }
     if (options.lastKnownGood) {
@@ -244,7 +252,25 @@ export class AdsClient {
       this.armFetchTimer();
     }
     this.send(state, undefined);
+    if (state.type.key === 'listeners') this.pinListeners(state);
     this.applySubscriptions(this.currentMaps(), true);
+  }
+
+  /**
+   * istiod answers wildcard LDS with outbound listeners only, and a named
+   * request with exactly the names (pilot/pkg/networking/grpcgen/lds.go):
+   * to add the inbound listeners, name the outbound listeners the wildcard
+   * answer held. Services added later then need the `listenerNames` option
+   * or a restart (SotW cannot mix wildcard and names).
+   */
+  private pinListeners(state: TypeState): void {
+    if (!this.pinOutbound || !state.wildcard) return;
+    this.pinOutbound = false;
+    const outbound = [...state.resources.keys()].filter((n) => !n.startsWith(INBOUND_LISTENER_PREFIX));
+    state.wildcard = false;
+    state.names = new Set([...outbound, ...this.inboundNames]);
+    this.trace(`LDS: naming ${outbound.length} outbound and ${this.inboundNames.length} inbound listeners`);
+    this.send(state, undefined);
   }
 
   private decode(state: TypeState, wire: WireAny[]): Map<string, Record<string, unknown>> | string {
@@ -260,8 +286,8 @@ export class AdsClient {
       const problem = checkResource(state.type, name, resource);
       if (problem) return problem;
       if (out.has(name)) return `${state.type.kind} ${name}: duplicate resource name in one response`;
-      // RDS/EDS: ignore what we did not ask for (a server may send more).
-      if (!state.wildcard && !state.names.has(name)) continue;
+      // Named subscriptions: ignore what we did not ask for (a server may send more).
+      if (!state.wildcard && !asked(state, name)) continue;
       out.set(name, resource);
     }
     return out;
@@ -293,18 +319,25 @@ export class AdsClient {
    */
   private applySubscriptions(maps: Map<string, Map<string, Record<string, unknown>>>, update: boolean): boolean {
     let complete = true;
+    const [lds, rds, cds, eds] = XDS_TYPES.map((t) => t.typeUrl) as [string, string, string, string];
+    const needed = neededNames(maps.get(lds)!.values() as never, maps.get(rds)!.values() as never, maps.get(cds)!.values() as never);
     const needs: Array<[TypeState, string[]]> = [
-      [this.states.get(XDS_TYPES[1]!.typeUrl)!, routeNamesOf(maps.get(XDS_TYPES[0]!.typeUrl)!.values() as never)],
-      [this.states.get(XDS_TYPES[3]!.typeUrl)!, endpointNamesOf(maps.get(XDS_TYPES[2]!.typeUrl)!.values() as never)],
+      [this.states.get(rds)!, needed.routes],
+      [this.states.get(cds)!, needed.clusters],
+      [this.states.get(eds)!, needed.endpoints],
     ];
     for (const [state, names] of needs) {
       const have = maps.get(state.type.typeUrl)!;
       for (const n of names) if (!have.has(n)) complete = false;
       if (!update) continue;
+      // An empty CDS request could read as wildcard (the xDS spec's legacy rule): stay subscribed to the last
+      // names instead, keeping their resources, as the server keeps sending them. For RDS and EDS an empty
+      // request unsubscribes (istiod's shouldUnsubscribe), sent only when something was subscribed.
+      if (names.length === 0 && state.type.key === 'clusters') continue;
       state.names = new Set(names);
       for (const n of [...state.resources.keys()]) if (!state.names.has(n)) state.resources.delete(n);
-      // An empty SotW request would mean wildcard to a legacy server: keep the last subscription instead.
-      if (names.length > 0 && names.join('\0') !== state.sentNames) this.send(state, undefined);
+      const key = names.join('\0');
+      if (key !== state.sentNames && (names.length > 0 || state.sentNames)) this.send(state, undefined);
     }
     return complete;
   }
@@ -354,33 +387,10 @@ export class AdsClient {
   }
 }
 
-function toEnvoyResources(maps: Map<string, Map<string, Record<string, unknown>>>): EnvoyResources {
-  const out = { listeners: [], routes: [], clusters: [], endpoints: [] } as unknown as Record<string, unknown[]>;
-  for (const type of XDS_TYPES) out[type.key] = [...maps.get(type.typeUrl)!.values()];
-  return out as unknown as EnvoyResources;
-}
-
-/**
- * Drops EDS clusters whose ClusterLoadAssignment has not arrived, as Envoy
- * keeps such a cluster warming and unused: a call routed to it then gets a
- * prompt 503 `NC` naming the cluster (= the EDS resource name) instead of
- * waiting or failing as if the service had no healthy endpoint.
- */
-function withoutWarmingClusters(resources: EnvoyResources): EnvoyResources {
-  const assigned = new Set(resources.endpoints.map((e) => e.cluster_name));
-  const clusters = resources.clusters.filter((c) => c.type !== 'EDS' || assigned.has(c.eds_cluster_config?.service_name || c.name));
-  return clusters.length === resources.clusters.length ? resources : { ...resources, clusters };
-}
-
-function mergeNode(own: XdsNode, fromBootstrap: Partial<XdsNode> | undefined): XdsNode {
-  if (!fromBootstrap) return own;
-  const meta = fromBootstrap.metadata as unknown;
-  const bootMeta = meta && typeof meta === 'object' && !('fields' in meta) ? toStruct(meta as Record<string, unknown>) : (meta as XdsNode['metadata']);
-  return {
-    ...own,
-    ...fromBootstrap,
-    metadata: { fields: { ...own.metadata?.fields, ...bootMeta?.fields } },
-  };
+/** Whether a named subscription covers `name`; a bare host asks istiod for `host:<every port>` (grpcgen/lds.go). */
+function asked(state: TypeState, name: string): boolean {
+  if (state.names.has(name)) return true;
+  return state.type.key === 'listeners' && isHostPortName(name) && state.names.has(name.slice(0, name.lastIndexOf(':')));
 }
 
 /** Creates and starts an ADS client. */

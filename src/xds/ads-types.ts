@@ -18,8 +18,19 @@ export interface AdsClientOptions extends XdsBootstrapOptions {
   onResources(resources: EnvoyResources, version: string): void;
   /** Called for every NACK sent (the consumer's or a decoding error). */
   onNack?(nack: XdsNack): void;
-  /** Subscribe these listener names instead of LDS wildcard (gRPC A27 style). */
+  /**
+   * Subscribe these outbound listener names instead of LDS wildcard (gRPC A27
+   * style): `host:port`, or a bare host for all its ports; istiod expands short
+   * names (`reviews` → `reviews.<ns>.svc.cluster.local`).
+   */
   listenerNames?: string[];
+  /**
+   * Inbound listener names to subscribe (istiod's
+   * `xds.istio.io/grpc/lds/inbound/<ip>:<port>`, one per server port; see
+   * `serverListenerName`). Without `listenerNames`, LDS starts wildcard and
+   * then names the outbound listeners the first answer held plus these.
+   */
+  inboundListenerNames?: string[];
   /** Path of a last-known-good file: read at start, rewritten on every accepted set. */
   lastKnownGood?: string;
   /** Reconnect backoff (default 1 s ×1.6 ±20 %, cap 30 s). */

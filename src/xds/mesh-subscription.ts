@@ -12,11 +12,14 @@ import type { MeshIdentityOptions } from '../security/mesh-security.js';
 import { istiodSpiffeId } from '../security/tls.js';
 import type { WorkloadIdentity } from '../security/workload-identity.js';
 import { type AdsClient, createAdsClient } from './ads-client.js';
+import type { NodeIdentity } from './node.js';
+import { DEFAULT_SERVER_LISTENER_TEMPLATE, serverListenerName } from './subscriptions.js';
 
 /** What the subscription needs from the mesh. */
 export interface SubscribingMesh {
   readonly proxy: ProxyInfo;
-  readonly clusterId: string;
+  /** CLUSTER_ID, MESH_ID, ISTIO_VERSION for the node metadata (the ones telemetry uses). */
+  readonly nodeIdentity: NodeIdentity;
   readonly identity: WorkloadIdentity | undefined;
   readonly trustDomain: string;
   /** Installs a set from the control plane; throws (→ NACK) when unusable. */
@@ -29,19 +32,36 @@ export function subscribe(mesh: SubscribingMesh, options: NonNullable<MeshOption
   const tls = options.tls ?? ca !== undefined;
   const identity = mesh.identity;
   if (tls && !identity) throw new TypeError('xds.tls needs a workload identity (certs, ca) to connect with mTLS');
+  const inbound = inboundListenerNames(options);
   return createAdsClient({
     ...(tls && identity && { credentials: rotatingControlPlaneCredentials(identity, ca?.identity ?? istiodSpiffeId(mesh.trustDomain)) }),
     ...(options.server !== undefined && { server: options.server }),
     ...(options.bootstrap !== undefined && { bootstrap: options.bootstrap }),
     ...(options.lastKnownGood !== undefined && { lastKnownGood: options.lastKnownGood }),
     ...(options.initialFetchTimeoutMs !== undefined && { initialFetchTimeoutMs: options.initialFetchTimeoutMs }),
+    ...(options.listeners !== undefined && { listenerNames: options.listeners }),
+    ...(inbound.length > 0 && { inboundListenerNames: inbound }),
     workload: {
       ...mesh.proxy,
-      clusterId: mesh.clusterId,
+      ...mesh.nodeIdentity,
       ...(options.address !== undefined && { address: options.address }),
       ...(options.ports !== undefined && { ports: options.ports }),
       ...(options.autoRegisterGroup !== undefined && { autoRegisterGroup: options.autoRegisterGroup }),
     },
     onResources: (resources, version) => mesh.onResources(resources, version),
   });
+}
+
+/**
+ * The inbound listeners to ask for, one per server port (`xds.serverPorts`),
+ * named by `xds.serverListenerNameTemplate` (the bootstrap's
+ * `server_listener_resource_name_template`; default istio's
+ * `xds.istio.io/grpc/lds/inbound/%s`) with the workload's address (default
+ * 0.0.0.0, as gRPC servers listen).
+ */
+export function inboundListenerNames(options: NonNullable<MeshOptions['xds']>): string[] {
+  const ports = options.serverPorts ?? [];
+  if (ports.length === 0) return [];
+  const template = options.serverListenerNameTemplate ?? DEFAULT_SERVER_LISTENER_TEMPLATE;
+  return [...new Set(ports)].map((port) => serverListenerName(template, options.serverAddress ?? '0.0.0.0', port));
 }

@@ -3,8 +3,10 @@
  * istiod (and our control plane) know who is asking: id
  * `sidecar~<ip>~<pod>.<ns>~<ns>.svc.cluster.local`, cluster `<app>.<ns>`, and a
  * metadata Struct with NAME, NAMESPACE, LABELS, SERVICE_ACCOUNT, WORKLOAD_NAME,
- * ISTIO_VERSION, INSTANCE_IPS and GENERATOR=grpc (istiod's proxyless output),
- * and AUTO_REGISTER_GROUP / MESHLET_PORTS for auto-registration.
+ * ISTIO_VERSION, CLUSTER_ID, MESH_ID, INSTANCE_IPS and GENERATOR=grpc (istiod's
+ * proxyless output), and AUTO_REGISTER_GROUP / MESHLET_PORTS for auto-registration.
+ * CLUSTER_ID, MESH_ID and ISTIO_VERSION are resolved once per mesh
+ * ({@link resolveNodeIdentity}) so node metadata and telemetry agree.
  */
 import { networkInterfaces } from 'node:os';
 import { fromStruct, toStruct, type ProtoStruct } from '../config/struct.js';
@@ -32,6 +34,58 @@ export interface WorkloadInfo {
   autoRegisterGroup?: string;
   /** CLUSTER_ID (default `Kubernetes`, istiod's default); the same value labels the workload's metrics. */
   clusterId?: string;
+  /** MESH_ID (default: none sent; istiod then uses its meshConfig.meshId). */
+  meshId?: string;
+  /** ISTIO_VERSION (default {@link ISTIO_VERSION}). */
+  istioVersion?: string;
+}
+
+/** The identity values node metadata and telemetry share. */
+export interface NodeIdentity {
+  /** CLUSTER_ID: node metadata, metadata exchange and the `*_cluster` metric labels. */
+  clusterId: string;
+  /** MESH_ID: node metadata and metadata exchange. */
+  meshId: string;
+  /** ISTIO_VERSION: node metadata, metadata exchange and `istio_build`'s tag. */
+  istioVersion: string;
+}
+
+/** Where {@link resolveNodeIdentity} looks, most specific first. */
+export interface NodeIdentitySources {
+  /** createMesh options (`clusterId`, `meshId`, `istioVersion`). */
+  options?: Partial<NodeIdentity>;
+  /** The bootstrap file's `node.metadata` (plain JSON, as grpc-agent writes it). */
+  bootstrapMetadata?: Record<string, unknown>;
+  /** Environment (default process.env): ISTIO_META_CLUSTER_ID, ISTIO_META_MESH_ID, ISTIO_META_ISTIO_VERSION (or ISTIO_VERSION). */
+  env?: NodeJS.ProcessEnv;
+  /** MESH_ID when nothing names one: istiod's meshConfig.meshId defaults to the trust domain. */
+  trustDomain?: string;
+}
+
+/** istiod's default CLUSTER_ID (its `--clusterID` flag). */
+export const DEFAULT_CLUSTER_ID = 'Kubernetes';
+
+/**
+ * Resolves CLUSTER_ID, MESH_ID and ISTIO_VERSION: options, then the
+ * bootstrap's node metadata, then the env istio-agent turns into node
+ * metadata (`ISTIO_META_<KEY>`, pkg/bootstrap/config.go extractMetadata;
+ * ISTIO_VERSION as SetIstioVersion falls back to), then istiod's defaults.
+ */
+export function resolveNodeIdentity(sources: NodeIdentitySources = {}): NodeIdentity {
+  const env = sources.env ?? process.env;
+  const boot = sources.bootstrapMetadata ?? {};
+  const pick = (option: string | undefined, key: string, ...envNames: string[]): string | undefined => {
+    if (option) return option;
+    const fromBoot = boot[key];
+    if (typeof fromBoot === 'string' && fromBoot) return fromBoot;
+    for (const name of envNames) if (env[name]) return env[name];
+    return undefined;
+  };
+  return {
+    clusterId: pick(sources.options?.clusterId, 'CLUSTER_ID', 'ISTIO_META_CLUSTER_ID') ?? DEFAULT_CLUSTER_ID,
+    meshId: pick(sources.options?.meshId, 'MESH_ID', 'ISTIO_META_MESH_ID') ?? sources.trustDomain ?? 'cluster.local',
+    istioVersion: pick(sources.options?.istioVersion, 'ISTIO_VERSION', 'ISTIO_META_ISTIO_VERSION', 'ISTIO_VERSION') ?? ISTIO_VERSION,
+  };
 }
 
 /**
@@ -79,9 +133,10 @@ export function buildNode(workload: WorkloadInfo): XdsNode {
     LABELS: labels,
     SERVICE_ACCOUNT: workload.serviceAccount ?? 'default',
     WORKLOAD_NAME: workload.name,
-    ISTIO_VERSION,
+    ISTIO_VERSION: workload.istioVersion ?? ISTIO_VERSION,
     INSTANCE_IPS: ip,
-    CLUSTER_ID: workload.clusterId ?? 'Kubernetes',
+    CLUSTER_ID: workload.clusterId ?? DEFAULT_CLUSTER_ID,
+    ...(workload.meshId !== undefined && { MESH_ID: workload.meshId }),
     GENERATOR: 'grpc',
     // istiod's SDS-less proxyless mode; harmless for our control plane
     INTERCEPTION_MODE: 'NONE',
@@ -118,4 +173,28 @@ export function parsePorts(text: string): Record<string, number> {
     if (Number.isInteger(port) && port > 0 && port < 65536) out[name] = port;
   }
   return out;
+}
+
+/** Keys the mesh resolved itself ({@link resolveNodeIdentity}), already taking the bootstrap into account. */
+const RESOLVED_KEYS = ['CLUSTER_ID', 'MESH_ID', 'ISTIO_VERSION'] as const;
+
+/**
+ * The node sent: the bootstrap's node fields over the workload's own, its
+ * metadata merged key by key (the bootstrap holds plain JSON, or a Struct).
+ * The resolved identity keys stay the workload's, which already weighed the bootstrap.
+ */
+export function mergeNode(own: XdsNode, fromBootstrap: Partial<XdsNode> | undefined): XdsNode {
+  if (!fromBootstrap) return own;
+  const meta = fromBootstrap.metadata as unknown;
+  const bootMeta = meta && typeof meta === 'object' && !('fields' in meta) ? toStruct(meta as Record<string, unknown>) : (meta as XdsNode['metadata']);
+  const fields = { ...own.metadata?.fields, ...bootMeta?.fields };
+  for (const key of RESOLVED_KEYS) if (own.metadata?.fields?.[key]) fields[key] = own.metadata.fields[key]!;
+  return { ...own, ...fromBootstrap, metadata: { fields } };
+}
+
+/** The bootstrap node's metadata as plain JSON (it may arrive as a Struct). */
+export function bootstrapMetadata(node: Partial<XdsNode> | undefined): Record<string, unknown> | undefined {
+  const meta = node?.metadata as unknown;
+  if (!meta || typeof meta !== 'object') return undefined;
+  return 'fields' in meta ? fromStruct(meta as ProtoStruct) : (meta as Record<string, unknown>);
 }

@@ -203,10 +203,11 @@ test('a cluster whose EDS never arrives answers 503 NC naming it after the bound
       name,
       api_listener: { api_listener: { '@type': TYPE_URL.httpConnectionManager, stat_prefix: name, rds: { route_config_name: name, config_source: { ads: {} } }, http_filters: [{ name: 'envoy.filters.http.router', typed_config: { '@type': TYPE_URL.router } }] } },
     }]);
-    await ads.next((r) => r.type_url === TYPE_URL.cluster);
-    ads.respond(TYPE_URL.cluster, 'c1', 'n2', [{ name: cluster, type: 'EDS', eds_cluster_config: { eds_config: { ads: {} }, service_name: cluster } }]);
     await ads.next((r) => r.type_url === TYPE_URL.route && (r.resource_names ?? []).includes(name));
     ads.respond(TYPE_URL.route, 'r1', 'n3', [{ name, virtual_hosts: [{ name, domains: ['shop.default.svc.cluster.local:8000'], routes: [{ match: { prefix: '/' }, route: { cluster } }] }] }]);
+    // CDS by the name the route gives (no wildcard CDS)
+    await ads.next((r) => r.type_url === TYPE_URL.cluster && (r.resource_names ?? []).includes(cluster));
+    ads.respond(TYPE_URL.cluster, 'c1', 'n2', [{ name: cluster, type: 'EDS', eds_cluster_config: { eds_config: { ads: {} }, service_name: cluster } }]);
     // EDS for the cluster is requested but never answered
     await ads.next((r) => r.type_url === TYPE_URL.endpoint && (r.resource_names ?? []).includes(cluster));
   })();

@@ -24,7 +24,7 @@ function split(route: CompiledRoute, draws: number, seed: number): number[] {
   return counts.map((c) => c / draws);
 }
 
-const vhost = (routes: Route[]): CompiledVirtualHost => ({ name: 'h', routes: routes.map(compileRoute), routeConfig: 'rc', localLimiter: undefined, globalLimit: undefined });
+const vhost = (routes: Route[]): CompiledVirtualHost => ({ name: 'h', routes: routes.map(compileRoute), routeConfig: 'rc', localLimiter: undefined, globalLimit: undefined, includeAttemptCount: false });
 
 describe('route order', () => {
   it('the first route whose match accepts the request wins, even when a later one is more specific (Envoy: first match)', () => {

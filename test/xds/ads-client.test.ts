@@ -22,20 +22,25 @@ function client(server: FakeAdsServer, sets: Array<{ r: EnvoyResources; v: strin
   });
 }
 
-/** Serves the whole sample set at `version` with nonces prefixed by `tag`, waiting for each ACK. */
+/**
+ * Serves the whole sample set at `version` with nonces prefixed by `tag`, following the client's
+ * named chain (LDS → RDS → CDS → EDS, gRFC A27) and waiting for each ACK.
+ */
 async function serveAll(server: FakeAdsServer, version: string, tag: string, resources = sampleResources()): Promise<void> {
   const from = server.requests.length;
+  const named = (url: string) => (r: RecordedRequest) => r.type_url === url && (r.resource_names?.length ?? 0) > 0;
   server.respond(LDS, version, `${tag}-l`, resources.listeners);
-  server.respond(CDS, version, `${tag}-c`, resources.clusters);
-  await server.next((r) => r.type_url === RDS && (r.resource_names?.length ?? 0) > 0, 0);
-  await server.next((r) => r.type_url === EDS && (r.resource_names?.length ?? 0) > 0, 0);
+  await server.next(named(RDS), 0);
   server.respond(RDS, version, `${tag}-r`, resources.routes);
+  await server.next(named(CDS), 0);
+  server.respond(CDS, version, `${tag}-c`, resources.clusters);
+  await server.next(named(EDS), 0);
   server.respond(EDS, version, `${tag}-e`, resources.endpoints);
   await server.next((r) => r.type_url === EDS && r.response_nonce === `${tag}-e`, from);
   await server.next((r) => r.type_url === RDS && r.response_nonce === `${tag}-r`, from);
 }
 
-test('first request carries an Istio-style node; LDS and CDS wildcard, then RDS/EDS by name', async (t) => {
+test('first request carries an Istio-style node; LDS wildcard, then RDS, CDS and EDS by name (no wildcard CDS)', async (t) => {
   const server = await startFakeAds();
   const sets: Array<{ r: EnvoyResources; v: string }> = [];
   const c = client(server, sets);
@@ -53,13 +58,14 @@ test('first request carries an Istio-style node; LDS and CDS wildcard, then RDS/
   assert.equal(meta.MESHLET_PORTS, 'http:8080');
   assert.equal(typeof meta.ISTIO_VERSION, 'string');
   const lds = await server.next(isType(LDS));
-  const cds = await server.next(isType(CDS));
   assert.deepEqual(lds.resource_names ?? [], []);
-  assert.deepEqual(cds.resource_names ?? [], []);
 
   await serveAll(server, '1', 'a');
   const rds = await server.next((r) => r.type_url === RDS && !r.response_nonce);
   assert.deepEqual(rds.resource_names, ['calculate.default.svc.cluster.local:9000']);
+  const cdsRequests = server.requests.filter(isType(CDS));
+  assert.ok(cdsRequests.length > 0);
+  for (const r of cdsRequests) assert.deepEqual(r.resource_names, ['outbound|9000||calculate.default.svc.cluster.local'], 'CDS only by the names the routes reference');
   const eds = await server.next((r) => r.type_url === EDS && !r.response_nonce);
   assert.deepEqual(eds.resource_names, ['outbound|9000||calculate.default.svc.cluster.local']);
   assert.equal(sets.length, 1, 'one delivery once the set is complete');
@@ -73,14 +79,14 @@ test('ACK carries the version and nonce; a rejected update is NACKed with the pr
   const nacks: string[] = [];
   const c = client(server, sets, {
     onResources: (r, v) => {
-      const cluster = r.routes[0]?.virtual_hosts[0]?.routes[0]?.route?.cluster;
-      if (cluster === 'missing-cluster') throw new Error(`RouteConfiguration ${r.routes[0]!.name}: virtual_hosts[0].routes[0].route.cluster: unknown cluster "missing-cluster"`);
+      const prefix = r.routes[0]?.virtual_hosts[0]?.routes[0]?.match.prefix;
+      if (prefix === '/refused') throw new Error(`RouteConfiguration ${r.routes[0]!.name}: virtual_hosts[0].routes[0].match.prefix: refused "/refused"`);
       sets.push({ r, v });
     },
     onNack: (n) => nacks.push(n.message),
   });
   t.after(async () => { await c.close(); server.close(); });
-  await server.next(isType(CDS));
+  await server.next(isType(LDS));
   await serveAll(server, '1', 'a');
 
   const ack = await server.next((r) => r.response_nonce === 'a-l');
@@ -89,12 +95,14 @@ test('ACK carries the version and nonce; a rejected update is NACKed with the pr
 
   // the consumer rejects v2 of the routes
   const from = server.requests.length;
-  const bad = sampleResources({ cluster: 'missing-cluster' });
+  // (a route naming a cluster not yet fetched is not refused: the client ACKs it and asks CDS for that name)
+  const bad = sampleResources();
+  bad.routes[0]!.virtual_hosts[0]!.routes[0]!.match = { prefix: '/refused' };
   server.respond(RDS, '2', 'b-r', bad.routes);
   const nack = await server.next((r) => r.response_nonce === 'b-r', from);
   assert.equal(nack.version_info, '1', 'NACK sends the last accepted version');
   assert.ok(nack.error_detail, 'NACK has error_detail');
-  assert.match(nack.error_detail!.message!, /RouteConfiguration calculate\.default\.svc\.cluster\.local:9000: virtual_hosts\[0\]\.routes\[0\]\.route\.cluster/);
+  assert.match(nack.error_detail!.message!, /RouteConfiguration calculate\.default\.svc\.cluster\.local:9000: virtual_hosts\[0\]\.routes\[0\]\.match\.prefix/);
   assert.equal(nacks.length, 1);
   assert.equal(sets.length, 1, 'the rejected set never reached the consumer');
   assert.equal(c.status().types.RDS.version, '1');
@@ -121,14 +129,13 @@ test('an incomplete set is delivered after the fetch timeout and names what is m
   const sets: Array<{ r: EnvoyResources; v: string }> = [];
   const c = client(server, sets, { initialFetchTimeoutMs: 100 });
   t.after(async () => { await c.close(); server.close(); });
-  await server.next(isType(CDS));
+  await server.next(isType(LDS));
   const s = sampleResources();
   server.respond(LDS, '1', 'l1', s.listeners);
-  server.respond(CDS, '1', 'c1', s.clusters);
-  server.respond(EDS, '1', 'e1', s.endpoints);
   await c.ready();
   assert.equal(sets.length, 1);
   assert.equal(sets[0]!.r.routes.length, 0);
+  assert.equal(sets[0]!.r.clusters.length, 0, 'no route arrived, so no cluster was named');
   assert.deepEqual(c.missing(), ['RouteConfiguration calculate.default.svc.cluster.local:9000']);
 });
 
@@ -140,7 +147,7 @@ test('reconnects with backoff, re-subscribes with the accepted versions, keeps t
   const sets: Array<{ r: EnvoyResources; v: string }> = [];
   const c = client(server, sets, { lastKnownGood: lkg });
   t.after(async () => { await c.close(); server.close(); await rm(dir, { recursive: true, force: true }); });
-  await server.next(isType(CDS));
+  await server.next(isType(LDS));
   await serveAll(server, '7', 'a');
   assert.equal(c.status().connected, true);
 
@@ -169,4 +176,27 @@ test('reconnects with backoff, re-subscribes with the accepted versions, keeps t
   await c2.close();
   assert.equal(sets2[0]!.v, 'lkg:LDS=7,RDS=7,CDS=7,EDS=7');
   assert.equal(sets2[0]!.r.clusters[0]!.name, 'outbound|9000||calculate.default.svc.cluster.local');
+});
+
+test('a route that moves to another cluster re-subscribes CDS and EDS to the new names only (unsubscribing the old)', async (t) => {
+  const server = await startFakeAds();
+  const sets: Array<{ r: EnvoyResources; v: string }> = [];
+  const c = client(server, sets);
+  t.after(async () => { await c.close(); server.close(); });
+  await server.next(isType(LDS));
+  await serveAll(server, '1', 'a');
+  const moved = sampleResources({ cluster: 'outbound|9000|v2|calculate.default.svc.cluster.local' });
+  const from = server.requests.length;
+  server.respond(RDS, '2', 'b-r', moved.routes);
+  const cds = await server.next((r) => r.type_url === CDS && r.response_nonce === 'a-c', from);
+  assert.deepEqual(cds.resource_names, ['outbound|9000|v2|calculate.default.svc.cluster.local'], 'CDS names follow the routes');
+  assert.equal(sets.length, 1, 'the moved route waits for its cluster');
+  server.respond(CDS, '2', 'b-c', moved.clusters);
+  const eds = await server.next((r) => r.type_url === EDS && (r.resource_names ?? []).includes('outbound|9000|v2|calculate.default.svc.cluster.local'), from);
+  assert.deepEqual(eds.resource_names, ['outbound|9000|v2|calculate.default.svc.cluster.local'], 'the old EDS name is dropped');
+  server.respond(EDS, '2', 'b-e', moved.endpoints);
+  await server.next((r) => r.type_url === EDS && r.response_nonce === 'b-e', from);
+  assert.equal(sets.length, 2);
+  assert.deepEqual(sets[1]!.r.clusters.map((x) => x.name), ['outbound|9000|v2|calculate.default.svc.cluster.local'], 'the unreferenced cluster is gone');
+  assert.deepEqual(c.status().types.CDS.subscribed, ['outbound|9000|v2|calculate.default.svc.cluster.local']);
 });

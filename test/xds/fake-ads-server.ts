@@ -75,6 +75,23 @@ export async function startFakeAds(port = 0): Promise<FakeAdsServer> {
   return state;
 }
 
+/**
+ * Answers a client's initial exchange as gRFC A27 orders it: LDS, then RDS,
+ * CDS and EDS each once the client names what it needs (nonces `<tag>-l`,
+ * `-r`, `-c`, `-e`, all at `version`). Does not wait for the final ACKs.
+ */
+export async function serveChain(server: FakeAdsServer, resources: EnvoyResources, version = '1', tag = 'init', timeoutMs = 30_000): Promise<void> {
+  const named = (url: string) => (r: RecordedRequest) => r.type_url === url && (r.resource_names?.length ?? 0) > 0;
+  await server.next((r) => r.type_url === TYPE_URL.listener, 0, timeoutMs);
+  server.respond(TYPE_URL.listener, version, `${tag}-l`, resources.listeners);
+  await server.next(named(TYPE_URL.route), 0, timeoutMs);
+  server.respond(TYPE_URL.route, version, `${tag}-r`, resources.routes);
+  await server.next(named(TYPE_URL.cluster), 0, timeoutMs);
+  server.respond(TYPE_URL.cluster, version, `${tag}-c`, resources.clusters);
+  await server.next(named(TYPE_URL.endpoint), 0, timeoutMs);
+  server.respond(TYPE_URL.endpoint, version, `${tag}-e`, resources.endpoints);
+}
+
 /** A minimal consistent set: one api_listener → one route → one EDS cluster → one endpoint. */
 export function sampleResources(opts: { cluster?: string; port?: number; weightsZero?: boolean } = {}): EnvoyResources {
   const name = 'calculate.default.svc.cluster.local:9000';

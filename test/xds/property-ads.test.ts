@@ -49,13 +49,15 @@ test('malformed xDS resources are NACKed with a detail and traffic is unaffected
   const server = await startFakeAds();
   const good = sampleResources({ port: backend.port });
   const meshReady = createMesh({ workload: { name: 'client', namespace: 'default' }, xds: { server: `127.0.0.1:${server.port}`, initialFetchTimeoutMs: 30_000 } });
-  // The initial exchange: LDS and CDS wildcard, then RDS/EDS by the names they give.
-  await server.next((r) => r.type_url === URL_OF.CDS, 0, 30_000);
+  // The initial exchange (gRFC A27): LDS wildcard, then RDS, CDS and EDS by the names the resources before them give.
+  const named = (type: XdsType) => (r: { type_url?: string; resource_names?: string[] }) => r.type_url === URL_OF[type] && (r.resource_names?.length ?? 0) > 0;
+  await server.next((r) => r.type_url === URL_OF.LDS, 0, 30_000);
   server.respond(URL_OF.LDS, '1', 'init-l', good.listeners);
-  server.respond(URL_OF.CDS, '1', 'init-c', good.clusters);
-  await server.next((r) => r.type_url === URL_OF.RDS && (r.resource_names?.length ?? 0) > 0, 0, 30_000);
-  await server.next((r) => r.type_url === URL_OF.EDS && (r.resource_names?.length ?? 0) > 0, 0, 30_000);
+  await server.next(named('RDS'), 0, 30_000);
   server.respond(URL_OF.RDS, '1', 'init-r', good.routes);
+  await server.next(named('CDS'), 0, 30_000);
+  server.respond(URL_OF.CDS, '1', 'init-c', good.clusters);
+  await server.next(named('EDS'), 0, 30_000);
   server.respond(URL_OF.EDS, '1', 'init-e', good.endpoints);
   const mesh = await meshReady;
   t.after(async () => { await mesh.close(); server.close(); await backend.close(); });

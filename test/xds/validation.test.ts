@@ -5,7 +5,7 @@ import { describe, it, test } from 'node:test';
 import { TYPE_URL, type Cluster, type EnvoyResources } from '../../src/config/envoy.js';
 import { createAdsClient } from '../../src/xds/ads-client.js';
 import { XDS_TYPE_BY_URL, checkResource } from '../../src/xds/resources.js';
-import { sampleResources, startFakeAds } from './fake-ads-server.js';
+import { sampleResources, serveChain, startFakeAds } from './fake-ads-server.js';
 
 const type = (url: string) => XDS_TYPE_BY_URL.get(url)!;
 const check = (url: string, r: object) => checkResource(type(url), (r as { name?: string; cluster_name?: string }).name ?? (r as { cluster_name: string }).cluster_name, r as Record<string, unknown>);
@@ -47,13 +47,7 @@ test('a bad cluster is NACKed even when the same response adds a cluster still w
   const client = createAdsClient({ server: `127.0.0.1:${server.port}`, workload: { name: 'w', namespace: 'default' }, backoff: { initialMs: 30, maxMs: 200 }, initialFetchTimeoutMs: 60_000, onResources: (r, v) => void sets.push({ r, v }) });
   t.after(async () => { await client.close(); server.close(); });
   const r = sampleResources();
-  await server.next((q) => q.type_url === TYPE_URL.cluster, 0);
-  server.respond(TYPE_URL.listener, '1', 'l1', r.listeners);
-  server.respond(TYPE_URL.cluster, '1', 'c1', r.clusters);
-  await server.next((q) => q.type_url === TYPE_URL.route && (q.resource_names?.length ?? 0) > 0, 0);
-  await server.next((q) => q.type_url === TYPE_URL.endpoint && (q.resource_names?.length ?? 0) > 0, 0);
-  server.respond(TYPE_URL.route, '1', 'r1', r.routes);
-  server.respond(TYPE_URL.endpoint, '1', 'e1', r.endpoints);
+  await serveChain(server, r);
   await client.ready();
 
   // v2: the existing cluster gets an invalid outlier_detection, and a new EDS cluster arrives whose endpoints never do.
