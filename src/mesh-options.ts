@@ -36,6 +36,11 @@ export interface MeshOptions extends MeshIdentityOptions {
     server?: string;
     /** path of a gRPC xDS bootstrap file */
     bootstrap?: string;
+    /**
+     * ADS protocol: `GRPC` (State-of-the-World) or `DELTA_GRPC` (incremental xDS). Default: `DELTA_GRPC`
+     * when the bootstrap's `server_features` lists `delta_grpc`, else `GRPC`.
+     */
+    apiType?: 'GRPC' | 'DELTA_GRPC';
     /** a file where the last accepted config is kept, so the workload can start while the control plane is down */
     lastKnownGood?: string;
     /** how long to wait for the first complete config before serving with what arrived (default 5 s) */

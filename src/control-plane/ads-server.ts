@@ -1,25 +1,19 @@
 /**
- * The ADS State-of-the-World server: one {@link AdsConnection} per stream,
+ * The ADS server: one {@link AdsConnection} per State-of-the-World stream,
  * tracking per type the subscription, the last sent version and nonce, the
- * ACKed version and the last NACK. Responses are prepared per (namespace,
- * type, subscription) by the snapshot cache and written as bytes.
+ * ACKed version and the last NACK, and one DeltaConnection (delta-server.ts)
+ * per Delta stream. SotW responses are prepared per (namespace, type,
+ * subscription) by the snapshot cache and written as bytes; a push skips a
+ * type whose resources did not change in the client's translation.
  */
 import * as grpc from '@grpc/grpc-js';
-import { XDS_TYPES, XDS_TYPE_BY_URL, type XdsType } from '../xds/resources.js';
+import { XDS_TYPE_BY_URL, type XdsType } from '../xds/resources.js';
 import { loadGrpcPackage } from '../xds/protos.js';
-import { withNonce, type PreparedResponse, type SnapshotCache } from './snapshot-cache.js';
-import { nodeInfoOf, type NodeInfo } from './registry.js';
-import type { TraceFn } from '../xds/trace.js';
-import type { SpiffeId } from '../security/identity.js';
+import { withNonce, type SentVersion } from './snapshot-cache.js';
+import { DeltaConnection, type DeltaCall, type DeltaRequest } from './delta-server.js';
+import { PUSH_ORDER, XdsConnection, type AdsServerHooks, type StreamAuthentication } from './xds-connection.js';
 
-/** A NACK a client sent. */
-export interface NackRecord {
-  typeUrl: string;
-  version: string;
-  nonce: string;
-  message: string;
-  at: string;
-}
+export type { AdsServerHooks, NackRecord, StreamAuthentication, SyncStatus } from './xds-connection.js';
 
 interface TypeSubscription {
   /** `*` or sorted names joined by NUL */
@@ -27,21 +21,11 @@ interface TypeSubscription {
   names: string[];
   sentVersion: string | undefined;
   /** what the client last got, to diff RDS/EDS pushes against */
-  sent: PreparedResponse | undefined;
+  sent: SentVersion | undefined;
   sentNonce: string | undefined;
   ackedVersion: string | undefined;
-}
-
-/** What /debug/syncz shows for one stream. */
-export interface SyncStatus {
-  id: number;
-  node: string;
-  namespace: string;
-  /** The SPIFFE id the stream proved (client certificate or bootstrap token), when it did. */
-  identity?: string;
-  connectedAt: string;
-  types: Record<string, { subscribed: number | '*'; sent?: string; acked?: string; nonce?: string }>;
-  lastNack: NackRecord | undefined;
+  /** translation key and type version last pushed against: the same again means nothing of the type changed */
+  basis: string | undefined;
 }
 
 interface DiscoveryRequest {
@@ -55,66 +39,21 @@ interface DiscoveryRequest {
 
 type AdsCall = grpc.ServerDuplexStream<DiscoveryRequest, Buffer>;
 
-/** Says who opened a stream; never throws (a failure is a `problem`). */
-export type StreamAuthenticator = (call: AdsCall) => StreamAuthentication | Promise<StreamAuthentication>;
+/** Says who opened a stream (either protocol); never throws (a failure is a `problem`). */
+export type StreamAuthenticator = (call: AdsCall | DeltaCall) => StreamAuthentication | Promise<StreamAuthentication>;
 
-/** Who a stream proved to be: an identity, or why it has none. */
-export interface StreamAuthentication {
-  identity?: SpiffeId;
-  /** Why a presented credential (token, certificate) was not accepted. */
-  problem?: string;
-}
-
-/** Hooks the server calls into the control plane. */
-export interface AdsServerHooks {
-  cache: SnapshotCache;
-  /** A node identified itself on a stream authenticated as `auth`; returns whether it is a registration candidate. */
-  onNode(info: NodeInfo, auth: StreamAuthentication): boolean;
-  /** A registration candidate's stream (authenticated as `auth`) ended. */
-  onNodeGone(info: NodeInfo, auth: StreamAuthentication): void;
-  trace: TraceFn;
-  /**
-   * The translation a node gets: by default its namespace; the control plane
-   * adds the labels that config selectors look at (Gateway selector,
-   * workloadSelector), so a gateway gets its listeners and a selected workload
-   * its policies.
-   */
-  translationKey?(info: NodeInfo | undefined): string;
-}
-
-/** One ADS stream. */
-export class AdsConnection {
-  readonly connectedAt = new Date().toISOString();
-  node: NodeInfo | undefined;
-  registered = false;
-  lastNack: NackRecord | undefined;
+/** One State-of-the-World ADS stream. */
+export class AdsConnection extends XdsConnection {
   private readonly subs = new Map<string, TypeSubscription>();
   private nonce = 0;
 
-  /** Who the stream proved to be; settled before its first request is handled. */
-  auth: StreamAuthentication = {};
-
-  constructor(readonly id: number, private readonly call: AdsCall, private readonly hooks: AdsServerHooks) {}
-
-  /** The namespace translations for this client come from. */
-  get namespace(): string {
-    return this.node?.namespace ?? 'default';
+  constructor(id: number, private readonly call: AdsCall, hooks: AdsServerHooks) {
+    super(id, hooks);
   }
 
   /** Handles one DiscoveryRequest. */
   onRequest(req: DiscoveryRequest): void {
-    if (!this.node) {
-      const node = nodeInfoOf(req.node);
-      const mismatch = identityMismatch(node, this.auth.identity);
-      if (mismatch) {
-        // As istiod's checkConnectionIdentity: an authenticated stream may not speak for another namespace or account.
-        this.hooks.trace(`stream ${this.id}: node ${node.id} refused: ${mismatch}`);
-        throw Object.assign(new Error(mismatch), { code: grpc.status.PERMISSION_DENIED });
-      }
-      this.node = node;
-      this.registered = this.hooks.onNode(this.node, this.auth);
-      this.hooks.trace(`stream ${this.id}: node ${this.node.id} ns=${this.node.namespace}${this.auth.identity ? ` as ${this.auth.identity.uri}` : ''}${this.registered ? ' (registration candidate)' : ''}`);
-    }
+    this.identify(req.node);
     const type = XDS_TYPE_BY_URL.get(req.type_url ?? '');
     if (!type) {
       this.hooks.trace(`stream ${this.id}: unsupported type ${req.type_url}`);
@@ -128,6 +67,7 @@ export class AdsConnection {
       if (req.error_detail) {
         this.lastNack = { typeUrl: type.typeUrl, version: sub.sentVersion ?? '', nonce, message: req.error_detail.message ?? '', at: new Date().toISOString() };
         sub.sent = undefined; // the client kept its older set: next push sends everything
+        sub.basis = undefined;
         this.hooks.trace(`stream ${this.id}: NACK ${type.short} ${sub.sentVersion}: ${req.error_detail.message}`);
       } else {
         sub.ackedVersion = req.version_info ?? '';
@@ -138,7 +78,7 @@ export class AdsConnection {
     const names = wildcard ? [] : [...new Set(requested)].sort();
     const key = wildcard ? '*' : names.join('\0');
     if (!sub) {
-      sub = { key, names, sentVersion: undefined, sent: undefined, sentNonce: undefined, ackedVersion: undefined };
+      sub = { key, names, sentVersion: undefined, sent: undefined, sentNonce: undefined, ackedVersion: undefined, basis: undefined };
       this.subs.set(type.typeUrl, sub);
     }
     const changed = sub.key !== key;
@@ -152,11 +92,15 @@ export class AdsConnection {
   push(type: XdsType, force = false): boolean {
     const sub = this.subs.get(type.typeUrl);
     if (!sub) return false;
+    const { key, snapshot } = this.snapshot();
+    // Nothing of this type changed in this client's translation: no client of it needs this type.
+    const basis = `${key}\u0001${snapshot.typeVersion(type)}`;
+    if (!force && basis === sub.basis) return false;
+    sub.basis = basis;
     // a forced push (new stream, new subscription) sends everything; a change push only what changed
-    const key = this.hooks.translationKey ? this.hooks.translationKey(this.node) : this.namespace;
-    const prepared = this.hooks.cache.get(key).response(type, sub.key, sub.names, force ? undefined : sub.sent);
-    if (!force && prepared.version === sub.sentVersion) return false;
-    sub.sent = prepared;
+    const prepared = snapshot.response(type, sub.key, sub.names, force ? undefined : sub.sent);
+    if (!prepared) return false;
+    sub.sent = { version: prepared.version, hashes: prepared.hashes };
     const nonce = String(++this.nonce);
     sub.sentVersion = prepared.version;
     sub.sentNonce = nonce;
@@ -177,8 +121,8 @@ export class AdsConnection {
   }
 
   /** Status for /debug/syncz. */
-  status(): SyncStatus {
-    const types: SyncStatus['types'] = {};
+  status() {
+    const types: Record<string, { subscribed: number | '*'; sent?: string; acked?: string; nonce?: string }> = {};
     for (const [url, s] of this.subs) {
       const t = XDS_TYPE_BY_URL.get(url)!;
       types[t.short] = {
@@ -188,22 +132,13 @@ export class AdsConnection {
         ...(s.sentNonce !== undefined && { nonce: s.sentNonce }),
       };
     }
-    return {
-      id: this.id, node: this.node?.id ?? '', namespace: this.namespace, ...(this.auth.identity && { identity: this.auth.identity.uri }),
-      connectedAt: this.connectedAt, types, lastNack: this.lastNack,
-    };
+    return this.baseStatus('sotw', types);
   }
 }
 
-/**
- * Envoy's ADS ordering, make before break: clusters, then endpoints, then listeners, then routes — so a
- * route never names a cluster the client has not got yet.
- */
-const PUSH_ORDER: readonly XdsType[] = ['CDS', 'EDS', 'LDS', 'RDS'].map((short) => XDS_TYPES.find((t) => t.short === short)!);
-
 /** The gRPC service: tracks connections, pushes on demand. */
 export class AdsServer {
-  readonly connections = new Set<AdsConnection>();
+  readonly connections = new Set<XdsConnection>();
   /** Streams refused because they came over plaintext where TLS is required. */
   refusedStreams = 0;
   private nextId = 0;
@@ -219,18 +154,21 @@ export class AdsServer {
    */
   addTo(server: grpc.Server, options: { refuse?: string; authenticate?: StreamAuthenticator } = {}): void {
     const definition = adsDefinition();
-    // Responses are pre-encoded bytes: swap the serializer of the SotW method.
+    // Responses are pre-encoded bytes: swap the serializers.
     const sotw = { ...definition.StreamAggregatedResources!, responseSerialize: (b: Buffer) => b };
+    const delta = { ...definition.DeltaAggregatedResources!, responseSerialize: (b: Buffer) => b };
     const refuse = options.refuse;
     const refused = (call: grpc.ServerDuplexStream<unknown, unknown>) => {
       this.refusedStreams++;
       this.hooks.trace(`refused a plaintext ADS stream from ${call.getPeer()}: ${refuse}`);
       call.emit('error', { code: grpc.status.UNAUTHENTICATED, details: refuse });
     };
-    server.addService({ ...definition, StreamAggregatedResources: sotw }, {
-      StreamAggregatedResources: refuse !== undefined ? refused : (call: AdsCall) => this.onStream(call, options.authenticate),
-      DeltaAggregatedResources: refuse !== undefined ? refused : (call: grpc.ServerDuplexStream<unknown, unknown>) => {
-        call.emit('error', { code: grpc.status.UNIMPLEMENTED, details: 'meshlet serves State-of-the-World ADS only' });
+    server.addService({ ...definition, StreamAggregatedResources: sotw, DeltaAggregatedResources: delta }, {
+      StreamAggregatedResources: refuse !== undefined ? refused : (call: AdsCall) => {
+        this.onStream(call, new AdsConnection(++this.nextId, call, this.hooks), options.authenticate);
+      },
+      DeltaAggregatedResources: refuse !== undefined ? refused : (call: DeltaCall) => {
+        this.onStream(call, new DeltaConnection(++this.nextId, call, this.hooks), options.authenticate);
       },
     });
   }
@@ -248,8 +186,9 @@ export class AdsServer {
     for (const c of this.connections) c.end();
   }
 
-  private onStream(call: AdsCall, authenticate: StreamAuthenticator | undefined): void {
-    const conn = new AdsConnection(++this.nextId, call, this.hooks);
+  private onStream<R extends DiscoveryRequest | DeltaRequest>(
+    call: grpc.ServerDuplexStream<R, Buffer>, conn: XdsConnection & { onRequest(req: R): void }, authenticate: StreamAuthenticator | undefined,
+  ): void {
     this.connections.add(conn);
     let done = false;
     const finish = () => {
@@ -259,7 +198,7 @@ export class AdsServer {
       if (conn.registered && conn.node) this.hooks.onNodeGone(conn.node, conn.auth);
       this.hooks.trace(`stream ${conn.id} ended`);
     };
-    const handle = (req: DiscoveryRequest) => {
+    const handle = (req: R) => {
       try {
         conn.onRequest(req);
       } catch (err) {
@@ -269,9 +208,9 @@ export class AdsServer {
       }
     };
     // Requests wait (a microtask, or an async authenticator) until the stream's identity is settled.
-    let waiting: DiscoveryRequest[] | undefined = [];
-    call.on('data', (req: DiscoveryRequest) => (waiting ? waiting.push(req) : handle(req)));
-    void Promise.resolve(authenticate?.(call) ?? {}).catch((err: Error) => ({ problem: err.message })).then((auth) => {
+    let waiting: R[] | undefined = [];
+    call.on('data', (req: R) => (waiting ? waiting.push(req) : handle(req)));
+    void Promise.resolve(authenticate?.(call as AdsCall | DeltaCall) ?? {}).catch((err: Error) => ({ problem: err.message })).then((auth) => {
       conn.auth = auth;
       const queued = waiting!;
       waiting = undefined;
@@ -289,18 +228,4 @@ function adsDefinition(): grpc.ServiceDefinition {
     envoy: { service: { discovery: { v3: { AggregatedDiscoveryService: grpc.ServiceClientConstructor } } } };
   };
   return pkg.envoy.service.discovery.v3.AggregatedDiscoveryService.service;
-}
-
-/**
- * Why an authenticated stream's node may not be served (istiod's
- * checkConnectionIdentity): its namespace, or its SERVICE_ACCOUNT when it
- * names one, is not the identity's. Undefined when it may be.
- */
-function identityMismatch(node: NodeInfo, identity: SpiffeId | undefined): string | undefined {
-  if (!identity) return undefined;
-  if (node.namespace !== identity.namespace) return `authenticated as ${identity.uri}, but the node claims namespace ${node.namespace}`;
-  if (node.serviceAccount !== undefined && node.serviceAccount !== identity.serviceAccount) {
-    return `authenticated as ${identity.uri}, but the node claims service account ${node.serviceAccount}`;
-  }
-  return undefined;
 }

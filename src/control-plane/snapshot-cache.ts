@@ -17,21 +17,31 @@ import { encodeAny, envoyRoot } from '../xds/protos.js';
 import { INBOUND_LISTENER_PREFIX } from '../core/listener-role.js';
 import { VIRTUAL_INBOUND } from '../config/translate-inbound.js';
 
-/** One encoded resource. */
-interface EncodedResource {
+/** One encoded resource: its Any, serialized once and shared by every client and namespace. */
+export interface EncodedResource {
   any: { type_url: string; value: Buffer };
+  /** Content hash: the resource's version in Delta xDS. */
   hash: string;
 }
 
-/** A response body (DiscoveryResponse without its nonce) and its version. */
-export interface PreparedResponse {
+/** What a client was last sent of one type: enough to diff the next push against. */
+export interface SentVersion {
   version: string;
+  /** Hash of every resource the version covers, by name. */
+  hashes: Map<string, string>;
+}
+
+/** A response body (DiscoveryResponse without its nonce) and its version. */
+export interface PreparedResponse extends SentVersion {
   /** Encoded DiscoveryResponse fields version_info, resources, type_url, control_plane. */
   body: Buffer;
   /** Resources in the body. */
   count: number;
-  /** Hash of every resource the version covers, by name (to diff the next push against). */
-  hashes: Map<string, string>;
+}
+
+interface CachedResponse extends SentVersion {
+  count: number;
+  body: WeakRef<Buffer>;
 }
 
 /**
@@ -60,7 +70,8 @@ export class EncodingCache {
 /** The resources of one namespace at one generation. */
 export class NamespaceSnapshot {
   private readonly byType = new Map<string, Map<string, EncodedResource>>();
-  private readonly responses = new Map<string, Map<string, PreparedResponse>>();
+  private readonly responses = new Map<string, Map<string, CachedResponse>>();
+  private readonly typeVersions = new Map<string, string>();
 
   constructor(readonly namespace: string, readonly generation: number, readonly resources: EnvoyResources, private readonly encodings: EncodingCache) {
     for (const type of XDS_TYPES) {
@@ -82,19 +93,49 @@ export class NamespaceSnapshot {
     return this.byType.get(type.typeUrl)!.size;
   }
 
+  /** Every resource of a type, by name (a wildcard subscription). */
+  all(type: XdsType): ReadonlyMap<string, EncodedResource> {
+    return this.byType.get(type.typeUrl)!;
+  }
+
+  /** One resource by the name a client asked for (an istiod inbound listener name included). */
+  lookup(type: XdsType, name: string): EncodedResource | undefined {
+    return this.byType.get(type.typeUrl)!.get(name) ?? this.inboundAs(type, name);
+  }
+
+  /**
+   * A hash of every resource of a type: equal across generations when nothing
+   * of that type changed, so a push skips the type for every client of this
+   * translation without looking at their subscriptions.
+   */
+  typeVersion(type: XdsType): string {
+    let v = this.typeVersions.get(type.typeUrl);
+    if (v === undefined) {
+      const h = createHash('sha1');
+      for (const [n, r] of this.byType.get(type.typeUrl)!) h.update(n).update('\0').update(r.hash).update('\n');
+      this.typeVersions.set(type.typeUrl, (v = h.digest('hex').slice(0, 12)));
+    }
+    return v;
+  }
+
   /**
    * The response for a subscription: `subscription` is `*` (wildcard) or the
    * sorted names joined by NUL. For RDS and EDS, given what the client got
    * last (`previous`), the body carries only the resources that changed, as
-   * SotW allows for those types (Envoy and gRPC keep the others). Cached per
-   * subscription and previous version, so identical clients share one body.
+   * SotW allows for those types (Envoy and gRPC keep the others). Undefined
+   * when the client already has this version. Cached per subscription and
+   * previous version, so identical clients share one body; the body is held
+   * weakly, so a subscription only one client has does not pin its bytes
+   * after the write (a client costs its hashes, not its responses).
    */
-  response(type: XdsType, subscription: string, names: readonly string[], previous?: PreparedResponse): PreparedResponse {
+  response(type: XdsType, subscription: string, names: readonly string[], previous?: SentVersion): PreparedResponse | undefined {
     const incremental = !type.fullState && previous !== undefined;
     const cacheKey = incremental ? `${subscription}\u0001${previous.version}` : subscription;
     const cache = this.responses.get(type.typeUrl)!;
-    let prepared = cache.get(cacheKey);
-    if (prepared) return prepared;
+    const cached = cache.get(cacheKey);
+    if (cached && cached.version === previous?.version) return undefined;
+    const cachedBody = cached?.body.deref();
+    if (cached && cachedBody) return { version: cached.version, hashes: cached.hashes, count: cached.count, body: cachedBody };
     const all = this.byType.get(type.typeUrl)!;
     const picked: Array<[string, EncodedResource]> = [];
     if (subscription === '*') for (const e of all) picked.push(e);
@@ -107,6 +148,7 @@ export class NamespaceSnapshot {
       hashes.set(n, r.hash);
     }
     const version = h.digest('hex').slice(0, 12);
+    if (previous?.version === version) return undefined;
     const sent = incremental ? picked.filter(([n, r]) => previous.hashes.get(n) !== r.hash) : picked;
     const body = Buffer.from(discoveryResponseType().encode({
       version_info: version,
@@ -114,9 +156,8 @@ export class NamespaceSnapshot {
       type_url: type.typeUrl,
       control_plane: { identifier: 'meshlet' },
     }).finish());
-    prepared = { version, body, count: sent.length, hashes };
-    cache.set(cacheKey, prepared);
-    return prepared;
+    cache.set(cacheKey, { version, hashes, count: sent.length, body: new WeakRef(body) });
+    return { version, hashes, count: sent.length, body };
   }
 }
 

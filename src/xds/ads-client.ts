@@ -1,5 +1,7 @@
 /**
- * An ADS State-of-the-World client (Envoy v3 `StreamAggregatedResources`),
+ * An ADS client, State-of-the-World (Envoy v3 `StreamAggregatedResources`,
+ * the default) or Delta (`DeltaAggregatedResources`, with `apiType:
+ * 'DELTA_GRPC'` or a bootstrap server feature `delta_grpc`; see ads-wire.ts),
  * subscribing as gRPC's xDS client does (gRFC A27, see subscriptions.ts):
  * LDS wildcard or by name (plus the inbound listeners of the servers the
  * workload runs), then RDS, CDS and EDS by the names the resources before
@@ -17,7 +19,8 @@ import { resolveBootstrap, type XdsBootstrap } from './bootstrap.js';
 import { LastKnownGoodWriter, readLastKnownGood } from './last-known-good.js';
 import { buildNode, mergeNode, type XdsNode } from './node.js';
 import { loadGrpcPackage } from './protos.js';
-import { XDS_TYPES, checkResource, decodeResource, resourceName, type WireAny, type XdsType } from './resources.js';
+import { XDS_TYPES, checkResource, decodeResource, resourceName, type XdsType } from './resources.js';
+import { buildRequest, readResponse, replacesAll, type AdsApiType, type AdsUpdate, type WireState } from './ads-wire.js';
 import { isHostPortName } from '../core/listener-role.js';
 import { INBOUND_LISTENER_PREFIX, neededNames, toEnvoyResources, withoutWarmingClusters } from './subscriptions.js';
 import { createTrace, type TraceFn } from './trace.js';
@@ -27,29 +30,17 @@ import type { AdsClientOptions, AdsClientStatus, XdsNack, XdsTypeStatus } from '
 
 export type { AdsClientOptions, AdsClientStatus, XdsNack, XdsTypeStatus } from './ads-types.js';
 
-interface TypeState {
-  type: XdsType;
-  wildcard: boolean;
-  names: Set<string>;
-  version: string;
-  nonce: string;
+interface TypeState extends WireState {
   resources: Map<string, Record<string, unknown>>;
-  /** the subscription last sent, to send a new request only when it changes */
-  sentNames: string | undefined;
 }
 
-interface DiscoveryResponse {
-  version_info?: string;
-  resources?: WireAny[];
-  type_url?: string;
-  nonce?: string;
-}
-
-type AdsStream = grpc.ClientDuplexStream<Record<string, unknown>, DiscoveryResponse>;
+type AdsStream = grpc.ClientDuplexStream<Record<string, unknown>, unknown>;
 
 /** The ADS client. Create with {@link createAdsClient}. */
 export class AdsClient {
   private readonly options: AdsClientOptions;
+  /** The ADS protocol of this client. */
+  readonly apiType: AdsApiType;
   private readonly bootstrap: XdsBootstrap;
   private readonly node: XdsNode;
   private readonly trace: TraceFn;
@@ -77,6 +68,7 @@ export class AdsClient {
     const bootstrap = resolveBootstrap(options, options.env);
     if (!bootstrap) throw new MeshConfigError('XdsBootstrap', 'xds', 'server', 'no xDS server: pass { server } or set GRPC_XDS_BOOTSTRAP / MESHLET_XDS');
     this.bootstrap = bootstrap;
+    this.apiType = options.apiType ?? (bootstrap.serverFeatures?.includes('delta_grpc') ? 'DELTA_GRPC' : 'GRPC');
     this.node = mergeNode(buildNode(options.workload), bootstrap.node);
     this.trace = createTrace('xds', options.trace);
     this.backoff = new Backoff(options.backoff);
@@ -88,7 +80,7 @@ export class AdsClient {
     for (const type of XDS_TYPES) {
       const wildcard = type.key === 'listeners' && outbound.length === 0;
       const names = new Set(type.key === 'listeners' && !wildcard ? [...outbound, ...this.inboundNames] : []);
-      this.states.set(type.typeUrl, { type, wildcard, names, version: '', nonce: '', resources: new Map(), sentNames: undefined });
+      this.states.set(type.typeUrl, { type, wildcard, names, version: '', nonce: '', ackPending: false, resources: new Map(), versions: new Map(), sentNames: undefined });
     }
     if (options.lastKnownGood) {
       this.lkg = new LastKnownGoodWriter(options.lastKnownGood, (err) => this.trace(`last-known-good write failed: ${err.message}`));
@@ -165,12 +157,12 @@ export class AdsClient {
 
   private connect(): void {
     if (this.closed || !this.grpcClient) return;
-    const client = this.grpcClient as grpc.Client & { StreamAggregatedResources(metadata?: grpc.Metadata): AdsStream };
+    const client = this.grpcClient as grpc.Client & Record<'StreamAggregatedResources' | 'DeltaAggregatedResources', (metadata?: grpc.Metadata) => AdsStream>;
     const metadata = new grpc.Metadata();
     if (this.options.token !== undefined && this.secure) metadata.set('authorization', `Bearer ${this.options.token}`);
-    const stream = client.StreamAggregatedResources(metadata);
+    const stream = this.apiType === 'DELTA_GRPC' ? client.DeltaAggregatedResources(metadata) : client.StreamAggregatedResources(metadata);
     this.stream = stream;
-    this.trace(`stream opened to ${this.bootstrap.server} as ${this.node.id}`);
+    this.trace(`${this.apiType === 'DELTA_GRPC' ? 'delta ' : ''}stream opened to ${this.bootstrap.server} as ${this.node.id}`);
     let ended = false;
     const onEnd = (reason: string) => {
       if (ended) return;
@@ -183,7 +175,7 @@ export class AdsClient {
       this.retryTimer = setTimeout(() => { this.reconnects++; this.connect(); }, delay);
       this.retryTimer.unref();
     };
-    stream.on('data', (res: DiscoveryResponse) => this.onResponse(stream, res));
+    stream.on('data', (res: unknown) => this.onResponse(stream, readResponse(this.apiType, res)));
     stream.on('error', (err: grpc.ServiceError) => onEnd(`${grpc.status[err.code] ?? err.code}: ${err.details}`));
     stream.on('status', (s: grpc.StatusObject) => onEnd(`${grpc.status[s.code] ?? s.code}: ${s.details}`));
     stream.on('end', () => onEnd('server closed the stream'));
@@ -192,6 +184,7 @@ export class AdsClient {
     for (const state of this.states.values()) {
       state.sentNames = undefined;
       state.nonce = '';
+      state.ackPending = false;
       if (state.wildcard || state.names.size > 0) {
         this.send(state, undefined, first);
         first = false;
@@ -200,41 +193,29 @@ export class AdsClient {
   }
 
   private send(state: TypeState, errorDetail: string | undefined, withNode = false): void {
-    const stream = this.stream;
-    if (!stream) return;
-    const names = state.wildcard ? [] : [...state.names].sort();
-    state.sentNames = names.join('\0');
-    const req: Record<string, unknown> = {
-      version_info: state.version,
-      resource_names: names,
-      type_url: state.type.typeUrl,
-      response_nonce: state.nonce,
-    };
-    // Envoy sends the node on the first request of a stream only.
-    if (withNode) req.node = this.node;
-    if (errorDetail !== undefined) req.error_detail = { code: grpc.status.INVALID_ARGUMENT, message: errorDetail };
-    stream.write(req);
+    this.stream?.write(buildRequest(this.apiType, state, withNode ? this.node : undefined, errorDetail));
   }
 
-  private onResponse(stream: AdsStream, res: DiscoveryResponse): void {
+  private onResponse(stream: AdsStream, res: AdsUpdate): void {
     if (stream !== this.stream || this.closed) return;
     if (!this.connected) {
       this.connected = true;
       this.backoff.reset();
     }
-    const state = this.states.get(res.type_url ?? '');
+    const state = this.states.get(res.typeUrl);
     if (!state) {
-      this.trace(`ignoring response of unknown type ${res.type_url}`);
+      this.trace(`ignoring response of unknown type ${res.typeUrl}`);
       return;
     }
-    const version = res.version_info ?? '';
-    state.nonce = res.nonce ?? '';
-    this.trace(`${state.type.short} version=${version} nonce=${state.nonce} resources=${res.resources?.length ?? 0}`);
+    const version = res.version;
+    state.nonce = res.nonce;
+    state.ackPending = true;
+    this.trace(`${state.type.short} version=${version} nonce=${state.nonce} resources=${res.resources.length}${res.removed.length ? ` removed=${res.removed.length}` : ''}`);
 
-    const decoded = this.decode(state, res.resources ?? []);
+    const decoded = this.decode(state, res);
     if (typeof decoded === 'string') return this.nack(state, version, decoded);
 
-    const candidate = this.candidate(state, decoded);
+    const candidate = this.candidate(state, decoded.resources, res.removed);
     const complete = this.applySubscriptions(candidate, false);
     if (complete) {
       const resources = toEnvoyResources(candidate);
@@ -244,11 +225,11 @@ export class AdsClient {
       } catch (err) {
         return this.nack(state, version, (err as Error).message);
       }
-      this.commit(state, version, candidate.get(state.type.typeUrl)!);
+      this.commit(state, version, candidate.get(state.type.typeUrl)!, decoded.versions, res.removed);
       this.delivered(resources, combined);
     } else {
       // Individually valid but waiting for resources it references: ACK it and keep serving the old set.
-      this.commit(state, version, candidate.get(state.type.typeUrl)!);
+      this.commit(state, version, candidate.get(state.type.typeUrl)!, decoded.versions, res.removed);
       this.armFetchTimer();
     }
     this.send(state, undefined);
@@ -273,9 +254,10 @@ export class AdsClient {
     this.send(state, undefined);
   }
 
-  private decode(state: TypeState, wire: WireAny[]): Map<string, Record<string, unknown>> | string {
+  private decode(state: TypeState, res: AdsUpdate): { resources: Map<string, Record<string, unknown>>; versions: Map<string, string> } | string {
     const out = new Map<string, Record<string, unknown>>();
-    for (const [i, any] of wire.entries()) {
+    const versions = new Map<string, string>();
+    for (const [i, { any, version }] of res.resources.entries()) {
       let resource: Record<string, unknown>;
       try {
         resource = decodeResource(state.type, any);
@@ -289,17 +271,19 @@ export class AdsClient {
       // Named subscriptions: ignore what we did not ask for (a server may send more).
       if (!state.wildcard && !asked(state, name)) continue;
       out.set(name, resource);
+      if (version !== undefined) versions.set(name, version);
     }
-    return out;
+    return { resources: out, versions };
   }
 
   /** The maps every type would have if this response were accepted. */
-  private candidate(state: TypeState, decoded: Map<string, Record<string, unknown>>): Map<string, Map<string, Record<string, unknown>>> {
+  private candidate(state: TypeState, decoded: Map<string, Record<string, unknown>>, removed: readonly string[]): Map<string, Map<string, Record<string, unknown>>> {
     const maps = this.currentMaps();
     let next: Map<string, Record<string, unknown>>;
-    if (state.type.fullState) next = decoded;
+    if (replacesAll(this.apiType, state.type)) next = decoded;
     else {
       next = new Map(state.resources);
+      for (const name of removed) next.delete(name);
       for (const [name, r] of decoded) next.set(name, r);
     }
     maps.set(state.type.typeUrl, next);
@@ -335,16 +319,20 @@ export class AdsClient {
       // request unsubscribes (istiod's shouldUnsubscribe), sent only when something was subscribed.
       if (names.length === 0 && state.type.key === 'clusters') continue;
       state.names = new Set(names);
-      for (const n of [...state.resources.keys()]) if (!state.names.has(n)) state.resources.delete(n);
+      for (const n of [...state.resources.keys()]) if (!state.names.has(n)) { state.resources.delete(n); state.versions.delete(n); }
       const key = names.join('\0');
       if (key !== state.sentNames && (names.length > 0 || state.sentNames)) this.send(state, undefined);
     }
     return complete;
   }
 
-  private commit(state: TypeState, version: string, resources: Map<string, Record<string, unknown>>): void {
+  private commit(state: TypeState, version: string, resources: Map<string, Record<string, unknown>>, versions: Map<string, string>, removed: readonly string[]): void {
     state.version = version;
     state.resources = resources;
+    // Delta: the per-resource versions a reconnect announces in initial_resource_versions
+    if (this.apiType === 'GRPC') return;
+    for (const n of removed) state.versions.delete(n);
+    for (const [n, v] of versions) state.versions.set(n, v);
   }
 
   private delivered(resources: EnvoyResources, version: string): void {

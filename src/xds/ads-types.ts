@@ -4,6 +4,7 @@
  */
 import type { ChannelCredentials } from '@grpc/grpc-js';
 import type { EnvoyResources } from '../config/envoy.js';
+import type { AdsApiType } from './ads-wire.js';
 import type { BackoffOptions } from './backoff.js';
 import type { XdsBootstrapOptions } from './bootstrap.js';
 import type { WorkloadInfo } from './node.js';
@@ -31,6 +32,13 @@ export interface AdsClientOptions extends XdsBootstrapOptions {
    * then names the outbound listeners the first answer held plus these.
    */
   inboundListenerNames?: string[];
+  /**
+   * The ADS protocol: `GRPC` (State-of-the-World, the default) or
+   * `DELTA_GRPC` (incremental: only changed resources travel, and a
+   * reconnect announces the versions the client has). Default: `DELTA_GRPC`
+   * when the bootstrap's `server_features` lists `delta_grpc`, else `GRPC`.
+   */
+  apiType?: AdsApiType;
   /** Path of a last-known-good file: read at start, rewritten on every accepted set. */
   lastKnownGood?: string;
   /** Reconnect backoff (default 1 s ×1.6 ±20 %, cap 30 s). */

@@ -16,6 +16,8 @@ export interface XdsBootstrap {
   channelCreds: 'insecure' | 'tls';
   /** Node fields from the bootstrap; merged over the workload's own node. */
   node?: Partial<XdsNode>;
+  /** `xds_servers[0].server_features` (`delta_grpc` selects Delta ADS; gRPC ignores features it does not know). */
+  serverFeatures?: string[];
 }
 
 /** What a caller may pass: a server address, a bootstrap file path, or nothing (env). */
@@ -25,7 +27,7 @@ export interface XdsBootstrapOptions {
 }
 
 interface BootstrapFile {
-  xds_servers?: Array<{ server_uri?: string; channel_creds?: Array<{ type?: string }> }>;
+  xds_servers?: Array<{ server_uri?: string; channel_creds?: Array<{ type?: string }>; server_features?: unknown }>;
   node?: Partial<XdsNode> & { metadata?: unknown };
 }
 
@@ -71,5 +73,11 @@ export function parseBootstrap(text: string, source: string): XdsBootstrap {
   const channelCreds = creds.includes('insecure') || creds.length === 0 ? 'insecure' : 'tls';
   const out: XdsBootstrap = { server: first.server_uri, channelCreds };
   if (doc.node) out.node = doc.node as Partial<XdsNode>;
+  if (first.server_features !== undefined) {
+    if (!Array.isArray(first.server_features) || first.server_features.some((f) => typeof f !== 'string')) {
+      throw new MeshConfigError('XdsBootstrap', source, 'xds_servers[0].server_features', 'must be a list of strings');
+    }
+    out.serverFeatures = first.server_features as string[];
+  }
   return out;
 }

@@ -37,6 +37,7 @@ export function subscribe(mesh: SubscribingMesh, options: NonNullable<MeshOption
     ...(tls && identity && { credentials: rotatingControlPlaneCredentials(identity, ca?.identity ?? istiodSpiffeId(mesh.trustDomain)) }),
     ...(options.server !== undefined && { server: options.server }),
     ...(options.bootstrap !== undefined && { bootstrap: options.bootstrap }),
+    ...(options.apiType !== undefined && { apiType: options.apiType }),
     ...(options.lastKnownGood !== undefined && { lastKnownGood: options.lastKnownGood }),
     ...(options.initialFetchTimeoutMs !== undefined && { initialFetchTimeoutMs: options.initialFetchTimeoutMs }),
     ...(options.listeners !== undefined && { listenerNames: options.listeners }),
