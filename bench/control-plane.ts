@@ -1,16 +1,17 @@
 /**
  * Control-plane scale bench: 1,000 services (10 namespaces × 100, each with
  * v1/v2 subsets and a 90/10 VirtualService) and 1,000 simulated ADS clients
- * (in-process raw SotW streams that subscribe by name as gRPC's A27 client
+ * (in-process raw streams that subscribe by name as gRPC's A27 client
  * does — 10 services each, 5 of them the ones every change touches — and ACK
- * everything). Wildcard subscriptions of all 1,000 services (~2 MB per
+ * everything), over State-of-the-World and then over Delta xDS
+ * (`--sotw` or `--delta` runs one only), with a side-by-side summary. Wildcard subscriptions of all 1,000 services (~2 MB per
  * client per SotW response set) are what Delta xDS is for; `--wildcard` runs them.
  * Prints the time to serve every client, memory per client, and push
  * latency (file write → every client has the new RDS/EDS version) p50/p99/max
  * after changing one service in one file (`--all-namespaces`: in each of the
  * 10 files at once).
  *
- *   node --expose-gc --import tsx bench/control-plane.ts [clients] [services] [--all-namespaces] [--wildcard]
+ *   node --expose-gc --import tsx bench/control-plane.ts [clients] [services] [--all-namespaces] [--wildcard] [--sotw|--delta]
  */
 import * as grpc from '@grpc/grpc-js';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -33,6 +34,10 @@ const WILDCARD = process.argv.includes('--wildcard');
 /** Change one service in every namespace's file per round (10 files) instead of one file. */
 const ALL_NAMESPACES = process.argv.includes('--all-namespaces');
 const CALLS_PER_CLIENT = 10;
+type Protocol = 'sotw' | 'delta';
+const PROTOCOLS: Protocol[] = process.argv.includes('--sotw') ? ['sotw'] : process.argv.includes('--delta') ? ['delta'] : ['sotw', 'delta'];
+
+interface Summary { protocol: Protocol; initialMs: number; heapKiB: number; externalKiB: number; p50: number; p99: number; max: number; serverMs: number; bytesPerPush: number }
 
 setFlagsFromString('--expose-gc');
 const gc = runInNewContext('gc') as () => void;
@@ -73,7 +78,10 @@ spec:
 `;
 }
 
-/** Reads version_info (1), type_url (4) and nonce (5) of a DiscoveryResponse, skipping the resources. */
+/**
+ * Reads version_info (1), type_url (4) and nonce (5) of a DiscoveryResponse, skipping the resources;
+ * a DeltaDiscoveryResponse has system_version_info, type_url and nonce under the same numbers.
+ */
 function peek(buf: Buffer): { version: string; typeUrl: string; nonce: string; bytes: number } {
   let pos = 0;
   const out = { version: '', typeUrl: '', nonce: '', bytes: buf.length };
@@ -104,7 +112,8 @@ interface SimClient {
   stream: grpc.ClientDuplexStream<object, ReturnType<typeof peek>>;
 }
 
-async function main(): Promise<void> {
+async function main(protocol: Protocol): Promise<Summary> {
+  console.log(`--- ${protocol === 'delta' ? 'Delta xDS (DeltaAggregatedResources)' : 'State of the World (StreamAggregatedResources)'}`);
   const dir = await mkdtemp(join(tmpdir(), 'meshlet-bench-cp-'));
   const namespaces = Array.from({ length: NAMESPACES }, (_, i) => `ns-${i}`);
   const perNs = Math.ceil(SERVICES / NAMESPACES);
@@ -129,7 +138,8 @@ async function main(): Promise<void> {
   const pkg = loadGrpcPackage(['envoy/service/discovery/v3/ads.proto']) as unknown as {
     envoy: { service: { discovery: { v3: { AggregatedDiscoveryService: grpc.ServiceClientConstructor } } } };
   };
-  const def = pkg.envoy.service.discovery.v3.AggregatedDiscoveryService.service.StreamAggregatedResources!;
+  const service = pkg.envoy.service.discovery.v3.AggregatedDiscoveryService.service;
+  const def = protocol === 'delta' ? service.DeltaAggregatedResources! : service.StreamAggregatedResources!;
   const channels = Array.from({ length: CHANNELS }, (_, i) => new grpc.Client(`127.0.0.1:${cp.port}`, grpc.credentials.createInsecure(), { 'bench.channel': i } as grpc.ChannelOptions));
   const namesByNs = new Map(namespaces.map((ns) => {
     const d = cp.configDump(ns);
@@ -155,6 +165,8 @@ async function main(): Promise<void> {
   const heapBefore = process.memoryUsage();
   const clients: SimClient[] = [];
   let initialDone = 0;
+  let initialMs = 0;
+  let pushBytes = 0;
   const allInitial = new Promise<void>((resolve) => {
     const tStart = performance.now();
     for (let c = 0; c < CLIENTS; c++) {
@@ -170,9 +182,13 @@ async function main(): Promise<void> {
         const first = !sim.versions.has(res.typeUrl);
         sim.versions.set(res.typeUrl, res.version);
         sim.arrivals.set(`${res.typeUrl} ${res.version}`, performance.now());
-        stream.write({ type_url: res.typeUrl, version_info: res.version, response_nonce: res.nonce, resource_names: subs[res.typeUrl] });
+        if (initialDone === CLIENTS) pushBytes += res.bytes;
+        stream.write(protocol === 'delta'
+          ? { type_url: res.typeUrl, response_nonce: res.nonce }
+          : { type_url: res.typeUrl, version_info: res.version, response_nonce: res.nonce, resource_names: subs[res.typeUrl] });
         if (first && sim.versions.size === 4 && ++initialDone === CLIENTS) {
-          console.log(`${CLIENTS} clients (${WILDCARD ? 'wildcard' : `${CALLS_PER_CLIENT} services each`}) connected and served LDS/RDS/CDS/EDS in ${(performance.now() - tStart).toFixed(0)} ms`);
+          initialMs = performance.now() - tStart;
+          console.log(`${CLIENTS} clients (${WILDCARD ? 'wildcard' : `${CALLS_PER_CLIENT} services each`}) connected and served LDS/RDS/CDS/EDS in ${initialMs.toFixed(0)} ms`);
           resolve();
         }
       });
@@ -180,7 +196,10 @@ async function main(): Promise<void> {
       const node = buildNode({ name: `client-${c}`, namespace: ns, labels: { app: `client-${c}` }, address: '127.0.0.1', instanceName: `client-${c}` });
       let firstReq = true;
       for (const [typeUrl, resource_names] of Object.entries(subs)) {
-        stream.write({ ...(firstReq && { node }), type_url: typeUrl, resource_names });
+        const wildcardType = resource_names.length === 0;
+        stream.write(protocol === 'delta'
+          ? { ...(firstReq && { node }), type_url: typeUrl, resource_names_subscribe: wildcardType ? ['*'] : resource_names }
+          : { ...(firstReq && { node }), type_url: typeUrl, resource_names });
         firstReq = false;
       }
     }
@@ -188,7 +207,8 @@ async function main(): Promise<void> {
   await withTimeout(allInitial, 120_000, 'initial sync');
   gc();
   const heapAfter = process.memoryUsage();
-  const perClient = (k: keyof NodeJS.MemoryUsage) => ((heapAfter[k] - heapBefore[k]) / CLIENTS / 1024).toFixed(1);
+  const perClientKiB = (k: keyof NodeJS.MemoryUsage) => (heapAfter[k] - heapBefore[k]) / CLIENTS / 1024;
+  const perClient = (k: keyof NodeJS.MemoryUsage) => perClientKiB(k).toFixed(1);
   console.log(`memory per client (control plane + simulated client, one process): heap ${perClient('heapUsed')} KiB, external ${perClient('external')} KiB, rss ${perClient('rss')} KiB`);
 
   // Push rounds: change one route weight (RDS) or add an endpoint (EDS) in one namespace, or in all.
@@ -207,14 +227,20 @@ async function main(): Promise<void> {
     console.log(`change ${round} (one service in ${ALL_NAMESPACES ? 'each of 10 files' : 'one file'}: route weight${eds ? ' + an endpoint added' : ', previous endpoint change reverted'}): all ${CLIENTS} clients updated in ${Math.max(...latencies.slice(-CLIENTS)).toFixed(0)} ms (push computed in ${cp.status().lastPush?.ms} ms, ${cp.status().lastPush?.responses} responses)`);
   }
   latencies.sort((a, b) => a - b);
-  const q = (p: number) => latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))]!.toFixed(0);
+  const qn = (p: number) => latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))]!;
+  const q = (p: number) => qn(p).toFixed(0);
+  const medianServer = serverMs.sort((a, b) => a - b)[Math.floor(serverMs.length / 2)]!;
   console.log(`push latency file write → client (includes ${100} ms debounce), ${latencies.length} samples: p50 ${q(0.5)} ms, p99 ${q(0.99)} ms, max ${q(1)} ms`);
-  console.log(`server push compute (translate + encode + write): median ${serverMs.sort((a, b) => a - b)[Math.floor(serverMs.length / 2)]} ms`);
+  console.log(`server push compute (translate + encode + write): median ${medianServer} ms; ${(pushBytes / ROUNDS / 1024).toFixed(0)} KiB sent per push to all clients`);
 
   for (const c of clients) c.stream.cancel();
   for (const ch of channels) ch.close();
   await cp.close();
   await rm(dir, { recursive: true, force: true });
+  return {
+    protocol, initialMs, heapKiB: perClientKiB('heapUsed'), externalKiB: perClientKiB('external'),
+    p50: qn(0.5), p99: qn(0.99), max: qn(1), serverMs: medianServer, bytesPerPush: pushBytes / ROUNDS,
+  };
 }
 
 function waitUntil(check: () => boolean): Promise<void> {
@@ -233,4 +259,13 @@ async function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<
   }
 }
 
-await main();
+const summaries: Summary[] = [];
+for (const protocol of PROTOCOLS) {
+  summaries.push(await main(protocol));
+  gc();
+}
+console.log(`\n${CLIENTS} clients × ${SERVICES} services, ${ROUNDS} one-${ALL_NAMESPACES ? 'change-per-file' : 'file'} changes:`);
+console.log('protocol | initial sync ms | heap KiB/client | external KiB/client | push p50 ms | push p99 ms | max ms | server push ms | KiB sent per push');
+for (const s of summaries) {
+  console.log(`${s.protocol} | ${s.initialMs.toFixed(0)} | ${s.heapKiB.toFixed(1)} | ${s.externalKiB.toFixed(1)} | ${s.p50.toFixed(0)} | ${s.p99.toFixed(0)} | ${s.max.toFixed(0)} | ${s.serverMs} | ${(s.bytesPerPush / 1024).toFixed(0)}`);
+}

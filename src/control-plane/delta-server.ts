@@ -101,8 +101,8 @@ export class DeltaConnection extends XdsConnection {
     }
     let unsubscribed = false;
     for (const name of req.resource_names_unsubscribe ?? []) {
-      if (name === '*') { unsubscribed ||= sub.wildcard; sub.wildcard = false; continue; }
-      unsubscribed ||= sub.names.delete(name);
+      if (name === '*') { if (sub.wildcard) unsubscribed = true; sub.wildcard = false; continue; }
+      if (sub.names.delete(name)) unsubscribed = true;
       // the client drops what it unsubscribes; a later subscribe must send it again
       if (!sub.wildcard) sub.known.delete(name);
     }
