@@ -9,11 +9,12 @@
  */
 import { watch, type FSWatcher } from 'node:fs';
 import { stat } from 'node:fs/promises';
-import { MeshConfigError } from '../errors.js';
+import { MeshConfigError, type ConfigSourceRef } from '../errors.js';
 import { listConfigEntries, parseYamlDocuments, readConfigFile } from '../config/load.js';
 import { admitResources, rejectedStatus, type ResourceStatus } from '../config/admission.js';
 import { meshConfigFromDocuments, type MeshConfigOptions } from '../config/mesh-config.js';
 import type { IstioResource } from '../config/istio-types.js';
+import { resourceSource } from '../config/resources.js';
 
 /** A config problem, as /debug/status shows it. */
 export interface ConfigProblem {
@@ -156,7 +157,7 @@ export class ConfigWatcher {
         return;
       }
       let parsed = this.files.get(path);
-      if (parsed?.text !== text) parsed = parseFile(text, path);
+      if (parsed?.text !== text) parsed = keepUnchanged(parseFile(text, path), previous);
       files.set(path, parsed);
       if (parsed.meshConfig !== undefined) meshConfig = parsed.meshConfig;
       errors.push(...parsed.errors);
@@ -199,6 +200,39 @@ export class ConfigWatcher {
 
 function keyOf(r: IstioResource): string {
   return `${r.kind}/${r.metadata.namespace}/${r.metadata.name}`;
+}
+
+/**
+ * A changed file's resources that equal the ones served before (same
+ * kind/namespace/name, same place in the same file, same content) are
+ * replaced by those: editing one document of a 100-service file then
+ * re-translates and re-encodes one service, not a hundred, in every
+ * namespace (the caches downstream recognise resources by identity).
+ */
+function keepUnchanged(parsed: ParsedFile, previous: ReadonlyMap<string, IstioResource>): ParsedFile {
+  const resources = parsed.resources.map((r) => {
+    const old = previous.get(keyOf(r));
+    if (!old || !sameSource(resourceSource(old), resourceSource(r)) || !sameValue(old, r)) return r;
+    return old;
+  });
+  return { ...parsed, resources };
+}
+
+function sameSource(a: ConfigSourceRef | undefined, b: ConfigSourceRef | undefined): boolean {
+  return a?.file === b?.file && a?.document === b?.document;
+}
+
+/** Deep equality of parsed YAML values (plain objects, arrays, scalars). */
+function sameValue(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
+  if (Array.isArray(a) !== Array.isArray(b)) return false;
+  const ka = Object.keys(a);
+  if (ka.length !== Object.keys(b).length) return false;
+  for (const k of ka) {
+    if (!Object.prototype.hasOwnProperty.call(b, k) || !sameValue((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k])) return false;
+  }
+  return true;
 }
 
 /** Parses and admits one file, document by document; a bad `istio` ConfigMap is a rejection of its own. */

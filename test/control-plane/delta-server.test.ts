@@ -26,7 +26,7 @@ async function open(port: number) {
     envoy: { service: { discovery: { v3: { AggregatedDiscoveryService: grpc.ServiceClientConstructor } } } };
   };
   const Ads = pkg.envoy.service.discovery.v3.AggregatedDiscoveryService;
-  const client = new Ads(`127.0.0.1:${port}`, grpc.credentials.createInsecure()) as grpc.Client & { DeltaAggregatedResources(): grpc.ClientDuplexStream<object, DeltaResponse> };
+  const client = new Ads(`127.0.0.1:${port}`, grpc.credentials.createInsecure()) as unknown as grpc.Client & { DeltaAggregatedResources(): grpc.ClientDuplexStream<object, DeltaResponse> };
   const stream = client.DeltaAggregatedResources();
   const got: DeltaResponse[] = [];
   stream.on('data', (r: DeltaResponse) => got.push(r));

@@ -42,12 +42,12 @@ function v2Weight(r: EnvoyResources): number | undefined {
 
 /** A set with every list sorted by name, to compare two clients' sets. */
 function sorted(r: EnvoyResources): EnvoyResources {
-  const by = (n: (x: never) => string) => (a: never, b: never) => (n(a) < n(b) ? -1 : n(a) > n(b) ? 1 : 0);
+  const by = <T>(name: (x: T) => string) => (a: T, b: T) => (name(a) < name(b) ? -1 : name(a) > name(b) ? 1 : 0);
   return {
-    listeners: [...r.listeners].sort(by((x: { name: string }) => x.name)),
-    routes: [...r.routes].sort(by((x: { name: string }) => x.name)),
-    clusters: [...r.clusters].sort(by((x: { name: string }) => x.name)),
-    endpoints: [...r.endpoints].sort(by((x: { cluster_name: string }) => x.cluster_name)),
+    listeners: [...r.listeners].sort(by((x) => x.name)),
+    routes: [...r.routes].sort(by((x) => x.name)),
+    clusters: [...r.clusters].sort(by((x) => x.name)),
+    endpoints: [...r.endpoints].sort(by((x) => x.cluster_name)),
   };
 }
 
