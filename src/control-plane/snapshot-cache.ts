@@ -73,7 +73,8 @@ export class NamespaceSnapshot {
   private readonly responses = new Map<string, Map<string, CachedResponse>>();
   private readonly typeVersions = new Map<string, string>();
 
-  constructor(readonly namespace: string, readonly generation: number, readonly resources: EnvoyResources, private readonly encodings: EncodingCache) {
+  /** @param previous the namespace's snapshot this one replaces: a type holding the very same encodings keeps its version. */
+  constructor(readonly namespace: string, readonly generation: number, readonly resources: EnvoyResources, private readonly encodings: EncodingCache, previous?: NamespaceSnapshot) {
     for (const type of XDS_TYPES) {
       const map = new Map<string, EncodedResource>();
       for (const r of resources[type.key]) {
@@ -81,6 +82,10 @@ export class NamespaceSnapshot {
       }
       this.byType.set(type.typeUrl, map);
       this.responses.set(type.typeUrl, new Map());
+      // Identity comparison instead of re-hashing thousands of names on every push.
+      const before = previous?.byType.get(type.typeUrl);
+      const version = previous?.typeVersions.get(type.typeUrl);
+      if (before && version !== undefined && sameEntries(before, map)) this.typeVersions.set(type.typeUrl, version);
     }
   }
 
@@ -161,6 +166,13 @@ export class NamespaceSnapshot {
   }
 }
 
+/** Whether two name → encoding maps hold the same encodings under the same names. */
+function sameEntries(a: ReadonlyMap<string, EncodedResource>, b: ReadonlyMap<string, EncodedResource>): boolean {
+  if (a.size !== b.size) return false;
+  for (const [name, r] of b) if (a.get(name) !== r) return false;
+  return true;
+}
+
 /** Inbound listeners re-encoded under the names clients ask for, per snapshot. */
 const inboundEncodings = new WeakMap<NamespaceSnapshot, Map<string, EncodedResource>>();
 
@@ -218,14 +230,14 @@ export class SnapshotCache {
     if (current && current.generation === this.generation) return current;
     let next: NamespaceSnapshot;
     try {
-      next = new NamespaceSnapshot(namespace, this.generation, this.build(namespace, this.translations), this.encodings);
+      next = new NamespaceSnapshot(namespace, this.generation, this.build(namespace, this.translations), this.encodings, current);
       this.errors.delete(namespace);
     } catch (err) {
       this.errors.set(namespace, (err as Error).message);
       const empty: EnvoyResources = { listeners: [], routes: [], clusters: [], endpoints: [] };
       // keep serving the last good translation, stamped with this generation so we do not retry in a loop
       next = current
-        ? new NamespaceSnapshot(namespace, this.generation, current.resources, this.encodings)
+        ? new NamespaceSnapshot(namespace, this.generation, current.resources, this.encodings, current)
         : new NamespaceSnapshot(namespace, this.generation, empty, this.encodings);
     }
     this.snapshots.set(namespace, next);

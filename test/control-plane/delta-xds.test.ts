@@ -9,6 +9,8 @@ import assert from 'node:assert/strict';
 import type { EnvoyResources } from '../../src/config/envoy.js';
 import { createControlPlane, type ControlPlane } from '../../src/control-plane/index.js';
 import { createAdsClient, type AdsClient } from '../../src/xds/ads-client.js';
+import { createMesh } from '../../src/index.js';
+import { startServer } from '../helpers/http-servers.js';
 import { calculateYaml, configDir, waitFor } from './helpers.js';
 
 const quiet = () => {};
@@ -151,8 +153,9 @@ test('delta: a reconnect announces initial_resource_versions; the restarted serv
 
   await waitFor(() => delta.sets.find((x) => v2Weight(x.r) === 40), 15_000, 'the change made while disconnected');
   assert.ok(delta.sets.length > delivered);
-  const lines = delta.trace.slice(traced);
-  const sentCount = (short: string) => lines.filter((m) => m.startsWith(`${short} version=`)).map((m) => Number(/resources=(\d+)/.exec(m)?.[1]));
+  const sentCount = (short: string) => delta.trace.slice(traced).filter((m) => m.startsWith(`${short} version=`)).map((m) => Number(/resources=(\d+)/.exec(m)?.[1]));
+  // the four initial requests are answered in the order they arrive, RDS's not necessarily last
+  await waitFor(() => ['LDS', 'RDS', 'CDS', 'EDS'].every((ty) => sentCount(ty).length > 0), 15_000, 'an answer for every type');
   // Every type answered (each initial request is answered), but only RDS carries a resource: the others were known.
   assert.deepEqual(sentCount('LDS'), [0]);
   assert.deepEqual(sentCount('CDS'), [0]);
@@ -161,4 +164,57 @@ test('delta: a reconnect announces initial_resource_versions; the restarted serv
   const final = delta.sets.at(-1)!.r;
   assert.deepEqual(sorted(final).clusters, sorted(held).clusters, 'the clusters the client kept');
   assert.deepEqual(sorted(final).endpoints, sorted(held).endpoints, 'and their endpoints');
+});
+
+test('delta through createMesh: xds.apiType DELTA_GRPC routes calls and follows a split change with no failed request', async (t) => {
+  const v1 = await startServer('v1');
+  const v2 = await startServer('v2');
+  const shop = (w1: number) => `
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: { name: shop, namespace: default }
+spec:
+  hosts: [shop.default.svc.cluster.local]
+  location: MESH_INTERNAL
+  resolution: STATIC
+  ports: [{ number: 8000, name: http, protocol: HTTP }]
+  endpoints:
+    - { address: 127.0.0.1, ports: { http: ${v1.port} }, labels: { version: v1 } }
+    - { address: 127.0.0.1, ports: { http: ${v2.port} }, labels: { version: v2 } }
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: { name: shop, namespace: default }
+spec:
+  host: shop
+  subsets: [{ name: v1, labels: { version: v1 } }, { name: v2, labels: { version: v2 } }]
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: { name: shop, namespace: default }
+spec:
+  hosts: [shop]
+  http:
+    - route:
+        - { destination: { host: shop, subset: v1 }, weight: ${w1} }
+        - { destination: { host: shop, subset: v2 }, weight: ${100 - w1} }
+`;
+  const cfg = await configDir({ 'shop.yaml': shop(100) });
+  const cp = await createControlPlane({ config: cfg.dir, port: 0, host: '127.0.0.1', log: quiet, debounceMs: 20 });
+  const mesh = await createMesh({ workload, xds: { server: `127.0.0.1:${cp.port}`, apiType: 'DELTA_GRPC', initialFetchTimeoutMs: 300 } });
+  t.after(async () => { await mesh.close(); await cp.close(); await Promise.all([v1.close(), v2.close()]); await cfg.remove(); });
+  const call = async () => { const res = await mesh.fetch('http://shop.default.svc.cluster.local:8000/'); return `${res.status} ${await res.text()}`; };
+  assert.equal(await call(), '200 v1');
+  assert.equal(cp.syncz()[0]!.protocol, 'delta');
+
+  await cfg.write('shop.yaml', shop(0));
+  // every answer is a 200 from v1 or v2 until v2 answers; bounded in count
+  const answers: string[] = [];
+  for (let i = 0; i < 5000 && answers.at(-1) !== '200 v2'; i++) {
+    answers.push(await call());
+    await new Promise((r) => setTimeout(r, 2));
+  }
+  assert.equal(answers.at(-1), '200 v2', 'the split moved');
+  assert.deepEqual(answers.filter((a) => a !== '200 v1' && a !== '200 v2'), [], 'no failed request');
+  assert.equal(mesh.xdsStatus()!.lastNack, undefined);
 });
