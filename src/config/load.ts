@@ -88,11 +88,13 @@ export function parseYaml(text: string, origin: string): object[] {
  * Parses a (multi-document) YAML or JSON text document by document: a
  * document that does not parse is an error of its own, its neighbours are
  * still read (the control plane serves them, as kubectl applies them).
+ * `firstDocument` numbers the documents of a text that is a slice of a
+ * file; `documents` counts the YAML documents read (empty ones included).
  */
-export function parseYamlDocuments(text: string, origin: string): { docs: object[]; errors: MeshConfigError[] } {
+export function parseYamlDocuments(text: string, origin: string, firstDocument = 0): { docs: object[]; errors: MeshConfigError[]; documents: number } {
   const docs: object[] = [];
   const errors: MeshConfigError[] = [];
-  let index = 0;
+  let index = firstDocument;
   for (const doc of parseAllDocuments(text)) {
     const document = index++;
     if (doc.errors.length > 0) {
@@ -121,7 +123,7 @@ export function parseYamlDocuments(text: string, origin: string): { docs: object
       else (items ?? []).forEach(push);
     } else push(value);
   }
-  return { docs, errors };
+  return { docs, errors, documents: index - firstDocument };
 }
 
 function looksLikeYaml(text: string): boolean {

@@ -82,10 +82,10 @@ export class NamespaceSnapshot {
       }
       this.byType.set(type.typeUrl, map);
       this.responses.set(type.typeUrl, new Map());
-      // Identity comparison instead of re-hashing thousands of names on every push.
+      // An identity comparison, not a hash of thousands of names on every push.
       const before = previous?.byType.get(type.typeUrl);
       const version = previous?.typeVersions.get(type.typeUrl);
-      if (before && version !== undefined && sameEntries(before, map)) this.typeVersions.set(type.typeUrl, version);
+      this.typeVersions.set(type.typeUrl, before && version !== undefined && sameEntries(before, map) ? version : `g${generation}`);
     }
   }
 
@@ -109,18 +109,15 @@ export class NamespaceSnapshot {
   }
 
   /**
-   * A hash of every resource of a type: equal across generations when nothing
-   * of that type changed, so a push skips the type for every client of this
-   * translation without looking at their subscriptions.
+   * The type's version in this translation: the generation in which its set
+   * of resources last changed (`g<n>`), kept while every resource is the very
+   * same encoding — so a push skips the type for every client of this
+   * translation without looking at their subscriptions. Delta responses carry
+   * it as system_version_info (informational there; per-resource versions are
+   * content hashes).
    */
   typeVersion(type: XdsType): string {
-    let v = this.typeVersions.get(type.typeUrl);
-    if (v === undefined) {
-      const h = createHash('sha1');
-      for (const [n, r] of this.byType.get(type.typeUrl)!) h.update(n).update('\0').update(r.hash).update('\n');
-      this.typeVersions.set(type.typeUrl, (v = h.digest('hex').slice(0, 12)));
-    }
-    return v;
+    return this.typeVersions.get(type.typeUrl)!;
   }
 
   /**
