@@ -61,6 +61,9 @@ interface DeltaSubscription {
   basis: string | undefined;
 }
 
+/** Unanswered responses remembered per type (Envoy answers each one; this bounds a client that does not). */
+const MAX_PENDING = 16;
+
 /** One Delta ADS stream. */
 export class DeltaConnection extends XdsConnection {
   private readonly subs = new Map<string, DeltaSubscription>();
@@ -154,6 +157,8 @@ export class DeltaConnection extends XdsConnection {
       else sub.known.delete(name);
     }
     sub.pending.set(nonce, changes);
+    // A client that never answers must not grow this without bound: forget the oldest (its NACK then undoes nothing).
+    if (sub.pending.size > MAX_PENDING) sub.pending.delete(sub.pending.keys().next().value!);
     sub.sentNonce = nonce;
     sub.sentVersion = version;
     this.call.write(encodeDeltaResponse(version, resources, type.typeUrl, removed, nonce));
@@ -224,7 +229,9 @@ function resourceBytes(name: string, r: EncodedResource): Uint8Array {
   w.uint32(0x0a).string(r.hash);
   w.uint32(0x12).fork().uint32(0x0a).string(r.any.type_url).uint32(0x12).bytes(r.any.value).ldelim();
   w.uint32(0x1a).string(name);
-  const bytes = w.finish();
+  // Copied out of Node's shared 8 KiB allocation pool: a long-lived slice there pins the whole slab,
+  // and with it the transient responses allocated beside it.
+  const bytes = new Uint8Array(w.finish());
   wrappers.set(r, { name, bytes });
   return bytes;
 }

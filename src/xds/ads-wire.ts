@@ -107,7 +107,7 @@ export function readResponse(api: AdsApiType, raw: unknown): AdsUpdate {
     typeUrl: res.type_url ?? '',
     version: res.system_version_info || nonce,
     nonce,
-    // a wrapper without a resource decodes as an empty Any, which the resource check then rejects by name
+    // a wrapper without a resource reads as an Any of no type, which decoding rejects (a NACK naming it)
     resources: (res.resources ?? []).map((r) => ({ any: r.resource ?? { type_url: '', value: new Uint8Array() }, ...(r.version !== undefined && { version: r.version }) })),
     removed: res.removed_resources ?? [],
   };
