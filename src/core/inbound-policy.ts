@@ -69,6 +69,8 @@ export interface InboundFilter {
   readonly name: string;
   /** Decides a request: undefined to let it through, or the local reply to send. */
   decodeHeaders(request: InboundRequestView): InboundLocalReply | undefined;
+  /** True for authorization filters (RBAC): adapters outside the HTTP chain (gRPC, the gateway) run only these. */
+  readonly authorization?: boolean;
 }
 
 /** What a filter factory gets for one filter of the chain. */
@@ -113,8 +115,12 @@ export class InboundPolicy {
   /** True when no filter applies: adapters skip building a request view. */
   readonly empty: boolean;
 
+  /** The authorization filters of the chain, in order. */
+  readonly authorization: readonly InboundFilter[];
+
   constructor(readonly filters: readonly InboundFilter[]) {
     this.empty = filters.length === 0;
+    this.authorization = filters.filter((f) => f.authorization === true);
   }
 
   /** Runs the chain: the first local reply wins; undefined lets the request through to the app. */

@@ -60,6 +60,7 @@ class RbacRequestAdapter implements RbacRequest {
 /** One RBAC filter of the inbound chain. */
 export class RbacFilter implements InboundFilter {
   private readonly adapter = new RbacRequestAdapter();
+  readonly authorization = true;
   /** The enforced action, for adapters that want authorization filters only (`LOG` never denies). */
   readonly action: CompiledRbacRules['action'] | undefined;
 
