@@ -51,8 +51,9 @@ export function rbacPolicyName(namespace: string, name: string, rule: number): s
 /** istiod's rbacPolicyMatchNever (builder.go): what an ALLOW policy without rules becomes. */
 const MATCH_NEVER: RbacPolicy = { permissions: [{ not_rule: { any: true } }], principals: [{ not_id: { any: true } }] };
 
+/** Source fields meshlet reads (config/support.ts lists the same); serviceAccounts / trustDomains (newer Istio) are refused as unknown. */
 const SOURCE_FIELDS = new Set(['principals', 'notPrincipals', 'namespaces', 'notNamespaces', 'ipBlocks', 'notIpBlocks', 'remoteIpBlocks', 'notRemoteIpBlocks',
-  'requestPrincipals', 'notRequestPrincipals', 'serviceAccounts', 'notServiceAccounts', 'trustDomains', 'notTrustDomains']);
+  'requestPrincipals', 'notRequestPrincipals']);
 const OPERATION_FIELDS = new Set(['hosts', 'notHosts', 'ports', 'notPorts', 'methods', 'notMethods', 'paths', 'notPaths']);
 const HEADER_KEY = /^request\.headers\[([^\]]+)\]$/;
 
@@ -98,26 +99,11 @@ const authenticated = (m: StringMatcher): RbacPrincipal => ({ authenticated: { p
 /** Istio's srcNamespaceGenerator: the namespace segment of the SPIFFE id, `*` as `.*`. */
 const namespacePrincipal = (v: string): RbacPrincipal => authenticated({ safe_regex: { regex: `.*/ns/${v.split('*').map(quote).join('.*')}/.*` } });
 
-/** Istio's serviceAccountRegex: `<sa>` (policy namespace) or `<ns>/<sa>`. */
-function serviceAccountPrincipal(policyNamespace: string, v: string): RbacPrincipal {
-  const slash = v.indexOf('/');
-  const [ns, sa] = slash < 0 ? [policyNamespace, v] : [v.slice(0, slash), v.slice(slash + 1)];
-  return authenticated({ safe_regex: { regex: `spiffe://.+/ns/${quote(ns)}/(.+/|)sa/${quote(sa)}(/.+)?` } });
-}
-
-/** Istio's srcTrustDomainGenerator. */
-function trustDomainPrincipal(v: string): RbacPrincipal {
-  if (v === '*') return authenticated({ prefix: 'spiffe://' });
-  if (!v.includes('*')) return authenticated({ prefix: `spiffe://${v}/` });
-  const [a, b] = [v.slice(0, v.indexOf('*')), v.slice(v.indexOf('*') + 1)];
-  return authenticated({ safe_regex: { regex: `spiffe://${quote(a)}[^/]*${quote(b)}/.*` } });
-}
-
 const orP = (list: RbacPermission[]): RbacPermission => ({ or_rules: { rules: list } });
 const orI = (list: RbacPrincipal[]): RbacPrincipal => ({ or_ids: { ids: list } });
 
 class PolicyTranslator {
-  constructor(readonly resource: string, readonly namespace: string) {}
+  constructor(readonly resource: string) {}
 
   fail(path: string, reason: string): never {
     throw new MeshConfigError(KIND, this.resource, path, reason);
@@ -158,10 +144,8 @@ class PolicyTranslator {
     const L = (k: string, kind: 'string' | 'ip' = 'string') => this.check(this.list(src[k], `${path}.${k}`), `${path}.${k}`, kind);
     const out: RbacPrincipal[] = [];
     const not = (p: RbacPrincipal): RbacPrincipal => ({ not_id: p });
-    // Istio's order (insertFront, model.go): principals, serviceAccounts, trustDomains, namespaces, remoteIpBlocks, ipBlocks.
+    // Istio's order (insertFront, model.go): principals, namespaces, remoteIpBlocks, ipBlocks.
     this.field(out, L('principals'), L('notPrincipals'), (v) => [authenticated(stringMatcher(v, 'spiffe://'))], orI, not);
-    this.field(out, L('serviceAccounts'), L('notServiceAccounts'), (v) => [serviceAccountPrincipal(this.namespace, v)], orI, not);
-    this.field(out, L('trustDomains'), L('notTrustDomains'), (v) => [trustDomainPrincipal(v)], orI, not);
     this.field(out, L('namespaces'), L('notNamespaces'), (v) => [namespacePrincipal(v)], orI, not);
     this.field(out, L('remoteIpBlocks', 'ip'), L('notRemoteIpBlocks', 'ip'), (v) => [{ remote_ip: cidr(v) }], orI, not);
     this.field(out, L('ipBlocks', 'ip'), L('notIpBlocks', 'ip'), (v) => [{ direct_remote_ip: cidr(v) }], orI, not);
@@ -251,7 +235,7 @@ class PolicyTranslator {
 export function translateAuthorizationPolicy(resource: AuthorizationPolicyInput, options: { defaultNamespace?: string } = {}): TranslatedAuthorizationPolicy {
   const name = resource?.metadata?.name;
   const namespace = resource?.metadata?.namespace ?? options.defaultNamespace ?? 'default';
-  const t = new PolicyTranslator(`${namespace}/${String(name)}`, namespace);
+  const t = new PolicyTranslator(`${namespace}/${String(name)}`);
   if (typeof name !== 'string' || name.length === 0) t.fail('metadata.name', 'must be a non-empty string');
   const spec = (resource.spec ?? {}) as Record<string, unknown>;
   if (spec.targetRef !== undefined || spec.targetRefs !== undefined) t.fail('spec.targetRefs', 'targetRef(s) are not supported; use selector');

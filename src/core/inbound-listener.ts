@@ -134,7 +134,7 @@ export class InboundListeners {
 
   /**
    * What serves `port` (undefined: the workload's default — the wildcard
-   * listener's port-independent chains, else the only per-port listener).
+   * listener's port-independent chains, else the lowest-numbered per-port listener).
    * @throws MeshConfigError when the chains cannot be served.
    */
   forPort(port: number | undefined): InboundPort | undefined {
@@ -165,9 +165,12 @@ export class InboundListeners {
   }
 
   private resolve(port: number | undefined): InboundPort | undefined {
+    // A port no listener names (or the default, undefined) falls back to the wildcard listener, else to
+    // the lowest-numbered per-port one: istiod writes the same RBAC filters on every port, and an
+    // unnamed port must not go unguarded.
     const listener = (port !== undefined ? this.byPort.get(port) : undefined)
       ?? this.wildcard
-      ?? (port === undefined && this.byPort.size === 1 ? [...this.byPort.values()][0] : undefined);
+      ?? (this.byPort.size > 0 ? this.byPort.get(Math.min(...this.byPort.keys())) : undefined);
     if (listener === undefined) return undefined;
     const chains = (listener.filter_chains ?? []) as FilterChain[];
     const indexed = chains.map((chain, i) => ({ chain, i, port: portOf(chain.filter_chain_match?.destination_port) }));
