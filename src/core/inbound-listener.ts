@@ -49,11 +49,15 @@ export interface InboundPort {
   readonly key: string;
 }
 
-/** Is `listener` an inbound listener (meshlet's `virtual_inbound`, istiod's proxyless inbound, or marked INBOUND)? */
+/**
+ * Is `listener` an inbound listener: meshlet's `virtual_inbound` or istiod's
+ * proxyless `xds.istio.io/grpc/lds/inbound/…`, by name, as a gRPC xDS server
+ * asks for its listener by name (a sidecar's `virtualInbound`, full of network
+ * filters, is not a proxyless resource).
+ */
 export function isInboundListener(listener: Listener): boolean {
   const name = listener.name ?? '';
-  return name === VIRTUAL_INBOUND || name.startsWith(GRPC_INBOUND_LISTENER_PREFIX)
-    || (listener as { traffic_direction?: string }).traffic_direction === 'INBOUND';
+  return name === VIRTUAL_INBOUND || name.startsWith(GRPC_INBOUND_LISTENER_PREFIX);
 }
 
 function portOf(value: { value: number } | number | undefined): number | undefined {

@@ -103,9 +103,9 @@ export interface InboundPolicyOptions {
   /** Factories by Envoy filter name, in addition to (or replacing) the built-in local rate limit. */
   factories?: Readonly<Record<string, InboundFilterFactory>>;
   /**
-   * Authorization extension point: a filter per snapshot, run first (before
-   * rate limits, so a denied request spends no token). The security work
-   * plugs its AuthorizationPolicy evaluator in here.
+   * Extension point: a filter per snapshot, run before the listener's own
+   * filters (so a request it denies spends no token). AuthorizationPolicy
+   * does not need it: it arrives as the listener's RBAC filters.
    */
   authorization?: (snapshot: InboundPolicySource) => InboundFilter | undefined;
 }

@@ -1,8 +1,9 @@
 /**
  * The security side of one mesh: its workload identity (certificates from a
- * directory, a development CA or the control plane's CA), the Istio
- * resources of its config (PeerAuthentication, AuthorizationPolicy), the
- * servers it builds, and the peer identity handlers see. `Mesh` delegates
+ * directory, a development CA or the control plane's CA), the servers it
+ * builds, and the peer identity handlers see. The mTLS mode and the
+ * authorization it enforces come from the snapshot's inbound listeners
+ * (filter chains, RBAC filters; {@link InboundSecuritySource}), whatever sent them. `Mesh` delegates
  * its identity methods here.
  */
 import { readFileSync } from 'node:fs';
