@@ -47,6 +47,8 @@ export interface InboundRequestView {
   setRequestHeader(name: string, value: string): void;
   /** Adds a header to the response the app will send (e.g. `x-ratelimit-remaining`). */
   addResponseHeader(name: string, value: string): void;
+  /** Called when an RBAC LOG policy (Istio AUDIT) or a shadow (dry-run) policy matches; optional. */
+  rbacLog?(event: { readonly policy: string; readonly action: 'ALLOW' | 'DENY' | 'LOG'; readonly shadow: boolean }): void;
 }
 
 /** The mesh answers the request itself (Envoy's sendLocalReply). */

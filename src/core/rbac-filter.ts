@@ -6,7 +6,7 @@
  * `rbac_access_denied_matched_policy[<policy>]`; meshlet adds the flag `RBAC`.
  */
 import type { InboundFilter, InboundFilterContext, InboundLocalReply, InboundRequestView } from './inbound-policy.js';
-import { type CompiledRbacRules, type RbacFilterConfig, type RbacRequest, compileRbac, rbacDenies } from './rbac.js';
+import { type CompiledRbacRules, RBAC_PER_ROUTE_TYPE_URL, type RbacFilterConfig, type RbacRequest, compileRbac, matchingPolicy, rbacDenies } from './rbac.js';
 
 /** Envoy RBAC's local-reply body. */
 export const RBAC_ACCESS_DENIED = 'RBAC: access denied';
@@ -57,32 +57,54 @@ class RbacRequestAdapter implements RbacRequest {
   get requestedServerName(): string | undefined { return this.view!.requestedServerName; }
 }
 
-/** One RBAC filter of the inbound chain. */
+/**
+ * One RBAC filter of the inbound chain. Enforced rules (ALLOW, DENY) decide;
+ * LOG rules and shadow rules only report their first matching policy to the
+ * request view's {@link InboundRequestView.rbacLog} (Envoy's access-log hint
+ * and shadow engine result), when the adapter listens.
+ */
 export class RbacFilter implements InboundFilter {
   private readonly adapter = new RbacRequestAdapter();
-  readonly authorization = true;
-  /** The enforced action, for adapters that want authorization filters only (`LOG` never denies). */
-  readonly action: CompiledRbacRules['action'] | undefined;
+  /** Only enforcing filters count as authorization (LOG and shadow-only ones never deny). */
+  readonly authorization: boolean;
 
-  constructor(readonly name: string, private readonly rules: CompiledRbacRules | undefined) {
-    this.action = rules?.action;
+  constructor(readonly name: string, private readonly rules: CompiledRbacRules | undefined, private readonly shadow: CompiledRbacRules | undefined) {
+    this.authorization = rules !== undefined && rules.action !== 'LOG';
   }
 
   decodeHeaders(request: InboundRequestView): InboundLocalReply | undefined {
-    const rules = this.rules;
-    if (rules === undefined || rules.action === 'LOG') return undefined;
     const a = this.adapter;
     a.view = request;
-    const denied = rbacDenies(rules, a);
-    a.view = undefined;
-    return denied === undefined ? undefined : rbacDeniedReply(denied);
+    try {
+      const log = request.rbacLog;
+      if (log !== undefined) {
+        if (this.shadow !== undefined) {
+          const hit = matchingPolicy(this.shadow, a);
+          if (hit !== undefined) log.call(request, { policy: hit, action: this.shadow.action, shadow: true });
+        }
+        if (this.rules?.action === 'LOG') {
+          const hit = matchingPolicy(this.rules, a);
+          if (hit !== undefined) log.call(request, { policy: hit, action: 'LOG', shadow: false });
+        }
+      }
+      if (!this.authorization) return undefined;
+      const denied = rbacDenies(this.rules!, a);
+      return denied === undefined ? undefined : rbacDeniedReply(denied);
+    } finally {
+      a.view = undefined;
+    }
   }
+}
+
+/** Envoy's RBACPerRoute: `{ rbac }` overrides the filter on the route; without `rbac` the filter is off there. */
+function effectiveConfig(config: Record<string, unknown> | undefined): RbacFilterConfig | undefined {
+  if (config?.['@type'] === RBAC_PER_ROUTE_TYPE_URL) return config.rbac as RbacFilterConfig | undefined;
+  return config as RbacFilterConfig | undefined;
 }
 
 /** The built-in factory for RBAC filters (registered by type URL in core/inbound-policy). */
 export function rbacFilterFactory(context: InboundFilterContext): InboundFilter | undefined {
-  const compiled = compileRbac(context.config as RbacFilterConfig | undefined, context.resource);
-  // Shadow rules only report (Envoy's shadow engine); without enforced rules the filter lets everything through.
-  if (compiled.rules === undefined || compiled.rules.action === 'LOG') return undefined;
-  return new RbacFilter(context.name, compiled.rules);
+  const compiled = compileRbac(effectiveConfig(context.config), context.resource);
+  if (compiled.rules === undefined && compiled.shadow === undefined) return undefined;
+  return new RbacFilter(context.name, compiled.rules, compiled.shadow);
 }

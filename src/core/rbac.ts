@@ -20,6 +20,8 @@ import { compileHeader, compileStringMatcher, headersMatch, type StringTest } fr
 
 /** The Envoy type URL of the RBAC HTTP filter config. */
 export const RBAC_TYPE_URL = 'type.googleapis.com/envoy.extensions.filters.http.rbac.v3.RBAC';
+/** Its per-route override (`typed_per_filter_config`): `{ rbac }`, no rbac disabling the filter on the route. */
+export const RBAC_PER_ROUTE_TYPE_URL = 'type.googleapis.com/envoy.extensions.filters.http.rbac.v3.RBACPerRoute';
 
 /** Envoy `config.core.v3.CidrRange` (prefix_len is a UInt32Value on the wire). */
 export interface CidrRange { address_prefix: string; prefix_len?: { value: number } | number }
@@ -133,6 +135,10 @@ class RbacCompiler {
   }
 
   policy(p: RbacPolicy, path: string): Test {
+    // A CEL condition narrows a policy: evaluating without it would widen ALLOW and DENY alike.
+    for (const key of ['condition', 'checked_condition'] as const) {
+      if ((p as unknown as Record<string, unknown>)?.[key] !== undefined) this.fail(`${path}.${key}`, 'CEL conditions are not supported');
+    }
     if (!Array.isArray(p?.permissions) || p.permissions.length === 0) this.fail(`${path}.permissions`, 'must list at least one permission');
     if (!Array.isArray(p.principals) || p.principals.length === 0) this.fail(`${path}.principals`, 'must list at least one principal');
     const permission = any(p.permissions.map((x, i) => this.permission(x, `${path}.permissions[${i}]`)));
@@ -285,5 +291,9 @@ const any = (tests: Test[]): Test => {
  */
 export function compileRbac(config: RbacFilterConfig | undefined, resource: string, path = 'typed_config'): CompiledRbac {
   const c = new RbacCompiler(resource);
+  // The unified matcher API replaces `rules`: reading only `rules` would enforce nothing.
+  for (const key of ['matcher', 'shadow_matcher'] as const) {
+    if ((config as Record<string, unknown> | undefined)?.[key] !== undefined) c.fail(`${path}.${key}`, 'the RBAC matcher API is not supported; use rules');
+  }
   return { rules: c.rules(config?.rules, `${path}.rules`), shadow: c.rules(config?.shadow_rules, `${path}.shadow_rules`) };
 }

@@ -241,6 +241,12 @@ export class InboundExchange implements InboundRequestView {
     this.req.headers[name] = value;
   }
 
+  /** An AUDIT (RBAC LOG) or dry-run policy matched: a span event, as Envoy leaves a hint for its access log. */
+  rbacLog(event: { readonly policy: string; readonly action: string; readonly shadow: boolean }): void {
+    const span = this.call.span;
+    if (span.isRecording()) span.addEvent('meshlet.rbac', { 'meshlet.rbac.policy': event.policy, 'meshlet.rbac.action': event.action, 'meshlet.rbac.shadow': event.shadow });
+  }
+
   addResponseHeader(name: string, value: string): void {
     if (!this.res.headersSent) this.res.setHeader(name, value);
   }

@@ -91,8 +91,10 @@ test('RBAC filters by type, whatever their name: local reply as Envoy, shadow ru
   const resources = resourcesWith(normalize(TYPE_URL.listener, listener));
   validateInboundPolicy(resources);
   const policy = new InboundPolicyCompiler().forSnapshot({ resources });
-  assert.equal(policy.authorization.length, 1, 'shadow-only RBAC compiles to nothing');
-  assert.equal(policy.decodeHeaders(view({ path: '/home' })), undefined);
+  assert.equal(policy.authorization.length, 1, 'a shadow-only RBAC filter never denies');
+  const logged: unknown[] = [];
+  assert.equal(policy.decodeHeaders(view({ path: '/home', rbacLog: (e) => void logged.push(e) })), undefined);
+  assert.deepEqual(logged, [{ policy: 'all', action: 'DENY', shadow: true }], 'the dry-run match is reported');
   assert.deepEqual(policy.decodeHeaders(view({ path: '/admin/x' })), {
     status: 403, flags: 'RBAC', details: 'rbac_access_denied_matched_policy[ns[d]-policy[deny-admin]-rule[0]]', body: 'RBAC: access denied', headers: [], source: 'd/deny-admin',
   });
@@ -123,4 +125,27 @@ test('inbound chains meshlet cannot serve are refused, not skipped', () => {
   const differing = structuredClone(listener);
   (differing.filter_chains as typeof chains)[1]!.filters[0]!.typed_config.http_filters.unshift({ name: 'envoy.filters.http.rbac', typed_config: { '@type': RBAC_TYPE_URL } });
   assert.throws(() => validateInboundPolicy(resourcesWith(differing)), (e: unknown) => e instanceof MeshConfigError && /same HTTP filters/.test(e.reason));
+});
+
+test('RBACPerRoute overrides the filter on the inbound route (no rbac: off); LOG policies are reported, never enforced', () => {
+  const listener = translateInbound([], { name: 'w', namespace: 'default', labels: {} });
+  const hcm = (listener.filter_chains as Array<{ filters: Array<{ typed_config: { http_filters: unknown[]; route_config: { virtual_hosts: Array<{ routes: Array<{ typed_per_filter_config?: Record<string, unknown> }> }> } } }> }>)[0]!.filters[0]!.typed_config;
+  const all = { permissions: [{ any: true }], principals: [{ any: true }] };
+  hcm.http_filters.unshift(
+    { name: 'audit', typed_config: { '@type': RBAC_TYPE_URL, rules: { action: 'LOG', policies: { 'ns[d]-policy[audit]-rule[0]': all } } } },
+    { name: 'deny-all', typed_config: { '@type': RBAC_TYPE_URL, rules: { action: 'DENY', policies: { all } } } },
+  );
+  const logged: unknown[] = [];
+  const before = new InboundPolicyCompiler().forSnapshot({ resources: resourcesWith(structuredClone(listener)) });
+  assert.equal(before.decodeHeaders(view({ rbacLog: (e) => void logged.push(e) }))?.status, 403);
+  assert.deepEqual(logged, [{ policy: 'ns[d]-policy[audit]-rule[0]', action: 'LOG', shadow: false }]);
+  hcm.route_config.virtual_hosts[0]!.routes[0]!.typed_per_filter_config = { 'deny-all': { '@type': 'type.googleapis.com/envoy.extensions.filters.http.rbac.v3.RBACPerRoute' } };
+  const after = new InboundPolicyCompiler().forSnapshot({ resources: resourcesWith(normalize(TYPE_URL.listener, listener)) });
+  assert.equal(after.decodeHeaders(view()), undefined, 'RBACPerRoute without rbac disables the filter on the route');
+});
+
+test('RBAC configs that would be enforced wrongly if half-read are refused: the matcher API, CEL conditions', () => {
+  assert.throws(() => compileRbac({ matcher: {} } as never, 'l'), (e: unknown) => e instanceof MeshConfigError && e.path === 'typed_config.matcher');
+  assert.throws(() => compileRbac({ rules: { policies: { p: { permissions: [{ any: true }], principals: [{ any: true }], condition: {} } as never } } }, 'l'),
+    (e: unknown) => e instanceof MeshConfigError && e.path === "typed_config.rules.policies['p'].condition");
 });
