@@ -50,14 +50,24 @@ export interface InboundPort {
 }
 
 /**
- * Is `listener` an inbound listener: meshlet's `virtual_inbound` or istiod's
- * proxyless `xds.istio.io/grpc/lds/inbound/…`, by name, as a gRPC xDS server
- * asks for its listener by name (a sidecar's `virtualInbound`, full of network
- * filters, is not a proxyless resource).
+ * Is `listener` an inbound listener? meshlet's `virtual_inbound` and istiod's
+ * `xds.istio.io/grpc/lds/inbound/…` by name; any other name (a bootstrap's
+ * `server_listener_resource_name_template` may make one) by gRFC A36's shape:
+ * no api_listener, and an HCM whose inline route answers with
+ * `non_forwarding_action` (the server itself handles the request). A
+ * sidecar's `virtualInbound`, full of network filters, is not one.
  */
 export function isInboundListener(listener: Listener): boolean {
   const name = listener.name ?? '';
-  return name === VIRTUAL_INBOUND || name.startsWith(GRPC_INBOUND_LISTENER_PREFIX);
+  if (name === VIRTUAL_INBOUND || name.startsWith(GRPC_INBOUND_LISTENER_PREFIX)) return true;
+  if ((listener as { api_listener?: unknown }).api_listener !== undefined) return false;
+  for (const chain of (listener.filter_chains ?? []) as FilterChain[]) {
+    const hcm = hcmOf(chain)?.[0];
+    for (const vh of hcm?.route_config?.virtual_hosts ?? []) {
+      for (const route of vh.routes ?? []) if ((route as { non_forwarding_action?: unknown }).non_forwarding_action !== undefined) return true;
+    }
+  }
+  return false;
 }
 
 function portOf(value: { value: number } | number | undefined): number | undefined {

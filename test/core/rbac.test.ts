@@ -149,3 +149,11 @@ test('RBAC configs that would be enforced wrongly if half-read are refused: the 
   assert.throws(() => compileRbac({ rules: { policies: { p: { permissions: [{ any: true }], principals: [{ any: true }], condition: {} } as never } } }, 'l'),
     (e: unknown) => e instanceof MeshConfigError && e.path === "typed_config.rules.policies['p'].condition");
 });
+
+test('an inbound listener is found whatever its name: gRFC A36 shape (no api_listener, non_forwarding_action route)', () => {
+  const l = normalize(TYPE_URL.listener, translateInbound([{ kind: 'PeerAuthentication', metadata: { name: 'p', namespace: 'default' }, spec: { mtls: { mode: 'STRICT' } } }] as never, { name: 'w', namespace: 'default', labels: {} }));
+  const renamed = { ...l, name: 'custom/template/10.0.0.1:8080', address: { socket_address: { address: '10.0.0.1', port_value: 8080 } } } as Listener;
+  assert.equal(inboundListenersOf(resourcesWith(renamed)).modeFor(8080), 'STRICT');
+  const outbound = { name: 'calc:80', address: { socket_address: { address: '10.0.0.2', port_value: 80 } }, api_listener: { api_listener: {} } } as unknown as Listener;
+  assert.equal(inboundListenersOf(resourcesWith(outbound)).empty, true);
+});
