@@ -14,8 +14,9 @@ import { pathNormalizationSettings } from './core/path-normalization.js';
 import { translate, type ProxyInfo } from './config/translate.js';
 import type { EnvoyResources, Listener } from './config/envoy.js';
 import { fromStruct } from './config/struct.js';
-import { SECURITY_METADATA_KEY, TELEMETRY_METADATA_KEY } from './config/translate-inbound.js';
+import { TELEMETRY_METADATA_KEY } from './config/translate-inbound.js';
 import { inboundListener } from './core/listener-role.js';
+import { inboundListenersOf } from './core/inbound-listener.js';
 import { defaultRandom, type RandomSource } from './core/random.js';
 import { retireCluster } from './core/cluster.js';
 import { clusterStatuses, type ClusterStatus } from './core/cluster-status.js';
@@ -44,7 +45,6 @@ import type { Http2SecureServer } from 'node:http2';
 import type { Server as HttpsServer } from 'node:https';
 import type { TlsOptions, TLSSocket } from 'node:tls';
 import { InboundPolicyCompiler } from './core/inbound-policy.js';
-import { authorizationFilterFactory } from './security/inbound-authz.js';
 import { MeshSecurity, type InboundChain, type MeshIdentityOptions } from './security/mesh-security.js';
 import type { AnyRequestListener, Http2RequestListener, MeshRequestListener } from './security/mesh-http2.js';
 import type { MeshServer } from './security/mesh-server.js';
@@ -112,11 +112,18 @@ export class Mesh {
       outboundTrafficPolicy: options.outboundTrafficPolicy ?? 'ALLOW_ANY',
     });
     this.random = options.random ?? defaultRandom;
-    // security: AuthorizationPolicy runs first in the inbound chain
     this.meshConfig = checkMeshConfig(options.meshConfig, 'MeshOptions', 'meshConfig', 'meshConfig');
-    this.security = new MeshSecurity({ namespace: this.proxy.namespace, labels: this.proxy.labels, ...(this.proxy.serviceAccount !== undefined && { serviceAccount: this.proxy.serviceAccount }) }, { ...(options.trustDomain !== undefined && { trustDomain: options.trustDomain }), normalize: (req) => this.inbound.normalize(req) });
+    // security: mTLS mode and authorization come from the snapshot's inbound listeners (filter chains, RBAC filters)
+    this.security = new MeshSecurity({ namespace: this.proxy.namespace, labels: this.proxy.labels, ...(this.proxy.serviceAccount !== undefined && { serviceAccount: this.proxy.serviceAccount }) }, {
+      ...(options.trustDomain !== undefined && { trustDomain: options.trustDomain }),
+      normalize: (req) => this.inbound.normalize(req),
+      inbound: {
+        modeFor: (port) => inboundListenersOf(this.current.resources).modeFor(port),
+        policyFor: (port) => this.inbound.policies.forSnapshot(this.current, port),
+      },
+    });
     this.inbound = new InboundServer(this, {
-      policies: new InboundPolicyCompiler({ authorization: authorizationFilterFactory(this.security.authorization) }),
+      policies: new InboundPolicyCompiler(),
       pathNormalization: pathNormalizationSettings(this.meshConfig.pathNormalization?.normalization),
     });
     this.fastify = fastifyPlugin(this);
@@ -127,6 +134,7 @@ export class Mesh {
       contextStore: this.context,
       identity: () => this.security.identity,
       authorize: (call) => this.security.authorization.authorizeGrpc(call),
+      inboundMode: (port) => this.security.modeFor(port),
       // One router: gRPC calls share the HTTP side's deadline queues and rate-limit clients.
       deadlines: this.dispatcher.deadlines,
       globalLimits: this.dispatcher.globalLimits,
@@ -173,11 +181,10 @@ export class Mesh {
     const admitted = admitResources(docs, 'embedded');
     if (admitted.errors.length > 0) throw admitted.errors[0]; // atomic: an explicit apply never half-applies (DESIGN.md §3)
     const resources = admitted.resources;
-    const checked = this.security.check(resources); // security: AuthorizationPolicy errors reject the config
     const telemetry = telemetryPolicyFor(resources, this.proxy);
     const normalization = (meshConfigFromDocuments(docs) ?? this.meshConfig).pathNormalization?.normalization;
     this.applyEnvoy(translate(resources, normalization === undefined ? this.proxy : { ...this.proxy, pathNormalization: normalization }), `embedded-${++this.generation}`);
-    this.security.install(resources, checked);
+    this.security.install(resources);
     this.telemetry.applyPolicy(telemetry);
     this.statusLog.update(admitted.statuses);
   }
@@ -197,21 +204,17 @@ export class Mesh {
   private readonly statusLog = new ConfigStatusLog();
 
   /**
-   * Installs resources from the control plane: the Envoy resources, plus the
-   * PeerAuthentication / AuthorizationPolicy / Telemetry resources the inbound
-   * listener carries for in-process enforcement. Throws (→ NACK) when any is unusable.
+   * Installs resources from the control plane (meshlet's or istiod): the
+   * Envoy resources — inbound policy included, as the inbound listeners'
+   * filter chains and RBAC filters — plus the Telemetry resources meshlet's
+   * control plane carries on `virtual_inbound` (a documented meshlet
+   * extension). Throws (→ NACK) when any is unusable.
    */
   private applyFromControlPlane(resources: EnvoyResources, version: string): void {
     const inbound = inboundListener(resources.listeners) as (Listener & { metadata?: { filter_metadata?: Record<string, unknown> } }) | undefined;
-    const carriedBy = (key: string): object[] => {
-      const carried = fromStruct(inbound?.metadata?.filter_metadata?.[key]).resources;
-      return parseResources(Array.isArray(carried) ? (carried as object[]) : []);
-    };
-    const policies = carriedBy(SECURITY_METADATA_KEY);
-    const checked = this.security.check(policies);
-    const telemetry = telemetryPolicyFor(carriedBy(TELEMETRY_METADATA_KEY), this.proxy);
+    const carried = fromStruct(inbound?.metadata?.filter_metadata?.[TELEMETRY_METADATA_KEY]).resources;
+    const telemetry = telemetryPolicyFor(parseResources(Array.isArray(carried) ? (carried as object[]) : []), this.proxy);
     this.applyEnvoy(resources, version);
-    this.security.install(policies, checked);
     this.telemetry.applyPolicy(telemetry);
   }
 

@@ -239,8 +239,9 @@ export async function startDemo(options: DemoOptions = {}): Promise<Demo> {
 }
 
 /**
- * PeerAuthentication and AuthorizationPolicy into every workload's inbound
- * security, through its admin port (they do not travel over xDS yet).
+ * Waits, through each workload's admin port, until the control plane has
+ * pushed a scenario's PeerAuthentication and AuthorizationPolicy (they travel
+ * over xDS in the inbound listener).
  */
 async function installSecurity(workloads: readonly ServiceProcess[], yaml: string): Promise<void> {
   await Promise.all(workloads.map(async (w) => {

@@ -47,6 +47,8 @@ export interface MeshGrpcOptions {
   credentials?: ChannelCredentials;
   /** AuthorizationPolicy for inbound calls (the mesh's). */
   authorize?: ServerInterceptorDeps['authorize'];
+  /** The mTLS mode for a local port (the snapshot's inbound filter chains): STRICT refuses plaintext calls. */
+  inboundMode?: ServerInterceptorDeps['inboundMode'];
   /** The workload identity for ISTIO_MUTUAL endpoints (read when a channel is created). */
   identity?: () => WorkloadIdentity | undefined;
   /** Route and per-try timeouts: share the HTTP side's queues (default: the adapter's own). */
@@ -124,7 +126,7 @@ class MeshGrpcImpl implements MeshGrpc, GrpcRuntime {
     this.credentials = options.credentials ?? grpcCredentials.createInsecure();
     this.interceptor = createClientInterceptor(this, source, this.credentials);
     this.serverInterceptor = createServerInterceptor({
-      telemetry: this.telemetry, propagator: this.propagator, store: this.store, authorize: options.authorize,
+      telemetry: this.telemetry, propagator: this.propagator, store: this.store, authorize: options.authorize, inboundMode: options.inboundMode,
       localPrincipal: () => this.identityOf()?.current.spiffeId,
     });
   }

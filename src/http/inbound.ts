@@ -3,7 +3,7 @@
  * plugin both do around a Node request. Per request, in Envoy's order:
  * telemetry starts (peer metadata stripped, trace context extracted, SERVER
  * span), our metadata-exchange headers go on the response, the inbound policy
- * chain runs (local rate limit, authorization), then the app runs inside the
+ * chain runs (authorization, local rate limit), then the app runs inside the
  * request's context so every outbound mesh call is a child span. Telemetry
  * finishes when the response ends or the connection closes early.
  */
@@ -85,7 +85,8 @@ export class InboundServer {
     }
     // First, as Envoy's HCM: policies, telemetry and the app all see the normalized request.
     const refused = this.normalize(req);
-    const policy = this.policies.forSnapshot(this.mesh.snapshot);
+    // The inbound listener and filter chain serving the port the request arrived on.
+    const policy = this.policies.forSnapshot(this.mesh.snapshot, req.socket?.localPort);
     return new InboundExchange(this.mesh, policy, req, res, httpRoute, routeAtEnd, refused);
   }
 
@@ -234,8 +235,27 @@ export class InboundExchange implements InboundRequestView {
     return this.req.socket?.remoteAddress;
   }
 
+  get destinationIp(): string | undefined {
+    return this.req.socket?.localAddress;
+  }
+
+  get destinationPort(): number | undefined {
+    return this.req.socket?.localPort;
+  }
+
+  get requestedServerName(): string | undefined {
+    const name = (this.req.socket as { servername?: string | false } | undefined)?.servername;
+    return typeof name === 'string' ? name : undefined;
+  }
+
   setRequestHeader(name: string, value: string): void {
     this.req.headers[name] = value;
+  }
+
+  /** An AUDIT (RBAC LOG) or dry-run policy matched: a span event, as Envoy leaves a hint for its access log. */
+  rbacLog(event: { readonly policy: string; readonly action: string; readonly shadow: boolean }): void {
+    const span = this.call.span;
+    if (span.isRecording()) span.addEvent('meshlet.rbac', { 'meshlet.rbac.policy': event.policy, 'meshlet.rbac.action': event.action, 'meshlet.rbac.shadow': event.shadow });
   }
 
   addResponseHeader(name: string, value: string): void {

@@ -43,7 +43,6 @@ export { upstreamChannelCredentials } from './grpc-upstream.js';
 export { MeshServer, type MeshServerOptions, createMeshServer } from './mesh-server.js';
 export { DEFAULT_SERVER_TIMEOUTS, type ServerTimeouts } from './server-timeouts.js';
 export {
-  GRPC_PERMISSION_DENIED, MeshAuthorization, type MeshAuthorizationOptions, RBAC_ACCESS_DENIED, RBAC_FILTER, RBAC_FLAG, type AuthorizationResult,
-  authorizationFilterFactory, rbacDeniedReply, rbacDetails,
+  GRPC_PERMISSION_DENIED, type GrpcCallAttributes, MeshAuthorization, RBAC_ACCESS_DENIED, RBAC_FILTER, RBAC_FLAG, rbacDeniedReply,
 } from './inbound-authz.js';
-export { type RemoteCaOptions, type MeshIdentityOptions, MeshSecurity, type SecurityWorkload } from './mesh-security.js';
+export { type InboundSecuritySource, type RemoteCaOptions, type MeshIdentityOptions, MeshSecurity, type SecurityWorkload } from './mesh-security.js';
