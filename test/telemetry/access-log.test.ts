@@ -3,7 +3,8 @@
  * meshConfig `accessLogFile` (TEXT and JSON), Telemetry `accessLogging` with
  * a filter and match mode, the config errors for what cannot be evaluated,
  * the same logs served over xDS by the control plane, and a sink nobody
- * reads (a FIFO) that drops and counts instead of blocking or growing.
+ * reads (a FIFO) that drops and counts instead of blocking or growing; gRPC
+ * calls on both sides.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -13,10 +14,13 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { credentials, Metadata } from '@grpc/grpc-js';
+import { CalculateClient } from '../../examples/grpc/proto.js';
 import { createControlPlane } from '../../src/control-plane/index.js';
 import { createMesh, MeshConfigError, type Mesh } from '../../src/index.js';
 import { AccessLogSink } from '../../src/telemetry/access-log-sink.js';
 import { configDir } from '../control-plane/helpers.js';
+import { grpcCalculateService, startGrpcServer } from '../helpers/grpc-servers.js';
 import { startServer } from '../helpers/http-servers.js';
 import { calculateService, docs } from '../helpers/mesh-config.js';
 import { closeServer, listen } from '../security/helpers.js';
@@ -229,4 +233,38 @@ test('a sink nobody reads (a FIFO): writes never block, memory stays bounded, dr
   await sink.close();
   await mesh.close();
   assert.ok(await got > 0, 'what was buffered reaches the reader once there is one');
+});
+
+test('gRPC: one line per call on each side, HTTP/2 POST to the method path, the gRPC status in the filter', async (t) => {
+  const dir = await tempDir(t);
+  const serverLog = join(dir, 'grpc-server.log');
+  const clientLog = join(dir, 'grpc-client.log');
+  const format = '%REQ(:METHOD)% %REQ(:PATH)% %PROTOCOL% %RESPONSE_CODE% %GRPC_STATUS_NUMBER% %REQ(X-REQUEST-ID)% %UPSTREAM_CLUSTER%';
+  const serverMesh = await createMesh({ workload: { name: 'calculate-v1', labels: { app: 'calculate', version: 'v1' } }, config: [], meshConfig: { accessLogFile: serverLog, accessLogFormat: format } });
+  const upstream = await startGrpcServer('v1', { interceptors: [serverMesh.grpc.serverInterceptor] });
+  const telemetry = `
+apiVersion: telemetry.istio.io/v1
+kind: Telemetry
+metadata: { name: mesh-default, namespace: istio-system }
+spec:
+  accessLogging: [{ providers: [{ name: file }], filter: { expression: "response.grpc_status == 0" } }]
+`;
+  const clientMesh = await createMesh({
+    workload: { name: 'client' },
+    config: docs(grpcCalculateService([{ port: upstream.port, version: 'v1' }]), telemetry),
+    meshConfig: { extensionProviders: [{ name: 'file', envoyFileAccessLog: { path: clientLog, logFormat: { text: format } } }] },
+  });
+  const client = new CalculateClient('calculate.default.svc.cluster.local:9000', credentials.createInsecure(), clientMesh.grpc.clientOptions());
+  t.after(async () => {
+    client.close();
+    await clientMesh.close();
+    await upstream.close();
+    await serverMesh.close();
+  });
+  const md = new Metadata();
+  md.set('x-request-id', 'grpc-1');
+  await new Promise<void>((resolve, reject) => client.Calculate({ x: 1, y: 2 }, md, (err) => (err ? reject(err) : resolve())));
+  assert.deepEqual(await linesOf(clientLog, 1), ['POST /calculate.Calculate/Calculate HTTP/2 200 0 grpc-1 outbound|9000||calculate.default.svc.cluster.local']);
+  // grpc-js servers expose no local address: the inbound cluster is unknown ("-").
+  assert.deepEqual(await linesOf(serverLog, 1), ['POST /calculate.Calculate/Calculate HTTP/2 200 0 grpc-1 -']);
 });
