@@ -25,6 +25,7 @@ import type { LegacyHandler } from './handler.js';
 import { getHeader, mutateRawHeaders, outboundHeaders, type RawHeaders } from './headers.js';
 import { flagHeader, rawHeaders, sendLocalReply, type LocalReplyMode } from './local-reply.js';
 import { takePeerMetadata } from './response-meta.js';
+import { dispatchTracedByMesh } from '../telemetry/otel-coexistence.js';
 import { tlsIdentitiesOf } from './pools.js';
 import { headerBlockBytes, requestLineBytes, statusLineBytes } from './wire-bytes.js';
 
@@ -110,7 +111,9 @@ export class Exchange extends RouterSession {
     const a = attempt as Attempt;
     const pool = this.ctx.pool(a.host, this.cluster!);
     this.upstream = pool;
-    pool.dispatch(this.optionsForAttempt(a.retry), a as unknown as Dispatcher.DispatchHandler);
+    const options = this.optionsForAttempt(a.retry);
+    // The mesh traced and propagated this try itself: an OTel undici instrumentation must not do it twice.
+    dispatchTracedByMesh(() => pool.dispatch(options, a as unknown as Dispatcher.DispatchHandler));
   }
 
   cancelAttempt(attempt: RouterAttempt, reason: string): void {

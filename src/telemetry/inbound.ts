@@ -16,6 +16,7 @@ import { ALL_METRICS, recordMetrics } from './telemetry-policy.js';
 import type { MeshTracer } from './tracing.js';
 import { RecordedAccessLogEntry, responseCodeDetailsOf } from './access-log-entry.js';
 import { writeAccessLogs, type AccessLogger } from './access-log.js';
+import { inboundParent } from './otel-coexistence.js';
 
 /** An inbound request as an adapter sees it. */
 export interface InboundRequestInfo {
@@ -157,7 +158,8 @@ export class InboundTelemetry {
     const { propagator, tracer } = this.options;
     const peerValue = takePeerMetadataHeaders(req.headers);
     const family = this.familyFor(peerValue, req.peerPrincipal, req.localPrincipal, req.protocol ?? 'http');
-    const extracted = propagator.extract(req.headers, ROOT_CONTEXT);
+    // Nested under an OTel http instrumentation's SERVER span when one is active for this request.
+    const extracted = inboundParent(propagator.extract(req.headers, ROOT_CONTEXT));
     const q = req.url.indexOf('?');
     const span = tracer.startServerSpan(extracted, {
       method: req.method,
