@@ -111,9 +111,8 @@ export class Exchange extends RouterSession {
     const a = attempt as Attempt;
     const pool = this.ctx.pool(a.host, this.cluster!);
     this.upstream = pool;
-    const options = this.optionsForAttempt(a.retry);
     // The mesh traced and propagated this try itself: an OTel undici instrumentation must not do it twice.
-    dispatchTracedByMesh(() => pool.dispatch(options, a as unknown as Dispatcher.DispatchHandler));
+    dispatchTracedByMesh(pool, this.optionsForAttempt(a.retry), a as unknown as Dispatcher.DispatchHandler);
   }
 
   cancelAttempt(attempt: RouterAttempt, reason: string): void {

@@ -30,8 +30,7 @@ export function sendMirror(ctx: Pick<ExchangeContext, 'pool'>, snapshot: Snapsho
   if (body != null && typeof body !== 'string' && !(body instanceof Uint8Array)) return;
   const headers = { ...(opts.headers as Record<string, string>), host: shadowSuffix ? shadowAuthority(authority) : authority };
   try {
-    const pool = ctx.pool(host, cluster);
-    dispatchTracedByMesh(() => pool.dispatch({ ...opts, headers, headersTimeout: MIRROR_TIMEOUT_MS, bodyTimeout: MIRROR_TIMEOUT_MS }, discard));
+    dispatchTracedByMesh(ctx.pool(host, cluster), { ...opts, headers, headersTimeout: MIRROR_TIMEOUT_MS, bodyTimeout: MIRROR_TIMEOUT_MS }, discard);
   } catch {
     // A mirror must never affect the caller.
   }
