@@ -93,6 +93,7 @@ export class Mesh {
       ...(options.telemetry?.metrics === false && { metrics: false }),
       ...(options.telemetry?.metadataExchange === false && { metadataExchange: false }),
       ...(options.telemetry?.maxPeers !== undefined && { maxPeers: options.telemetry.maxPeers }),
+      ...(options.telemetry?.accessLogBufferBytes !== undefined && { accessLogBufferBytes: options.telemetry.accessLogBufferBytes }),
       ...(options.telemetry?.maxSeries !== undefined && { maxSeries: options.telemetry.maxSeries }),
       ...(options.telemetry?.canonicalLabels === false && { canonicalLabels: false }),
       ...(options.random && { random: options.random }),

@@ -45,7 +45,8 @@ export class AccessLogSink {
 
   private open(): WriteStream {
     // 'a': a shared file (several meshes, or Envoy's habit of appending) is never truncated.
-    const s = createWriteStream(this.path, { flags: 'a' });
+    // The stream's own buffer counts against the bound too: memory stays under twice maxBufferedBytes.
+    const s = createWriteStream(this.path, { flags: 'a', highWaterMark: Math.min(this.maxBufferedBytes, 64 * 1024) });
     s.on('error', (err) => {
       this.error = err;
       this.dropped += this.pending.length;

@@ -220,9 +220,13 @@ test('a sink nobody reads (a FIFO): writes never block, memory stays bounded, dr
 
   // The same through a mesh: its log file is the FIFO; every request still completes.
   const upstream = await startServer('v1');
-  const mesh = await createMesh({ workload: { name: 'client' }, config: calculateService([{ port: upstream.port, version: 'v1' }]), meshConfig: { accessLogFile: fifo } });
+  const mesh = await createMesh({
+    workload: { name: 'client' }, config: calculateService([{ port: upstream.port, version: 'v1' }]),
+    meshConfig: { accessLogFile: fifo }, telemetry: { accessLogBufferBytes: 2048 },
+  });
   t.after(() => upstream.close());
   for (let i = 0; i < 50; i++) assert.equal(await (await mesh.fetch('http://calculate:8000/')).text(), 'v1');
+  assert.ok(mesh.telemetry.accessLogSinks.dropped > 0, 'past 2 KiB of ~200-byte lines, the mesh drops and counts');
   // A reader frees the pending opens (libuv thread-pool threads) so the test process can exit.
   const reader = createReadStream(fifo);
   const got = new Promise<number>((resolve) => {
