@@ -13,6 +13,7 @@ import { AccessLogFormatError, compileJsonFormat, compileTextFormat, ISTIO_JSON_
 import { ACCESS_LOG_TYPE_URL, CEL_FILTER, FILE_ACCESS_LOG, type EnvoyAccessLog, type FileAccessLog } from '../telemetry/access-log.js';
 import { telemetryLevels, type TelemetryResource } from '../telemetry/telemetry-policy.js';
 import { TYPE_URL, type Listener } from './envoy.js';
+import { fromStruct, toStruct } from './struct.js';
 
 /** An `envoyFileAccessLog` extension provider (MeshConfig.ExtensionProvider). */
 export interface FileAccessLogProvider {
@@ -62,7 +63,7 @@ function meshConfigLog(path: string, mesh: AccessLogMeshConfig): EnvoyAccessLog 
         throw new MeshConfigError('MeshConfig', 'mesh', 'accessLogFormat', 'with accessLogEncoding JSON it must be a JSON object of labels');
       }
     }
-    return fileLog(path, { json_format: labels });
+    return fileLog(path, { json_format: toStruct(labels) as Record<string, unknown> });
   }
   return fileLog(path, textFormat(mesh.accessLogFormat));
 }
@@ -72,7 +73,7 @@ function providerLog(p: FileAccessLogProvider, mesh: AccessLogMeshConfig): Envoy
   const path = f.path === undefined || f.path === '' ? '/dev/stdout' : f.path;
   // The built-in provider without a format of its own takes the mesh's (telemetry_logging.go).
   if (p.name === BUILTIN_ENVOY && f.logFormat === undefined) return meshConfigLog(path, mesh);
-  if (f.logFormat?.labels !== undefined && Object.keys(f.logFormat.labels).length > 0) return fileLog(path, { json_format: { ...f.logFormat.labels } });
+  if (f.logFormat?.labels !== undefined && Object.keys(f.logFormat.labels).length > 0) return fileLog(path, { json_format: toStruct({ ...f.logFormat.labels }) as Record<string, unknown> });
   return fileLog(path, textFormat(f.logFormat?.text));
 }
 
@@ -180,7 +181,7 @@ function checkFilters(t: TelemetryResource): void {
 function checkFormat(log: EnvoyAccessLog, kind: string, name: string, path: string): void {
   const lf = log.typed_config?.log_format;
   try {
-    if (lf?.json_format !== undefined) compileJsonFormat(lf.json_format);
+    if (lf?.json_format !== undefined) compileJsonFormat(fromStruct(lf.json_format));
     else compileTextFormat(lf?.text_format_source?.inline_string ?? ISTIO_TEXT_FORMAT);
   } catch (err) {
     if (!(err instanceof AccessLogFormatError)) throw err;

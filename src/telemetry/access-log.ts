@@ -11,6 +11,7 @@ import type { AccessLogEntry } from './access-log-entry.js';
 import { AccessLogFilterError, compileAccessLogFilter, type AccessLogPredicate } from './access-log-filter.js';
 import { AccessLogFormatError, compileJsonFormat, compileTextFormat, ISTIO_TEXT_FORMAT, type AccessLogFormatter } from './access-log-format.js';
 import { AccessLogSink } from './access-log-sink.js';
+import { fromStruct } from '../config/struct.js';
 
 /** Envoy's file access logger. */
 export const FILE_ACCESS_LOG = 'envoy.access_loggers.file';
@@ -91,8 +92,8 @@ function compileFilter(f: AccessLogFilter, path: string): AccessLogPredicate {
 function compileFormat(config: FileAccessLog, path: string): AccessLogFormatter {
   const lf = config.log_format;
   try {
-    if (lf?.json_format !== undefined) return compileJsonFormat(lf.json_format);
-    if (config.json_format !== undefined) return compileJsonFormat(config.json_format);
+    if (lf?.json_format !== undefined) return compileJsonFormat(jsonLabels(lf.json_format));
+    if (config.json_format !== undefined) return compileJsonFormat(jsonLabels(config.json_format));
     const text = lf?.text_format_source?.inline_string ?? lf?.text_format ?? config.format;
     // Envoy's own default format when none is given; Istio always sends one.
     return compileTextFormat(text ?? ISTIO_TEXT_FORMAT);
@@ -100,6 +101,16 @@ function compileFormat(config: FileAccessLog, path: string): AccessLogFormatter 
     if (err instanceof AccessLogFormatError) throw new AccessLogConfigError(`${path}.typed_config.log_format`, err.message);
     throw err;
   }
+}
+
+/**
+ * `json_format` is a google.protobuf.Struct: in its protobuf form
+ * (`{ fields: { k: { stringValue } } }`) as the translator writes it and xDS
+ * decodes it, or as plain JSON from a hand-written config.
+ */
+function jsonLabels(format: Record<string, unknown>): Record<string, unknown> {
+  const fields = format.fields;
+  return typeof fields === 'object' && fields !== null && !Array.isArray(fields) ? fromStruct(format) : format;
 }
 
 /** The file sinks of a mesh, by path, so a config push keeps the files it still writes open. */

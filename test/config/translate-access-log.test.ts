@@ -8,6 +8,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { accessLogsFor, type AccessLogMeshConfig } from '../../src/config/translate-access-log.js';
+import { fromStruct } from '../../src/config/struct.js';
 
 type Rule = { match?: { mode: string }; providers?: Array<{ name: string }>; disabled?: boolean; filter?: { expression: string } };
 const labels = { app: 'test' };
@@ -88,7 +89,8 @@ test('a filter travels as the CEL ExpressionFilter istiod writes; the built-in p
     },
   });
   assert.equal(logs.client[0]!.typed_config?.path, '/dev/stdout');
-  assert.equal(logs.client[0]!.typed_config?.log_format?.json_format?.response_code, '%RESPONSE_CODE%');
+  // A google.protobuf.Struct, as it travels over xDS.
+  assert.equal(fromStruct(logs.client[0]!.typed_config?.log_format?.json_format).response_code, '%RESPONSE_CODE%');
   // Without Telemetry logging, the legacy accessLogFile applies to both sides.
   const legacy = accessLogsFor([], { namespace: 'default' }, { accessLogFile: '/var/log/a.log', accessLogFormat: '%RESPONSE_CODE%' });
   assert.deepEqual([legacy.client[0]?.typed_config?.log_format, legacy.server[0]?.typed_config?.path], [{ text_format_source: { inline_string: '%RESPONSE_CODE%\n' } }, '/var/log/a.log']);

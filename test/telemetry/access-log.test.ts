@@ -181,6 +181,7 @@ spec:
 test('over xDS: the control plane puts the access log on the listeners it serves, and the SDK mesh writes it', { timeout: 30_000 }, async (t) => {
   const dir = await tempDir(t);
   const log = join(dir, 'xds.log');
+  const jsonLog = join(dir, 'xds.json');
   const upstream = await startServer('v1');
   const files = await configDir({
     'calculate.yaml': calculateService([{ port: upstream.port, version: 'v1' }]),
@@ -189,12 +190,16 @@ apiVersion: telemetry.istio.io/v1
 kind: Telemetry
 metadata: { name: mesh-default, namespace: istio-system }
 spec:
-  accessLogging: [{ providers: [{ name: file }], filter: { expression: "request.headers['x-log'] == 'yes'" } }]
+  accessLogging: [{ providers: [{ name: file }, { name: json }], filter: { expression: "request.headers['x-log'] == 'yes'" } }]
 `,
   });
   const cp = await createControlPlane({
     config: files.dir, port: 0, host: '127.0.0.1', debounceMs: 20,
-    meshConfig: { extensionProviders: [{ name: 'file', envoyFileAccessLog: { path: log, logFormat: { text: '%REQ(:METHOD)% %REQ(:PATH)% %RESPONSE_CODE% %UPSTREAM_CLUSTER%' } } }] },
+    meshConfig: { extensionProviders: [
+      { name: 'file', envoyFileAccessLog: { path: log, logFormat: { text: '%REQ(:METHOD)% %REQ(:PATH)% %RESPONSE_CODE% %UPSTREAM_CLUSTER%' } } },
+      // JSON labels travel as a google.protobuf.Struct in the FileAccessLog.
+      { name: 'json', envoyFileAccessLog: { path: jsonLog, logFormat: { labels: { code: '%RESPONSE_CODE%', path: '%REQ(:PATH)%' } } } },
+    ] },
   });
   const mesh = await createMesh({ workload: { name: 'client', namespace: 'default', labels: { app: 'client' } }, xds: { server: `127.0.0.1:${cp.port}` } });
   t.after(async () => {
@@ -207,6 +212,7 @@ spec:
   await (await mesh.fetch('http://calculate:8000/logged', { headers: { 'x-log': 'yes' } })).text();
   const lines = await linesOf(log, 1);
   assert.deepEqual(lines, [`GET /logged 200 ${CLUSTER}`]);
+  assert.deepEqual((await linesOf(jsonLog, 1)).map((l) => JSON.parse(l) as unknown), [{ code: 200, path: '/logged' }]);
 });
 
 test('a sink nobody reads (a FIFO): writes never block, memory stays bounded, drops are counted; requests keep flowing', { timeout: 30_000 }, async (t) => {
