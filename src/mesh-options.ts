@@ -91,6 +91,8 @@ export interface MeshOptions extends MeshIdentityOptions {
     metrics?: boolean; metadataExchange?: boolean; maxPeers?: number; maxSeries?: number;
     /** Istio's source_/destination_canonical_service and _canonical_revision labels (default true, as Istio; Kiali needs them). */
     canonicalLabels?: boolean;
+    /** Access-log bytes that may wait for a slow file, per file (default 1 MiB); past it lines are dropped and counted. */
+    accessLogBufferBytes?: number;
   };
   /**
    * The cluster this workload runs in: CLUSTER_ID in the node metadata sent to

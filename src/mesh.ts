@@ -102,6 +102,7 @@ export class Mesh {
       ...(options.telemetry?.metrics === false && { metrics: false }),
       ...(options.telemetry?.metadataExchange === false && { metadataExchange: false }),
       ...(options.telemetry?.maxPeers !== undefined && { maxPeers: options.telemetry.maxPeers }),
+      ...(options.telemetry?.accessLogBufferBytes !== undefined && { accessLogBufferBytes: options.telemetry.accessLogBufferBytes }),
       ...(options.telemetry?.maxSeries !== undefined && { maxSeries: options.telemetry.maxSeries }),
       ...(options.telemetry?.canonicalLabels === false && { canonicalLabels: false }),
       ...(options.random && { random: options.random }),
@@ -182,8 +183,10 @@ export class Mesh {
     if (admitted.errors.length > 0) throw admitted.errors[0]; // atomic: an explicit apply never half-applies (DESIGN.md §3)
     const resources = admitted.resources;
     const telemetry = telemetryPolicyFor(resources, this.proxy);
-    const normalization = (meshConfigFromDocuments(docs) ?? this.meshConfig).pathNormalization?.normalization;
-    this.applyEnvoy(translate(resources, normalization === undefined ? this.proxy : { ...this.proxy, pathNormalization: normalization }), `embedded-${++this.generation}`);
+    const meshConfig = meshConfigFromDocuments(docs) ?? this.meshConfig;
+    const normalization = meshConfig.pathNormalization?.normalization;
+    const proxy = { ...this.proxy, ...(normalization !== undefined && { pathNormalization: normalization }), accessLog: meshConfig };
+    this.applyEnvoy(translate(resources, proxy), `embedded-${++this.generation}`);
     this.security.install(resources);
     this.telemetry.applyPolicy(telemetry);
     this.statusLog.update(admitted.statuses);
@@ -221,8 +224,10 @@ export class Mesh {
   /** Installs a set of Envoy resources (from the translator or an xDS stream); throws when unusable. */
   applyEnvoy(resources: EnvoyResources, version: string): void {
     validateInboundPolicy(resources);
+    const accessLogs = this.telemetry.compileAccessLogs(resources.listeners);
     const previous = this.current;
     this.current = compileSnapshot(resources, version, { previous, random: this.random });
+    this.telemetry.installAccessLogs(accessLogs);
     for (const [name, old] of previous.clusters) retireCluster(old, this.current.clusters.get(name));
     // Endpoints that left take their connections with them (in-flight requests finish first).
     this.dispatcher.retain(this.current);
@@ -385,7 +390,7 @@ export class Mesh {
       this.agents.close();
       await Promise.all([this.dispatcher.shutdown(this.closeTimeout), this.grpc.close(this.closeTimeout)]);
       for (const cluster of this.current.clusters.values()) cluster.outlier?.close();
-      this.telemetry.close();
+      await this.telemetry.close();
       await this.security.close();
     })();
     return this.closing;
@@ -416,6 +421,8 @@ export async function createMesh(options: MeshOptions = {}): Promise<Mesh> {
     else {
       const xds = options.xds ?? (resolveBootstrap() ? {} : undefined);
       if (xds) await mesh.connectXds(xds, options);
+      // meshConfig alone (accessLogFile …) still shapes the listeners: translate the empty config.
+      else if (options.meshConfig !== undefined) await mesh.apply([]);
     }
     if (options.admin) await mesh.startAdmin(options.admin);
   } catch (err) {

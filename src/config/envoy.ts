@@ -203,6 +203,8 @@ export interface HttpConnectionManager {
   rds?: { route_config_name: string; config_source?: { ads?: Record<string, never>; resource_api_version?: string } };
   route_config?: RouteConfiguration;
   http_filters: Array<{ name: string; typed_config?: Any }>;
+  /** envoy.config.accesslog.v3.AccessLog entries (telemetry/access-log.ts reads them). */
+  access_log?: readonly object[];
 }
 
 export interface Listener {

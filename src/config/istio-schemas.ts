@@ -199,9 +199,10 @@ const providers = list(obj({ name: str() }, { required: ['name'] }));
 
 /**
  * Telemetry (telemetry.istio.io/v1). Every field of Istio's API is accepted so
- * existing YAML validates; meshlet acts on sampling, span reporting and metric
- * disabling (src/telemetry/telemetry-policy.ts) and ignores the rest
- * (customTags, tagOverrides, accessLogging, …; see docs/telemetry.md).
+ * existing YAML validates; meshlet acts on sampling, span reporting, metric
+ * disabling (src/telemetry/telemetry-policy.ts) and access logging
+ * (src/config/translate-access-log.ts); the rest is reported by support.ts
+ * (customTags, tagOverrides, …; see docs/telemetry.md).
  */
 export const telemetrySpec = obj({
   selector,
@@ -233,7 +234,12 @@ export const telemetrySpec = obj({
     })),
     reportingInterval: duration,
   })),
-  accessLogging: any,
+  accessLogging: list(obj({
+    match: obj({ mode: workloadMode }),
+    providers,
+    disabled: bool,
+    filter: obj({ expression: str() }),
+  })),
 });
 
 /** API groups and versions accepted per kind (v1 plus the older aliases). */

@@ -282,7 +282,10 @@ export const SUPPORT: Readonly<Record<string, KindSupport>> = {
       'spec.metrics[].overrides[].disabled': applied(),
       'spec.metrics[].overrides[].tagOverrides': unsupported('metric labels are Istio\'s standard set'),
       'spec.metrics[].reportingInterval': unsupported('metrics are read when scraped'),
-      'spec.accessLogging': unsupported('no access logs'),
+      'spec.accessLogging[].providers[].name': applied('envoyFileAccessLog providers of meshConfig.extensionProviders, and the built-in `envoy` (/dev/stdout); a provider of another kind (OpenTelemetry, gRPC ALS) writes nothing'),
+      'spec.accessLogging[].match.mode': applied(),
+      'spec.accessLogging[].disabled': applied(),
+      'spec.accessLogging[].filter.expression': applied('plain CEL: ||, &&, !, comparisons, has(), response.code/flags/grpc_status, request.method/path/host/headers[…], connection.mtls, xds.cluster_name/route_name …; other expressions are refused'),
     },
   },
   RateLimit: {

@@ -11,7 +11,8 @@ import { buildRegistry, endpointPort, expandHost, hostAliases, kubernetesAltName
 import { clusterName, defaultRetryPolicy, translateHttpRoute } from './translate-routes.js';
 import { translateConnectionPool, translateOutlierDetection } from './translate-resilience.js';
 import { applyEnvoyFilterRateLimits, applyRateLimits } from './translate-ratelimit.js';
-import { translateInbound } from './translate-inbound.js';
+import { translateInbound, VIRTUAL_INBOUND } from './translate-inbound.js';
+import { accessLogsFor, withAccessLogs, type AccessLogMeshConfig } from './translate-access-log.js';
 import type { PathNormalizationType } from '../core/path-normalization.js';
 import { translateGateway } from './translate-gateway.js';
 import { UpstreamTlsTranslator } from './translate-tls.js';
@@ -25,6 +26,8 @@ export interface ProxyInfo {
   serviceAccount?: string;
   /** The mesh's `meshConfig.pathNormalization.normalization`, for the inbound listener (default BASE). */
   pathNormalization?: PathNormalizationType;
+  /** The mesh's access-log settings (meshConfig accessLogFile…, extensionProviders), with Telemetry `accessLogging`. */
+  accessLog?: AccessLogMeshConfig;
 }
 
 /** The port a destination host is assumed to listen on when nothing says otherwise. */
@@ -235,6 +238,7 @@ export function translate(resources: readonly IstioResource[], proxy: ProxyInfo,
   if (gateway.routes.length > 0) applyRateLimits(resources, gateway.routes, registry, namerFor(proxy.namespace, DEFAULT_PORT));
   applyEnvoyFilterRateLimits(resources, proxy, out.routes, gateway.routes, namerFor(proxy.namespace, DEFAULT_PORT));
   out.listeners.push(...gateway.listeners, translateInbound(resources, proxy, proxy.pathNormalization !== undefined ? { pathNormalization: proxy.pathNormalization } : {}));
+  out.listeners = withAccessLogs(out.listeners, accessLogsFor(resources, proxy, proxy.accessLog), VIRTUAL_INBOUND);
   out.routes.push(...gateway.routes);
 
   // As istiod's cluster builder: every service port has a cluster per DestinationRule subset, referenced or

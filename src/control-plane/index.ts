@@ -203,9 +203,10 @@ export async function createControlPlane(options: ControlPlaneOptions): Promise<
       combined = { generation: cache.generation, resources: [...watcher.resources, ...registry.resources(watcher.resources)] };
     }
     const [ns, labels] = parseTranslationKey(namespace);
-    const normalization = (watcher.meshConfig ?? meshConfig).pathNormalization?.normalization;
+    const mc = watcher.meshConfig ?? meshConfig;
+    const normalization = mc.pathNormalization?.normalization;
     // One resource that fails to translate is left out and reported, never an empty config (#16).
-    const result = translateIsolated(combined.resources, { name: 'meshlet-control-plane', namespace: ns, labels, ...(normalization !== undefined && { pathNormalization: normalization }) }, translations);
+    const result = translateIsolated(combined.resources, { name: 'meshlet-control-plane', namespace: ns, labels, ...(normalization !== undefined && { pathNormalization: normalization }), accessLog: mc }, translations);
     if (result.dropped.length > 0 || dropped.has(namespace)) dropped.set(namespace, { generation: cache.generation, resources: result.dropped });
     if (result.dropped.length > 0) statusLog.update(configStatus());
     return result.envoy;

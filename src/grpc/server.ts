@@ -58,6 +58,7 @@ export function createServerInterceptor(deps: ServerInterceptorDeps): ServerInte
       if (inbound !== undefined) {
         telemetry!.inbound.finish(inbound, {
           statusCode: 200, grpcStatus: code, requestMessages, responseMessages, requestBytes, responseBytes,
+          ...(telemetry!.inbound.logsAccess && { requestBodyBytes: requestBytes, responseBodyBytes: responseBytes }),
           ...(code === Status.CANCELLED && { flags: 'DC' }), ...(error !== undefined && { error }),
         });
       }
@@ -92,6 +93,7 @@ export function createServerInterceptor(deps: ServerInterceptorDeps): ServerInte
                 protocolVersion: '2',
                 scheme: 'http',
                 clientAddress: peerAddress(call.getPeer()),
+                peer: call.getPeer(),
                 rpcService: path.slice(1, slash),
                 rpcMethod: path.slice(slash + 1),
               });

@@ -25,6 +25,7 @@ import type { LegacyHandler } from './handler.js';
 import { getHeader, mutateRawHeaders, outboundHeaders, type RawHeaders } from './headers.js';
 import { flagHeader, rawHeaders, sendLocalReply, type LocalReplyMode } from './local-reply.js';
 import { takePeerMetadata } from './response-meta.js';
+import { dispatchTracedByMesh } from '../telemetry/otel-coexistence.js';
 import { tlsIdentitiesOf } from './pools.js';
 
 /** The header Envoy's include_request_attempt_count adds to each try. */
@@ -51,6 +52,10 @@ export class Exchange extends RouterSession {
   private attemptOptions: Dispatcher.DispatchOptions | undefined;
   private call: OutboundCall | undefined;
   private responseBytes = 0;
+  /** Response body bytes forwarded (access logs' %BYTES_RECEIVED%). */
+  private responseBodyBytes = 0;
+  /** The committed response's raw headers, kept only for access logs (%RESP(…)%). */
+  private responseHeaders: Buffer[] | undefined;
   /** The request line and headers of the last try, as sent (istio_request_bytes counts them with the body). */
   private requestHeaderBytes = 0;
   private peerMetadata: string | undefined;
@@ -109,7 +114,8 @@ export class Exchange extends RouterSession {
     const a = attempt as Attempt;
     const pool = this.ctx.pool(a.host, this.cluster!);
     this.upstream = pool;
-    pool.dispatch(this.optionsForAttempt(a.retry), a as unknown as Dispatcher.DispatchHandler);
+    // The mesh traced and propagated this try itself: an OTel undici instrumentation must not do it twice.
+    dispatchTracedByMesh(pool, this.optionsForAttempt(a.retry), a as unknown as Dispatcher.DispatchHandler);
   }
 
   cancelAttempt(attempt: RouterAttempt, reason: string): void {
@@ -178,6 +184,7 @@ export class Exchange extends RouterSession {
     this.responseBytes += statusLineBytes(text) + headerBlockBytes(raw);
     const meta = takePeerMetadata(raw);
     this.peerMetadata = meta.value;
+    if (this.ctx.telemetry.outbound.logsAccess) this.responseHeaders = raw;
     const route = this.route!;
     const headers = mutateRawHeaders(meta.headers, [route.responseHeaders, route.clusterResponseHeaders[this.clusterIndex]!], this.flags ? flagHeader(this.flags) : undefined);
     return this.handler.onHeaders?.(status, headers, resume, text) !== false;
@@ -186,6 +193,7 @@ export class Exchange extends RouterSession {
   /** @internal */
   attemptData(chunk: Buffer): boolean {
     this.responseBytes += chunk.length;
+    this.responseBodyBytes += chunk.length;
     return this.handler.onData?.(chunk) !== false;
   }
 
@@ -225,9 +233,20 @@ export class Exchange extends RouterSession {
         ...(ids?.local !== undefined && { localPrincipal: ids.local }),
         statusCode: this.status, flags: this.responseFlags(), responseBytes: this.responseBytes, peerMetadata: this.peerMetadata, error,
         requestBytes: this.requestHeaderBytes + this.body.bytes,
+        ...(this.ctx.telemetry.outbound.logsAccess && {
+          requestBodyBytes: this.body.bytes,
+          responseBodyBytes: this.responseBodyBytes,
+          ...(this.attempt !== undefined && { upstreamHost: (this.attempt as Attempt).host.id }),
+          ...(this.responseHeaders !== undefined && { responseHeaders: rawHeaderStrings(this.responseHeaders) }),
+        }),
       });
     }
   }
+}
+
+/** undici's raw Buffer headers as the flat string list headerValue reads. */
+function rawHeaderStrings(raw: Buffer[]): string[] {
+  return raw.map((b) => b.toString('latin1'));
 }
 
 function rewriteWithQuery(route: CompiledRoute, path: string, full: string): string {

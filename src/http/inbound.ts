@@ -14,7 +14,7 @@ import { InboundPathSettings } from '../core/inbound-path.js';
 import { pathNormalizationSettings, type PathNormalizationSettings } from '../core/path-normalization.js';
 import { EMPTY_INBOUND_POLICY, InboundPolicyCompiler, type InboundLocalReply, type InboundPolicy, type InboundPolicySource, type InboundRequestView } from '../core/inbound-policy.js';
 import { localIdentity, peerIdentity } from '../security/tls.js';
-import type { InboundCall } from '../telemetry/inbound.js';
+import type { InboundCall, InboundOutcome } from '../telemetry/inbound.js';
 import { PEER_METADATA_HEADER, PEER_METADATA_ID_HEADER } from '../telemetry/peer-metadata.js';
 import type { MeshTelemetry } from '../telemetry/telemetry.js';
 import { normalizeMethod } from '../telemetry/semconv.js';
@@ -184,6 +184,7 @@ export class InboundExchange implements InboundRequestView {
       peerPrincipal: this.sourcePrincipal,
       localPrincipal: localIdentity(socket as Parameters<typeof localIdentity>[0]),
       httpRoute,
+      socket,
     });
     this.context = this.call.context;
     // Read before our own response headers are set; an HTTP/2 session's socket carries other streams too.
@@ -303,13 +304,30 @@ export class InboundExchange implements InboundRequestView {
         span.updateName(`${normalizeMethod(req.method ?? 'GET')} ${route}`);
       }
     }
-    this.mesh.telemetry.inbound.finish(this.call, {
+    const inbound = this.mesh.telemetry.inbound;
+    inbound.finish(this.call, {
       statusCode,
       flags,
       requestBytes: this.requestWireBytes(),
       responseBytes: this.responseWireBytes(statusCode),
+      ...(inbound.logsAccess && this.accessLogDetails()),
     });
   };
+
+  /** What only access logs read: body sizes, response headers, the local reply's details. */
+  private accessLogDetails(): Pick<InboundOutcome, 'requestBodyBytes' | 'responseBodyBytes' | 'responseHeader' | 'details'> {
+    const length = Number(this.req.headers['content-length']);
+    const res = this.res;
+    return {
+      requestBodyBytes: Number.isFinite(length) && length > 0 ? length : 0,
+      responseBodyBytes: this.responseBytes,
+      responseHeader: (name) => {
+        const v = res.getHeader(name);
+        return v === undefined ? undefined : Array.isArray(v) ? v[0] : String(v);
+      },
+      ...(this.localReply !== undefined && { details: this.localReply.details }),
+    };
+  }
 
   /** Request line, headers and body (its content-length; a chunked body counts as its headers only). */
   private requestWireBytes(): number {
