@@ -195,8 +195,8 @@ export class InboundExchange implements InboundRequestView {
       res.setHeader(PEER_METADATA_ID_HEADER, own.id);
       res.setHeader(PEER_METADATA_HEADER, own.value);
     }
-    // HTTP/1 reads the response's size off the socket; only HTTP/2 counts what the app writes.
-    if (this.writtenAtStart === undefined) countResponseBytes(res, this);
+    // HTTP/1 metrics read the response's size off the socket; HTTP/2 and access logs (%BYTES_SENT% is the body) count what the app writes.
+    if (this.writtenAtStart === undefined || inbound.logsAccess) countResponseBytes(res, this);
     // 'close' follows 'finish' on a completed response and also ends an aborted one.
     res.on('close', this.onEnd);
     this.localReply = refused ?? (policy === EMPTY_INBOUND_POLICY ? undefined : policy.decodeHeaders(this));

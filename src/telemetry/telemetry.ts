@@ -140,7 +140,7 @@ export class MeshTelemetry {
    */
   compileAccessLogs(listeners: readonly Listener[]): CompiledAccessLogs {
     let client: AccessLogger[] | undefined;
-    const server: AccessLogger[] = [];
+    let server: AccessLogger[] | undefined;
     for (const l of listeners) {
       const where = `listener ${l.name}`;
       try {
@@ -149,15 +149,22 @@ export class MeshTelemetry {
           client ??= compileAccessLogs(l.api_listener.api_listener.access_log as EnvoyAccessLog[] | undefined, this.accessLogSinks);
           continue;
         }
+        // A request passes one filter chain (mTLS or plaintext, one port), and every chain of a workload's
+        // inbound listeners carries the same logs (Istio configures them per proxy): read the first one.
+        if (server !== undefined) continue;
         for (const chain of (l.filter_chains ?? []) as Array<{ filters?: Array<{ typed_config?: { access_log?: EnvoyAccessLog[] } }> }>) {
-          for (const f of chain.filters ?? []) server.push(...compileAccessLogs(f.typed_config?.access_log, this.accessLogSinks));
+          const hcm = chain.filters?.find((f) => f.typed_config?.access_log !== undefined);
+          if (hcm !== undefined) {
+            server = compileAccessLogs(hcm.typed_config!.access_log, this.accessLogSinks);
+            break;
+          }
         }
       } catch (err) {
         if (err instanceof AccessLogConfigError) throw new AccessLogConfigError(`${where}: ${err.path}`, err.reason);
         throw err;
       }
     }
-    return { client: client ?? [], server };
+    return { client: client ?? [], server: server ?? [] };
   }
 
   /** Installs compiled access logs (synchronously: no request sees half a push) and closes files no longer written. */
