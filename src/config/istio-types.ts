@@ -216,6 +216,8 @@ export interface ObjectMeta {
   annotations?: Record<string, string>;
 }
 
+import type { GRPCRouteSpec, GatewayClassSpec, HTTPRouteSpec, ReferenceGrantSpec } from './gateway-api/types.js';
+
 /** A validated Istio (or meshlet) resource. `spec` is typed by `kind` where meshlet reads it. */
 export type IstioResource =
   | { apiVersion: string; kind: 'VirtualService'; metadata: ObjectMeta; spec: VirtualServiceSpec }
@@ -225,6 +227,10 @@ export type IstioResource =
   | { apiVersion: string; kind: 'WorkloadGroup'; metadata: ObjectMeta; spec: WorkloadGroupSpec }
   | { apiVersion: string; kind: 'RateLimit'; metadata: ObjectMeta; spec: RateLimitSpec }
   | { apiVersion: string; kind: 'Telemetry'; metadata: ObjectMeta; spec: TelemetrySpec }
+  | { apiVersion: string; kind: 'HTTPRoute'; metadata: ObjectMeta; spec: HTTPRouteSpec }
+  | { apiVersion: string; kind: 'GRPCRoute'; metadata: ObjectMeta; spec: GRPCRouteSpec }
+  | { apiVersion: string; kind: 'ReferenceGrant'; metadata: ObjectMeta; spec: ReferenceGrantSpec }
+  | { apiVersion: string; kind: 'GatewayClass'; metadata: ObjectMeta; spec: GatewayClassSpec }
   | { apiVersion: string; kind: 'Gateway' | 'EnvoyFilter' | 'PeerAuthentication' | 'AuthorizationPolicy'; metadata: ObjectMeta; spec: Record<string, unknown> };
 
 export type IstioKind = IstioResource['kind'];

@@ -12,9 +12,10 @@ import { check, isPlainObject, type ConfigIssue } from './schema.js';
 import { validateRetryOn } from '../core/retry.js';
 import { MAX_REGEX_LENGTH, compileRegexRewrite, re2Problem } from '../core/regex.js';
 import { MAX_TOTAL_WEIGHT } from '../core/route.js';
+import { checkGrpcRoute, checkHttpRoute as checkGatewayHttpRoute } from './gateway-api/validate.js';
 
-/** Istio's API groups and meshlet's: their kinds are validated (or refused as unsupported); other groups (Deployments, Services…) are skipped. */
-const ownGroups = ['networking.istio.io/', 'security.istio.io/', 'telemetry.istio.io/', 'extensions.istio.io/', 'meshlet.dev/'];
+/** Istio's API groups, meshlet's and the Kubernetes Gateway API's: their kinds are validated (or refused as unsupported); other groups (Deployments, Services…) are skipped. */
+const ownGroups = ['networking.istio.io/', 'security.istio.io/', 'telemetry.istio.io/', 'extensions.istio.io/', 'meshlet.dev/', 'gateway.networking.k8s.io/'];
 
 /** Validates documents and returns them as typed resources; throws on the first bad one. */
 export function parseResources(docs: readonly object[]): IstioResource[] {
@@ -169,6 +170,8 @@ const semanticChecks: Record<string, Checker> = {
     // Istio's webhook: a Telemetry binds by selector or by targetRef(s), not both.
     if (spec.selector && (spec.targetRef || spec.targetRefs)) issues.push({ path: 'spec.selector', reason: 'only one of selector or targetRefs may be set' });
   },
+  HTTPRoute: checkGatewayHttpRoute,
+  GRPCRoute: checkGrpcRoute,
   RateLimit(spec: { host?: string; workloadSelector?: unknown; local?: unknown; global?: unknown }, issues) {
     if (!spec.host === !spec.workloadSelector) issues.push({ path: 'spec', reason: 'exactly one of host (outbound) or workloadSelector (inbound) must be set' });
     if (!spec.local && !spec.global) issues.push({ path: 'spec', reason: 'at least one of local or global must be set' });
