@@ -57,11 +57,21 @@ function filters(p: string, http: boolean): Record<string, FieldSupport> {
   };
 }
 
+/** Filters on a backendRef: the header modifiers apply to that backend's share; the others are refused. */
+function backendFilters(p: string, http: boolean): Record<string, FieldSupport> {
+  const out = filters(p, http);
+  out[`${p}.type`] = applied('RequestHeaderModifier, ResponseHeaderModifier; other types on a backendRef are refused');
+  for (const k of Object.keys(out)) {
+    if (k.startsWith(`${p}.requestMirror`) || k.startsWith(`${p}.requestRedirect`) || k.startsWith(`${p}.urlRewrite`)) out[k] = refused('only header modifiers are accepted on a backendRef');
+  }
+  return out;
+}
+
 function httpBackendRefs(p: string, http: boolean): Record<string, FieldSupport> {
   return {
     ...backend(p),
     [`${p}.weight`]: applied('default 1; weight 0 sends nothing; all 0 answers 500'),
-    ...filters(`${p}.filters`, http),
+    ...backendFilters(`${p}.filters[]`, http),
   };
 }
 
