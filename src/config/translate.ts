@@ -231,8 +231,11 @@ export function translate(input: readonly IstioResource[], proxy: ProxyInfo, cac
       // The clusters a host port names matter only for replaying it from the cache.
       const refs: Array<[string, ClusterRef]> | undefined = key ? [] : undefined;
       const namer = namerFor(vs?.namespace ?? service?.namespace ?? proxy.namespace, port, refs);
-      const routes: Route[] = vs
-        ? (vs.spec.http ?? []).flatMap((http, i) => (usesGatewaySemantics(vs.resource) ? translateGatewayApiRoute : translateHttpRoute)(http, i, port, namer))
+      const vsRoutes = vs ? (vs.spec.http ?? []).flatMap((http, i) => (usesGatewaySemantics(vs.resource) ? translateGatewayApiRoute : translateHttpRoute)(http, i, port, namer)) : [];
+      // As istiod (BuildSidecarVirtualHostWrapper): a VirtualService with no route for this port
+      // (every match names another port) leaves the port to the service's default route.
+      const routes: Route[] = vsRoutes.length > 0
+        ? vsRoutes
         : [{ name: 'default', match: { prefix: '/' }, route: { cluster: namer({ host: hostname, port: { number: port } }), timeout: { seconds: 0, nanos: 0 }, retry_policy: defaultRetryPolicy() } }];
       const rc: RouteConfiguration = { name, virtual_hosts: [{ name, domains: hostAliases(hostname, port, proxy.namespace, knownHosts), routes }] };
       if (limits) applyRateLimits(limits, [rc], registry, namerFor(proxy.namespace, DEFAULT_PORT, refs));
