@@ -75,3 +75,22 @@ spec:
   }
   return docs.join('---\n');
 }
+
+/**
+ * The Kubernetes Services of a manifest (e.g. Istio's bookinfo-versions.yaml)
+ * as {@link ServiceSpec}s, so a test builds its ServiceEntries from the
+ * real file.
+ */
+export function servicesOf(yamlDocs: readonly object[], namespace = 'default'): ServiceSpec[] {
+  const out: ServiceSpec[] = [];
+  for (const doc of yamlDocs as Array<{ apiVersion?: string; kind?: string; metadata?: { name: string; namespace?: string }; spec?: { ports?: Array<{ name?: string; port: number }>; selector?: Record<string, string> } }>) {
+    if (doc.apiVersion !== 'v1' || doc.kind !== 'Service' || !doc.metadata) continue;
+    out.push({
+      name: doc.metadata.name,
+      namespace: doc.metadata.namespace ?? namespace,
+      ports: (doc.spec?.ports ?? []).map((p) => ({ name: p.name ?? `port-${p.port}`, port: p.port })),
+      selector: doc.spec?.selector ?? {},
+    });
+  }
+  return out;
+}
