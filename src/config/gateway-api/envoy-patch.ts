@@ -26,7 +26,8 @@ export function translateGatewayApiRoute(http: HTTPRoute, index: number, port: n
     const prefix = route.match.prefix;
     if (prefix !== undefined && prefix !== '/') {
       delete route.match.prefix;
-      route.match.path_separated_prefix = prefix;
+      // route.go: a GRPCRoute service match is the prefix `/<service>/`; the segment boundary replaces its `/`.
+      route.match.path_separated_prefix = prefix.endsWith('/') ? prefix.slice(0, -1) : prefix;
     }
     const action = route.route;
     if (action) {
