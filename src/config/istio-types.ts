@@ -216,7 +216,7 @@ export interface ObjectMeta {
   annotations?: Record<string, string>;
 }
 
-import type { GRPCRouteSpec, GatewayClassSpec, HTTPRouteSpec, ReferenceGrantSpec } from './gateway-api/types.js';
+import type { GRPCRouteSpec, GatewayClassSpec, HTTPRouteSpec, KubernetesGatewaySpec, ReferenceGrantSpec } from './gateway-api/types.js';
 
 /** A validated Istio (or meshlet) resource. `spec` is typed by `kind` where meshlet reads it. */
 export type IstioResource =
@@ -231,6 +231,8 @@ export type IstioResource =
   | { apiVersion: string; kind: 'GRPCRoute'; metadata: ObjectMeta; spec: GRPCRouteSpec }
   | { apiVersion: string; kind: 'ReferenceGrant'; metadata: ObjectMeta; spec: ReferenceGrantSpec }
   | { apiVersion: string; kind: 'GatewayClass'; metadata: ObjectMeta; spec: GatewayClassSpec }
+  /** gateway.networking.k8s.io Gateway, named as istiod names the kind so it cannot be taken for Istio's Gateway. */
+  | { apiVersion: string; kind: 'KubernetesGateway'; metadata: ObjectMeta; spec: KubernetesGatewaySpec }
   | { apiVersion: string; kind: 'Gateway' | 'EnvoyFilter' | 'PeerAuthentication' | 'AuthorizationPolicy'; metadata: ObjectMeta; spec: Record<string, unknown> };
 
 export type IstioKind = IstioResource['kind'];

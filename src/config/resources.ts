@@ -86,12 +86,21 @@ export function parseResource(doc: object, index: number): IstioResource | undef
   const source = isPlainObject(doc) ? documentSource(doc) : undefined;
   const where = { name: source ? `document ${source.document}` : `document ${index}`, namespace: '', source };
   if (!isPlainObject(doc)) throw new MeshConfigError('Config', where.name, '', 'must be an object with apiVersion, kind, metadata and spec');
-  const { apiVersion, kind, metadata, spec } = doc as Record<string, unknown>;
+  const { apiVersion, kind } = doc as Record<string, unknown>;
   const kindName = typeof kind === 'string' && kind !== '' ? kind : 'Config';
   if (typeof apiVersion !== 'string') fail(kindName, where, 'apiVersion', 'is required');
   if (!ownGroups.some((g) => apiVersion.startsWith(g))) return undefined;
   if (typeof kind !== 'string' || kind === '') fail('Config', where, 'kind', `must be a kind name, got ${JSON.stringify(kind ?? null)}`);
+  // The Gateway API's Gateway is not Istio's: it is read as istiod's KubernetesGateway kind.
+  if (kind === 'Gateway' && apiVersion.startsWith(GATEWAY_API_GROUP)) return parseAs('KubernetesGateway', doc as Record<string, unknown>, apiVersion, where, source);
   if (!kinds[kind]) fail(kind, where, 'kind', `unsupported kind "${kind}" for ${apiVersion}`);
+  return parseAs(kind, doc as Record<string, unknown>, apiVersion, where, source);
+}
+
+const GATEWAY_API_GROUP = 'gateway.networking.k8s.io/';
+
+function parseAs(kind: string, doc: Record<string, unknown>, apiVersion: string, where: Where, source: ConfigSourceRef | undefined): IstioResource {
+  const { metadata, spec } = doc;
   const def = kinds[kind]!;
   if (!def.groups.includes(apiVersion)) fail(kind, where, 'apiVersion', `must be one of ${def.groups.join(', ')}, got "${apiVersion}"`);
   const meta = parseMetadata(kind, metadata, where);

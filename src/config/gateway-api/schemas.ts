@@ -5,7 +5,7 @@
  * limits (weights 0–1,000,000, ports 1–65535, enums) are enforced here;
  * checks across fields are in validate.ts.
  */
-import { any, int, list, obj, str, type Schema } from '../schema.js';
+import { any, int, list, map, obj, str, type Schema } from '../schema.js';
 
 /** The API versions Istio serves these kinds at (v1 plus the older spellings). */
 export const GATEWAY_API_VERSIONS = ['gateway.networking.k8s.io/v1', 'gateway.networking.k8s.io/v1beta1', 'gateway.networking.k8s.io/v1alpha2'] as const;
@@ -94,3 +94,21 @@ export const referenceGrantSpec: Schema = obj({
 export const gatewayClassSpec: Schema = obj({
   controllerName: str(), parametersRef: any, description: str(),
 }, { required: ['controllerName'] });
+
+/** Gateway (gateway.networking.k8s.io/v1): listeners, their hostnames and which routes they admit. */
+export const kubernetesGatewaySpec: Schema = obj({
+  gatewayClassName: str(),
+  listeners: list(obj({
+    name: str(), hostname: str(), port: int(1, 65535), protocol: str(),
+    tls: obj({ mode: str(['Terminate', 'Passthrough']), certificateRefs: any, options: map(str()), frontendValidation: any }),
+    allowedRoutes: obj({
+      namespaces: obj({ from: str(['All', 'Same', 'Selector']), selector: obj({ matchLabels: map(str()), matchExpressions: any }) }),
+      kinds: list(obj({ group: str(), kind: str() }, { required: ['kind'] })),
+    }),
+  }, { required: ['name', 'port', 'protocol'] })),
+  addresses: any,
+  infrastructure: any,
+  allowedListeners: any,
+  backendTLS: any,
+  tls: any,
+}, { required: ['gatewayClassName'] });

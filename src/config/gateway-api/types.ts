@@ -108,3 +108,27 @@ export interface GatewayClassSpec {
   parametersRef?: unknown;
   description?: string;
 }
+
+/** One listener of a Kubernetes Gateway. */
+export interface GatewayListener {
+  name: string;
+  hostname?: string;
+  port: number;
+  protocol: string;
+  tls?: { mode?: 'Terminate' | 'Passthrough'; certificateRefs?: unknown[]; options?: Record<string, string>; frontendValidation?: unknown };
+  allowedRoutes?: {
+    namespaces?: { from?: 'All' | 'Same' | 'Selector'; selector?: { matchLabels?: Record<string, string>; matchExpressions?: unknown[] } };
+    kinds?: Array<{ group?: string; kind: string }>;
+  };
+}
+
+/** Gateway (gateway.networking.k8s.io/v1); meshlet's internal kind name is `KubernetesGateway`, as istiod's. */
+export interface KubernetesGatewaySpec {
+  gatewayClassName: string;
+  listeners?: GatewayListener[];
+  addresses?: unknown[];
+  infrastructure?: unknown;
+  allowedListeners?: unknown;
+  backendTLS?: unknown;
+  tls?: unknown;
+}
