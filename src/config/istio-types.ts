@@ -50,11 +50,13 @@ export interface HTTPRoute {
   name?: string;
   match?: HTTPMatchRequest[];
   route?: Array<{ destination: Destination; weight?: number; headers?: Headers }>;
-  redirect?: { uri?: string; authority?: string; port?: number; scheme?: string; redirectCode?: number };
+  /** `prefixRewrite` and `derivePort` are set only by Gateway API conversion (istiod's internal fields; not in the VirtualService schema). */
+  redirect?: { uri?: string; authority?: string; port?: number; scheme?: string; redirectCode?: number; prefixRewrite?: string; derivePort?: 'FROM_PROTOCOL_DEFAULT' | 'FROM_REQUEST_PORT' };
   directResponse?: { status: number; body?: { string?: string; bytes?: string } };
   rewrite?: { uri?: string; authority?: string; uriRegexRewrite?: { match: string; rewrite?: string } };
   timeout?: string;
-  retries?: { attempts?: number; perTryTimeout?: string; retryOn?: string; retryRemoteLocalities?: boolean };
+  /** `backoff` is set only by Gateway API conversion (GEP-1731; Istio's HTTPRetry.backoff, not in meshlet's VirtualService schema). */
+  retries?: { attempts?: number; perTryTimeout?: string; retryOn?: string; retryRemoteLocalities?: boolean; backoff?: string };
   fault?: {
     delay?: { fixedDelay?: string; percentage?: Percent; percent?: number };
     abort?: { httpStatus?: number; grpcStatus?: string; percentage?: Percent };

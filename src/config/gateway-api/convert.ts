@@ -4,8 +4,9 @@
  * convertHTTPRoute / convertGRPCRoute): matches, header filters, redirect,
  * rewrite, mirrors, retry (GEP-1731), timeouts, weighted backends. What a
  * VirtualService cannot say (path-segment prefixes, 500 for an unresolved
- * backend, retry backoff, Gateway API redirects) travels beside the route in
- * {@link GatewayRouteExtras} and is applied to the Envoy route in envoy-patch.ts.
+ * backend) travels beside the route in {@link GatewayRouteExtras}; istiod's
+ * internal redirect and retry fields (prefixRewrite, derivePort, backoff) are
+ * on the route itself. envoy-patch.ts applies them to the Envoy route.
  */
 import type { Destination, HTTPMatchRequest, HTTPRoute, HeaderOperations, StringMatch } from '../istio-types.js';
 import { CLUSTER_DOMAIN } from '../registry.js';
@@ -13,10 +14,6 @@ import type { BackendObjectReference, GRPCRouteRule, HTTPBackendRef, HTTPHeader,
 
 /** What a converted route needs beyond the VirtualService fields. */
 export interface GatewayRouteExtras {
-  /** retry.backoff (GEP-1731), as a duration string. */
-  backoff?: string;
-  /** The RequestRedirect filter, turned into Envoy's RedirectAction per listener port. */
-  redirect?: NonNullable<HTTPRouteFilter['requestRedirect']>;
   /** Destinations whose backend did not resolve: their share of traffic gets 500. */
   invalid?: Set<Destination>;
 }
@@ -59,7 +56,7 @@ export function convertHttpRule(rule: HTTPRouteRule, match: HTTPRouteMatch | und
     const attempts = rule.retry.attempts ?? 2;
     const retryOn = ['connect-failure', 'refused-stream', 'unavailable', 'cancelled', ...(rule.retry.codes ?? []).map(String)];
     out.retries = { attempts, ...(attempts > 0 && { retryOn: retryOn.join(',') }) };
-    if (rule.retry.backoff) extras.backoff = rule.retry.backoff;
+    if (rule.retry.backoff) out.retries.backoff = rule.retry.backoff;
   }
   const request = nonZero(rule.timeouts?.request);
   if (request) out.timeout = request;
@@ -139,6 +136,19 @@ function resolveBackend(ref: BackendObjectReference, ctx: ConvertContext, path: 
   return destination;
 }
 
+/** conversion.go createRedirectFilter: "when empty, port (if specified) of the request is used", unless the scheme changes. */
+function redirect(r: NonNullable<HTTPRouteFilter['requestRedirect']>): NonNullable<HTTPRoute['redirect']> {
+  const out: NonNullable<HTTPRoute['redirect']> = {};
+  if (r.statusCode !== undefined) out.redirectCode = r.statusCode;
+  if (r.hostname) out.authority = r.hostname;
+  if (r.scheme) out.scheme = r.scheme;
+  if (r.port !== undefined) out.port = r.port;
+  else out.derivePort = r.scheme ? 'FROM_PROTOCOL_DEFAULT' : 'FROM_REQUEST_PORT';
+  if (r.path?.type === 'ReplaceFullPath') out.uri = r.path.replaceFullPath ?? '/';
+  if (r.path?.type === 'ReplacePrefixMatch') out.prefixRewrite = r.path.replacePrefixMatch ?? '/';
+  return out;
+}
+
 function applyFilters(out: HTTPRoute, extras: GatewayRouteExtras, filters: HTTPRouteFilter[], ctx: ConvertContext, path: string): void {
   filters.forEach((f, i) => {
     switch (f.type) {
@@ -149,8 +159,7 @@ function applyFilters(out: HTTPRoute, extras: GatewayRouteExtras, filters: HTTPR
         (out.headers ??= {}).response = headerOps(f.responseHeaderModifier);
         break;
       case 'RequestRedirect':
-        extras.redirect = f.requestRedirect ?? {};
-        out.redirect = {};
+        out.redirect = redirect(f.requestRedirect ?? {});
         break;
       case 'URLRewrite': {
         const rewrite: NonNullable<HTTPRoute['rewrite']> = {};

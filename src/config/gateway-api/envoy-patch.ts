@@ -19,8 +19,7 @@ const REDIRECT_CODES: Readonly<Record<number, string>> = { 301: 'MOVED_PERMANENT
 
 /** translateHttpRoute for an Istio route converted from a Gateway API rule. */
 export function translateGatewayApiRoute(http: HTTPRoute, index: number, port: number, namer: ClusterNamer): Route[] {
-  const extras = routeExtras.get(http);
-  const invalid = extras?.invalid;
+  const invalid = routeExtras.get(http)?.invalid;
   const routes = translateHttpRoute(http, index, port, invalid ? (d) => (invalid.has(d) ? UNRESOLVED_CLUSTER : namer(d)) : namer);
   for (const route of routes) {
     const prefix = route.match.prefix;
@@ -37,25 +36,29 @@ export function translateGatewayApiRoute(http: HTTPRoute, index: number, port: n
         delete action.prefix_rewrite;
         action.regex_rewrite = { pattern: { regex: `^${quoteMeta(route.match.path_separated_prefix)}(/?)(.*)` }, substitution: '/\\2' };
       }
-      if (extras?.backoff && action.retry_policy) {
-        const ms = parseDuration(extras.backoff);
+      const backoff = http.retries?.backoff;
+      if (backoff && action.retry_policy) {
+        const ms = parseDuration(backoff);
         if (typeof ms === 'number' && ms > 0) action.retry_policy.retry_back_off = { base_interval: msToProto(ms) };
       }
     }
-    if (extras?.redirect) route.redirect = redirectAction(extras.redirect, route.match.path_separated_prefix !== undefined, port);
+    if (http.redirect) route.redirect = redirectAction(http.redirect, route.match.path_separated_prefix !== undefined, port);
   }
   return routes;
 }
 
-/** Gateway API RequestRedirect → Envoy RedirectAction (conversion.go createRedirectFilter + route.go ApplyRedirect). */
-function redirectAction(r: NonNullable<NonNullable<ReturnType<typeof routeExtras.get>>['redirect']>, prefixMatch: boolean, listenerPort: number): Record<string, unknown> {
-  const out: Record<string, unknown> = { response_code: REDIRECT_CODES[r.statusCode ?? 302] ?? 'FOUND' };
-  if (r.hostname) out.host_redirect = r.hostname;
+/**
+ * The Istio redirect of a Gateway API rule → Envoy RedirectAction (route.go ApplyRedirect):
+ * FROM_REQUEST_PORT is the listener port (routes are built per port); 80 for http and 443
+ * for https are left out; the status defaults to the Gateway API's 302.
+ */
+function redirectAction(r: NonNullable<HTTPRoute['redirect']>, prefixMatch: boolean, listenerPort: number): Record<string, unknown> {
+  const out: Record<string, unknown> = { response_code: REDIRECT_CODES[r.redirectCode ?? 302] ?? 'FOUND' };
+  if (r.authority) out.host_redirect = r.authority;
   if (r.scheme) out.scheme_redirect = r.scheme;
-  if (r.path?.type === 'ReplaceFullPath') out.path_redirect = r.path.replaceFullPath ?? '/';
-  if (r.path?.type === 'ReplacePrefixMatch' && prefixMatch) out.prefix_rewrite = r.path.replacePrefixMatch ?? '/';
-  // "When empty, port (if specified) of the request is used", unless the scheme changes (its default port).
-  let port = r.port ?? (r.scheme ? 0 : r.hostname ? listenerPort : 0);
+  if (r.prefixRewrite !== undefined && prefixMatch) out.prefix_rewrite = r.prefixRewrite;
+  else if (r.uri !== undefined) out.path_redirect = r.uri;
+  let port = r.port ?? (r.derivePort === 'FROM_REQUEST_PORT' ? listenerPort : 0);
   const scheme = r.scheme ?? 'http';
   if ((port === 80 && scheme === 'http') || (port === 443 && scheme === 'https')) port = 0;
   if (port > 0) out.port_redirect = port;

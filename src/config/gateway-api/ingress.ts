@@ -13,7 +13,7 @@
 import type { HTTPRoute, IstioResource, ResourceOf } from '../istio-types.js';
 import { labelsMatch } from '../registry.js';
 import { convertGrpcRule, convertHttpRule, type ConvertContext, type UnresolvedRef } from './convert.js';
-import { PARENTS, ROUTE_SEMANTICS, sortHttpRoutes, type ParentStatus, type RouteResource } from './mesh-routes.js';
+import { PARENTS, ROUTE_SEMANTICS, routesInOrder, sortHttpRoutes, type ParentStatus, type RouteResource } from './mesh-routes.js';
 import type { GatewayListener, GRPCRouteRule, HTTPRouteRule, ParentReference } from './types.js';
 
 /** The label istiod puts on the gateway pods it deploys for a Gateway; a meshlet gateway with it serves that Gateway. */
@@ -60,8 +60,7 @@ export function ingressRoutes(resources: readonly IstioResource[], hasService: (
   const grants = resources.filter((r): r is ResourceOf<'ReferenceGrant'> => r.kind === 'ReferenceGrant');
   const merged = new Map<string, { gateway: string; namespace: string; host: string; routes: HTTPRoute[]; parents: string[] }>();
   const status = new Map<string, ParentStatus[]>();
-  for (const r of resources) {
-    if (r.kind !== 'HTTPRoute' && r.kind !== 'GRPCRoute') continue;
+  for (const r of routesInOrder(resources)) {
     const parents = (r.spec.parentRefs ?? []).filter((p) => (p.group ?? 'gateway.networking.k8s.io') === 'gateway.networking.k8s.io' && (p.kind ?? 'Gateway') === 'Gateway');
     if (parents.length === 0) continue;
     const ns = r.metadata.namespace;
@@ -91,7 +90,9 @@ export function ingressRoutes(resources: readonly IstioResource[], hasService: (
         }
         attached++;
         const gateway = `${gw.metadata.namespace}/${internalName(gw.metadata.name, l.name)}`;
-        for (const host of hosts) {
+        // As istiod: the VirtualService keeps the route's hostnames (or `*`); the Gateway server's
+        // hosts narrow them when the gateway is translated.
+        for (const host of r.spec.hostnames?.length ? r.spec.hostnames : ['*']) {
           const key = `${gateway}\0${host}`;
           let entry = merged.get(key);
           if (!entry) merged.set(key, (entry = { gateway, namespace: ns, host, routes: [], parents: [] }));

@@ -50,11 +50,10 @@ export function usesGatewaySemantics(vs: IstioResource): boolean {
 
 /** Builds the mesh VirtualServices of every HTTPRoute/GRPCRoute with a Service parent. */
 export function meshRoutes(resources: readonly IstioResource[], hasService: (hostname: string) => boolean): MeshRoutes {
-  // Key: route namespace + host → the routes (in document order, standing in for creation time).
+  // Key: route namespace + host → the routes, oldest route first.
   const merged = new Map<string, { namespace: string; host: string; consumer: boolean; routes: HTTPRoute[]; parents: string[] }>();
   const status = new Map<string, ParentStatus[]>();
-  for (const r of resources) {
-    if (r.kind !== 'HTTPRoute' && r.kind !== 'GRPCRoute') continue;
+  for (const r of routesInOrder(resources)) {
     const parents = (r.spec.parentRefs ?? []).filter(isServiceParent);
     if (parents.length === 0) continue;
     const ns = r.metadata.namespace;
@@ -96,6 +95,24 @@ export function meshRoutes(resources: readonly IstioResource[], hasService: (hos
   }
   return { producer, consumer, status };
 }
+
+/**
+ * The HTTPRoutes and GRPCRoutes in the Gateway API's order for merging:
+ * oldest `metadata.creationTimestamp` first, then by namespace and name
+ * (conversion.go sortRoutesByCreationTime). Files rarely carry a timestamp,
+ * so the names usually decide, as they do in istiod for routes created together.
+ */
+export function routesInOrder(resources: readonly IstioResource[]): RouteResource[] {
+  const routes = resources.filter((r): r is RouteResource => r.kind === 'HTTPRoute' || r.kind === 'GRPCRoute');
+  const created = (r: RouteResource) => {
+    const t = (r.metadata as { creationTimestamp?: unknown }).creationTimestamp;
+    const ms = typeof t === 'string' ? Date.parse(t) : t instanceof Date ? t.getTime() : NaN;
+    return Number.isNaN(ms) ? 0 : ms;
+  };
+  return routes.sort((a, b) => created(a) - created(b) || cmp(a.metadata.namespace, b.metadata.namespace) || cmp(a.metadata.name, b.metadata.name));
+}
+
+const cmp = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 
 function convertRules(r: RouteResource, ctx: ConvertContext): HTTPRoute[] {
   const out: HTTPRoute[] = [];

@@ -13,6 +13,7 @@ import { admitResources } from '../../../src/config/admission.js';
 import { parseYaml } from '../../../src/config/load.js';
 import { withGatewayApiRoutes } from '../../../src/config/gateway-api/index.js';
 import type { HTTPRoute, IstioResource, ResourceOf } from '../../../src/config/istio-types.js';
+import { parseDuration } from '../../../src/core/duration.js';
 
 const dir = new URL('../../fixtures/gateway-api/istio/', import.meta.url);
 const read = (f: string) => readFileSync(new URL(f, dir), 'utf8');
@@ -62,8 +63,13 @@ test('mesh.yaml: the mesh VirtualServices match istiod\'s golden output', () => 
     assert.deepEqual(normalize(sort(vs.spec.http!)), normalize(sort(routes)), key);
   }
   // Istio's route-semantics annotation marks them, and nothing else was made for mesh parents.
-  const made = ours.filter((v) => v.metadata.annotations?.['internal.istio.io/route-semantics'] === 'gateway');
+  const made = ours.filter((v) => v.metadata.annotations?.['internal.istio.io/route-semantics'] === 'gateway' && v.spec.gateways?.includes('mesh'));
   assert.equal(made.length, byHost.size);
+  // The `dual` route also attaches to the Gateway: that VirtualService is istiod's too.
+  const dual = docs.find((d) => d.kind === 'VirtualService' && d.spec.hosts[0] === 'foo.example.com')!;
+  const ourDual = ours.find((v) => v.spec.hosts?.[0] === 'foo.example.com');
+  assert.deepEqual(ourDual?.spec.gateways, dual.spec.gateways);
+  assert.deepEqual(normalize(ourDual!.spec.http!), normalize(dual.spec.http!));
 });
 
 test('mesh.yaml: the consumer route (Service in another namespace) applies only to its own namespace', () => {
@@ -72,4 +78,56 @@ test('mesh.yaml: the consumer route (Service in another namespace) applies only 
   const vs = withGatewayApiRoutes(admitted.resources).find((r: IstioResource) => r.kind === 'VirtualService' && r.spec.hosts?.[0] === 'httpbin-apple.apple.svc.cluster.local');
   assert.equal(vs?.metadata.namespace, 'default');
   assert.equal(vs?.metadata.annotations?.['internal.meshlet.dev/consumer-namespace'], 'default');
+});
+
+test('grpc.yaml (a GRPCRoute on a Gateway): the Istio Gateway and bound VirtualServices match istiod\'s golden output', () => {
+  const input = read('testdata-grpc.yaml') + '---\n' + services([['httpbin', 'default', [80]]]);
+  const admitted = admitResources(parseYaml(input, 'grpc.yaml'), 'analyze');
+  const ours = withGatewayApiRoutes(admitted.resources);
+  const golden = parseAllDocuments(read('testdata-grpc.yaml.golden')).map((d) => d.toJS()).filter(Boolean) as Array<{ kind: string; metadata: { name: string; namespace: string }; spec: Record<string, unknown> }>;
+  assert.ok(golden.length >= 3);
+  for (const g of golden) {
+    const mine = ours.find((r) => r.kind === g.kind && r.metadata.name === g.metadata.name && r.metadata.namespace === g.metadata.namespace);
+    assert.ok(mine, `meshlet makes ${g.kind} ${g.metadata.namespace}/${g.metadata.name}`);
+    if (g.kind === 'Gateway') {
+      assert.deepEqual((mine.spec as { servers: unknown }).servers, g.spec.servers);
+    } else {
+      const spec = mine.spec as { gateways?: string[]; hosts?: string[]; http?: HTTPRoute[] };
+      assert.deepEqual(spec.gateways, g.spec.gateways);
+      assert.deepEqual(spec.hosts, g.spec.hosts);
+      assert.deepEqual(normalize(spec.http!), normalize(g.spec.http as HTTPRoute[]));
+    }
+  }
+});
+
+/** Durations as milliseconds, so `3ms` and istiod's `0.003s` compare equal. */
+function durations(value: unknown): unknown {
+  return JSON.parse(JSON.stringify(value), (k, v) => (['timeout', 'perTryTimeout', 'backoff'].includes(k) && typeof v === 'string' ? parseDuration(v) : v));
+}
+
+test('http.yaml (HTTPRoutes on a Gateway): every Istio Gateway and VirtualService matches istiod\'s golden, but CORS and InferencePool', () => {
+  const svc = (n: string) => services([[n, 'default', [80]]]);
+  const input = [read('testdata-http.yaml'), ...['httpbin', 'httpbin-second', 'httpbin-wildcard', 'httpbin-mirror', 'httpbin-other'].map(svc)].join('---\n');
+  const admitted = admitResources(parseYaml(input, 'http.yaml'), 'analyze');
+  const ours = withGatewayApiRoutes(admitted.resources);
+  const golden = parseAllDocuments(read('testdata-http.yaml.golden')).map((d) => d.toJS()).filter(Boolean) as Array<{ kind: string; metadata: { name: string; namespace: string }; spec: { servers?: unknown; gateways?: string[]; hosts?: string[]; http?: HTTPRoute[] } }>;
+  // Not applied by meshlet, and said so: CORS filters are refused, InferencePool backends do not resolve.
+  const byName = new Map(admitted.statuses.map((s) => [s.name, s]));
+  assert.equal(byName.get('http-route-cors')?.status, 'rejected');
+  assert.equal(byName.get('http-route-cors-wildcard-1')?.status, 'rejected');
+  assert.equal(byName.get('multi-route-infpool-1')?.conditions?.find((c) => c.type === 'ResolvedRefs')?.reason, 'InvalidKind');
+  let compared = 0;
+  for (const g of golden) {
+    if (/cors|infpool/.test(g.metadata.name)) continue;
+    const mine = ours.find((r) => r.kind === g.kind && r.metadata.name === g.metadata.name && r.metadata.namespace === g.metadata.namespace);
+    assert.ok(mine, `meshlet makes ${g.kind} ${g.metadata.namespace}/${g.metadata.name}`);
+    const spec = mine.spec as typeof g.spec;
+    if (g.kind === 'Gateway') assert.deepEqual(spec.servers, g.spec.servers);
+    else {
+      assert.deepEqual([spec.gateways, spec.hosts], [g.spec.gateways, g.spec.hosts], g.metadata.name);
+      assert.deepEqual(durations(normalize(spec.http!)), durations(normalize(g.spec.http!)), g.metadata.name);
+    }
+    compared++;
+  }
+  assert.ok(compared >= 8, `compared ${compared}`);
 });
