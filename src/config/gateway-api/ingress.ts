@@ -13,7 +13,7 @@
 import type { HTTPRoute, IstioResource, ResourceOf } from '../istio-types.js';
 import { labelsMatch } from '../registry.js';
 import { convertGrpcRule, convertHttpRule, type ConvertContext, type UnresolvedRef } from './convert.js';
-import { PARENTS, ROUTE_SEMANTICS, routesInOrder, sortHttpRoutes, type ParentStatus, type RouteResource } from './mesh-routes.js';
+import { PARENTS, ROUTE_SEMANTICS, resolvedRefs, routesInOrder, sortHttpRoutes, type ParentStatus, type RouteResource } from './mesh-routes.js';
 import type { GatewayListener, GRPCRouteRule, HTTPRouteRule, ParentReference } from './types.js';
 
 /** The label istiod puts on the gateway pods it deploys for a Gateway; a meshlet gateway with it serves that Gateway. */
@@ -158,11 +158,6 @@ function convertRules(r: RouteResource, ctx: ConvertContext): HTTPRoute[] {
     }
   });
   return out;
-}
-
-function resolvedRefs(unresolved: readonly UnresolvedRef[]): ParentStatus['resolvedRefs'] {
-  if (unresolved.length === 0) return { status: true, reason: 'ResolvedRefs', message: 'All references resolved' };
-  return { status: false, reason: unresolved[0]!.reason, message: unresolved.map((u) => `${u.path}: ${u.message}`).join('; ') };
 }
 
 /** A ReferenceGrant in `toNs` lets routes of kind `kind` in `fromNs` reference the Service `name`. */

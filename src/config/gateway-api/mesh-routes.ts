@@ -133,9 +133,10 @@ function convertRules(r: RouteResource, ctx: ConvertContext): HTTPRoute[] {
   return out;
 }
 
-function resolvedRefs(unresolved: readonly UnresolvedRef[]): ParentStatus['resolvedRefs'] {
+/** ResolvedRefs from the references conversion could not resolve (each named once: a rule with several matches is converted once per match). */
+export function resolvedRefs(unresolved: readonly UnresolvedRef[]): ParentStatus['resolvedRefs'] {
   if (unresolved.length === 0) return { status: true, reason: 'ResolvedRefs', message: 'All references resolved' };
-  return { status: false, reason: unresolved[0]!.reason, message: unresolved.map((u) => `${u.path}: ${u.message}`).join('; ') };
+  return { status: false, reason: unresolved[0]!.reason, message: [...new Set(unresolved.map((u) => `${u.path}: ${u.message}`))].join('; ') };
 }
 
 /** A parentRef port: every route matches that port only (conversion.go augmentPortMatch). */
