@@ -54,6 +54,8 @@ export interface QueryParameterMatcher {
 export interface RouteMatch {
   prefix?: string;
   path?: string;
+  /** Envoy ≥1.24: matches the prefix only at a path-segment boundary (`/v2` matches `/v2`, `/v2/x`, not `/v2x`). */
+  path_separated_prefix?: string;
   safe_regex?: { regex: string };
   case_sensitive?: { value: boolean };
   headers?: HeaderMatcher[];
@@ -102,6 +104,8 @@ export interface RouteAction {
   max_stream_duration?: { grpc_timeout_header_max?: ProtoDuration; max_stream_duration?: ProtoDuration };
   /** deprecated in Envoy, still what istiod writes for sidecars: cap on the grpc-timeout header for gRPC requests */
   max_grpc_timeout?: ProtoDuration;
+  /** The status for a request whose cluster is unknown: SERVICE_UNAVAILABLE (503, the default), NOT_FOUND, INTERNAL_SERVER_ERROR. */
+  cluster_not_found_response_code?: 'SERVICE_UNAVAILABLE' | 'NOT_FOUND' | 'INTERNAL_SERVER_ERROR';
 }
 
 export interface HeaderValueOption {

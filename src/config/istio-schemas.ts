@@ -4,6 +4,7 @@
  * telemetry.istio.io/v1) so an
  * existing YAML validates unchanged and a typo is reported with its path.
  */
+import { GATEWAY_API_VERSIONS, gatewayClassSpec, grpcRouteSpec, httpRouteSpec, kubernetesGatewaySpec, referenceGrantSpec } from './gateway-api/schemas.js';
 import { any, bool, duration, int, list, map, num, obj, str, type Schema } from './schema.js';
 
 const stringMatch = obj({ exact: str(), prefix: str(), regex: str() }, { oneOf: ['exact', 'prefix', 'regex'] });
@@ -255,4 +256,10 @@ export const kinds: Record<string, { groups: readonly string[]; spec: Schema }> 
   AuthorizationPolicy: { groups: ['security.istio.io/v1', 'security.istio.io/v1beta1'], spec: authorizationPolicySpec },
   Telemetry: { groups: ['telemetry.istio.io/v1', 'telemetry.istio.io/v1alpha1'], spec: telemetrySpec },
   RateLimit: { groups: ['meshlet.dev/v1alpha1'], spec: rateLimitSpec },
+  // Kubernetes Gateway API (src/config/gateway-api/): the versions Istio serves.
+  HTTPRoute: { groups: GATEWAY_API_VERSIONS, spec: httpRouteSpec },
+  GRPCRoute: { groups: GATEWAY_API_VERSIONS, spec: grpcRouteSpec },
+  ReferenceGrant: { groups: ['gateway.networking.k8s.io/v1beta1', 'gateway.networking.k8s.io/v1'], spec: referenceGrantSpec },
+  GatewayClass: { groups: GATEWAY_API_VERSIONS, spec: gatewayClassSpec },
+  KubernetesGateway: { groups: GATEWAY_API_VERSIONS, spec: kubernetesGatewaySpec },
 };

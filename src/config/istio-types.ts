@@ -50,11 +50,13 @@ export interface HTTPRoute {
   name?: string;
   match?: HTTPMatchRequest[];
   route?: Array<{ destination: Destination; weight?: number; headers?: Headers }>;
-  redirect?: { uri?: string; authority?: string; port?: number; scheme?: string; redirectCode?: number };
+  /** `prefixRewrite` and `derivePort` are set only by Gateway API conversion (istiod's internal fields; not in the VirtualService schema). */
+  redirect?: { uri?: string; authority?: string; port?: number; scheme?: string; redirectCode?: number; prefixRewrite?: string; derivePort?: 'FROM_PROTOCOL_DEFAULT' | 'FROM_REQUEST_PORT' };
   directResponse?: { status: number; body?: { string?: string; bytes?: string } };
   rewrite?: { uri?: string; authority?: string; uriRegexRewrite?: { match: string; rewrite?: string } };
   timeout?: string;
-  retries?: { attempts?: number; perTryTimeout?: string; retryOn?: string; retryRemoteLocalities?: boolean };
+  /** `backoff` is set only by Gateway API conversion (GEP-1731; Istio's HTTPRetry.backoff, not in meshlet's VirtualService schema). */
+  retries?: { attempts?: number; perTryTimeout?: string; retryOn?: string; retryRemoteLocalities?: boolean; backoff?: string };
   fault?: {
     delay?: { fixedDelay?: string; percentage?: Percent; percent?: number };
     abort?: { httpStatus?: number; grpcStatus?: string; percentage?: Percent };
@@ -216,6 +218,8 @@ export interface ObjectMeta {
   annotations?: Record<string, string>;
 }
 
+import type { GRPCRouteSpec, GatewayClassSpec, HTTPRouteSpec, KubernetesGatewaySpec, ReferenceGrantSpec } from './gateway-api/types.js';
+
 /** A validated Istio (or meshlet) resource. `spec` is typed by `kind` where meshlet reads it. */
 export type IstioResource =
   | { apiVersion: string; kind: 'VirtualService'; metadata: ObjectMeta; spec: VirtualServiceSpec }
@@ -225,6 +229,12 @@ export type IstioResource =
   | { apiVersion: string; kind: 'WorkloadGroup'; metadata: ObjectMeta; spec: WorkloadGroupSpec }
   | { apiVersion: string; kind: 'RateLimit'; metadata: ObjectMeta; spec: RateLimitSpec }
   | { apiVersion: string; kind: 'Telemetry'; metadata: ObjectMeta; spec: TelemetrySpec }
+  | { apiVersion: string; kind: 'HTTPRoute'; metadata: ObjectMeta; spec: HTTPRouteSpec }
+  | { apiVersion: string; kind: 'GRPCRoute'; metadata: ObjectMeta; spec: GRPCRouteSpec }
+  | { apiVersion: string; kind: 'ReferenceGrant'; metadata: ObjectMeta; spec: ReferenceGrantSpec }
+  | { apiVersion: string; kind: 'GatewayClass'; metadata: ObjectMeta; spec: GatewayClassSpec }
+  /** gateway.networking.k8s.io Gateway, named as istiod names the kind so it cannot be taken for Istio's Gateway. */
+  | { apiVersion: string; kind: 'KubernetesGateway'; metadata: ObjectMeta; spec: KubernetesGatewaySpec }
   | { apiVersion: string; kind: 'Gateway' | 'EnvoyFilter' | 'PeerAuthentication' | 'AuthorizationPolicy'; metadata: ObjectMeta; spec: Record<string, unknown> };
 
 export type IstioKind = IstioResource['kind'];

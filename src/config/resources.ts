@@ -12,9 +12,10 @@ import { check, isPlainObject, type ConfigIssue } from './schema.js';
 import { validateRetryOn } from '../core/retry.js';
 import { MAX_REGEX_LENGTH, compileRegexRewrite, re2Problem } from '../core/regex.js';
 import { MAX_TOTAL_WEIGHT } from '../core/route.js';
+import { checkGrpcRoute, checkHttpRoute as checkGatewayHttpRoute } from './gateway-api/validate.js';
 
-/** Istio's API groups and meshlet's: their kinds are validated (or refused as unsupported); other groups (Deployments, Services…) are skipped. */
-const ownGroups = ['networking.istio.io/', 'security.istio.io/', 'telemetry.istio.io/', 'extensions.istio.io/', 'meshlet.dev/'];
+/** Istio's API groups, meshlet's and the Kubernetes Gateway API's: their kinds are validated (or refused as unsupported); other groups (Deployments, Services…) are skipped. */
+const ownGroups = ['networking.istio.io/', 'security.istio.io/', 'telemetry.istio.io/', 'extensions.istio.io/', 'meshlet.dev/', 'gateway.networking.k8s.io/'];
 
 /** Validates documents and returns them as typed resources; throws on the first bad one. */
 export function parseResources(docs: readonly object[]): IstioResource[] {
@@ -85,12 +86,21 @@ export function parseResource(doc: object, index: number): IstioResource | undef
   const source = isPlainObject(doc) ? documentSource(doc) : undefined;
   const where = { name: source ? `document ${source.document}` : `document ${index}`, namespace: '', source };
   if (!isPlainObject(doc)) throw new MeshConfigError('Config', where.name, '', 'must be an object with apiVersion, kind, metadata and spec');
-  const { apiVersion, kind, metadata, spec } = doc as Record<string, unknown>;
+  const { apiVersion, kind } = doc as Record<string, unknown>;
   const kindName = typeof kind === 'string' && kind !== '' ? kind : 'Config';
   if (typeof apiVersion !== 'string') fail(kindName, where, 'apiVersion', 'is required');
   if (!ownGroups.some((g) => apiVersion.startsWith(g))) return undefined;
   if (typeof kind !== 'string' || kind === '') fail('Config', where, 'kind', `must be a kind name, got ${JSON.stringify(kind ?? null)}`);
+  // The Gateway API's Gateway is not Istio's: it is read as istiod's KubernetesGateway kind.
+  if (kind === 'Gateway' && apiVersion.startsWith(GATEWAY_API_GROUP)) return parseAs('KubernetesGateway', doc as Record<string, unknown>, apiVersion, where, source);
   if (!kinds[kind]) fail(kind, where, 'kind', `unsupported kind "${kind}" for ${apiVersion}`);
+  return parseAs(kind, doc as Record<string, unknown>, apiVersion, where, source);
+}
+
+const GATEWAY_API_GROUP = 'gateway.networking.k8s.io/';
+
+function parseAs(kind: string, doc: Record<string, unknown>, apiVersion: string, where: Where, source: ConfigSourceRef | undefined): IstioResource {
+  const { metadata, spec } = doc;
   const def = kinds[kind]!;
   if (!def.groups.includes(apiVersion)) fail(kind, where, 'apiVersion', `must be one of ${def.groups.join(', ')}, got "${apiVersion}"`);
   const meta = parseMetadata(kind, metadata, where);
@@ -169,6 +179,8 @@ const semanticChecks: Record<string, Checker> = {
     // Istio's webhook: a Telemetry binds by selector or by targetRef(s), not both.
     if (spec.selector && (spec.targetRef || spec.targetRefs)) issues.push({ path: 'spec.selector', reason: 'only one of selector or targetRefs may be set' });
   },
+  HTTPRoute: checkGatewayHttpRoute,
+  GRPCRoute: checkGrpcRoute,
   RateLimit(spec: { host?: string; workloadSelector?: unknown; local?: unknown; global?: unknown }, issues) {
     if (!spec.host === !spec.workloadSelector) issues.push({ path: 'spec', reason: 'exactly one of host (outbound) or workloadSelector (inbound) must be set' });
     if (!spec.local && !spec.global) issues.push({ path: 'spec', reason: 'at least one of local or global must be set' });

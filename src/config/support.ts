@@ -41,6 +41,8 @@ export interface KindSupport {
   readonly fields: Readonly<Record<string, FieldSupport>>;
 }
 
+import { GATEWAY_API_SUPPORT } from './gateway-api/support.js';
+
 const applied = (note?: string, more: Omit<FieldSupport, 'status' | 'note'> = {}): FieldSupport => ({ status: 'applied', ...(note !== undefined && { note }), ...more });
 const unsupported = (note: string): FieldSupport => ({ status: 'unsupported', note });
 const refused = (note: string): FieldSupport => ({ status: 'refused', note });
@@ -299,6 +301,7 @@ export const SUPPORT: Readonly<Record<string, KindSupport>> = {
       'spec.global.timeout': applied(), 'spec.global.descriptors[].entries[].key': applied(), 'spec.global.descriptors[].entries[].value': applied(),
     },
   },
+  ...GATEWAY_API_SUPPORT,
 };
 
 /** The table entry that governs a schema path: its own, else the nearest ancestor's. */

@@ -17,6 +17,7 @@ import type { PathNormalizationType } from '../core/path-normalization.js';
 import { translateGateway } from './translate-gateway.js';
 import { UpstreamTlsTranslator } from './translate-tls.js';
 import { LbEndpointBuilder } from './translate-endpoints.js';
+import { CONSUMER_NAMESPACE, translateGatewayApiRoute, usesGatewaySemantics, withGatewayApiRoutes } from './gateway-api/index.js';
 
 /** The workload a translation is for. */
 export interface ProxyInfo {
@@ -50,6 +51,8 @@ interface MeshInputs {
   routeKeys: Map<string, string>;
   /** Every host's own name: an alternate name another host has is not an alias (istiod's knownFQDN). */
   knownHosts: Set<string>;
+  /** Gateway API consumer routes: by proxy namespace, by host (they apply to that namespace's proxies only). */
+  consumerRoutes: Map<string, Map<string, MeshVirtualService>>;
 }
 
 interface MeshVirtualService { namespace: string; spec: VirtualServiceSpec; resource: IstioResource }
@@ -147,6 +150,14 @@ export class TranslateCache {
 function meshInputs(resources: readonly IstioResource[]): MeshInputs {
   const registry = buildRegistry(resources);
   const virtualServices = meshVirtualServices(resources);
+  const consumerRoutes = new Map<string, Map<string, MeshVirtualService>>();
+  for (const r of resources) {
+    const ns = r.kind === 'VirtualService' ? r.metadata.annotations?.[CONSUMER_NAMESPACE] : undefined;
+    if (ns === undefined || r.kind !== 'VirtualService') continue;
+    let byHost = consumerRoutes.get(ns);
+    if (!byHost) consumerRoutes.set(ns, (byHost = new Map()));
+    for (const host of r.spec.hosts ?? []) if (!byHost.has(host)) byHost.set(host, { namespace: ns, spec: r.spec, resource: r });
+  }
   // Every registry service port gets a listener, a route table and its default cluster.
   const hostPorts: MeshInputs['hostPorts'] = new Map();
   for (const service of registry.values()) {
@@ -170,7 +181,7 @@ function meshInputs(resources: readonly IstioResource[]): MeshInputs {
   }
   const knownHosts = new Set<string>();
   for (const { hostname } of hostPorts.values()) knownHosts.add(hostname);
-  return { registry, virtualServices, hostPorts, rateLimits, routeKeys: new Map(), knownHosts };
+  return { registry, virtualServices, hostPorts, rateLimits, routeKeys: new Map(), knownHosts, consumerRoutes };
 }
 
 /** Every destination host a VirtualService names (routes and mirrors), expanded. */
@@ -189,9 +200,12 @@ function destinationHosts(vs: MeshVirtualService): string[] {
  * `proxy.namespace` sees. Pass a {@link TranslateCache} when translating the
  * same (or a slightly changed) resource set repeatedly, as the control plane does.
  */
-export function translate(resources: readonly IstioResource[], proxy: ProxyInfo, cache?: TranslateCache): EnvoyResources {
+export function translate(input: readonly IstioResource[], proxy: ProxyInfo, cache?: TranslateCache): EnvoyResources {
+  // Gateway API routes join as the VirtualServices istiod makes of them (same array per input, so caches hold).
+  const resources = withGatewayApiRoutes(input);
   const inputs = cache ? cache.meshInputs(resources) : meshInputs(resources);
-  const { registry, virtualServices, hostPorts, rateLimits, knownHosts } = inputs;
+  const { registry, virtualServices, hostPorts, rateLimits, knownHosts, consumerRoutes } = inputs;
+  const consumer = consumerRoutes.get(proxy.namespace);
   const rules = destinationRules(resources, proxy.namespace);
   const upstreamTls = new UpstreamTlsTranslator(resources);
   const out: EnvoyResources = { listeners: [], routes: [], clusters: [], endpoints: [] };
@@ -209,9 +223,10 @@ export function translate(resources: readonly IstioResource[], proxy: ProxyInfo,
   };
 
   for (const [name, { hostname, port, service }] of hostPorts) {
-    const vs = virtualServices.get(hostname);
+    const consumerRoute = consumer?.get(hostname);
+    const vs = consumerRoute ?? virtualServices.get(hostname);
     const limits = rateLimits.get(hostname);
-    const key = cache && !limits ? `R${ownNamespace(hostname, proxy.namespace) ? 1 : 0}${cache.routeKey(inputs, name, hostname)}` : undefined;
+    const key = cache && !limits && !consumerRoute ? `R${ownNamespace(hostname, proxy.namespace) ? 1 : 0}${cache.routeKey(inputs, name, hostname)}` : undefined;
     let built = key ? cache!.get<HostPortOutput>(key) : undefined;
     if (built) {
       for (const [n, ref] of built.refs) if (!clusters.has(n)) clusters.set(n, ref);
@@ -219,8 +234,11 @@ export function translate(resources: readonly IstioResource[], proxy: ProxyInfo,
       // The clusters a host port names matter only for replaying it from the cache.
       const refs: Array<[string, ClusterRef]> | undefined = key ? [] : undefined;
       const namer = namerFor(vs?.namespace ?? service?.namespace ?? proxy.namespace, port, refs);
-      const routes: Route[] = vs
-        ? (vs.spec.http ?? []).flatMap((http, i) => translateHttpRoute(http, i, port, namer))
+      const vsRoutes = vs ? (vs.spec.http ?? []).flatMap((http, i) => (usesGatewaySemantics(vs.resource) ? translateGatewayApiRoute : translateHttpRoute)(http, i, port, namer)) : [];
+      // As istiod (BuildSidecarVirtualHostWrapper): a VirtualService with no route for this port
+      // (every match names another port) leaves the port to the service's default route.
+      const routes: Route[] = vsRoutes.length > 0
+        ? vsRoutes
         : [{ name: 'default', match: { prefix: '/' }, route: { cluster: namer({ host: hostname, port: { number: port } }), timeout: { seconds: 0, nanos: 0 }, retry_policy: defaultRetryPolicy() } }];
       const rc: RouteConfiguration = { name, virtual_hosts: [{ name, domains: hostAliases(hostname, port, proxy.namespace, knownHosts), routes }] };
       if (limits) applyRateLimits(limits, [rc], registry, namerFor(proxy.namespace, DEFAULT_PORT, refs));
@@ -361,7 +379,7 @@ function destinationRules(resources: readonly IstioResource[], proxyNamespace: s
 function meshVirtualServices(resources: readonly IstioResource[]): Map<string, MeshVirtualService> {
   const out = new Map<string, MeshVirtualService>();
   for (const r of resources) {
-    if (r.kind !== 'VirtualService') continue;
+    if (r.kind !== 'VirtualService' || r.metadata.annotations?.[CONSUMER_NAMESPACE] !== undefined) continue;
     const gateways = r.spec.gateways;
     if (gateways && gateways.length > 0 && !gateways.includes('mesh')) continue;
     for (const host of r.spec.hosts ?? []) {

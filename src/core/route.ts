@@ -48,6 +48,8 @@ export interface CompiledRoute {
   readonly directStatus: number;
   readonly directBody: string;
   readonly redirect: Readonly<Record<string, unknown>> | undefined;
+  /** cluster_not_found_response_code: the local reply when the picked cluster is unknown (Envoy's default 503). */
+  readonly clusterNotFoundStatus: number;
   readonly mirrors: readonly MirrorPolicy[];
   /** fault injection (envoy.filters.http.fault per-route config) */
   readonly fault: FaultPolicy | undefined;
@@ -99,6 +101,7 @@ export function compileRoute(route: Route, index: number): CompiledRoute {
     directStatus: route.direct_response?.status ?? 0,
     directBody: route.direct_response?.body?.inline_string ?? '',
     redirect: route.redirect,
+    clusterNotFoundStatus: action?.cluster_not_found_response_code === 'INTERNAL_SERVER_ERROR' ? 500 : action?.cluster_not_found_response_code === 'NOT_FOUND' ? 404 : 503,
     mirrors: compileMirrorPolicies(action?.request_mirror_policies),
     fault: compileFault(route.typed_per_filter_config?.['envoy.filters.http.fault'], route.name ?? `route-${index}`),
     filterConfig: route.typed_per_filter_config ?? {},
@@ -164,7 +167,7 @@ export function pickClusterIndex(route: CompiledRoute, random: RandomSource): nu
 export function rewritePath(route: CompiledRoute, path: string): string {
   if (route.prefixRewrite !== undefined) {
     const m = route.match;
-    if (m.kind === 'prefix') return route.prefixRewrite + path.slice(m.value.length);
+    if (m.kind === 'prefix' || m.kind === 'separated') return route.prefixRewrite + path.slice(m.value.length);
     return route.prefixRewrite;
   }
   if (route.regexRewrite) return route.regexRewrite(path);

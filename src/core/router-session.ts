@@ -123,7 +123,8 @@ export abstract class RouterSession implements PendingRequest, RouterTransport {
   /** @internal The filters let the request through: admission, the route timeout, then the first try. */
   admit(): void {
     const cluster = this.cluster;
-    if (cluster === undefined) return this.localReply('NC', 503, GrpcCode.UNAVAILABLE, `no cluster: "${this.route!.clusters[this.clusterIndex]}" is not known (its Cluster or ClusterLoadAssignment never arrived, or it does not exist)`);
+    // Gateway API routes answer an unresolved backend with 500 (cluster_not_found_response_code).
+    if (cluster === undefined) return this.localReply('NC', this.route!.clusterNotFoundStatus, this.route!.clusterNotFoundStatus === 500 ? GrpcCode.INTERNAL : GrpcCode.UNAVAILABLE, `no cluster: "${this.route!.clusters[this.clusterIndex]}" is not known (its Cluster or ClusterLoadAssignment never arrived, or it does not exist)`);
     let active = true;
     if (this.pendingQueue) {
       const admission = cluster.breaker.admitHttp1(this);

@@ -10,6 +10,7 @@ import type { AsyncLocalStorage } from 'node:async_hooks';
 import { isIP } from 'node:net';
 import { Agent, Dispatcher } from 'undici';
 import type { CompiledRoute } from '../core/route.js';
+import { redirectLocation, redirectStatus } from '../core/redirect.js';
 import type { OutboundTargetHandle } from '../telemetry/outbound.js';
 import type { MeshTelemetry } from '../telemetry/telemetry.js';
 import { RouteTargets } from '../telemetry/route-targets.js';
@@ -151,6 +152,13 @@ export class MeshDispatcher extends Dispatcher implements ExchangeContext {
     if (route.kind === 'direct') {
       handler.onConnect?.(() => undefined);
       sendResponse(handler, route.directStatus, route.directBody, undefined);
+      return true;
+    }
+    if (route.kind === 'redirect') {
+      handler.onConnect?.(() => undefined);
+      const scheme = String(opts.origin ?? '').startsWith('https:') ? 'https' : 'http';
+      const location = redirectLocation(route, { scheme, authority, path: view.path, query: view.query });
+      sendResponse(handler, redirectStatus(route.redirect!), '', [Buffer.from('location'), Buffer.from(location)]);
       return true;
     }
     new Exchange(this, snapshot, vhost, route, opts, handler, authority, view.path, server).start();

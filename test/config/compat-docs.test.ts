@@ -9,3 +9,10 @@ test('docs/istio-compatibility.md is what `npm run docs:compat` generates from s
   assert.equal(committed, renderCompatibility(), 'the committed page is stale: run `npm run docs:compat`');
   assert.match(committed, /\| `spec\.http\[\]\.corsPolicy` \| \*\*not supported\*\* \(warning\) \|/);
 });
+
+test('docs/gateway-api.md carries the Gateway API kinds\' support table as `npm run docs:compat` generates it', async () => {
+  const { withGatewayApiSupport } = await import('../../scripts/istio-compatibility.js');
+  const committed = readFileSync(new URL('../../docs/gateway-api.md', import.meta.url), 'utf8');
+  assert.equal(committed, withGatewayApiSupport(committed), 'the committed page is stale: run `npm run docs:compat`');
+  assert.match(committed, /\| `spec\.rules\[\]\.sessionPersistence` \| \*\*not supported\*\* \(warning\) \|/);
+});
