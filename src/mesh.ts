@@ -296,7 +296,7 @@ export class Mesh {
 
   /** @internal Obtains the workload certificate (when configured) and hands it to the pools and gRPC. */
   async startSecurity(options: MeshOptions): Promise<void> {
-    await this.security.start(options, options.xds?.server);
+    await this.security.start(options, options.xds?.server, this.clusterId);
   }
 
   /** The workload identity (key, certificate chain, root; rotates), when certs / ca is configured. */

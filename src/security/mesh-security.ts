@@ -46,6 +46,16 @@ export interface RemoteCaOptions {
   root: string;
   /** Bootstrap token for the first certificate; single-use. */
   token?: string;
+  /**
+   * A token file sent with every CSR, renewals included, and re-read each
+   * time (istiod: the projected service-account token,
+   * `/var/run/secrets/tokens/istio-token`). Without `identity`, the CA is then
+   * pinned by DNS name as istio-agent does: the host of `server`
+   * (`istiod.istio-system.svc` for localhost or an IP), env ISTIOD_SAN first.
+   */
+  tokenFile?: string;
+  /** Sent as `ClusterID` with each CSR (istio-agent's ISTIO_META_CLUSTER_ID); default the mesh's cluster id. */
+  clusterId?: string;
   /** Requested certificate validity (`24h`, or ms). */
   ttl?: string | number;
   /**
@@ -120,7 +130,7 @@ export class MeshSecurity {
   }
 
   /** Obtains the first certificate (awaited) and starts rotation. */
-  async start(options: MeshIdentityOptions, xdsServer?: string): Promise<void> {
+  async start(options: MeshIdentityOptions, xdsServer?: string, clusterId?: string): Promise<void> {
     const td = this.trustDomain;
     if (options.certs) {
       this.identity = await certDirIdentity(options.certs.dir, { trustDomain: td });
@@ -140,6 +150,8 @@ export class MeshSecurity {
         target, root, spiffeId: this.spiffeId, trustDomain: td,
         ...(pin !== undefined && { serverIdentity: pin }),
         ...(options.ca.token !== undefined && { token: options.ca.token }),
+        ...(options.ca.tokenFile !== undefined && { tokenFile: options.ca.tokenFile }),
+        ...((options.ca.clusterId ?? clusterId) !== undefined && { clusterId: options.ca.clusterId ?? clusterId }),
         ...(ms !== undefined && { ttlMs: ms }),
       });
     }

@@ -115,6 +115,30 @@ export function istiodSpiffeId(trustDomain: string): string {
   return formatSpiffeId({ trustDomain, namespace: 'istio-system', serviceAccount: 'istiod' });
 }
 
+/** istiod's DNS name in its serving certificate (default revision; pilot/pkg/bootstrap/server.go getDNSNames). */
+export const ISTIOD_DNS_NAME = 'istiod.istio-system.svc';
+
+/**
+ * The name istio-agent verifies istiod by (pilot/pkg/grpc/tls.go): the host
+ * of `target`, `istiod.istio-system.svc` when that host is localhost (port
+ * forwarding) or an address meshlet cannot pin (an IP), `override` (ISTIOD_SAN) first.
+ */
+export function istiodServerName(target: string, override?: string): string {
+  if (override !== undefined && override.length > 0) return override;
+  const host = hostOf(target);
+  if (host === undefined || host.includes('localhost') || /^[\d.]+$/.test(host) || host.includes(':')) return ISTIOD_DNS_NAME;
+  return host;
+}
+
+/** The host of a grpc-js target (`host:port`, `dns:///host:port`, `[v6]:port`); undefined for unix sockets. */
+function hostOf(target: string): string | undefined {
+  if (target.startsWith('unix:')) return undefined;
+  const authority = target.replace(/^[a-z0-9+.-]+:\/\/[^/]*\//i, '').replace(/^dns:/i, '');
+  if (authority.startsWith('[')) return authority.slice(1, authority.indexOf(']'));
+  const colon = authority.lastIndexOf(':');
+  return colon > 0 && authority.indexOf(':') === colon ? authority.slice(0, colon) : authority;
+}
+
 /**
  * A `checkServerIdentity` that pins a control plane's identity (the CA, and
  * ADS over TLS): the certificate must carry `pin` exactly — as a URI SAN when

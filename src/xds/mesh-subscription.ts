@@ -7,11 +7,10 @@
 import type { EnvoyResources } from '../config/envoy.js';
 import type { ProxyInfo } from '../config/translate.js';
 import type { MeshOptions } from '../mesh-options.js';
-import { rotatingControlPlaneCredentials } from '../security/grpc-credentials.js';
 import type { MeshIdentityOptions } from '../security/mesh-security.js';
-import { istiodSpiffeId } from '../security/tls.js';
 import type { WorkloadIdentity } from '../security/workload-identity.js';
 import { type AdsClient, createAdsClient } from './ads-client.js';
+import { xdsChannelCredentials } from './channel-credentials.js';
 
 /** What the subscription needs from the mesh. */
 export interface SubscribingMesh {
@@ -25,12 +24,9 @@ export interface SubscribingMesh {
 
 /** Starts the ADS client of a mesh (not yet waited for: call `ready()`). */
 export function subscribe(mesh: SubscribingMesh, options: NonNullable<MeshOptions['xds']>, identityOptions: MeshIdentityOptions = {}): AdsClient {
-  const ca = identityOptions.ca && 'root' in identityOptions.ca ? identityOptions.ca : undefined;
-  const tls = options.tls ?? ca !== undefined;
-  const identity = mesh.identity;
-  if (tls && !identity) throw new TypeError('xds.tls needs a workload identity (certs, ca) to connect with mTLS');
+  const credentials = xdsChannelCredentials(options, identityOptions, mesh);
   return createAdsClient({
-    ...(tls && identity && { credentials: rotatingControlPlaneCredentials(identity, ca?.identity ?? istiodSpiffeId(mesh.trustDomain)) }),
+    ...(credentials !== undefined && { credentials }),
     ...(options.server !== undefined && { server: options.server }),
     ...(options.bootstrap !== undefined && { bootstrap: options.bootstrap }),
     ...(options.lastKnownGood !== undefined && { lastKnownGood: options.lastKnownGood }),
