@@ -161,7 +161,8 @@ export async function requestCertificate(target: string, csr: string, auth: Cert
   const Client = serviceClient();
   const serverIdentity = options.serverIdentity ?? istiodSpiffeId(options.trustDomain ?? DEFAULT_TRUST_DOMAIN);
   const creds = controlPlaneChannelCredentials({ root: options.root, serverIdentity, ...(auth.material && { material: auth.material }) });
-  const client = new Client(target, creds);
+  // SNI names the pinned DNS name, as istio-agent's ServerName does (an IP there is not a valid SNI).
+  const client = new Client(target, creds, serverIdentity.startsWith('spiffe://') ? {} : { 'grpc.ssl_target_name_override': serverIdentity });
   const metadata: Metadata = new GrpcMetadata();
   if (auth.token) metadata.set('authorization', `Bearer ${auth.token}`);
   if (options.clusterId !== undefined) metadata.set('ClusterID', options.clusterId);
