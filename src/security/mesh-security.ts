@@ -6,6 +6,7 @@
  * its identity methods here.
  */
 import { readFileSync } from 'node:fs';
+import { dirname } from 'node:path';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { TlsOptions, TLSSocket } from 'node:tls';
 import { parseDuration } from '../core/duration.js';
@@ -20,6 +21,7 @@ import type { AnyRequestListener, MeshRequestListener } from './mesh-http2.js';
 import { type MeshServer, createMeshServer } from './mesh-server.js';
 import type { ServerTimeouts } from './server-timeouts.js';
 import { type MtlsMode, type PeerAuthenticationPolicy, peerAuthenticationFor } from './peer-authentication.js';
+import type { FileWatcherProvider } from '../xds/bootstrap.js';
 import { enforcePeerTrustDomain, peerIdentity, serverTlsOptions } from './tls.js';
 import { type Disposable, type WorkloadIdentity, identityFromCa } from './workload-identity.js';
 
@@ -129,11 +131,19 @@ export class MeshSecurity {
     return formatSpiffeId({ trustDomain: this.trustDomain, namespace: this.workload.namespace, serviceAccount: this.workload.serviceAccount ?? 'default' });
   }
 
-  /** Obtains the first certificate (awaited) and starts rotation. */
-  async start(options: MeshIdentityOptions, xdsServer?: string, clusterId?: string): Promise<void> {
+  /**
+   * Obtains the first certificate (awaited) and starts rotation: from
+   * `certs`, `ca`, or else the xDS bootstrap's `default` certificate provider.
+   */
+  async start(options: MeshIdentityOptions, xdsServer?: string, clusterId?: string, provider?: FileWatcherProvider): Promise<void> {
     const td = this.trustDomain;
     if (options.certs) {
       this.identity = await certDirIdentity(options.certs.dir, { trustDomain: td });
+    } else if (provider !== undefined && !options.ca) {
+      // The bootstrap's `default` file_watcher (istio's grpc-agent writes key, chain and root there and rotates them).
+      this.identity = await certDirIdentity(dirname(provider.certificateFile), {
+        trustDomain: td, files: { certChain: provider.certificateFile, key: provider.privateKeyFile, root: provider.caCertificateFile },
+      });
     } else if (options.ca && 'dir' in options.ca) {
       const ca = await openCaDir(options.ca.dir, { trustDomain: td });
       const ms = ttlMs(options.ca.ttl);

@@ -161,6 +161,12 @@ test('bootstrap: A65 tls channel creds with files, A97 jwt_token_file call creds
   assert.equal(delivered, 1);
   assert.equal(ads.streams[0]!.authorization, 'Bearer k8s-token-1');
   assert.equal(ads.streams[0]!.peer, 'URI:spiffe://cluster.local/ns/default/sa/ratings');
+
+  // createMesh with that bootstrap and no certs/ca: the `default` file_watcher provider is the workload identity.
+  const mesh = await createMesh({ workload, xds: { bootstrap: file } });
+  t.after(() => mesh.close());
+  assert.equal(mesh.identity?.current.spiffeId, 'spiffe://cluster.local/ns/default/sa/ratings');
+  assert.equal(mesh.identity?.current.certChain.join(''), leaf.certChain.join(''));
 });
 
 test('bootstrap fields meshlet cannot honour are MeshConfigErrors naming the field', () => {
