@@ -74,13 +74,54 @@ export function secureContextOptions(source: IdentitySource, side: TlsSide = 'se
 }
 
 /**
+ * ALPN an Envoy sidecar offers on ISTIO_MUTUAL connections: its `istio.alpn`
+ * filter's overrides per upstream protocol (pilot/pkg/xds/filters
+ * mtlsHTTP11ALPN / mtlsHTTP2ALPN). A sidecar's inbound listener picks its mTLS
+ * HTTP filter chain by these (`istio-http/1.1`, `istio-h2`); `http/1.1` / `h2`
+ * remain for the protocol actually negotiated.
+ */
+export const ISTIO_MTLS_HTTP11_ALPN: readonly string[] = Object.freeze(['istio-http/1.1', 'istio', 'http/1.1']);
+export const ISTIO_MTLS_H2_ALPN: readonly string[] = Object.freeze(['istio-h2', 'istio', 'h2']);
+
+/** Which application protocols a TLS server speaks, for {@link meshAlpnSelector}. */
+export type ServerAlpn = 'http/1.1' | 'h2' | 'h2+http/1.1';
+
+/** ALPN values meaning HTTP/1.x on a mesh connection (served by the HTTP/1.1 parser). */
+export const HTTP1_ALPNS: ReadonlySet<string> = new Set(['http/1.1', 'http/1.0', 'istio-http/1.1', 'istio-http/1.0']);
+
+const SERVER_ALPN_PREFERENCE: Record<ServerAlpn, readonly string[]> = {
+  'http/1.1': ['http/1.1', 'istio-http/1.1', 'http/1.0', 'istio-http/1.0', 'istio'],
+  // gRPC: every mesh connection is HTTP/2, whichever Istio name the client used.
+  h2: ['h2', 'istio-h2', 'istio'],
+  'h2+http/1.1': ['h2', 'http/1.1', 'istio-h2', 'istio-http/1.1', 'http/1.0', 'istio-http/1.0', 'istio'],
+};
+
+/**
+ * An `ALPNCallback` that accepts what Envoy sidecars offer as well as plain
+ * clients: the standard names first, then Istio's (`istio-h2`,
+ * `istio-http/1.1`, and `istio` from a sidecar that proxies the connection
+ * as TCP). Never `istio-peer-exchange`: selecting it makes a sidecar run
+ * TCP metadata exchange on the stream. Undefined (a handshake alert, as
+ * before) when the client offers nothing this server speaks.
+ */
+export function meshAlpnSelector(alpn: ServerAlpn): (info: { protocols: string[] }) => string | undefined {
+  const preference = SERVER_ALPN_PREFERENCE[alpn];
+  return ({ protocols }) => preference.find((p) => protocols.includes(p));
+}
+
+/**
  * Server options: always ask for a client certificate; STRICT rejects
  * handshakes without a valid one, PERMISSIVE lets them through (the peer is
  * then anonymous). Pair with {@link enforcePeerTrustDomain} to also refuse
- * certificates from a foreign trust domain under the same root.
+ * certificates from a foreign trust domain under the same root. With `alpn`,
+ * the server also accepts Istio's ALPN names ({@link meshAlpnSelector});
+ * without it, node's own ALPN settings apply (https: http/1.1 only).
  */
-export function serverTlsOptions(source: IdentitySource, options: { mode?: ServerTlsMode } = {}): TlsOptions {
-  return { ...secureContextOptions(source), requestCert: true, rejectUnauthorized: (options.mode ?? 'STRICT') === 'STRICT' };
+export function serverTlsOptions(source: IdentitySource, options: { mode?: ServerTlsMode; alpn?: ServerAlpn } = {}): TlsOptions {
+  return {
+    ...secureContextOptions(source), requestCert: true, rejectUnauthorized: (options.mode ?? 'STRICT') === 'STRICT',
+    ...(options.alpn !== undefined && { ALPNCallback: meshAlpnSelector(options.alpn) }),
+  };
 }
 
 /** Options for {@link clientTlsOptions} and {@link spiffeServerIdentityCheck}. */
