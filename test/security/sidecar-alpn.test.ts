@@ -134,7 +134,7 @@ test('meshlet → sidecar: gRPC over ISTIO_MUTUAL offers istio-h2 and lands on t
 });
 
 /** An Envoy sidecar's client side: its certificate, SPIFFE check of the server, the given ALPN, one HTTP/1.1 request. */
-function envoyRequest(port: number, material: IdentityMaterial, alpn: string[], headers: Record<string, string> = {}): Promise<{ status: number; body: string; alpn: string | false }> {
+function envoyRequest(port: number, material: IdentityMaterial, alpn: string[], headers: Record<string, string> = {}): Promise<{ status: number; body: string; alpn: string | false | null }> {
   const tls: ConnectionOptions = {
     key: material.key, cert: material.certChain.join(''), ca: material.root, ALPNProtocols: alpn,
     checkServerIdentity: spiffeServerIdentityCheck({ expectedSpiffeIds: [CALC_ID], trustDomain: 'cluster.local' }),
@@ -184,7 +184,7 @@ test('sidecar → meshlet gRPC server: istio-h2 and istio select HTTP/2, istio-p
   const port = await new Promise<number>((resolve, reject) => server.bindAsync('127.0.0.1:0', grpcServerCredentials(identity, { mode: 'PERMISSIVE' }), (err, p) => (err ? reject(err) : resolve(p))));
   t.after(() => server.forceShutdown());
   const productpage = await ca.issueWorkload('spiffe://cluster.local/ns/default/sa/productpage');
-  const alpnOf = (protocols: string[]) => new Promise<string | false>((resolve) => {
+  const alpnOf = (protocols: string[]) => new Promise<string | false | null>((resolve) => {
     const socket = tlsConnect({ host: '127.0.0.1', port, key: productpage.key, cert: productpage.certChain.join(''), ca: productpage.root, ALPNProtocols: protocols,
       checkServerIdentity: spiffeServerIdentityCheck({ expectedSpiffeIds: [CALC_ID], trustDomain: 'cluster.local' }) }, () => {
       resolve(socket.alpnProtocol);
