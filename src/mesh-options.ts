@@ -12,6 +12,7 @@ import type { OutboundTrafficPolicy } from './http/dispatcher.js';
 import type { LocalReplyMode } from './http/local-reply.js';
 import type { MeshIdentityOptions } from './security/mesh-security.js';
 import type { PropagationFormat } from './telemetry/propagation.js';
+import type { ControlPlaneTlsOptions } from './xds/channel-credentials.js';
 
 /** The workload this mesh instance runs as (its identity and labels). */
 export interface WorkloadOptions {
@@ -45,8 +46,15 @@ export interface MeshOptions extends MeshIdentityOptions {
     ports?: Record<string, number>;
     /** WorkloadGroup of the workload's namespace to register into (AUTO_REGISTER_GROUP); needs mTLS as its service account */
     autoRegisterGroup?: string;
-    /** ADS over mTLS, the server checked against the mesh root; default true with the control plane's CA (`ca: { root }`) */
-    tls?: boolean;
+    /**
+     * ADS over TLS. `true`: mTLS with the workload certificate, the server
+     * checked against the mesh root and pinned as the CA (`ca.identity`);
+     * default true with the control plane's CA (`ca: { root }`). An object
+     * sets root, pinned server name, token file (istiod's
+     * `authorization: Bearer`, re-read for each stream) and client
+     * certificate (docs/istio.md "xDS over TLS").
+     */
+    tls?: boolean | ControlPlaneTlsOptions;
     /**
      * Outbound listeners to subscribe by name, as gRPC's xDS client does (`reviews:9080`,
      * `reviews.default.svc.cluster.local:9080`, or a bare host for all its ports). Default:

@@ -313,7 +313,9 @@ export class Mesh {
 
   /** @internal Obtains the workload certificate (when configured) and hands it to the pools and gRPC. */
   async startSecurity(options: MeshOptions): Promise<void> {
-    await this.security.start(options, options.xds?.server);
+    // Without certs or ca, a bootstrap's `default` certificate provider (istio's grpc-agent template) is the identity.
+    const bootstrap = options.config === undefined && !options.certs && !options.ca ? resolveBootstrap(options.xds ?? {}) : undefined;
+    await this.security.start(options, options.xds?.server, this.clusterId, bootstrap?.certificateProviders?.default);
   }
 
   /** The workload identity (key, certificate chain, root; rotates), when certs / ca is configured. */

@@ -25,7 +25,7 @@ export {
 } from './ca-service.js';
 export {
   type ClientTlsCheckOptions, type IdentitySource, MESH_CLIENT_CIPHERS, MESH_MIN_TLS_VERSION, MESH_SERVER_CIPHERS, type ServerTlsMode, type TlsSide,
-  clientTlsOptions, enforcePeerTrustDomain, istiodSpiffeId, meshTlsParameters, peerIdentity, pinnedServerIdentityCheck, secureContextOptions,
+  ISTIOD_DNS_NAME, clientTlsOptions, enforcePeerTrustDomain, istiodServerName, istiodSpiffeId, meshTlsParameters, peerIdentity, pinnedServerIdentityCheck, secureContextOptions,
   serverTlsOptions, spiffeServerIdentityCheck,
 } from './tls.js';
 export {

@@ -7,6 +7,7 @@
  * its identity methods here.
  */
 import { readFileSync } from 'node:fs';
+import { dirname } from 'node:path';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { TlsOptions, TLSSocket } from 'node:tls';
 import { parseDuration } from '../core/duration.js';
@@ -21,6 +22,7 @@ import type { AnyRequestListener, MeshRequestListener } from './mesh-http2.js';
 import { type MeshServer, createMeshServer } from './mesh-server.js';
 import type { ServerTimeouts } from './server-timeouts.js';
 import type { MtlsMode } from './peer-authentication.js';
+import type { FileWatcherProvider } from '../xds/bootstrap.js';
 import { enforcePeerTrustDomain, peerIdentity, serverTlsOptions } from './tls.js';
 import { type Disposable, type WorkloadIdentity, identityFromCa } from './workload-identity.js';
 
@@ -47,6 +49,16 @@ export interface RemoteCaOptions {
   root: string;
   /** Bootstrap token for the first certificate; single-use. */
   token?: string;
+  /**
+   * A token file sent with every CSR, renewals included, and re-read each
+   * time (istiod: the projected service-account token,
+   * `/var/run/secrets/tokens/istio-token`). Without `identity`, the CA is then
+   * pinned by DNS name as istio-agent does: the host of `server`
+   * (`istiod.istio-system.svc` for localhost or an IP), env ISTIOD_SAN first.
+   */
+  tokenFile?: string;
+  /** Sent as `ClusterID` with each CSR (istio-agent's ISTIO_META_CLUSTER_ID); default the mesh's cluster id. */
+  clusterId?: string;
   /** Requested certificate validity (`24h`, or ms). */
   ttl?: string | number;
   /**
@@ -133,11 +145,19 @@ export class MeshSecurity {
     return formatSpiffeId({ trustDomain: this.trustDomain, namespace: this.workload.namespace, serviceAccount: this.workload.serviceAccount ?? 'default' });
   }
 
-  /** Obtains the first certificate (awaited) and starts rotation. */
-  async start(options: MeshIdentityOptions, xdsServer?: string): Promise<void> {
+  /**
+   * Obtains the first certificate (awaited) and starts rotation: from
+   * `certs`, `ca`, or else the xDS bootstrap's `default` certificate provider.
+   */
+  async start(options: MeshIdentityOptions, xdsServer?: string, clusterId?: string, provider?: FileWatcherProvider): Promise<void> {
     const td = this.trustDomain;
     if (options.certs) {
       this.identity = await certDirIdentity(options.certs.dir, { trustDomain: td });
+    } else if (provider !== undefined && !options.ca) {
+      // The bootstrap's `default` file_watcher (istio's grpc-agent writes key, chain and root there and rotates them).
+      this.identity = await certDirIdentity(dirname(provider.certificateFile), {
+        trustDomain: td, files: { certChain: provider.certificateFile, key: provider.privateKeyFile, root: provider.caCertificateFile },
+      });
     } else if (options.ca && 'dir' in options.ca) {
       const ca = await openCaDir(options.ca.dir, { trustDomain: td });
       const ms = ttlMs(options.ca.ttl);
@@ -154,6 +174,8 @@ export class MeshSecurity {
         target, root, spiffeId: this.spiffeId, trustDomain: td,
         ...(pin !== undefined && { serverIdentity: pin }),
         ...(options.ca.token !== undefined && { token: options.ca.token }),
+        ...(options.ca.tokenFile !== undefined && { tokenFile: options.ca.tokenFile }),
+        ...((options.ca.clusterId ?? clusterId) !== undefined && { clusterId: options.ca.clusterId ?? clusterId }),
         ...(ms !== undefined && { ttlMs: ms }),
       });
     }

@@ -14,6 +14,7 @@ import * as grpc from '@grpc/grpc-js';
 import type { EnvoyResources } from '../config/envoy.js';
 import { Backoff } from './backoff.js';
 import { resolveBootstrap, type XdsBootstrap } from './bootstrap.js';
+import { bootstrapChannelCredentials } from './channel-credentials.js';
 import { LastKnownGoodWriter, readLastKnownGood } from './last-known-good.js';
 import { buildNode, mergeNode, type XdsNode } from './node.js';
 import { loadGrpcPackage } from './protos.js';
@@ -114,7 +115,7 @@ export class AdsClient {
       envoy: { service: { discovery: { v3: { AggregatedDiscoveryService: grpc.ServiceClientConstructor } } } };
     };
     const Ads = pkg.envoy.service.discovery.v3.AggregatedDiscoveryService;
-    const creds = this.options.credentials ?? (this.bootstrap.channelCreds === 'tls' ? grpc.credentials.createSsl() : grpc.credentials.createInsecure());
+    const creds = this.options.credentials ?? bootstrapChannelCredentials(this.bootstrap);
     // A bearer token is a credential: sent only on channels the caller or the bootstrap made TLS.
     this.secure = this.options.credentials !== undefined || this.bootstrap.channelCreds === 'tls';
     if (this.options.token !== undefined && !this.secure) this.trace('not sending the bootstrap token: the ADS channel is plaintext');
