@@ -27,20 +27,21 @@ import { compileSnapshot, emptySnapshot, type Snapshot } from './core/snapshot.j
 import { MeshDispatcher } from './http/dispatcher.js';
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type { Context } from '@opentelemetry/api';
-import { MeshTelemetry } from './telemetry/telemetry.js';
+import type { MeshTelemetry } from './telemetry/telemetry.js';
 import { telemetryPolicyFor } from './telemetry/telemetry-policy.js';
 import { createAdminServer, DEFAULT_ADMIN_PORT, type AdminServer } from './telemetry/admin.js';
 import { createMeshGrpc, type MeshGrpc } from './grpc/index.js';
 import type { AdsClient } from './xds/ads-client.js';
 import { subscribe } from './xds/mesh-subscription.js';
 import { resolveBootstrap } from './xds/bootstrap.js';
-import { bootstrapMetadata, resolveNodeIdentity, type NodeIdentity, type NodeIdentitySources } from './xds/node.js';
+import { bootstrapIdentitySource, resolveNodeIdentity, type NodeIdentity } from './xds/node.js';
+import { meshTelemetry } from './mesh-telemetry.js';
 import { expressMiddleware, type ExpressMiddleware } from './http/express.js';
 import { fastifyPlugin, type MeshFastifyPlugin } from './http/fastify.js';
 import { InboundServer } from './http/inbound.js';
 import { validateInboundPolicy } from './core/inbound-policy.js';
 // security: identity, mTLS, authorization
-import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
+import type { IncomingMessage, RequestListener } from 'node:http';
 import type { Http2SecureServer } from 'node:http2';
 import type { Server as HttpsServer } from 'node:https';
 import type { TlsOptions, TLSSocket } from 'node:tls';
@@ -85,28 +86,11 @@ export class Mesh {
     this.closeTimeout = options.closeTimeout ?? 1000;
     this.nodeIdentity = resolveNodeIdentity({
       options: { ...(options.clusterId && { clusterId: options.clusterId }), ...(options.meshId && { meshId: options.meshId }), ...(options.istioVersion && { istioVersion: options.istioVersion }) },
-      ...bootstrapIdentitySource(options),
+      ...bootstrapIdentitySource(options.config !== undefined ? undefined : options.xds ?? {}),
       ...(options.trustDomain !== undefined && { trustDomain: options.trustDomain }),
     });
     this.clusterId = this.nodeIdentity.clusterId;
-    this.telemetry = new MeshTelemetry({
-      workload: {
-        name: this.proxy.name, namespace: this.proxy.namespace, labels: this.proxy.labels, clusterId: this.clusterId,
-        meshId: this.nodeIdentity.meshId, istioVersion: this.nodeIdentity.istioVersion,
-        ...(this.proxy.serviceAccount !== undefined && { serviceAccount: this.proxy.serviceAccount }),
-      },
-      ...(options.tracerProvider && { tracerProvider: options.tracerProvider }),
-      ...(options.meterRegistry && { registry: options.meterRegistry }),
-      ...(options.propagation && { propagation: options.propagation }),
-      ...(options.tracing?.recordHeaders && { recordHeaders: options.tracing.recordHeaders }),
-      ...(options.telemetry?.metrics === false && { metrics: false }),
-      ...(options.telemetry?.metadataExchange === false && { metadataExchange: false }),
-      ...(options.telemetry?.maxPeers !== undefined && { maxPeers: options.telemetry.maxPeers }),
-      ...(options.telemetry?.accessLogBufferBytes !== undefined && { accessLogBufferBytes: options.telemetry.accessLogBufferBytes }),
-      ...(options.telemetry?.maxSeries !== undefined && { maxSeries: options.telemetry.maxSeries }),
-      ...(options.telemetry?.canonicalLabels === false && { canonicalLabels: false }),
-      ...(options.random && { random: options.random }),
-    });
+    this.telemetry = meshTelemetry(options, this.proxy, this.nodeIdentity);
     this.dispatcher = new MeshDispatcher(this, {
       random: options.random ?? defaultRandom,
       localReplies: options.localReplies ?? 'response',
@@ -350,23 +334,7 @@ export class Mesh {
   createServer(handler: MeshRequestListener, options?: { http2?: boolean; timeouts?: ServerTimeouts }): MeshServer;
   createServer(handler: RequestListener, options?: { http2?: boolean; timeouts?: ServerTimeouts }): MeshServer;
   createServer(handler: AnyRequestListener, options?: { http2?: boolean; timeouts?: ServerTimeouts }): MeshServer {
-    const inbound = this.inbound;
-    // The same inbound path as mesh.express(): SERVER span, reporter="destination" metrics, metadata
-    // exchange on the response, the inbound filters, and the handler run in the request's context.
-    const chain: InboundChain = (req, res, serve) => {
-      let exchange;
-      try {
-        exchange = inbound.begin(req as IncomingMessage, res as ServerResponse);
-      } catch {
-        // An inbound chain that cannot compile refuses, as Envoy with a listener it could not build.
-        (res as ServerResponse).writeHead(500, { 'content-type': 'text/plain' });
-        res.end('inbound policy unavailable');
-        return;
-      }
-      if (exchange.localReply !== undefined) return exchange.sendLocalReply();
-      inbound.run(exchange, serve, req, res);
-    };
-    return this.security.createServer(handler, { ...options, inbound: chain });
+    return this.security.createServer(handler, { ...options, inbound: this.inbound.chain as InboundChain });
   }
 
   /** TLS options (key, cert, ca, requestCert …) for servers the app builds itself; pair with {@link secure}. */
@@ -396,21 +364,6 @@ export class Mesh {
       await this.security.close();
     })();
     return this.closing;
-  }
-}
-
-/**
- * The bootstrap's node metadata, in control-plane mode, for CLUSTER_ID /
- * MESH_ID / ISTIO_VERSION. A broken bootstrap is reported when the mesh
- * connects, with the file named, not here.
- */
-function bootstrapIdentitySource(options: MeshOptions): Pick<NodeIdentitySources, 'bootstrapMetadata'> {
-  if (options.config !== undefined) return {};
-  try {
-    const meta = bootstrapMetadata(resolveBootstrap(options.xds ?? {})?.node);
-    return meta ? { bootstrapMetadata: meta } : {};
-  } catch {
-    return {};
   }
 }
 

@@ -103,6 +103,25 @@ export class InboundServer {
     return runInContext(this.mesh.context, exchange.context, fn, undefined, args);
   }
 
+  /**
+   * The inbound path of `mesh.createServer`, the same as `mesh.express()`'s:
+   * SERVER span, reporter="destination" metrics, metadata exchange on the
+   * response, the inbound filters, and `serve` run in the request's context.
+   */
+  readonly chain = (req: IncomingMessage, res: ServerResponse, serve: (req: IncomingMessage, res: ServerResponse) => void): void => {
+    let exchange: InboundExchange;
+    try {
+      exchange = this.begin(req, res);
+    } catch {
+      // An inbound chain that cannot compile refuses, as Envoy with a listener it could not build.
+      res.writeHead(500, { 'content-type': 'text/plain' });
+      res.end('inbound policy unavailable');
+      return;
+    }
+    if (exchange.localReply !== undefined) return exchange.sendLocalReply();
+    this.run(exchange, serve, req, res);
+  };
+
   /** Runs `fn` in the context of a request already begun (a later framework hook). */
   reenter<A extends unknown[], R>(req: IncomingMessage, fn: (...args: A) => R, ...args: A): R {
     const ex = exchangeOf(req);

@@ -10,6 +10,7 @@
  */
 import { networkInterfaces } from 'node:os';
 import { fromStruct, toStruct, type ProtoStruct } from '../config/struct.js';
+import { resolveBootstrap, type XdsBootstrapOptions } from './bootstrap.js';
 
 export { fromStruct, toStruct };
 
@@ -197,4 +198,19 @@ export function bootstrapMetadata(node: Partial<XdsNode> | undefined): Record<st
   const meta = node?.metadata as unknown;
   if (!meta || typeof meta !== 'object') return undefined;
   return 'fields' in meta ? fromStruct(meta as ProtoStruct) : (meta as Record<string, unknown>);
+}
+
+/**
+ * The bootstrap's node metadata, for CLUSTER_ID / MESH_ID / ISTIO_VERSION, in
+ * control-plane mode (`xds` options; undefined in embedded mode). A broken
+ * bootstrap is reported when the mesh connects, with the file named, not here.
+ */
+export function bootstrapIdentitySource(xds: XdsBootstrapOptions | undefined): Pick<NodeIdentitySources, 'bootstrapMetadata'> {
+  if (xds === undefined) return {};
+  try {
+    const meta = bootstrapMetadata(resolveBootstrap(xds)?.node);
+    return meta ? { bootstrapMetadata: meta } : {};
+  } catch {
+    return {};
+  }
 }
