@@ -31,6 +31,7 @@ import { createAdminServer, DEFAULT_ADMIN_PORT, type AdminServer } from './telem
 import { createMeshGrpc, type MeshGrpc } from './grpc/index.js';
 import type { AdsClient } from './xds/ads-client.js';
 import { subscribe } from './xds/mesh-subscription.js';
+import { defaultInstanceIp } from './xds/node.js';
 import { resolveBootstrap } from './xds/bootstrap.js';
 import { expressMiddleware, type ExpressMiddleware } from './http/express.js';
 import { fastifyPlugin, type MeshFastifyPlugin } from './http/fastify.js';
@@ -101,6 +102,7 @@ export class Mesh {
       random: options.random ?? defaultRandom,
       localReplies: options.localReplies ?? 'response',
       outboundTrafficPolicy: options.outboundTrafficPolicy ?? 'ALLOW_ANY',
+      sourceAddress: options.xds?.address ?? defaultInstanceIp(),
     });
     this.random = options.random ?? defaultRandom;
     // security: AuthorizationPolicy runs first in the inbound chain
@@ -121,6 +123,7 @@ export class Mesh {
       // One router: gRPC calls share the HTTP side's deadline queues and rate-limit clients.
       deadlines: this.dispatcher.deadlines,
       globalLimits: this.dispatcher.globalLimits,
+      sourceAddress: this.dispatcher.sourceAddress,
     });
   }
 

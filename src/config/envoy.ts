@@ -181,6 +181,10 @@ export interface Cluster {
   eds_cluster_config?: { eds_config?: { ads?: Record<string, never>; resource_api_version?: string }; service_name?: string };
   connect_timeout?: ProtoDuration;
   lb_policy?: 'ROUND_ROBIN' | 'LEAST_REQUEST' | 'RANDOM' | 'RING_HASH' | 'MAGLEV';
+  /** RING_HASH settings; uint64 values arrive as strings over xDS (proto-loader `longs: String`). */
+  ring_hash_lb_config?: { minimum_ring_size?: { value: number | string }; maximum_ring_size?: { value: number | string }; hash_function?: string };
+  /** MAGLEV settings: table_size must be prime. */
+  maglev_lb_config?: { table_size?: { value: number | string } };
   /** inline endpoints for STATIC / STRICT_DNS clusters */
   load_assignment?: ClusterLoadAssignment;
   circuit_breakers?: { thresholds?: CircuitBreakerThresholds[] };

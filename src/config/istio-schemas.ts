@@ -54,10 +54,10 @@ export const virtualServiceSpec = obj({
 const loadBalancer = obj({
   simple: str(['UNSPECIFIED', 'LEAST_CONN', 'RANDOM', 'PASSTHROUGH', 'ROUND_ROBIN', 'LEAST_REQUEST']),
   consistentHash: obj({
-    httpHeaderName: str(), httpCookie: obj({ name: str(), path: str(), ttl: duration }), useSourceIp: bool,
-    httpQueryParameterName: str(), ringHash: obj({ minimumRingSize: int(1) }), maglev: obj({ tableSize: int(1) }),
-    minimumRingSize: int(1),
-  }),
+    httpHeaderName: str(), httpCookie: obj({ name: str(), path: str(), ttl: duration, attributes: list(obj({ name: str(), value: str() })) }), useSourceIp: bool,
+    httpQueryParameterName: str(), ringHash: obj({ minimumRingSize: int(0) }), maglev: obj({ tableSize: int(0) }),
+    minimumRingSize: int(0),
+  }, { oneOf: ['httpHeaderName', 'httpCookie', 'useSourceIp', 'httpQueryParameterName'] }),
   localityLbSetting: any,
   warmupDurationSecs: duration,
 }, { oneOf: ['simple', 'consistentHash'] });

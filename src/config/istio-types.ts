@@ -75,7 +75,28 @@ export interface VirtualServiceSpec {
 
 export interface LoadBalancerSettings {
   simple?: 'UNSPECIFIED' | 'LEAST_CONN' | 'RANDOM' | 'PASSTHROUGH' | 'ROUND_ROBIN' | 'LEAST_REQUEST';
-  consistentHash?: { httpHeaderName?: string; useSourceIp?: boolean; httpQueryParameterName?: string; httpCookie?: { name: string } };
+  consistentHash?: ConsistentHashLB;
+  localityLbSetting?: LocalityLoadBalancerSetting;
+}
+
+/** LoadBalancerSettings.ConsistentHashLB: one hash key, and ringHash or maglev. */
+export interface ConsistentHashLB {
+  httpHeaderName?: string;
+  useSourceIp?: boolean;
+  httpQueryParameterName?: string;
+  httpCookie?: { name: string; path?: string; ttl?: string; attributes?: Array<{ name: string; value?: string }> };
+  ringHash?: { minimumRingSize?: number };
+  maglev?: { tableSize?: number };
+  /** deprecated: ringHash.minimumRingSize */
+  minimumRingSize?: number;
+}
+
+/** LocalityLoadBalancerSetting: `region/zone/subzone` patterns; distribute, failover, failoverPriority. */
+export interface LocalityLoadBalancerSetting {
+  distribute?: Array<{ from?: string; to?: Record<string, number> }>;
+  failover?: Array<{ from?: string; to?: string }>;
+  failoverPriority?: string[];
+  enabled?: boolean | null;
 }
 
 export interface ConnectionPoolSettings {

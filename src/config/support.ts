@@ -114,7 +114,7 @@ function trafficPolicy(p: string, top: boolean): Record<string, FieldSupport> {
   const tls = `${p}.tls`;
   return {
     [`${lb}.simple`]: applied('LEAST_CONN is LEAST_REQUEST; UNSPECIFIED is ROUND_ROBIN', { unsupportedValues: { PASSTHROUGH: 'no original-destination clusters: balanced as ROUND_ROBIN' } }),
-    [`${lb}.consistentHash`]: unsupported('no ring-hash / maglev balancing: requests are balanced round-robin'),
+    [`${lb}.consistentHash`]: applied('RING_HASH / MAGLEV built as Envoy builds them (xxHash64); a generated cookie\'s value is random per request, not derived from the downstream connection'),
     [`${lb}.localityLbSetting`]: NO_LOCALITY,
     [`${lb}.warmupDurationSecs`]: unsupported('no slow-start warm-up'),
     [`${cp}.tcp.maxConnections`]: applied(), [`${cp}.tcp.connectTimeout`]: applied(),

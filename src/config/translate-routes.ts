@@ -10,8 +10,12 @@ import type { HeaderMatcher, HeaderValueOption, QueryParameterMatcher, RequestMi
 import type { Destination, HTTPMatchRequest, HTTPRoute, HeaderOperations, StringMatch } from './istio-types.js';
 import { translateFault, translateMirrorFraction } from './translate-resilience.js';
 
-/** Resolves an Istio destination to the Envoy cluster name that serves it. */
-export type ClusterNamer = (destination: Destination) => string;
+/**
+ * Resolves an Istio destination to the Envoy cluster name that serves it;
+ * `hashPolicy`, when set, gives the route hash_policy the destination's
+ * DestinationRule asks for (consistentHash).
+ */
+export type ClusterNamer = ((destination: Destination) => string) & { hashPolicy?: (destination: Destination) => Record<string, unknown> | undefined };
 
 /** Istio's cluster naming. */
 export function clusterName(port: number, subset: string | undefined, hostname: string): string {
@@ -143,6 +147,7 @@ function routeAction(http: HTTPRoute, namer: ClusterNamer): RouteAction {
   // (Envoy's weighted_clusters without the deprecated total_weight).
   if (dests.length === 1 && !dests[0]!.headers) {
     action.cluster = namer(dests[0]!.destination);
+    addHashPolicy(action, namer, dests[0]!.destination);
   } else {
     const clusters: WeightedCluster[] = [];
     for (const d of dests) {
@@ -150,6 +155,7 @@ function routeAction(http: HTTPRoute, namer: ClusterNamer): RouteAction {
       const cluster: WeightedCluster = { name: namer(d.destination), weight: { value: dests.length === 1 ? 100 : d.weight! } };
       applyHeaders(cluster, d.headers);
       clusters.push(cluster);
+      addHashPolicy(action, namer, d.destination);
     }
     action.weighted_clusters = { clusters };
   }
@@ -164,6 +170,12 @@ function routeAction(http: HTTPRoute, namer: ClusterNamer): RouteAction {
     if (mirrors.length > 0) action.request_mirror_policies = mirrors;
   }
   return action;
+}
+
+/** As istiod: each destination's consistent-hash policy is appended to the route's hash_policy. */
+function addHashPolicy(action: RouteAction, namer: ClusterNamer, dest: Destination): void {
+  const policy = namer.hashPolicy?.(dest);
+  if (policy) (action.hash_policy ??= []).push(policy);
 }
 
 /** Translates one VirtualService http route into Envoy routes (one per match). */

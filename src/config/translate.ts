@@ -8,7 +8,7 @@ import type { Cluster, ClusterLoadAssignment, EnvoyResources, Listener, Route, R
 import { TYPE_URL } from './envoy.js';
 import type { Destination, DestinationRuleSpec, IstioResource, ResourceOf, TrafficPolicy, VirtualServiceSpec } from './istio-types.js';
 import { buildRegistry, endpointPort, expandHost, hostAliases, kubernetesAltNames, type Service, type ServiceEndpoint } from './registry.js';
-import { clusterName, defaultRetryPolicy, translateHttpRoute } from './translate-routes.js';
+import { clusterName, defaultRetryPolicy, translateHttpRoute, type ClusterNamer } from './translate-routes.js';
 import { translateConnectionPool, translateOutlierDetection } from './translate-resilience.js';
 import { applyEnvoyFilterRateLimits, applyRateLimits } from './translate-ratelimit.js';
 import { translateInbound } from './translate-inbound.js';
@@ -16,6 +16,7 @@ import type { PathNormalizationType } from '../core/path-normalization.js';
 import { translateGateway } from './translate-gateway.js';
 import { UpstreamTlsTranslator } from './translate-tls.js';
 import { LbEndpointBuilder } from './translate-endpoints.js';
+import { consistentHashToHashPolicy, hashForDestination, translateConsistentHash, usesConsistentHash } from './translate-lb.js';
 
 /** The workload a translation is for. */
 export interface ProxyInfo {
@@ -68,6 +69,22 @@ export class TranslateCache {
   private inputs: MeshInputs | undefined;
   private readonly serviceKeys = new WeakMap<Service, string>();
   private readonly vsHosts = new WeakMap<IstioResource, string[]>();
+
+  private readonly hashRules = new WeakMap<object, boolean>();
+
+  /** @internal Every destination host of a VirtualService, once per resource. */
+  destinationHostsOf(vs: MeshVirtualService): string[] {
+    let hosts = this.vsHosts.get(vs.resource);
+    if (!hosts) this.vsHosts.set(vs.resource, (hosts = destinationHosts(vs)));
+    return hosts;
+  }
+
+  /** @internal Whether a DestinationRule uses consistentHash anywhere, once per rule. */
+  hashes(rule: DestinationRuleSpec): boolean {
+    let v = this.hashRules.get(rule);
+    if (v === undefined) this.hashRules.set(rule, (v = usesConsistentHash(rule)));
+    return v;
+  }
 
   /** Starts a generation: entries the previous one did not use go. */
   rotate(): void {
@@ -194,21 +211,28 @@ export function translate(resources: readonly IstioResource[], proxy: ProxyInfo,
   const out: EnvoyResources = { listeners: [], routes: [], clusters: [], endpoints: [] };
   const clusters = new Map<string, ClusterRef>();
 
-  const namerFor = (vsNamespace: string, listenerPort: number, refs?: Array<[string, ClusterRef]>) => (dest: Destination): string => {
-    const hostname = expandHost(dest.host, vsNamespace);
-    const service = registry.get(hostname);
-    const portNumber = dest.port?.number ?? (service?.ports.length === 1 ? service.ports[0]!.number : listenerPort);
-    const name = clusterName(portNumber, dest.subset, hostname);
-    const ref = { hostname, port: portNumber, subset: dest.subset };
-    if (!clusters.has(name)) clusters.set(name, ref);
-    refs?.push([name, ref]);
-    return name;
+  const namerFor = (vsNamespace: string, listenerPort: number, refs?: Array<[string, ClusterRef]>): ClusterNamer => {
+    const namer: ClusterNamer = (dest: Destination): string => {
+      const hostname = expandHost(dest.host, vsNamespace);
+      const service = registry.get(hostname);
+      const portNumber = dest.port?.number ?? (service?.ports.length === 1 ? service.ports[0]!.number : listenerPort);
+      const name = clusterName(portNumber, dest.subset, hostname);
+      const ref = { hostname, port: portNumber, subset: dest.subset };
+      if (!clusters.has(name)) clusters.set(name, ref);
+      refs?.push([name, ref]);
+      return name;
+    };
+    namer.hashPolicy = (dest: Destination) => {
+      const ch = hashForDestination(rules.get(expandHost(dest.host, vsNamespace)), dest);
+      return ch ? consistentHashToHashPolicy(ch) : undefined;
+    };
+    return namer;
   };
 
   for (const [name, { hostname, port, service }] of hostPorts) {
     const vs = virtualServices.get(hostname);
     const limits = rateLimits.get(hostname);
-    const key = cache && !limits ? `R${ownNamespace(hostname, proxy.namespace) ? 1 : 0}${cache.routeKey(inputs, name, hostname)}` : undefined;
+    const key = cache && !limits ? `R${ownNamespace(hostname, proxy.namespace) ? 1 : 0}${cache.routeKey(inputs, name, hostname)}${hashRulesKey(cache, inputs, rules, hostname)}` : undefined;
     let built = key ? cache!.get<HostPortOutput>(key) : undefined;
     if (built) {
       for (const [n, ref] of built.refs) if (!clusters.has(n)) clusters.set(n, ref);
@@ -218,7 +242,7 @@ export function translate(resources: readonly IstioResource[], proxy: ProxyInfo,
       const namer = namerFor(vs?.namespace ?? service?.namespace ?? proxy.namespace, port, refs);
       const routes: Route[] = vs
         ? (vs.spec.http ?? []).flatMap((http, i) => translateHttpRoute(http, i, port, namer))
-        : [{ name: 'default', match: { prefix: '/' }, route: { cluster: namer({ host: hostname, port: { number: port } }), timeout: { seconds: 0, nanos: 0 }, retry_policy: defaultRetryPolicy() } }];
+        : [defaultRoute(namer, hostname, port)];
       const rc: RouteConfiguration = { name, virtual_hosts: [{ name, domains: hostAliases(hostname, port, proxy.namespace, knownHosts), routes }] };
       if (limits) applyRateLimits(limits, [rc], registry, namerFor(proxy.namespace, DEFAULT_PORT, refs));
       namer({ host: hostname, port: { number: port } });
@@ -279,6 +303,30 @@ export function translate(resources: readonly IstioResource[], proxy: ProxyInfo,
   return out;
 }
 
+/** The route of a host without a VirtualService: all to its cluster, with the DestinationRule's hash policy (istiod's buildSidecarVirtualHostForService). */
+function defaultRoute(namer: ClusterNamer, hostname: string, port: number): Route {
+  const dest = { host: hostname, port: { number: port } };
+  const route: Route = { name: 'default', match: { prefix: '/' }, route: { cluster: namer(dest), timeout: { seconds: 0, nanos: 0 }, retry_policy: defaultRetryPolicy() } };
+  const hash = namer.hashPolicy?.(dest);
+  if (hash) route.route!.hash_policy = [hash];
+  return route;
+}
+
+/**
+ * What a host port's routes take from DestinationRules: the rules (by
+ * identity) of its destinations that balance by consistent hash, whose hash
+ * policies the routes carry. Part of the route cache key.
+ */
+function hashRulesKey(cache: TranslateCache, inputs: MeshInputs, rules: Map<string, DestinationRuleSpec>, hostname: string): string {
+  const vs = inputs.virtualServices.get(hostname);
+  let key = '';
+  for (const h of vs ? cache.destinationHostsOf(vs) : [hostname]) {
+    const rule = rules.get(h);
+    if (rule && cache.hashes(rule)) key += `\0h${cache.id(rule)}`;
+  }
+  return key;
+}
+
 /** A service's endpoints a cluster carries: all of them, or those the subset's labels select (none for an unknown subset). */
 function subsetEndpoints(endpoints: readonly ServiceEndpoint[], subset: string | undefined, spec: { labels?: Record<string, string> } | undefined): readonly ServiceEndpoint[] {
   if (!subset) return endpoints;
@@ -324,6 +372,8 @@ function edsCluster(name: string, policy: TrafficPolicy): Cluster {
     connect_timeout: msToProto(10_000),
     lb_policy: lb === 'LEAST_REQUEST' || lb === 'LEAST_CONN' ? 'LEAST_REQUEST' : lb === 'RANDOM' ? 'RANDOM' : 'ROUND_ROBIN',
   };
+  const hash = translateConsistentHash(policy.loadBalancer, { kind: 'DestinationRule', resource: name, path: 'trafficPolicy.loadBalancer' });
+  if (hash) Object.assign(cluster, hash);
   // Object.assign keeps a spread's key order and overrides (connect_timeout) at a fraction of its cost.
   if (policy.outlierDetection) Object.assign(cluster, translateOutlierDetection(policy.outlierDetection, { kind: 'DestinationRule', resource: name, path: 'trafficPolicy.outlierDetection' }));
   return Object.assign(cluster, translateConnectionPool(policy.connectionPool, { kind: 'DestinationRule', resource: name, path: 'trafficPolicy.connectionPool' }));

@@ -9,7 +9,8 @@ import { fromStruct, type ProtoStruct } from '../config/struct.js';
 import { protoToMs } from './duration.js';
 import { CircuitBreaker, compileCircuitBreakers } from './circuit-breaker.js';
 import { compileConnectionPool, type ConnectionPoolPolicy } from './connection-pool.js';
-import { createLoadBalancer, type Host, type LbPolicy, type LoadBalancer } from './load-balancer.js';
+import { createLoadBalancer, type HashLbConfig, type Host, type LbPolicy, type LoadBalancer } from './load-balancer.js';
+import { DEFAULT_MAGLEV_TABLE_SIZE, DEFAULT_MIN_RING_SIZE, isPrime, MAX_MAGLEV_TABLE_SIZE, MAX_RING_SIZE } from './hash-lb.js';
 import { compileOutlierDetection, compilePanicThreshold, OutlierDetector } from './outlier-detection.js';
 import type { RandomSource } from './random.js';
 
@@ -30,8 +31,8 @@ export interface CompiledCluster {
   readonly outlier: OutlierDetector | undefined;
   /** Hosts eligible for new requests (outlier detection and panic threshold applied). */
   healthyHosts(): readonly Host[];
-  /** Picks a host for an attempt, avoiding `avoid` when possible. */
-  pick(avoid?: Host): Host | undefined;
+  /** Picks a host for an attempt, avoiding `avoid` when possible; `hash` feeds RING_HASH / MAGLEV. */
+  pick(avoid?: Host, hash?: bigint): Host | undefined;
 }
 
 class ClusterImpl implements CompiledCluster {
@@ -47,7 +48,7 @@ class ClusterImpl implements CompiledCluster {
     readonly outlier: OutlierDetector | undefined,
     random: RandomSource,
   ) {
-    this.lb = createLoadBalancer(lbPolicy, random);
+    this.lb = createLoadBalancer(lbPolicy, random, compileHashLbConfig(source));
     this.connectionPool = compileConnectionPool(source, breaker.policy);
   }
 
@@ -57,8 +58,8 @@ class ClusterImpl implements CompiledCluster {
     return this.outlier ? this.outlier.healthyHosts(this.hosts, hostId) : this.hosts;
   }
 
-  pick(avoid?: Host): Host | undefined {
-    return this.lb.pick(this.healthyHosts(), avoid);
+  pick(avoid?: Host, hash?: bigint): Host | undefined {
+    return this.lb.pick(this.healthyHosts(), avoid, hash);
   }
 }
 
@@ -80,6 +81,7 @@ export type LabelsCache = Map<object, Readonly<Record<string, string>>>;
  */
 export function checkClusterPolicies(cluster: Cluster): string | undefined {
   try {
+    compileHashLbConfig(cluster);
     compileOutlierDetection(cluster);
     compilePanicThreshold(cluster);
     compileConnectionPool(cluster, compileCircuitBreakers(cluster));
@@ -115,12 +117,41 @@ export function compileCluster(cluster: Cluster, assignment: ClusterLoadAssignme
         : { id, address: sa.address, port: Number(sa.port_value), labels, weight, active: old?.active ?? 0 });
     }
   }
-  const lbPolicy: LbPolicy = cluster.lb_policy === 'LEAST_REQUEST' || cluster.lb_policy === 'RANDOM' ? cluster.lb_policy : 'ROUND_ROBIN';
+  const lbPolicy: LbPolicy = LB_POLICIES.has(cluster.lb_policy as LbPolicy) ? cluster.lb_policy as LbPolicy : 'ROUND_ROBIN';
   const sameBreaker = previous && sameJson(previous.source.circuit_breakers, cluster.circuit_breakers);
   const breaker = sameBreaker ? previous.breaker : new CircuitBreaker(compileCircuitBreakers(cluster));
   const outlier = outlierFor(cluster, hosts, previous, random);
   // Envoy's Cluster.connect_timeout default is 5 s (istiod always sends its mesh default, 10 s).
   return new ClusterImpl(cluster.name, hosts, lbPolicy, protoToMs(cluster.connect_timeout) ?? 5_000, cluster, assignment, breaker, outlier, random);
+}
+
+const LB_POLICIES = new Set<LbPolicy>(['ROUND_ROBIN', 'LEAST_REQUEST', 'RANDOM', 'RING_HASH', 'MAGLEV']);
+
+/**
+ * Cluster.ring_hash_lb_config / maglev_lb_config → the hashing balancers'
+ * settings, with Envoy's defaults and validation (ring sizes ≤ 8M and min ≤
+ * max; a prime Maglev table ≤ 5 000 011). Throws `{ path, reason }`.
+ */
+export function compileHashLbConfig(cluster: Cluster): HashLbConfig {
+  const bad = (path: string, reason: string): never => {
+    throw Object.assign(new Error(`${path}: ${reason}`), { path, reason });
+  };
+  if (cluster.lb_policy === 'RING_HASH') {
+    const c = cluster.ring_hash_lb_config;
+    if (c?.hash_function !== undefined && c.hash_function !== 'XX_HASH') bad('ring_hash_lb_config.hash_function', `${c.hash_function} is not supported (only XX_HASH)`);
+    const min = c?.minimum_ring_size ? Number(c.minimum_ring_size.value) : DEFAULT_MIN_RING_SIZE;
+    const max = c?.maximum_ring_size ? Number(c.maximum_ring_size.value) : MAX_RING_SIZE;
+    if (!(Number.isInteger(min) && min >= 1 && min <= MAX_RING_SIZE)) bad('ring_hash_lb_config.minimum_ring_size', `${min} is not in [1, ${MAX_RING_SIZE}]`);
+    if (!(Number.isInteger(max) && max >= 1 && max <= MAX_RING_SIZE)) bad('ring_hash_lb_config.maximum_ring_size', `${max} is not in [1, ${MAX_RING_SIZE}]`);
+    if (min > max) bad('ring_hash_lb_config.minimum_ring_size', `minimum_ring_size (${min}) > maximum_ring_size (${max})`);
+    return { ringHash: { minimumRingSize: min, maximumRingSize: max } };
+  }
+  if (cluster.lb_policy === 'MAGLEV') {
+    const size = cluster.maglev_lb_config?.table_size ? Number(cluster.maglev_lb_config.table_size.value) : DEFAULT_MAGLEV_TABLE_SIZE;
+    if (!(size <= MAX_MAGLEV_TABLE_SIZE && isPrime(size))) bad('maglev_lb_config.table_size', `${size} is not a prime number up to ${MAX_MAGLEV_TABLE_SIZE} (Envoy requires a prime table size)`);
+    return { maglevTableSize: size };
+  }
+  return {};
 }
 
 function hostLabels(struct: ProtoStruct | undefined, cache: LabelsCache): Readonly<Record<string, string>> {

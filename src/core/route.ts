@@ -11,6 +11,7 @@ import { compileMatch, type CompiledMatch } from './router.js';
 import { compileRegexRewrite, rewriteErrorField } from './regex.js';
 import { compileFault, type FaultPolicy } from './fault.js';
 import { compileMirrorPolicies, type MirrorPolicy } from './mirror.js';
+import { compileHashPolicies, type HashPolicy } from './hash-policy.js';
 
 /** A header to add: [lower-case name, value, overwrite existing]. */
 export type HeaderAdd = readonly [name: string, value: string, overwrite: boolean];
@@ -45,6 +46,8 @@ export interface CompiledRoute {
   readonly directBody: string;
   readonly redirect: Readonly<Record<string, unknown>> | undefined;
   readonly mirrors: readonly MirrorPolicy[];
+  /** route.hash_policy: the request hash RING_HASH / MAGLEV clusters balance on */
+  readonly hashPolicies: readonly HashPolicy[];
   /** fault injection (envoy.filters.http.fault per-route config) */
   readonly fault: FaultPolicy | undefined;
   /** raw per-filter configs (e.g. `envoy.filters.http.fault`) for policy compilers */
@@ -93,6 +96,7 @@ export function compileRoute(route: Route, index: number): CompiledRoute {
     directBody: route.direct_response?.body?.inline_string ?? '',
     redirect: route.redirect,
     mirrors: compileMirrorPolicies(action?.request_mirror_policies),
+    hashPolicies: compileHashPolicies(action?.hash_policy, `routes[${index}].route.hash_policy`),
     fault: compileFault(route.typed_per_filter_config?.['envoy.filters.http.fault'], route.name ?? `route-${index}`),
     filterConfig: route.typed_per_filter_config ?? {},
   };

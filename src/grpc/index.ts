@@ -53,6 +53,8 @@ export interface MeshGrpcOptions {
   deadlines?: Deadlines;
   /** Rate-limit service clients: share the HTTP side's (default: the adapter's own, closed with it). */
   globalLimits?: GlobalRateLimits;
+  /** This workload's IP, hashed by a `source_ip` hash policy for its calls. */
+  sourceAddress?: string | undefined;
 }
 
 /** grpc-js client options that route a client's calls through the mesh. */
@@ -87,6 +89,7 @@ export function createMeshGrpc(mesh: SnapshotSource, options: MeshGrpcOptions = 
 
 class MeshGrpcImpl implements MeshGrpc, GrpcRuntime {
   readonly random: RandomSource;
+  readonly sourceAddress: string | undefined;
   readonly channels = new EndpointChannels();
   readonly telemetry: MeshTelemetry | undefined;
   readonly propagator: MeshPropagator;
@@ -110,6 +113,7 @@ class MeshGrpcImpl implements MeshGrpc, GrpcRuntime {
 
   constructor(private readonly source: SnapshotSource, options: MeshGrpcOptions) {
     this.random = options.random ?? defaultRandom;
+    this.sourceAddress = options.sourceAddress;
     this.identityOf = options.identity ?? (() => undefined);
     this.telemetry = options.telemetry;
     this.propagator = options.telemetry?.propagator ?? new MeshPropagator();

@@ -46,6 +46,8 @@ export interface MeshDispatcherOptions {
   random: RandomSource;
   localReplies: LocalReplyMode;
   outboundTrafficPolicy: OutboundTrafficPolicy;
+  /** This workload's IP, the downstream address a `source_ip` hash policy hashes for its own calls. */
+  sourceAddress?: string | undefined;
 }
 
 interface OriginInfo {
@@ -64,6 +66,7 @@ const ORIGIN_CACHE_LIMIT = 10_000;
 export class MeshDispatcher extends Dispatcher implements ExchangeContext {
   readonly random: RandomSource;
   readonly localReplies: LocalReplyMode;
+  readonly sourceAddress: string | undefined;
   private readonly registryOnly: boolean;
   private readonly pools: PoolManager;
   private readonly passthrough = new Agent();
@@ -81,6 +84,7 @@ export class MeshDispatcher extends Dispatcher implements ExchangeContext {
     this.targets = new RouteTargets(() => runtime.telemetry.outbound, 'http');
     this.random = options.random;
     this.localReplies = options.localReplies;
+    this.sourceAddress = options.sourceAddress;
     this.registryOnly = options.outboundTrafficPolicy === 'REGISTRY_ONLY';
   }
 
@@ -142,7 +146,7 @@ export class MeshDispatcher extends Dispatcher implements ExchangeContext {
    * Routes a request on a given virtual host (the gateway looks its virtual
    * host up in its own route table, then hands over here).
    */
-  dispatchToVirtualHost(snapshot: Snapshot, vhost: CompiledVirtualHost, opts: Dispatcher.DispatchOptions, handler: LegacyHandler, authority: string, server: { host: string; port: number; servername?: string | undefined } = this.originInfo(`http://${authority}`)): boolean {
+  dispatchToVirtualHost(snapshot: Snapshot, vhost: CompiledVirtualHost, opts: Dispatcher.DispatchOptions, handler: LegacyHandler, authority: string, server: { host: string; port: number; servername?: string | undefined } = this.originInfo(`http://${authority}`), downstream?: string): boolean {
     const fullPath = opts.path;
     const q = fullPath.indexOf('?');
     const view = new DispatchView(opts.method, q === -1 ? fullPath : fullPath.slice(0, q), q === -1 ? '' : fullPath.slice(q + 1), opts.headers as RawHeaders);
@@ -153,7 +157,7 @@ export class MeshDispatcher extends Dispatcher implements ExchangeContext {
       sendResponse(handler, route.directStatus, route.directBody, undefined);
       return true;
     }
-    new Exchange(this, snapshot, vhost, route, opts, handler, authority, view.path, server).start();
+    new Exchange(this, snapshot, vhost, route, opts, handler, authority, view.path, server, downstream).start();
     return true;
   }
 

@@ -65,6 +65,8 @@ export class Exchange extends RouterSession {
     private readonly path: string,
     /** host and port of the authority, for telemetry */
     private readonly server: { readonly host: string; readonly port: number; readonly servername?: string | undefined },
+    /** the client's address when a gateway forwards (a `source_ip` hash policy hashes it) */
+    private readonly downstream?: string | undefined,
   ) {
     super(ctx, snapshot, true, false);
     this.body = replayableBody(opts.body);
@@ -94,6 +96,10 @@ export class Exchange extends RouterSession {
       case ':authority': return this.authority;
       default: return undefined;
     }
+  }
+
+  override downstreamAddress(): string | undefined {
+    return this.downstream ?? super.downstreamAddress();
   }
 
   createAttempt(host: Host, retryNumber: number): Attempt {
@@ -171,8 +177,17 @@ export class Exchange extends RouterSession {
     const meta = takePeerMetadata(raw);
     this.peerMetadata = meta.value;
     const route = this.route!;
-    const headers = mutateRawHeaders(meta.headers, [route.responseHeaders, route.clusterResponseHeaders[this.clusterIndex]!], this.flags ? flagHeader(this.flags) : undefined);
+    const headers = mutateRawHeaders(meta.headers, [route.responseHeaders, route.clusterResponseHeaders[this.clusterIndex]!], this.extraResponseHeaders());
     return this.handler.onHeaders?.(status, headers, resume, text) !== false;
+  }
+
+  /** The response flag header and the Set-Cookie a cookie hash policy generated. */
+  private extraResponseHeaders(): Buffer[] | undefined {
+    const flag = this.flags ? flagHeader(this.flags) : undefined;
+    if (this.setCookies === undefined) return flag;
+    const out = flag ? [...flag] : [];
+    for (const c of this.setCookies) out.push(Buffer.from('set-cookie', 'latin1'), Buffer.from(c, 'latin1'));
+    return out;
   }
 
   /** @internal */
