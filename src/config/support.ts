@@ -114,7 +114,14 @@ function trafficPolicy(p: string, top: boolean): Record<string, FieldSupport> {
   const tls = `${p}.tls`;
   return {
     [`${lb}.simple`]: applied('LEAST_CONN is LEAST_REQUEST; UNSPECIFIED is ROUND_ROBIN', { unsupportedValues: { PASSTHROUGH: 'no original-destination clusters: balanced as ROUND_ROBIN' } }),
-    [`${lb}.consistentHash`]: applied('RING_HASH / MAGLEV built as Envoy builds them (xxHash64); a generated cookie\'s value is random per request, not derived from the downstream connection'),
+    [`${lb}.consistentHash`]: applied('RING_HASH, or MAGLEV with `maglev`, built as Envoy builds them'),
+    [`${lb}.consistentHash.httpHeaderName`]: applied(), [`${lb}.consistentHash.httpQueryParameterName`]: applied(),
+    [`${lb}.consistentHash.httpCookie.name`]: applied(), [`${lb}.consistentHash.httpCookie.path`]: applied(),
+    [`${lb}.consistentHash.httpCookie.ttl`]: applied('a request without the cookie gets one (Set-Cookie); its value is random per request, not derived from the downstream connection as Envoy\'s'),
+    [`${lb}.consistentHash.httpCookie.attributes[].name`]: applied(), [`${lb}.consistentHash.httpCookie.attributes[].value`]: applied(),
+    [`${lb}.consistentHash.useSourceIp`]: applied('an app\'s calls hash the workload\'s own address (a sidecar sees the pod IP); a gateway hashes the client\'s'),
+    [`${lb}.consistentHash.ringHash.minimumRingSize`]: applied(), [`${lb}.consistentHash.maglev.tableSize`]: applied('a prime, as Envoy requires'),
+    [`${lb}.consistentHash.minimumRingSize`]: applied('deprecated: ringHash.minimumRingSize'),
     [`${lb}.localityLbSetting`]: NO_LOCALITY,
     [`${lb}.warmupDurationSecs`]: unsupported('no slow-start warm-up'),
     [`${cp}.tcp.maxConnections`]: applied(), [`${cp}.tcp.connectTimeout`]: applied(),

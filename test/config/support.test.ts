@@ -45,13 +45,13 @@ metadata: { name: r, namespace: ns }
 spec:
   host: r
   trafficPolicy: { loadBalancer: { simple: PASSTHROUGH }, connectionPool: { http: { h2UpgradePolicy: UPGRADE, maxRetries: 3 } } }
-  subsets: [{ name: v1, labels: { v: "1" }, trafficPolicy: { loadBalancer: { consistentHash: { httpHeaderName: x-user } } } }]
+  subsets: [{ name: v1, labels: { v: "1" }, trafficPolicy: { loadBalancer: { warmupDurationSecs: 10s } } }]
 `);
   assert.equal(dr.status.status, 'partial');
   assert.deepEqual(dr.status.warnings.map((w) => [w.path, w.code]), [
     ['spec.trafficPolicy.loadBalancer.simple', 'MESHLET_UNSUPPORTED_VALUE'],
     ['spec.trafficPolicy.connectionPool.http.h2UpgradePolicy', 'MESHLET_UNSUPPORTED_FIELD'],
-    ['spec.subsets[0].trafficPolicy.loadBalancer.consistentHash', 'MESHLET_UNSUPPORTED_FIELD'],
+    ['spec.subsets[0].trafficPolicy.loadBalancer.warmupDurationSecs', 'MESHLET_UNSUPPORTED_FIELD'],
   ]);
   const gw = one(`apiVersion: networking.istio.io/v1
 kind: Gateway
