@@ -32,6 +32,7 @@ import { createMeshGrpc, type MeshGrpc } from './grpc/index.js';
 import type { AdsClient } from './xds/ads-client.js';
 import { subscribe } from './xds/mesh-subscription.js';
 import { defaultInstanceIp } from './xds/node.js';
+import { workloadLocality } from './config/translate-locality.js';
 import { resolveBootstrap } from './xds/bootstrap.js';
 import { expressMiddleware, type ExpressMiddleware } from './http/express.js';
 import { fastifyPlugin, type MeshFastifyPlugin } from './http/fastify.js';
@@ -79,6 +80,8 @@ export class Mesh {
       labels: w?.labels ?? {},
       ...(w?.serviceAccount !== undefined && { serviceAccount: w.serviceAccount }),
     };
+    const locality = workloadLocality(w?.locality, w?.labels);
+    if (locality) this.proxy.locality = locality;
     this.closeTimeout = options.closeTimeout ?? 1000;
     this.clusterId = options.clusterId ?? DEFAULT_CLUSTER_ID;
     this.telemetry = new MeshTelemetry({

@@ -151,7 +151,9 @@ export interface LbEndpoint {
 
 export interface ClusterLoadAssignment {
   cluster_name: string;
-  endpoints: Array<{ locality?: Record<string, string>; lb_endpoints: LbEndpoint[]; load_balancing_weight?: { value: number } }>;
+  endpoints: Array<{ locality?: { region?: string; zone?: string; sub_zone?: string }; lb_endpoints: LbEndpoint[]; load_balancing_weight?: { value: number }; priority?: number }>;
+  /** overprovisioning_factor in percent (Envoy's default 140) */
+  policy?: { overprovisioning_factor?: { value: number } };
 }
 
 export interface CircuitBreakerThresholds {
@@ -189,7 +191,8 @@ export interface Cluster {
   load_assignment?: ClusterLoadAssignment;
   circuit_breakers?: { thresholds?: CircuitBreakerThresholds[] };
   outlier_detection?: OutlierDetection;
-  common_lb_config?: { healthy_panic_threshold?: { value: number } };
+  /** locality_weighted_lb_config: pick a locality by weight × availability, then a host in it. */
+  common_lb_config?: { healthy_panic_threshold?: { value: number }; locality_weighted_lb_config?: Record<string, never> };
   typed_extension_protocol_options?: Record<string, Any>;
   transport_socket?: { name: string; typed_config?: Any };
   metadata?: { filter_metadata?: Record<string, Record<string, unknown>> };

@@ -58,7 +58,12 @@ const loadBalancer = obj({
     httpQueryParameterName: str(), ringHash: obj({ minimumRingSize: int(0) }), maglev: obj({ tableSize: int(0) }),
     minimumRingSize: int(0),
   }, { oneOf: ['httpHeaderName', 'httpCookie', 'useSourceIp', 'httpQueryParameterName'] }),
-  localityLbSetting: any,
+  localityLbSetting: obj({
+    distribute: list(obj({ from: str(), to: map(int(0)) })),
+    failover: list(obj({ from: str(), to: str() })),
+    failoverPriority: list(str()),
+    enabled: bool,
+  }),
   warmupDurationSecs: duration,
 }, { oneOf: ['simple', 'consistentHash'] });
 

@@ -4,7 +4,7 @@
  * disagree (DESIGN.md §1).
  */
 import { msToProto } from '../core/duration.js';
-import type { Cluster, ClusterLoadAssignment, EnvoyResources, Listener, Route, RouteConfiguration } from './envoy.js';
+import type { Cluster, ClusterLoadAssignment, EnvoyResources, LbEndpoint, Listener, Route, RouteConfiguration } from './envoy.js';
 import { TYPE_URL } from './envoy.js';
 import type { Destination, DestinationRuleSpec, IstioResource, ResourceOf, TrafficPolicy, VirtualServiceSpec } from './istio-types.js';
 import { buildRegistry, endpointPort, expandHost, hostAliases, kubernetesAltNames, type Service, type ServiceEndpoint } from './registry.js';
@@ -16,6 +16,7 @@ import type { PathNormalizationType } from '../core/path-normalization.js';
 import { translateGateway } from './translate-gateway.js';
 import { UpstreamTlsTranslator } from './translate-tls.js';
 import { LbEndpointBuilder } from './translate-endpoints.js';
+import { applyLocalitySetting, augmentLabels, checkLocalitySetting, effectiveLocalitySetting, groupByLocality, localityWeighted, parseLocality } from './translate-locality.js';
 import { consistentHashToHashPolicy, hashForDestination, translateConsistentHash, usesConsistentHash } from './translate-lb.js';
 
 /** The workload a translation is for. */
@@ -24,6 +25,12 @@ export interface ProxyInfo {
   namespace: string;
   labels: Record<string, string>;
   serviceAccount?: string;
+  /**
+   * The proxy's own locality (`region/zone/subzone`): localityLbSetting is
+   * applied relative to it. Undefined: endpoints are grouped by locality but
+   * given no proxy-relative priorities or weights.
+   */
+  locality?: string;
   /** The mesh's `meshConfig.pathNormalization.normalization`, for the inbound listener (default BASE). */
   pathNormalization?: PathNormalizationType;
 }
@@ -276,7 +283,7 @@ export function translate(resources: readonly IstioResource[], proxy: ProxyInfo,
   for (const [name, { hostname, port: portNumber, subset }] of clusters) {
     const rule = rules.get(hostname);
     const service = registry.get(hostname);
-    const key = cache ? `C\0${name}\0${rule ? cache.id(rule) : '-'}\0${cache.serviceKey(service)}\0${upstreamTls.cacheKey}` : undefined;
+    const key = cache ? `C\0${name}\0${rule ? cache.id(rule) : '-'}\0${cache.serviceKey(service)}\0${upstreamTls.cacheKey}\0${proxy.locality ?? '-'}` : undefined;
     let built = key ? cache!.get<{ cluster: Cluster; endpoints: ClusterLoadAssignment }>(key) : undefined;
     if (!built) {
       const port = service?.ports.find((p) => p.number === portNumber) ?? { number: portNumber, name: `port-${portNumber}`, protocol: 'HTTP' };
@@ -284,23 +291,33 @@ export function translate(resources: readonly IstioResource[], proxy: ProxyInfo,
       const policy = mergePolicies(rule?.trafficPolicy, subsetSpec?.trafficPolicy, port.number);
       const endpoints = subsetEndpoints(service?.endpoints ?? [{ address: hostname, ports: {}, labels: {}, weight: 1, namespace: '' }], subset, subsetSpec);
       const cluster = Object.assign(edsCluster(name, policy), upstreamTls.cluster({ tls: policy.tls, service, hostname, port: port.number, subset, endpoints }, (e) => endpointPort(e, port)));
-      built = {
-        cluster,
-        endpoints: {
-          cluster_name: name,
-          endpoints: endpoints.length === 0 ? [] : [{
-            locality: {},
-            load_balancing_weight: { value: 1 },
-            lb_endpoints: endpoints.map((e) => lbEndpoints.of(e, port)),
-          }],
-        },
-      };
+      built = { cluster, endpoints: { cluster_name: name, endpoints: localityEndpoints(cluster, endpoints, (e) => lbEndpoints.of(e, port), policy, proxy) } };
       if (key) cache!.set(key, built);
     }
     out.clusters.push(built.cluster);
     out.endpoints.push(built.endpoints);
   }
   return out;
+}
+
+/**
+ * A cluster's endpoints as LocalityLbEndpoints: one group per locality, with
+ * the destination's localityLbSetting (or the mesh default) applied relative
+ * to the proxy's locality when it is known (translate-locality.ts); the
+ * cluster balances by locality weight when istiod would say so.
+ */
+function localityEndpoints(cluster: Cluster, endpoints: readonly ServiceEndpoint[], toLb: (e: ServiceEndpoint) => LbEndpoint, policy: TrafficPolicy, proxy: ProxyInfo): ClusterLoadAssignment['endpoints'] {
+  if (endpoints.length === 0) return [];
+  const at = { kind: 'DestinationRule', resource: cluster.name, path: 'trafficPolicy.loadBalancer.localityLbSetting' };
+  checkLocalitySetting(policy.loadBalancer?.localityLbSetting, at);
+  const { groups, members } = groupByLocality(endpoints, toLb);
+  const setting = effectiveLocalitySetting(policy.loadBalancer?.localityLbSetting);
+  if (setting && localityWeighted(setting, !!policy.outlierDetection)) cluster.common_lb_config = { ...cluster.common_lb_config, locality_weighted_lb_config: {} };
+  // Without localities (no endpoint names one) the assignment is one group, as before locality LB.
+  if (groups.length === 1 && !groups[0]!.locality.region) return [{ locality: {}, load_balancing_weight: { value: 1 }, lb_endpoints: groups[0]!.lb_endpoints }];
+  if (!setting || proxy.locality === undefined) return groups;
+  const self = { locality: parseLocality(proxy.locality), labels: augmentLabels(proxy.labels, proxy.locality) };
+  return applyLocalitySetting(groups, members, self, setting, !!policy.outlierDetection);
 }
 
 /** The route of a host without a VirtualService: all to its cluster, with the DestinationRule's hash policy (istiod's buildSidecarVirtualHostForService). */

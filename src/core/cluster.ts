@@ -13,6 +13,7 @@ import { createLoadBalancer, type HashLbConfig, type Host, type LbPolicy, type L
 import { DEFAULT_MAGLEV_TABLE_SIZE, DEFAULT_MIN_RING_SIZE, isPrime, MAX_MAGLEV_TABLE_SIZE, MAX_RING_SIZE } from './hash-lb.js';
 import { compileOutlierDetection, compilePanicThreshold, OutlierDetector } from './outlier-detection.js';
 import type { RandomSource } from './random.js';
+import { PrioritySet, type LocalityBucket, type PriorityLevel } from './priority-set.js';
 
 export interface CompiledCluster {
   readonly name: string;
@@ -31,6 +32,8 @@ export interface CompiledCluster {
   readonly outlier: OutlierDetector | undefined;
   /** Hosts eligible for new requests (outlier detection and panic threshold applied). */
   healthyHosts(): readonly Host[];
+  /** Priority levels and localities, when the assignment has more than one level or balances by locality weight. */
+  readonly priorities: PrioritySet | undefined;
   /** Picks a host for an attempt, avoiding `avoid` when possible; `hash` feeds RING_HASH / MAGLEV. */
   pick(avoid?: Host, hash?: bigint): Host | undefined;
 }
@@ -46,7 +49,8 @@ class ClusterImpl implements CompiledCluster {
     readonly assignment: ClusterLoadAssignment | undefined,
     readonly breaker: CircuitBreaker,
     readonly outlier: OutlierDetector | undefined,
-    random: RandomSource,
+    private readonly random: RandomSource,
+    readonly priorities: PrioritySet | undefined,
   ) {
     this.lb = createLoadBalancer(lbPolicy, random, compileHashLbConfig(source));
     this.connectionPool = compileConnectionPool(source, breaker.policy);
@@ -59,11 +63,18 @@ class ClusterImpl implements CompiledCluster {
   }
 
   pick(avoid?: Host, hash?: bigint): Host | undefined {
-    return this.lb.pick(this.healthyHosts(), avoid, hash);
+    const p = this.priorities;
+    if (p === undefined) return this.lb.pick(this.healthyHosts(), avoid, hash);
+    // Envoy chooses the priority from the request hash when there is one, else at random.
+    const draw = hash !== undefined ? Number(hash % 100n) : Math.floor(this.random() * 100);
+    const outlier = this.outlier;
+    const hosts = p.hostsFor(outlier ? (h) => outlier.isEjected(h.id) : notEjected, outlier?.generation ?? 0, draw, this.random, this.lb.hashed !== true);
+    return this.lb.pick(hosts, avoid, hash);
   }
 }
 
 const hostId = (h: Host): string => h.id;
+const notEjected = (): boolean => false;
 
 /**
  * Host labels by the `istio` metadata Struct they come from. Translation shares
@@ -104,7 +115,14 @@ export function compileCluster(cluster: Cluster, assignment: ClusterLoadAssignme
   }
   const hosts: Host[] = [];
   const source = assignment ?? cluster.load_assignment;
+  const levels = new Map<number, LocalityBucket[]>();
   for (const locality of source?.endpoints ?? []) {
+    const bucket: Host[] = [];
+    const priority = Number(locality.priority ?? 0);
+    const list = levels.get(priority) ?? [];
+    if (list.length === 0) levels.set(priority, list);
+    const l = locality.locality;
+    list.push({ locality: `${l?.region ?? ''}/${l?.zone ?? ''}/${l?.sub_zone ?? ''}`, weight: Number(locality.load_balancing_weight?.value ?? 0), hosts: bucket });
     for (const lbe of locality.lb_endpoints ?? []) {
       if (lbe.health_status && lbe.health_status !== 'HEALTHY' && lbe.health_status !== 'UNKNOWN') continue;
       const sa = lbe.endpoint.address.socket_address;
@@ -112,9 +130,11 @@ export function compileCluster(cluster: Cluster, assignment: ClusterLoadAssignme
       const labels = hostLabels(lbe.metadata?.filter_metadata?.istio as ProtoStruct | undefined, labelsCache);
       const old = reuse?.get(id);
       const weight = Number(lbe.load_balancing_weight?.value ?? 1);
-      hosts.push(old && old.weight === weight && sameLabels(old.labels, labels)
+      const host = old && old.weight === weight && sameLabels(old.labels, labels)
         ? old
-        : { id, address: sa.address, port: Number(sa.port_value), labels, weight, active: old?.active ?? 0 });
+        : { id, address: sa.address, port: Number(sa.port_value), labels, weight, active: old?.active ?? 0 };
+      hosts.push(host);
+      bucket.push(host);
     }
   }
   const lbPolicy: LbPolicy = LB_POLICIES.has(cluster.lb_policy as LbPolicy) ? cluster.lb_policy as LbPolicy : 'ROUND_ROBIN';
@@ -122,7 +142,20 @@ export function compileCluster(cluster: Cluster, assignment: ClusterLoadAssignme
   const breaker = sameBreaker ? previous.breaker : new CircuitBreaker(compileCircuitBreakers(cluster));
   const outlier = outlierFor(cluster, hosts, previous, random);
   // Envoy's Cluster.connect_timeout default is 5 s (istiod always sends its mesh default, 10 s).
-  return new ClusterImpl(cluster.name, hosts, lbPolicy, protoToMs(cluster.connect_timeout) ?? 5_000, cluster, assignment, breaker, outlier, random);
+  return new ClusterImpl(cluster.name, hosts, lbPolicy, protoToMs(cluster.connect_timeout) ?? 5_000, cluster, assignment, breaker, outlier, random, prioritySet(cluster, source, levels));
+}
+
+/**
+ * The priority set of an assignment, when it needs one: more than one
+ * priority level, or locality-weighted balancing over more than one locality.
+ * One level without locality weighting balances over all hosts, as before.
+ */
+function prioritySet(cluster: Cluster, source: ClusterLoadAssignment | undefined, levels: Map<number, LocalityBucket[]>): PrioritySet | undefined {
+  const localityWeighted = cluster.common_lb_config?.locality_weighted_lb_config !== undefined;
+  const list: PriorityLevel[] = [...levels].map(([priority, localities]) => ({ priority, localities }));
+  if (list.length <= 1 && !(localityWeighted && (list[0]?.localities.length ?? 0) > 1)) return undefined;
+  const factor = Number(source?.policy?.overprovisioning_factor?.value ?? 140);
+  return new PrioritySet(list, { overprovisioningFactor: factor > 0 ? factor : 140, localityWeighted, panicThreshold: compilePanicThreshold(cluster) });
 }
 
 const LB_POLICIES = new Set<LbPolicy>(['ROUND_ROBIN', 'LEAST_REQUEST', 'RANDOM', 'RING_HASH', 'MAGLEV']);

@@ -58,37 +58,48 @@ function normalized(hosts: readonly Host[]): { weights: number[]; min: number; m
   return { weights, min: Math.min(...weights), max: Math.max(...weights) };
 }
 
-abstract class HashingLb implements LoadBalancer {
+abstract class HashingLb<T> implements LoadBalancer {
   readonly hashed = true;
-  private hosts: readonly Host[] | undefined;
+  /** One table per host list: priority levels and ejections hand out a few stable lists. */
+  private readonly tables = new WeakMap<readonly Host[], T>();
   constructor(private readonly random: RandomSource) {}
 
   pick(hosts: readonly Host[], avoid: Host | undefined, hash?: bigint): Host | undefined {
     if (hosts.length === 0) return undefined;
-    if (hosts !== this.hosts) {
-      this.hosts = hosts;
-      this.build(hosts);
-    }
+    const table = this.tableFor(hosts);
     const h = hash ?? random64(this.random);
-    let host = this.choose(hosts, h, 0);
-    for (let attempt = 1; host === avoid && hosts.length > 1 && attempt <= AVOID_ATTEMPTS; attempt++) host = this.choose(hosts, h, attempt);
+    let host = this.chooseIn(table, hosts, h, 0);
+    for (let attempt = 1; host === avoid && hosts.length > 1 && attempt <= AVOID_ATTEMPTS; attempt++) host = this.chooseIn(table, hosts, h, attempt);
     return host;
   }
 
-  protected abstract build(hosts: readonly Host[]): void;
-  /** @internal The host for `hash` on the `attempt`-th pick (Envoy's chooseHost(hash, attempt)), after a build. */
-  abstract choose(hosts: readonly Host[], hash: bigint, attempt: number): Host;
+  /** @internal The host for `hash` on the `attempt`-th pick (Envoy's chooseHost(hash, attempt)). */
+  choose(hosts: readonly Host[], hash: bigint, attempt: number): Host {
+    return this.chooseIn(this.tableFor(hosts), hosts, hash, attempt);
+  }
+
+  protected tableFor(hosts: readonly Host[]): T {
+    let table = this.tables.get(hosts);
+    if (table === undefined) this.tables.set(hosts, (table = this.build(hosts)));
+    return table;
+  }
+
+  protected abstract build(hosts: readonly Host[]): T;
+  protected abstract chooseIn(table: T, hosts: readonly Host[], hash: bigint, attempt: number): Host;
+}
+
+interface Ring {
+  readonly points: BigUint64Array;
+  readonly owners: Int32Array;
 }
 
 /** Envoy's RING_HASH (ketama) with its xxHash64 ring. */
-export class RingHashLb extends HashingLb {
-  private ring = new BigUint64Array(0);
-  private owners = new Int32Array(0);
+export class RingHashLb extends HashingLb<Ring> {
   constructor(random: RandomSource, private readonly config: RingHashConfig) {
     super(random);
   }
 
-  protected build(hosts: readonly Host[]): void {
+  protected build(hosts: readonly Host[]): Ring {
     const { weights, min } = normalized(hosts);
     const scale = Math.min(Math.ceil(min * this.config.minimumRingSize) / min, this.config.maximumRingSize);
     const hashes: bigint[] = [];
@@ -105,16 +116,16 @@ export class RingHashLb extends HashingLb {
       }
     }
     const order = hashes.map((_, i) => i).sort((a, b) => (hashes[a]! < hashes[b]! ? -1 : hashes[a]! > hashes[b]! ? 1 : 0));
-    this.ring = new BigUint64Array(order.length);
-    this.owners = new Int32Array(order.length);
+    const ring = { points: new BigUint64Array(order.length), owners: new Int32Array(order.length) };
     for (let i = 0; i < order.length; i++) {
-      this.ring[i] = hashes[order[i]!]!;
-      this.owners[i] = owners[order[i]!]!;
+      ring.points[i] = hashes[order[i]!]!;
+      ring.owners[i] = owners[order[i]!]!;
     }
+    return ring;
   }
 
-  choose(hosts: readonly Host[], hash: bigint, attempt: number): Host {
-    const ring = this.ring;
+  protected chooseIn(table: Ring, hosts: readonly Host[], hash: bigint, attempt: number): Host {
+    const ring = table.points;
     // The first point at or after the hash, wrapping to the first (ketama_get_server).
     let lo = 0;
     let hi = ring.length;
@@ -125,25 +136,24 @@ export class RingHashLb extends HashingLb {
     }
     let i = lo === ring.length ? 0 : lo;
     if (attempt > 0) i = (i + attempt) % ring.length;
-    return hosts[this.owners[i]!]!;
+    return hosts[table.owners[i]!]!;
   }
 
-  /** @internal Ring size (tests). */
-  get size(): number {
-    return this.ring.length;
+  /** @internal The ring size for a host list (tests). */
+  sizeOf(hosts: readonly Host[]): number {
+    return this.tableFor(hosts).points.length;
   }
 }
 
 /** Envoy's MAGLEV table. */
-export class MaglevLb extends HashingLb {
-  private table = new Int32Array(0);
+export class MaglevLb extends HashingLb<Int32Array> {
   private readonly bigSize: bigint;
   constructor(random: RandomSource, private readonly tableSize: number) {
     super(random);
     this.bigSize = BigInt(tableSize);
   }
 
-  protected build(hosts: readonly Host[]): void {
+  protected build(hosts: readonly Host[]): Int32Array {
     const m = this.tableSize;
     const { weights, max } = normalized(hosts);
     // A stable order (by key) makes the table independent of the order endpoints arrive in.
@@ -169,13 +179,13 @@ export class MaglevLb extends HashingLb {
         filled++;
       }
     }
-    this.table = table;
+    return table;
   }
 
-  choose(hosts: readonly Host[], hash: bigint, attempt: number): Host {
+  protected chooseIn(table: Int32Array, hosts: readonly Host[], hash: bigint, attempt: number): Host {
     // Envoy: a retry flips most bits of the hash (hash ^ (~0 - attempt + 1)).
     const h = attempt > 0 ? hash ^ ((MASK - BigInt(attempt) + 1n) & MASK) : hash;
-    return hosts[this.table[Number(h % this.bigSize)]!]!;
+    return hosts[table[Number(h % this.bigSize)]!]!;
   }
 }
 
