@@ -47,7 +47,6 @@ const refused = (note: string): FieldSupport => ({ status: 'refused', note });
 
 const NO_EXPORT_TO = unsupported('every resource is visible to every namespace (no exportTo scoping)');
 const NO_NETWORK = unsupported('one flat network: no multi-network gateways');
-const NO_LOCALITY = unsupported('no locality-aware load balancing');
 
 /** The fields of a StringMatch at `p`. */
 function stringMatch(p: string, note?: string): Record<string, FieldSupport> {
@@ -122,7 +121,11 @@ function trafficPolicy(p: string, top: boolean): Record<string, FieldSupport> {
     [`${lb}.consistentHash.useSourceIp`]: applied('an app\'s calls hash the workload\'s own address (a sidecar sees the pod IP); a gateway hashes the client\'s'),
     [`${lb}.consistentHash.ringHash.minimumRingSize`]: applied(), [`${lb}.consistentHash.maglev.tableSize`]: applied('a prime, as Envoy requires'),
     [`${lb}.consistentHash.minimumRingSize`]: applied('deprecated: ringHash.minimumRingSize'),
-    [`${lb}.localityLbSetting`]: NO_LOCALITY,
+    [`${lb}.localityLbSetting`]: applied('relative to the workload\'s locality (createMesh workload.locality or its topology labels); failover and failoverPriority only with outlierDetection, as istiod'),
+    [`${lb}.localityLbSetting.distribute[].from`]: applied(), [`${lb}.localityLbSetting.distribute[].to`]: applied('locality weights; localities not named get no traffic'),
+    [`${lb}.localityLbSetting.failover[].from`]: applied(), [`${lb}.localityLbSetting.failover[].to`]: applied(),
+    [`${lb}.localityLbSetting.failoverPriority`]: applied('label-based priorities against the workload\'s labels'),
+    [`${lb}.localityLbSetting.enabled`]: applied('the mesh default is enabled, as istiod\'s'),
     [`${lb}.warmupDurationSecs`]: unsupported('no slow-start warm-up'),
     [`${cp}.tcp.maxConnections`]: applied(), [`${cp}.tcp.connectTimeout`]: applied(),
     [`${cp}.tcp.maxConnectionDuration`]: applied(), [`${cp}.tcp.idleTimeout`]: applied(),
@@ -155,7 +158,7 @@ function workloadEntry(p: string, template = false): Record<string, FieldSupport
     [`${p}.address`]: template ? unsupported('replaced by the connecting workload\'s address, as Istio auto-registration does') : applied(),
     [`${p}.ports`]: applied(), [`${p}.labels`]: applied('select DestinationRule subsets and ServiceEntry workloadSelectors'),
     [`${p}.weight`]: applied(), [`${p}.serviceAccount`]: applied('the SPIFFE identity checked by ISTIO_MUTUAL'),
-    [`${p}.network`]: NO_NETWORK, [`${p}.locality`]: NO_LOCALITY,
+    [`${p}.network`]: NO_NETWORK, [`${p}.locality`]: applied('region/zone/subzone for locality load balancing; else the topology labels'),
   };
 }
 
