@@ -19,6 +19,8 @@ export const TYPE_URL = {
   httpConnectionManager: 'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager',
   router: 'type.googleapis.com/envoy.extensions.filters.http.router.v3.Router',
   fault: 'type.googleapis.com/envoy.extensions.filters.http.fault.v3.HTTPFault',
+  cors: 'type.googleapis.com/envoy.extensions.filters.http.cors.v3.Cors',
+  corsPolicy: 'type.googleapis.com/envoy.extensions.filters.http.cors.v3.CorsPolicy',
   localRateLimit: 'type.googleapis.com/envoy.extensions.filters.http.local_ratelimit.v3.LocalRateLimit',
   rateLimit: 'type.googleapis.com/envoy.extensions.filters.http.ratelimit.v3.RateLimit',
   upstreamTls: 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext',
@@ -99,6 +101,8 @@ export interface RouteAction {
   host_rewrite_literal?: string;
   request_mirror_policies?: RequestMirrorPolicy[];
   hash_policy?: Array<Record<string, unknown>>;
+  /** deprecated: the CORS policy now lives in typed_per_filter_config `envoy.filters.http.cors` */
+  cors?: Record<string, unknown>;
   max_stream_duration?: { grpc_timeout_header_max?: ProtoDuration; max_stream_duration?: ProtoDuration };
 }
 
@@ -129,6 +133,8 @@ export interface VirtualHost {
   routes: Route[];
   typed_per_filter_config?: Record<string, Any>;
   rate_limits?: Array<Record<string, unknown>>;
+  /** deprecated: the CORS policy now lives in typed_per_filter_config `envoy.filters.http.cors` */
+  cors?: Record<string, unknown>;
 }
 
 export interface RouteConfiguration {

@@ -38,7 +38,10 @@ const httpRoute = obj({
   mirrors: list(obj({ destination, percentage: percent }, { required: ['destination'] })),
   mirrorPercentage: percent,
   mirrorPercent: int(0, 100),
-  corsPolicy: any,
+  corsPolicy: obj({
+    allowOrigins: list(stringMatch), allowOrigin: list(str()), allowMethods: list(str()), allowHeaders: list(str()),
+    exposeHeaders: list(str()), maxAge: duration, allowCredentials: bool, unmatchedPreflights: str(['UNSPECIFIED', 'FORWARD', 'IGNORE']),
+  }),
   headers,
 });
 

@@ -46,8 +46,22 @@ export interface HTTPMatchRequest {
   gateways?: string[];
 }
 
+/** VirtualService `http[].corsPolicy`. */
+export interface CorsPolicySpec {
+  allowOrigins?: StringMatch[];
+  /** deprecated: exact origins */
+  allowOrigin?: string[];
+  allowMethods?: string[];
+  allowHeaders?: string[];
+  exposeHeaders?: string[];
+  maxAge?: string;
+  allowCredentials?: boolean;
+  unmatchedPreflights?: 'UNSPECIFIED' | 'FORWARD' | 'IGNORE';
+}
+
 export interface HTTPRoute {
   name?: string;
+  corsPolicy?: CorsPolicySpec;
   match?: HTTPMatchRequest[];
   route?: Array<{ destination: Destination; weight?: number; headers?: Headers }>;
   redirect?: { uri?: string; authority?: string; port?: number; scheme?: string; redirectCode?: number };

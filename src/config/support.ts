@@ -101,7 +101,12 @@ function httpRoute(p: string): Record<string, FieldSupport> {
     ...destination(`${p}.mirrors[].destination`),
     [`${p}.mirrors[].percentage.value`]: applied(),
     [`${p}.mirrorPercentage.value`]: applied(), [`${p}.mirrorPercent`]: applied(),
-    [`${p}.corsPolicy`]: unsupported('no CORS filter: preflight requests reach the app and no CORS headers are added'),
+    [`${p}.corsPolicy`]: applied('Envoy\'s CORS filter on the caller\'s side (mesh.fetch, the gateway): preflights answered by the mesh, CORS headers added to responses'),
+    [`${p}.corsPolicy.allowOrigins[].exact`]: applied(), [`${p}.corsPolicy.allowOrigins[].prefix`]: applied(), [`${p}.corsPolicy.allowOrigins[].regex`]: applied('RE2, full match'),
+    [`${p}.corsPolicy.allowOrigin`]: applied('deprecated: exact origins'),
+    [`${p}.corsPolicy.allowMethods`]: applied(), [`${p}.corsPolicy.allowHeaders`]: applied(), [`${p}.corsPolicy.exposeHeaders`]: applied(),
+    [`${p}.corsPolicy.maxAge`]: applied('whole seconds'), [`${p}.corsPolicy.allowCredentials`]: applied(),
+    [`${p}.corsPolicy.unmatchedPreflights`]: applied('FORWARD (the default) sends a preflight from an origin that does not match to the app; IGNORE answers it without CORS headers'),
     ...headerOps(`${p}.headers`),
   };
 }

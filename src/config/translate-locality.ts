@@ -11,8 +11,9 @@
  * istiod's `localityLbSetting: { enabled: true }`.
  */
 import { MeshConfigError } from '../errors.js';
-import type { LbEndpoint } from './envoy.js';
-import type { LocalityLoadBalancerSetting } from './istio-types.js';
+import type { Cluster, ClusterLoadAssignment, LbEndpoint } from './envoy.js';
+import type { LocalityLoadBalancerSetting, TrafficPolicy } from './istio-types.js';
+import type { ProxyInfo } from './translate.js';
 import type { ServiceEndpoint } from './registry.js';
 import type { ConfigLocation } from './translate-resilience.js';
 
@@ -268,4 +269,24 @@ function applyFailoverPriorities(groups: LocalityGroup[], members: ServiceEndpoi
   });
   compact(out);
   return out;
+}
+
+/**
+ * A cluster's endpoints as LocalityLbEndpoints: one group per locality, with
+ * the destination's localityLbSetting (or the mesh default) applied relative
+ * to the proxy's locality when it is known (translate-locality.ts); the
+ * cluster balances by locality weight when istiod would say so.
+ */
+export function localityEndpoints(cluster: Cluster, endpoints: readonly ServiceEndpoint[], toLb: (e: ServiceEndpoint) => LbEndpoint, policy: TrafficPolicy, proxy: ProxyInfo): ClusterLoadAssignment['endpoints'] {
+  if (endpoints.length === 0) return [];
+  const at = { kind: 'DestinationRule', resource: cluster.name, path: 'trafficPolicy.loadBalancer.localityLbSetting' };
+  checkLocalitySetting(policy.loadBalancer?.localityLbSetting, at);
+  const { groups, members } = groupByLocality(endpoints, toLb);
+  const setting = effectiveLocalitySetting(policy.loadBalancer?.localityLbSetting);
+  if (setting && localityWeighted(setting, !!policy.outlierDetection)) cluster.common_lb_config = { ...cluster.common_lb_config, locality_weighted_lb_config: {} };
+  // Without localities (no endpoint names one) the assignment is one group, as before locality LB.
+  if (groups.length === 1 && !groups[0]!.locality.region) return [{ locality: {}, load_balancing_weight: { value: 1 }, lb_endpoints: groups[0]!.lb_endpoints }];
+  if (!setting || proxy.locality === undefined) return groups;
+  const self = { locality: parseLocality(proxy.locality), labels: augmentLabels(proxy.labels, proxy.locality) };
+  return applyLocalitySetting(groups, members, self, setting, !!policy.outlierDetection);
 }

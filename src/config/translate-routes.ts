@@ -9,6 +9,7 @@ import { msToProto, parseDuration } from '../core/duration.js';
 import type { HeaderMatcher, HeaderValueOption, QueryParameterMatcher, RequestMirrorPolicy, RetryPolicy, Route, RouteAction, RouteMatch, StringMatcher, WeightedCluster } from './envoy.js';
 import type { Destination, HTTPMatchRequest, HTTPRoute, HeaderOperations, StringMatch } from './istio-types.js';
 import { translateFault, translateMirrorFraction } from './translate-resilience.js';
+import { translateCorsPolicy } from './translate-cors.js';
 
 /**
  * Resolves an Istio destination to the Envoy cluster name that serves it;
@@ -200,6 +201,8 @@ export function translateHttpRoute(http: HTTPRoute, index: number, port: number,
   applyHeaders(base, http.headers);
   const fault = translateFault(http.fault);
   if (fault) base.typed_per_filter_config = { 'envoy.filters.http.fault': fault };
+  const cors = translateCorsPolicy(http.corsPolicy);
+  if (cors) (base.typed_per_filter_config ??= {})['envoy.filters.http.cors'] = cors;
   // One route per match, sharing everything but the match (a shallow copy, as a spread would be).
   if (matches.length === 1) {
     const route = base as Route;
@@ -230,4 +233,13 @@ function translateMirrors(http: HTTPRoute, namer: ClusterNamer): RequestMirrorPo
 function redirectCode(code: number): string {
   const names: Record<number, string> = { 301: 'MOVED_PERMANENTLY', 302: 'FOUND', 303: 'SEE_OTHER', 307: 'TEMPORARY_REDIRECT', 308: 'PERMANENT_REDIRECT' };
   return names[code] ?? 'MOVED_PERMANENTLY';
+}
+
+/** The route of a host without a VirtualService: all to its cluster, with the DestinationRule's hash policy (istiod's buildSidecarVirtualHostForService). */
+export function defaultRoute(namer: ClusterNamer, hostname: string, port: number): Route {
+  const dest = { host: hostname, port: { number: port } };
+  const route: Route = { name: 'default', match: { prefix: '/' }, route: { cluster: namer(dest), timeout: { seconds: 0, nanos: 0 }, retry_policy: defaultRetryPolicy() } };
+  const hash = namer.hashPolicy?.(dest);
+  if (hash) route.route!.hash_policy = [hash];
+  return route;
 }

@@ -4,11 +4,11 @@
  * disagree (DESIGN.md §1).
  */
 import { msToProto } from '../core/duration.js';
-import type { Cluster, ClusterLoadAssignment, EnvoyResources, LbEndpoint, Listener, Route, RouteConfiguration } from './envoy.js';
+import type { Cluster, ClusterLoadAssignment, EnvoyResources, Listener, Route, RouteConfiguration } from './envoy.js';
 import { TYPE_URL } from './envoy.js';
 import type { Destination, DestinationRuleSpec, IstioResource, ResourceOf, TrafficPolicy, VirtualServiceSpec } from './istio-types.js';
 import { buildRegistry, endpointPort, expandHost, hostAliases, kubernetesAltNames, type Service, type ServiceEndpoint } from './registry.js';
-import { clusterName, defaultRetryPolicy, translateHttpRoute, type ClusterNamer } from './translate-routes.js';
+import { clusterName, defaultRoute, translateHttpRoute, type ClusterNamer } from './translate-routes.js';
 import { translateConnectionPool, translateOutlierDetection } from './translate-resilience.js';
 import { applyEnvoyFilterRateLimits, applyRateLimits } from './translate-ratelimit.js';
 import { translateInbound } from './translate-inbound.js';
@@ -16,7 +16,7 @@ import type { PathNormalizationType } from '../core/path-normalization.js';
 import { translateGateway } from './translate-gateway.js';
 import { UpstreamTlsTranslator } from './translate-tls.js';
 import { LbEndpointBuilder } from './translate-endpoints.js';
-import { applyLocalitySetting, augmentLabels, checkLocalitySetting, effectiveLocalitySetting, groupByLocality, localityWeighted, parseLocality } from './translate-locality.js';
+import { localityEndpoints } from './translate-locality.js';
 import { consistentHashToHashPolicy, hashForDestination, translateConsistentHash, usesConsistentHash } from './translate-lb.js';
 
 /** The workload a translation is for. */
@@ -301,35 +301,6 @@ export function translate(resources: readonly IstioResource[], proxy: ProxyInfo,
 }
 
 /**
- * A cluster's endpoints as LocalityLbEndpoints: one group per locality, with
- * the destination's localityLbSetting (or the mesh default) applied relative
- * to the proxy's locality when it is known (translate-locality.ts); the
- * cluster balances by locality weight when istiod would say so.
- */
-function localityEndpoints(cluster: Cluster, endpoints: readonly ServiceEndpoint[], toLb: (e: ServiceEndpoint) => LbEndpoint, policy: TrafficPolicy, proxy: ProxyInfo): ClusterLoadAssignment['endpoints'] {
-  if (endpoints.length === 0) return [];
-  const at = { kind: 'DestinationRule', resource: cluster.name, path: 'trafficPolicy.loadBalancer.localityLbSetting' };
-  checkLocalitySetting(policy.loadBalancer?.localityLbSetting, at);
-  const { groups, members } = groupByLocality(endpoints, toLb);
-  const setting = effectiveLocalitySetting(policy.loadBalancer?.localityLbSetting);
-  if (setting && localityWeighted(setting, !!policy.outlierDetection)) cluster.common_lb_config = { ...cluster.common_lb_config, locality_weighted_lb_config: {} };
-  // Without localities (no endpoint names one) the assignment is one group, as before locality LB.
-  if (groups.length === 1 && !groups[0]!.locality.region) return [{ locality: {}, load_balancing_weight: { value: 1 }, lb_endpoints: groups[0]!.lb_endpoints }];
-  if (!setting || proxy.locality === undefined) return groups;
-  const self = { locality: parseLocality(proxy.locality), labels: augmentLabels(proxy.labels, proxy.locality) };
-  return applyLocalitySetting(groups, members, self, setting, !!policy.outlierDetection);
-}
-
-/** The route of a host without a VirtualService: all to its cluster, with the DestinationRule's hash policy (istiod's buildSidecarVirtualHostForService). */
-function defaultRoute(namer: ClusterNamer, hostname: string, port: number): Route {
-  const dest = { host: hostname, port: { number: port } };
-  const route: Route = { name: 'default', match: { prefix: '/' }, route: { cluster: namer(dest), timeout: { seconds: 0, nanos: 0 }, retry_policy: defaultRetryPolicy() } };
-  const hash = namer.hashPolicy?.(dest);
-  if (hash) route.route!.hash_policy = [hash];
-  return route;
-}
-
-/**
  * What a host port's routes take from DestinationRules: the rules (by
  * identity) of its destinations that balance by consistent hash, whose hash
  * policies the routes carry. Part of the route cache key.
@@ -372,6 +343,7 @@ function apiListener(name: string): Listener {
         stat_prefix: name,
         rds: { route_config_name: name, config_source: { ads: {}, resource_api_version: 'V3' } },
         http_filters: [
+          { name: 'envoy.filters.http.cors', typed_config: { '@type': TYPE_URL.cors } },
           { name: 'envoy.filters.http.fault', typed_config: { '@type': TYPE_URL.fault } },
           { name: 'envoy.filters.http.router', typed_config: { '@type': TYPE_URL.router } },
         ],

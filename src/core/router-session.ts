@@ -26,7 +26,7 @@ import type { MirrorPolicy } from './mirror.js';
 import { backoffDelay, retriableFailure, retriableResponse, RetryOn, type AttemptFailure } from './retry.js';
 import type { RouterAttempt } from './router-attempt.js';
 import { failureReply, routeTimeoutError, runFilters } from './router-filters.js';
-import { pickClusterIndex, type CompiledRoute } from './route.js';
+import { pickClusterIndex, type CompiledRoute, type HeaderMutation } from './route.js';
 import type { CompiledVirtualHost, Snapshot } from './snapshot.js';
 import type { ResponseFlag } from '../errors.js';
 import { joinResponseFlags } from './response-flags.js';
@@ -83,6 +83,8 @@ export abstract class RouterSession implements PendingRequest, RouterTransport, 
   private hashed = false;
   /** Set-Cookie values a cookie hash policy generated; the adapter adds them to the upstream response */
   setCookies: readonly string[] | undefined = undefined;
+  /** response headers a filter sets on the upstream response (CORS), after the route's */
+  responseHeaders: HeaderMutation | undefined = undefined;
 
   constructor(
     readonly router: RouterContext,

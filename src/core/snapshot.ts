@@ -4,6 +4,7 @@
  * compiled routes and clusters. A new config compiles a new snapshot, which
  * is swapped in atomically; requests keep the snapshot they started with.
  */
+import { compileCorsPolicy, type CorsPolicy } from './cors.js';
 import type { Any, EnvoyResources } from '../config/envoy.js';
 import { MeshConfigError } from '../errors.js';
 import { compileCluster, type CompiledCluster, type LabelsCache } from './cluster.js';
@@ -22,6 +23,8 @@ export interface CompiledVirtualHost {
   readonly localLimiter: LocalRateLimiter | undefined;
   /** global rate limit: the descriptors to ask the rate-limit service about */
   readonly globalLimit: GlobalLimitPolicy | undefined;
+  /** the virtual host's CORS policy (core/cors.ts), under the route's */
+  readonly cors?: CorsPolicy | undefined;
 }
 
 export interface Snapshot {
@@ -129,9 +132,11 @@ export function compileSnapshot(resources: EnvoyResources, version: string, opti
     (rc.virtual_hosts ?? []).forEach((vh, v) => {
       let routes: CompiledRoute[];
       let globalLimit: GlobalLimitPolicy | undefined;
+      let cors: CorsPolicy | undefined;
       try {
         routes = (vh.routes ?? []).map(compileRoute);
         globalLimit = compileGlobalLimit(vh.typed_per_filter_config?.['envoy.filters.http.ratelimit'], vh.rate_limits);
+        cors = compileCorsPolicy(vh.typed_per_filter_config?.['envoy.filters.http.cors'] ?? vh.cors, 'typed_per_filter_config.envoy.filters.http.cors');
       } catch (err) {
         const [path, ...reason] = (err as Error).message.split(': ');
         throw new MeshConfigError('RouteConfiguration', rc.name, `virtual_hosts[${v}].${path}`, reason.join(': ') || (err as Error).message);
@@ -143,6 +148,7 @@ export function compileSnapshot(resources: EnvoyResources, version: string, opti
         routeConfig: rc.name,
         localLimiter: localLimiterFor(limiterKey, vh.typed_per_filter_config?.['envoy.filters.http.local_ratelimit'], options.previous, random),
         globalLimit,
+        cors,
       };
       limiters.set(limiterKey, compiled.localLimiter);
       table.add(vh.domains, compiled);

@@ -23,7 +23,7 @@ import { Attempt, grpcStatusOf } from './attempt.js';
 import { replayableBody, type ReplayableBody } from './body.js';
 import type { LegacyHandler } from './handler.js';
 import { getHeader, mutateRawHeaders, outboundHeaders, type RawHeaders } from './headers.js';
-import { flagHeader, rawHeaders, sendLocalReply, type LocalReplyMode } from './local-reply.js';
+import { flagHeader, rawHeaders, sendLocalReply, sendResponse, type LocalReplyMode } from './local-reply.js';
 import { takePeerMetadata } from './response-meta.js';
 import { tlsIdentitiesOf } from './pools.js';
 import { headerBlockBytes, requestLineBytes, statusLineBytes } from './wire-bytes.js';
@@ -177,7 +177,9 @@ export class Exchange extends RouterSession {
     const meta = takePeerMetadata(raw);
     this.peerMetadata = meta.value;
     const route = this.route!;
-    const headers = mutateRawHeaders(meta.headers, [route.responseHeaders, route.clusterResponseHeaders[this.clusterIndex]!], this.extraResponseHeaders());
+    const mutations = [route.responseHeaders, route.clusterResponseHeaders[this.clusterIndex]!];
+    if (this.responseHeaders !== undefined) mutations.push(this.responseHeaders);
+    const headers = mutateRawHeaders(meta.headers, mutations, this.extraResponseHeaders());
     return this.handler.onHeaders?.(status, headers, resume, text) !== false;
   }
 
@@ -215,6 +217,8 @@ export class Exchange extends RouterSession {
   }
 
   sendLocalReply(flag: ResponseFlag | undefined, status: number, _grpcStatus: number, message: string, headers: Record<string, string> | undefined): void {
+    // No flag: a filter's answer (a CORS preflight), not an error — never thrown, no x-meshlet-flags.
+    if (flag === undefined) return sendResponse(this.handler, status, message, headers && rawHeaders(headers));
     sendLocalReply(this.handler, this.ctx.localReplies, flag ?? 'NR', status, message, headers && rawHeaders(headers));
   }
 

@@ -28,7 +28,7 @@ spec: { hosts: [reviews], resolution: DNS, ports: [{ number: 80, name: http }], 
 
 test('configStatus: applied, partial with the unsupported field named, each warning logged once', async (t) => {
   const warn = t.mock.method(console, 'warn', () => {});
-  const config = `${vs('      corsPolicy: { allowOrigins: [{ exact: "https://a.example" }] }\n')}---\n${se}`;
+  const config = `${vs('      retries: { attempts: 2, retryRemoteLocalities: true }\n')}---\n${se}`;
   const mesh = await createMesh({ workload: { name: 'app', namespace: 'shop' }, config });
   t.after(() => mesh.close());
   const status = mesh.configStatus();
@@ -36,12 +36,12 @@ test('configStatus: applied, partial with the unsupported field named, each warn
     ['VirtualService', 'shop', 'reviews', 'partial'],
     ['ServiceEntry', 'shop', 'reviews', 'partial'],
   ]);
-  assert.deepEqual(status[0]!.warnings.map((w) => [w.path, w.code]), [['spec.http[0].corsPolicy', 'MESHLET_UNSUPPORTED_FIELD']]);
-  assert.match(status[0]!.warnings[0]!.message, /CORS/);
+  assert.deepEqual(status[0]!.warnings.map((w) => [w.path, w.code]), [['spec.http[0].retries.retryRemoteLocalities', 'MESHLET_UNSUPPORTED_FIELD']]);
+  assert.match(status[0]!.warnings[0]!.message, /locality/);
   assert.deepEqual(status[0]!.source, { file: '<string>', document: 0 });
   assert.deepEqual(status[1]!.warnings.map((w) => [w.path, w.code]), [['spec.exportTo', 'MESHLET_UNSUPPORTED_FIELD']]);
   assert.equal(warn.mock.callCount(), 2);
-  assert.match(String(warn.mock.calls[0]!.arguments[0]), /^meshlet: partial VirtualService shop\/reviews: spec\.http\[0\]\.corsPolicy: MESHLET_UNSUPPORTED_FIELD: .*\(<string>, document 0\)$/);
+  assert.match(String(warn.mock.calls[0]!.arguments[0]), /^meshlet: partial VirtualService shop\/reviews: spec\.http\[0\]\.retries\.retryRemoteLocalities: MESHLET_UNSUPPORTED_FIELD: .*\(<string>, document 0\)$/);
 
   // The same config again logs nothing new; a config without the field is applied.
   await mesh.apply(config);
