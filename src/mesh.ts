@@ -33,6 +33,7 @@ import type { AdsClient } from './xds/ads-client.js';
 import { subscribe } from './xds/mesh-subscription.js';
 import { defaultInstanceIp } from './xds/node.js';
 import { workloadLocality } from './config/translate-locality.js';
+import { sidecarFor } from './config/sidecar.js';
 import { resolveBootstrap } from './xds/bootstrap.js';
 import { expressMiddleware, type ExpressMiddleware } from './http/express.js';
 import { fastifyPlugin, type MeshFastifyPlugin } from './http/fastify.js';
@@ -70,6 +71,9 @@ export class Mesh {
   /** CLUSTER_ID: one value for node metadata, metadata exchange and the *_cluster labels. */
   readonly clusterId: string;
   private closing: Promise<void> | undefined;
+  /** createMesh's outboundTrafficPolicy; a Sidecar selecting this workload overrides it */
+  private readonly defaultOutboundTrafficPolicy: 'ALLOW_ANY' | 'REGISTRY_ONLY';
+  private outboundTrafficPolicy: 'ALLOW_ANY' | 'REGISTRY_ONLY';
 
   /** @internal use {@link createMesh} */
   constructor(options: MeshOptions) {
@@ -83,6 +87,7 @@ export class Mesh {
     const locality = workloadLocality(w?.locality, w?.labels);
     if (locality) this.proxy.locality = locality;
     this.closeTimeout = options.closeTimeout ?? 1000;
+    this.defaultOutboundTrafficPolicy = this.outboundTrafficPolicy = options.outboundTrafficPolicy ?? 'ALLOW_ANY';
     this.clusterId = options.clusterId ?? DEFAULT_CLUSTER_ID;
     this.telemetry = new MeshTelemetry({
       workload: {
@@ -104,7 +109,7 @@ export class Mesh {
     this.dispatcher = new MeshDispatcher(this, {
       random: options.random ?? defaultRandom,
       localReplies: options.localReplies ?? 'response',
-      outboundTrafficPolicy: options.outboundTrafficPolicy ?? 'ALLOW_ANY',
+      outboundTrafficPolicy: () => this.outboundTrafficPolicy,
       sourceAddress: options.xds?.address ?? defaultInstanceIp(),
     });
     this.random = options.random ?? defaultRandom;
@@ -119,7 +124,7 @@ export class Mesh {
     this.grpc = createMeshGrpc(this, {
       random: this.random,
       telemetry: this.telemetry,
-      outboundTrafficPolicy: options.outboundTrafficPolicy ?? 'ALLOW_ANY',
+      outboundTrafficPolicy: () => this.outboundTrafficPolicy,
       contextStore: this.context,
       identity: () => this.security.identity,
       authorize: (call) => this.security.authorization.authorizeGrpc(call),
@@ -173,7 +178,10 @@ export class Mesh {
     const checked = this.security.check(resources); // security: AuthorizationPolicy errors reject the config
     const telemetry = telemetryPolicyFor(resources, this.proxy);
     const normalization = (meshConfigFromDocuments(docs) ?? this.meshConfig).pathNormalization?.normalization;
+    // A Sidecar's outboundTrafficPolicy overrides the mesh's for the workloads it selects, as in Istio.
+    const outbound = sidecarFor(resources, this.proxy)?.outboundTrafficPolicy ?? this.defaultOutboundTrafficPolicy;
     this.applyEnvoy(translate(resources, normalization === undefined ? this.proxy : { ...this.proxy, pathNormalization: normalization }), `embedded-${++this.generation}`);
+    this.outboundTrafficPolicy = outbound;
     this.security.install(resources, checked);
     this.telemetry.applyPolicy(telemetry);
     this.statusLog.update(admitted.statuses);

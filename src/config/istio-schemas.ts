@@ -245,6 +245,14 @@ export const telemetrySpec = obj({
 });
 
 /** API groups and versions accepted per kind (v1 plus the older aliases). */
+const sidecarSpec = obj({
+  workloadSelector: obj({ labels: map(str()) }),
+  egress: list(obj({ port: any, bind: str(), captureMode: str(), hosts: list(str()) }, { required: ['hosts'] })),
+  ingress: list(any),
+  outboundTrafficPolicy: obj({ mode: str(['ALLOW_ANY', 'REGISTRY_ONLY']), egressProxy: any }),
+  inboundConnectionPool: any,
+});
+
 export const kinds: Record<string, { groups: readonly string[]; spec: Schema }> = {
   VirtualService: { groups: ['networking.istio.io/v1', 'networking.istio.io/v1beta1', 'networking.istio.io/v1alpha3'], spec: virtualServiceSpec },
   DestinationRule: { groups: ['networking.istio.io/v1', 'networking.istio.io/v1beta1', 'networking.istio.io/v1alpha3'], spec: destinationRuleSpec },
@@ -252,6 +260,7 @@ export const kinds: Record<string, { groups: readonly string[]; spec: Schema }> 
   WorkloadEntry: { groups: ['networking.istio.io/v1', 'networking.istio.io/v1beta1', 'networking.istio.io/v1alpha3'], spec: workloadEntrySpec },
   WorkloadGroup: { groups: ['networking.istio.io/v1', 'networking.istio.io/v1beta1', 'networking.istio.io/v1alpha3'], spec: workloadGroupSpec },
   Gateway: { groups: ['networking.istio.io/v1', 'networking.istio.io/v1beta1', 'networking.istio.io/v1alpha3'], spec: gatewaySpec },
+  Sidecar: { groups: ['networking.istio.io/v1', 'networking.istio.io/v1beta1', 'networking.istio.io/v1alpha3'], spec: sidecarSpec },
   EnvoyFilter: { groups: ['networking.istio.io/v1alpha3'], spec: envoyFilterSpec },
   PeerAuthentication: { groups: ['security.istio.io/v1', 'security.istio.io/v1beta1'], spec: peerAuthenticationSpec },
   AuthorizationPolicy: { groups: ['security.istio.io/v1', 'security.istio.io/v1beta1'], spec: authorizationPolicySpec },

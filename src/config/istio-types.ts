@@ -244,6 +244,9 @@ export interface TelemetrySpec {
   accessLogging?: unknown;
 }
 
+export type { SidecarSpec } from './sidecar.js';
+import type { SidecarSpec } from './sidecar.js';
+
 export interface ObjectMeta {
   name: string;
   namespace: string;
@@ -260,6 +263,7 @@ export type IstioResource =
   | { apiVersion: string; kind: 'WorkloadGroup'; metadata: ObjectMeta; spec: WorkloadGroupSpec }
   | { apiVersion: string; kind: 'RateLimit'; metadata: ObjectMeta; spec: RateLimitSpec }
   | { apiVersion: string; kind: 'Telemetry'; metadata: ObjectMeta; spec: TelemetrySpec }
+  | { apiVersion: string; kind: 'Sidecar'; metadata: ObjectMeta; spec: SidecarSpec }
   | { apiVersion: string; kind: 'Gateway' | 'EnvoyFilter' | 'PeerAuthentication' | 'AuthorizationPolicy'; metadata: ObjectMeta; spec: Record<string, unknown> };
 
 export type IstioKind = IstioResource['kind'];

@@ -11,6 +11,7 @@ import type { DestinationRuleSpec, HTTPRoute, IstioResource, ObjectMeta, StringM
 import { translateCorsPolicy } from './translate-cors.js';
 import { translateConsistentHash } from './translate-lb.js';
 import { checkLocalitySetting } from './translate-locality.js';
+import { checkEgressHost, type SidecarSpec } from './sidecar.js';
 import { check, isPlainObject, type ConfigIssue } from './schema.js';
 import { validateRetryOn } from '../core/retry.js';
 import { MAX_REGEX_LENGTH, compileRegexRewrite, re2Problem } from '../core/regex.js';
@@ -149,6 +150,12 @@ const semanticChecks: Record<string, Checker> = {
     spec.endpoints?.forEach((e, i) => {
       if (!e.address && spec.resolution !== 'DNS' && spec.resolution !== 'DNS_ROUND_ROBIN') issues.push({ path: `spec.endpoints[${i}].address`, reason: 'is required' });
     });
+  },
+  Sidecar(spec: SidecarSpec, issues) {
+    spec.egress?.forEach((e, i) => e.hosts?.forEach((h, j) => {
+      const bad = checkEgressHost(h);
+      if (bad) issues.push({ path: `spec.egress[${i}].hosts[${j}]`, reason: bad });
+    }));
   },
   WorkloadEntry(spec: { address?: string }, issues) {
     if (!spec.address) issues.push({ path: 'spec.address', reason: 'is required' });

@@ -239,6 +239,20 @@ export const SUPPORT: Readonly<Record<string, KindSupport>> = {
       'spec.servers[].defaultEndpoint': unsupported('sidecar ingress listeners are not built'),
     },
   },
+  Sidecar: {
+    note: 'Scopes what the selected workload sees, as istiod: the namespace\'s Sidecar matching its labels, else the namespace\'s without a selector, else istio-system\'s. `meshlet control-plane` translates per namespace, so there only Sidecars without a selector apply.',
+    fields: {
+      'spec.workloadSelector.labels': applied(selectorNote),
+      'spec.egress[].hosts': applied('`namespace/dnsName` (`*`, `.`, `~`; `*.suffix`): other services get no route or cluster'),
+      'spec.egress[].port': unsupported('the hosts apply to every port: no per-port egress listeners'),
+      'spec.egress[].bind': unsupported('meshlet binds no outbound listeners: it is in the process'),
+      'spec.egress[].captureMode': unsupported('meshlet captures no traffic: it is in the process'),
+      'spec.ingress': unsupported('inbound traffic reaches the workload\'s own servers'),
+      'spec.outboundTrafficPolicy.mode': applied('overrides createMesh outboundTrafficPolicy for the selected workload (embedded mode)'),
+      'spec.outboundTrafficPolicy.egressProxy': unsupported('unknown hosts go direct (ALLOW_ANY) or fail with NR'),
+      'spec.inboundConnectionPool': unsupported('inbound connection limits are the server\'s'),
+    },
+  },
   EnvoyFilter: {
     note: 'meshlet applies the rate-limit recipes of Istio\'s docs (local_ratelimit, ratelimit + rate_limits); any other patch is accepted with MESHLET_UNSUPPORTED_PATCH.',
     fields: {

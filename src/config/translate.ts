@@ -17,6 +17,7 @@ import { translateGateway } from './translate-gateway.js';
 import { UpstreamTlsTranslator } from './translate-tls.js';
 import { LbEndpointBuilder } from './translate-endpoints.js';
 import { localityEndpoints } from './translate-locality.js';
+import { sidecarFor } from './sidecar.js';
 import { consistentHashToHashPolicy, hashForDestination, translateConsistentHash, usesConsistentHash } from './translate-lb.js';
 
 /** The workload a translation is for. */
@@ -236,7 +237,12 @@ export function translate(resources: readonly IstioResource[], proxy: ProxyInfo,
     return namer;
   };
 
+  // A Sidecar scopes what this workload sees: hosts outside its egress get no listener, route or cluster.
+  const sidecar = sidecarFor(resources, proxy);
+  const hidden = (hostname: string, service: Service | undefined): boolean =>
+    sidecar !== undefined && !sidecar.visible(hostname, service?.namespace ?? virtualServices.get(hostname)?.namespace ?? proxy.namespace);
   for (const [name, { hostname, port, service }] of hostPorts) {
+    if (hidden(hostname, service)) continue;
     const vs = virtualServices.get(hostname);
     const limits = rateLimits.get(hostname);
     const key = cache && !limits ? `R${ownNamespace(hostname, proxy.namespace) ? 1 : 0}${cache.routeKey(inputs, name, hostname)}${hashRulesKey(cache, inputs, rules, hostname)}` : undefined;
@@ -271,6 +277,7 @@ export function translate(resources: readonly IstioResource[], proxy: ProxyInfo,
   // As istiod's cluster builder: every service port has a cluster per DestinationRule subset, referenced or
   // not, so a route that starts using a subset finds its cluster already there (make before break).
   for (const { hostname, port, service } of hostPorts.values()) {
+    if (hidden(hostname, service)) continue;
     const subsets = service ? rules.get(hostname)?.subsets : undefined;
     if (!subsets) continue;
     for (const s of subsets) {

@@ -45,7 +45,8 @@ export interface DispatcherRuntime {
 export interface MeshDispatcherOptions {
   random: RandomSource;
   localReplies: LocalReplyMode;
-  outboundTrafficPolicy: OutboundTrafficPolicy;
+  /** the mesh's policy; a function when a Sidecar can change it with the config */
+  outboundTrafficPolicy: OutboundTrafficPolicy | (() => OutboundTrafficPolicy);
   /** This workload's IP, the downstream address a `source_ip` hash policy hashes for its own calls. */
   sourceAddress?: string | undefined;
 }
@@ -67,7 +68,7 @@ export class MeshDispatcher extends Dispatcher implements ExchangeContext {
   readonly random: RandomSource;
   readonly localReplies: LocalReplyMode;
   readonly sourceAddress: string | undefined;
-  private readonly registryOnly: boolean;
+  private readonly outboundPolicy: () => OutboundTrafficPolicy;
   private readonly pools: PoolManager;
   private readonly passthrough = new Agent();
   private readonly origins = new Map<string, OriginInfo>();
@@ -85,7 +86,8 @@ export class MeshDispatcher extends Dispatcher implements ExchangeContext {
     this.random = options.random;
     this.localReplies = options.localReplies;
     this.sourceAddress = options.sourceAddress;
-    this.registryOnly = options.outboundTrafficPolicy === 'REGISTRY_ONLY';
+    const policy = options.outboundTrafficPolicy;
+    this.outboundPolicy = typeof policy === 'function' ? policy : () => policy;
   }
 
   get telemetry(): MeshTelemetry {
@@ -136,7 +138,7 @@ export class MeshDispatcher extends Dispatcher implements ExchangeContext {
     const origin = this.originInfo(opts.origin!);
     const vhost = snapshot.virtualHost(origin.host, origin.port, origin.key);
     if (!vhost) {
-      if (this.registryOnly) return this.reply(handler, 'NR', 502, `no route: "${origin.authority}" is not in the mesh registry (REGISTRY_ONLY)`);
+      if (this.outboundPolicy() === 'REGISTRY_ONLY') return this.reply(handler, 'NR', 502, `no route: "${origin.authority}" is not in the mesh registry (REGISTRY_ONLY)`);
       return this.passthrough.dispatch(opts, rawHandler);
     }
     return this.dispatchToVirtualHost(snapshot, vhost, opts, handler, origin.authority, origin);

@@ -68,10 +68,10 @@ test('mesh.apply stays atomic: one bad document throws MeshConfigError, the old 
 
 test('admission reports each document alone: rejected with its code, neighbours admitted', () => {
   const docs = parseYaml(`${se}---
-apiVersion: networking.istio.io/v1
-kind: Sidecar
+apiVersion: networking.istio.io/v1beta1
+kind: ProxyConfig
 metadata: { name: default, namespace: shop }
-spec: { egress: [{ hosts: ["./*"] }] }
+spec: { concurrency: 2 }
 ---
 ${se}---
 ${vs().replace('{ host: reviews } }', '{ host: reviews }, weight: -1 }')}---
@@ -85,7 +85,7 @@ spec: { template: { serviceAccount: g } }
   assert.equal(errors.length, 3);
   assert.deepEqual(statuses.map((s) => [s.kind, s.name, s.status, s.warnings.map((w) => w.code).join(), s.source?.document]), [
     ['ServiceEntry', 'reviews', 'partial', 'MESHLET_UNSUPPORTED_FIELD', 0],
-    ['Sidecar', 'default', 'rejected', 'MESHLET_UNSUPPORTED_KIND', 1],
+    ['ProxyConfig', 'default', 'rejected', 'MESHLET_UNSUPPORTED_KIND', 1],
     ['ServiceEntry', 'reviews', 'rejected', 'MESHLET_DUPLICATE', 2],
     ['VirtualService', 'reviews', 'rejected', 'MESHLET_INVALID', 3],
     ['WorkloadGroup', 'g', 'partial', 'MESHLET_NO_EFFECT', 4],
