@@ -179,9 +179,37 @@ function addHashPolicy(action: RouteAction, namer: ClusterNamer, dest: Destinati
   if (policy) (action.hash_policy ??= []).push(policy);
 }
 
+/** The proxy (and the gateways it serves) a route is translated for, for `match.sourceLabels` / `sourceNamespace` / `gateways`. */
+export interface RouteSource {
+  labels: Readonly<Record<string, string>>;
+  namespace: string;
+  /** `mesh` for a workload's own outbound routes */
+  gateways: readonly string[];
+}
+
+/**
+ * istiod's sourceMatchHTTP: a match naming `gateways` applies where one of
+ * them is served (`mesh` for a workload); otherwise its `sourceLabels` must
+ * be a subset of the proxy's labels and `sourceNamespace`, if set, its
+ * namespace. A match that does not apply is left out of this proxy's routes.
+ */
+export function sourceMatch(m: HTTPMatchRequest | undefined, source: RouteSource): boolean {
+  if (!m) return true;
+  if (m.gateways && m.gateways.length > 0) return m.gateways.some((g) => source.gateways.includes(g));
+  const want = m.sourceLabels ?? {};
+  for (const k of Object.keys(want)) if (source.labels[k] !== want[k]) return false;
+  return !m.sourceNamespace || m.sourceNamespace === source.namespace;
+}
+
+/** Whether a VirtualService's routes depend on the proxy they are translated for (source matches). */
+export function hasSourceMatches(http: readonly HTTPRoute[] | undefined): boolean {
+  return !!http?.some((h) => h.match?.some((m) => m && (m.sourceLabels !== undefined || m.sourceNamespace !== undefined || (m.gateways?.length ?? 0) > 0)));
+}
+
 /** Translates one VirtualService http route into Envoy routes (one per match). */
-export function translateHttpRoute(http: HTTPRoute, index: number, port: number, namer: ClusterNamer): Route[] {
-  const matches = (http.match ?? [undefined]).filter((m) => m?.port === undefined || m.port === port);
+export function translateHttpRoute(http: HTTPRoute, index: number, port: number, namer: ClusterNamer, source?: RouteSource): Route[] {
+  const matches = (http.match ?? [undefined]).filter((m) => (m?.port === undefined || m.port === port) && (source === undefined || sourceMatch(m, source)));
+  if (matches.length === 0) return [];
   const base: Omit<Route, 'match'> = {
     name: http.name ?? `route-${index}`,
   };

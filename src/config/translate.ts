@@ -8,7 +8,7 @@ import type { Cluster, ClusterLoadAssignment, EnvoyResources, Listener, Route, R
 import { TYPE_URL } from './envoy.js';
 import type { Destination, DestinationRuleSpec, IstioResource, ResourceOf, TrafficPolicy, VirtualServiceSpec } from './istio-types.js';
 import { buildRegistry, endpointPort, expandHost, hostAliases, kubernetesAltNames, type Service, type ServiceEndpoint } from './registry.js';
-import { clusterName, defaultRoute, translateHttpRoute, type ClusterNamer } from './translate-routes.js';
+import { clusterName, defaultRoute, hasSourceMatches, translateHttpRoute, type ClusterNamer } from './translate-routes.js';
 import { translateConnectionPool, translateOutlierDetection } from './translate-resilience.js';
 import { applyEnvoyFilterRateLimits, applyRateLimits } from './translate-ratelimit.js';
 import { translateInbound } from './translate-inbound.js';
@@ -245,7 +245,8 @@ export function translate(resources: readonly IstioResource[], proxy: ProxyInfo,
     if (hidden(hostname, service)) continue;
     const vs = virtualServices.get(hostname);
     const limits = rateLimits.get(hostname);
-    const key = cache && !limits ? `R${ownNamespace(hostname, proxy.namespace) ? 1 : 0}${cache.routeKey(inputs, name, hostname)}${hashRulesKey(cache, inputs, rules, hostname)}` : undefined;
+    // Routes that match on the caller depend on this proxy: they are not shared through the cache.
+    const key = cache && !limits && !(vs && hasSourceMatches(vs.spec.http)) ? `R${ownNamespace(hostname, proxy.namespace) ? 1 : 0}${cache.routeKey(inputs, name, hostname)}${hashRulesKey(cache, inputs, rules, hostname)}` : undefined;
     let built = key ? cache!.get<HostPortOutput>(key) : undefined;
     if (built) {
       for (const [n, ref] of built.refs) if (!clusters.has(n)) clusters.set(n, ref);
@@ -254,7 +255,7 @@ export function translate(resources: readonly IstioResource[], proxy: ProxyInfo,
       const refs: Array<[string, ClusterRef]> | undefined = key ? [] : undefined;
       const namer = namerFor(vs?.namespace ?? service?.namespace ?? proxy.namespace, port, refs);
       const routes: Route[] = vs
-        ? (vs.spec.http ?? []).flatMap((http, i) => translateHttpRoute(http, i, port, namer))
+        ? (vs.spec.http ?? []).flatMap((http, i) => translateHttpRoute(http, i, port, namer, { labels: proxy.labels, namespace: proxy.namespace, gateways: ['mesh'] }))
         : [defaultRoute(namer, hostname, port)];
       const rc: RouteConfiguration = { name, virtual_hosts: [{ name, domains: hostAliases(hostname, port, proxy.namespace, knownHosts), routes }] };
       if (limits) applyRateLimits(limits, [rc], registry, namerFor(proxy.namespace, DEFAULT_PORT, refs));
