@@ -351,7 +351,6 @@ function apiListener(name: string): Listener {
         stat_prefix: name,
         rds: { route_config_name: name, config_source: { ads: {}, resource_api_version: 'V3' } },
         http_filters: [
-          { name: 'envoy.filters.http.cors', typed_config: { '@type': TYPE_URL.cors } },
           { name: 'envoy.filters.http.fault', typed_config: { '@type': TYPE_URL.fault } },
           { name: 'envoy.filters.http.router', typed_config: { '@type': TYPE_URL.router } },
         ],
