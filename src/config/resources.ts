@@ -132,8 +132,13 @@ type Checker = (spec: never, issues: ConfigIssue[]) => void;
 
 const semanticChecks: Record<string, Checker> = {
   VirtualService(spec: { hosts?: string[]; http?: HTTPRoute[]; gateways?: string[] }, issues) {
-    if (!spec.hosts || spec.hosts.length === 0) issues.push({ path: 'spec.hosts', reason: 'at least one host is required' });
-    spec.http?.forEach((route, i) => checkHttpRoute(route, `spec.http[${i}]`, issues));
+    // A VirtualService without hosts is a delegate (istiod's validateVirtualService): no gateways, no nested delegation.
+    const delegate = !spec.hosts || spec.hosts.length === 0;
+    if (delegate && spec.gateways?.length) issues.push({ path: 'spec.gateways', reason: 'delegate virtual service must have no gateways specified' });
+    spec.http?.forEach((route, i) => {
+      checkHttpRoute(route, `spec.http[${i}]`, issues);
+      if (delegate && (route as { delegate?: unknown }).delegate) issues.push({ path: `spec.http[${i}].delegate`, reason: 'delegate virtual service cannot have delegate' });
+    });
   },
   DestinationRule(spec: DestinationRuleSpec, issues) {
     checkLoadBalancers(spec, issues);

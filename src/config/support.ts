@@ -87,7 +87,7 @@ function httpRoute(p: string): Record<string, FieldSupport> {
     [`${p}.directResponse.status`]: applied(),
     [`${p}.directResponse.body.string`]: applied(),
     [`${p}.directResponse.body.bytes`]: unsupported('only body.string is sent'),
-    [`${p}.delegate`]: unsupported('VirtualService delegation is not resolved: a delegating route has no destination'),
+    [`${p}.delegate`]: applied('the host-less VirtualService\'s routes are merged in as istiod merges them'),
     [`${p}.rewrite.uri`]: applied(), [`${p}.rewrite.authority`]: applied(),
     [`${p}.rewrite.uriRegexRewrite.match`]: applied(), [`${p}.rewrite.uriRegexRewrite.rewrite`]: applied(),
     [`${p}.timeout`]: applied(),
@@ -173,7 +173,7 @@ const selectorNote = 'selects workloads by their labels';
 export const SUPPORT: Readonly<Record<string, KindSupport>> = {
   VirtualService: {
     fields: {
-      'spec.hosts': applied(), 'spec.gateways': applied('`mesh` (or none) for sidecars; `<ns>/<name>` binds to a Gateway'),
+      'spec.hosts': applied('none: a delegate, merged into the VirtualServices that delegate to it'), 'spec.gateways': applied('`mesh` (or none) for sidecars; `<ns>/<name>` binds to a Gateway'),
       'spec.exportTo': NO_EXPORT_TO,
       ...httpRoute('spec.http[]'),
       'spec.tls': unsupported('no TLS (SNI) routing: meshlet routes HTTP'),

@@ -18,6 +18,7 @@ import { UpstreamTlsTranslator } from './translate-tls.js';
 import { LbEndpointBuilder } from './translate-endpoints.js';
 import { localityEndpoints } from './translate-locality.js';
 import { sidecarFor } from './sidecar.js';
+import { resolveDelegates } from './delegation.js';
 import { consistentHashToHashPolicy, hashForDestination, translateConsistentHash, usesConsistentHash } from './translate-lb.js';
 
 /** The workload a translation is for. */
@@ -79,6 +80,17 @@ export class TranslateCache {
   private readonly vsHosts = new WeakMap<IstioResource, string[]>();
 
   private readonly hashRules = new WeakMap<object, boolean>();
+  private delegatedFor: readonly IstioResource[] | undefined;
+  private delegatedOut: readonly IstioResource[] = [];
+
+  /** @internal The resources with VirtualService delegation resolved, once per input array. */
+  delegated(resources: readonly IstioResource[]): readonly IstioResource[] {
+    if (resources !== this.delegatedFor) {
+      this.delegatedFor = resources;
+      this.delegatedOut = resolveDelegates(resources);
+    }
+    return this.delegatedOut;
+  }
 
   /** @internal Every destination host of a VirtualService, once per resource. */
   destinationHostsOf(vs: MeshVirtualService): string[] {
@@ -211,7 +223,9 @@ function destinationHosts(vs: MeshVirtualService): string[] {
  * `proxy.namespace` sees. Pass a {@link TranslateCache} when translating the
  * same (or a slightly changed) resource set repeatedly, as the control plane does.
  */
-export function translate(resources: readonly IstioResource[], proxy: ProxyInfo, cache?: TranslateCache): EnvoyResources {
+export function translate(input: readonly IstioResource[], proxy: ProxyInfo, cache?: TranslateCache): EnvoyResources {
+  // Root VirtualServices with their delegates merged in, once per resource set (for sidecars and gateways alike).
+  const resources = cache ? cache.delegated(input) : resolveDelegates(input);
   const inputs = cache ? cache.meshInputs(resources) : meshInputs(resources);
   const { registry, virtualServices, hostPorts, rateLimits, knownHosts } = inputs;
   const rules = destinationRules(resources, proxy.namespace);
