@@ -20,6 +20,16 @@ export interface WorkloadOptions {
   namespace?: string;
   labels?: Record<string, string>;
   serviceAccount?: string;
+  /**
+   * `region/zone/subzone`, the workload's own locality: DestinationRule
+   * `localityLbSetting` (distribute, failover, failoverPriority) is applied
+   * relative to it, and it is the xDS Node's locality (istiod computes
+   * priorities against it). Default: the `topology.istio.io/locality` label,
+   * else the `topology.kubernetes.io/region` / `zone` and
+   * `topology.istio.io/subzone` labels (as istio-agent reads the node's
+   * labels); none: no locality-relative balancing.
+   */
+  locality?: string;
 }
 
 /** Options of {@link createMesh}. Identity: `certs: { dir }`, `ca: { dir }` or a control-plane `ca` (see MeshIdentityOptions). */

@@ -33,6 +33,9 @@ import { createAdminServer, DEFAULT_ADMIN_PORT, type AdminServer } from './telem
 import { createMeshGrpc, type MeshGrpc } from './grpc/index.js';
 import type { AdsClient } from './xds/ads-client.js';
 import { subscribe } from './xds/mesh-subscription.js';
+import { defaultInstanceIp } from './xds/node.js';
+import { workloadLocality } from './config/translate-locality.js';
+import { sidecarFor } from './config/sidecar.js';
 import { resolveBootstrap } from './xds/bootstrap.js';
 import { bootstrapIdentitySource, resolveNodeIdentity, type NodeIdentity } from './xds/node.js';
 import { meshTelemetry } from './mesh-telemetry.js';
@@ -73,6 +76,9 @@ export class Mesh {
   /** CLUSTER_ID, MESH_ID and ISTIO_VERSION as node metadata and telemetry both use them (options, bootstrap, env). */
   readonly nodeIdentity: NodeIdentity;
   private closing: Promise<void> | undefined;
+  /** createMesh's outboundTrafficPolicy; a Sidecar selecting this workload overrides it */
+  private readonly defaultOutboundTrafficPolicy: 'ALLOW_ANY' | 'REGISTRY_ONLY';
+  private outboundTrafficPolicy: 'ALLOW_ANY' | 'REGISTRY_ONLY';
 
   /** @internal use {@link createMesh} */
   constructor(options: MeshOptions) {
@@ -83,7 +89,10 @@ export class Mesh {
       labels: w?.labels ?? {},
       ...(w?.serviceAccount !== undefined && { serviceAccount: w.serviceAccount }),
     };
+    const locality = workloadLocality(w?.locality, w?.labels);
+    if (locality) this.proxy.locality = locality;
     this.closeTimeout = options.closeTimeout ?? 1000;
+    this.defaultOutboundTrafficPolicy = this.outboundTrafficPolicy = options.outboundTrafficPolicy ?? 'ALLOW_ANY';
     this.nodeIdentity = resolveNodeIdentity({
       options: { ...(options.clusterId && { clusterId: options.clusterId }), ...(options.meshId && { meshId: options.meshId }), ...(options.istioVersion && { istioVersion: options.istioVersion }) },
       ...bootstrapIdentitySource(options.config !== undefined ? undefined : options.xds ?? {}),
@@ -94,7 +103,8 @@ export class Mesh {
     this.dispatcher = new MeshDispatcher(this, {
       random: options.random ?? defaultRandom,
       localReplies: options.localReplies ?? 'response',
-      outboundTrafficPolicy: options.outboundTrafficPolicy ?? 'ALLOW_ANY',
+      outboundTrafficPolicy: () => this.outboundTrafficPolicy,
+      sourceAddress: options.xds?.address ?? defaultInstanceIp(),
     });
     this.random = options.random ?? defaultRandom;
     this.meshConfig = checkMeshConfig(options.meshConfig, 'MeshOptions', 'meshConfig', 'meshConfig');
@@ -115,7 +125,7 @@ export class Mesh {
     this.grpc = createMeshGrpc(this, {
       random: this.random,
       telemetry: this.telemetry,
-      outboundTrafficPolicy: options.outboundTrafficPolicy ?? 'ALLOW_ANY',
+      outboundTrafficPolicy: () => this.outboundTrafficPolicy,
       contextStore: this.context,
       identity: () => this.security.identity,
       authorize: (call) => this.security.authorization.authorizeGrpc(call),
@@ -123,6 +133,7 @@ export class Mesh {
       // One router: gRPC calls share the HTTP side's deadline queues and rate-limit clients.
       deadlines: this.dispatcher.deadlines,
       globalLimits: this.dispatcher.globalLimits,
+      sourceAddress: this.dispatcher.sourceAddress,
     });
   }
 
@@ -169,8 +180,11 @@ export class Mesh {
     const telemetry = telemetryPolicyFor(resources, this.proxy);
     const meshConfig = meshConfigFromDocuments(docs) ?? this.meshConfig;
     const normalization = meshConfig.pathNormalization?.normalization;
+    // A Sidecar's outboundTrafficPolicy overrides the mesh's for the workloads it selects, as in Istio.
+    const outbound = sidecarFor(resources, this.proxy)?.outboundTrafficPolicy ?? this.defaultOutboundTrafficPolicy;
     const proxy = { ...this.proxy, ...(normalization !== undefined && { pathNormalization: normalization }), accessLog: meshConfig };
     this.applyEnvoy(translate(resources, proxy), `embedded-${++this.generation}`);
+    this.outboundTrafficPolicy = outbound;
     this.security.install(resources);
     this.telemetry.applyPolicy(telemetry);
     this.statusLog.update(admitted.statuses);

@@ -39,7 +39,10 @@ const httpRoute = obj({
   mirrors: list(obj({ destination, percentage: percent }, { required: ['destination'] })),
   mirrorPercentage: percent,
   mirrorPercent: int(0, 100),
-  corsPolicy: any,
+  corsPolicy: obj({
+    allowOrigins: list(stringMatch), allowOrigin: list(str()), allowMethods: list(str()), allowHeaders: list(str()),
+    exposeHeaders: list(str()), maxAge: duration, allowCredentials: bool, unmatchedPreflights: str(['UNSPECIFIED', 'FORWARD', 'IGNORE']),
+  }),
   headers,
 });
 
@@ -55,11 +58,16 @@ export const virtualServiceSpec = obj({
 const loadBalancer = obj({
   simple: str(['UNSPECIFIED', 'LEAST_CONN', 'RANDOM', 'PASSTHROUGH', 'ROUND_ROBIN', 'LEAST_REQUEST']),
   consistentHash: obj({
-    httpHeaderName: str(), httpCookie: obj({ name: str(), path: str(), ttl: duration }), useSourceIp: bool,
-    httpQueryParameterName: str(), ringHash: obj({ minimumRingSize: int(1) }), maglev: obj({ tableSize: int(1) }),
-    minimumRingSize: int(1),
+    httpHeaderName: str(), httpCookie: obj({ name: str(), path: str(), ttl: duration, attributes: list(obj({ name: str(), value: str() })) }), useSourceIp: bool,
+    httpQueryParameterName: str(), ringHash: obj({ minimumRingSize: int(0) }), maglev: obj({ tableSize: int(0) }),
+    minimumRingSize: int(0),
+  }, { oneOf: ['httpHeaderName', 'httpCookie', 'useSourceIp', 'httpQueryParameterName'] }),
+  localityLbSetting: obj({
+    distribute: list(obj({ from: str(), to: map(int(0)) })),
+    failover: list(obj({ from: str(), to: str() })),
+    failoverPriority: list(str()),
+    enabled: bool,
   }),
-  localityLbSetting: any,
   warmupDurationSecs: duration,
 }, { oneOf: ['simple', 'consistentHash'] });
 
@@ -244,6 +252,14 @@ export const telemetrySpec = obj({
 });
 
 /** API groups and versions accepted per kind (v1 plus the older aliases). */
+const sidecarSpec = obj({
+  workloadSelector: obj({ labels: map(str()) }),
+  egress: list(obj({ port: any, bind: str(), captureMode: str(), hosts: list(str()) }, { required: ['hosts'] })),
+  ingress: list(any),
+  outboundTrafficPolicy: obj({ mode: str(['ALLOW_ANY', 'REGISTRY_ONLY']), egressProxy: any }),
+  inboundConnectionPool: any,
+});
+
 export const kinds: Record<string, { groups: readonly string[]; spec: Schema }> = {
   VirtualService: { groups: ['networking.istio.io/v1', 'networking.istio.io/v1beta1', 'networking.istio.io/v1alpha3'], spec: virtualServiceSpec },
   DestinationRule: { groups: ['networking.istio.io/v1', 'networking.istio.io/v1beta1', 'networking.istio.io/v1alpha3'], spec: destinationRuleSpec },
@@ -251,6 +267,7 @@ export const kinds: Record<string, { groups: readonly string[]; spec: Schema }> 
   WorkloadEntry: { groups: ['networking.istio.io/v1', 'networking.istio.io/v1beta1', 'networking.istio.io/v1alpha3'], spec: workloadEntrySpec },
   WorkloadGroup: { groups: ['networking.istio.io/v1', 'networking.istio.io/v1beta1', 'networking.istio.io/v1alpha3'], spec: workloadGroupSpec },
   Gateway: { groups: ['networking.istio.io/v1', 'networking.istio.io/v1beta1', 'networking.istio.io/v1alpha3'], spec: gatewaySpec },
+  Sidecar: { groups: ['networking.istio.io/v1', 'networking.istio.io/v1beta1', 'networking.istio.io/v1alpha3'], spec: sidecarSpec },
   EnvoyFilter: { groups: ['networking.istio.io/v1alpha3'], spec: envoyFilterSpec },
   PeerAuthentication: { groups: ['security.istio.io/v1', 'security.istio.io/v1beta1'], spec: peerAuthenticationSpec },
   AuthorizationPolicy: { groups: ['security.istio.io/v1', 'security.istio.io/v1beta1'], spec: authorizationPolicySpec },

@@ -46,8 +46,22 @@ export interface HTTPMatchRequest {
   gateways?: string[];
 }
 
+/** VirtualService `http[].corsPolicy`. */
+export interface CorsPolicySpec {
+  allowOrigins?: StringMatch[];
+  /** deprecated: exact origins */
+  allowOrigin?: string[];
+  allowMethods?: string[];
+  allowHeaders?: string[];
+  exposeHeaders?: string[];
+  maxAge?: string;
+  allowCredentials?: boolean;
+  unmatchedPreflights?: 'UNSPECIFIED' | 'FORWARD' | 'IGNORE';
+}
+
 export interface HTTPRoute {
   name?: string;
+  corsPolicy?: CorsPolicySpec;
   match?: HTTPMatchRequest[];
   route?: Array<{ destination: Destination; weight?: number; headers?: Headers }>;
   /** `prefixRewrite` and `derivePort` are set only by Gateway API conversion (istiod's internal fields; not in the VirtualService schema). */
@@ -77,7 +91,28 @@ export interface VirtualServiceSpec {
 
 export interface LoadBalancerSettings {
   simple?: 'UNSPECIFIED' | 'LEAST_CONN' | 'RANDOM' | 'PASSTHROUGH' | 'ROUND_ROBIN' | 'LEAST_REQUEST';
-  consistentHash?: { httpHeaderName?: string; useSourceIp?: boolean; httpQueryParameterName?: string; httpCookie?: { name: string } };
+  consistentHash?: ConsistentHashLB;
+  localityLbSetting?: LocalityLoadBalancerSetting;
+}
+
+/** LoadBalancerSettings.ConsistentHashLB: one hash key, and ringHash or maglev. */
+export interface ConsistentHashLB {
+  httpHeaderName?: string;
+  useSourceIp?: boolean;
+  httpQueryParameterName?: string;
+  httpCookie?: { name: string; path?: string; ttl?: string; attributes?: Array<{ name: string; value?: string }> };
+  ringHash?: { minimumRingSize?: number };
+  maglev?: { tableSize?: number };
+  /** deprecated: ringHash.minimumRingSize */
+  minimumRingSize?: number;
+}
+
+/** LocalityLoadBalancerSetting: `region/zone/subzone` patterns; distribute, failover, failoverPriority. */
+export interface LocalityLoadBalancerSetting {
+  distribute?: Array<{ from?: string; to?: Record<string, number> }>;
+  failover?: Array<{ from?: string; to?: string }>;
+  failoverPriority?: string[];
+  enabled?: boolean | null;
 }
 
 export interface ConnectionPoolSettings {
@@ -211,6 +246,9 @@ export interface TelemetrySpec {
   accessLogging?: unknown;
 }
 
+export type { SidecarSpec } from './sidecar.js';
+import type { SidecarSpec } from './sidecar.js';
+
 export interface ObjectMeta {
   name: string;
   namespace: string;
@@ -235,6 +273,7 @@ export type IstioResource =
   | { apiVersion: string; kind: 'GatewayClass'; metadata: ObjectMeta; spec: GatewayClassSpec }
   /** gateway.networking.k8s.io Gateway, named as istiod names the kind so it cannot be taken for Istio's Gateway. */
   | { apiVersion: string; kind: 'KubernetesGateway'; metadata: ObjectMeta; spec: KubernetesGatewaySpec }
+  | { apiVersion: string; kind: 'Sidecar'; metadata: ObjectMeta; spec: SidecarSpec }
   | { apiVersion: string; kind: 'Gateway' | 'EnvoyFilter' | 'PeerAuthentication' | 'AuthorizationPolicy'; metadata: ObjectMeta; spec: Record<string, unknown> };
 
 export type IstioKind = IstioResource['kind'];

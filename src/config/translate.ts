@@ -8,7 +8,7 @@ import type { Cluster, ClusterLoadAssignment, EnvoyResources, Listener, Route, R
 import { TYPE_URL } from './envoy.js';
 import type { Destination, DestinationRuleSpec, IstioResource, ResourceOf, TrafficPolicy, VirtualServiceSpec } from './istio-types.js';
 import { buildRegistry, endpointPort, expandHost, hostAliases, kubernetesAltNames, type Service, type ServiceEndpoint } from './registry.js';
-import { clusterName, defaultRetryPolicy, translateHttpRoute } from './translate-routes.js';
+import { clusterName, defaultRoute, hasSourceMatches, translateHttpRoute, type ClusterNamer } from './translate-routes.js';
 import { translateConnectionPool, translateOutlierDetection } from './translate-resilience.js';
 import { applyEnvoyFilterRateLimits, applyRateLimits } from './translate-ratelimit.js';
 import { translateInbound, VIRTUAL_INBOUND } from './translate-inbound.js';
@@ -18,6 +18,10 @@ import { translateGateway } from './translate-gateway.js';
 import { UpstreamTlsTranslator } from './translate-tls.js';
 import { LbEndpointBuilder } from './translate-endpoints.js';
 import { CONSUMER_NAMESPACE, translateGatewayApiRoute, usesGatewaySemantics, withGatewayApiRoutes } from './gateway-api/index.js';
+import { localityEndpoints } from './translate-locality.js';
+import { sidecarFor } from './sidecar.js';
+import { resolveDelegates } from './delegation.js';
+import { consistentHashToHashPolicy, hashForDestination, translateConsistentHash, usesConsistentHash } from './translate-lb.js';
 
 /** The workload a translation is for. */
 export interface ProxyInfo {
@@ -25,6 +29,12 @@ export interface ProxyInfo {
   namespace: string;
   labels: Record<string, string>;
   serviceAccount?: string;
+  /**
+   * The proxy's own locality (`region/zone/subzone`): localityLbSetting is
+   * applied relative to it. Undefined: endpoints are grouped by locality but
+   * given no proxy-relative priorities or weights.
+   */
+  locality?: string;
   /** The mesh's `meshConfig.pathNormalization.normalization`, for the inbound listener (default BASE). */
   pathNormalization?: PathNormalizationType;
   /** The mesh's access-log settings (meshConfig accessLogFile…, extensionProviders), with Telemetry `accessLogging`. */
@@ -74,6 +84,33 @@ export class TranslateCache {
   private inputs: MeshInputs | undefined;
   private readonly serviceKeys = new WeakMap<Service, string>();
   private readonly vsHosts = new WeakMap<IstioResource, string[]>();
+
+  private readonly hashRules = new WeakMap<object, boolean>();
+  private delegatedFor: readonly IstioResource[] | undefined;
+  private delegatedOut: readonly IstioResource[] = [];
+
+  /** @internal The resources with VirtualService delegation resolved, once per input array. */
+  delegated(resources: readonly IstioResource[]): readonly IstioResource[] {
+    if (resources !== this.delegatedFor) {
+      this.delegatedFor = resources;
+      this.delegatedOut = resolveDelegates(resources);
+    }
+    return this.delegatedOut;
+  }
+
+  /** @internal Every destination host of a VirtualService, once per resource. */
+  destinationHostsOf(vs: MeshVirtualService): string[] {
+    let hosts = this.vsHosts.get(vs.resource);
+    if (!hosts) this.vsHosts.set(vs.resource, (hosts = destinationHosts(vs)));
+    return hosts;
+  }
+
+  /** @internal Whether a DestinationRule uses consistentHash anywhere, once per rule. */
+  hashes(rule: DestinationRuleSpec): boolean {
+    let v = this.hashRules.get(rule);
+    if (v === undefined) this.hashRules.set(rule, (v = usesConsistentHash(rule)));
+    return v;
+  }
 
   /** Starts a generation: entries the previous one did not use go. */
   rotate(): void {
@@ -201,8 +238,10 @@ function destinationHosts(vs: MeshVirtualService): string[] {
  * same (or a slightly changed) resource set repeatedly, as the control plane does.
  */
 export function translate(input: readonly IstioResource[], proxy: ProxyInfo, cache?: TranslateCache): EnvoyResources {
-  // Gateway API routes join as the VirtualServices istiod makes of them (same array per input, so caches hold).
-  const resources = withGatewayApiRoutes(input);
+  // Gateway API routes join as the VirtualServices istiod makes of them (same array per input, so caches hold);
+  // root VirtualServices get their delegates merged in, once per resource set (for sidecars and gateways alike).
+  const withRoutes = withGatewayApiRoutes(input);
+  const resources = cache ? cache.delegated(withRoutes) : resolveDelegates(withRoutes);
   const inputs = cache ? cache.meshInputs(resources) : meshInputs(resources);
   const { registry, virtualServices, hostPorts, rateLimits, knownHosts, consumerRoutes } = inputs;
   const consumer = consumerRoutes.get(proxy.namespace);
@@ -211,22 +250,35 @@ export function translate(input: readonly IstioResource[], proxy: ProxyInfo, cac
   const out: EnvoyResources = { listeners: [], routes: [], clusters: [], endpoints: [] };
   const clusters = new Map<string, ClusterRef>();
 
-  const namerFor = (vsNamespace: string, listenerPort: number, refs?: Array<[string, ClusterRef]>) => (dest: Destination): string => {
-    const hostname = expandHost(dest.host, vsNamespace);
-    const service = registry.get(hostname);
-    const portNumber = dest.port?.number ?? (service?.ports.length === 1 ? service.ports[0]!.number : listenerPort);
-    const name = clusterName(portNumber, dest.subset, hostname);
-    const ref = { hostname, port: portNumber, subset: dest.subset };
-    if (!clusters.has(name)) clusters.set(name, ref);
-    refs?.push([name, ref]);
-    return name;
+  const namerFor = (vsNamespace: string, listenerPort: number, refs?: Array<[string, ClusterRef]>): ClusterNamer => {
+    const namer: ClusterNamer = (dest: Destination): string => {
+      const hostname = expandHost(dest.host, vsNamespace);
+      const service = registry.get(hostname);
+      const portNumber = dest.port?.number ?? (service?.ports.length === 1 ? service.ports[0]!.number : listenerPort);
+      const name = clusterName(portNumber, dest.subset, hostname);
+      const ref = { hostname, port: portNumber, subset: dest.subset };
+      if (!clusters.has(name)) clusters.set(name, ref);
+      refs?.push([name, ref]);
+      return name;
+    };
+    namer.hashPolicy = (dest: Destination) => {
+      const ch = hashForDestination(rules.get(expandHost(dest.host, vsNamespace)), dest);
+      return ch ? consistentHashToHashPolicy(ch) : undefined;
+    };
+    return namer;
   };
 
+  // A Sidecar scopes what this workload sees: hosts outside its egress get no listener, route or cluster.
+  const sidecar = sidecarFor(resources, proxy);
+  const hidden = (hostname: string, service: Service | undefined): boolean =>
+    sidecar !== undefined && !sidecar.visible(hostname, service?.namespace ?? virtualServices.get(hostname)?.namespace ?? proxy.namespace);
   for (const [name, { hostname, port, service }] of hostPorts) {
+    if (hidden(hostname, service)) continue;
     const consumerRoute = consumer?.get(hostname);
     const vs = consumerRoute ?? virtualServices.get(hostname);
     const limits = rateLimits.get(hostname);
-    const key = cache && !limits && !consumerRoute ? `R${ownNamespace(hostname, proxy.namespace) ? 1 : 0}${cache.routeKey(inputs, name, hostname)}` : undefined;
+    // Routes that match on the caller depend on this proxy: they are not shared through the cache.
+    const key = cache && !limits && !consumerRoute && !(vs && hasSourceMatches(vs.spec.http)) ? `R${ownNamespace(hostname, proxy.namespace) ? 1 : 0}${cache.routeKey(inputs, name, hostname)}${hashRulesKey(cache, inputs, rules, hostname)}` : undefined;
     let built = key ? cache!.get<HostPortOutput>(key) : undefined;
     if (built) {
       for (const [n, ref] of built.refs) if (!clusters.has(n)) clusters.set(n, ref);
@@ -234,12 +286,13 @@ export function translate(input: readonly IstioResource[], proxy: ProxyInfo, cac
       // The clusters a host port names matter only for replaying it from the cache.
       const refs: Array<[string, ClusterRef]> | undefined = key ? [] : undefined;
       const namer = namerFor(vs?.namespace ?? service?.namespace ?? proxy.namespace, port, refs);
-      const vsRoutes = vs ? (vs.spec.http ?? []).flatMap((http, i) => (usesGatewaySemantics(vs.resource) ? translateGatewayApiRoute : translateHttpRoute)(http, i, port, namer)) : [];
+      const source = { labels: proxy.labels, namespace: proxy.namespace, gateways: ['mesh'] };
+      const vsRoutes = vs
+        ? (vs.spec.http ?? []).flatMap((http, i) => (usesGatewaySemantics(vs.resource) ? translateGatewayApiRoute(http, i, port, namer) : translateHttpRoute(http, i, port, namer, source)))
+        : [];
       // As istiod (BuildSidecarVirtualHostWrapper): a VirtualService with no route for this port
       // (every match names another port) leaves the port to the service's default route.
-      const routes: Route[] = vsRoutes.length > 0
-        ? vsRoutes
-        : [{ name: 'default', match: { prefix: '/' }, route: { cluster: namer({ host: hostname, port: { number: port } }), timeout: { seconds: 0, nanos: 0 }, retry_policy: defaultRetryPolicy() } }];
+      const routes: Route[] = vsRoutes.length > 0 ? vsRoutes : [defaultRoute(namer, hostname, port)];
       const rc: RouteConfiguration = { name, virtual_hosts: [{ name, domains: hostAliases(hostname, port, proxy.namespace, knownHosts), routes }] };
       if (limits) applyRateLimits(limits, [rc], registry, namerFor(proxy.namespace, DEFAULT_PORT, refs));
       namer({ host: hostname, port: { number: port } });
@@ -262,6 +315,7 @@ export function translate(input: readonly IstioResource[], proxy: ProxyInfo, cac
   // As istiod's cluster builder: every service port has a cluster per DestinationRule subset, referenced or
   // not, so a route that starts using a subset finds its cluster already there (make before break).
   for (const { hostname, port, service } of hostPorts.values()) {
+    if (hidden(hostname, service)) continue;
     const subsets = service ? rules.get(hostname)?.subsets : undefined;
     if (!subsets) continue;
     for (const s of subsets) {
@@ -274,7 +328,7 @@ export function translate(input: readonly IstioResource[], proxy: ProxyInfo, cac
   for (const [name, { hostname, port: portNumber, subset }] of clusters) {
     const rule = rules.get(hostname);
     const service = registry.get(hostname);
-    const key = cache ? `C\0${name}\0${rule ? cache.id(rule) : '-'}\0${cache.serviceKey(service)}\0${upstreamTls.cacheKey}` : undefined;
+    const key = cache ? `C\0${name}\0${rule ? cache.id(rule) : '-'}\0${cache.serviceKey(service)}\0${upstreamTls.cacheKey}\0${proxy.locality ?? '-'}` : undefined;
     let built = key ? cache!.get<{ cluster: Cluster; endpoints: ClusterLoadAssignment }>(key) : undefined;
     if (!built) {
       const port = service?.ports.find((p) => p.number === portNumber) ?? { number: portNumber, name: `port-${portNumber}`, protocol: 'HTTP' };
@@ -282,23 +336,28 @@ export function translate(input: readonly IstioResource[], proxy: ProxyInfo, cac
       const policy = mergePolicies(rule?.trafficPolicy, subsetSpec?.trafficPolicy, port.number);
       const endpoints = subsetEndpoints(service?.endpoints ?? [{ address: hostname, ports: {}, labels: {}, weight: 1, namespace: '' }], subset, subsetSpec);
       const cluster = Object.assign(edsCluster(name, policy), upstreamTls.cluster({ tls: policy.tls, service, hostname, port: port.number, subset, endpoints }, (e) => endpointPort(e, port)));
-      built = {
-        cluster,
-        endpoints: {
-          cluster_name: name,
-          endpoints: endpoints.length === 0 ? [] : [{
-            locality: {},
-            load_balancing_weight: { value: 1 },
-            lb_endpoints: endpoints.map((e) => lbEndpoints.of(e, port)),
-          }],
-        },
-      };
+      built = { cluster, endpoints: { cluster_name: name, endpoints: localityEndpoints(cluster, endpoints, (e) => lbEndpoints.of(e, port), policy, proxy) } };
       if (key) cache!.set(key, built);
     }
     out.clusters.push(built.cluster);
     out.endpoints.push(built.endpoints);
   }
   return out;
+}
+
+/**
+ * What a host port's routes take from DestinationRules: the rules (by
+ * identity) of its destinations that balance by consistent hash, whose hash
+ * policies the routes carry. Part of the route cache key.
+ */
+function hashRulesKey(cache: TranslateCache, inputs: MeshInputs, rules: Map<string, DestinationRuleSpec>, hostname: string): string {
+  const vs = inputs.virtualServices.get(hostname);
+  let key = '';
+  for (const h of vs ? cache.destinationHostsOf(vs) : [hostname]) {
+    const rule = rules.get(h);
+    if (rule && cache.hashes(rule)) key += `\0h${cache.id(rule)}`;
+  }
+  return key;
 }
 
 /** A service's endpoints a cluster carries: all of them, or those the subset's labels select (none for an unknown subset). */
@@ -346,6 +405,8 @@ function edsCluster(name: string, policy: TrafficPolicy): Cluster {
     connect_timeout: msToProto(10_000),
     lb_policy: lb === 'LEAST_REQUEST' || lb === 'LEAST_CONN' ? 'LEAST_REQUEST' : lb === 'RANDOM' ? 'RANDOM' : 'ROUND_ROBIN',
   };
+  const hash = translateConsistentHash(policy.loadBalancer, { kind: 'DestinationRule', resource: name, path: 'trafficPolicy.loadBalancer' });
+  if (hash) Object.assign(cluster, hash);
   // Object.assign keeps a spread's key order and overrides (connect_timeout) at a fraction of its cost.
   if (policy.outlierDetection) Object.assign(cluster, translateOutlierDetection(policy.outlierDetection, { kind: 'DestinationRule', resource: name, path: 'trafficPolicy.outlierDetection' }));
   return Object.assign(cluster, translateConnectionPool(policy.connectionPool, { kind: 'DestinationRule', resource: name, path: 'trafficPolicy.connectionPool' }));

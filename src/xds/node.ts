@@ -39,6 +39,8 @@ export interface WorkloadInfo {
   meshId?: string;
   /** ISTIO_VERSION (default {@link ISTIO_VERSION}). */
   istioVersion?: string;
+  /** `region/zone/subzone`: the Node's locality, which istiod computes locality priorities against. */
+  locality?: string;
 }
 
 /** The identity values node metadata and telemetry share. */
@@ -121,6 +123,16 @@ export function defaultInstanceIp(): string {
   return '127.0.0.1';
 }
 
+/** `region/zone/subzone` → the Node's Locality (empty parts left out). */
+function nodeLocality(locality: string | undefined): Record<string, string> {
+  const [region, zone, subZone] = (locality ?? '').split('/');
+  const out: Record<string, string> = {};
+  if (region) out.region = region;
+  if (zone) out.zone = zone;
+  if (subZone) out.sub_zone = subZone;
+  return out;
+}
+
 /** Builds the Istio-style Node for a workload. */
 export function buildNode(workload: WorkloadInfo): XdsNode {
   const ns = workload.namespace;
@@ -150,7 +162,7 @@ export function buildNode(workload: WorkloadInfo): XdsNode {
     id: `sidecar~${ip}~${pod}.${ns}~${ns}.svc.cluster.local`,
     cluster: `${app}.${ns}`,
     metadata: toStruct(metadata),
-    locality: {},
+    locality: nodeLocality(workload.locality),
     user_agent_name: 'meshlet',
     user_agent_version: '0.1.0',
     client_features: ['envoy.lb.does_not_support_overprovisioning'],

@@ -7,7 +7,7 @@ import { renderCompatibility } from '../../scripts/istio-compatibility.js';
 test('docs/istio-compatibility.md is what `npm run docs:compat` generates from src/config/support.ts', () => {
   const committed = readFileSync(new URL('../../docs/istio-compatibility.md', import.meta.url), 'utf8');
   assert.equal(committed, renderCompatibility(), 'the committed page is stale: run `npm run docs:compat`');
-  assert.match(committed, /\| `spec\.http\[\]\.corsPolicy` \| \*\*not supported\*\* \(warning\) \|/);
+  assert.match(committed, /\| `spec\.http\[\]\.corsPolicy` \| applied \|/);
 });
 
 test('docs/gateway-api.md carries the Gateway API kinds\' support table as `npm run docs:compat` generates it', async () => {
