@@ -120,6 +120,9 @@ export class AgentConnection implements RequestSink, ResponseConnection {
     } else if (this.stream !== undefined) {
       this.stream.push(null);
       this.stream = undefined;
+      // The body is all pushed: whatever undici has yet to read, the pipe needs no more pausing for it.
+      this.bodyPaused = false;
+      this.resumeReading();
     }
   }
 

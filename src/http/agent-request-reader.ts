@@ -12,6 +12,8 @@
  * writes those, so a refusal means the bytes did not come from it.
  */
 
+import { AUTHORITY, HEX, hasToken, isFieldValue, isTarget, isToken, isWhitespace, TOKEN } from './http1-syntax.js';
+
 /** Why a request was refused: the status the connection answers with before it closes. */
 export type MalformedStatus = 400 | 431 | 501;
 
@@ -86,23 +88,6 @@ const LF = 10;
 const HEAD_END = Buffer.from('\r\n\r\n', 'latin1');
 
 /**
- * RFC 9110 token characters (method, header name): `!#$%&'*+-.^_`|~`, digits, letters.
- * A table, so validating a name is one lookup per character.
- */
-const TOKEN = new Uint8Array(128);
-for (const c of "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ") TOKEN[c.charCodeAt(0)] = 1;
-
-/** Hex digit values, -1 for anything else. */
-const HEX = new Int8Array(256).fill(-1);
-for (let i = 0; i < 16; i++) {
-  HEX['0123456789abcdef'.charCodeAt(i)] = i;
-  HEX['0123456789ABCDEF'.charCodeAt(i)] = i;
-}
-
-/** An authority as a Host header or absolute-form target may carry it (RFC 3986 reg-name, IP literal, port). */
-const AUTHORITY = /^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-._~!$&'()*+,;=%]*)(?::[0-9]*)?$/;
-
-/**
  * Reads HTTP/1.1 requests from the chunks of one connection. `execute` takes
  * each chunk as it arrives; after a request ends it keeps what follows (a
  * pipelined request) until `resume`, so responses go out in request order.
@@ -112,6 +97,8 @@ export class RequestReader {
   /** head bytes of earlier chunks while a head spans several */
   private headChunks: Buffer[] = [];
   private headBytes = 0;
+  /** the last bytes of those chunks (at most 3) */
+  private headTail: number[] = [];
   /** body bytes left: of the content-length, or of the current chunk */
   private remaining = 0;
   private chunkDigits = 0;
@@ -204,7 +191,9 @@ export class RequestReader {
     if (end === -1) {
       this.headBytes += chunk.length - offset;
       if (this.headBytes > MAX_HEAD_BYTES) return this.fail(431, 'request head too large');
-      this.headChunks.push(offset === 0 ? chunk : chunk.subarray(offset));
+      const piece = offset === 0 ? chunk : chunk.subarray(offset);
+      this.headChunks.push(piece);
+      this.keepTail(piece);
       return chunk.length;
     }
     if (this.headBytes + (end - offset) > MAX_HEAD_BYTES) return this.fail(431, 'request head too large');
@@ -215,6 +204,7 @@ export class RequestReader {
       this.headChunks.push(chunk.subarray(offset, end));
       const head = Buffer.concat(this.headChunks); // the one copy, only for a head that spans chunks
       this.headChunks = [];
+      this.headTail = [];
       text = head.toString('latin1', 0, head.length - 4);
     }
     this.headBytes = 0;
@@ -222,15 +212,22 @@ export class RequestReader {
     return end;
   }
 
-  /** The head's end when "\r\n\r\n" straddles the previous chunk and this one (absolute offset in chunk), else -1. */
+  /** The head's end when "\r\n\r\n" straddles earlier chunks and this one (absolute offset in chunk), else -1. */
   private endAcrossChunks(chunk: Buffer, offset: number): number {
-    const last = this.headChunks[this.headChunks.length - 1]!;
-    const tailLength = Math.min(3, last.length);
-    const probe = Buffer.allocUnsafe(tailLength + Math.min(3, chunk.length - offset));
-    last.copy(probe, 0, last.length - tailLength);
-    chunk.copy(probe, tailLength, offset, offset + probe.length - tailLength);
+    const tail = this.headTail;
+    const take = Math.min(3, chunk.length - offset);
+    const probe = Buffer.allocUnsafe(tail.length + take);
+    for (let i = 0; i < tail.length; i++) probe[i] = tail[i]!;
+    chunk.copy(probe, tail.length, offset, offset + take);
     const at = probe.indexOf(HEAD_END);
-    return at === -1 ? -1 : offset + at + 4 - tailLength;
+    return at === -1 ? -1 : offset + at + 4 - tail.length;
+  }
+
+  /** Keeps the head's last three bytes, where the end of a head that spans chunks may begin. */
+  private keepTail(piece: Buffer): void {
+    const tail = this.headTail;
+    for (let i = Math.max(0, piece.length - 3); i < piece.length; i++) tail.push(piece[i]!);
+    if (tail.length > 3) tail.splice(0, tail.length - 3);
   }
 
   private parseHead(text: string): void {
@@ -397,7 +394,7 @@ export class RequestReader {
       // Trailer fields are read and dropped: an upstream request body cannot carry them.
       case State.TrailerLineStart:
         if (b === CR) this.state = State.TrailerEndLf;
-        else if (b === LF || b === 32 || b === 9 || b >= 128 || TOKEN[b] !== 1) this.fail(400, 'malformed trailer');
+        else if (b === LF || b === 32 || b === 9 || TOKEN[b] !== 1) this.fail(400, 'malformed trailer');
         else this.state = State.TrailerLine;
         this.lineBytes++;
         return;
@@ -426,46 +423,9 @@ export class RequestReader {
   private fail(status: MalformedStatus, reason: string): number {
     this.state = State.Dead;
     this.headChunks = [];
+    this.headTail = [];
     this.rest = undefined;
     this.sink.onMalformed(status, reason);
     return Number.MAX_SAFE_INTEGER;
   }
-}
-
-function isToken(s: string): boolean {
-  if (s.length === 0) return false;
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    if (c >= 128 || TOKEN[c] !== 1) return false;
-  }
-  return true;
-}
-
-/** What node's client allows in a path (`[\u0021-\u00ff]`), minus DEL. */
-function isTarget(s: string): boolean {
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    if (c <= 32 || c === 127) return false;
-  }
-  return true;
-}
-
-/** RFC 9110 field-value: VCHAR, obs-text, SP and HTAB; no CR, LF, NUL or other controls. */
-function isFieldValue(s: string, from: number, to: number): boolean {
-  for (let i = from; i < to; i++) {
-    const c = s.charCodeAt(i);
-    if ((c < 32 && c !== 9) || c === 127) return false;
-  }
-  return true;
-}
-
-function isWhitespace(c: number): boolean {
-  return c === 32 || c === 9;
-}
-
-/** `token` is one of the comma-separated list elements of `list` (lower-case both). */
-function hasToken(list: string, token: string): boolean {
-  if (list === token) return true;
-  for (const part of list.split(',')) if (part.trim() === token) return true;
-  return false;
 }

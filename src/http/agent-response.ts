@@ -11,6 +11,7 @@
  */
 import { STATUS_CODES } from 'node:http';
 import type { LegacyHandler } from './handler.js';
+import { validName, validText, validValue } from './http1-syntax.js';
 
 /** What a response needs from its connection (agent-connection.ts). */
 export interface ResponseConnection {
@@ -266,33 +267,5 @@ function responseHeaderKind(name: Buffer, status: number): number {
 /** ASCII case-insensitive comparison of a header name with a lower-case literal of the same length. */
 function equalsLower(name: Buffer, lower: string): boolean {
   for (let i = 0; i < lower.length; i++) if ((name[i]! | 0x20) !== lower.charCodeAt(i)) return false;
-  return true;
-}
-
-/** RFC 9110 token bytes, as in agent-request-reader.ts. */
-const TOKEN = new Uint8Array(256);
-for (const c of "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ") TOKEN[c.charCodeAt(0)] = 1;
-
-function validName(name: Buffer): boolean {
-  if (name.length === 0) return false;
-  for (let i = 0; i < name.length; i++) if (TOKEN[name[i]!] !== 1) return false;
-  return true;
-}
-
-/** No CR, LF, NUL or other controls but HTAB: a value cannot end its line early. */
-function validValue(value: Buffer): boolean {
-  for (let i = 0; i < value.length; i++) {
-    const c = value[i]!;
-    if ((c < 32 && c !== 9) || c === 127) return false;
-  }
-  return true;
-}
-
-function validText(text: string): boolean {
-  if (text.length === 0) return false;
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    if ((c < 32 && c !== 9) || c === 127 || c > 255) return false;
-  }
   return true;
 }
