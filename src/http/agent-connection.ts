@@ -13,7 +13,7 @@
  */
 import type { AsyncLocalStorage } from 'node:async_hooks';
 import { Readable } from 'node:stream';
-import type { Context } from '@opentelemetry/api';
+import { type Context, ROOT_CONTEXT } from '@opentelemetry/api';
 import type { Dispatcher } from 'undici';
 import { STATUS_CODES } from 'node:http';
 import { AgentResponse, type ResponseConnection } from './agent-response.js';
@@ -206,10 +206,11 @@ export class AgentConnection implements RequestSink, ResponseConnection {
     }
     const opts: Dispatcher.DispatchOptions = { origin: this.lastOrigin, method: head.method as Dispatcher.HttpMethod, path: head.target, headers: head.headers, body };
     const server = this.server;
-    const ctx = head.contextId !== undefined ? server.takeContext(head.contextId) : undefined;
+    // The pipe's events fire in whatever context wrote or resumed it last; a request without a noted
+    // context is dispatched in the root one, never in another request's.
+    const ctx = (head.contextId !== undefined ? server.takeContext(head.contextId) : undefined) ?? ROOT_CONTEXT;
     try {
-      if (ctx === undefined) server.dispatcher.dispatch(opts, response as unknown as Dispatcher.DispatchHandler);
-      else runInContext(server.context, ctx, dispatchWith, undefined, [server.dispatcher, opts, response]);
+      runInContext(server.context, ctx, dispatchWith, undefined, [server.dispatcher, opts, response]);
     } catch (err) {
       response.onError(err as Error);
     }

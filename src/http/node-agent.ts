@@ -20,7 +20,7 @@ import type { AsyncLocalStorage } from 'node:async_hooks';
 import { Agent as HttpAgent, type AgentOptions, type ClientRequest } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
 import type { Duplex } from 'node:stream';
-import { type Context, context as otelContext } from '@opentelemetry/api';
+import { type Context, context as otelContext, ROOT_CONTEXT } from '@opentelemetry/api';
 import type { Dispatcher } from 'undici';
 import { AgentConnection, type AgentWireServer } from './agent-connection.js';
 import { CONTEXT_HEADER } from './agent-request-reader.js';
@@ -70,8 +70,10 @@ class AgentServer implements AgentWireServer {
   /** Notes the caller's context for a request about to be written. */
   track(req: ClientRequest): void {
     if (req.headersSent) return; // raw-array headers are serialized at once: no room for the id
+    const ctx = this.mesh.context.getStore() ?? otelContext.active();
+    if (ctx === ROOT_CONTEXT) return; // nothing to hand over: the request is dispatched in the root context
     const id = String(++this.nextId);
-    this.contexts.set(id, this.mesh.context.getStore() ?? otelContext.active());
+    this.contexts.set(id, ctx);
     req.setHeader(CONTEXT_HEADER, id);
     req.on('close', this.untrack);
   }
