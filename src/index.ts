@@ -27,3 +27,5 @@ export { DEFAULT_SERVER_TIMEOUTS, type ServerTimeouts } from './security/server-
 export { normalizePath, pathNormalizationSettings, type PathNormalizationType, type PathNormalizationSettings, type PathNormalizationResult } from './core/path-normalization.js';
 export type { ResourceStatus } from './config/admission.js';
 export { WARNING_CODES, type ConfigWarning, type WarningCode } from './config/support-check.js';
+export { istioAgentOptions, type IstioAgentOptions, ISTIOD_DISCOVERY_ADDRESS } from './xds/istio-agent.js';
+export { type ControlPlaneTlsOptions, ISTIO_ROOT_CERT_FILE, ISTIO_TOKEN_FILE } from './xds/channel-credentials.js';

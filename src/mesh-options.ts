@@ -12,6 +12,7 @@ import type { OutboundTrafficPolicy } from './http/dispatcher.js';
 import type { LocalReplyMode } from './http/local-reply.js';
 import type { MeshIdentityOptions } from './security/mesh-security.js';
 import type { PropagationFormat } from './telemetry/propagation.js';
+import type { ControlPlaneTlsOptions } from './xds/channel-credentials.js';
 
 /** The workload this mesh instance runs as (its identity and labels). */
 export interface WorkloadOptions {
@@ -19,6 +20,16 @@ export interface WorkloadOptions {
   namespace?: string;
   labels?: Record<string, string>;
   serviceAccount?: string;
+  /**
+   * `region/zone/subzone`, the workload's own locality: DestinationRule
+   * `localityLbSetting` (distribute, failover, failoverPriority) is applied
+   * relative to it, and it is the xDS Node's locality (istiod computes
+   * priorities against it). Default: the `topology.istio.io/locality` label,
+   * else the `topology.kubernetes.io/region` / `zone` and
+   * `topology.istio.io/subzone` labels (as istio-agent reads the node's
+   * labels); none: no locality-relative balancing.
+   */
+  locality?: string;
 }
 
 /** Options of {@link createMesh}. Identity: `certs: { dir }`, `ca: { dir }` or a control-plane `ca` (see MeshIdentityOptions). */
@@ -50,8 +61,15 @@ export interface MeshOptions extends MeshIdentityOptions {
     ports?: Record<string, number>;
     /** WorkloadGroup of the workload's namespace to register into (AUTO_REGISTER_GROUP); needs mTLS as its service account */
     autoRegisterGroup?: string;
-    /** ADS over mTLS, the server checked against the mesh root; default true with the control plane's CA (`ca: { root }`) */
-    tls?: boolean;
+    /**
+     * ADS over TLS. `true`: mTLS with the workload certificate, the server
+     * checked against the mesh root and pinned as the CA (`ca.identity`);
+     * default true with the control plane's CA (`ca: { root }`). An object
+     * sets root, pinned server name, token file (istiod's
+     * `authorization: Bearer`, re-read for each stream) and client
+     * certificate (docs/istio.md "xDS over TLS").
+     */
+    tls?: boolean | ControlPlaneTlsOptions;
     /**
      * Outbound listeners to subscribe by name, as gRPC's xDS client does (`reviews:9080`,
      * `reviews.default.svc.cluster.local:9080`, or a bare host for all its ports). Default:
@@ -96,6 +114,8 @@ export interface MeshOptions extends MeshIdentityOptions {
     metrics?: boolean; metadataExchange?: boolean; maxPeers?: number; maxSeries?: number;
     /** Istio's source_/destination_canonical_service and _canonical_revision labels (default true, as Istio; Kiali needs them). */
     canonicalLabels?: boolean;
+    /** Access-log bytes that may wait for a slow file, per file (default 1 MiB); past it lines are dropped and counted. */
+    accessLogBufferBytes?: number;
   };
   /**
    * The cluster this workload runs in: CLUSTER_ID in the node metadata sent to

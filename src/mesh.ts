@@ -14,8 +14,9 @@ import { pathNormalizationSettings } from './core/path-normalization.js';
 import { translate, type ProxyInfo } from './config/translate.js';
 import type { EnvoyResources, Listener } from './config/envoy.js';
 import { fromStruct } from './config/struct.js';
-import { SECURITY_METADATA_KEY, TELEMETRY_METADATA_KEY } from './config/translate-inbound.js';
+import { TELEMETRY_METADATA_KEY } from './config/translate-inbound.js';
 import { inboundListener } from './core/listener-role.js';
+import { inboundListenersOf } from './core/inbound-listener.js';
 import { defaultRandom, type RandomSource } from './core/random.js';
 import { retireCluster } from './core/cluster.js';
 import { clusterStatuses, type ClusterStatus } from './core/cluster-status.js';
@@ -26,25 +27,28 @@ import { compileSnapshot, emptySnapshot, type Snapshot } from './core/snapshot.j
 import { MeshDispatcher } from './http/dispatcher.js';
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type { Context } from '@opentelemetry/api';
-import { MeshTelemetry } from './telemetry/telemetry.js';
+import type { MeshTelemetry } from './telemetry/telemetry.js';
 import { telemetryPolicyFor } from './telemetry/telemetry-policy.js';
 import { createAdminServer, DEFAULT_ADMIN_PORT, type AdminServer } from './telemetry/admin.js';
 import { createMeshGrpc, type MeshGrpc } from './grpc/index.js';
 import type { AdsClient } from './xds/ads-client.js';
 import { subscribe } from './xds/mesh-subscription.js';
+import { defaultInstanceIp } from './xds/node.js';
+import { workloadLocality } from './config/translate-locality.js';
+import { sidecarFor } from './config/sidecar.js';
 import { resolveBootstrap } from './xds/bootstrap.js';
-import { bootstrapMetadata, resolveNodeIdentity, type NodeIdentity, type NodeIdentitySources } from './xds/node.js';
+import { bootstrapIdentitySource, resolveNodeIdentity, type NodeIdentity } from './xds/node.js';
+import { meshTelemetry } from './mesh-telemetry.js';
 import { expressMiddleware, type ExpressMiddleware } from './http/express.js';
 import { fastifyPlugin, type MeshFastifyPlugin } from './http/fastify.js';
 import { InboundServer } from './http/inbound.js';
 import { validateInboundPolicy } from './core/inbound-policy.js';
 // security: identity, mTLS, authorization
-import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
+import type { IncomingMessage, RequestListener } from 'node:http';
 import type { Http2SecureServer } from 'node:http2';
 import type { Server as HttpsServer } from 'node:https';
 import type { TlsOptions, TLSSocket } from 'node:tls';
 import { InboundPolicyCompiler } from './core/inbound-policy.js';
-import { authorizationFilterFactory } from './security/inbound-authz.js';
 import { MeshSecurity, type InboundChain, type MeshIdentityOptions } from './security/mesh-security.js';
 import type { AnyRequestListener, Http2RequestListener, MeshRequestListener } from './security/mesh-http2.js';
 import type { MeshServer } from './security/mesh-server.js';
@@ -72,6 +76,9 @@ export class Mesh {
   /** CLUSTER_ID, MESH_ID and ISTIO_VERSION as node metadata and telemetry both use them (options, bootstrap, env). */
   readonly nodeIdentity: NodeIdentity;
   private closing: Promise<void> | undefined;
+  /** createMesh's outboundTrafficPolicy; a Sidecar selecting this workload overrides it */
+  private readonly defaultOutboundTrafficPolicy: 'ALLOW_ANY' | 'REGISTRY_ONLY';
+  private outboundTrafficPolicy: 'ALLOW_ANY' | 'REGISTRY_ONLY';
 
   /** @internal use {@link createMesh} */
   constructor(options: MeshOptions) {
@@ -82,54 +89,51 @@ export class Mesh {
       labels: w?.labels ?? {},
       ...(w?.serviceAccount !== undefined && { serviceAccount: w.serviceAccount }),
     };
+    const locality = workloadLocality(w?.locality, w?.labels);
+    if (locality) this.proxy.locality = locality;
     this.closeTimeout = options.closeTimeout ?? 1000;
+    this.defaultOutboundTrafficPolicy = this.outboundTrafficPolicy = options.outboundTrafficPolicy ?? 'ALLOW_ANY';
     this.nodeIdentity = resolveNodeIdentity({
       options: { ...(options.clusterId && { clusterId: options.clusterId }), ...(options.meshId && { meshId: options.meshId }), ...(options.istioVersion && { istioVersion: options.istioVersion }) },
-      ...bootstrapIdentitySource(options),
+      ...bootstrapIdentitySource(options.config !== undefined ? undefined : options.xds ?? {}),
       ...(options.trustDomain !== undefined && { trustDomain: options.trustDomain }),
     });
     this.clusterId = this.nodeIdentity.clusterId;
-    this.telemetry = new MeshTelemetry({
-      workload: {
-        name: this.proxy.name, namespace: this.proxy.namespace, labels: this.proxy.labels, clusterId: this.clusterId,
-        meshId: this.nodeIdentity.meshId, istioVersion: this.nodeIdentity.istioVersion,
-        ...(this.proxy.serviceAccount !== undefined && { serviceAccount: this.proxy.serviceAccount }),
-      },
-      ...(options.tracerProvider && { tracerProvider: options.tracerProvider }),
-      ...(options.meterRegistry && { registry: options.meterRegistry }),
-      ...(options.propagation && { propagation: options.propagation }),
-      ...(options.tracing?.recordHeaders && { recordHeaders: options.tracing.recordHeaders }),
-      ...(options.telemetry?.metrics === false && { metrics: false }),
-      ...(options.telemetry?.metadataExchange === false && { metadataExchange: false }),
-      ...(options.telemetry?.maxPeers !== undefined && { maxPeers: options.telemetry.maxPeers }),
-      ...(options.telemetry?.maxSeries !== undefined && { maxSeries: options.telemetry.maxSeries }),
-      ...(options.telemetry?.canonicalLabels === false && { canonicalLabels: false }),
-      ...(options.random && { random: options.random }),
-    });
+    this.telemetry = meshTelemetry(options, this.proxy, this.nodeIdentity);
     this.dispatcher = new MeshDispatcher(this, {
       random: options.random ?? defaultRandom,
       localReplies: options.localReplies ?? 'response',
-      outboundTrafficPolicy: options.outboundTrafficPolicy ?? 'ALLOW_ANY',
+      outboundTrafficPolicy: () => this.outboundTrafficPolicy,
+      sourceAddress: options.xds?.address ?? defaultInstanceIp(),
     });
     this.random = options.random ?? defaultRandom;
-    // security: AuthorizationPolicy runs first in the inbound chain
     this.meshConfig = checkMeshConfig(options.meshConfig, 'MeshOptions', 'meshConfig', 'meshConfig');
-    this.security = new MeshSecurity({ namespace: this.proxy.namespace, labels: this.proxy.labels, ...(this.proxy.serviceAccount !== undefined && { serviceAccount: this.proxy.serviceAccount }) }, { ...(options.trustDomain !== undefined && { trustDomain: options.trustDomain }), normalize: (req) => this.inbound.normalize(req) });
+    // security: mTLS mode and authorization come from the snapshot's inbound listeners (filter chains, RBAC filters)
+    this.security = new MeshSecurity({ namespace: this.proxy.namespace, labels: this.proxy.labels, ...(this.proxy.serviceAccount !== undefined && { serviceAccount: this.proxy.serviceAccount }) }, {
+      ...(options.trustDomain !== undefined && { trustDomain: options.trustDomain }),
+      normalize: (req) => this.inbound.normalize(req),
+      inbound: {
+        modeFor: (port) => inboundListenersOf(this.current.resources).modeFor(port),
+        policyFor: (port) => this.inbound.policies.forSnapshot(this.current, port),
+      },
+    });
     this.inbound = new InboundServer(this, {
-      policies: new InboundPolicyCompiler({ authorization: authorizationFilterFactory(this.security.authorization) }),
+      policies: new InboundPolicyCompiler(),
       pathNormalization: pathNormalizationSettings(this.meshConfig.pathNormalization?.normalization),
     });
     this.fastify = fastifyPlugin(this);
     this.grpc = createMeshGrpc(this, {
       random: this.random,
       telemetry: this.telemetry,
-      outboundTrafficPolicy: options.outboundTrafficPolicy ?? 'ALLOW_ANY',
+      outboundTrafficPolicy: () => this.outboundTrafficPolicy,
       contextStore: this.context,
       identity: () => this.security.identity,
       authorize: (call) => this.security.authorization.authorizeGrpc(call),
+      inboundMode: (port) => this.security.modeFor(port),
       // One router: gRPC calls share the HTTP side's deadline queues and rate-limit clients.
       deadlines: this.dispatcher.deadlines,
       globalLimits: this.dispatcher.globalLimits,
+      sourceAddress: this.dispatcher.sourceAddress,
     });
   }
 
@@ -173,11 +177,15 @@ export class Mesh {
     const admitted = admitResources(docs, 'embedded');
     if (admitted.errors.length > 0) throw admitted.errors[0]; // atomic: an explicit apply never half-applies (DESIGN.md §3)
     const resources = admitted.resources;
-    const checked = this.security.check(resources); // security: AuthorizationPolicy errors reject the config
     const telemetry = telemetryPolicyFor(resources, this.proxy);
-    const normalization = (meshConfigFromDocuments(docs) ?? this.meshConfig).pathNormalization?.normalization;
-    this.applyEnvoy(translate(resources, normalization === undefined ? this.proxy : { ...this.proxy, pathNormalization: normalization }), `embedded-${++this.generation}`);
-    this.security.install(resources, checked);
+    const meshConfig = meshConfigFromDocuments(docs) ?? this.meshConfig;
+    const normalization = meshConfig.pathNormalization?.normalization;
+    // A Sidecar's outboundTrafficPolicy overrides the mesh's for the workloads it selects, as in Istio.
+    const outbound = sidecarFor(resources, this.proxy)?.outboundTrafficPolicy ?? this.defaultOutboundTrafficPolicy;
+    const proxy = { ...this.proxy, ...(normalization !== undefined && { pathNormalization: normalization }), accessLog: meshConfig };
+    this.applyEnvoy(translate(resources, proxy), `embedded-${++this.generation}`);
+    this.outboundTrafficPolicy = outbound;
+    this.security.install(resources);
     this.telemetry.applyPolicy(telemetry);
     this.statusLog.update(admitted.statuses);
   }
@@ -197,29 +205,27 @@ export class Mesh {
   private readonly statusLog = new ConfigStatusLog();
 
   /**
-   * Installs resources from the control plane: the Envoy resources, plus the
-   * PeerAuthentication / AuthorizationPolicy / Telemetry resources the inbound
-   * listener carries for in-process enforcement. Throws (→ NACK) when any is unusable.
+   * Installs resources from the control plane (meshlet's or istiod): the
+   * Envoy resources — inbound policy included, as the inbound listeners'
+   * filter chains and RBAC filters — plus the Telemetry resources meshlet's
+   * control plane carries on `virtual_inbound` (a documented meshlet
+   * extension). Throws (→ NACK) when any is unusable.
    */
   private applyFromControlPlane(resources: EnvoyResources, version: string): void {
     const inbound = inboundListener(resources.listeners) as (Listener & { metadata?: { filter_metadata?: Record<string, unknown> } }) | undefined;
-    const carriedBy = (key: string): object[] => {
-      const carried = fromStruct(inbound?.metadata?.filter_metadata?.[key]).resources;
-      return parseResources(Array.isArray(carried) ? (carried as object[]) : []);
-    };
-    const policies = carriedBy(SECURITY_METADATA_KEY);
-    const checked = this.security.check(policies);
-    const telemetry = telemetryPolicyFor(carriedBy(TELEMETRY_METADATA_KEY), this.proxy);
+    const carried = fromStruct(inbound?.metadata?.filter_metadata?.[TELEMETRY_METADATA_KEY]).resources;
+    const telemetry = telemetryPolicyFor(parseResources(Array.isArray(carried) ? (carried as object[]) : []), this.proxy);
     this.applyEnvoy(resources, version);
-    this.security.install(policies, checked);
     this.telemetry.applyPolicy(telemetry);
   }
 
   /** Installs a set of Envoy resources (from the translator or an xDS stream); throws when unusable. */
   applyEnvoy(resources: EnvoyResources, version: string): void {
     validateInboundPolicy(resources);
+    const accessLogs = this.telemetry.compileAccessLogs(resources.listeners);
     const previous = this.current;
     this.current = compileSnapshot(resources, version, { previous, random: this.random });
+    this.telemetry.installAccessLogs(accessLogs);
     for (const [name, old] of previous.clusters) retireCluster(old, this.current.clusters.get(name));
     // Endpoints that left take their connections with them (in-flight requests finish first).
     this.dispatcher.retain(this.current);
@@ -305,7 +311,9 @@ export class Mesh {
 
   /** @internal Obtains the workload certificate (when configured) and hands it to the pools and gRPC. */
   async startSecurity(options: MeshOptions): Promise<void> {
-    await this.security.start(options, options.xds?.server);
+    // Without certs or ca, a bootstrap's `default` certificate provider (istio's grpc-agent template) is the identity.
+    const bootstrap = options.config === undefined && !options.certs && !options.ca ? resolveBootstrap(options.xds ?? {}) : undefined;
+    await this.security.start(options, options.xds?.server, this.clusterId, bootstrap?.certificateProviders?.default);
   }
 
   /** The workload identity (key, certificate chain, root; rotates), when certs / ca is configured. */
@@ -340,23 +348,7 @@ export class Mesh {
   createServer(handler: MeshRequestListener, options?: { http2?: boolean; timeouts?: ServerTimeouts }): MeshServer;
   createServer(handler: RequestListener, options?: { http2?: boolean; timeouts?: ServerTimeouts }): MeshServer;
   createServer(handler: AnyRequestListener, options?: { http2?: boolean; timeouts?: ServerTimeouts }): MeshServer {
-    const inbound = this.inbound;
-    // The same inbound path as mesh.express(): SERVER span, reporter="destination" metrics, metadata
-    // exchange on the response, the inbound filters, and the handler run in the request's context.
-    const chain: InboundChain = (req, res, serve) => {
-      let exchange;
-      try {
-        exchange = inbound.begin(req as IncomingMessage, res as ServerResponse);
-      } catch {
-        // An inbound chain that cannot compile refuses, as Envoy with a listener it could not build.
-        (res as ServerResponse).writeHead(500, { 'content-type': 'text/plain' });
-        res.end('inbound policy unavailable');
-        return;
-      }
-      if (exchange.localReply !== undefined) return exchange.sendLocalReply();
-      inbound.run(exchange, serve, req, res);
-    };
-    return this.security.createServer(handler, { ...options, inbound: chain });
+    return this.security.createServer(handler, { ...options, inbound: this.inbound.chain as InboundChain });
   }
 
   /** TLS options (key, cert, ca, requestCert …) for servers the app builds itself; pair with {@link secure}. */
@@ -382,25 +374,10 @@ export class Mesh {
       this.agents.close();
       await Promise.all([this.dispatcher.shutdown(this.closeTimeout), this.grpc.close(this.closeTimeout)]);
       for (const cluster of this.current.clusters.values()) cluster.outlier?.close();
-      this.telemetry.close();
+      await this.telemetry.close();
       await this.security.close();
     })();
     return this.closing;
-  }
-}
-
-/**
- * The bootstrap's node metadata, in control-plane mode, for CLUSTER_ID /
- * MESH_ID / ISTIO_VERSION. A broken bootstrap is reported when the mesh
- * connects, with the file named, not here.
- */
-function bootstrapIdentitySource(options: MeshOptions): Pick<NodeIdentitySources, 'bootstrapMetadata'> {
-  if (options.config !== undefined) return {};
-  try {
-    const meta = bootstrapMetadata(resolveBootstrap(options.xds ?? {})?.node);
-    return meta ? { bootstrapMetadata: meta } : {};
-  } catch {
-    return {};
   }
 }
 
@@ -413,6 +390,8 @@ export async function createMesh(options: MeshOptions = {}): Promise<Mesh> {
     else {
       const xds = options.xds ?? (resolveBootstrap() ? {} : undefined);
       if (xds) await mesh.connectXds(xds, options);
+      // meshConfig alone (accessLogFile …) still shapes the listeners: translate the empty config.
+      else if (options.meshConfig !== undefined) await mesh.apply([]);
     }
     if (options.admin) await mesh.startAdmin(options.admin);
   } catch (err) {

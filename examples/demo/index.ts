@@ -21,11 +21,11 @@ import { GraphCollector } from './console/graph.js';
 import { startConsole } from './console/server.js';
 import { TraceStore } from './console/traces.js';
 import { startService, type ServiceProcess } from './processes.js';
-import { findScenario, scenarios } from './scenarios.js';
+import { findScenario, scenarios, type ScenarioApi } from './scenarios.js';
 import type { SpansMessage } from './services/workload.js';
 import { platformConfig, type Topology } from './topology.js';
 
-export { scenarios, findScenario, type Scenario } from './scenarios.js';
+export { scenarios, findScenario, type Scenario, type ScenarioApi } from './scenarios.js';
 
 /**
  * The rate-limit service's rules (envoyproxy/ratelimit format): what
@@ -63,6 +63,8 @@ class RateLimitClock {
 export interface DemoOptions {
   /** The scenario applied at start (default `baseline`). */
   scenario?: string;
+  /** The scenarios' dialect: Istio VirtualServices (default) or Gateway API HTTPRoutes (`gateway`). */
+  api?: ScenarioApi;
   /** The gateway's port (the URL): 0 (default) picks a free one; a taken fixed port falls back to a free one. */
   port?: number;
   /** Replaces the scenarios' sleeps of the slow cat (tests). */
@@ -205,6 +207,7 @@ export async function startDemo(options: DemoOptions = {}): Promise<Demo> {
       target,
       topology,
       ...(options.sleepMs !== undefined && { sleepMsOverride: options.sleepMs }),
+      ...(options.api && { api: options.api }),
       installSecurity: (yaml) => installSecurity(meshed, yaml),
       onApplied: (scenario) => {
         traces.scenario = scenario.name;
@@ -215,7 +218,7 @@ export async function startDemo(options: DemoOptions = {}): Promise<Demo> {
     await switcher.apply(initial);
     checkAborted();
     shopUrl = `http://127.0.0.1:${gateway!.port}/`;
-    log(`scenario ${findScenario(initial)!.name} applied through the control plane`);
+    log(`scenario ${findScenario(initial)!.name} applied through the control plane${options.api === 'gateway' ? ' (Gateway API HTTPRoutes)' : ''}`);
     graph.start();
     const controlPlane = cp;
     const dir = configDir;
@@ -239,8 +242,9 @@ export async function startDemo(options: DemoOptions = {}): Promise<Demo> {
 }
 
 /**
- * PeerAuthentication and AuthorizationPolicy into every workload's inbound
- * security, through its admin port (they do not travel over xDS yet).
+ * Waits, through each workload's admin port, until the control plane has
+ * pushed a scenario's PeerAuthentication and AuthorizationPolicy (they travel
+ * over xDS in the inbound listener).
  */
 async function installSecurity(workloads: readonly ServiceProcess[], yaml: string): Promise<void> {
   await Promise.all(workloads.map(async (w) => {

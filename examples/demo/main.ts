@@ -1,7 +1,7 @@
 /**
  * `npm run demo` — starts the pet-shop demo on 127.0.0.1 and prints one URL.
  *
- *   node --import tsx examples/demo/main.ts [--scenario canary] [--port 8080]
+ *   node --import tsx examples/demo/main.ts [--scenario canary] [--port 8080] [--api gateway]
  *
  * Ctrl-C (SIGINT) or SIGTERM stops every child process and removes the
  * demo's temporary directories, also while it is still starting.
@@ -9,10 +9,12 @@
 import { parseArgs } from 'node:util';
 import { findScenario, scenarios, startDemo } from './index.js';
 
-const usage = `usage: npm run demo -- [--scenario <name>] [--port <port>]
+const usage = `usage: npm run demo -- [--scenario <name>] [--port <port>] [--api istio|gateway]
 
 options:
   -s, --scenario <name>  the scenario applied at start (default baseline)
+  -a, --api <dialect>    istio (VirtualService, default) or gateway (Gateway API HTTPRoutes
+                         for baseline, timeout, retry, canary, blue-green, dark-release)
   -p, --port <port>      the page's port (default 8080; a free one if taken, 0 for any)
   -h, --help             this help
 
@@ -26,12 +28,13 @@ function usageError(message: string): never {
   process.exit(2);
 }
 
-let values: { scenario: string; port: string; help: boolean };
+let values: { scenario: string; port: string; api: string; help: boolean };
 try {
   ({ values } = parseArgs({
     options: {
       scenario: { type: 'string', short: 's', default: 'baseline' },
       port: { type: 'string', short: 'p', default: '8080' },
+      api: { type: 'string', short: 'a', default: 'istio' },
       help: { type: 'boolean', short: 'h', default: false },
     },
     strict: true,
@@ -46,6 +49,7 @@ if (values.help) {
   process.exit(0);
 }
 if (!/^\d+$/.test(values.port) || Number(values.port) > 65535) usageError(`--port: expected a port number 0-65535, got "${values.port}"`);
+if (values.api !== 'istio' && values.api !== 'gateway') usageError(`--api: expected istio or gateway, got "${values.api}"`);
 if (!findScenario(values.scenario)) usageError(`unknown scenario "${values.scenario}"; known: ${scenarios.map((s) => s.name).join(', ')}`);
 
 const say = (line: string): void => void process.stdout.write(`${line}\n`);
@@ -65,7 +69,7 @@ const onSignal = (signal: NodeJS.Signals): void => {
 process.on('SIGINT', onSignal);
 process.on('SIGTERM', onSignal);
 
-const demo = await startDemo({ scenario: values.scenario, port: Number(values.port), log: say, signal: starting.signal }).catch((err: unknown) => {
+const demo = await startDemo({ scenario: values.scenario, port: Number(values.port), api: values.api as 'istio' | 'gateway', log: say, signal: starting.signal }).catch((err: unknown) => {
   if (starting.signal.aborted) process.exit(130);
   process.stderr.write(`demo failed to start: ${(err as Error).message}\n`);
   process.exit(1);

@@ -60,7 +60,7 @@ interface EntryEndpoint {
   labels: Record<string, string>;
 }
 
-function entry(name: MeshService, ports: EntryPort[], endpoints: EntryEndpoint[]): string {
+function entry(name: MeshService | `calculate-${CalculateVersion}`, ports: EntryPort[], endpoints: EntryEndpoint[]): string {
   return `apiVersion: networking.istio.io/v1
 kind: ServiceEntry
 metadata:
@@ -68,7 +68,7 @@ metadata:
   namespace: ${NAMESPACE}
 spec:
   hosts:
-    - ${meshHost(name)}
+    - ${name}.${NAMESPACE}.svc.cluster.local
   location: MESH_INTERNAL
   resolution: STATIC
   ports:
@@ -99,6 +99,11 @@ export function serviceEntries(topology: Topology, only?: readonly MeshService[]
       ports: { http: c.port, ...(c.grpcPort !== undefined && { grpc: c.grpcPort }) },
       labels: meshed({ app: 'calculate', version: c.version }),
     })))],
+    // One Service per version, as Istio's samples (bookinfo-versions.yaml) give Gateway API routes their backends.
+    ...topology.calculate.map((c): [MeshService, string] => ['calculate', entry(`calculate-${c.version}`, calculatePorts, [{
+      ports: { http: c.port, ...(c.grpcPort !== undefined && { grpc: c.grpcPort }) },
+      labels: meshed({ app: 'calculate', version: c.version }),
+    }])]),
     ['db', entry('db', [http()], [{ ports: { http: topology.db.port }, labels: meshed({ app: 'db', version: 'v1' }) }])],
     ['image', entry('image', [http()], [{ ports: { http: topology.image.port }, labels: meshed({ app: 'image', version: 'v1' }) }])],
     ['client', topology.client && entry('client', [http(CLIENT_PORT)], [{ ports: { http: topology.client.port }, labels: meshed({ app: 'client', version: 'v1' }) }])],

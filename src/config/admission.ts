@@ -12,6 +12,7 @@ import type { IstioResource } from './istio-types.js';
 import { documentSource } from './load.js';
 import { isIstioDocument, resourceSource, validateDocuments } from './resources.js';
 import { isPlainObject } from './schema.js';
+import { withRouteConditions, type RouteCondition } from './gateway-api/status.js';
 import { supportWarnings, type ConfigWarning, type LoadContext, type WarningCode } from './support-check.js';
 
 /** One Istio resource's status (DESIGN.md §3 `mesh.configStatus()`, contract). */
@@ -23,6 +24,8 @@ export interface ResourceStatus {
   readonly source?: ConfigSourceRef;
   readonly status: 'applied' | 'partial' | 'rejected';
   readonly warnings: readonly ConfigWarning[];
+  /** Gateway API routes only: the conditions a Gateway API controller would write (Accepted, ResolvedRefs per parent). */
+  readonly conditions?: readonly RouteCondition[];
 }
 
 /** What admission made of a set of documents. */
@@ -60,7 +63,8 @@ export function admitResources(docs: readonly object[], context: LoadContext): A
     resources.push(resource);
     statuses.push(statusOf(resource, supportWarnings(resource, context)));
   }
-  return { resources, statuses, errors };
+  // Gateway API routes: Accepted / ResolvedRefs depend on the whole set (parents and backends).
+  return { resources, statuses: withRouteConditions(resources, statuses), errors };
 }
 
 /** The status of an admitted resource with its warnings. */

@@ -19,6 +19,8 @@ export const TYPE_URL = {
   httpConnectionManager: 'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager',
   router: 'type.googleapis.com/envoy.extensions.filters.http.router.v3.Router',
   fault: 'type.googleapis.com/envoy.extensions.filters.http.fault.v3.HTTPFault',
+  cors: 'type.googleapis.com/envoy.extensions.filters.http.cors.v3.Cors',
+  corsPolicy: 'type.googleapis.com/envoy.extensions.filters.http.cors.v3.CorsPolicy',
   localRateLimit: 'type.googleapis.com/envoy.extensions.filters.http.local_ratelimit.v3.LocalRateLimit',
   rateLimit: 'type.googleapis.com/envoy.extensions.filters.http.ratelimit.v3.RateLimit',
   upstreamTls: 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext',
@@ -54,6 +56,8 @@ export interface QueryParameterMatcher {
 export interface RouteMatch {
   prefix?: string;
   path?: string;
+  /** Envoy ≥1.24: matches the prefix only at a path-segment boundary (`/v2` matches `/v2`, `/v2/x`, not `/v2x`). */
+  path_separated_prefix?: string;
   safe_regex?: { regex: string };
   case_sensitive?: { value: boolean };
   headers?: HeaderMatcher[];
@@ -99,9 +103,13 @@ export interface RouteAction {
   host_rewrite_literal?: string;
   request_mirror_policies?: RequestMirrorPolicy[];
   hash_policy?: Array<Record<string, unknown>>;
+  /** deprecated: the CORS policy now lives in typed_per_filter_config `envoy.filters.http.cors` */
+  cors?: Record<string, unknown>;
   max_stream_duration?: { grpc_timeout_header_max?: ProtoDuration; max_stream_duration?: ProtoDuration };
   /** deprecated in Envoy, still what istiod writes for sidecars: cap on the grpc-timeout header for gRPC requests */
   max_grpc_timeout?: ProtoDuration;
+  /** The status for a request whose cluster is unknown: SERVICE_UNAVAILABLE (503, the default), NOT_FOUND, INTERNAL_SERVER_ERROR. */
+  cluster_not_found_response_code?: 'SERVICE_UNAVAILABLE' | 'NOT_FOUND' | 'INTERNAL_SERVER_ERROR';
 }
 
 export interface HeaderValueOption {
@@ -133,6 +141,8 @@ export interface VirtualHost {
   include_request_attempt_count?: boolean;
   typed_per_filter_config?: Record<string, Any>;
   rate_limits?: Array<Record<string, unknown>>;
+  /** deprecated: the CORS policy now lives in typed_per_filter_config `envoy.filters.http.cors` */
+  cors?: Record<string, unknown>;
 }
 
 export interface RouteConfiguration {
@@ -155,7 +165,9 @@ export interface LbEndpoint {
 
 export interface ClusterLoadAssignment {
   cluster_name: string;
-  endpoints: Array<{ locality?: Record<string, string>; lb_endpoints: LbEndpoint[]; load_balancing_weight?: { value: number } }>;
+  endpoints: Array<{ locality?: { region?: string; zone?: string; sub_zone?: string }; lb_endpoints: LbEndpoint[]; load_balancing_weight?: { value: number }; priority?: number }>;
+  /** overprovisioning_factor in percent (Envoy's default 140) */
+  policy?: { overprovisioning_factor?: { value: number } };
 }
 
 export interface CircuitBreakerThresholds {
@@ -185,11 +197,16 @@ export interface Cluster {
   eds_cluster_config?: { eds_config?: { ads?: Record<string, never>; resource_api_version?: string }; service_name?: string };
   connect_timeout?: ProtoDuration;
   lb_policy?: 'ROUND_ROBIN' | 'LEAST_REQUEST' | 'RANDOM' | 'RING_HASH' | 'MAGLEV';
+  /** RING_HASH settings; uint64 values arrive as strings over xDS (proto-loader `longs: String`). */
+  ring_hash_lb_config?: { minimum_ring_size?: { value: number | string }; maximum_ring_size?: { value: number | string }; hash_function?: string };
+  /** MAGLEV settings: table_size must be prime. */
+  maglev_lb_config?: { table_size?: { value: number | string } };
   /** inline endpoints for STATIC / STRICT_DNS clusters */
   load_assignment?: ClusterLoadAssignment;
   circuit_breakers?: { thresholds?: CircuitBreakerThresholds[] };
   outlier_detection?: OutlierDetection;
-  common_lb_config?: { healthy_panic_threshold?: { value: number } };
+  /** locality_weighted_lb_config: pick a locality by weight × availability, then a host in it. */
+  common_lb_config?: { healthy_panic_threshold?: { value: number }; locality_weighted_lb_config?: Record<string, never> };
   typed_extension_protocol_options?: Record<string, Any>;
   transport_socket?: { name: string; typed_config?: Any };
   metadata?: { filter_metadata?: Record<string, Record<string, unknown>> };
@@ -203,6 +220,8 @@ export interface HttpConnectionManager {
   rds?: { route_config_name: string; config_source?: { ads?: Record<string, never>; resource_api_version?: string } };
   route_config?: RouteConfiguration;
   http_filters: Array<{ name: string; typed_config?: Any }>;
+  /** envoy.config.accesslog.v3.AccessLog entries (telemetry/access-log.ts reads them). */
+  access_log?: readonly object[];
 }
 
 export interface Listener {

@@ -4,6 +4,7 @@
  * telemetry.istio.io/v1) so an
  * existing YAML validates unchanged and a typo is reported with its path.
  */
+import { GATEWAY_API_VERSIONS, gatewayClassSpec, grpcRouteSpec, httpRouteSpec, kubernetesGatewaySpec, referenceGrantSpec } from './gateway-api/schemas.js';
 import { any, bool, duration, int, list, map, num, obj, str, type Schema } from './schema.js';
 
 const stringMatch = obj({ exact: str(), prefix: str(), regex: str() }, { oneOf: ['exact', 'prefix', 'regex'] });
@@ -38,7 +39,10 @@ const httpRoute = obj({
   mirrors: list(obj({ destination, percentage: percent }, { required: ['destination'] })),
   mirrorPercentage: percent,
   mirrorPercent: int(0, 100),
-  corsPolicy: any,
+  corsPolicy: obj({
+    allowOrigins: list(stringMatch), allowOrigin: list(str()), allowMethods: list(str()), allowHeaders: list(str()),
+    exposeHeaders: list(str()), maxAge: duration, allowCredentials: bool, unmatchedPreflights: str(['UNSPECIFIED', 'FORWARD', 'IGNORE']),
+  }),
   headers,
 });
 
@@ -54,11 +58,16 @@ export const virtualServiceSpec = obj({
 const loadBalancer = obj({
   simple: str(['UNSPECIFIED', 'LEAST_CONN', 'RANDOM', 'PASSTHROUGH', 'ROUND_ROBIN', 'LEAST_REQUEST']),
   consistentHash: obj({
-    httpHeaderName: str(), httpCookie: obj({ name: str(), path: str(), ttl: duration }), useSourceIp: bool,
-    httpQueryParameterName: str(), ringHash: obj({ minimumRingSize: int(1) }), maglev: obj({ tableSize: int(1) }),
-    minimumRingSize: int(1),
+    httpHeaderName: str(), httpCookie: obj({ name: str(), path: str(), ttl: duration, attributes: list(obj({ name: str(), value: str() })) }), useSourceIp: bool,
+    httpQueryParameterName: str(), ringHash: obj({ minimumRingSize: int(0) }), maglev: obj({ tableSize: int(0) }),
+    minimumRingSize: int(0),
+  }, { oneOf: ['httpHeaderName', 'httpCookie', 'useSourceIp', 'httpQueryParameterName'] }),
+  localityLbSetting: obj({
+    distribute: list(obj({ from: str(), to: map(int(0)) })),
+    failover: list(obj({ from: str(), to: str() })),
+    failoverPriority: list(str()),
+    enabled: bool,
   }),
-  localityLbSetting: any,
   warmupDurationSecs: duration,
 }, { oneOf: ['simple', 'consistentHash'] });
 
@@ -199,9 +208,10 @@ const providers = list(obj({ name: str() }, { required: ['name'] }));
 
 /**
  * Telemetry (telemetry.istio.io/v1). Every field of Istio's API is accepted so
- * existing YAML validates; meshlet acts on sampling, span reporting and metric
- * disabling (src/telemetry/telemetry-policy.ts) and ignores the rest
- * (customTags, tagOverrides, accessLogging, …; see docs/telemetry.md).
+ * existing YAML validates; meshlet acts on sampling, span reporting, metric
+ * disabling (src/telemetry/telemetry-policy.ts) and access logging
+ * (src/config/translate-access-log.ts); the rest is reported by support.ts
+ * (customTags, tagOverrides, …; see docs/telemetry.md).
  */
 export const telemetrySpec = obj({
   selector,
@@ -233,10 +243,23 @@ export const telemetrySpec = obj({
     })),
     reportingInterval: duration,
   })),
-  accessLogging: any,
+  accessLogging: list(obj({
+    match: obj({ mode: workloadMode }),
+    providers,
+    disabled: bool,
+    filter: obj({ expression: str() }),
+  })),
 });
 
 /** API groups and versions accepted per kind (v1 plus the older aliases). */
+const sidecarSpec = obj({
+  workloadSelector: obj({ labels: map(str()) }),
+  egress: list(obj({ port: any, bind: str(), captureMode: str(), hosts: list(str()) }, { required: ['hosts'] })),
+  ingress: list(any),
+  outboundTrafficPolicy: obj({ mode: str(['ALLOW_ANY', 'REGISTRY_ONLY']), egressProxy: any }),
+  inboundConnectionPool: any,
+});
+
 export const kinds: Record<string, { groups: readonly string[]; spec: Schema }> = {
   VirtualService: { groups: ['networking.istio.io/v1', 'networking.istio.io/v1beta1', 'networking.istio.io/v1alpha3'], spec: virtualServiceSpec },
   DestinationRule: { groups: ['networking.istio.io/v1', 'networking.istio.io/v1beta1', 'networking.istio.io/v1alpha3'], spec: destinationRuleSpec },
@@ -244,9 +267,16 @@ export const kinds: Record<string, { groups: readonly string[]; spec: Schema }> 
   WorkloadEntry: { groups: ['networking.istio.io/v1', 'networking.istio.io/v1beta1', 'networking.istio.io/v1alpha3'], spec: workloadEntrySpec },
   WorkloadGroup: { groups: ['networking.istio.io/v1', 'networking.istio.io/v1beta1', 'networking.istio.io/v1alpha3'], spec: workloadGroupSpec },
   Gateway: { groups: ['networking.istio.io/v1', 'networking.istio.io/v1beta1', 'networking.istio.io/v1alpha3'], spec: gatewaySpec },
+  Sidecar: { groups: ['networking.istio.io/v1', 'networking.istio.io/v1beta1', 'networking.istio.io/v1alpha3'], spec: sidecarSpec },
   EnvoyFilter: { groups: ['networking.istio.io/v1alpha3'], spec: envoyFilterSpec },
   PeerAuthentication: { groups: ['security.istio.io/v1', 'security.istio.io/v1beta1'], spec: peerAuthenticationSpec },
   AuthorizationPolicy: { groups: ['security.istio.io/v1', 'security.istio.io/v1beta1'], spec: authorizationPolicySpec },
   Telemetry: { groups: ['telemetry.istio.io/v1', 'telemetry.istio.io/v1alpha1'], spec: telemetrySpec },
   RateLimit: { groups: ['meshlet.dev/v1alpha1'], spec: rateLimitSpec },
+  // Kubernetes Gateway API (src/config/gateway-api/): the versions Istio serves.
+  HTTPRoute: { groups: GATEWAY_API_VERSIONS, spec: httpRouteSpec },
+  GRPCRoute: { groups: GATEWAY_API_VERSIONS, spec: grpcRouteSpec },
+  ReferenceGrant: { groups: ['gateway.networking.k8s.io/v1beta1', 'gateway.networking.k8s.io/v1'], spec: referenceGrantSpec },
+  GatewayClass: { groups: GATEWAY_API_VERSIONS, spec: gatewayClassSpec },
+  KubernetesGateway: { groups: GATEWAY_API_VERSIONS, spec: kubernetesGatewaySpec },
 };

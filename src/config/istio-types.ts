@@ -46,15 +46,31 @@ export interface HTTPMatchRequest {
   gateways?: string[];
 }
 
+/** VirtualService `http[].corsPolicy`. */
+export interface CorsPolicySpec {
+  allowOrigins?: StringMatch[];
+  /** deprecated: exact origins */
+  allowOrigin?: string[];
+  allowMethods?: string[];
+  allowHeaders?: string[];
+  exposeHeaders?: string[];
+  maxAge?: string;
+  allowCredentials?: boolean;
+  unmatchedPreflights?: 'UNSPECIFIED' | 'FORWARD' | 'IGNORE';
+}
+
 export interface HTTPRoute {
   name?: string;
+  corsPolicy?: CorsPolicySpec;
   match?: HTTPMatchRequest[];
   route?: Array<{ destination: Destination; weight?: number; headers?: Headers }>;
-  redirect?: { uri?: string; authority?: string; port?: number; scheme?: string; redirectCode?: number };
+  /** `prefixRewrite` and `derivePort` are set only by Gateway API conversion (istiod's internal fields; not in the VirtualService schema). */
+  redirect?: { uri?: string; authority?: string; port?: number; scheme?: string; redirectCode?: number; prefixRewrite?: string; derivePort?: 'FROM_PROTOCOL_DEFAULT' | 'FROM_REQUEST_PORT' };
   directResponse?: { status: number; body?: { string?: string; bytes?: string } };
   rewrite?: { uri?: string; authority?: string; uriRegexRewrite?: { match: string; rewrite?: string } };
   timeout?: string;
-  retries?: { attempts?: number; perTryTimeout?: string; retryOn?: string; retryRemoteLocalities?: boolean };
+  /** `backoff` is set only by Gateway API conversion (GEP-1731; Istio's HTTPRetry.backoff, not in meshlet's VirtualService schema). */
+  retries?: { attempts?: number; perTryTimeout?: string; retryOn?: string; retryRemoteLocalities?: boolean; backoff?: string };
   fault?: {
     delay?: { fixedDelay?: string; percentage?: Percent; percent?: number };
     abort?: { httpStatus?: number; grpcStatus?: string; percentage?: Percent };
@@ -75,7 +91,28 @@ export interface VirtualServiceSpec {
 
 export interface LoadBalancerSettings {
   simple?: 'UNSPECIFIED' | 'LEAST_CONN' | 'RANDOM' | 'PASSTHROUGH' | 'ROUND_ROBIN' | 'LEAST_REQUEST';
-  consistentHash?: { httpHeaderName?: string; useSourceIp?: boolean; httpQueryParameterName?: string; httpCookie?: { name: string } };
+  consistentHash?: ConsistentHashLB;
+  localityLbSetting?: LocalityLoadBalancerSetting;
+}
+
+/** LoadBalancerSettings.ConsistentHashLB: one hash key, and ringHash or maglev. */
+export interface ConsistentHashLB {
+  httpHeaderName?: string;
+  useSourceIp?: boolean;
+  httpQueryParameterName?: string;
+  httpCookie?: { name: string; path?: string; ttl?: string; attributes?: Array<{ name: string; value?: string }> };
+  ringHash?: { minimumRingSize?: number };
+  maglev?: { tableSize?: number };
+  /** deprecated: ringHash.minimumRingSize */
+  minimumRingSize?: number;
+}
+
+/** LocalityLoadBalancerSetting: `region/zone/subzone` patterns; distribute, failover, failoverPriority. */
+export interface LocalityLoadBalancerSetting {
+  distribute?: Array<{ from?: string; to?: Record<string, number> }>;
+  failover?: Array<{ from?: string; to?: string }>;
+  failoverPriority?: string[];
+  enabled?: boolean | null;
 }
 
 export interface ConnectionPoolSettings {
@@ -209,12 +246,17 @@ export interface TelemetrySpec {
   accessLogging?: unknown;
 }
 
+export type { SidecarSpec } from './sidecar.js';
+import type { SidecarSpec } from './sidecar.js';
+
 export interface ObjectMeta {
   name: string;
   namespace: string;
   labels?: Record<string, string>;
   annotations?: Record<string, string>;
 }
+
+import type { GRPCRouteSpec, GatewayClassSpec, HTTPRouteSpec, KubernetesGatewaySpec, ReferenceGrantSpec } from './gateway-api/types.js';
 
 /** A validated Istio (or meshlet) resource. `spec` is typed by `kind` where meshlet reads it. */
 export type IstioResource =
@@ -225,6 +267,13 @@ export type IstioResource =
   | { apiVersion: string; kind: 'WorkloadGroup'; metadata: ObjectMeta; spec: WorkloadGroupSpec }
   | { apiVersion: string; kind: 'RateLimit'; metadata: ObjectMeta; spec: RateLimitSpec }
   | { apiVersion: string; kind: 'Telemetry'; metadata: ObjectMeta; spec: TelemetrySpec }
+  | { apiVersion: string; kind: 'HTTPRoute'; metadata: ObjectMeta; spec: HTTPRouteSpec }
+  | { apiVersion: string; kind: 'GRPCRoute'; metadata: ObjectMeta; spec: GRPCRouteSpec }
+  | { apiVersion: string; kind: 'ReferenceGrant'; metadata: ObjectMeta; spec: ReferenceGrantSpec }
+  | { apiVersion: string; kind: 'GatewayClass'; metadata: ObjectMeta; spec: GatewayClassSpec }
+  /** gateway.networking.k8s.io Gateway, named as istiod names the kind so it cannot be taken for Istio's Gateway. */
+  | { apiVersion: string; kind: 'KubernetesGateway'; metadata: ObjectMeta; spec: KubernetesGatewaySpec }
+  | { apiVersion: string; kind: 'Sidecar'; metadata: ObjectMeta; spec: SidecarSpec }
   | { apiVersion: string; kind: 'Gateway' | 'EnvoyFilter' | 'PeerAuthentication' | 'AuthorizationPolicy'; metadata: ObjectMeta; spec: Record<string, unknown> };
 
 export type IstioKind = IstioResource['kind'];

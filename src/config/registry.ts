@@ -3,6 +3,7 @@
  * their endpoints from inline endpoints or selected WorkloadEntries — the same
  * picture istiod builds from Kubernetes Services and Pods.
  */
+import { workloadLocality } from './translate-locality.js';
 import { isIP } from 'node:net';
 import type { IstioResource, ResourceOf, WorkloadEntrySpec } from './istio-types.js';
 
@@ -24,6 +25,8 @@ export interface ServiceEndpoint {
   weight: number;
   serviceAccount?: string;
   namespace: string;
+  /** `region/zone/subzone` (WorkloadEntry `locality`, else the topology labels); absent when unknown */
+  locality?: string;
 }
 
 export interface Service {
@@ -139,9 +142,12 @@ function toEndpoint(spec: WorkloadEntrySpec, namespace: string): ServiceEndpoint
   const ports = spec.ports ?? {};
   const labels = spec.labels ?? {};
   const weight = spec.weight ?? 1;
-  return spec.serviceAccount !== undefined
+  const out: ServiceEndpoint = spec.serviceAccount !== undefined
     ? { address, ports, labels, weight, serviceAccount: spec.serviceAccount, namespace }
     : { address, ports, labels, weight, namespace };
+  const locality = workloadLocality(spec.locality, labels);
+  if (locality) out.locality = locality;
+  return out;
 }
 
 /** True when every selector label is present with the same value (an empty selector matches all). */

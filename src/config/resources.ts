@@ -7,14 +7,19 @@
 import { type ConfigSourceRef, MeshConfigError } from '../errors.js';
 import { documentSource } from './load.js';
 import { kinds } from './istio-schemas.js';
-import type { HTTPRoute, IstioResource, ObjectMeta, StringMatch, WorkloadGroupSpec } from './istio-types.js';
+import type { DestinationRuleSpec, HTTPRoute, IstioResource, ObjectMeta, StringMatch, TrafficPolicy, WorkloadGroupSpec } from './istio-types.js';
+import { translateCorsPolicy } from './translate-cors.js';
+import { translateConsistentHash } from './translate-lb.js';
+import { checkLocalitySetting } from './translate-locality.js';
+import { checkEgressHost, type SidecarSpec } from './sidecar.js';
 import { check, isPlainObject, type ConfigIssue } from './schema.js';
 import { validateRetryOn } from '../core/retry.js';
 import { MAX_REGEX_LENGTH, compileRegexRewrite, re2Problem } from '../core/regex.js';
 import { MAX_TOTAL_WEIGHT } from '../core/route.js';
+import { checkGrpcRoute, checkHttpRoute as checkGatewayHttpRoute } from './gateway-api/validate.js';
 
-/** Istio's API groups and meshlet's: their kinds are validated (or refused as unsupported); other groups (Deployments, Services…) are skipped. */
-const ownGroups = ['networking.istio.io/', 'security.istio.io/', 'telemetry.istio.io/', 'extensions.istio.io/', 'meshlet.dev/'];
+/** Istio's API groups, meshlet's and the Kubernetes Gateway API's: their kinds are validated (or refused as unsupported); other groups (Deployments, Services…) are skipped. */
+const ownGroups = ['networking.istio.io/', 'security.istio.io/', 'telemetry.istio.io/', 'extensions.istio.io/', 'meshlet.dev/', 'gateway.networking.k8s.io/'];
 
 /** Validates documents and returns them as typed resources; throws on the first bad one. */
 export function parseResources(docs: readonly object[]): IstioResource[] {
@@ -85,12 +90,21 @@ export function parseResource(doc: object, index: number): IstioResource | undef
   const source = isPlainObject(doc) ? documentSource(doc) : undefined;
   const where = { name: source ? `document ${source.document}` : `document ${index}`, namespace: '', source };
   if (!isPlainObject(doc)) throw new MeshConfigError('Config', where.name, '', 'must be an object with apiVersion, kind, metadata and spec');
-  const { apiVersion, kind, metadata, spec } = doc as Record<string, unknown>;
+  const { apiVersion, kind } = doc as Record<string, unknown>;
   const kindName = typeof kind === 'string' && kind !== '' ? kind : 'Config';
   if (typeof apiVersion !== 'string') fail(kindName, where, 'apiVersion', 'is required');
   if (!ownGroups.some((g) => apiVersion.startsWith(g))) return undefined;
   if (typeof kind !== 'string' || kind === '') fail('Config', where, 'kind', `must be a kind name, got ${JSON.stringify(kind ?? null)}`);
+  // The Gateway API's Gateway is not Istio's: it is read as istiod's KubernetesGateway kind.
+  if (kind === 'Gateway' && apiVersion.startsWith(GATEWAY_API_GROUP)) return parseAs('KubernetesGateway', doc as Record<string, unknown>, apiVersion, where, source);
   if (!kinds[kind]) fail(kind, where, 'kind', `unsupported kind "${kind}" for ${apiVersion}`);
+  return parseAs(kind, doc as Record<string, unknown>, apiVersion, where, source);
+}
+
+const GATEWAY_API_GROUP = 'gateway.networking.k8s.io/';
+
+function parseAs(kind: string, doc: Record<string, unknown>, apiVersion: string, where: Where, source: ConfigSourceRef | undefined): IstioResource {
+  const { metadata, spec } = doc;
   const def = kinds[kind]!;
   if (!def.groups.includes(apiVersion)) fail(kind, where, 'apiVersion', `must be one of ${def.groups.join(', ')}, got "${apiVersion}"`);
   const meta = parseMetadata(kind, metadata, where);
@@ -128,10 +142,16 @@ type Checker = (spec: never, issues: ConfigIssue[]) => void;
 
 const semanticChecks: Record<string, Checker> = {
   VirtualService(spec: { hosts?: string[]; http?: HTTPRoute[]; gateways?: string[] }, issues) {
-    if (!spec.hosts || spec.hosts.length === 0) issues.push({ path: 'spec.hosts', reason: 'at least one host is required' });
-    spec.http?.forEach((route, i) => checkHttpRoute(route, `spec.http[${i}]`, issues));
+    // A VirtualService without hosts is a delegate (istiod's validateVirtualService): no gateways, no nested delegation.
+    const delegate = !spec.hosts || spec.hosts.length === 0;
+    if (delegate && spec.gateways?.length) issues.push({ path: 'spec.gateways', reason: 'delegate virtual service must have no gateways specified' });
+    spec.http?.forEach((route, i) => {
+      checkHttpRoute(route, `spec.http[${i}]`, issues);
+      if (delegate && (route as { delegate?: unknown }).delegate) issues.push({ path: `spec.http[${i}].delegate`, reason: 'delegate virtual service cannot have delegate' });
+    });
   },
-  DestinationRule(spec: { subsets?: Array<{ name: string }> }, issues) {
+  DestinationRule(spec: DestinationRuleSpec, issues) {
+    checkLoadBalancers(spec, issues);
     const names = new Set<string>();
     spec.subsets?.forEach((s, i) => {
       if (names.has(s.name)) issues.push({ path: `spec.subsets[${i}].name`, reason: `duplicate subset name "${s.name}"` });
@@ -145,6 +165,12 @@ const semanticChecks: Record<string, Checker> = {
     spec.endpoints?.forEach((e, i) => {
       if (!e.address && spec.resolution !== 'DNS' && spec.resolution !== 'DNS_ROUND_ROBIN') issues.push({ path: `spec.endpoints[${i}].address`, reason: 'is required' });
     });
+  },
+  Sidecar(spec: SidecarSpec, issues) {
+    spec.egress?.forEach((e, i) => e.hosts?.forEach((h, j) => {
+      const bad = checkEgressHost(h);
+      if (bad) issues.push({ path: `spec.egress[${i}].hosts[${j}]`, reason: bad });
+    }));
   },
   WorkloadEntry(spec: { address?: string }, issues) {
     if (!spec.address) issues.push({ path: 'spec.address', reason: 'is required' });
@@ -169,6 +195,8 @@ const semanticChecks: Record<string, Checker> = {
     // Istio's webhook: a Telemetry binds by selector or by targetRef(s), not both.
     if (spec.selector && (spec.targetRef || spec.targetRefs)) issues.push({ path: 'spec.selector', reason: 'only one of selector or targetRefs may be set' });
   },
+  HTTPRoute: checkGatewayHttpRoute,
+  GRPCRoute: checkGrpcRoute,
   RateLimit(spec: { host?: string; workloadSelector?: unknown; local?: unknown; global?: unknown }, issues) {
     if (!spec.host === !spec.workloadSelector) issues.push({ path: 'spec', reason: 'exactly one of host (outbound) or workloadSelector (inbound) must be set' });
     if (!spec.local && !spec.global) issues.push({ path: 'spec', reason: 'at least one of local or global must be set' });
@@ -218,10 +246,33 @@ function checkHttpRoute(route: HTTPRoute, path: string, issues: ConfigIssue[]): 
     const bad = validateRetryOn(retryOn);
     if (bad) issues.push({ path: `${path}.retries.retryOn`, reason: bad });
   }
+  if (route.corsPolicy) asIssues(issues, () => translateCorsPolicy(route.corsPolicy, { kind: 'VirtualService', resource: '', path }));
   const abort = route.fault?.abort;
   if (abort && abort.httpStatus === undefined && abort.grpcStatus === undefined) issues.push({ path: `${path}.fault.abort`, reason: 'httpStatus or grpcStatus is required' });
   const delay = route.fault?.delay;
   if (delay && !delay.fixedDelay) issues.push({ path: `${path}.fault.delay.fixedDelay`, reason: 'is required' });
+}
+
+/** Runs a translator's own checks, turning its MeshConfigError into an issue at its path. */
+function asIssues(issues: ConfigIssue[], check: () => unknown): void {
+  try {
+    check();
+  } catch (err) {
+    if (!(err instanceof MeshConfigError)) throw err;
+    issues.push({ path: err.path, reason: err.reason });
+  }
+}
+
+/** consistentHash and localityLbSetting of every policy of a DestinationRule, as istiod's validateLoadBalancer. */
+function checkLoadBalancers(spec: DestinationRuleSpec, issues: ConfigIssue[]): void {
+  const policies: Array<[TrafficPolicy | undefined, string]> = [[spec.trafficPolicy, 'spec.trafficPolicy']];
+  spec.subsets?.forEach((s, i) => policies.push([s?.trafficPolicy, `spec.subsets[${i}].trafficPolicy`]));
+  for (const [policy, path] of [...policies]) policy?.portLevelSettings?.forEach((p, j) => policies.push([p, `${path}.portLevelSettings[${j}]`]));
+  for (const [policy, path] of policies) {
+    const at = { kind: 'DestinationRule', resource: '', path: `${path}.loadBalancer` };
+    asIssues(issues, () => translateConsistentHash(policy?.loadBalancer, at));
+    asIssues(issues, () => checkLocalitySetting(policy?.loadBalancer?.localityLbSetting, { ...at, path: `${at.path}.localityLbSetting` }));
+  }
 }
 
 /** The regexes of a header or query-parameter map; paths are built only for those present. */

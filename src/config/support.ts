@@ -41,13 +41,14 @@ export interface KindSupport {
   readonly fields: Readonly<Record<string, FieldSupport>>;
 }
 
+import { GATEWAY_API_SUPPORT } from './gateway-api/support.js';
+
 const applied = (note?: string, more: Omit<FieldSupport, 'status' | 'note'> = {}): FieldSupport => ({ status: 'applied', ...(note !== undefined && { note }), ...more });
 const unsupported = (note: string): FieldSupport => ({ status: 'unsupported', note });
 const refused = (note: string): FieldSupport => ({ status: 'refused', note });
 
 const NO_EXPORT_TO = unsupported('every resource is visible to every namespace (no exportTo scoping)');
 const NO_NETWORK = unsupported('one flat network: no multi-network gateways');
-const NO_LOCALITY = unsupported('no locality-aware load balancing');
 
 /** The fields of a StringMatch at `p`. */
 function stringMatch(p: string, note?: string): Record<string, FieldSupport> {
@@ -75,9 +76,9 @@ function httpRoute(p: string): Record<string, FieldSupport> {
     ...stringMatch(`${m}.queryParams.*`),
     [`${m}.port`]: applied(),
     [`${m}.ignoreUriCase`]: applied(),
-    [`${m}.gateways`]: applied('gateways drop matches naming other gateways; sidecars do not read it'),
-    [`${m}.sourceLabels`]: unsupported('matches are not narrowed by the caller\'s labels: the match applies to every caller'),
-    [`${m}.sourceNamespace`]: unsupported('matches are not narrowed by the caller\'s namespace: the match applies to every caller'),
+    [`${m}.gateways`]: applied('gateways drop matches naming other gateways; a workload keeps only matches naming `mesh` (or none), as istiod'),
+    [`${m}.sourceLabels`]: applied('a workload keeps the match only when its own labels include these (istiod\'s sourceMatchHTTP); a meshlet gateway does not narrow by it'),
+    [`${m}.sourceNamespace`]: applied('a workload keeps the match only in this namespace; a meshlet gateway does not narrow by it'),
     [`${m}.statPrefix`]: unsupported('no per-route Envoy stats'),
     ...destination(`${p}.route[].destination`),
     [`${p}.route[].weight`]: applied(),
@@ -88,7 +89,7 @@ function httpRoute(p: string): Record<string, FieldSupport> {
     [`${p}.directResponse.status`]: applied(),
     [`${p}.directResponse.body.string`]: applied(),
     [`${p}.directResponse.body.bytes`]: unsupported('only body.string is sent'),
-    [`${p}.delegate`]: unsupported('VirtualService delegation is not resolved: a delegating route has no destination'),
+    [`${p}.delegate`]: applied('the host-less VirtualService\'s routes are merged in as istiod merges them'),
     [`${p}.rewrite.uri`]: applied(), [`${p}.rewrite.authority`]: applied(),
     [`${p}.rewrite.uriRegexRewrite.match`]: applied(), [`${p}.rewrite.uriRegexRewrite.rewrite`]: applied(),
     [`${p}.timeout`]: applied(),
@@ -102,7 +103,12 @@ function httpRoute(p: string): Record<string, FieldSupport> {
     ...destination(`${p}.mirrors[].destination`),
     [`${p}.mirrors[].percentage.value`]: applied(),
     [`${p}.mirrorPercentage.value`]: applied(), [`${p}.mirrorPercent`]: applied(),
-    [`${p}.corsPolicy`]: unsupported('no CORS filter: preflight requests reach the app and no CORS headers are added'),
+    [`${p}.corsPolicy`]: applied('Envoy\'s CORS filter on the caller\'s side (mesh.fetch, the gateway): preflights answered by the mesh, CORS headers added to responses'),
+    [`${p}.corsPolicy.allowOrigins[].exact`]: applied(), [`${p}.corsPolicy.allowOrigins[].prefix`]: applied(), [`${p}.corsPolicy.allowOrigins[].regex`]: applied('RE2, full match'),
+    [`${p}.corsPolicy.allowOrigin`]: applied('deprecated: exact origins'),
+    [`${p}.corsPolicy.allowMethods`]: applied(), [`${p}.corsPolicy.allowHeaders`]: applied(), [`${p}.corsPolicy.exposeHeaders`]: applied(),
+    [`${p}.corsPolicy.maxAge`]: applied('whole seconds'), [`${p}.corsPolicy.allowCredentials`]: applied(),
+    [`${p}.corsPolicy.unmatchedPreflights`]: applied('FORWARD (the default) sends a preflight from an origin that does not match to the app; IGNORE answers it without CORS headers'),
     ...headerOps(`${p}.headers`),
   };
 }
@@ -114,8 +120,19 @@ function trafficPolicy(p: string, top: boolean): Record<string, FieldSupport> {
   const tls = `${p}.tls`;
   return {
     [`${lb}.simple`]: applied('LEAST_CONN is LEAST_REQUEST; UNSPECIFIED is ROUND_ROBIN', { unsupportedValues: { PASSTHROUGH: 'no original-destination clusters: balanced as ROUND_ROBIN' } }),
-    [`${lb}.consistentHash`]: unsupported('no ring-hash / maglev balancing: requests are balanced round-robin'),
-    [`${lb}.localityLbSetting`]: NO_LOCALITY,
+    [`${lb}.consistentHash`]: applied('RING_HASH, or MAGLEV with `maglev`, built as Envoy builds them'),
+    [`${lb}.consistentHash.httpHeaderName`]: applied(), [`${lb}.consistentHash.httpQueryParameterName`]: applied(),
+    [`${lb}.consistentHash.httpCookie.name`]: applied(), [`${lb}.consistentHash.httpCookie.path`]: applied(),
+    [`${lb}.consistentHash.httpCookie.ttl`]: applied('a request without the cookie gets one (Set-Cookie); its value is random per request, not derived from the downstream connection as Envoy\'s'),
+    [`${lb}.consistentHash.httpCookie.attributes[].name`]: applied(), [`${lb}.consistentHash.httpCookie.attributes[].value`]: applied(),
+    [`${lb}.consistentHash.useSourceIp`]: applied('an app\'s calls hash the workload\'s own address (a sidecar sees the pod IP); a gateway hashes the client\'s'),
+    [`${lb}.consistentHash.ringHash.minimumRingSize`]: applied(), [`${lb}.consistentHash.maglev.tableSize`]: applied('a prime, as Envoy requires'),
+    [`${lb}.consistentHash.minimumRingSize`]: applied('deprecated: ringHash.minimumRingSize'),
+    [`${lb}.localityLbSetting`]: applied('relative to the workload\'s locality (createMesh workload.locality or its topology labels); failover and failoverPriority only with outlierDetection, as istiod'),
+    [`${lb}.localityLbSetting.distribute[].from`]: applied(), [`${lb}.localityLbSetting.distribute[].to`]: applied('locality weights; localities not named get no traffic'),
+    [`${lb}.localityLbSetting.failover[].from`]: applied(), [`${lb}.localityLbSetting.failover[].to`]: applied(),
+    [`${lb}.localityLbSetting.failoverPriority`]: applied('label-based priorities against the workload\'s labels'),
+    [`${lb}.localityLbSetting.enabled`]: applied('the mesh default is enabled, as istiod\'s'),
     [`${lb}.warmupDurationSecs`]: unsupported('no slow-start warm-up'),
     [`${cp}.tcp.maxConnections`]: applied(), [`${cp}.tcp.connectTimeout`]: applied(),
     [`${cp}.tcp.maxConnectionDuration`]: applied(), [`${cp}.tcp.idleTimeout`]: applied(),
@@ -148,7 +165,7 @@ function workloadEntry(p: string, template = false): Record<string, FieldSupport
     [`${p}.address`]: template ? unsupported('replaced by the connecting workload\'s address, as Istio auto-registration does') : applied(),
     [`${p}.ports`]: applied(), [`${p}.labels`]: applied('select DestinationRule subsets and ServiceEntry workloadSelectors'),
     [`${p}.weight`]: applied(), [`${p}.serviceAccount`]: applied('the SPIFFE identity checked by ISTIO_MUTUAL'),
-    [`${p}.network`]: NO_NETWORK, [`${p}.locality`]: NO_LOCALITY,
+    [`${p}.network`]: NO_NETWORK, [`${p}.locality`]: applied('region/zone/subzone for locality load balancing; else the topology labels'),
   };
 }
 
@@ -158,7 +175,7 @@ const selectorNote = 'selects workloads by their labels';
 export const SUPPORT: Readonly<Record<string, KindSupport>> = {
   VirtualService: {
     fields: {
-      'spec.hosts': applied(), 'spec.gateways': applied('`mesh` (or none) for sidecars; `<ns>/<name>` binds to a Gateway'),
+      'spec.hosts': applied('none: a delegate, merged into the VirtualServices that delegate to it'), 'spec.gateways': applied('`mesh` (or none) for sidecars; `<ns>/<name>` binds to a Gateway'),
       'spec.exportTo': NO_EXPORT_TO,
       ...httpRoute('spec.http[]'),
       'spec.tls': unsupported('no TLS (SNI) routing: meshlet routes HTTP'),
@@ -224,6 +241,20 @@ export const SUPPORT: Readonly<Record<string, KindSupport>> = {
       'spec.servers[].defaultEndpoint': unsupported('sidecar ingress listeners are not built'),
     },
   },
+  Sidecar: {
+    note: 'Scopes what the selected workload sees, as istiod: the namespace\'s Sidecar matching its labels, else the namespace\'s without a selector, else istio-system\'s. `meshlet control-plane` translates per namespace, so there only Sidecars without a selector apply.',
+    fields: {
+      'spec.workloadSelector.labels': applied(selectorNote),
+      'spec.egress[].hosts': applied('`namespace/dnsName` (`*`, `.`, `~`; `*.suffix`): other services get no route or cluster'),
+      'spec.egress[].port': unsupported('the hosts apply to every port: no per-port egress listeners'),
+      'spec.egress[].bind': unsupported('meshlet binds no outbound listeners: it is in the process'),
+      'spec.egress[].captureMode': unsupported('meshlet captures no traffic: it is in the process'),
+      'spec.ingress': unsupported('inbound traffic reaches the workload\'s own servers'),
+      'spec.outboundTrafficPolicy.mode': applied('overrides createMesh outboundTrafficPolicy for the selected workload (embedded mode)'),
+      'spec.outboundTrafficPolicy.egressProxy': unsupported('unknown hosts go direct (ALLOW_ANY) or fail with NR'),
+      'spec.inboundConnectionPool': unsupported('inbound connection limits are the server\'s'),
+    },
+  },
   EnvoyFilter: {
     note: 'meshlet applies the rate-limit recipes of Istio\'s docs (local_ratelimit, ratelimit + rate_limits); any other patch is accepted with MESHLET_UNSUPPORTED_PATCH.',
     fields: {
@@ -282,7 +313,10 @@ export const SUPPORT: Readonly<Record<string, KindSupport>> = {
       'spec.metrics[].overrides[].disabled': applied(),
       'spec.metrics[].overrides[].tagOverrides': unsupported('metric labels are Istio\'s standard set'),
       'spec.metrics[].reportingInterval': unsupported('metrics are read when scraped'),
-      'spec.accessLogging': unsupported('no access logs'),
+      'spec.accessLogging[].providers[].name': applied('envoyFileAccessLog providers of meshConfig.extensionProviders, and the built-in `envoy` (/dev/stdout); a provider of another kind (OpenTelemetry, gRPC ALS) writes nothing'),
+      'spec.accessLogging[].match.mode': applied(),
+      'spec.accessLogging[].disabled': applied(),
+      'spec.accessLogging[].filter.expression': applied('plain CEL: ||, &&, !, comparisons, has(), response.code/flags/grpc_status, request.method/path/host/headers[…], connection.mtls, xds.cluster_name/route_name …; other expressions are refused'),
     },
   },
   RateLimit: {
@@ -296,6 +330,7 @@ export const SUPPORT: Readonly<Record<string, KindSupport>> = {
       'spec.global.timeout': applied(), 'spec.global.descriptors[].entries[].key': applied(), 'spec.global.descriptors[].entries[].value': applied(),
     },
   },
+  ...GATEWAY_API_SUPPORT,
 };
 
 /** The table entry that governs a schema path: its own, else the nearest ancestor's. */

@@ -12,6 +12,8 @@ import type { HTTPRoute, IstioResource, VirtualServiceSpec } from './istio-types
 import { expandHost, labelsMatch } from './registry.js';
 import type { ProxyInfo } from './translate.js';
 import { translateHttpRoute, type ClusterNamer } from './translate-routes.js';
+import { translateGatewayApiRoute } from './gateway-api/envoy-patch.js';
+import { usesGatewaySemantics } from './gateway-api/mesh-routes.js';
 
 /** The labels of Istio's default ingress gateway workload (`istio: ingressgateway`). */
 export const DEFAULT_GATEWAY_LABELS: Readonly<Record<string, string>> = Object.freeze({ istio: 'ingressgateway' });
@@ -107,7 +109,9 @@ export function translateGateway(
       const gateway = ref.includes('/') ? ref : `${ns}/${ref}`;
       const bound = servers.get(gateway);
       if (!bound) continue;
-      for (const server of bound) bindVirtualService(r.spec, `${ns}/${r.metadata.name}`, ns, gateway, server, ports.get(server.port)!, namer);
+      // Gateway API routes (route-semantics gateway) are translated with their own semantics.
+      const translateRoute = usesGatewaySemantics(r) ? translateGatewayApiRoute : translateHttpRoute;
+      for (const server of bound) bindVirtualService(r.spec, `${ns}/${r.metadata.name}`, ns, gateway, server, ports.get(server.port)!, namer, translateRoute);
     }
   }
 
@@ -121,7 +125,7 @@ export function translateGateway(
 }
 
 /** Adds a VirtualService's routes to the virtual hosts of the hosts it shares with one server. */
-function bindVirtualService(spec: VirtualServiceSpec, vsKey: string, ns: string, gateway: string, server: BoundServer, state: PortState, namer: (vsNamespace: string, port: number) => ClusterNamer): void {
+function bindVirtualService(spec: VirtualServiceSpec, vsKey: string, ns: string, gateway: string, server: BoundServer, state: PortState, namer: (vsNamespace: string, port: number) => ClusterNamer, translateRoute: typeof translateHttpRoute): void {
   const domains = new Set<string>();
   for (const raw of spec.hosts ?? []) {
     const vsHost = expandHost(raw, ns);
@@ -135,7 +139,7 @@ function bindVirtualService(spec: VirtualServiceSpec, vsKey: string, ns: string,
   const name = namer(ns, server.port);
   const routes = (spec.http ?? []).flatMap((http, i) => {
     const scoped = forGateway(http, gateway, ns);
-    return scoped ? translateHttpRoute(scoped, i, server.port, name) : [];
+    return scoped ? translateRoute(scoped, i, server.port, name) : [];
   });
   for (const host of domains) {
     const vhostName = `${host}:${server.port}`;

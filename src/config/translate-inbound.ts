@@ -1,11 +1,17 @@
 /**
- * The inbound side of a workload as Istio writes it for a sidecar: one
- * `virtual_inbound` listener whose HttpConnectionManager carries the inbound
- * HTTP filter chain. meshlet's Express/Fastify middleware runs that chain
- * in-process (core/inbound-policy.ts compiles it), so a control plane can
- * ship inbound policy the same way it ships routes.
+ * The inbound side of a workload as Envoy resources: one `virtual_inbound`
+ * listener whose filter chains carry the mTLS mode (PeerAuthentication, as
+ * istiod's grpc generator writes it: an `inbound-mtls` chain with a
+ * DownstreamTlsContext requiring a client certificate, an `inbound-plaintext`
+ * chain, or both; port-level modes as chains matching `destination_port`) and
+ * whose HttpConnectionManager carries the inbound HTTP filter chain. Every
+ * inbound adapter (Express, Fastify, mesh.createServer, the gRPC server
+ * interceptor) enforces that listener in-process (core/inbound-listener.ts,
+ * core/inbound-policy.ts) — the same code that reads istiod's
+ * `xds.istio.io/grpc/lds/inbound/<ip>:<port>` listeners.
  *
  * Filters come from
+ *  - AuthorizationPolicy → Envoy RBAC filters (config/translate-rbac.ts), first;
  *  - the meshlet `RateLimit` kind with `workloadSelector.matchLabels`
  *    selecting this workload → `envoy.filters.http.local_ratelimit`,
  *    inserted before the router;
@@ -13,7 +19,7 @@
  *    (context SIDECAR_INBOUND): an HTTP_FILTER patch (INSERT_BEFORE / _AFTER /
  *    _FIRST, ADD, REPLACE, REMOVE) and the route-level HTTP_ROUTE MERGE of
  *    `typed_per_filter_config`, accepted unchanged;
- *  - extra filters from the caller (authorization), placed first.
+ *  - extra filters from the caller, placed first.
  *
  * The listener is bound to 0.0.0.0:15006 (Istio's inbound capture port) so
  * the snapshot never mistakes it for an outbound api_listener; its route is a
@@ -29,6 +35,8 @@ import type { ProxyInfo } from './translate.js';
 import { type ConfigLocation, translateLocalRateLimitFilter, translateRateLimitLocal } from './translate-resilience.js';
 import { MeshConfigError } from '../errors.js';
 import { type PathNormalizationType, pathNormalizationSettings } from '../core/path-normalization.js';
+import { type MtlsMode, peerAuthenticationFor } from '../security/peer-authentication.js';
+import { type AuthorizationPolicyInput, translateAuthorization } from './translate-rbac.js';
 
 /** Name of the inbound listener (Istio's). */
 export const VIRTUAL_INBOUND = 'virtual_inbound';
@@ -63,11 +71,7 @@ export interface InboundHttpConnectionManager {
 export interface TranslateInboundOptions {
   /** EnvoyFilters in this namespace apply to every workload (Istio's root namespace, default `istio-system`). */
   rootNamespace?: string;
-  /**
-   * Filters placed first in the chain, before any rate limit — the extension
-   * point for authorization (`envoy.filters.http.rbac` or a meshlet filter
-   * with a factory registered in core/inbound-policy).
-   */
+  /** Filters placed first in the chain, before authorization and rate limits (a filter with a factory registered in core/inbound-policy). */
   filters?: readonly HttpFilter[];
   /** `meshConfig.pathNormalization.normalization` (default BASE), written onto the HCM as istiod does. */
   pathNormalization?: PathNormalizationType;
@@ -91,7 +95,9 @@ type EnvoyFilterPatch = {
  */
 export function translateInbound(resources: readonly IstioResource[], proxy: ProxyInfo, options: TranslateInboundOptions = {}): Listener {
   const rootNamespace = options.rootNamespace ?? 'istio-system';
-  const chain: HttpFilter[] = [...(options.filters ?? []), { name: ROUTER_FILTER, typed_config: { '@type': TYPE_URL.router } }];
+  // Authorization first (AUDIT, DENY, ALLOW, as istiod orders them), then rate limits, then the router.
+  const authorization = translateAuthorization(resources as unknown as AuthorizationPolicyInput[], proxy, rootNamespace);
+  const chain: HttpFilter[] = [...(options.filters ?? []), ...authorization, { name: ROUTER_FILTER, typed_config: { '@type': TYPE_URL.router } }];
   const route: Route = { name: 'default', match: { prefix: '/' } };
   (route as Route & { non_forwarding_action: Record<string, never> }).non_forwarding_action = {};
 
@@ -128,14 +134,76 @@ export function translateInbound(resources: readonly IstioResource[], proxy: Pro
     http_filters: chain,
     ...pathNormalizationFields(options.pathNormalization),
   };
+  const peerAuthentication = peerAuthenticationFor(resources, proxy, { rootNamespace });
+  const filterChains: InboundFilterChain[] = [];
+  // Port-level chains first: Envoy picks the chain matching the destination port over a port-less one.
+  for (const [port, mode] of peerAuthentication.ports) filterChains.push(...filterChainsFor(mode, port, hcm));
+  filterChains.push(...filterChainsFor(peerAuthentication.mode, undefined, hcm));
   const listener = {
     name: VIRTUAL_INBOUND,
     address: { socket_address: { address: '0.0.0.0', port_value: VIRTUAL_INBOUND_PORT } },
     traffic_direction: 'INBOUND',
-    filter_chains: [{ name: VIRTUAL_INBOUND, filters: [{ name: HTTP_CONNECTION_MANAGER, typed_config: hcm }] }],
-    ...securityMetadata(resources, proxy.namespace, options.rootNamespace ?? 'istio-system'),
+    filter_chains: filterChains,
+    ...telemetryMetadata(resources, proxy.namespace, rootNamespace),
   };
-  return listener as Listener;
+  return listener as unknown as Listener;
+}
+
+/** One filter chain of the inbound listener (the fields meshlet writes). */
+export interface InboundFilterChain {
+  name: string;
+  filter_chain_match?: { destination_port?: { value: number }; transport_protocol?: string };
+  filters: Array<{ name: string; typed_config: InboundHttpConnectionManager }>;
+  transport_socket?: { name: string; typed_config: Any };
+}
+
+/**
+ * istiod's DownstreamTlsContext for a proxyless server (grpcgen/lds.go
+ * buildInboundFilterChains, grpcgen.go buildCommonTLSContext): the
+ * certificate and root from the bootstrap's `default` certificate provider,
+ * and a client certificate required.
+ */
+export function inboundTlsContext(): Any {
+  const certificate = { instance_name: 'default', certificate_name: 'default' };
+  const root = { instance_name: 'default', certificate_name: 'ROOTCA' };
+  return {
+    '@type': TYPE_URL.downstreamTls,
+    common_tls_context: {
+      tls_certificate_provider_instance: certificate,
+      tls_certificate_certificate_provider_instance: certificate,
+      combined_validation_context: {
+        default_validation_context: { ca_certificate_provider_instance: root },
+        validation_context_certificate_provider_instance: root,
+      },
+    },
+    require_client_certificate: { value: true },
+  };
+}
+
+/**
+ * The filter chains for one mTLS mode, as grpcgen names them (`inbound-mtls`,
+ * `inbound-plaintext`): STRICT an mTLS chain; DISABLE a plaintext chain;
+ * PERMISSIVE both, told apart by transport protocol as a sidecar's inbound
+ * listener does (istiod's grpc generator sends only the plaintext one for
+ * PERMISSIVE, since gRPC cannot match on it; meshlet's server can).
+ * Each chain gets its own copy of the HCM: Envoy builds filters per chain.
+ */
+function filterChainsFor(mode: MtlsMode, port: number | undefined, hcm: InboundHttpConnectionManager): InboundFilterChain[] {
+  const suffix = port === undefined ? '' : `-${port}`;
+  const match = (transport: string | undefined) => {
+    const m = { ...(port !== undefined && { destination_port: { value: port } }), ...(transport !== undefined && { transport_protocol: transport }) };
+    return Object.keys(m).length === 0 ? {} : { filter_chain_match: m };
+  };
+  const copy = structuredClone(hcm);
+  const chain = (name: string, transport: string | undefined, tls: boolean): InboundFilterChain => ({
+    name: `${name}${suffix}`,
+    ...match(transport),
+    filters: [{ name: `inbound-hcm${name.slice('inbound-'.length)}`, typed_config: copy }],
+    ...(tls && { transport_socket: { name: 'envoy.transport_sockets.tls', typed_config: inboundTlsContext() } }),
+  });
+  if (mode === 'STRICT') return [chain('inbound-mtls', undefined, true)];
+  if (mode === 'DISABLE') return [chain('inbound-plaintext', undefined, false)];
+  return [chain('inbound-mtls', 'tls', true), chain('inbound-plaintext', 'raw_buffer', false)];
 }
 
 /** The HCM fields istiod's buildHTTPConnectionManager sets for a normalization option. */
@@ -220,26 +288,21 @@ function applyRoutePatch(route: Route, p: EnvoyFilterPatch, at: ConfigLocation):
   };
 }
 
-/** Where the inbound listener carries the workload's security policies to an SDK in control-plane mode. */
-export const SECURITY_METADATA_KEY = 'meshlet.security';
-/** Where it carries the Telemetry resources (telemetry.istio.io) the SDK resolves for itself. */
+/**
+ * Where the inbound listener carries the Telemetry resources (telemetry.istio.io)
+ * the SDK resolves for itself: a documented meshlet extension, since istiod
+ * sends proxyless clients no telemetry config.
+ */
 export const TELEMETRY_METADATA_KEY = 'meshlet.telemetry';
 
 /**
- * PeerAuthentication and AuthorizationPolicy resources, and Telemetry
- * resources, of the proxy's namespace and the root namespace, as listener
- * metadata: the SDK applies them in-process (selection by workload labels
- * happens there), so they travel with the inbound listener rather than as an
- * RBAC filter or tracing config.
+ * Telemetry resources of the proxy's namespace and the root namespace, as
+ * listener metadata (selection by workload labels happens in the SDK).
+ * Security policies travel as Envoy resources: filter chains and RBAC filters.
  */
-function securityMetadata(resources: readonly IstioResource[], namespace: string, rootNamespace: string): { metadata?: { filter_metadata: Record<string, unknown> } } {
+function telemetryMetadata(resources: readonly IstioResource[], namespace: string, rootNamespace: string): { metadata?: { filter_metadata: Record<string, unknown> } } {
   const inScope = (r: IstioResource): boolean => r.metadata.namespace === namespace || r.metadata.namespace === rootNamespace;
-  const carry = (rs: IstioResource[]) => toStruct({ resources: rs.map((r) => JSON.parse(JSON.stringify(r)) as unknown) });
-  const policies = resources.filter((r) => (r.kind === 'AuthorizationPolicy' || r.kind === 'PeerAuthentication') && inScope(r));
   const telemetry = resources.filter((r) => r.kind === 'Telemetry' && inScope(r));
-  if (policies.length === 0 && telemetry.length === 0) return {};
-  const filter_metadata: Record<string, unknown> = {};
-  if (policies.length > 0) filter_metadata[SECURITY_METADATA_KEY] = carry(policies);
-  if (telemetry.length > 0) filter_metadata[TELEMETRY_METADATA_KEY] = carry(telemetry);
-  return { metadata: { filter_metadata } };
+  if (telemetry.length === 0) return {};
+  return { metadata: { filter_metadata: { [TELEMETRY_METADATA_KEY]: toStruct({ resources: telemetry.map((r) => JSON.parse(JSON.stringify(r)) as unknown) }) } } };
 }

@@ -9,9 +9,14 @@ import { msToProto, parseDuration } from '../core/duration.js';
 import type { HeaderMatcher, HeaderValueOption, QueryParameterMatcher, RequestMirrorPolicy, RetryPolicy, Route, RouteAction, RouteMatch, StringMatcher, WeightedCluster } from './envoy.js';
 import type { Destination, HTTPMatchRequest, HTTPRoute, HeaderOperations, StringMatch } from './istio-types.js';
 import { translateFault, translateMirrorFraction } from './translate-resilience.js';
+import { translateCorsPolicy } from './translate-cors.js';
 
-/** Resolves an Istio destination to the Envoy cluster name that serves it. */
-export type ClusterNamer = (destination: Destination) => string;
+/**
+ * Resolves an Istio destination to the Envoy cluster name that serves it;
+ * `hashPolicy`, when set, gives the route hash_policy the destination's
+ * DestinationRule asks for (consistentHash).
+ */
+export type ClusterNamer = ((destination: Destination) => string) & { hashPolicy?: (destination: Destination) => Record<string, unknown> | undefined };
 
 /** Istio's cluster naming. */
 export function clusterName(port: number, subset: string | undefined, hostname: string): string {
@@ -143,6 +148,7 @@ function routeAction(http: HTTPRoute, namer: ClusterNamer): RouteAction {
   // (Envoy's weighted_clusters without the deprecated total_weight).
   if (dests.length === 1 && !dests[0]!.headers) {
     action.cluster = namer(dests[0]!.destination);
+    addHashPolicy(action, namer, dests[0]!.destination);
   } else {
     const clusters: WeightedCluster[] = [];
     for (const d of dests) {
@@ -150,6 +156,7 @@ function routeAction(http: HTTPRoute, namer: ClusterNamer): RouteAction {
       const cluster: WeightedCluster = { name: namer(d.destination), weight: { value: dests.length === 1 ? 100 : d.weight! } };
       applyHeaders(cluster, d.headers);
       clusters.push(cluster);
+      addHashPolicy(action, namer, d.destination);
     }
     action.weighted_clusters = { clusters };
   }
@@ -166,9 +173,43 @@ function routeAction(http: HTTPRoute, namer: ClusterNamer): RouteAction {
   return action;
 }
 
+/** As istiod: each destination's consistent-hash policy is appended to the route's hash_policy. */
+function addHashPolicy(action: RouteAction, namer: ClusterNamer, dest: Destination): void {
+  const policy = namer.hashPolicy?.(dest);
+  if (policy) (action.hash_policy ??= []).push(policy);
+}
+
+/** The proxy (and the gateways it serves) a route is translated for, for `match.sourceLabels` / `sourceNamespace` / `gateways`. */
+export interface RouteSource {
+  labels: Readonly<Record<string, string>>;
+  namespace: string;
+  /** `mesh` for a workload's own outbound routes */
+  gateways: readonly string[];
+}
+
+/**
+ * istiod's sourceMatchHTTP: a match naming `gateways` applies where one of
+ * them is served (`mesh` for a workload); otherwise its `sourceLabels` must
+ * be a subset of the proxy's labels and `sourceNamespace`, if set, its
+ * namespace. A match that does not apply is left out of this proxy's routes.
+ */
+export function sourceMatch(m: HTTPMatchRequest | undefined, source: RouteSource): boolean {
+  if (!m) return true;
+  if (m.gateways && m.gateways.length > 0) return m.gateways.some((g) => source.gateways.includes(g));
+  const want = m.sourceLabels ?? {};
+  for (const k of Object.keys(want)) if (source.labels[k] !== want[k]) return false;
+  return !m.sourceNamespace || m.sourceNamespace === source.namespace;
+}
+
+/** Whether a VirtualService's routes depend on the proxy they are translated for (source matches). */
+export function hasSourceMatches(http: readonly HTTPRoute[] | undefined): boolean {
+  return !!http?.some((h) => h.match?.some((m) => m && (m.sourceLabels !== undefined || m.sourceNamespace !== undefined || (m.gateways?.length ?? 0) > 0)));
+}
+
 /** Translates one VirtualService http route into Envoy routes (one per match). */
-export function translateHttpRoute(http: HTTPRoute, index: number, port: number, namer: ClusterNamer): Route[] {
-  const matches = (http.match ?? [undefined]).filter((m) => m?.port === undefined || m.port === port);
+export function translateHttpRoute(http: HTTPRoute, index: number, port: number, namer: ClusterNamer, source?: RouteSource): Route[] {
+  const matches = (http.match ?? [undefined]).filter((m) => (m?.port === undefined || m.port === port) && (source === undefined || sourceMatch(m, source)));
+  if (matches.length === 0) return [];
   const base: Omit<Route, 'match'> = {
     name: http.name ?? `route-${index}`,
   };
@@ -188,6 +229,8 @@ export function translateHttpRoute(http: HTTPRoute, index: number, port: number,
   applyHeaders(base, http.headers);
   const fault = translateFault(http.fault);
   if (fault) base.typed_per_filter_config = { 'envoy.filters.http.fault': fault };
+  const cors = translateCorsPolicy(http.corsPolicy);
+  if (cors) (base.typed_per_filter_config ??= {})['envoy.filters.http.cors'] = cors;
   // One route per match, sharing everything but the match (a shallow copy, as a spread would be).
   if (matches.length === 1) {
     const route = base as Route;
@@ -218,4 +261,13 @@ function translateMirrors(http: HTTPRoute, namer: ClusterNamer): RequestMirrorPo
 function redirectCode(code: number): string {
   const names: Record<number, string> = { 301: 'MOVED_PERMANENTLY', 302: 'FOUND', 303: 'SEE_OTHER', 307: 'TEMPORARY_REDIRECT', 308: 'PERMANENT_REDIRECT' };
   return names[code] ?? 'MOVED_PERMANENTLY';
+}
+
+/** The route of a host without a VirtualService: all to its cluster, with the DestinationRule's hash policy (istiod's buildSidecarVirtualHostForService). */
+export function defaultRoute(namer: ClusterNamer, hostname: string, port: number): Route {
+  const dest = { host: hostname, port: { number: port } };
+  const route: Route = { name: 'default', match: { prefix: '/' }, route: { cluster: namer(dest), timeout: { seconds: 0, nanos: 0 }, retry_policy: defaultRetryPolicy() } };
+  const hash = namer.hashPolicy?.(dest);
+  if (hash) route.route!.hash_policy = [hash];
+  return route;
 }

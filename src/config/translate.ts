@@ -6,16 +6,24 @@
 import { msToProto } from '../core/duration.js';
 import type { Cluster, ClusterLoadAssignment, EnvoyResources, Listener, Route, RouteConfiguration } from './envoy.js';
 import { TYPE_URL } from './envoy.js';
-import type { Destination, DestinationRuleSpec, IstioResource, ResourceOf, TrafficPolicy, VirtualServiceSpec } from './istio-types.js';
-import { buildRegistry, endpointPort, expandHost, hostAliases, kubernetesAltNames, type Service, type ServiceEndpoint } from './registry.js';
-import { clusterName, defaultRetryPolicy, translateHttpRoute } from './translate-routes.js';
+import type { Destination, DestinationRuleSpec, IstioResource, ResourceOf, TrafficPolicy } from './istio-types.js';
+import { endpointPort, expandHost, hostAliases, kubernetesAltNames, type Service, type ServiceEndpoint } from './registry.js';
+import { clusterName, defaultRoute, hasSourceMatches, translateHttpRoute, type ClusterNamer } from './translate-routes.js';
 import { translateConnectionPool, translateOutlierDetection } from './translate-resilience.js';
 import { applyEnvoyFilterRateLimits, applyRateLimits } from './translate-ratelimit.js';
-import { translateInbound } from './translate-inbound.js';
+import { translateInbound, VIRTUAL_INBOUND } from './translate-inbound.js';
+import { accessLogsFor, withAccessLogs, type AccessLogMeshConfig } from './translate-access-log.js';
 import type { PathNormalizationType } from '../core/path-normalization.js';
 import { translateGateway } from './translate-gateway.js';
 import { UpstreamTlsTranslator } from './translate-tls.js';
 import { LbEndpointBuilder } from './translate-endpoints.js';
+import { translateGatewayApiRoute, usesGatewaySemantics, withGatewayApiRoutes } from './gateway-api/index.js';
+import { localityEndpoints } from './translate-locality.js';
+import { sidecarFor } from './sidecar.js';
+import { resolveDelegates } from './delegation.js';
+import { consistentHashToHashPolicy, hashForDestination, translateConsistentHash } from './translate-lb.js';
+import { DEFAULT_PORT, TranslateCache, meshInputs, type MeshInputs } from './translate-inputs.js';
+export { TranslateCache };
 
 /** The workload a translation is for. */
 export interface ProxyInfo {
@@ -23,12 +31,17 @@ export interface ProxyInfo {
   namespace: string;
   labels: Record<string, string>;
   serviceAccount?: string;
+  /**
+   * The proxy's own locality (`region/zone/subzone`): localityLbSetting is
+   * applied relative to it. Undefined: endpoints are grouped by locality but
+   * given no proxy-relative priorities or weights.
+   */
+  locality?: string;
   /** The mesh's `meshConfig.pathNormalization.normalization`, for the inbound listener (default BASE). */
   pathNormalization?: PathNormalizationType;
+  /** The mesh's access-log settings (meshConfig accessLogFile…, extensionProviders), with Telemetry `accessLogging`. */
+  accessLog?: AccessLogMeshConfig;
 }
-
-/** The port a destination host is assumed to listen on when nothing says otherwise. */
-const DEFAULT_PORT = 80;
 
 /** A cluster a route names: resolved against the registry when the cluster is built. */
 interface ClusterRef { hostname: string; port: number; subset: string | undefined }
@@ -36,179 +49,53 @@ interface ClusterRef { hostname: string; port: number; subset: string | undefine
 /** What one (host, port) contributes: its listener, route table and the clusters these name. */
 interface HostPortOutput { listener: Listener; routes: RouteConfiguration; refs: Array<[string, ClusterRef]> }
 
-/** The namespace-independent inputs of a translation, computed once per resource set. */
-interface MeshInputs {
-  registry: Map<string, Service>;
-  virtualServices: Map<string, MeshVirtualService>;
-  hostPorts: Map<string, { hostname: string; port: number; service: Service | undefined }>;
-  /** Outbound RateLimits by expanded host, in resource order. */
-  rateLimits: Map<string, IstioResource[]>;
-  /** Route cache keys by host port (see TranslateCache.routeKey). */
-  routeKeys: Map<string, string>;
-  /** Every host's own name: an alternate name another host has is not an alias (istiod's knownFQDN). */
-  knownHosts: Set<string>;
-}
-
-interface MeshVirtualService { namespace: string; spec: VirtualServiceSpec; resource: IstioResource }
-
-/**
- * Memoizes translation across namespaces and config generations (the control
- * plane translates for every namespace on every push). Outputs are keyed by
- * the identity of the Istio resources they come from (unchanged files keep
- * their parsed objects) plus the few derived facts that matter, so an
- * unchanged host yields the very same Envoy objects, which the encoder then
- * skips by identity. Entries unused for a whole generation are dropped.
- */
-export class TranslateCache {
-  private current = new Map<string, unknown>();
-  private previous = new Map<string, unknown>();
-  private readonly ids = new WeakMap<object, number>();
-  private nextId = 0;
-  private inputsFor: readonly IstioResource[] | undefined;
-  private inputs: MeshInputs | undefined;
-  private readonly serviceKeys = new WeakMap<Service, string>();
-  private readonly vsHosts = new WeakMap<IstioResource, string[]>();
-
-  /** Starts a generation: entries the previous one did not use go. */
-  rotate(): void {
-    this.previous = this.current;
-    this.current = new Map();
-  }
-
-  /** A small stable id for an object. */
-  id(o: object): number {
-    let id = this.ids.get(o);
-    if (id === undefined) this.ids.set(o, (id = ++this.nextId));
-    return id;
-  }
-
-  /** @internal */
-  get<T>(key: string): T | undefined {
-    let v = this.current.get(key);
-    if (v === undefined) {
-      v = this.previous.get(key);
-      if (v !== undefined) this.current.set(key, v);
-    }
-    return v as T | undefined;
-  }
-
-  /** @internal */
-  set(key: string, value: unknown): void {
-    this.current.set(key, value);
-  }
-
-  /** @internal The mesh inputs of `resources`, built once per array. */
-  meshInputs(resources: readonly IstioResource[]): MeshInputs {
-    if (this.inputsFor !== resources || !this.inputs) {
-      this.inputs = meshInputs(resources);
-      this.inputsFor = resources;
-    }
-    return this.inputs;
-  }
-
-  /** @internal What a service's clusters depend on: the resources it was built from. */
-  serviceKey(service: Service | undefined): string {
-    if (!service) return '-';
-    let key = this.serviceKeys.get(service);
-    if (key === undefined) {
-      key = service.sources ? service.sources.map((r) => this.id(r)).join(',') : `?${this.id(service)}`;
-      this.serviceKeys.set(service, key);
-    }
-    return key;
-  }
-
-  /**
-   * @internal The namespace-independent part of a host port's route key: the
-   * VirtualService (by identity) and the port numbers of every host it routes
-   * or mirrors to (all the cluster namer reads of them). Once per generation.
-   */
-  routeKey(inputs: MeshInputs, name: string, hostname: string): string {
-    let key = inputs.routeKeys.get(name);
-    if (key !== undefined) return key;
-    const ports = (h: string) => inputs.registry.get(h)?.ports.map((p) => p.number).join(',') ?? '-';
-    const vs = inputs.virtualServices.get(hostname);
-    if (vs) {
-      let hosts = this.vsHosts.get(vs.resource);
-      if (!hosts) this.vsHosts.set(vs.resource, (hosts = destinationHosts(vs)));
-      key = `${name}\0${this.id(vs.resource)}\0${hosts.map(ports).join(';')}`;
-    } else {
-      key = `${name}\0-\0${ports(hostname)}`;
-    }
-    // Which alternate names other hosts claim decides this host's domains.
-    for (const alt of kubernetesAltNames(hostname, undefined)) if (inputs.knownHosts.has(alt)) key += `\0${alt}`;
-    inputs.routeKeys.set(name, key);
-    return key;
-  }
-}
-
-function meshInputs(resources: readonly IstioResource[]): MeshInputs {
-  const registry = buildRegistry(resources);
-  const virtualServices = meshVirtualServices(resources);
-  // Every registry service port gets a listener, a route table and its default cluster.
-  const hostPorts: MeshInputs['hostPorts'] = new Map();
-  for (const service of registry.values()) {
-    for (const port of service.ports) hostPorts.set(`${service.hostname}:${port.number}`, { hostname: service.hostname, port: port.number, service });
-  }
-  // VirtualService hosts outside the registry still get routes (their destinations resolve by DNS).
-  for (const [hostname, vs] of virtualServices) {
-    if (registry.has(hostname) || hostname.includes('*')) continue;
-    const ports = new Set<number>();
-    for (const http of vs.spec.http ?? []) for (const d of http.route ?? []) if (expandHost(d.destination.host, vs.namespace) === hostname) ports.add(d.destination.port?.number ?? DEFAULT_PORT);
-    if (ports.size === 0) ports.add(DEFAULT_PORT);
-    for (const port of ports) hostPorts.set(`${hostname}:${port}`, { hostname, port, service: undefined });
-  }
-  const rateLimits = new Map<string, IstioResource[]>();
-  for (const r of resources) {
-    if (r.kind !== 'RateLimit' || !r.spec.host) continue;
-    const hostname = expandHost(r.spec.host, r.metadata.namespace);
-    const list = rateLimits.get(hostname) ?? [];
-    list.push(r);
-    rateLimits.set(hostname, list);
-  }
-  const knownHosts = new Set<string>();
-  for (const { hostname } of hostPorts.values()) knownHosts.add(hostname);
-  return { registry, virtualServices, hostPorts, rateLimits, routeKeys: new Map(), knownHosts };
-}
-
-/** Every destination host a VirtualService names (routes and mirrors), expanded. */
-function destinationHosts(vs: MeshVirtualService): string[] {
-  const hosts = new Set<string>();
-  for (const http of vs.spec.http ?? []) {
-    for (const d of http.route ?? []) hosts.add(expandHost(d.destination.host, vs.namespace));
-    if (http.mirror) hosts.add(expandHost(http.mirror.host, vs.namespace));
-    for (const m of http.mirrors ?? []) hosts.add(expandHost(m.destination.host, vs.namespace));
-  }
-  return [...hosts];
-}
-
 /**
  * Translates validated Istio resources into the Envoy resources a proxy in
  * `proxy.namespace` sees. Pass a {@link TranslateCache} when translating the
  * same (or a slightly changed) resource set repeatedly, as the control plane does.
  */
-export function translate(resources: readonly IstioResource[], proxy: ProxyInfo, cache?: TranslateCache): EnvoyResources {
+export function translate(input: readonly IstioResource[], proxy: ProxyInfo, cache?: TranslateCache): EnvoyResources {
+  // Gateway API routes join as the VirtualServices istiod makes of them (same array per input, so caches hold);
+  // root VirtualServices get their delegates merged in, once per resource set (for sidecars and gateways alike).
+  const withRoutes = withGatewayApiRoutes(input);
+  const resources = cache ? cache.delegated(withRoutes) : resolveDelegates(withRoutes);
   const inputs = cache ? cache.meshInputs(resources) : meshInputs(resources);
-  const { registry, virtualServices, hostPorts, rateLimits, knownHosts } = inputs;
+  const { registry, virtualServices, hostPorts, rateLimits, knownHosts, consumerRoutes } = inputs;
+  const consumer = consumerRoutes.get(proxy.namespace);
   const rules = destinationRules(resources, proxy.namespace);
   const upstreamTls = new UpstreamTlsTranslator(resources);
   const out: EnvoyResources = { listeners: [], routes: [], clusters: [], endpoints: [] };
   const clusters = new Map<string, ClusterRef>();
 
-  const namerFor = (vsNamespace: string, listenerPort: number, refs?: Array<[string, ClusterRef]>) => (dest: Destination): string => {
-    const hostname = expandHost(dest.host, vsNamespace);
-    const service = registry.get(hostname);
-    const portNumber = dest.port?.number ?? (service?.ports.length === 1 ? service.ports[0]!.number : listenerPort);
-    const name = clusterName(portNumber, dest.subset, hostname);
-    const ref = { hostname, port: portNumber, subset: dest.subset };
-    if (!clusters.has(name)) clusters.set(name, ref);
-    refs?.push([name, ref]);
-    return name;
+  const namerFor = (vsNamespace: string, listenerPort: number, refs?: Array<[string, ClusterRef]>): ClusterNamer => {
+    const namer: ClusterNamer = (dest: Destination): string => {
+      const hostname = expandHost(dest.host, vsNamespace);
+      const service = registry.get(hostname);
+      const portNumber = dest.port?.number ?? (service?.ports.length === 1 ? service.ports[0]!.number : listenerPort);
+      const name = clusterName(portNumber, dest.subset, hostname);
+      const ref = { hostname, port: portNumber, subset: dest.subset };
+      if (!clusters.has(name)) clusters.set(name, ref);
+      refs?.push([name, ref]);
+      return name;
+    };
+    namer.hashPolicy = (dest: Destination) => {
+      const ch = hashForDestination(rules.get(expandHost(dest.host, vsNamespace)), dest);
+      return ch ? consistentHashToHashPolicy(ch) : undefined;
+    };
+    return namer;
   };
 
+  // A Sidecar scopes what this workload sees: hosts outside its egress get no listener, route or cluster.
+  const sidecar = sidecarFor(resources, proxy);
+  const hidden = (hostname: string, service: Service | undefined): boolean =>
+    sidecar !== undefined && !sidecar.visible(hostname, service?.namespace ?? virtualServices.get(hostname)?.namespace ?? proxy.namespace);
   for (const [name, { hostname, port, service }] of hostPorts) {
-    const vs = virtualServices.get(hostname);
+    if (hidden(hostname, service)) continue;
+    const consumerRoute = consumer?.get(hostname);
+    const vs = consumerRoute ?? virtualServices.get(hostname);
     const limits = rateLimits.get(hostname);
-    const key = cache && !limits ? `R${ownNamespace(hostname, proxy.namespace) ? 1 : 0}${cache.routeKey(inputs, name, hostname)}` : undefined;
+    // Routes that match on the caller depend on this proxy: they are not shared through the cache.
+    const key = cache && !limits && !consumerRoute && !(vs && hasSourceMatches(vs.spec.http)) ? `R${ownNamespace(hostname, proxy.namespace) ? 1 : 0}${cache.routeKey(inputs, name, hostname)}${hashRulesKey(cache, inputs, rules, hostname)}` : undefined;
     let built = key ? cache!.get<HostPortOutput>(key) : undefined;
     if (built) {
       for (const [n, ref] of built.refs) if (!clusters.has(n)) clusters.set(n, ref);
@@ -216,9 +103,13 @@ export function translate(resources: readonly IstioResource[], proxy: ProxyInfo,
       // The clusters a host port names matter only for replaying it from the cache.
       const refs: Array<[string, ClusterRef]> | undefined = key ? [] : undefined;
       const namer = namerFor(vs?.namespace ?? service?.namespace ?? proxy.namespace, port, refs);
-      const routes: Route[] = vs
-        ? (vs.spec.http ?? []).flatMap((http, i) => translateHttpRoute(http, i, port, namer))
-        : [{ name: 'default', match: { prefix: '/' }, route: { cluster: namer({ host: hostname, port: { number: port } }), timeout: { seconds: 0, nanos: 0 }, retry_policy: defaultRetryPolicy() } }];
+      const source = { labels: proxy.labels, namespace: proxy.namespace, gateways: ['mesh'] };
+      const vsRoutes = vs
+        ? (vs.spec.http ?? []).flatMap((http, i) => (usesGatewaySemantics(vs.resource) ? translateGatewayApiRoute(http, i, port, namer) : translateHttpRoute(http, i, port, namer, source)))
+        : [];
+      // As istiod (BuildSidecarVirtualHostWrapper): a VirtualService with no route for this port
+      // (every match names another port) leaves the port to the service's default route.
+      const routes: Route[] = vsRoutes.length > 0 ? vsRoutes : [defaultRoute(namer, hostname, port)];
       const rc: RouteConfiguration = { name, virtual_hosts: [{ name, domains: hostAliases(hostname, port, proxy.namespace, knownHosts), routes }] };
       if (limits) applyRateLimits(limits, [rc], registry, namerFor(proxy.namespace, DEFAULT_PORT, refs));
       namer({ host: hostname, port: { number: port } });
@@ -235,11 +126,13 @@ export function translate(resources: readonly IstioResource[], proxy: ProxyInfo,
   if (gateway.routes.length > 0) applyRateLimits(resources, gateway.routes, registry, namerFor(proxy.namespace, DEFAULT_PORT));
   applyEnvoyFilterRateLimits(resources, proxy, out.routes, gateway.routes, namerFor(proxy.namespace, DEFAULT_PORT));
   out.listeners.push(...gateway.listeners, translateInbound(resources, proxy, proxy.pathNormalization !== undefined ? { pathNormalization: proxy.pathNormalization } : {}));
+  out.listeners = withAccessLogs(out.listeners, accessLogsFor(resources, proxy, proxy.accessLog), VIRTUAL_INBOUND);
   out.routes.push(...gateway.routes);
 
   // As istiod's cluster builder: every service port has a cluster per DestinationRule subset, referenced or
   // not, so a route that starts using a subset finds its cluster already there (make before break).
   for (const { hostname, port, service } of hostPorts.values()) {
+    if (hidden(hostname, service)) continue;
     const subsets = service ? rules.get(hostname)?.subsets : undefined;
     if (!subsets) continue;
     for (const s of subsets) {
@@ -252,7 +145,7 @@ export function translate(resources: readonly IstioResource[], proxy: ProxyInfo,
   for (const [name, { hostname, port: portNumber, subset }] of clusters) {
     const rule = rules.get(hostname);
     const service = registry.get(hostname);
-    const key = cache ? `C\0${name}\0${rule ? cache.id(rule) : '-'}\0${cache.serviceKey(service)}\0${upstreamTls.cacheKey}` : undefined;
+    const key = cache ? `C\0${name}\0${rule ? cache.id(rule) : '-'}\0${cache.serviceKey(service)}\0${upstreamTls.cacheKey}\0${proxy.locality ?? '-'}` : undefined;
     let built = key ? cache!.get<{ cluster: Cluster; endpoints: ClusterLoadAssignment }>(key) : undefined;
     if (!built) {
       const port = service?.ports.find((p) => p.number === portNumber) ?? { number: portNumber, name: `port-${portNumber}`, protocol: 'HTTP' };
@@ -260,23 +153,28 @@ export function translate(resources: readonly IstioResource[], proxy: ProxyInfo,
       const policy = mergePolicies(rule?.trafficPolicy, subsetSpec?.trafficPolicy, port.number);
       const endpoints = subsetEndpoints(service?.endpoints ?? [{ address: hostname, ports: {}, labels: {}, weight: 1, namespace: '' }], subset, subsetSpec);
       const cluster = Object.assign(edsCluster(name, policy), upstreamTls.cluster({ tls: policy.tls, service, hostname, port: port.number, subset, endpoints }, (e) => endpointPort(e, port)));
-      built = {
-        cluster,
-        endpoints: {
-          cluster_name: name,
-          endpoints: endpoints.length === 0 ? [] : [{
-            locality: {},
-            load_balancing_weight: { value: 1 },
-            lb_endpoints: endpoints.map((e) => lbEndpoints.of(e, port)),
-          }],
-        },
-      };
+      built = { cluster, endpoints: { cluster_name: name, endpoints: localityEndpoints(cluster, endpoints, (e) => lbEndpoints.of(e, port), policy, proxy) } };
       if (key) cache!.set(key, built);
     }
     out.clusters.push(built.cluster);
     out.endpoints.push(built.endpoints);
   }
   return out;
+}
+
+/**
+ * What a host port's routes take from DestinationRules: the rules (by
+ * identity) of its destinations that balance by consistent hash, whose hash
+ * policies the routes carry. Part of the route cache key.
+ */
+function hashRulesKey(cache: TranslateCache, inputs: MeshInputs, rules: Map<string, DestinationRuleSpec>, hostname: string): string {
+  const vs = inputs.virtualServices.get(hostname);
+  let key = '';
+  for (const h of vs ? cache.destinationHostsOf(vs) : [hostname]) {
+    const rule = rules.get(h);
+    if (rule && cache.hashes(rule)) key += `\0h${cache.id(rule)}`;
+  }
+  return key;
 }
 
 /** A service's endpoints a cluster carries: all of them, or those the subset's labels select (none for an unknown subset). */
@@ -324,6 +222,8 @@ function edsCluster(name: string, policy: TrafficPolicy): Cluster {
     connect_timeout: msToProto(10_000),
     lb_policy: lb === 'LEAST_REQUEST' || lb === 'LEAST_CONN' ? 'LEAST_REQUEST' : lb === 'RANDOM' ? 'RANDOM' : 'ROUND_ROBIN',
   };
+  const hash = translateConsistentHash(policy.loadBalancer, { kind: 'DestinationRule', resource: name, path: 'trafficPolicy.loadBalancer' });
+  if (hash) Object.assign(cluster, hash);
   // Object.assign keeps a spread's key order and overrides (connect_timeout) at a fraction of its cost.
   if (policy.outlierDetection) Object.assign(cluster, translateOutlierDetection(policy.outlierDetection, { kind: 'DestinationRule', resource: name, path: 'trafficPolicy.outlierDetection' }));
   return Object.assign(cluster, translateConnectionPool(policy.connectionPool, { kind: 'DestinationRule', resource: name, path: 'trafficPolicy.connectionPool' }));
@@ -349,21 +249,6 @@ function destinationRules(resources: readonly IstioResource[], proxyNamespace: s
   for (const dr of drs) {
     const host = expandHost(dr.spec.host, dr.metadata.namespace);
     if (!out.has(host)) out.set(host, dr.spec);
-  }
-  return out;
-}
-
-/** VirtualServices that apply to sidecars (no gateways, or the reserved `mesh`), by expanded host. */
-function meshVirtualServices(resources: readonly IstioResource[]): Map<string, MeshVirtualService> {
-  const out = new Map<string, MeshVirtualService>();
-  for (const r of resources) {
-    if (r.kind !== 'VirtualService') continue;
-    const gateways = r.spec.gateways;
-    if (gateways && gateways.length > 0 && !gateways.includes('mesh')) continue;
-    for (const host of r.spec.hosts ?? []) {
-      const hostname = expandHost(host, r.metadata.namespace);
-      if (!out.has(hostname)) out.set(hostname, { namespace: r.metadata.namespace, spec: r.spec, resource: r });
-    }
   }
   return out;
 }

@@ -8,6 +8,7 @@
  * the CA (Istio's CSR API; the port then also speaks TLS, and ADS requires
  * TLS unless `plaintext: true`) and the rate-limit service.
  */
+import { GATEWAY_NAME_LABEL } from '../config/gateway-api/ingress.js';
 import * as grpc from '@grpc/grpc-js';
 import type { Server as HttpServer } from 'node:http';
 import type { EnvoyResources } from '../config/envoy.js';
@@ -203,9 +204,10 @@ export async function createControlPlane(options: ControlPlaneOptions): Promise<
       combined = { generation: cache.generation, resources: [...watcher.resources, ...registry.resources(watcher.resources)] };
     }
     const [ns, labels] = parseTranslationKey(namespace);
-    const normalization = (watcher.meshConfig ?? meshConfig).pathNormalization?.normalization;
+    const mc = watcher.meshConfig ?? meshConfig;
+    const normalization = mc.pathNormalization?.normalization;
     // One resource that fails to translate is left out and reported, never an empty config (#16).
-    const result = translateIsolated(combined.resources, { name: 'meshlet-control-plane', namespace: ns, labels, ...(normalization !== undefined && { pathNormalization: normalization }) }, translations);
+    const result = translateIsolated(combined.resources, { name: 'meshlet-control-plane', namespace: ns, labels, ...(normalization !== undefined && { pathNormalization: normalization }), accessLog: mc }, translations);
     if (result.dropped.length > 0 || dropped.has(namespace)) dropped.set(namespace, { generation: cache.generation, resources: result.dropped });
     if (result.dropped.length > 0) statusLog.update(configStatus());
     return result.envoy;
@@ -351,6 +353,8 @@ function selectorLabelKeys(resources: readonly IstioResource[]): string[] {
   for (const r of resources) {
     const spec = r.spec as { selector?: Record<string, unknown> & { matchLabels?: Record<string, string> }; workloadSelector?: { labels?: Record<string, string>; matchLabels?: Record<string, string> } };
     if (r.kind === 'Gateway') for (const k of Object.keys(spec.selector ?? {})) keys.add(k);
+    // A Kubernetes Gateway selects its gateway workloads by Istio's gateway-name label (gateway-api/ingress.ts).
+    if (r.kind === 'KubernetesGateway') keys.add(GATEWAY_NAME_LABEL);
     for (const k of Object.keys(spec.selector?.matchLabels ?? {})) keys.add(k);
     for (const k of Object.keys(spec.workloadSelector?.labels ?? {})) keys.add(k);
     for (const k of Object.keys(spec.workloadSelector?.matchLabels ?? {})) keys.add(k);

@@ -9,9 +9,11 @@ import { fromStruct, type ProtoStruct } from '../config/struct.js';
 import { protoToMs } from './duration.js';
 import { CircuitBreaker, compileCircuitBreakers } from './circuit-breaker.js';
 import { compileConnectionPool, type ConnectionPoolPolicy } from './connection-pool.js';
-import { createLoadBalancer, type Host, type LbPolicy, type LoadBalancer } from './load-balancer.js';
+import { createLoadBalancer, type HashLbConfig, type Host, type LbPolicy, type LoadBalancer } from './load-balancer.js';
+import { DEFAULT_MAGLEV_TABLE_SIZE, DEFAULT_MIN_RING_SIZE, isPrime, MAX_MAGLEV_TABLE_SIZE, MAX_RING_SIZE } from './hash-lb.js';
 import { compileOutlierDetection, compilePanicThreshold, OutlierDetector } from './outlier-detection.js';
 import type { RandomSource } from './random.js';
+import { PrioritySet, type LocalityBucket, type PriorityLevel } from './priority-set.js';
 
 export interface CompiledCluster {
   readonly name: string;
@@ -30,8 +32,10 @@ export interface CompiledCluster {
   readonly outlier: OutlierDetector | undefined;
   /** Hosts eligible for new requests (outlier detection and panic threshold applied). */
   healthyHosts(): readonly Host[];
-  /** Picks a host for an attempt, avoiding `avoid` when possible. */
-  pick(avoid?: Host): Host | undefined;
+  /** Priority levels and localities, when the assignment has more than one level or balances by locality weight. */
+  readonly priorities: PrioritySet | undefined;
+  /** Picks a host for an attempt, avoiding `avoid` when possible; `hash` feeds RING_HASH / MAGLEV. */
+  pick(avoid?: Host, hash?: bigint): Host | undefined;
 }
 
 class ClusterImpl implements CompiledCluster {
@@ -45,9 +49,10 @@ class ClusterImpl implements CompiledCluster {
     readonly assignment: ClusterLoadAssignment | undefined,
     readonly breaker: CircuitBreaker,
     readonly outlier: OutlierDetector | undefined,
-    random: RandomSource,
+    private readonly random: RandomSource,
+    readonly priorities: PrioritySet | undefined,
   ) {
-    this.lb = createLoadBalancer(lbPolicy, random);
+    this.lb = createLoadBalancer(lbPolicy, random, compileHashLbConfig(source));
     this.connectionPool = compileConnectionPool(source, breaker.policy);
   }
 
@@ -57,12 +62,19 @@ class ClusterImpl implements CompiledCluster {
     return this.outlier ? this.outlier.healthyHosts(this.hosts, hostId) : this.hosts;
   }
 
-  pick(avoid?: Host): Host | undefined {
-    return this.lb.pick(this.healthyHosts(), avoid);
+  pick(avoid?: Host, hash?: bigint): Host | undefined {
+    const p = this.priorities;
+    if (p === undefined) return this.lb.pick(this.healthyHosts(), avoid, hash);
+    // Envoy chooses the priority from the request hash when there is one, else at random.
+    const draw = hash !== undefined ? Number(hash % 100n) : Math.floor(this.random() * 100);
+    const outlier = this.outlier;
+    const hosts = p.hostsFor(outlier ? (h) => outlier.isEjected(h.id) : notEjected, outlier?.generation ?? 0, draw, this.random, this.lb.hashed !== true);
+    return this.lb.pick(hosts, avoid, hash);
   }
 }
 
 const hostId = (h: Host): string => h.id;
+const notEjected = (): boolean => false;
 
 /**
  * Host labels by the `istio` metadata Struct they come from. Translation shares
@@ -80,6 +92,7 @@ export type LabelsCache = Map<object, Readonly<Record<string, string>>>;
  */
 export function checkClusterPolicies(cluster: Cluster): string | undefined {
   try {
+    compileHashLbConfig(cluster);
     compileOutlierDetection(cluster);
     compilePanicThreshold(cluster);
     compileConnectionPool(cluster, compileCircuitBreakers(cluster));
@@ -102,7 +115,14 @@ export function compileCluster(cluster: Cluster, assignment: ClusterLoadAssignme
   }
   const hosts: Host[] = [];
   const source = assignment ?? cluster.load_assignment;
+  const levels = new Map<number, LocalityBucket[]>();
   for (const locality of source?.endpoints ?? []) {
+    const bucket: Host[] = [];
+    const priority = Number(locality.priority ?? 0);
+    const list = levels.get(priority) ?? [];
+    if (list.length === 0) levels.set(priority, list);
+    const l = locality.locality;
+    list.push({ locality: `${l?.region ?? ''}/${l?.zone ?? ''}/${l?.sub_zone ?? ''}`, weight: Number(locality.load_balancing_weight?.value ?? 0), hosts: bucket });
     for (const lbe of locality.lb_endpoints ?? []) {
       if (lbe.health_status && lbe.health_status !== 'HEALTHY' && lbe.health_status !== 'UNKNOWN') continue;
       const sa = lbe.endpoint.address.socket_address;
@@ -110,17 +130,61 @@ export function compileCluster(cluster: Cluster, assignment: ClusterLoadAssignme
       const labels = hostLabels(lbe.metadata?.filter_metadata?.istio as ProtoStruct | undefined, labelsCache);
       const old = reuse?.get(id);
       const weight = Number(lbe.load_balancing_weight?.value ?? 1);
-      hosts.push(old && old.weight === weight && sameLabels(old.labels, labels)
+      const host = old && old.weight === weight && sameLabels(old.labels, labels)
         ? old
-        : { id, address: sa.address, port: Number(sa.port_value), labels, weight, active: old?.active ?? 0 });
+        : { id, address: sa.address, port: Number(sa.port_value), labels, weight, active: old?.active ?? 0 };
+      hosts.push(host);
+      bucket.push(host);
     }
   }
-  const lbPolicy: LbPolicy = cluster.lb_policy === 'LEAST_REQUEST' || cluster.lb_policy === 'RANDOM' ? cluster.lb_policy : 'ROUND_ROBIN';
+  const lbPolicy: LbPolicy = LB_POLICIES.has(cluster.lb_policy as LbPolicy) ? cluster.lb_policy as LbPolicy : 'ROUND_ROBIN';
   const sameBreaker = previous && sameJson(previous.source.circuit_breakers, cluster.circuit_breakers);
   const breaker = sameBreaker ? previous.breaker : new CircuitBreaker(compileCircuitBreakers(cluster));
   const outlier = outlierFor(cluster, hosts, previous, random);
   // Envoy's Cluster.connect_timeout default is 5 s (istiod always sends its mesh default, 10 s).
-  return new ClusterImpl(cluster.name, hosts, lbPolicy, protoToMs(cluster.connect_timeout) ?? 5_000, cluster, assignment, breaker, outlier, random);
+  return new ClusterImpl(cluster.name, hosts, lbPolicy, protoToMs(cluster.connect_timeout) ?? 5_000, cluster, assignment, breaker, outlier, random, prioritySet(cluster, source, levels));
+}
+
+/**
+ * The priority set of an assignment, when it needs one: more than one
+ * priority level, or locality-weighted balancing over more than one locality.
+ * One level without locality weighting balances over all hosts, as before.
+ */
+function prioritySet(cluster: Cluster, source: ClusterLoadAssignment | undefined, levels: Map<number, LocalityBucket[]>): PrioritySet | undefined {
+  const localityWeighted = cluster.common_lb_config?.locality_weighted_lb_config !== undefined;
+  const list: PriorityLevel[] = [...levels].map(([priority, localities]) => ({ priority, localities }));
+  if (list.length <= 1 && !(localityWeighted && (list[0]?.localities.length ?? 0) > 1)) return undefined;
+  const factor = Number(source?.policy?.overprovisioning_factor?.value ?? 140);
+  return new PrioritySet(list, { overprovisioningFactor: factor > 0 ? factor : 140, localityWeighted, panicThreshold: compilePanicThreshold(cluster) });
+}
+
+const LB_POLICIES = new Set<LbPolicy>(['ROUND_ROBIN', 'LEAST_REQUEST', 'RANDOM', 'RING_HASH', 'MAGLEV']);
+
+/**
+ * Cluster.ring_hash_lb_config / maglev_lb_config → the hashing balancers'
+ * settings, with Envoy's defaults and validation (ring sizes ≤ 8M and min ≤
+ * max; a prime Maglev table ≤ 5 000 011). Throws `{ path, reason }`.
+ */
+export function compileHashLbConfig(cluster: Cluster): HashLbConfig {
+  const bad = (path: string, reason: string): never => {
+    throw Object.assign(new Error(`${path}: ${reason}`), { path, reason });
+  };
+  if (cluster.lb_policy === 'RING_HASH') {
+    const c = cluster.ring_hash_lb_config;
+    if (c?.hash_function !== undefined && c.hash_function !== 'XX_HASH') bad('ring_hash_lb_config.hash_function', `${c.hash_function} is not supported (only XX_HASH)`);
+    const min = c?.minimum_ring_size ? Number(c.minimum_ring_size.value) : DEFAULT_MIN_RING_SIZE;
+    const max = c?.maximum_ring_size ? Number(c.maximum_ring_size.value) : MAX_RING_SIZE;
+    if (!(Number.isInteger(min) && min >= 1 && min <= MAX_RING_SIZE)) bad('ring_hash_lb_config.minimum_ring_size', `${min} is not in [1, ${MAX_RING_SIZE}]`);
+    if (!(Number.isInteger(max) && max >= 1 && max <= MAX_RING_SIZE)) bad('ring_hash_lb_config.maximum_ring_size', `${max} is not in [1, ${MAX_RING_SIZE}]`);
+    if (min > max) bad('ring_hash_lb_config.minimum_ring_size', `minimum_ring_size (${min}) > maximum_ring_size (${max})`);
+    return { ringHash: { minimumRingSize: min, maximumRingSize: max } };
+  }
+  if (cluster.lb_policy === 'MAGLEV') {
+    const size = cluster.maglev_lb_config?.table_size ? Number(cluster.maglev_lb_config.table_size.value) : DEFAULT_MAGLEV_TABLE_SIZE;
+    if (!(size <= MAX_MAGLEV_TABLE_SIZE && isPrime(size))) bad('maglev_lb_config.table_size', `${size} is not a prime number up to ${MAX_MAGLEV_TABLE_SIZE} (Envoy requires a prime table size)`);
+    return { maglevTableSize: size };
+  }
+  return {};
 }
 
 function hostLabels(struct: ProtoStruct | undefined, cache: LabelsCache): Readonly<Record<string, string>> {

@@ -9,7 +9,7 @@ import { grpcStatusForHttp } from './fault.js';
 export { grpcStatusForHttp };
 
 /** The codes the router itself answers with. */
-export const GrpcCode = { OK: 0, CANCELLED: 1, DEADLINE_EXCEEDED: 4, UNAVAILABLE: 14 } as const;
+export const GrpcCode = { OK: 0, CANCELLED: 1, DEADLINE_EXCEEDED: 4, INTERNAL: 13, UNAVAILABLE: 14 } as const;
 
 const NAMES: readonly string[] = [
   'OK', 'CANCELLED', 'UNKNOWN', 'INVALID_ARGUMENT', 'DEADLINE_EXCEEDED', 'NOT_FOUND', 'ALREADY_EXISTS',

@@ -1,6 +1,7 @@
 /**
- * Inbound policy: the HTTP filter chain of a snapshot's `virtual_inbound`
- * listener compiled into filters the inbound adapters (Express, Fastify, a
+ * Inbound policy: the HTTP filter chain of a snapshot's inbound listener
+ * (meshlet's `virtual_inbound` or istiod's `xds.istio.io/grpc/lds/inbound/…`,
+ * see core/inbound-listener) compiled into filters the inbound adapters (Express, Fastify, a
  * gRPC server interceptor) run on every request before the app sees it.
  *
  * Compiled once per snapshot (cached in a WeakMap keyed by the snapshot
@@ -8,13 +9,17 @@
  * to the next snapshot when its configuration did not change, so a config
  * push does not hand every client a fresh bucket.
  *
- * Built in: `envoy.filters.http.local_ratelimit`. Other filters plug in
- * through {@link InboundFilterFactory} by Envoy filter name (authorization:
- * `envoy.filters.http.rbac`), or per snapshot through the `authorization`
- * option. Protocol-neutral: no http, undici or grpc here.
+ * Built in: `envoy.filters.http.local_ratelimit` (by name) and Envoy's RBAC
+ * filter (by its typed_config type, core/rbac-filter). Other filters plug in
+ * through {@link InboundFilterFactory} by Envoy filter name, or per snapshot
+ * through the `authorization` option. Protocol-neutral: no http, undici or grpc here.
  */
 import type { Any, EnvoyResources } from '../config/envoy.js';
-import { INBOUND_ROUTE_NAME, LOCAL_RATELIMIT_FILTER, ROUTER_FILTER, VIRTUAL_INBOUND, inboundConnectionManager } from '../config/translate-inbound.js';
+import { TYPE_URL } from '../config/envoy.js';
+import { INBOUND_ROUTE_NAME, type InboundHttpConnectionManager, LOCAL_RATELIMIT_FILTER, ROUTER_FILTER } from '../config/translate-inbound.js';
+import { InboundListeners, type InboundPort, inboundListenersOf } from './inbound-listener.js';
+import { RBAC_TYPE_URL } from './rbac.js';
+import { rbacFilterFactory } from './rbac-filter.js';
 import { MeshConfigError } from '../errors.js';
 import { validateInboundPath } from './inbound-path.js';
 import { defaultRandom, type RandomSource } from './random.js';
@@ -31,10 +36,19 @@ export interface InboundRequestView {
   readonly sourcePrincipal: string | undefined;
   /** The peer's address. */
   readonly sourceIp: string | undefined;
+  /** The original client per X-Forwarded-For, when the adapter knows it (RBAC remote_ip); else sourceIp is used. */
+  readonly remoteIp?: string | undefined;
+  /** The local address and port the request arrived on (RBAC destination_ip / destination_port). */
+  readonly destinationIp?: string | undefined;
+  readonly destinationPort?: number | undefined;
+  /** The TLS SNI the client sent (RBAC requested_server_name). */
+  readonly requestedServerName?: string | undefined;
   /** Sets a request header the app will see (e.g. `x-local-rate-limit` when limited but not enforced). */
   setRequestHeader(name: string, value: string): void;
   /** Adds a header to the response the app will send (e.g. `x-ratelimit-remaining`). */
   addResponseHeader(name: string, value: string): void;
+  /** Called when an RBAC LOG policy (Istio AUDIT) or a shadow (dry-run) policy matches; optional. */
+  rbacLog?(event: { readonly policy: string; readonly action: 'ALLOW' | 'DENY' | 'LOG'; readonly shadow: boolean }): void;
 }
 
 /** The mesh answers the request itself (Envoy's sendLocalReply). */
@@ -57,6 +71,8 @@ export interface InboundFilter {
   readonly name: string;
   /** Decides a request: undefined to let it through, or the local reply to send. */
   decodeHeaders(request: InboundRequestView): InboundLocalReply | undefined;
+  /** True for authorization filters (RBAC): adapters outside the HTTP chain (gRPC, the gateway) run only these. */
+  readonly authorization?: boolean;
 }
 
 /** What a filter factory gets for one filter of the chain. */
@@ -89,9 +105,9 @@ export interface InboundPolicyOptions {
   /** Factories by Envoy filter name, in addition to (or replacing) the built-in local rate limit. */
   factories?: Readonly<Record<string, InboundFilterFactory>>;
   /**
-   * Authorization extension point: a filter per snapshot, run first (before
-   * rate limits, so a denied request spends no token). The security work
-   * plugs its AuthorizationPolicy evaluator in here.
+   * Extension point: a filter per snapshot, run before the listener's own
+   * filters (so a request it denies spends no token). AuthorizationPolicy
+   * does not need it: it arrives as the listener's RBAC filters.
    */
   authorization?: (snapshot: InboundPolicySource) => InboundFilter | undefined;
 }
@@ -101,8 +117,12 @@ export class InboundPolicy {
   /** True when no filter applies: adapters skip building a request view. */
   readonly empty: boolean;
 
+  /** The authorization filters of the chain, in order. */
+  readonly authorization: readonly InboundFilter[];
+
   constructor(readonly filters: readonly InboundFilter[]) {
     this.empty = filters.length === 0;
+    this.authorization = filters.filter((f) => f.authorization === true);
   }
 
   /** Runs the chain: the first local reply wins; undefined lets the request through to the app. */
@@ -137,8 +157,11 @@ const builtInFactories: Readonly<Record<string, InboundFilterFactory>> = {
  * one per mesh and share it between adapters so they share token buckets.
  */
 export class InboundPolicyCompiler {
-  private readonly cache = new WeakMap<InboundPolicySource, InboundPolicy>();
-  private kept = new Map<string, unknown>();
+  private readonly cache = new WeakMap<InboundPolicySource, Map<InboundHttpConnectionManager | undefined, InboundPolicy>>();
+  /** Filter state of the last snapshot compiled, and of the one being compiled (chains compile lazily, per port). */
+  private previous = new Map<string, unknown>();
+  private current = new Map<string, unknown>();
+  private currentSnapshot: InboundPolicySource | undefined;
   private readonly now: () => number;
   private readonly random: RandomSource;
   private readonly factories: Readonly<Record<string, InboundFilterFactory>>;
@@ -150,48 +173,72 @@ export class InboundPolicyCompiler {
   }
 
   /**
-   * The policy of a snapshot, compiled on first use.
+   * The policy of a snapshot for connections to local `port` (the inbound
+   * listener and filter chain that serve it; undefined: the workload's
+   * default chain), compiled on first use.
    * @throws MeshConfigError when the inbound chain cannot be compiled (see {@link validateInboundPolicy}).
    */
-  forSnapshot(snapshot: InboundPolicySource): InboundPolicy {
-    let policy = this.cache.get(snapshot);
+  forSnapshot(snapshot: InboundPolicySource, port?: number): InboundPolicy {
+    let byChain = this.cache.get(snapshot);
+    if (byChain === undefined) this.cache.set(snapshot, (byChain = new Map()));
+    const served = inboundListenersOf(snapshot.resources).forPort(port);
+    const hcm = served?.hcm;
+    let policy = byChain.get(hcm);
     if (policy === undefined) {
-      const next = new Map<string, unknown>();
-      policy = compile(snapshot, this.factories, this.options.authorization, this.now, this.random, this.kept, next);
-      this.kept = next;
-      this.cache.set(snapshot, policy);
+      if (this.currentSnapshot !== snapshot) {
+        this.previous = this.current;
+        this.current = new Map();
+        this.currentSnapshot = snapshot;
+      }
+      const authz = this.options.authorization?.(snapshot);
+      policy = compile(served, this.factories, authz, this.now, this.random, this.previous, this.current);
+      byChain.set(hcm, policy);
     }
     return policy;
   }
 }
 
 /**
- * Compiles a set of resources' inbound chain without keeping anything: call
- * it when a snapshot is applied so a bad chain is rejected with the rest of
- * the config instead of failing requests later.
- * Also checks the HCM's path normalization fields (core/inbound-path).
+ * Compiles a set of resources' inbound chains (every port an inbound
+ * listener names) without keeping anything: call it when a snapshot is
+ * applied so a bad chain is rejected with the rest of the config instead of
+ * failing requests later. Also checks the HCM's path normalization fields
+ * (core/inbound-path) and the filter chains' transport sockets.
  * @throws MeshConfigError naming the listener and the bad filter or field.
  */
 export function validateInboundPolicy(resources: EnvoyResources, factories?: Readonly<Record<string, InboundFilterFactory>>): void {
   validateInboundPath({ resources });
-  compile({ resources }, { ...builtInFactories, ...factories }, undefined, Date.now, defaultRandom, new Map(), new Map());
+  const listeners = new InboundListeners(resources);
+  listeners.validate();
+  const all = { ...builtInFactories, ...factories };
+  const seen = new Set<InboundHttpConnectionManager | undefined>();
+  for (const port of listeners.ports()) {
+    const served = listeners.forPort(port);
+    if (seen.has(served?.hcm)) continue;
+    seen.add(served?.hcm);
+    compile(served, all, undefined, Date.now, defaultRandom, new Map(), new Map());
+  }
 }
 
+/** Factories by the typed_config's type: istiod names its RBAC filters freely (`envoy.filters.http.rbac.DENY`). */
+const factoriesByType: Readonly<Record<string, InboundFilterFactory>> = {
+  [RBAC_TYPE_URL]: rbacFilterFactory,
+};
+
 function compile(
-  snapshot: InboundPolicySource,
+  served: InboundPort | undefined,
   factories: Readonly<Record<string, InboundFilterFactory>>,
-  authorization: InboundPolicyOptions['authorization'],
+  authz: InboundFilter | undefined,
   now: () => number,
   random: RandomSource,
   previous: Map<string, unknown>,
   next: Map<string, unknown>,
 ): InboundPolicy {
   const filters: InboundFilter[] = [];
-  const authz = authorization?.(snapshot);
   if (authz !== undefined) filters.push(authz);
-  const listener = snapshot.resources.listeners.find((l) => l.name === VIRTUAL_INBOUND);
-  const hcm = inboundConnectionManager(listener);
-  if (hcm === undefined) return filters.length === 0 ? EMPTY_INBOUND_POLICY : new InboundPolicy(filters);
+  const hcm = served?.hcm;
+  if (served === undefined || hcm === undefined) return filters.length === 0 ? EMPTY_INBOUND_POLICY : new InboundPolicy(filters);
+  const listener = served.listener;
   // meshlet has one inbound route: its per-filter configs override the chain's, as Envoy's per-route config.
   const route = hcm.route_config?.virtual_hosts?.find((vh) => vh.name === INBOUND_ROUTE_NAME)?.routes?.[0]
     ?? hcm.route_config?.virtual_hosts?.[0]?.routes?.[0];
@@ -199,26 +246,26 @@ function compile(
   const seen = new Map<string, number>();
   for (let i = 0; i < (hcm.http_filters ?? []).length; i++) {
     const f = hcm.http_filters[i]!;
-    if (f.name === ROUTER_FILTER) break; // the router is terminal: filters after it never run
-    const factory = factories[f.name];
+    if (f.name === ROUTER_FILTER || f.typed_config?.['@type'] === TYPE_URL.router) break; // the router is terminal: filters after it never run
+    const factory = factories[f.name] ?? factoriesByType[String(f.typed_config?.['@type'])];
     if (factory === undefined) {
       if (HANDLED_ELSEWHERE.has(f.name) || (f as { is_optional?: boolean }).is_optional === true) continue;
-      throw new MeshConfigError('Listener', VIRTUAL_INBOUND, `filter_chains[0].filters[0].typed_config.http_filters[${i}]`, `HTTP filter "${f.name}" is not supported inbound`);
+      throw new MeshConfigError('Listener', listener, `${served.path}.typed_config.http_filters[${i}]`, `HTTP filter "${f.name}" is not supported inbound`);
     }
     const config = perRoute[f.name] ?? f.typed_config;
-    const configKey = `${f.name}\u0000${JSON.stringify(config ?? null)}`;
+    const configKey = `${served.key}\u0000${f.name}\u0000${JSON.stringify(config ?? null)}`;
     const occurrence = seen.get(configKey) ?? 0;
     seen.set(configKey, occurrence + 1);
     const filter = factory({
       name: f.name,
       config,
-      resource: `${VIRTUAL_INBOUND}/http_filters[${i}]`,
+      resource: `${listener}/http_filters[${i}]`,
       now,
       random,
       keep<T>(key: string, make: () => T): T {
         // Two identical filters in one chain are still two buckets: the occurrence is part of the key.
         const k = `${configKey}\u0000${occurrence}\u0000${key}`;
-        const value = (previous.has(k) ? previous.get(k) : make()) as T;
+        const value = (next.has(k) ? next.get(k) : previous.has(k) ? previous.get(k) : make()) as T;
         next.set(k, value);
         return value;
       },

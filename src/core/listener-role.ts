@@ -12,9 +12,11 @@
  */
 import type { Listener } from '../config/envoy.js';
 import { VIRTUAL_INBOUND } from '../config/translate-inbound.js';
+import { GRPC_INBOUND_LISTENER_PREFIX, isInboundListener } from './inbound-listener.js';
 
 /** istiod's prefix for a proxyless server's inbound listener (pkg/istio-agent/grpcxds ServerListenerNamePrefix). */
-export const INBOUND_LISTENER_PREFIX = 'xds.istio.io/grpc/lds/inbound/';
+export const INBOUND_LISTENER_PREFIX = GRPC_INBOUND_LISTENER_PREFIX;
+export { isInboundListener };
 
 /** Whether `name` is `host:port` (port 1–65535), as grpcgen and our translator name outbound listeners. */
 export function isHostPortName(name: string): boolean {
@@ -29,18 +31,13 @@ export function isHostPortName(name: string): boolean {
   return n >= 1 && n <= 65535 && !name.includes('/');
 }
 
-/** Whether a listener is an inbound (server-side) listener: ours or istiod's. */
-export function isInboundListener(listener: Pick<Listener, 'name'>): boolean {
-  return listener.name === VIRTUAL_INBOUND || listener.name.startsWith(INBOUND_LISTENER_PREFIX);
-}
-
 /**
  * The inbound listener of a set: `virtual_inbound`, else the first istiod
  * inbound listener (istiod sends one per server port, all built from the same
  * workload policies).
  */
-export function inboundListener<L extends Pick<Listener, 'name'>>(listeners: readonly L[]): L | undefined {
-  return listeners.find((l) => l.name === VIRTUAL_INBOUND) ?? listeners.find((l) => l.name.startsWith(INBOUND_LISTENER_PREFIX));
+export function inboundListener(listeners: readonly Listener[]): Listener | undefined {
+  return listeners.find((l) => l.name === VIRTUAL_INBOUND) ?? listeners.find(isInboundListener);
 }
 
 /** Whether a listener serves a gateway port (its routes are not outbound routes). */

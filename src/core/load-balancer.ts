@@ -1,10 +1,12 @@
 /**
  * Envoy's load balancers over a cluster's healthy hosts: ROUND_ROBIN,
- * LEAST_REQUEST (power of two choices on active requests) and RANDOM, each
+ * LEAST_REQUEST (power of two choices on active requests), RANDOM, and the
+ * consistent-hashing RING_HASH and MAGLEV (hash-lb.ts), each
  * honouring endpoint weights (`load_balancing_weight`) as Envoy does: a host
  * gets traffic in proportion to its weight. Picks can avoid a host (retries go
  * to another endpoint when one exists).
  */
+import { MaglevLb, RingHashLb, type RingHashConfig } from './hash-lb.js';
 import type { RandomSource } from './random.js';
 
 /** An upstream endpoint, with the live state the balancer reads. */
@@ -19,19 +21,35 @@ export interface Host {
   active: number;
 }
 
-export type LbPolicy = 'ROUND_ROBIN' | 'LEAST_REQUEST' | 'RANDOM';
+export type LbPolicy = 'ROUND_ROBIN' | 'LEAST_REQUEST' | 'RANDOM' | 'RING_HASH' | 'MAGLEV';
 
 export interface LoadBalancer {
-  /** Picks a host, avoiding `avoid` when another is available; undefined when none. */
-  pick(hosts: readonly Host[], avoid: Host | undefined): Host | undefined;
+  /** True for RING_HASH and MAGLEV: the router computes the route's hash policy for them. */
+  readonly hashed?: boolean;
+  /**
+   * Picks a host, avoiding `avoid` when another is available; undefined when
+   * none. `hash` is the request's hash-policy value (hashing balancers only;
+   * they draw a random one when it is undefined, as Envoy does).
+   */
+  pick(hosts: readonly Host[], avoid: Host | undefined, hash?: bigint): Host | undefined;
 }
 
-export function createLoadBalancer(policy: LbPolicy, random: RandomSource): LoadBalancer {
+/** The settings of the hashing balancers (Cluster.ring_hash_lb_config / maglev_lb_config). */
+export interface HashLbConfig {
+  readonly ringHash?: RingHashConfig;
+  readonly maglevTableSize?: number;
+}
+
+export function createLoadBalancer(policy: LbPolicy, random: RandomSource, config: HashLbConfig = {}): LoadBalancer {
   switch (policy) {
     case 'LEAST_REQUEST':
       return new LeastRequest(random);
     case 'RANDOM':
       return new RandomLb(random);
+    case 'RING_HASH':
+      return new RingHashLb(random, config.ringHash ?? { minimumRingSize: 1024, maximumRingSize: 8_388_608 });
+    case 'MAGLEV':
+      return new MaglevLb(random, config.maglevTableSize ?? 65_537);
     default:
       return new RoundRobin();
   }

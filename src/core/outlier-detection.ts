@@ -126,6 +126,11 @@ export class OutlierDetector {
     this.version++;
   }
 
+  /** Changes with every ejection, return and host change: state derived from ejections is stale when it moves. */
+  get generation(): number {
+    return this.version;
+  }
+
   /** Whether the host is currently ejected. */
   isEjected(host: string): boolean {
     return this.monitors.get(host)?.ejected === true;

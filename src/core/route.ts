@@ -11,6 +11,8 @@ import { compileMatch, type CompiledMatch } from './router.js';
 import { compileRegexRewrite, rewriteErrorField } from './regex.js';
 import { compileFault, type FaultPolicy } from './fault.js';
 import { compileMirrorPolicies, type MirrorPolicy } from './mirror.js';
+import { compileHashPolicies, type HashPolicy } from './hash-policy.js';
+import { compileCorsPolicy, type CorsPolicy } from './cors.js';
 
 /** A header to add: [lower-case name, value, overwrite existing]. */
 export type HeaderAdd = readonly [name: string, value: string, overwrite: boolean];
@@ -48,7 +50,13 @@ export interface CompiledRoute {
   readonly directStatus: number;
   readonly directBody: string;
   readonly redirect: Readonly<Record<string, unknown>> | undefined;
+  /** cluster_not_found_response_code: the local reply when the picked cluster is unknown (Envoy's default 503). */
+  readonly clusterNotFoundStatus: number;
   readonly mirrors: readonly MirrorPolicy[];
+  /** route.hash_policy: the request hash RING_HASH / MAGLEV clusters balance on */
+  readonly hashPolicies: readonly HashPolicy[];
+  /** the CORS filter's per-route policy (typed_per_filter_config `envoy.filters.http.cors`) */
+  readonly cors: CorsPolicy | undefined;
   /** fault injection (envoy.filters.http.fault per-route config) */
   readonly fault: FaultPolicy | undefined;
   /** raw per-filter configs (e.g. `envoy.filters.http.fault`) for policy compilers */
@@ -99,7 +107,10 @@ export function compileRoute(route: Route, index: number): CompiledRoute {
     directStatus: route.direct_response?.status ?? 0,
     directBody: route.direct_response?.body?.inline_string ?? '',
     redirect: route.redirect,
+    clusterNotFoundStatus: action?.cluster_not_found_response_code === 'INTERNAL_SERVER_ERROR' ? 500 : action?.cluster_not_found_response_code === 'NOT_FOUND' ? 404 : 503,
     mirrors: compileMirrorPolicies(action?.request_mirror_policies),
+    hashPolicies: compileHashPolicies(action?.hash_policy, `routes[${index}].route.hash_policy`),
+    cors: compileCorsPolicy(route.typed_per_filter_config?.['envoy.filters.http.cors'] ?? action?.cors, `routes[${index}].typed_per_filter_config.envoy.filters.http.cors`),
     fault: compileFault(route.typed_per_filter_config?.['envoy.filters.http.fault'], route.name ?? `route-${index}`),
     filterConfig: route.typed_per_filter_config ?? {},
   };
@@ -164,7 +175,7 @@ export function pickClusterIndex(route: CompiledRoute, random: RandomSource): nu
 export function rewritePath(route: CompiledRoute, path: string): string {
   if (route.prefixRewrite !== undefined) {
     const m = route.match;
-    if (m.kind === 'prefix') return route.prefixRewrite + path.slice(m.value.length);
+    if (m.kind === 'prefix' || m.kind === 'separated') return route.prefixRewrite + path.slice(m.value.length);
     return route.prefixRewrite;
   }
   if (route.regexRewrite) return route.regexRewrite(path);

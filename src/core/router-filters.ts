@@ -1,11 +1,13 @@
 /**
- * The filters in front of the router, in Envoy's order: the fault filter
+ * The filters in front of the router, in Envoy's order (Istio's filter
+ * chain): CORS (HTTP only: a preflight is answered here), the fault filter
  * (a delay, then an abort), the local rate limit, then the global rate limit
  * (an asynchronous ask to the rate-limit service). The first that refuses
  * answers with a local reply; otherwise the session's router admits the
  * request. Also the local replies for a try that failed without a response.
  */
 import { MeshTimeoutError, type ResponseFlag } from '../errors.js';
+import { decideCors } from './cors.js';
 import { decideFault } from './fault.js';
 import { descriptorsFor } from './global-rate-limit.js';
 import { GrpcCode, grpcStatusForHttp } from './grpc-status.js';
@@ -15,8 +17,15 @@ import { RateLimitOutcome } from './token-bucket.js';
 
 const PENDING = 0;
 
-/** Draws the fault, then runs the chain now or after the delay. */
+/** Runs CORS, draws the fault, then runs the rest of the chain now or after the delay. */
 export function runFilters(session: RouterSession): void {
+  const route = session.route!;
+  const vhostCors = session.vhost!.cors;
+  if (!session.grpc && (route.cors !== undefined || vhostCors !== undefined)) {
+    const cors = decideCors(route.cors, vhostCors, session, session.router.random());
+    if (cors.kind === 'preflight') return session.localReply(undefined, 200, 0, '', cors.headers);
+    if (cors.kind === 'simple' && cors.headers.length > 0) session.responseHeaders = { add: cors.headers.map(([k, v]) => [k, v, true] as const), remove: [] };
+  }
   const fault = decideFault(session.route!.fault, session.router.random);
   session.fault = fault;
   if (fault.delayMs > 0) {

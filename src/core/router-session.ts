@@ -26,10 +26,11 @@ import type { MirrorPolicy } from './mirror.js';
 import { backoffDelay, retriableFailure, retriableResponse, RetryOn, type AttemptFailure } from './retry.js';
 import type { RouterAttempt } from './router-attempt.js';
 import { failureReply, routeTimeoutError, runFilters } from './router-filters.js';
-import { pickClusterIndex, type CompiledRoute } from './route.js';
+import { pickClusterIndex, type CompiledRoute, type HeaderMutation } from './route.js';
 import type { CompiledVirtualHost, Snapshot } from './snapshot.js';
 import type { ResponseFlag } from '../errors.js';
 import { joinResponseFlags } from './response-flags.js';
+import { cookieValueFrom, requestHash, type HashInputs } from './hash-policy.js';
 
 export { DONE, FORWARDING, PENDING, Verdict, type GlobalLimitDecision, type RouterContext, type RouterTracer, type RouterTransport } from './router-transport.js';
 import { DONE, FORWARDING, PENDING, Verdict, type RouterContext, type RouterTransport } from './router-transport.js';
@@ -39,7 +40,7 @@ const ADMITTED_HTTP1 = 1;
 const ADMITTED_STREAM = 2;
 
 /** One request through the router; adapters extend it. */
-export abstract class RouterSession implements PendingRequest, RouterTransport {
+export abstract class RouterSession implements PendingRequest, RouterTransport, HashInputs {
   /** PENDING (filters, admission, tries), FORWARDING (committed to a try's response), DONE. */
   state: number = PENDING;
   /** @internal Set by the cluster's circuit breaker while the request waits in the pending queue. */
@@ -77,6 +78,13 @@ export abstract class RouterSession implements PendingRequest, RouterTransport {
   private backoff: NodeJS.Timeout | undefined = undefined;
   private admitted = NOT_ADMITTED;
   private retryHeld = false;
+  /** the route hash policy's value for a hashing cluster: computed on the first pick, kept for retries */
+  private hash: bigint | undefined = undefined;
+  private hashed = false;
+  /** Set-Cookie values a cookie hash policy generated; the adapter adds them to the upstream response */
+  setCookies: readonly string[] | undefined = undefined;
+  /** response headers a filter sets on the upstream response (CORS), after the route's */
+  responseHeaders: HeaderMutation | undefined = undefined;
 
   constructor(
     readonly router: RouterContext,
@@ -101,6 +109,21 @@ export abstract class RouterSession implements PendingRequest, RouterTransport {
   abstract mirror(policy: MirrorPolicy): void;
   abstract ended(error: Error | undefined): void;
 
+  /**
+   * The downstream peer's IP for a `source_ip` hash policy: the mesh's own
+   * address for an app's outbound call (as a sidecar sees the pod's IP), the
+   * client's for a gateway. Adapters override it.
+   */
+  downstreamAddress(): string | undefined {
+    return this.router.sourceAddress;
+  }
+
+  /** A generated hash cookie's value: random per request (Envoy hashes the downstream connection's addresses). */
+  newCookieValue(): string {
+    const r = this.router.random;
+    return cookieValueFrom(`${r()}:${r()}`);
+  }
+
   /** Takes the matched route and draws its destination cluster by weight. */
   protected selectRoute(vhost: CompiledVirtualHost, route: CompiledRoute): void {
     this.vhost = vhost;
@@ -123,7 +146,8 @@ export abstract class RouterSession implements PendingRequest, RouterTransport {
   /** @internal The filters let the request through: admission, the route timeout, then the first try. */
   admit(): void {
     const cluster = this.cluster;
-    if (cluster === undefined) return this.localReply('NC', 503, GrpcCode.UNAVAILABLE, `no cluster: "${this.route!.clusters[this.clusterIndex]}" is not known (its Cluster or ClusterLoadAssignment never arrived, or it does not exist)`);
+    // Gateway API routes answer an unresolved backend with 500 (cluster_not_found_response_code).
+    if (cluster === undefined) return this.localReply('NC', this.route!.clusterNotFoundStatus, this.route!.clusterNotFoundStatus === 500 ? GrpcCode.INTERNAL : GrpcCode.UNAVAILABLE, `no cluster: "${this.route!.clusters[this.clusterIndex]}" is not known (its Cluster or ClusterLoadAssignment never arrived, or it does not exist)`);
     let active = true;
     if (this.pendingQueue) {
       const admission = cluster.breaker.admitHttp1(this);
@@ -163,7 +187,17 @@ export abstract class RouterSession implements PendingRequest, RouterTransport {
   private nextAttempt(): void {
     if (this.state !== PENDING) return;
     const retry = this.route!.retry;
-    const host = this.cluster!.pick(retry?.otherHost ? this.lastHost : undefined);
+    const cluster = this.cluster!;
+    if (cluster.lb.hashed === true && !this.hashed) {
+      this.hashed = true;
+      const policies = this.route!.hashPolicies;
+      if (policies.length > 0) {
+        const h = requestHash(policies, this);
+        this.hash = h.hash;
+        this.setCookies = h.setCookies;
+      }
+    }
+    const host = cluster.pick(retry?.otherHost ? this.lastHost : undefined, this.hash);
     if (host === undefined) return this.localReply('UH', 503, GrpcCode.UNAVAILABLE, 'no healthy upstream');
     this.lastHost = host;
     const attempt = this.createAttempt(host, this.retryNumber);

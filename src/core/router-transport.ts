@@ -32,6 +32,8 @@ export interface RouterContext {
   /** Fault delays, route and per-try timeouts. */
   readonly deadlines: Deadlines;
   readonly tracer: RouterTracer | undefined;
+  /** This workload's IP: the downstream address of its own outbound calls (a `source_ip` hash policy hashes it). */
+  readonly sourceAddress?: string | undefined;
   /** Asks the rate-limit service; errors and timeouts follow the policy's failure_mode_deny. */
   overGlobalLimit(snapshot: Snapshot, policy: GlobalLimitPolicy, descriptors: Array<{ entries: Array<{ key: string; value: string }> }>): Promise<GlobalLimitDecision>;
 }

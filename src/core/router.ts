@@ -30,7 +30,8 @@ export interface CompiledHeaderMatch {
 }
 
 export interface CompiledMatch {
-  kind: 'prefix' | 'path' | 'regex';
+  /** `separated`: Envoy's path_separated_prefix (the prefix, then end of path or `/`). */
+  kind: 'prefix' | 'separated' | 'path' | 'regex';
   value: string;
   /** the path's full-match test (RE2), for kind `regex` */
   regex: RegexTest | undefined;
@@ -107,10 +108,10 @@ export function regexAt(pattern: string, path: string): RegexTest {
 
 /** Compiles an Envoy RouteMatch; `path` names it in errors. */
 export function compileMatch(m: RouteMatch, path = 'match'): CompiledMatch {
-  const kind = m.path !== undefined ? 'path' : m.safe_regex ? 'regex' : 'prefix';
+  const kind = m.path !== undefined ? 'path' : m.safe_regex ? 'regex' : m.path_separated_prefix !== undefined ? 'separated' : 'prefix';
   // Envoy: case_sensitive is "ignored for safe_regex matching" (route_components.proto).
   const caseSensitive = kind === 'regex' || m.case_sensitive?.value !== false;
-  const raw = m.path ?? m.safe_regex?.regex ?? m.prefix ?? '/';
+  const raw = m.path ?? m.safe_regex?.regex ?? m.path_separated_prefix ?? m.prefix ?? '/';
   return {
     kind,
     value: caseSensitive ? raw : raw.toLowerCase(),
@@ -127,6 +128,9 @@ export function matches(m: CompiledMatch, req: RequestView): boolean {
   switch (m.kind) {
     case 'prefix':
       if (!path.startsWith(m.value)) return false;
+      break;
+    case 'separated':
+      if (!path.startsWith(m.value) || (path.length > m.value.length && path.charCodeAt(m.value.length) !== 47 /* / */)) return false;
       break;
     case 'path':
       if (path !== m.value) return false;

@@ -4,6 +4,7 @@
  * compiled routes and clusters. A new config compiles a new snapshot, which
  * is swapped in atomically; requests keep the snapshot they started with.
  */
+import { compileCorsPolicy, type CorsPolicy } from './cors.js';
 import type { Any, EnvoyResources } from '../config/envoy.js';
 import { MeshConfigError } from '../errors.js';
 import { compileCluster, type CompiledCluster, type LabelsCache } from './cluster.js';
@@ -25,6 +26,8 @@ export interface CompiledVirtualHost {
   readonly globalLimit: GlobalLimitPolicy | undefined;
   /** include_request_attempt_count: each try carries `x-envoy-attempt-count: <n>` (1 for the first) */
   readonly includeAttemptCount: boolean;
+  /** the virtual host's CORS policy (core/cors.ts), under the route's */
+  readonly cors?: CorsPolicy | undefined;
 }
 
 export interface Snapshot {
@@ -133,9 +136,11 @@ export function compileSnapshot(resources: EnvoyResources, version: string, opti
     (rc.virtual_hosts ?? []).forEach((vh, v) => {
       let routes: CompiledRoute[];
       let globalLimit: GlobalLimitPolicy | undefined;
+      let cors: CorsPolicy | undefined;
       try {
         routes = (vh.routes ?? []).map(compileRoute);
         globalLimit = compileGlobalLimit(vh.typed_per_filter_config?.['envoy.filters.http.ratelimit'], vh.rate_limits);
+        cors = compileCorsPolicy(vh.typed_per_filter_config?.['envoy.filters.http.cors'] ?? vh.cors, 'typed_per_filter_config.envoy.filters.http.cors');
       } catch (err) {
         const [path, ...reason] = (err as Error).message.split(': ');
         throw new MeshConfigError('RouteConfiguration', rc.name, `virtual_hosts[${v}].${path}`, reason.join(': ') || (err as Error).message);
@@ -148,6 +153,7 @@ export function compileSnapshot(resources: EnvoyResources, version: string, opti
         localLimiter: localLimiterFor(limiterKey, vh.typed_per_filter_config?.['envoy.filters.http.local_ratelimit'], options.previous, random),
         globalLimit,
         includeAttemptCount: vh.include_request_attempt_count === true,
+        cors,
       };
       limiters.set(limiterKey, compiled.localLimiter);
       table.add(vh.domains, compiled);

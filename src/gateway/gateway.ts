@@ -185,7 +185,7 @@ class GatewayServer implements Gateway {
     const writer = new ResponseWriter(res, this.closeConnection);
     // The gateway is where a trace starts (or joins the client's): outbound spans parent on this context.
     const context = this.mesh.telemetry.propagator.extract(req.headers);
-    this.mesh.context.run(context, () => this.mesh.dispatcher.dispatchToVirtualHost(snapshot, vhost, opts, writer, authority));
+    this.mesh.context.run(context, () => this.mesh.dispatcher.dispatchToVirtualHost(snapshot, vhost, opts, writer, authority, undefined, req.socket.remoteAddress));
   }
 
   private readonly requestDone = (): void => {

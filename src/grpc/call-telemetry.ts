@@ -36,7 +36,7 @@ export function startCallTelemetry(
       rpcService: path.slice(1, slash),
       rpcMethod: path.slice(slash + 1),
       // Metadata values are read only when createMesh({ tracing: { recordHeaders } }) names some.
-      ...(telemetry.tracer.recordsRequestHeaders && { headers: metadataHeaders(metadata) }),
+      ...((telemetry.tracer.recordsRequestHeaders || telemetry.outbound.logsAccess) && { headers: metadataHeaders(metadata) }),
     });
     telemetry.outbound.injectHeaders(call, headers);
   } else {
@@ -88,8 +88,13 @@ export interface CallWire {
 }
 
 /** Ends the CLIENT span and records the source-side series, with the upstream's peer metadata. */
-export function finishCallTelemetry(runtime: GrpcRuntime, call: OutboundCall, httpStatus: number, grpcStatus: number, flags: string, wire: CallWire, metadata: Metadata | undefined): void {
-  runtime.telemetry!.outbound.finish(call, {
+export function finishCallTelemetry(runtime: GrpcRuntime, call: OutboundCall, httpStatus: number, grpcStatus: number, flags: string, wire: CallWire, metadata: Metadata | undefined, upstreamHost?: string): void {
+  const outbound = runtime.telemetry!.outbound;
+  outbound.finish(call, {
+    ...(outbound.logsAccess && {
+      requestBodyBytes: wire.requestBytes, responseBodyBytes: wire.responseBytes, protocol: 'HTTP/2',
+      ...(upstreamHost !== undefined && { upstreamHost }),
+    }),
     statusCode: httpStatus,
     grpcStatus,
     flags,

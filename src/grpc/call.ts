@@ -344,7 +344,7 @@ export class MeshCall extends RouterSession implements Abortable, RequestView {
     this.mirrors = this.mirrorMessages = undefined;
     const call = this.telemetryCall;
     this.telemetryCall = undefined;
-    if (call !== undefined) finishCallTelemetry(this.runtime, call, this.status, this.grpcStatus, this.responseFlags(), this.wire, this.metadata);
+    if (call !== undefined) finishCallTelemetry(this.runtime, call, this.status, this.grpcStatus, this.responseFlags(), this.wire, this.metadata, this.attempt?.host.id);
   }
 
   private flushHeldMetadata(): void {

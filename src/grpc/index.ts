@@ -40,19 +40,24 @@ export interface MeshGrpcOptions {
   /** The mesh's telemetry: CLIENT/SERVER spans and istio_* metrics with request_protocol="grpc". */
   telemetry?: MeshTelemetry;
   /** Unknown hosts pass straight through (ALLOW_ANY, default) or fail UNAVAILABLE with flag NR. */
-  outboundTrafficPolicy?: 'ALLOW_ANY' | 'REGISTRY_ONLY';
+  /** a function when a Sidecar can change it with the config */
+  outboundTrafficPolicy?: 'ALLOW_ANY' | 'REGISTRY_ONLY' | (() => 'ALLOW_ANY' | 'REGISTRY_ONLY');
   /** The store holding the current request's context; share the HTTP side's so traces join across protocols. */
   contextStore?: AsyncLocalStorage<Context>;
   /** Channel credentials the bare {@link MeshGrpc.interceptor} uses for endpoints (default insecure). */
   credentials?: ChannelCredentials;
   /** AuthorizationPolicy for inbound calls (the mesh's). */
   authorize?: ServerInterceptorDeps['authorize'];
+  /** The mTLS mode for a local port (the snapshot's inbound filter chains): STRICT refuses plaintext calls. */
+  inboundMode?: ServerInterceptorDeps['inboundMode'];
   /** The workload identity for ISTIO_MUTUAL endpoints (read when a channel is created). */
   identity?: () => WorkloadIdentity | undefined;
   /** Route and per-try timeouts: share the HTTP side's queues (default: the adapter's own). */
   deadlines?: Deadlines;
   /** Rate-limit service clients: share the HTTP side's (default: the adapter's own, closed with it). */
   globalLimits?: GlobalRateLimits;
+  /** This workload's IP, hashed by a `source_ip` hash policy for its calls. */
+  sourceAddress?: string | undefined;
 }
 
 /** grpc-js client options that route a client's calls through the mesh. */
@@ -87,10 +92,11 @@ export function createMeshGrpc(mesh: SnapshotSource, options: MeshGrpcOptions = 
 
 class MeshGrpcImpl implements MeshGrpc, GrpcRuntime {
   readonly random: RandomSource;
+  readonly sourceAddress: string | undefined;
   readonly channels = new EndpointChannels();
   readonly telemetry: MeshTelemetry | undefined;
   readonly propagator: MeshPropagator;
-  readonly registryOnly: boolean;
+  private readonly outboundPolicy: () => 'ALLOW_ANY' | 'REGISTRY_ONLY';
   readonly active = new Set<Abortable>();
   readonly interceptor: Interceptor;
   readonly serverInterceptor: ServerInterceptor;
@@ -108,12 +114,18 @@ class MeshGrpcImpl implements MeshGrpc, GrpcRuntime {
   private readonly credentials: ChannelCredentials;
   private closing: Promise<void> | undefined;
 
+  get registryOnly(): boolean {
+    return this.outboundPolicy() === 'REGISTRY_ONLY';
+  }
+
   constructor(private readonly source: SnapshotSource, options: MeshGrpcOptions) {
     this.random = options.random ?? defaultRandom;
+    this.sourceAddress = options.sourceAddress;
     this.identityOf = options.identity ?? (() => undefined);
     this.telemetry = options.telemetry;
     this.propagator = options.telemetry?.propagator ?? new MeshPropagator();
-    this.registryOnly = options.outboundTrafficPolicy === 'REGISTRY_ONLY';
+    const policy = options.outboundTrafficPolicy ?? 'ALLOW_ANY';
+    this.outboundPolicy = typeof policy === 'function' ? policy : () => policy;
     this.store = options.contextStore ?? new AsyncLocalStorage<Context>();
     const telemetry = this.telemetry;
     this.targets = telemetry && new RouteTargets(() => telemetry.outbound, 'grpc');
@@ -124,7 +136,7 @@ class MeshGrpcImpl implements MeshGrpc, GrpcRuntime {
     this.credentials = options.credentials ?? grpcCredentials.createInsecure();
     this.interceptor = createClientInterceptor(this, source, this.credentials);
     this.serverInterceptor = createServerInterceptor({
-      telemetry: this.telemetry, propagator: this.propagator, store: this.store, authorize: options.authorize,
+      telemetry: this.telemetry, propagator: this.propagator, store: this.store, authorize: options.authorize, inboundMode: options.inboundMode,
       localPrincipal: () => this.identityOf()?.current.spiffeId,
     });
   }

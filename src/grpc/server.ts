@@ -23,10 +23,17 @@ export interface ServerInterceptorDeps {
   readonly propagator: MeshPropagator;
   /** The store outbound calls read their parent context from. */
   readonly store: AsyncLocalStorage<Context>;
-  /** AuthorizationPolicy for the call; a status (PERMISSION_DENIED) ends it before the handler runs. */
   /** This workload's SPIFFE id, presented on TLS connections (destination_principal). */
   readonly localPrincipal?: () => string | undefined;
-  readonly authorize?: ((call: { path: string; authority?: string; metadata: Record<string, string | string[] | undefined>; sourcePrincipal?: string; sourceIp?: string }) => { code: number; details: string } | undefined) | undefined;
+  /** AuthorizationPolicy (the inbound listener's RBAC filters) for the call; a status (PERMISSION_DENIED) ends it before the handler runs. */
+  readonly authorize?: ((call: { path: string; authority?: string; port?: number; localAddress?: string; metadata: Record<string, string | string[] | undefined>; sourcePrincipal?: string; sourceIp?: string }) => { code: number; details: string } | undefined) | undefined;
+  /**
+   * The mTLS mode of a local port (the inbound listener's filter chains).
+   * Under STRICT a call without a verified client certificate is refused
+   * with UNAVAILABLE, as a sidecar would reset the connection: the app's own
+   * server credentials may well accept plaintext.
+   */
+  readonly inboundMode?: ((port: number | undefined) => 'STRICT' | 'PERMISSIVE' | 'DISABLE') | undefined;
 }
 
 /** Builds the server interceptor of one mesh. */
@@ -51,6 +58,7 @@ export function createServerInterceptor(deps: ServerInterceptorDeps): ServerInte
       if (inbound !== undefined) {
         telemetry!.inbound.finish(inbound, {
           statusCode: 200, grpcStatus: code, requestMessages, responseMessages, requestBytes, responseBytes,
+          ...(telemetry!.inbound.logsAccess && { requestBodyBytes: requestBytes, responseBodyBytes: responseBytes }),
           ...(code === Status.CANCELLED && { flags: 'DC' }), ...(error !== undefined && { error }),
         });
       }
@@ -85,6 +93,7 @@ export function createServerInterceptor(deps: ServerInterceptorDeps): ServerInte
                 protocolVersion: '2',
                 scheme: 'http',
                 clientAddress: peerAddress(call.getPeer()),
+                peer: call.getPeer(),
                 rpcService: path.slice(1, slash),
                 rpcMethod: path.slice(slash + 1),
               });
@@ -92,13 +101,19 @@ export function createServerInterceptor(deps: ServerInterceptorDeps): ServerInte
             } else {
               ctx = propagator.extract(headers, ROOT_CONTEXT);
             }
-            const denied = deps.authorize?.({
-              path: methodDescriptor.path,
-              metadata: headers,
-              ...(typeof headers[':authority'] === 'string' && { authority: headers[':authority'] }),
-              ...optional('sourcePrincipal', sourcePrincipal),
-              ...optional('sourceIp', peerAddress(call.getPeer())),
-            });
+            const connection = (call as unknown as { getConnectionInfo?(): { localAddress?: string; localPort?: number } }).getConnectionInfo?.();
+            const localPort = connection?.localPort;
+            const denied = deps.inboundMode?.(localPort) === 'STRICT' && sourcePrincipal === undefined
+              ? { code: Status.UNAVAILABLE, details: 'mutual TLS required (PeerAuthentication STRICT)' }
+              : deps.authorize?.({
+                path: methodDescriptor.path,
+                metadata: headers,
+                ...(typeof headers[':authority'] === 'string' && { authority: headers[':authority'] }),
+                ...(localPort !== undefined && { port: localPort }),
+                ...optional('localAddress', connection?.localAddress),
+                ...optional('sourcePrincipal', sourcePrincipal),
+                ...optional('sourceIp', peerAddress(call.getPeer())),
+              });
             if (denied) {
               end(denied.code);
               call.sendStatus({ code: denied.code, details: denied.details, metadata: new GrpcMetadata() });

@@ -10,6 +10,7 @@ import type { AsyncLocalStorage } from 'node:async_hooks';
 import { isIP } from 'node:net';
 import { Agent, Dispatcher } from 'undici';
 import type { CompiledRoute } from '../core/route.js';
+import { redirectLocation, redirectStatus } from '../core/redirect.js';
 import type { OutboundTargetHandle } from '../telemetry/outbound.js';
 import type { MeshTelemetry } from '../telemetry/telemetry.js';
 import { RouteTargets } from '../telemetry/route-targets.js';
@@ -45,7 +46,10 @@ export interface DispatcherRuntime {
 export interface MeshDispatcherOptions {
   random: RandomSource;
   localReplies: LocalReplyMode;
-  outboundTrafficPolicy: OutboundTrafficPolicy;
+  /** the mesh's policy; a function when a Sidecar can change it with the config */
+  outboundTrafficPolicy: OutboundTrafficPolicy | (() => OutboundTrafficPolicy);
+  /** This workload's IP, the downstream address a `source_ip` hash policy hashes for its own calls. */
+  sourceAddress?: string | undefined;
 }
 
 interface OriginInfo {
@@ -64,7 +68,8 @@ const ORIGIN_CACHE_LIMIT = 10_000;
 export class MeshDispatcher extends Dispatcher implements ExchangeContext {
   readonly random: RandomSource;
   readonly localReplies: LocalReplyMode;
-  private readonly registryOnly: boolean;
+  readonly sourceAddress: string | undefined;
+  private readonly outboundPolicy: () => OutboundTrafficPolicy;
   private readonly pools: PoolManager;
   private readonly passthrough = new Agent();
   private readonly origins = new Map<string, OriginInfo>();
@@ -81,7 +86,9 @@ export class MeshDispatcher extends Dispatcher implements ExchangeContext {
     this.targets = new RouteTargets(() => runtime.telemetry.outbound, 'http');
     this.random = options.random;
     this.localReplies = options.localReplies;
-    this.registryOnly = options.outboundTrafficPolicy === 'REGISTRY_ONLY';
+    this.sourceAddress = options.sourceAddress;
+    const policy = options.outboundTrafficPolicy;
+    this.outboundPolicy = typeof policy === 'function' ? policy : () => policy;
   }
 
   get telemetry(): MeshTelemetry {
@@ -132,7 +139,7 @@ export class MeshDispatcher extends Dispatcher implements ExchangeContext {
     const origin = this.originInfo(opts.origin!);
     const vhost = snapshot.virtualHost(origin.host, origin.port, origin.key);
     if (!vhost) {
-      if (this.registryOnly) return this.reply(handler, 'NR', 502, `no route: "${origin.authority}" is not in the mesh registry (REGISTRY_ONLY)`);
+      if (this.outboundPolicy() === 'REGISTRY_ONLY') return this.reply(handler, 'NR', 502, `no route: "${origin.authority}" is not in the mesh registry (REGISTRY_ONLY)`);
       return this.passthrough.dispatch(opts, rawHandler);
     }
     return this.dispatchToVirtualHost(snapshot, vhost, opts, handler, origin.authority, origin);
@@ -142,7 +149,7 @@ export class MeshDispatcher extends Dispatcher implements ExchangeContext {
    * Routes a request on a given virtual host (the gateway looks its virtual
    * host up in its own route table, then hands over here).
    */
-  dispatchToVirtualHost(snapshot: Snapshot, vhost: CompiledVirtualHost, opts: Dispatcher.DispatchOptions, handler: LegacyHandler, authority: string, server: { host: string; port: number; servername?: string | undefined } = this.originInfo(`http://${authority}`)): boolean {
+  dispatchToVirtualHost(snapshot: Snapshot, vhost: CompiledVirtualHost, opts: Dispatcher.DispatchOptions, handler: LegacyHandler, authority: string, server: { host: string; port: number; servername?: string | undefined } = this.originInfo(`http://${authority}`), downstream?: string): boolean {
     const fullPath = opts.path;
     const q = fullPath.indexOf('?');
     const view = new DispatchView(opts.method, q === -1 ? fullPath : fullPath.slice(0, q), q === -1 ? '' : fullPath.slice(q + 1), opts.headers as RawHeaders);
@@ -153,7 +160,14 @@ export class MeshDispatcher extends Dispatcher implements ExchangeContext {
       sendResponse(handler, route.directStatus, route.directBody, undefined);
       return true;
     }
-    new Exchange(this, snapshot, vhost, route, opts, handler, authority, view.path, server).start();
+    if (route.kind === 'redirect') {
+      handler.onConnect?.(() => undefined);
+      const scheme = String(opts.origin ?? '').startsWith('https:') ? 'https' : 'http';
+      const location = redirectLocation(route, { scheme, authority, path: view.path, query: view.query });
+      sendResponse(handler, redirectStatus(route.redirect!), '', [Buffer.from('location'), Buffer.from(location)]);
+      return true;
+    }
+    new Exchange(this, snapshot, vhost, route, opts, handler, authority, view.path, server, downstream).start();
     return true;
   }
 

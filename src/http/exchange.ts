@@ -23,8 +23,9 @@ import { Attempt, grpcStatusOf } from './attempt.js';
 import { replayableBody, type ReplayableBody } from './body.js';
 import type { LegacyHandler } from './handler.js';
 import { getHeader, mutateRawHeaders, outboundHeaders, type RawHeaders } from './headers.js';
-import { flagHeader, rawHeaders, sendLocalReply, type LocalReplyMode } from './local-reply.js';
+import { flagHeader, rawHeaders, sendLocalReply, sendResponse, type LocalReplyMode } from './local-reply.js';
 import { takePeerMetadata } from './response-meta.js';
+import { dispatchTracedByMesh } from '../telemetry/otel-coexistence.js';
 import { tlsIdentitiesOf } from './pools.js';
 
 /** The header Envoy's include_request_attempt_count adds to each try. */
@@ -51,6 +52,11 @@ export class Exchange extends RouterSession {
   private attemptOptions: Dispatcher.DispatchOptions | undefined;
   private call: OutboundCall | undefined;
   private responseBytes = 0;
+  /** Response body bytes forwarded (access logs' %BYTES_RECEIVED%). */
+  private responseBodyBytes = 0;
+  /** The committed response's raw headers, kept only for access logs (%RESP(…)%). */
+  /** The upstream's response headers, kept for the access log's %RESP(...)%. */
+  private upstreamResponseHeaders: Buffer[] | undefined;
   /** The request line and headers of the last try, as sent (istio_request_bytes counts them with the body). */
   private requestHeaderBytes = 0;
   private peerMetadata: string | undefined;
@@ -68,6 +74,8 @@ export class Exchange extends RouterSession {
     private readonly path: string,
     /** host and port of the authority, for telemetry */
     private readonly server: { readonly host: string; readonly port: number; readonly servername?: string | undefined },
+    /** the client's address when a gateway forwards (a `source_ip` hash policy hashes it) */
+    private readonly downstream?: string | undefined,
   ) {
     super(ctx, snapshot, true, false);
     this.body = replayableBody(opts.body);
@@ -99,6 +107,10 @@ export class Exchange extends RouterSession {
     }
   }
 
+  override downstreamAddress(): string | undefined {
+    return this.downstream ?? super.downstreamAddress();
+  }
+
   createAttempt(host: Host, retryNumber: number): Attempt {
     const attempt = new Attempt(this, host);
     if (retryNumber > 0) attempt.retry = this.ctx.telemetry.outbound.startRetry(this.call!, retryNumber);
@@ -109,7 +121,8 @@ export class Exchange extends RouterSession {
     const a = attempt as Attempt;
     const pool = this.ctx.pool(a.host, this.cluster!);
     this.upstream = pool;
-    pool.dispatch(this.optionsForAttempt(a.retry), a as unknown as Dispatcher.DispatchHandler);
+    // The mesh traced and propagated this try itself: an OTel undici instrumentation must not do it twice.
+    dispatchTracedByMesh(pool, this.optionsForAttempt(a.retry), a as unknown as Dispatcher.DispatchHandler);
   }
 
   cancelAttempt(attempt: RouterAttempt, reason: string): void {
@@ -178,14 +191,27 @@ export class Exchange extends RouterSession {
     this.responseBytes += statusLineBytes(text) + headerBlockBytes(raw);
     const meta = takePeerMetadata(raw);
     this.peerMetadata = meta.value;
+    if (this.ctx.telemetry.outbound.logsAccess) this.upstreamResponseHeaders = raw;
     const route = this.route!;
-    const headers = mutateRawHeaders(meta.headers, [route.responseHeaders, route.clusterResponseHeaders[this.clusterIndex]!], this.flags ? flagHeader(this.flags) : undefined);
+    const mutations = [route.responseHeaders, route.clusterResponseHeaders[this.clusterIndex]!];
+    if (this.responseHeaders !== undefined) mutations.push(this.responseHeaders);
+    const headers = mutateRawHeaders(meta.headers, mutations, this.extraResponseHeaders());
     return this.handler.onHeaders?.(status, headers, resume, text) !== false;
+  }
+
+  /** The response flag header and the Set-Cookie a cookie hash policy generated. */
+  private extraResponseHeaders(): Buffer[] | undefined {
+    const flag = this.flags ? flagHeader(this.flags) : undefined;
+    if (this.setCookies === undefined) return flag;
+    const out = flag ? [...flag] : [];
+    for (const c of this.setCookies) out.push(Buffer.from('set-cookie', 'latin1'), Buffer.from(c, 'latin1'));
+    return out;
   }
 
   /** @internal */
   attemptData(chunk: Buffer): boolean {
     this.responseBytes += chunk.length;
+    this.responseBodyBytes += chunk.length;
     return this.handler.onData?.(chunk) !== false;
   }
 
@@ -208,6 +234,8 @@ export class Exchange extends RouterSession {
   }
 
   sendLocalReply(flag: ResponseFlag | undefined, status: number, _grpcStatus: number, message: string, headers: Record<string, string> | undefined): void {
+    // No flag: a filter's answer (a CORS preflight), not an error — never thrown, no x-meshlet-flags.
+    if (flag === undefined) return sendResponse(this.handler, status, message, headers && rawHeaders(headers));
     sendLocalReply(this.handler, this.ctx.localReplies, flag ?? 'NR', status, message, headers && rawHeaders(headers));
   }
 
@@ -225,9 +253,20 @@ export class Exchange extends RouterSession {
         ...(ids?.local !== undefined && { localPrincipal: ids.local }),
         statusCode: this.status, flags: this.responseFlags(), responseBytes: this.responseBytes, peerMetadata: this.peerMetadata, error,
         requestBytes: this.requestHeaderBytes + this.body.bytes,
+        ...(this.ctx.telemetry.outbound.logsAccess && {
+          requestBodyBytes: this.body.bytes,
+          responseBodyBytes: this.responseBodyBytes,
+          ...(this.attempt !== undefined && { upstreamHost: (this.attempt as Attempt).host.id }),
+          ...(this.upstreamResponseHeaders !== undefined && { responseHeaders: rawHeaderStrings(this.upstreamResponseHeaders) }),
+        }),
       });
     }
   }
+}
+
+/** undici's raw Buffer headers as the flat string list headerValue reads. */
+function rawHeaderStrings(raw: Buffer[]): string[] {
+  return raw.map((b) => b.toString('latin1'));
 }
 
 function rewriteWithQuery(route: CompiledRoute, path: string, full: string): string {

@@ -3,7 +3,7 @@
  * plugin both do around a Node request. Per request, in Envoy's order:
  * telemetry starts (peer metadata stripped, trace context extracted, SERVER
  * span), our metadata-exchange headers go on the response, the inbound policy
- * chain runs (local rate limit, authorization), then the app runs inside the
+ * chain runs (authorization, local rate limit), then the app runs inside the
  * request's context so every outbound mesh call is a child span. Telemetry
  * finishes when the response ends or the connection closes early.
  */
@@ -14,7 +14,7 @@ import { InboundPathSettings } from '../core/inbound-path.js';
 import { pathNormalizationSettings, type PathNormalizationSettings } from '../core/path-normalization.js';
 import { EMPTY_INBOUND_POLICY, InboundPolicyCompiler, type InboundLocalReply, type InboundPolicy, type InboundPolicySource, type InboundRequestView } from '../core/inbound-policy.js';
 import { localIdentity, peerIdentity } from '../security/tls.js';
-import type { InboundCall } from '../telemetry/inbound.js';
+import type { InboundCall, InboundOutcome } from '../telemetry/inbound.js';
 import { PEER_METADATA_HEADER, PEER_METADATA_ID_HEADER } from '../telemetry/peer-metadata.js';
 import type { MeshTelemetry } from '../telemetry/telemetry.js';
 import { normalizeMethod } from '../telemetry/semconv.js';
@@ -85,7 +85,8 @@ export class InboundServer {
     }
     // First, as Envoy's HCM: policies, telemetry and the app all see the normalized request.
     const refused = this.normalize(req);
-    const policy = this.policies.forSnapshot(this.mesh.snapshot);
+    // The inbound listener and filter chain serving the port the request arrived on.
+    const policy = this.policies.forSnapshot(this.mesh.snapshot, req.socket?.localPort);
     return new InboundExchange(this.mesh, policy, req, res, httpRoute, routeAtEnd, refused);
   }
 
@@ -101,6 +102,25 @@ export class InboundServer {
     if (mayHaveBody(exchange.req)) bindEmitter(exchange.req, this.mesh.context, exchange.context, runInContext as ContextRunner);
     return runInContext(this.mesh.context, exchange.context, fn, undefined, args);
   }
+
+  /**
+   * The inbound path of `mesh.createServer`, the same as `mesh.express()`'s:
+   * SERVER span, reporter="destination" metrics, metadata exchange on the
+   * response, the inbound filters, and `serve` run in the request's context.
+   */
+  readonly chain = (req: IncomingMessage, res: ServerResponse, serve: (req: IncomingMessage, res: ServerResponse) => void): void => {
+    let exchange: InboundExchange;
+    try {
+      exchange = this.begin(req, res);
+    } catch {
+      // An inbound chain that cannot compile refuses, as Envoy with a listener it could not build.
+      res.writeHead(500, { 'content-type': 'text/plain' });
+      res.end('inbound policy unavailable');
+      return;
+    }
+    if (exchange.localReply !== undefined) return exchange.sendLocalReply();
+    this.run(exchange, serve, req, res);
+  };
 
   /** Runs `fn` in the context of a request already begun (a later framework hook). */
   reenter<A extends unknown[], R>(req: IncomingMessage, fn: (...args: A) => R, ...args: A): R {
@@ -183,6 +203,7 @@ export class InboundExchange implements InboundRequestView {
       peerPrincipal: this.sourcePrincipal,
       localPrincipal: localIdentity(socket as Parameters<typeof localIdentity>[0]),
       httpRoute,
+      socket,
     });
     this.context = this.call.context;
     // Read before our own response headers are set; an HTTP/2 session's socket carries other streams too.
@@ -193,8 +214,8 @@ export class InboundExchange implements InboundRequestView {
       res.setHeader(PEER_METADATA_ID_HEADER, own.id);
       res.setHeader(PEER_METADATA_HEADER, own.value);
     }
-    // HTTP/1 reads the response's size off the socket; only HTTP/2 counts what the app writes.
-    if (this.writtenAtStart === undefined) countResponseBytes(res, this);
+    // HTTP/1 metrics read the response's size off the socket; HTTP/2 and access logs (%BYTES_SENT% is the body) count what the app writes.
+    if (this.writtenAtStart === undefined || inbound.logsAccess) countResponseBytes(res, this);
     // 'close' follows 'finish' on a completed response and also ends an aborted one.
     res.on('close', this.onEnd);
     this.localReply = refused ?? (policy === EMPTY_INBOUND_POLICY ? undefined : policy.decodeHeaders(this));
@@ -234,8 +255,27 @@ export class InboundExchange implements InboundRequestView {
     return this.req.socket?.remoteAddress;
   }
 
+  get destinationIp(): string | undefined {
+    return this.req.socket?.localAddress;
+  }
+
+  get destinationPort(): number | undefined {
+    return this.req.socket?.localPort;
+  }
+
+  get requestedServerName(): string | undefined {
+    const name = (this.req.socket as { servername?: string | false } | undefined)?.servername;
+    return typeof name === 'string' ? name : undefined;
+  }
+
   setRequestHeader(name: string, value: string): void {
     this.req.headers[name] = value;
+  }
+
+  /** An AUDIT (RBAC LOG) or dry-run policy matched: a span event, as Envoy leaves a hint for its access log. */
+  rbacLog(event: { readonly policy: string; readonly action: string; readonly shadow: boolean }): void {
+    const span = this.call.span;
+    if (span.isRecording()) span.addEvent('meshlet.rbac', { 'meshlet.rbac.policy': event.policy, 'meshlet.rbac.action': event.action, 'meshlet.rbac.shadow': event.shadow });
   }
 
   addResponseHeader(name: string, value: string): void {
@@ -283,13 +323,30 @@ export class InboundExchange implements InboundRequestView {
         span.updateName(`${normalizeMethod(req.method ?? 'GET')} ${route}`);
       }
     }
-    this.mesh.telemetry.inbound.finish(this.call, {
+    const inbound = this.mesh.telemetry.inbound;
+    inbound.finish(this.call, {
       statusCode,
       flags,
       requestBytes: this.requestWireBytes(),
       responseBytes: this.responseWireBytes(statusCode),
+      ...(inbound.logsAccess && this.accessLogDetails()),
     });
   };
+
+  /** What only access logs read: body sizes, response headers, the local reply's details. */
+  private accessLogDetails(): Pick<InboundOutcome, 'requestBodyBytes' | 'responseBodyBytes' | 'responseHeader' | 'details'> {
+    const length = Number(this.req.headers['content-length']);
+    const res = this.res;
+    return {
+      requestBodyBytes: Number.isFinite(length) && length > 0 ? length : 0,
+      responseBodyBytes: this.responseBytes,
+      responseHeader: (name) => {
+        const v = res.getHeader(name);
+        return v === undefined ? undefined : Array.isArray(v) ? v[0] : String(v);
+      },
+      ...(this.localReply !== undefined && { details: this.localReply.details }),
+    };
+  }
 
   /** Request line, headers and body (its content-length; a chunked body counts as its headers only). */
   private requestWireBytes(): number {

@@ -8,6 +8,7 @@ import type { Dispatcher } from 'undici';
 import { shadowAuthority } from '../core/mirror.js';
 import type { Snapshot } from '../core/snapshot.js';
 import type { ExchangeContext } from './exchange.js';
+import { dispatchTracedByMesh } from '../telemetry/otel-coexistence.js';
 
 /** How long a mirrored request may take before it is dropped. */
 const MIRROR_TIMEOUT_MS = 10_000;
@@ -29,7 +30,7 @@ export function sendMirror(ctx: Pick<ExchangeContext, 'pool'>, snapshot: Snapsho
   if (body != null && typeof body !== 'string' && !(body instanceof Uint8Array)) return;
   const headers = { ...(opts.headers as Record<string, string>), host: shadowSuffix ? shadowAuthority(authority) : authority };
   try {
-    ctx.pool(host, cluster).dispatch({ ...opts, headers, headersTimeout: MIRROR_TIMEOUT_MS, bodyTimeout: MIRROR_TIMEOUT_MS }, discard);
+    dispatchTracedByMesh(ctx.pool(host, cluster), { ...opts, headers, headersTimeout: MIRROR_TIMEOUT_MS, bodyTimeout: MIRROR_TIMEOUT_MS }, discard);
   } catch {
     // A mirror must never affect the caller.
   }

@@ -3,9 +3,9 @@
  * reads, with back-pressure, a FIN on `end()` and the handful of net.Socket
  * methods node's HTTP client and server call (`setTimeout` with a real idle
  * timer, `setNoDelay`, `setKeepAlive`, `ref`/`unref`). node:http accepts any
- * Duplex as a connection (`server.emit('connection', duplex)`, an agent's
- * `createConnection`), so a request can go from an http.ClientRequest to an
- * http.Server parser without a socket.
+ * Duplex as an agent's connection (`createConnection`), so a request can go
+ * from an http.ClientRequest to the mesh's agent wire (agent-connection.ts)
+ * without a socket.
  */
 import { Duplex } from 'node:stream';
 
@@ -82,10 +82,14 @@ export class PipeEnd extends Duplex {
     return this;
   }
 
-  /** Notes activity. One timer per idle period, not per chunk: it re-arms for what is left when it fires early. */
+  /**
+   * Notes activity (only while an idle timeout is set: setTimeout notes it too). One timer per idle
+   * period, not per chunk: it re-arms for what is left when it fires early.
+   */
   private touch(): void {
+    if (this.idleMs <= 0) return;
     this.lastActive = performance.now();
-    if (this.idleMs > 0 && this.idleTimer === undefined && !this.destroyed) this.armIdle(this.idleMs);
+    if (this.idleTimer === undefined && !this.destroyed) this.armIdle(this.idleMs);
   }
 
   private armIdle(ms: number): void {

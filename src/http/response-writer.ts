@@ -1,8 +1,9 @@
 /**
  * Writing an upstream response to a Node `ServerResponse`: the undici handler
  * that forwards status, headers (hop-by-hop ones dropped) and body with
- * back-pressure, and the small text local reply. The gateway and the
- * node:http agent (`mesh.httpAgent`) both answer their downstream with it.
+ * back-pressure, and the small text local reply. The gateway answers its
+ * downstream with it; the node:http agent (`mesh.httpAgent`) writes its
+ * responses straight into its pipe instead (agent-response.ts).
  */
 import type { ServerResponse } from 'node:http';
 import { STATUS_CODES } from 'node:http';

@@ -1,20 +1,22 @@
 /**
- * Istio AuthorizationPolicy (security.istio.io/v1) compiled into an
- * evaluator. Semantics follow Istio's docs:
+ * Istio AuthorizationPolicy (security.istio.io/v1) evaluated directly, for
+ * callers that hold resources rather than a snapshot (`meshlet analyze`,
+ * admission, tests). It is the same code path as the inbound chain: the
+ * policies are translated into Envoy RBAC filters (config/translate-rbac, as
+ * istiod's authz builder writes them) and those are compiled by core/rbac.
+ * Semantics, as Istio documents them:
  *  - DENY policies are checked first; any match denies.
  *  - No ALLOW policy selects the workload → allow.
  *  - ALLOW policies exist → allow only if one matches.
  *  - A policy without rules (`spec: {}`) matches nothing, so as ALLOW it
  *    denies everything (allow-nothing); `rules: [{}]` matches everything.
  *  - AUDIT policies never change the decision; matches are reported.
- * Inside a rule, `from`, `to` and `when` are ANDed; entries of `from`/`to`
- * are ORed; fields in one source/operation are ANDed; values in a field are
- * ORed and `not*` values exclude.
  */
-import { MeshConfigError } from '../errors.js';
-import { type StringMatcher, compileIpBlocks, compilePortList, compileStringList } from './authorization-match.js';
+import { type TranslatedAuthorizationPolicy, policySelects, rbacFilters, translateAuthorizationPolicy } from '../config/translate-rbac.js';
+import { type CompiledRbacRules, type RbacFilterConfig, type RbacRequest, compileRbac, matchingPolicy } from '../core/rbac.js';
+import { policyOfRbacName } from '../core/rbac-filter.js';
 
-/** The request facts a policy can look at; built once per request by the adapter. */
+/** The request facts a policy can look at; built once per request by the caller. */
 export interface RequestAttributes {
   method: string;
   /** Path, with or without a query string (the query is ignored). */
@@ -27,8 +29,6 @@ export interface RequestAttributes {
   header?: (name: string) => string | undefined;
   /** The peer's SPIFFE id (`spiffe://td/ns/x/sa/y`) when mTLS authenticated it. */
   sourcePrincipal?: string;
-  /** The peer's namespace; derived from the principal when absent. */
-  sourceNamespace?: string;
   /** The peer's IP address (ipBlocks, source.ip). */
   sourceIp?: string;
   /** The client IP per X-Forwarded-For (remoteIpBlocks, remote.ip); defaults to sourceIp. */
@@ -51,7 +51,7 @@ export interface AuthorizationDecision {
 export interface AuthorizationPolicyResource {
   apiVersion?: string;
   kind?: string;
-  metadata: { name: string; namespace?: string };
+  metadata: { name: string; namespace?: string; annotations?: Record<string, string> };
   spec?: AuthorizationPolicySpec;
 }
 
@@ -66,10 +66,6 @@ export interface AuthorizationPolicySpec {
   }>;
 }
 
-type Pred = (r: RequestAttributes) => boolean;
-
-const KIND = 'AuthorizationPolicy';
-
 /** Options for {@link compileAuthorizationPolicies}. */
 export interface AuthorizationOptions {
   /** Policies here apply mesh-wide (Istio's root namespace, default `istio-system`). */
@@ -78,268 +74,99 @@ export interface AuthorizationOptions {
   defaultNamespace?: string;
 }
 
-interface CompiledPolicy {
-  readonly id: string;
-  readonly namespace: string;
-  readonly action: 'ALLOW' | 'DENY' | 'AUDIT';
-  readonly matchLabels: Readonly<Record<string, string>> | undefined;
-  readonly rules: readonly Pred[];
-  readonly decision: AuthorizationDecision;
-}
-
-function namespaceFromPrincipal(principal: string | undefined): string | undefined {
-  if (!principal) return undefined;
-  const i = principal.indexOf('/ns/');
-  if (i < 0) return undefined;
-  const end = principal.indexOf('/', i + 4);
-  return principal.slice(i + 4, end < 0 ? undefined : end);
-}
-
-const sourceNamespace = (r: RequestAttributes): string | undefined => r.sourceNamespace ?? namespaceFromPrincipal(r.sourcePrincipal);
-
-/** Istio principals omit the scheme; requests carry full SPIFFE URIs. */
-function principalPatterns(values: readonly unknown[]): unknown[] {
-  return values.map((v) => (typeof v === 'string' && !v.startsWith('*') ? `spiffe://${v}` : v));
-}
-
-function hostOf(r: RequestAttributes): string | undefined {
-  return r.host;
-}
-
-/** Host patterns also match a request host that carries a port. */
-function hostMatcher(m: StringMatcher): StringMatcher {
-  return (host) => {
-    if (m(host)) return true;
-    if (host === undefined) return false;
-    const colon = host.lastIndexOf(':');
-    return colon > 0 && !host.endsWith(']') && m(host.slice(0, colon));
-  };
-}
-
-function pathOf(r: RequestAttributes): string {
-  const q = r.path.indexOf('?');
-  return q < 0 ? r.path : r.path.slice(0, q);
-}
-
-class Compiler {
-  constructor(readonly resource: string) {}
-
-  fail(path: string, reason: string): never {
-    throw new MeshConfigError(KIND, this.resource, path, reason);
-  }
-
-  list(value: unknown, path: string): unknown[] | undefined {
-    if (value === undefined || value === null) return undefined;
-    if (!Array.isArray(value)) this.fail(path, 'must be a list');
-    if (value.length === 0) return undefined;
-    return value;
-  }
-
-  /** values/notValues pair on one attribute → predicate, or undefined when neither is set. */
-  field<T>(
-    values: unknown[] | undefined, notValues: unknown[] | undefined, path: string, notPath: string,
-    compile: (list: unknown[]) => ((v: T | undefined) => boolean) | [number, string], get: (r: RequestAttributes) => T | undefined,
-  ): Pred | undefined {
-    const pos = values && this.check(compile(values), path);
-    const neg = notValues && this.check(compile(notValues), notPath);
-    if (pos && neg) return (r) => { const v = get(r); return pos(v) && !neg(v); };
-    if (pos) return (r) => pos(get(r));
-    if (neg) return (r) => !neg(get(r));
-    return undefined;
-  }
-
-  check<M>(m: M | [number, string], path: string): M {
-    if (Array.isArray(m)) this.fail(`${path}[${m[0]}]`, m[1]);
-    return m;
-  }
-}
-
-const and = (preds: Pred[]): Pred => {
-  if (preds.length === 0) return () => true;
-  if (preds.length === 1) return preds[0]!;
-  return (r) => {
-    for (const p of preds) if (!p(r)) return false;
-    return true;
-  };
-};
-const or = (preds: Pred[]): Pred => {
-  if (preds.length === 1) return preds[0]!;
-  return (r) => {
-    for (const p of preds) if (p(r)) return true;
-    return false;
-  };
-};
-
-const strings = (opts: { ignoreCase?: boolean } = {}) => (l: unknown[]) => compileStringList(l, opts);
-
-const SOURCE_FIELDS = new Set(['principals', 'notPrincipals', 'namespaces', 'notNamespaces', 'ipBlocks', 'notIpBlocks', 'remoteIpBlocks', 'notRemoteIpBlocks', 'requestPrincipals', 'notRequestPrincipals']);
-const OPERATION_FIELDS = new Set(['hosts', 'notHosts', 'ports', 'notPorts', 'methods', 'notMethods', 'paths', 'notPaths']);
-
-function compileSource(c: Compiler, source: Record<string, unknown>, path: string): Pred {
-  for (const key of Object.keys(source)) {
-    if (!SOURCE_FIELDS.has(key)) c.fail(`${path}.${key}`, 'unknown field');
-    if (key === 'requestPrincipals' || key === 'notRequestPrincipals') c.fail(`${path}.${key}`, 'request principals (JWT) are not supported by meshlet yet');
-  }
-  const L = (k: string) => c.list(source[k], `${path}.${k}`);
-  const preds = [
-    c.field(L('principals') && principalPatterns(L('principals')!), L('notPrincipals') && principalPatterns(L('notPrincipals')!), `${path}.principals`, `${path}.notPrincipals`, strings(), (r) => r.sourcePrincipal),
-    c.field(L('namespaces'), L('notNamespaces'), `${path}.namespaces`, `${path}.notNamespaces`, strings(), sourceNamespace),
-    c.field(L('ipBlocks'), L('notIpBlocks'), `${path}.ipBlocks`, `${path}.notIpBlocks`, compileIpBlocks, (r) => r.sourceIp),
-    c.field(L('remoteIpBlocks'), L('notRemoteIpBlocks'), `${path}.remoteIpBlocks`, `${path}.notRemoteIpBlocks`, compileIpBlocks, (r) => r.remoteIp ?? r.sourceIp),
-  ].filter((p): p is Pred => p !== undefined);
-  if (preds.length === 0) c.fail(path, 'source must set at least one field');
-  return and(preds);
-}
-
-function compileOperation(c: Compiler, op: Record<string, unknown>, path: string): Pred {
-  for (const key of Object.keys(op)) if (!OPERATION_FIELDS.has(key)) c.fail(`${path}.${key}`, 'unknown field');
-  const L = (k: string) => c.list(op[k], `${path}.${k}`);
-  const hosts = (l: unknown[]) => {
-    const m = compileStringList(l, { ignoreCase: true });
-    return Array.isArray(m) ? m : hostMatcher(m);
-  };
-  const preds = [
-    c.field(L('hosts'), L('notHosts'), `${path}.hosts`, `${path}.notHosts`, hosts, hostOf),
-    c.field(L('ports'), L('notPorts'), `${path}.ports`, `${path}.notPorts`, compilePortList, (r) => r.port),
-    c.field(L('methods'), L('notMethods'), `${path}.methods`, `${path}.notMethods`, strings(), (r) => r.method),
-    c.field(L('paths'), L('notPaths'), `${path}.paths`, `${path}.notPaths`, strings(), pathOf),
-  ].filter((p): p is Pred => p !== undefined);
-  if (preds.length === 0) c.fail(path, 'operation must set at least one field');
-  return and(preds);
-}
-
-const HEADER_KEY = /^request\.headers\[([^\]]+)\]$/;
-
-function compileCondition(c: Compiler, cond: { key?: unknown; values?: unknown; notValues?: unknown }, path: string): Pred {
-  if (typeof cond?.key !== 'string' || cond.key.length === 0) c.fail(`${path}.key`, 'must be a non-empty string');
-  const key = cond.key as string;
-  const values = c.list(cond.values, `${path}.values`);
-  const notValues = c.list(cond.notValues, `${path}.notValues`);
-  if (!values && !notValues) c.fail(path, 'must set values or notValues');
-  const vp = `${path}.values`;
-  const np = `${path}.notValues`;
-  const header = HEADER_KEY.exec(key);
-  let pred: Pred | undefined;
-  if (header) {
-    const name = header[1]!.toLowerCase();
-    pred = c.field(values, notValues, vp, np, strings(), (r) => r.header?.(name));
-  } else {
-    switch (key) {
-      case 'source.ip': pred = c.field(values, notValues, vp, np, compileIpBlocks, (r) => r.sourceIp); break;
-      case 'remote.ip': pred = c.field(values, notValues, vp, np, compileIpBlocks, (r) => r.remoteIp ?? r.sourceIp); break;
-      case 'destination.ip': pred = c.field(values, notValues, vp, np, compileIpBlocks, (r) => r.destinationIp); break;
-      case 'destination.port': pred = c.field(values, notValues, vp, np, compilePortList, (r) => r.port); break;
-      case 'source.namespace': pred = c.field(values, notValues, vp, np, strings(), sourceNamespace); break;
-      case 'source.principal':
-        pred = c.field(values && principalPatterns(values), notValues && principalPatterns(notValues), vp, np, strings(), (r) => r.sourcePrincipal);
-        break;
-      case 'connection.sni': pred = c.field(values, notValues, vp, np, strings(), (r) => r.sni); break;
-      default:
-        c.fail(`${path}.key`, `"${key}" is not a supported condition (request.headers[...], source.ip, remote.ip, source.namespace, source.principal, destination.ip, destination.port, connection.sni)`);
-    }
-  }
-  return pred!;
-}
-
-function compileRule(c: Compiler, rule: unknown, path: string): Pred {
-  if (typeof rule !== 'object' || rule === null) c.fail(path, 'must be an object');
-  const r = rule as { from?: unknown; to?: unknown; when?: unknown };
-  const parts: Pred[] = [];
-  const from = c.list(r.from, `${path}.from`);
-  if (from) {
-    parts.push(or(from.map((f, i) => {
-      const src = (f as { source?: unknown } | null)?.source;
-      if (typeof src !== 'object' || src === null) c.fail(`${path}.from[${i}].source`, 'must be set');
-      return compileSource(c, src as Record<string, unknown>, `${path}.from[${i}].source`);
-    })));
-  }
-  const to = c.list(r.to, `${path}.to`);
-  if (to) {
-    parts.push(or(to.map((t, i) => {
-      const op = (t as { operation?: unknown } | null)?.operation;
-      if (typeof op !== 'object' || op === null) c.fail(`${path}.to[${i}].operation`, 'must be set');
-      return compileOperation(c, op as Record<string, unknown>, `${path}.to[${i}].operation`);
-    })));
-  }
-  const when = c.list(r.when, `${path}.when`);
-  if (when) parts.push(and(when.map((w, i) => compileCondition(c, w as { key?: unknown }, `${path}.when[${i}]`))));
-  return and(parts);
-}
-
-function compilePolicy(resource: AuthorizationPolicyResource, options: Required<AuthorizationOptions>): CompiledPolicy {
-  const name = resource?.metadata?.name;
-  const namespace = resource?.metadata?.namespace ?? options.defaultNamespace;
-  const id = `${namespace}/${String(name)}`;
-  const c = new Compiler(id);
-  if (typeof name !== 'string' || name.length === 0) c.fail('metadata.name', 'must be a non-empty string');
-  const spec = (resource.spec ?? {}) as AuthorizationPolicySpec & Record<string, unknown>;
-  if (spec.targetRef !== undefined || spec.targetRefs !== undefined) c.fail('spec.targetRefs', 'targetRef(s) are not supported; use selector');
-  if (spec.provider !== undefined) c.fail('spec.provider', 'CUSTOM providers are not supported');
-  const action = spec.action ?? 'ALLOW';
-  if (action !== 'ALLOW' && action !== 'DENY' && action !== 'AUDIT') c.fail('spec.action', `"${String(action)}" is not supported (ALLOW, DENY, AUDIT)`);
-  let matchLabels: Record<string, string> | undefined;
-  if (spec.selector !== undefined) {
-    const ml = spec.selector?.matchLabels;
-    if (ml !== undefined && (typeof ml !== 'object' || ml === null)) c.fail('spec.selector.matchLabels', 'must be a map of labels');
-    matchLabels = ml && Object.keys(ml).length > 0 ? { ...ml } : undefined;
-  }
-  const rules = (c.list(spec.rules, 'spec.rules') ?? []).map((rule, i) => compileRule(c, rule, `spec.rules[${i}]`));
-  const decision: AuthorizationDecision = Object.freeze(action === 'DENY'
-    ? { allowed: false, policy: id, reason: `denied by DENY policy ${id}` }
-    : { allowed: true, policy: id, reason: `allowed by ALLOW policy ${id}` });
-  return { id, namespace, action: action as CompiledPolicy['action'], matchLabels, rules, decision };
-}
-
 const ALLOW_NO_POLICY: AuthorizationDecision = Object.freeze({ allowed: true, reason: 'no ALLOW policy applies to the workload' });
 const DENY_NO_MATCH: AuthorizationDecision = Object.freeze({ allowed: false, reason: 'no ALLOW policy matched' });
 
-/** The evaluator for one workload: only the policies that select it, in Istio's order. */
+/** RequestAttributes as the RBAC engine reads them (pseudo-headers from the attributes). */
+class AttributesRequest implements RbacRequest {
+  a: RequestAttributes = { method: '', path: '' };
+
+  header(name: string): string | undefined {
+    const a = this.a;
+    if (name === ':method') return a.method;
+    if (name === ':authority' || name === 'host') return a.host ?? a.header?.(name);
+    if (name === ':path') return a.path;
+    return a.header?.(name);
+  }
+
+  get path(): string {
+    const q = this.a.path.indexOf('?');
+    return q < 0 ? this.a.path : this.a.path.slice(0, q);
+  }
+
+  get sourcePrincipal(): string | undefined { return this.a.sourcePrincipal; }
+  get sourceIp(): string | undefined { return this.a.sourceIp; }
+  get remoteIp(): string | undefined { return this.a.remoteIp; }
+  get destinationIp(): string | undefined { return this.a.destinationIp; }
+  get destinationPort(): number | undefined { return this.a.port; }
+  get requestedServerName(): string | undefined { return this.a.sni; }
+}
+
+/** The evaluator for one workload: its RBAC filters, in Istio's order. */
 export class AuthorizationEvaluator {
-  readonly #deny: readonly CompiledPolicy[];
-  readonly #allow: readonly CompiledPolicy[];
-  readonly #audit: readonly CompiledPolicy[];
+  readonly #deny: CompiledRbacRules | undefined;
+  readonly #allow: CompiledRbacRules | undefined;
+  readonly #audit: CompiledRbacRules | undefined;
+  readonly #decisions = new Map<string, AuthorizationDecision>();
+  readonly #request = new AttributesRequest();
 
   /** @internal built by {@link AuthorizationPolicies.forWorkload}. */
-  constructor(policies: readonly CompiledPolicy[]) {
-    this.#deny = policies.filter((p) => p.action === 'DENY');
-    this.#allow = policies.filter((p) => p.action === 'ALLOW');
-    this.#audit = policies.filter((p) => p.action === 'AUDIT');
+  constructor(policies: readonly TranslatedAuthorizationPolicy[]) {
+    let deny: CompiledRbacRules | undefined;
+    let allow: CompiledRbacRules | undefined;
+    let audit: CompiledRbacRules | undefined;
+    for (const f of rbacFilters(policies)) {
+      const rules = compileRbac(f.typed_config as RbacFilterConfig, f.name).rules;
+      if (rules?.action === 'DENY') deny = rules;
+      else if (rules?.action === 'ALLOW') allow = rules;
+      else if (rules?.action === 'LOG') audit = rules;
+    }
+    [this.#deny, this.#allow, this.#audit] = [deny, allow, audit];
+    for (const [rules, allowed, word] of [[deny, false, 'denied by DENY'], [allow, true, 'allowed by ALLOW']] as const) {
+      for (const p of rules?.policies ?? []) {
+        const policy = policyOfRbacName(p.name);
+        this.#decisions.set(p.name, Object.freeze({ allowed, policy, reason: `${word} policy ${policy}` }));
+      }
+    }
   }
 
   /** True when no policy applies (callers may skip building attributes). */
   get empty(): boolean {
-    return this.#deny.length === 0 && this.#allow.length === 0 && this.#audit.length === 0;
+    return this.#deny === undefined && this.#allow === undefined && this.#audit === undefined;
   }
 
   /** Decides one request. Allocates only when an AUDIT policy matches. */
   evaluate(request: RequestAttributes): AuthorizationDecision {
-    const decision = this.#decide(request);
-    if (this.#audit.length === 0) return decision;
+    const r = this.#request;
+    r.a = request;
+    const decision = this.#decide(r);
+    if (this.#audit === undefined) return decision;
     let audit: string[] | undefined;
-    for (const p of this.#audit) if (matches(p, request)) (audit ??= []).push(p.id);
+    for (const p of this.#audit.policies) {
+      const id = policyOfRbacName(p.name);
+      if (p.test(r) && !audit?.includes(id)) (audit ??= []).push(id);
+    }
     return audit ? { ...decision, audit } : decision;
   }
 
-  #decide(request: RequestAttributes): AuthorizationDecision {
-    for (const p of this.#deny) if (matches(p, request)) return p.decision;
-    if (this.#allow.length === 0) return ALLOW_NO_POLICY;
-    for (const p of this.#allow) if (matches(p, request)) return p.decision;
-    return DENY_NO_MATCH;
+  #decide(r: RbacRequest): AuthorizationDecision {
+    if (this.#deny !== undefined) {
+      const denied = matchingPolicy(this.#deny, r);
+      if (denied !== undefined) return this.#decisions.get(denied)!;
+    }
+    if (this.#allow === undefined) return ALLOW_NO_POLICY;
+    const allowed = matchingPolicy(this.#allow, r);
+    return allowed === undefined ? DENY_NO_MATCH : this.#decisions.get(allowed)!;
   }
-}
-
-function matches(policy: CompiledPolicy, request: RequestAttributes): boolean {
-  for (const rule of policy.rules) if (rule(request)) return true;
-  return false;
 }
 
 /** A validated set of policies; pick the evaluator for a workload once, evaluate per request. */
 export class AuthorizationPolicies {
-  readonly #policies: readonly CompiledPolicy[];
+  readonly #policies: readonly TranslatedAuthorizationPolicy[];
   readonly #rootNamespace: string;
 
   /** @internal use {@link compileAuthorizationPolicies}. */
-  constructor(policies: readonly CompiledPolicy[], rootNamespace: string) {
+  constructor(policies: readonly TranslatedAuthorizationPolicy[], rootNamespace: string) {
     this.#policies = policies;
     this.#rootNamespace = rootNamespace;
   }
@@ -351,13 +178,7 @@ export class AuthorizationPolicies {
 
   /** The policies that apply to a workload: its namespace's and the root namespace's, filtered by selector. */
   forWorkload(workload: { namespace: string; labels?: Readonly<Record<string, string>> }): AuthorizationEvaluator {
-    const labels = workload.labels ?? {};
-    return new AuthorizationEvaluator(this.#policies.filter((p) => {
-      if (p.namespace !== workload.namespace && p.namespace !== this.#rootNamespace) return false;
-      if (!p.matchLabels) return true;
-      for (const [k, v] of Object.entries(p.matchLabels)) if (labels[k] !== v) return false;
-      return true;
-    }));
+    return new AuthorizationEvaluator(this.#policies.filter((p) => policySelects(p, workload, this.#rootNamespace)));
   }
 }
 
@@ -367,7 +188,11 @@ export class AuthorizationPolicies {
  * @throws MeshConfigError naming the policy and the bad field; nothing is half-compiled.
  */
 export function compileAuthorizationPolicies(resources: readonly AuthorizationPolicyResource[], options: AuthorizationOptions = {}): AuthorizationPolicies {
-  const opts: Required<AuthorizationOptions> = { rootNamespace: options.rootNamespace ?? 'istio-system', defaultNamespace: options.defaultNamespace ?? 'default' };
-  const compiled = resources.filter((r) => r.kind === undefined || r.kind === KIND).map((r) => compilePolicy(r, opts));
-  return new AuthorizationPolicies(compiled, opts.rootNamespace);
+  const defaultNamespace = options.defaultNamespace ?? 'default';
+  const translated = resources
+    .filter((r) => r.kind === undefined || r.kind === 'AuthorizationPolicy')
+    .map((r) => translateAuthorizationPolicy(r as Parameters<typeof translateAuthorizationPolicy>[0], { defaultNamespace }));
+  // Compiling each policy's RBAC now reports a bad regex or CIDR at admission, not at the first request.
+  for (const f of rbacFilters(translated)) compileRbac(f.typed_config as RbacFilterConfig, f.name);
+  return new AuthorizationPolicies(translated, options.rootNamespace ?? 'istio-system');
 }

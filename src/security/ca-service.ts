@@ -8,6 +8,7 @@ import {
   type GrpcObject, type Metadata, type ServerUnaryCall, type ServiceClientConstructor, type ServiceDefinition,
   type UntypedServiceImplementation, Metadata as GrpcMetadata, status,
 } from '@grpc/grpc-js';
+import { readFileSync } from 'node:fs';
 import { MeshError } from '../errors.js';
 import { loadGrpcPackage } from '../xds/protos.js';
 import { type CertificateAuthority, CsrRejectedError } from './ca.js';
@@ -15,7 +16,7 @@ import { createCsr, generateKeyPair, privateKeyToPem, splitPemChain } from './ce
 import { controlPlaneChannelCredentials, grpcPeerIdentity } from './grpc-credentials.js';
 import { DEFAULT_TRUST_DOMAIN, tryParseSpiffeId } from './identity.js';
 import { type IdentityMaterial, createIdentityMaterial } from './material.js';
-import { istiodSpiffeId } from './tls.js';
+import { istiodServerName, istiodSpiffeId } from './tls.js';
 import { TokenError, TokenReplayCacheFullError } from './token.js';
 import { type RotatingIdentityOptions, type WorkloadIdentity, createRotatingIdentity } from './workload-identity.js';
 
@@ -144,6 +145,8 @@ export interface RequestCertificateOptions {
   ttlMs?: number;
   /** Deadline for the call (default 10 s). */
   timeoutMs?: number;
+  /** Sent as `ClusterID` metadata, as istio-agent does: istiod checks the token against that cluster. */
+  clusterId?: string;
 }
 
 /**
@@ -158,9 +161,11 @@ export async function requestCertificate(target: string, csr: string, auth: Cert
   const Client = serviceClient();
   const serverIdentity = options.serverIdentity ?? istiodSpiffeId(options.trustDomain ?? DEFAULT_TRUST_DOMAIN);
   const creds = controlPlaneChannelCredentials({ root: options.root, serverIdentity, ...(auth.material && { material: auth.material }) });
-  const client = new Client(target, creds);
+  // SNI names the pinned DNS name, as istio-agent's ServerName does (an IP there is not a valid SNI).
+  const client = new Client(target, creds, serverIdentity.startsWith('spiffe://') ? {} : { 'grpc.ssl_target_name_override': serverIdentity });
   const metadata: Metadata = new GrpcMetadata();
   if (auth.token) metadata.set('authorization', `Bearer ${auth.token}`);
+  if (options.clusterId !== undefined) metadata.set('ClusterID', options.clusterId);
   const request: Record<string, unknown> = { csr };
   if (options.ttlMs !== undefined) request.validity_duration = String(Math.ceil(options.ttlMs / 1000));
   try {
@@ -186,8 +191,27 @@ export interface ControlPlaneIdentityOptions extends Omit<RotatingIdentityOption
   spiffeId: string;
   /** Bootstrap token for the first certificate. */
   token?: string;
+  /**
+   * A token file (Kubernetes' projected service-account token, as istio-agent
+   * sends to istiod): read again for every request, the first and each
+   * renewal alike, because the kubelet rotates it; no client certificate is
+   * presented. Takes the place of `token`.
+   */
+  tokenFile?: string;
   /** Requested certificate validity (default: the CA's, 24 h). */
   ttlMs?: number;
+}
+
+/** The token in `file` (trimmed); a CaRequestError UNAUTHENTICATED when unreadable or empty, so nothing is sent. */
+function readTokenFile(file: string): string {
+  let token: string;
+  try {
+    token = readFileSync(file, 'utf8').trim();
+  } catch (err) {
+    throw new CaRequestError(status.UNAUTHENTICATED, `cannot read the token file ${file}: ${(err as Error).message}`, { cause: err });
+  }
+  if (token.length === 0) throw new CaRequestError(status.UNAUTHENTICATED, `the token file ${file} is empty`);
+  return token;
 }
 
 /**
@@ -198,18 +222,21 @@ export interface ControlPlaneIdentityOptions extends Omit<RotatingIdentityOption
  * the CA refuses it (UNAUTHENTICATED) and the workload needs a new token.
  */
 export function controlPlaneIdentity(options: ControlPlaneIdentityOptions): Promise<WorkloadIdentity> {
-  const { target, spiffeId, token, ttlMs, root, serverIdentity, trustDomain, timeoutMs, ...rotator } = options;
+  const { target, spiffeId, token, tokenFile, ttlMs, root, serverIdentity, trustDomain, timeoutMs, clusterId, ...rotator } = options;
   const td = trustDomain ?? spiffeId.slice('spiffe://'.length).split('/')[0]!;
-  // One pin for the first request and every renewal.
-  const pin = serverIdentity ?? istiodSpiffeId(td);
+  // One pin for the first request and every renewal; with a token file (istiod), istio-agent's: the CA's DNS name.
+  const pin = serverIdentity ?? (tokenFile !== undefined ? istiodServerName(target, process.env.ISTIOD_SAN) : istiodSpiffeId(td));
   let latest: IdentityMaterial | undefined;
   const issue = async (): Promise<IdentityMaterial> => {
     const keys = await generateKeyPair();
     const csr = await createCsr(keys, spiffeId);
-    // The token is single-use: it buys the first certificate; every renewal presents the current one.
-    const auth: CertificateRequestAuth = latest !== undefined ? { material: latest } : { ...(token !== undefined ? { token } : {}) };
+    // A token file authenticates every request (re-read: it rotates); a bootstrap token is
+    // single-use: it buys the first certificate and every renewal presents the current one.
+    const auth: CertificateRequestAuth = tokenFile !== undefined ? { token: readTokenFile(tokenFile) }
+      : latest !== undefined ? { material: latest } : { ...(token !== undefined ? { token } : {}) };
     const chain = await requestCertificate(target, csr, auth, {
       root, serverIdentity: pin, ...(ttlMs !== undefined ? { ttlMs } : {}), ...(timeoutMs !== undefined ? { timeoutMs } : {}),
+      ...(clusterId !== undefined ? { clusterId } : {}),
     });
     const material = createIdentityMaterial({ key: await privateKeyToPem(keys.privateKey), certChain: chain, root }, { trustDomain: td });
     if (material.spiffeId !== spiffeId) throw new CaRequestError(status.INTERNAL, `CA issued ${material.spiffeId}, not the requested ${spiffeId}`);

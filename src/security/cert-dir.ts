@@ -14,12 +14,20 @@ import type { Disposable, RotateListener, WorkloadIdentity } from './workload-id
 /** File names of Istio's /etc/certs layout. */
 export const CERT_DIR_FILES = { certChain: 'cert-chain.pem', key: 'key.pem', root: 'root-cert.pem' } as const;
 
+/** Paths of the three files, when they are not `dir`'s standard names (a bootstrap's file_watcher provider). */
+export interface CertFiles {
+  certChain: string;
+  key: string;
+  root: string;
+}
+
 /** Reads and checks the three files once. */
-export async function loadCertDir(dir: string, options: { trustDomain?: string } = {}): Promise<IdentityMaterial> {
+export async function loadCertDir(dir: string, options: { trustDomain?: string; files?: CertFiles } = {}): Promise<IdentityMaterial> {
+  const files = options.files ?? { certChain: join(dir, CERT_DIR_FILES.certChain), key: join(dir, CERT_DIR_FILES.key), root: join(dir, CERT_DIR_FILES.root) };
   const [certChain, key, root] = await Promise.all([
-    readFile(join(dir, CERT_DIR_FILES.certChain), 'utf8'),
-    readFile(join(dir, CERT_DIR_FILES.key), 'utf8'),
-    readFile(join(dir, CERT_DIR_FILES.root), 'utf8'),
+    readFile(files.certChain, 'utf8'),
+    readFile(files.key, 'utf8'),
+    readFile(files.root, 'utf8'),
   ]);
   return createIdentityMaterial({ certChain, key, root }, options);
 }
@@ -32,6 +40,8 @@ export interface CertDirOptions {
   debounceMs?: number;
   /** Reload failures (unreadable or invalid files); the previous material stays. */
   onError?: (err: unknown) => void;
+  /** Other file paths than `dir`'s standard names (`dir` is still the one watched). */
+  files?: CertFiles;
 }
 
 /** Loads the directory and keeps the identity in step with it until `close()`. */

@@ -8,7 +8,7 @@ import { type PeerCertificate, type SecureContextOptions, createSecureContext } 
 import { uriSans } from './certificates.js';
 import { tryParseSpiffeId } from './identity.js';
 import type { IdentityMaterial } from './material.js';
-import { type ClientTlsCheckOptions, type ServerTlsMode, meshTlsParameters, pinnedServerIdentityCheck, secureContextOptions, spiffeServerIdentityCheck } from './tls.js';
+import { type ClientTlsCheckOptions, type ServerTlsMode, meshAlpnSelector, meshTlsParameters, pinnedServerIdentityCheck, secureContextOptions, spiffeServerIdentityCheck } from './tls.js';
 import type { Disposable, WorkloadIdentity } from './workload-identity.js';
 
 type CaListener = experimental.CaCertificateUpdateListener;
@@ -79,7 +79,8 @@ class IdentityServerCredentials extends ServerCredentials {
   #subscription: Disposable | undefined;
 
   constructor(identity: WorkloadIdentity, requireClientCertificate: boolean) {
-    super({ requestCert: true, rejectUnauthorized: requireClientCertificate, ...meshTlsParameters('server') }, contextOptions(identity.current));
+    // ALPN: an Envoy sidecar's gRPC arrives as istio-h2 (or istio, proxied as TCP); node's http2 default accepts only h2.
+    super({ requestCert: true, rejectUnauthorized: requireClientCertificate, ...meshTlsParameters('server'), ALPNCallback: meshAlpnSelector('h2') }, contextOptions(identity.current));
     this.#identity = identity;
     this.#material = identity.current;
   }

@@ -1,199 +1,141 @@
 /**
- * AuthorizationPolicy in the request path. The policies of a config are
- * compiled once per config (cached by the resource list's identity) and
- * narrowed to this workload; each request is one `evaluate` over a reused
- * attribute object. A denial answers as Envoy's RBAC filter: HTTP 403
+ * Authorization for adapters outside the HTTP inbound chain: a raw node
+ * request (the gateway, the mesh server's own guard) and a gRPC call. Both
+ * run the RBAC filters of the snapshot's inbound listener — the very filters
+ * Express, Fastify and mesh.createServer run in their chain — so a policy
+ * from YAML, from meshlet's control plane or from istiod is enforced the same
+ * way everywhere. A denial answers as Envoy's RBAC filter: HTTP 403
  * `RBAC: access denied` (details `rbac_access_denied_matched_policy[…]`),
  * gRPC PERMISSION_DENIED with the same message.
- *
- * Entry points for the adapters:
- *  - {@link authorizationFilterFactory} → `InboundPolicyOptions.authorization`
- *    (Express, Fastify, anything on the inbound chain);
- *  - {@link MeshAuthorization.authorizeHttp} for a raw node request;
- *  - {@link MeshAuthorization.authorizeGrpc} for a gRPC server interceptor.
  */
 import type { IncomingMessage } from 'node:http';
-import type { InboundFilter, InboundLocalReply, InboundRequestView } from '../core/inbound-policy.js';
-import { type AuthorizationDecision, type AuthorizationEvaluator, type AuthorizationPolicyResource, type RequestAttributes, compileAuthorizationPolicies } from './authorization.js';
+import type { TLSSocket } from 'node:tls';
+import type { InboundLocalReply, InboundPolicy, InboundRequestView } from '../core/inbound-policy.js';
+import { RBAC_ACCESS_DENIED, RBAC_FLAG, rbacDeniedReply } from '../core/rbac-filter.js';
 import { joinedHeader } from '../http/headers.js';
 import { peerIdentity } from './tls.js';
 
-/** Envoy RBAC's local-reply body. */
-export const RBAC_ACCESS_DENIED = 'RBAC: access denied';
-/** The response flag meshlet records for an authorization denial (Envoy sets none; details carry the policy). */
-export const RBAC_FLAG = 'RBAC';
+export { RBAC_ACCESS_DENIED, RBAC_FLAG, rbacDeniedReply };
 /** gRPC status PERMISSION_DENIED. */
 export const GRPC_PERMISSION_DENIED = 7;
-/** The Envoy filter name the authorization filter stands in for. */
+/** The Envoy filter name istiod gives its ALLOW RBAC filter. */
 export const RBAC_FILTER = 'envoy.filters.http.rbac';
 
-/** Options of {@link MeshAuthorization}. */
-export interface MeshAuthorizationOptions {
-  /** Istio's root namespace (mesh-wide policies), default `istio-system`. */
-  rootNamespace?: string;
-  /** Called when an AUDIT policy matches (Istio logs these). */
-  onAudit?: (decision: AuthorizationDecision, request: RequestAttributes) => void;
+/** A gRPC call as authorization sees it. */
+export interface GrpcCallAttributes {
+  /** `/package.Service/Method`. */
+  path: string;
+  authority?: string;
+  /** The local port and address the call arrived on. */
+  port?: number;
+  localAddress?: string;
+  metadata?: Record<string, string | string[] | undefined>;
+  sourcePrincipal?: string;
+  sourceIp?: string;
 }
 
-/** What an authorization check returns: the decision plus the reply to send when denied. */
-export interface AuthorizationResult {
-  readonly allowed: boolean;
-  /** `namespace/name` of the deciding policy, when one decided. */
-  readonly policy: string | undefined;
-  readonly reason: string;
+/** Runs only the authorization filters of a policy (rate limits belong to the HTTP chain). */
+function authorize(policy: InboundPolicy, view: InboundRequestView): InboundLocalReply | undefined {
+  const filters = policy.authorization;
+  for (let i = 0; i < filters.length; i++) {
+    const reply = filters[i]!.decodeHeaders(view);
+    if (reply !== undefined) return reply;
+  }
+  return undefined;
 }
 
-/** Envoy's response code details for a denial. */
-export function rbacDetails(decision: AuthorizationDecision): string {
-  return `rbac_access_denied_matched_policy[${decision.policy !== undefined ? decision.policy.replace('/', '.') : 'none'}]`;
+/** A node request as an InboundRequestView, re-pointed per request (evaluation is synchronous). */
+class NodeRequestView implements InboundRequestView {
+  req: IncomingMessage | undefined;
+
+  get method(): string { return this.req!.method ?? 'GET'; }
+  get path(): string {
+    const url = this.req!.url ?? '/';
+    const q = url.indexOf('?');
+    return q < 0 ? url : url.slice(0, q);
+  }
+
+  header(name: string): string | undefined {
+    if (name === ':path') return this.req!.url;
+    return joinedHeader(this.req!, name);
+  }
+
+  get sourcePrincipal(): string | undefined { return peerIdentity(this.req!.socket as Parameters<typeof peerIdentity>[0]); }
+  get sourceIp(): string | undefined { return this.req!.socket?.remoteAddress; }
+  get destinationIp(): string | undefined { return this.req!.socket?.localAddress; }
+  get destinationPort(): number | undefined { return this.req!.socket?.localPort; }
+  get requestedServerName(): string | undefined {
+    const name = (this.req!.socket as TLSSocket & { servername?: string | false }).servername;
+    return typeof name === 'string' ? name : undefined;
+  }
+
+  setRequestHeader(): void {}
+  addResponseHeader(): void {}
 }
 
-/** The inbound local reply for a denial (shape of core/inbound-policy's InboundLocalReply). */
-export function rbacDeniedReply(decision: AuthorizationDecision): InboundLocalReply {
-  return { status: 403, flags: RBAC_FLAG, details: rbacDetails(decision), body: RBAC_ACCESS_DENIED, headers: [], source: decision.policy ?? 'none' };
+/** A gRPC call as an InboundRequestView. */
+class GrpcCallView implements InboundRequestView {
+  call: GrpcCallAttributes | undefined;
+  readonly method = 'POST';
+  get path(): string { return this.call!.path; }
+
+  header(name: string): string | undefined {
+    const c = this.call!;
+    if (name === ':authority' || name === 'host') return c.authority ?? single(c.metadata?.[':authority']);
+    if (name === ':path') return c.path;
+    if (name === 'content-type') return single(c.metadata?.['content-type']) ?? 'application/grpc';
+    const v = c.metadata?.[name];
+    return Array.isArray(v) ? v.join(',') : v;
+  }
+
+  get sourcePrincipal(): string | undefined { return this.call!.sourcePrincipal; }
+  get sourceIp(): string | undefined { return this.call!.sourceIp; }
+  get destinationIp(): string | undefined { return this.call!.localAddress; }
+  get destinationPort(): number | undefined { return this.call!.port; }
+
+  setRequestHeader(): void {}
+  addResponseHeader(): void {}
 }
 
-/** Reused per call: evaluation is synchronous, so one scratch object per mesh is safe. */
-interface Scratch extends RequestAttributes {
-  headers: Record<string, string | string[] | undefined> | undefined;
-  rawHeaders: readonly string[] | undefined;
+function single(v: string | string[] | undefined): string | undefined {
+  return Array.isArray(v) ? v.join(',') : v;
 }
 
-/** Istio: header names match case-insensitively, a repeated header as its values joined with `,`. */
-function headerOf(this: Scratch, name: string): string | undefined {
-  return this.headers === undefined ? undefined : joinedHeader(this as { headers: Record<string, string | string[] | undefined>; rawHeaders?: readonly string[] }, name);
-}
-
-/** The workload's authorization: policies from the current config, evaluated per request. */
+/** The workload's authorization: the RBAC filters of the snapshot in force, for a port. */
 export class MeshAuthorization {
-  private cachedFor: readonly unknown[] | undefined;
-  private cached: AuthorizationEvaluator | undefined;
-  private readonly scratch: Scratch = { method: '', path: '', headers: undefined, rawHeaders: undefined, header: headerOf };
+  private readonly node = new NodeRequestView();
+  private readonly grpc = new GrpcCallView();
 
-  constructor(
-    private readonly workload: { namespace: string; labels?: Readonly<Record<string, string>> },
-    private readonly resources: () => readonly unknown[] | undefined,
-    private readonly options: MeshAuthorizationOptions = {},
-  ) {}
-
-  /**
-   * Compiles and checks the policies of a config (throws MeshConfigError) and
-   * returns the evaluator for this workload; undefined when none applies.
-   */
-  compile(resources: readonly unknown[]): AuthorizationEvaluator | undefined {
-    const policies = (resources as AuthorizationPolicyResource[]).filter((r) => r?.kind === 'AuthorizationPolicy');
-    if (policies.length === 0) return undefined;
-    const evaluator = compileAuthorizationPolicies(policies, this.options.rootNamespace !== undefined ? { rootNamespace: this.options.rootNamespace } : {}).forWorkload(this.workload);
-    return evaluator.empty ? undefined : evaluator;
-  }
-
-  /** Installs an evaluator compiled by {@link compile} for `resources` (avoids compiling twice). */
-  install(resources: readonly unknown[], evaluator: AuthorizationEvaluator | undefined): void {
-    this.cachedFor = resources;
-    this.cached = evaluator;
-  }
-
-  /** The evaluator of the current config, or undefined when no policy applies. */
-  get evaluator(): AuthorizationEvaluator | undefined {
-    const resources = this.resources();
-    if (resources !== this.cachedFor) this.install(resources ?? [], resources ? this.compile(resources) : undefined);
-    return this.cached;
-  }
-
-  /** Decides one request. */
-  evaluate(request: RequestAttributes): AuthorizationResult {
-    const evaluator = this.evaluator;
-    if (evaluator === undefined) return ALLOWED;
-    const decision = evaluator.evaluate(request);
-    if (decision.audit !== undefined) this.options.onAudit?.(decision, request);
-    return decision as AuthorizationResult;
-  }
+  /** @param policyFor the inbound policy serving local `port` under the current snapshot */
+  constructor(private readonly policyFor: (port: number | undefined) => InboundPolicy) {}
 
   /** Decides a node HTTP request (http, https, the mesh server); `undefined` means allowed. */
   authorizeHttp(req: IncomingMessage): InboundLocalReply | undefined {
-    const evaluator = this.evaluator;
-    if (evaluator === undefined) return undefined;
-    const s = this.scratch;
-    const socket = req.socket;
-    const url = req.url ?? '/';
-    s.method = req.method ?? 'GET';
-    s.path = url;
-    s.host = req.headers.host ?? (req.headers[':authority'] as string | undefined);
-    s.port = socket?.localPort;
-    s.headers = req.headers;
-    s.rawHeaders = req.rawHeaders;
-    s.sourcePrincipal = peerIdentity(socket as Parameters<typeof peerIdentity>[0]);
-    s.sourceIp = socket?.remoteAddress;
-    s.destinationIp = socket?.localAddress;
-    const decision = evaluator.evaluate(s);
-    if (decision.audit !== undefined) this.options.onAudit?.(decision, { ...s });
-    s.headers = undefined;
-    s.rawHeaders = undefined;
-    return decision.allowed ? undefined : rbacDeniedReply(decision);
+    const policy = this.policyFor(req.socket?.localPort);
+    if (policy.authorization.length === 0) return undefined;
+    const v = this.node;
+    v.req = req;
+    try {
+      return authorize(policy, v);
+    } finally {
+      v.req = undefined;
+    }
   }
 
   /**
-   * Decides a gRPC call: `path` is `/package.Service/Method`, `metadata`
-   * the call's metadata as a plain map. Returns the status to end the call
-   * with, or undefined when allowed.
+   * Decides a gRPC call. Returns the status to end the call with, or
+   * undefined when allowed.
    */
-  authorizeGrpc(call: { path: string; authority?: string; port?: number; metadata?: Record<string, string | string[] | undefined>; sourcePrincipal?: string; sourceIp?: string }): { code: number; details: string; policy: string | undefined } | undefined {
-    const evaluator = this.evaluator;
-    if (evaluator === undefined) return undefined;
-    const s = this.scratch;
-    s.method = 'POST';
-    s.path = call.path;
-    s.host = call.authority;
-    s.port = call.port;
-    s.headers = call.metadata;
-    s.rawHeaders = undefined;
-    s.sourcePrincipal = call.sourcePrincipal;
-    s.sourceIp = call.sourceIp;
-    s.destinationIp = undefined;
-    const decision = evaluator.evaluate(s);
-    if (decision.audit !== undefined) this.options.onAudit?.(decision, { ...s });
-    s.headers = undefined;
-    return decision.allowed ? undefined : { code: GRPC_PERMISSION_DENIED, details: RBAC_ACCESS_DENIED, policy: decision.policy };
+  authorizeGrpc(call: GrpcCallAttributes): { code: number; details: string; policy: string | undefined } | undefined {
+    const policy = this.policyFor(call.port);
+    if (policy.authorization.length === 0) return undefined;
+    const v = this.grpc;
+    v.call = call;
+    try {
+      const denied = authorize(policy, v);
+      return denied === undefined ? undefined : { code: GRPC_PERMISSION_DENIED, details: RBAC_ACCESS_DENIED, policy: denied.source };
+    } finally {
+      v.call = undefined;
+    }
   }
-
-  /** A filter for the inbound chain (core/inbound-policy); undefined when no policy applies. */
-  filter(): InboundFilter | undefined {
-    const evaluator = this.evaluator;
-    if (evaluator === undefined) return undefined;
-    return new AuthorizationFilter(evaluator, this.options.onAudit);
-  }
-}
-
-const ALLOWED: AuthorizationResult = Object.freeze({ allowed: true, policy: undefined, reason: 'no AuthorizationPolicy applies to the workload' });
-
-/** The inbound-chain filter over an InboundRequestView. */
-class AuthorizationFilter implements InboundFilter {
-  readonly name = RBAC_FILTER;
-  private readonly scratch: RequestAttributes = { method: '', path: '' };
-
-  constructor(private readonly evaluator: AuthorizationEvaluator, private readonly onAudit: MeshAuthorizationOptions['onAudit']) {}
-
-  decodeHeaders(request: InboundRequestView): InboundLocalReply | undefined {
-    const s = this.scratch;
-    s.method = request.method;
-    s.path = request.path;
-    s.header = (name) => request.header(name);
-    s.host = request.header('host') ?? request.header(':authority');
-    // The view may carry the local port (ports / destination.port rules).
-    s.port = (request as InboundRequestView & { destinationPort?: number }).destinationPort;
-    s.sourcePrincipal = request.sourcePrincipal;
-    s.sourceIp = request.sourceIp;
-    const decision = this.evaluator.evaluate(s);
-    if (decision.audit !== undefined) this.onAudit?.(decision, { ...s });
-    s.header = undefined;
-    return decision.allowed ? undefined : rbacDeniedReply(decision);
-  }
-}
-
-/**
- * For `new InboundPolicyCompiler({ authorization: authorizationFilterFactory(auth) })`:
- * the authorization filter of the current config, run before rate limits.
- */
-export function authorizationFilterFactory(auth: MeshAuthorization): (snapshot: unknown) => InboundFilter | undefined {
-  return () => auth.filter();
 }

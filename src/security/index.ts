@@ -25,7 +25,7 @@ export {
 } from './ca-service.js';
 export {
   type ClientTlsCheckOptions, type IdentitySource, MESH_CLIENT_CIPHERS, MESH_MIN_TLS_VERSION, MESH_SERVER_CIPHERS, type ServerTlsMode, type TlsSide,
-  clientTlsOptions, enforcePeerTrustDomain, istiodSpiffeId, meshTlsParameters, peerIdentity, pinnedServerIdentityCheck, secureContextOptions,
+  ISTIOD_DNS_NAME, clientTlsOptions, enforcePeerTrustDomain, istiodServerName, istiodSpiffeId, meshTlsParameters, peerIdentity, pinnedServerIdentityCheck, secureContextOptions,
   serverTlsOptions, spiffeServerIdentityCheck,
 } from './tls.js';
 export {
@@ -43,7 +43,6 @@ export { upstreamChannelCredentials } from './grpc-upstream.js';
 export { MeshServer, type MeshServerOptions, createMeshServer } from './mesh-server.js';
 export { DEFAULT_SERVER_TIMEOUTS, type ServerTimeouts } from './server-timeouts.js';
 export {
-  GRPC_PERMISSION_DENIED, MeshAuthorization, type MeshAuthorizationOptions, RBAC_ACCESS_DENIED, RBAC_FILTER, RBAC_FLAG, type AuthorizationResult,
-  authorizationFilterFactory, rbacDeniedReply, rbacDetails,
+  GRPC_PERMISSION_DENIED, type GrpcCallAttributes, MeshAuthorization, RBAC_ACCESS_DENIED, RBAC_FILTER, RBAC_FLAG, rbacDeniedReply,
 } from './inbound-authz.js';
-export { type RemoteCaOptions, type MeshIdentityOptions, MeshSecurity, type SecurityWorkload } from './mesh-security.js';
+export { type InboundSecuritySource, type RemoteCaOptions, type MeshIdentityOptions, MeshSecurity, type SecurityWorkload } from './mesh-security.js';

@@ -1,11 +1,13 @@
 /**
  * The security side of one mesh: its workload identity (certificates from a
- * directory, a development CA or the control plane's CA), the Istio
- * resources of its config (PeerAuthentication, AuthorizationPolicy), the
- * servers it builds, and the peer identity handlers see. `Mesh` delegates
+ * directory, a development CA or the control plane's CA), the servers it
+ * builds, and the peer identity handlers see. The mTLS mode and the
+ * authorization it enforces come from the snapshot's inbound listeners
+ * (filter chains, RBAC filters; {@link InboundSecuritySource}), whatever sent them. `Mesh` delegates
  * its identity methods here.
  */
 import { readFileSync } from 'node:fs';
+import { dirname } from 'node:path';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { TlsOptions, TLSSocket } from 'node:tls';
 import { parseDuration } from '../core/duration.js';
@@ -14,12 +16,13 @@ import { openCaDir } from './ca-dir.js';
 import { certDirIdentity } from './cert-dir.js';
 import { controlPlaneIdentity } from './ca-service.js';
 import { DEFAULT_TRUST_DOMAIN, formatSpiffeId, tryParseSpiffeId } from './identity.js';
-import type { InboundLocalReply } from '../core/inbound-policy.js';
-import { MeshAuthorization, type MeshAuthorizationOptions } from './inbound-authz.js';
+import { EMPTY_INBOUND_POLICY, type InboundLocalReply, type InboundPolicy } from '../core/inbound-policy.js';
+import { MeshAuthorization } from './inbound-authz.js';
 import type { AnyRequestListener, MeshRequestListener } from './mesh-http2.js';
 import { type MeshServer, createMeshServer } from './mesh-server.js';
 import type { ServerTimeouts } from './server-timeouts.js';
-import { type MtlsMode, type PeerAuthenticationPolicy, peerAuthenticationFor } from './peer-authentication.js';
+import type { MtlsMode } from './peer-authentication.js';
+import type { FileWatcherProvider } from '../xds/bootstrap.js';
 import { enforcePeerTrustDomain, peerIdentity, serverTlsOptions } from './tls.js';
 import { type Disposable, type WorkloadIdentity, identityFromCa } from './workload-identity.js';
 
@@ -46,6 +49,16 @@ export interface RemoteCaOptions {
   root: string;
   /** Bootstrap token for the first certificate; single-use. */
   token?: string;
+  /**
+   * A token file sent with every CSR, renewals included, and re-read each
+   * time (istiod: the projected service-account token,
+   * `/var/run/secrets/tokens/istio-token`). Without `identity`, the CA is then
+   * pinned by DNS name as istio-agent does: the host of `server`
+   * (`istiod.istio-system.svc` for localhost or an IP), env ISTIOD_SAN first.
+   */
+  tokenFile?: string;
+  /** Sent as `ClusterID` with each CSR (istio-agent's ISTIO_META_CLUSTER_ID); default the mesh's cluster id. */
+  clusterId?: string;
   /** Requested certificate validity (`24h`, or ms). */
   ttl?: string | number;
   /**
@@ -93,25 +106,38 @@ function ttlMs(ttl: string | number | undefined): number | undefined {
  */
 export type InboundChain = (req: Parameters<MeshRequestListener>[0], res: Parameters<MeshRequestListener>[1], serve: MeshRequestListener) => void;
 
+/**
+ * Where security reads the snapshot's inbound listeners: the mTLS mode their
+ * filter chains say for a port, and the compiled inbound policy (RBAC filters) for it.
+ */
+export interface InboundSecuritySource {
+  modeFor(port: number | undefined): MtlsMode;
+  policyFor(port: number | undefined): InboundPolicy;
+}
+
+/** Before a mesh wires its snapshot in: Istio's default (PERMISSIVE), no policy. */
+const NO_INBOUND: InboundSecuritySource = { modeFor: () => 'PERMISSIVE', policyFor: () => EMPTY_INBOUND_POLICY };
+
 /** One mesh's identity, policies and servers. */
 export class MeshSecurity {
   /** The workload identity; undefined until {@link start}, and when no certificate source is configured. */
   identity: WorkloadIdentity | undefined;
-  /** The Istio resources of the current embedded config (empty in control-plane mode). */
+  /** The Istio resources of the current embedded config (empty in control-plane mode); informational — policy is read from the snapshot. */
   resources: readonly unknown[] = [];
-  /** AuthorizationPolicy evaluation for this workload. */
+  /** AuthorizationPolicy enforcement (the snapshot's RBAC filters) for adapters outside the HTTP chain. */
   readonly authorization: MeshAuthorization;
   readonly trustDomain: string;
-  private peerAuthFor: readonly unknown[] | undefined;
-  private peerAuth: PeerAuthenticationPolicy | undefined;
+  private readonly inbound: InboundSecuritySource;
 
   /** The sidecar's request normalization, run before authorization (http/normalize-request via the mesh's inbound server). */
   private readonly normalize: ((req: object) => InboundLocalReply | undefined) | undefined;
 
-  constructor(private readonly workload: SecurityWorkload, options: { trustDomain?: string; authorization?: MeshAuthorizationOptions; normalize?: (req: object) => InboundLocalReply | undefined } = {}) {
+  constructor(private readonly workload: SecurityWorkload, options: { trustDomain?: string; inbound?: InboundSecuritySource; normalize?: (req: object) => InboundLocalReply | undefined } = {}) {
     this.trustDomain = options.trustDomain ?? DEFAULT_TRUST_DOMAIN;
     this.normalize = options.normalize;
-    this.authorization = new MeshAuthorization(workload, () => this.resources, options.authorization);
+    const inbound = options.inbound ?? NO_INBOUND;
+    this.inbound = inbound;
+    this.authorization = new MeshAuthorization((port) => inbound.policyFor(port));
   }
 
   /** The workload's SPIFFE id. */
@@ -119,11 +145,19 @@ export class MeshSecurity {
     return formatSpiffeId({ trustDomain: this.trustDomain, namespace: this.workload.namespace, serviceAccount: this.workload.serviceAccount ?? 'default' });
   }
 
-  /** Obtains the first certificate (awaited) and starts rotation. */
-  async start(options: MeshIdentityOptions, xdsServer?: string): Promise<void> {
+  /**
+   * Obtains the first certificate (awaited) and starts rotation: from
+   * `certs`, `ca`, or else the xDS bootstrap's `default` certificate provider.
+   */
+  async start(options: MeshIdentityOptions, xdsServer?: string, clusterId?: string, provider?: FileWatcherProvider): Promise<void> {
     const td = this.trustDomain;
     if (options.certs) {
       this.identity = await certDirIdentity(options.certs.dir, { trustDomain: td });
+    } else if (provider !== undefined && !options.ca) {
+      // The bootstrap's `default` file_watcher (istio's grpc-agent writes key, chain and root there and rotates them).
+      this.identity = await certDirIdentity(dirname(provider.certificateFile), {
+        trustDomain: td, files: { certChain: provider.certificateFile, key: provider.privateKeyFile, root: provider.caCertificateFile },
+      });
     } else if (options.ca && 'dir' in options.ca) {
       const ca = await openCaDir(options.ca.dir, { trustDomain: td });
       const ms = ttlMs(options.ca.ttl);
@@ -140,37 +174,21 @@ export class MeshSecurity {
         target, root, spiffeId: this.spiffeId, trustDomain: td,
         ...(pin !== undefined && { serverIdentity: pin }),
         ...(options.ca.token !== undefined && { token: options.ca.token }),
+        ...(options.ca.tokenFile !== undefined && { tokenFile: options.ca.tokenFile }),
+        ...((options.ca.clusterId ?? clusterId) !== undefined && { clusterId: options.ca.clusterId ?? clusterId }),
         ...(ms !== undefined && { ttlMs: ms }),
       });
     }
   }
 
-  /**
-   * Validates the security resources of a new config (throws MeshConfigError)
-   * without installing them; pass the result to {@link install}.
-   */
-  check(resources: readonly unknown[]): ReturnType<MeshAuthorization['compile']> {
-    return this.authorization.compile(resources);
-  }
-
-  /** Makes `resources` the current config (after the Envoy snapshot was swapped). */
-  install(resources: readonly unknown[], checked: ReturnType<MeshAuthorization['compile']>): void {
+  /** Records the Istio resources of the embedded config in force (`mesh.resources`). */
+  install(resources: readonly unknown[]): void {
     this.resources = resources;
-    this.authorization.install(resources, checked);
   }
 
-  /** The PeerAuthentication of this workload under the current config. */
-  get peerAuthentication(): PeerAuthenticationPolicy {
-    if (this.peerAuth === undefined || this.peerAuthFor !== this.resources) {
-      this.peerAuthFor = this.resources;
-      this.peerAuth = peerAuthenticationFor(this.resources, this.workload);
-    }
-    return this.peerAuth;
-  }
-
-  /** The mode for connections to local `port`. */
+  /** The mode for connections to local `port`, from the snapshot's inbound filter chains. */
   modeFor(port: number | undefined): MtlsMode {
-    return this.peerAuthentication.modeFor(port);
+    return this.inbound.modeFor(port);
   }
 
   /**
@@ -210,7 +228,7 @@ export class MeshSecurity {
    */
   serverTls(options: { mode?: 'STRICT' | 'PERMISSIVE' } = {}): TlsOptions {
     if (this.identity === undefined) throw new Error('the mesh has no workload identity: createMesh({ certs | ca }) or a control-plane CA');
-    return serverTlsOptions(this.identity, { mode: options.mode ?? (this.peerAuthentication.mode === 'STRICT' ? 'STRICT' : 'PERMISSIVE') });
+    return serverTlsOptions(this.identity, { mode: options.mode ?? (this.modeFor(undefined) === 'STRICT' ? 'STRICT' : 'PERMISSIVE') });
   }
 
   /**
@@ -221,7 +239,7 @@ export class MeshSecurity {
     const identity = this.identity;
     if (identity === undefined) throw new Error('the mesh has no workload identity');
     const trust = enforcePeerTrustDomain(server, this.trustDomain);
-    const rotation = identity.onRotate((m) => server.setSecureContext(serverTlsOptions(m, { mode: options.mode ?? (this.peerAuthentication.mode === 'STRICT' ? 'STRICT' : 'PERMISSIVE') })));
+    const rotation = identity.onRotate((m) => server.setSecureContext(serverTlsOptions(m, { mode: options.mode ?? (this.modeFor(undefined) === 'STRICT' ? 'STRICT' : 'PERMISSIVE') })));
     return { dispose: () => { trust.dispose(); rotation.dispose(); } };
   }
 

@@ -25,7 +25,7 @@ import {
   type AnyRequestListener, Http2Sessions, type MeshRequestListener, type MeshTlsServer, createH2cServer, createMeshTlsServer,
 } from './mesh-http2.js';
 import { applyIdleTimeout, handshakeTimeout, httpServerOptions, resolveServerTimeouts, type ServerTimeouts } from './server-timeouts.js';
-import { peerIdentity, serverTlsOptions } from './tls.js';
+import { HTTP1_ALPNS, peerIdentity, serverTlsOptions } from './tls.js';
 import type { MtlsMode } from './peer-authentication.js';
 import type { Disposable, WorkloadIdentity } from './workload-identity.js';
 
@@ -62,12 +62,23 @@ function trustDomainOf(spiffeId: string): string {
  * `secureConnection` listener, which a refused socket then never reaches
  * (no request parsed, no HTTP/2 session opened).
  */
-function gateSecureConnections(server: MeshTlsServer, allow: (socket: TLSSocket) => boolean): void {
+function gateSecureConnections(server: MeshTlsServer, allow: (socket: TLSSocket) => boolean, divert?: (socket: TLSSocket) => boolean): void {
   const serve = server.listeners('secureConnection') as ((socket: TLSSocket) => void)[];
   server.removeAllListeners('secureConnection');
   server.on('secureConnection', (socket: TLSSocket) => {
-    if (allow(socket)) for (const listener of serve) listener.call(server, socket);
+    if (!allow(socket) || divert?.(socket) === true) return;
+    for (const listener of serve) listener.call(server, socket);
   });
+}
+
+/**
+ * An http2 server serves every ALPN but `http/1.1` as HTTP/2; the other
+ * HTTP/1 names a sidecar negotiates (`istio-http/1.1`, and `istio` for a
+ * connection it proxies as TCP) go to the HTTP/1.1 parser instead.
+ */
+function speaksHttp1(socket: TLSSocket): boolean {
+  const alpn = socket.alpnProtocol;
+  return typeof alpn === 'string' && alpn !== 'http/1.1' && (HTTP1_ALPNS.has(alpn) || alpn === 'istio');
 }
 
 /**
@@ -107,7 +118,9 @@ export class MeshServer<T extends MeshTlsServer = MeshTlsServer> extends NetServ
     }
     if (identity !== undefined) {
       const trustDomain = options.trustDomain ?? trustDomainOf(identity.current.spiffeId);
-      const tls = (mode: 'STRICT' | 'PERMISSIVE') => ({ ...serverTlsOptions(identity, { mode }), ...httpOptions, ...handshakeTimeout(timeouts) });
+      // Istio's ALPN names too, so a sidecar's mTLS (istio-http/1.1, istio-h2, istio) is accepted.
+      const alpn = http2 ? 'h2+http/1.1' : 'http/1.1';
+      const tls = (mode: 'STRICT' | 'PERMISSIVE') => ({ ...serverTlsOptions(identity, { mode, alpn }), ...httpOptions, ...handshakeTimeout(timeouts) });
       const strict = createMeshTlsServer(tls('STRICT'), serve, http2);
       const permissive = createMeshTlsServer(tls('PERMISSIVE'), serve, http2);
       this.strictServer = strict as T;
@@ -124,8 +137,13 @@ export class MeshServer<T extends MeshTlsServer = MeshTlsServer> extends NetServ
         socket.destroy();
         return false;
       };
+      const toHttp1 = http2 ? (socket: TLSSocket): boolean => {
+        if (!speaksHttp1(socket)) return false;
+        this.plainServer.emit('connection', socket);
+        return true;
+      } : undefined;
       for (const server of [strict, permissive]) {
-        gateSecureConnections(server, check);
+        gateSecureConnections(server, check, toHttp1);
         if (http2) this.#sessions.track(server);
       }
       this.#rotation = identity.onRotate((m) => {

@@ -26,6 +26,8 @@ export interface PeerAuthenticationPolicy {
   modeFor(port: number | undefined): MtlsMode;
   /** Mode for the workload as a whole (ports without a port-level setting). */
   readonly mode: MtlsMode;
+  /** Port-level modes (portLevelMtls of the workload policy). */
+  readonly ports: ReadonlyMap<number, MtlsMode>;
 }
 
 const DEFAULT_MODE: MtlsMode = 'PERMISSIVE';
@@ -72,6 +74,7 @@ export function peerAuthenticationFor(
   }
   return {
     mode,
+    ports,
     modeFor: ports.size === 0 ? () => mode : (port) => (port !== undefined ? ports.get(port) : undefined) ?? mode,
   };
 }

@@ -74,13 +74,54 @@ export function secureContextOptions(source: IdentitySource, side: TlsSide = 'se
 }
 
 /**
+ * ALPN an Envoy sidecar offers on ISTIO_MUTUAL connections: its `istio.alpn`
+ * filter's overrides per upstream protocol (pilot/pkg/xds/filters
+ * mtlsHTTP11ALPN / mtlsHTTP2ALPN). A sidecar's inbound listener picks its mTLS
+ * HTTP filter chain by these (`istio-http/1.1`, `istio-h2`); `http/1.1` / `h2`
+ * remain for the protocol actually negotiated.
+ */
+export const ISTIO_MTLS_HTTP11_ALPN: readonly string[] = Object.freeze(['istio-http/1.1', 'istio', 'http/1.1']);
+export const ISTIO_MTLS_H2_ALPN: readonly string[] = Object.freeze(['istio-h2', 'istio', 'h2']);
+
+/** Which application protocols a TLS server speaks, for {@link meshAlpnSelector}. */
+export type ServerAlpn = 'http/1.1' | 'h2' | 'h2+http/1.1';
+
+/** ALPN values meaning HTTP/1.x on a mesh connection (served by the HTTP/1.1 parser). */
+export const HTTP1_ALPNS: ReadonlySet<string> = new Set(['http/1.1', 'http/1.0', 'istio-http/1.1', 'istio-http/1.0']);
+
+const SERVER_ALPN_PREFERENCE: Record<ServerAlpn, readonly string[]> = {
+  'http/1.1': ['http/1.1', 'istio-http/1.1', 'http/1.0', 'istio-http/1.0', 'istio'],
+  // gRPC: every mesh connection is HTTP/2, whichever Istio name the client used.
+  h2: ['h2', 'istio-h2', 'istio'],
+  'h2+http/1.1': ['h2', 'http/1.1', 'istio-h2', 'istio-http/1.1', 'http/1.0', 'istio-http/1.0', 'istio'],
+};
+
+/**
+ * An `ALPNCallback` that accepts what Envoy sidecars offer as well as plain
+ * clients: the standard names first, then Istio's (`istio-h2`,
+ * `istio-http/1.1`, and `istio` from a sidecar that proxies the connection
+ * as TCP). Never `istio-peer-exchange`: selecting it makes a sidecar run
+ * TCP metadata exchange on the stream. Undefined (a handshake alert, as
+ * before) when the client offers nothing this server speaks.
+ */
+export function meshAlpnSelector(alpn: ServerAlpn): (info: { protocols: string[] }) => string | undefined {
+  const preference = SERVER_ALPN_PREFERENCE[alpn];
+  return ({ protocols }) => preference.find((p) => protocols.includes(p));
+}
+
+/**
  * Server options: always ask for a client certificate; STRICT rejects
  * handshakes without a valid one, PERMISSIVE lets them through (the peer is
  * then anonymous). Pair with {@link enforcePeerTrustDomain} to also refuse
- * certificates from a foreign trust domain under the same root.
+ * certificates from a foreign trust domain under the same root. With `alpn`,
+ * the server also accepts Istio's ALPN names ({@link meshAlpnSelector});
+ * without it, node's own ALPN settings apply (https: http/1.1 only).
  */
-export function serverTlsOptions(source: IdentitySource, options: { mode?: ServerTlsMode } = {}): TlsOptions {
-  return { ...secureContextOptions(source), requestCert: true, rejectUnauthorized: (options.mode ?? 'STRICT') === 'STRICT' };
+export function serverTlsOptions(source: IdentitySource, options: { mode?: ServerTlsMode; alpn?: ServerAlpn } = {}): TlsOptions {
+  return {
+    ...secureContextOptions(source), requestCert: true, rejectUnauthorized: (options.mode ?? 'STRICT') === 'STRICT',
+    ...(options.alpn !== undefined && { ALPNCallback: meshAlpnSelector(options.alpn) }),
+  };
 }
 
 /** Options for {@link clientTlsOptions} and {@link spiffeServerIdentityCheck}. */
@@ -113,6 +154,30 @@ export function spiffeServerIdentityCheck(options: ClientTlsCheckOptions & { tru
 /** Istio's control plane identity in a trust domain: `spiffe://<td>/ns/istio-system/sa/istiod`. */
 export function istiodSpiffeId(trustDomain: string): string {
   return formatSpiffeId({ trustDomain, namespace: 'istio-system', serviceAccount: 'istiod' });
+}
+
+/** istiod's DNS name in its serving certificate (default revision; pilot/pkg/bootstrap/server.go getDNSNames). */
+export const ISTIOD_DNS_NAME = 'istiod.istio-system.svc';
+
+/**
+ * The name istio-agent verifies istiod by (pilot/pkg/grpc/tls.go): the host
+ * of `target`, `istiod.istio-system.svc` when that host is localhost (port
+ * forwarding) or an address meshlet cannot pin (an IP), `override` (ISTIOD_SAN) first.
+ */
+export function istiodServerName(target: string, override?: string): string {
+  if (override !== undefined && override.length > 0) return override;
+  const host = hostOf(target);
+  if (host === undefined || host.includes('localhost') || /^[\d.]+$/.test(host) || host.includes(':')) return ISTIOD_DNS_NAME;
+  return host;
+}
+
+/** The host of a grpc-js target (`host:port`, `dns:///host:port`, `[v6]:port`); undefined for unix sockets. */
+function hostOf(target: string): string | undefined {
+  if (target.startsWith('unix:')) return undefined;
+  const authority = target.replace(/^[a-z0-9+.-]+:\/\/[^/]*\//i, '').replace(/^dns:/i, '');
+  if (authority.startsWith('[')) return authority.slice(1, authority.indexOf(']'));
+  const colon = authority.lastIndexOf(':');
+  return colon > 0 && authority.indexOf(':') === colon ? authority.slice(0, colon) : authority;
 }
 
 /**

@@ -6,10 +6,11 @@
  * new certificate while open ones keep going — no failed request.
  */
 import { readFileSync } from 'node:fs';
-import { createSecureContext, type SecureContext } from 'node:tls';
-import { buildConnector } from 'undici';
+import { isIP } from 'node:net';
+import { connect as tlsConnect, createSecureContext, type SecureContext } from 'node:tls';
+import { buildConnector, errors } from 'undici';
 import type { IdentityMaterial } from './material.js';
-import { meshTlsParameters, secureContextOptions } from './tls.js';
+import { ISTIO_MTLS_HTTP11_ALPN, meshTlsParameters, secureContextOptions } from './tls.js';
 import { type UpstreamTls, serverIdentityCheck } from './upstream-tls.js';
 import type { WorkloadIdentity } from './workload-identity.js';
 
@@ -62,14 +63,51 @@ export function createUpstreamConnector(tls: Exclude<UpstreamTls, { kind: 'plain
     const m = identity.current;
     if (m !== material || current === undefined) {
       material = m;
-      current = buildConnector({
-        ...(timeout !== undefined && { timeout }),
-        secureContext: secureContextFor(m),
-        ...(tls.sni !== undefined && { servername: tls.sni }),
-        rejectUnauthorized: true,
-        checkServerIdentity: serverIdentityCheck(tls, trustDomainOf(m.spiffeId)),
-      } as buildConnector.BuildOptions);
+      current = istioMutualConnector(m, tls, timeout ?? 10_000);
     }
     return current(opts, callback);
+  };
+}
+
+/**
+ * An ISTIO_MUTUAL connector for one material generation. undici's own
+ * connector always offers ALPN `http/1.1` alone, and an Envoy sidecar's
+ * PERMISSIVE inbound then takes the connection for plain TLS to pass through
+ * to the app instead of terminating mTLS; this one offers what a sidecar
+ * does ({@link ISTIO_MTLS_HTTP11_ALPN}), otherwise connecting as undici's
+ * (keep-alive, no delay, connect timeout, a TLS session cache per server name).
+ */
+function istioMutualConnector(m: IdentityMaterial, tls: Extract<UpstreamTls, { kind: 'istio' }>, timeoutMs: number): buildConnector.connector {
+  const secureContext = secureContextFor(m);
+  const checkServerIdentity = serverIdentityCheck(tls, trustDomainOf(m.spiffeId));
+  const sessions = new Map<string, Buffer>();
+  return ({ hostname, port, servername, localAddress, httpSocket }, callback) => {
+    const sni = tls.sni ?? (servername || (isIP(hostname) === 0 ? hostname : undefined));
+    const sessionKey = sni ?? `${hostname}:${port}`;
+    const socket = tlsConnect({
+      host: hostname, port: Number(port) || 443, ...(sni !== undefined && { servername: sni }), ...(localAddress && { localAddress }),
+      ...(httpSocket !== undefined && { socket: httpSocket }), secureContext, rejectUnauthorized: true, checkServerIdentity,
+      ALPNProtocols: [...ISTIO_MTLS_HTTP11_ALPN], session: sessions.get(sessionKey),
+    });
+    socket.on('session', (session: Buffer) => {
+      // Bounded like undici's cache (100 names); the oldest name goes first.
+      if (!sessions.has(sessionKey) && sessions.size >= 100) sessions.delete(sessions.keys().next().value!);
+      sessions.set(sessionKey, session);
+    });
+    socket.setKeepAlive(true, 60_000).setNoDelay(true);
+    let done = false;
+    const finish = (err: Error | null): void => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      if (err === null) return void callback(null, socket);
+      sessions.delete(sessionKey);
+      socket.destroy();
+      callback(err, null);
+    };
+    const timer = setTimeout(() => finish(new errors.ConnectTimeoutError(`Connect Timeout Error (attempted address: ${hostname}:${port}, timeout: ${timeoutMs}ms)`)), timeoutMs);
+    timer.unref();
+    socket.once('secureConnect', () => finish(null)).on('error', (err) => finish(err));
+    return socket;
   };
 }

@@ -14,6 +14,9 @@ import { peerLabels, takePeerMetadataHeaders } from './peer-metadata.js';
 import type { InboundHeaders, MeshPropagator } from './propagation.js';
 import { ALL_METRICS, recordMetrics } from './telemetry-policy.js';
 import type { MeshTracer } from './tracing.js';
+import { RecordedAccessLogEntry, responseCodeDetailsOf } from './access-log-entry.js';
+import { writeAccessLogs, type AccessLogger } from './access-log.js';
+import { inboundParent } from './otel-coexistence.js';
 
 /** An inbound request as an adapter sees it. */
 export interface InboundRequestInfo {
@@ -39,6 +42,20 @@ export interface InboundRequestInfo {
   /** For gRPC. */
   rpcService?: string;
   rpcMethod?: string;
+  /** The connection, read only by access logs at the end (addresses, SNI). */
+  socket?: InboundSocket;
+  /** The peer as `ip:port`, when there is no socket to read (gRPC's getPeer()). */
+  peer?: string;
+}
+
+/** What access logs read of an inbound connection (a net.Socket / TLSSocket has it all). */
+export interface InboundSocket {
+  readonly remoteAddress?: string | undefined;
+  readonly remotePort?: number | undefined;
+  readonly localAddress?: string | undefined;
+  readonly localPort?: number | undefined;
+  /** The SNI the client asked for (TLSSocket). */
+  readonly servername?: string | false | null | undefined;
 }
 
 /** How an inbound request ended. */
@@ -54,6 +71,13 @@ export interface InboundOutcome {
   /** gRPC messages received from the client / sent to it (istio_request/response_messages_total). */
   requestMessages?: number;
   responseMessages?: number;
+  /** Body bytes only (access logs' %BYTES_RECEIVED% / %BYTES_SENT%). */
+  requestBodyBytes?: number;
+  responseBodyBytes?: number;
+  /** Reads a response header, for %RESP(…)% and `response.headers[…]`. */
+  responseHeader?: (name: string) => string | undefined;
+  /** %RESPONSE_CODE_DETAILS% when the adapter knows better than the flag (`rbac_access_denied_matched_policy[…]`). */
+  details?: string;
   error?: unknown;
 }
 
@@ -67,6 +91,8 @@ export interface InboundCall {
   readonly family: SeriesFamily;
   /** Start time from the telemetry clock (ms). */
   readonly startMs: number;
+  /** The request, for access logs. */
+  readonly request: InboundRequestInfo;
 }
 
 /** Dependencies of {@link InboundTelemetry}; a mesh builds them once. */
@@ -98,6 +124,8 @@ export class InboundTelemetry {
   private readonly maxPeers: number;
   /** The istio_* metrics recorded, as telemetry-policy.ts bits; 0 records nothing. */
   private metricMask: number;
+  /** The SERVER access logs (the inbound listener's HCM `access_log`). */
+  private accessLogs: readonly AccessLogger[] = [];
 
   constructor(private readonly options: InboundTelemetryOptions) {
     this.now = options.now ?? (() => performance.now());
@@ -110,6 +138,16 @@ export class InboundTelemetry {
     this.metricMask = this.options.recordMetrics === false ? 0 : mask;
   }
 
+  /** Installs the SERVER access logs (empty: none). */
+  setAccessLogs(loggers: readonly AccessLogger[]): void {
+    this.accessLogs = loggers;
+  }
+
+  /** True when some access log is configured (adapters then gather what it reads). */
+  get logsAccess(): boolean {
+    return this.accessLogs.length > 0;
+  }
+
   /** Response headers to add (metadata exchange), or undefined when the mesh has no identity to share. */
   get responseHeaders(): PeerMetadataHeaders | undefined {
     return this.options.ownHeaders;
@@ -120,7 +158,8 @@ export class InboundTelemetry {
     const { propagator, tracer } = this.options;
     const peerValue = takePeerMetadataHeaders(req.headers);
     const family = this.familyFor(peerValue, req.peerPrincipal, req.localPrincipal, req.protocol ?? 'http');
-    const extracted = propagator.extract(req.headers, ROOT_CONTEXT);
+    // Nested under an OTel http instrumentation's SERVER span when one is active for this request.
+    const extracted = inboundParent(propagator.extract(req.headers, ROOT_CONTEXT));
     const q = req.url.indexOf('?');
     const span = tracer.startServerSpan(extracted, {
       method: req.method,
@@ -135,19 +174,51 @@ export class InboundTelemetry {
       rpcMethod: req.rpcMethod,
       headers: req.headers,
     });
-    return { span, context: trace.setSpan(extracted, span), family, startMs: this.now() };
+    return { span, context: trace.setSpan(extracted, span), family, startMs: this.now(), request: req };
   }
 
   /** Ends the SERVER span and records the destination-side istio_* metrics. */
   finish(call: InboundCall, outcome: InboundOutcome): void {
     const flags = outcome.flags ?? '-';
     this.options.tracer.endServerSpan(call.span, { statusCode: outcome.statusCode, flags, grpcStatus: outcome.grpcStatus, error: outcome.error });
+    if (this.accessLogs.length > 0) this.logAccess(call, outcome, flags);
     const mask = this.metricMask;
     if (mask === 0) return;
     const series = call.family.series(outcome.statusCode, flags, outcome.grpcStatus);
     recordMetrics(series, mask, this.now() - call.startMs, outcome.requestBytes ?? 0, outcome.responseBytes ?? 0);
     if (outcome.requestMessages !== undefined) series.requestMessages += outcome.requestMessages;
     if (outcome.responseMessages !== undefined) series.responseMessages += outcome.responseMessages;
+  }
+
+  private logAccess(call: InboundCall, outcome: InboundOutcome, flags: string): void {
+    const req = call.request;
+    const socket = req.socket;
+    const durationMs = Math.max(0, Math.floor(this.now() - call.startMs));
+    const local = socket === undefined ? undefined : joinHostPort(socket.localAddress, socket.localPort);
+    writeAccessLogs(this.accessLogs, new RecordedAccessLogEntry({
+      startTime: Date.now() - durationMs,
+      method: req.method,
+      path: req.url,
+      protocol: req.protocolVersion === '2' || req.protocolVersion === '2.0' ? 'HTTP/2' : `HTTP/${req.protocolVersion ?? '1.1'}`,
+      authority: headerOf(req.headers, ':authority') ?? headerOf(req.headers, 'host'),
+      responseCode: outcome.statusCode,
+      responseFlags: flags,
+      responseCodeDetails: outcome.details ?? responseCodeDetailsOf(flags, outcome.statusCode),
+      upstreamTransportFailureReason: undefined,
+      grpcStatus: outcome.grpcStatus,
+      bytesReceived: outcome.requestBodyBytes ?? 0,
+      bytesSent: outcome.responseBodyBytes ?? 0,
+      durationMs,
+      // The app is the inbound "upstream": it serves on the address the request arrived at (Envoy: inbound|port||).
+      upstreamHost: local,
+      upstreamCluster: socket?.localPort === undefined ? undefined : `inbound|${socket.localPort}||`,
+      upstreamLocalAddress: undefined,
+      downstreamLocalAddress: local,
+      downstreamRemoteAddress: socket === undefined ? req.peer : joinHostPort(socket.remoteAddress, socket.remotePort),
+      requestedServerName: typeof socket?.servername === 'string' && socket.servername !== '' ? socket.servername : undefined,
+      routeName: 'default',
+      mtls: req.peerPrincipal !== undefined && req.localPrincipal !== undefined,
+    }, req.headers as Record<string, string | string[] | undefined>, outcome.responseHeader));
   }
 
   private familyFor(peerValue: string | undefined, principal: string | undefined, local: string | undefined, protocol: string): SeriesFamily {
@@ -169,4 +240,16 @@ export class InboundTelemetry {
     if (this.families.size < this.maxPeers) this.families.set(key, fam);
     return fam;
   }
+}
+
+function headerOf(headers: InboundHeaders, name: string): string | undefined {
+  const v = (headers as Record<string, string | string[] | undefined>)[name];
+  return Array.isArray(v) ? v[0] : v;
+}
+
+/** `ip:port`, `[v6]:port`. */
+export function joinHostPort(host: string | undefined, port: number | undefined): string | undefined {
+  if (host === undefined) return undefined;
+  const h = host.includes(':') ? `[${host}]` : host;
+  return port === undefined ? h : `${h}:${port}`;
 }

@@ -12,6 +12,9 @@ import { PEER_METADATA_HEADER, PEER_METADATA_ID_HEADER, peerLabels } from './pee
 import type { MeshPropagator, OutboundHeaders } from './propagation.js';
 import { ALL_METRICS, recordMetrics } from './telemetry-policy.js';
 import type { ClientSpanInfo, MeshTracer } from './tracing.js';
+import { RecordedAccessLogEntry, responseCodeDetailsOf } from './access-log-entry.js';
+import { writeAccessLogs, type AccessLogger } from './access-log.js';
+import type { HeaderSource } from './headers.js';
 
 /** The destination of an outbound request, resolved once per route/cluster and kept. */
 export interface OutboundTarget {
@@ -47,6 +50,15 @@ export interface OutboundOutcome {
   peerPrincipal?: string;
   /** The identity of the certificate this workload presented to the upstream (source_principal), when TLS. */
   localPrincipal?: string;
+  /** The endpoint of the last try (`ip:port`), for %UPSTREAM_HOST%. */
+  upstreamHost?: string;
+  /** Body bytes only (access logs' %BYTES_SENT% / %BYTES_RECEIVED%). */
+  requestBodyBytes?: number;
+  responseBodyBytes?: number;
+  /** The upstream's response headers, for %RESP(…)%. */
+  responseHeaders?: HeaderSource;
+  /** `HTTP/1.1` or `HTTP/2` as sent upstream (default by protocol: gRPC HTTP/2, else HTTP/1.1). */
+  protocol?: string;
   error?: unknown;
 }
 
@@ -169,6 +181,8 @@ export class OutboundTelemetry {
   private readonly now: () => number;
   /** The istio_* metrics recorded, as telemetry-policy.ts bits; 0 records nothing. */
   private metricMask: number;
+  /** The CLIENT access logs (the outbound api_listeners' HCM `access_log`). */
+  private accessLogs: readonly AccessLogger[] = [];
 
   constructor(private readonly options: OutboundTelemetryOptions) {
     this.now = options.now ?? (() => performance.now());
@@ -178,6 +192,16 @@ export class OutboundTelemetry {
   /** Which istio_* metrics are recorded from now on (Telemetry `metrics[].overrides`, CLIENT mode). */
   setMetricMask(mask: number): void {
     this.metricMask = this.options.recordMetrics === false ? 0 : mask;
+  }
+
+  /** Installs the CLIENT access logs (empty: none). */
+  setAccessLogs(loggers: readonly AccessLogger[]): void {
+    this.accessLogs = loggers;
+  }
+
+  /** True when some access log is configured (adapters then gather what it reads). */
+  get logsAccess(): boolean {
+    return this.accessLogs.length > 0;
   }
 
   /** A handle for a destination; build once per route/cluster at snapshot compile time. */
@@ -251,6 +275,7 @@ export class OutboundTelemetry {
   finish(call: OutboundCall, outcome: OutboundOutcome): void {
     const flags = outcome.flags ?? '-';
     this.options.tracer.endClientSpan(call.span, { statusCode: outcome.statusCode, flags, grpcStatus: outcome.grpcStatus, error: outcome.error });
+    if (this.accessLogs.length > 0) this.logAccess(call, outcome, flags);
     const mask = this.metricMask;
     if (mask === 0) return;
     const peer = Array.isArray(outcome.peerMetadata) ? outcome.peerMetadata[0] : outcome.peerMetadata;
@@ -259,4 +284,41 @@ export class OutboundTelemetry {
     if (outcome.requestMessages !== undefined) series.requestMessages += outcome.requestMessages;
     if (outcome.responseMessages !== undefined) series.responseMessages += outcome.responseMessages;
   }
+
+  private logAccess(call: OutboundCall, outcome: OutboundOutcome, flags: string): void {
+  const { info, target } = call;
+  const { authority, path } = splitUrl(info.url);
+  const durationMs = Math.max(0, Math.floor(this.now() - call.startMs));
+  writeAccessLogs(this.accessLogs, new RecordedAccessLogEntry({
+    startTime: Date.now() - durationMs,
+    method: info.method,
+    path,
+    protocol: outcome.protocol ?? (target.info.protocol === 'grpc' ? 'HTTP/2' : 'HTTP/1.1'),
+    authority,
+    responseCode: outcome.statusCode,
+    responseFlags: flags,
+    responseCodeDetails: responseCodeDetailsOf(flags, outcome.statusCode),
+    upstreamTransportFailureReason: undefined,
+    grpcStatus: outcome.grpcStatus,
+    bytesReceived: outcome.requestBodyBytes ?? 0,
+    bytesSent: outcome.responseBodyBytes ?? 0,
+    durationMs,
+    upstreamHost: outcome.upstreamHost,
+    upstreamCluster: target.info.cluster,
+    upstreamLocalAddress: undefined,
+    // A sidecar's outbound listener sees the service address the app dialled; so does the mesh.
+    downstreamLocalAddress: info.serverAddress === undefined ? undefined : `${info.serverAddress}${info.serverPort === undefined ? '' : `:${info.serverPort}`}`,
+    downstreamRemoteAddress: undefined,
+    requestedServerName: undefined,
+    routeName: target.info.route,
+    mtls: outcome.peerPrincipal !== undefined && outcome.localPrincipal !== undefined,
+  }, info.headers, outcome.responseHeaders));
+  }
+}
+
+/** The authority and path of `scheme://authority/path?query`. */
+function splitUrl(url: string): { authority: string; path: string } {
+  const start = url.indexOf('//') + 2;
+  const slash = url.indexOf('/', start);
+  return slash === -1 ? { authority: url.slice(start), path: '/' } : { authority: url.slice(start, slash), path: url.slice(slash) };
 }

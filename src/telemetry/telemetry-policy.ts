@@ -64,6 +64,12 @@ export interface TelemetryResource {
       providers?: ReadonlyArray<{ name?: string }>;
       overrides?: ReadonlyArray<{ match?: { metric?: string; customMetric?: string; mode?: string }; disabled?: boolean }>;
     }>;
+    accessLogging?: ReadonlyArray<{
+      match?: { mode?: string };
+      providers?: ReadonlyArray<{ name?: string }>;
+      disabled?: boolean;
+      filter?: { expression?: string };
+    }>;
   };
 }
 
@@ -78,14 +84,15 @@ function selects(selector: Record<string, string>, labels: Readonly<Record<strin
 }
 
 /**
- * Resolves the Telemetry resources of a whole config for one workload.
- * Undefined when none applies: the mesh then behaves exactly as without the API.
+ * The Telemetry resources that apply to a workload, least specific first:
+ * the root namespace's selector-less one, the workload namespace's, and the
+ * first in its namespace whose selector matches its labels.
  */
-export function telemetryPolicyFor(
+export function telemetryLevels(
   resources: readonly unknown[],
   workload: { namespace: string; labels?: Readonly<Record<string, string>> },
   options: { rootNamespace?: string } = {},
-): TelemetryPolicy | undefined {
+): TelemetryResource[] {
   const root = options.rootNamespace ?? 'istio-system';
   const labels = workload.labels ?? {};
   // targetRef(s) bind a resource to a Gateway or Service (waypoints); no meshlet workload is one.
@@ -98,6 +105,19 @@ export function telemetryPolicyFor(
     return ns(r) === workload.namespace && s !== undefined && selects(s, labels);
   });
   const levels = [mesh, namespace, selected].filter((r): r is TelemetryResource => r !== undefined);
+  return levels;
+}
+
+/**
+ * Resolves the Telemetry resources of a whole config for one workload.
+ * Undefined when none applies: the mesh then behaves exactly as without the API.
+ */
+export function telemetryPolicyFor(
+  resources: readonly unknown[],
+  workload: { namespace: string; labels?: Readonly<Record<string, string>> },
+  options: { rootNamespace?: string } = {},
+): TelemetryPolicy | undefined {
+  const levels = telemetryLevels(resources, workload, options);
   if (levels.length === 0) return undefined;
 
   const client = { samplingPercentage: undefined as number | undefined, reportSpans: true };

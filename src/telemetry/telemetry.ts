@@ -13,6 +13,14 @@ import { MeshPropagator, type PropagationFormat } from './propagation.js';
 import type { RandomSource } from '../core/random.js';
 import { affectsTracing, ALL_METRICS, type TelemetryPolicy } from './telemetry-policy.js';
 import { MeshTracer } from './tracing.js';
+import { AccessLogConfigError, AccessLogSinks, compileAccessLogs, type AccessLogger, type EnvoyAccessLog } from './access-log.js';
+import type { Listener } from '../config/envoy.js';
+
+/** The access logs compiled from a set of listeners, ready to install. */
+export interface CompiledAccessLogs {
+  readonly client: readonly AccessLogger[];
+  readonly server: readonly AccessLogger[];
+}
 
 import { DEFAULT_CLUSTER_ID } from '../xds/node.js';
 /** istiod's default cluster id (its `--clusterID` flag, env CLUSTER_ID): what Kiali's health queries select. */
@@ -33,6 +41,8 @@ export interface MeshTelemetryOptions {
     /** ISTIO_VERSION in metadata exchange and `istio_build`'s tag (default {@link BUILD_TAG}). */
     istioVersion?: string;
   };
+  /** Cap on access-log bytes waiting for a slow sink, per file (default 1 MiB); past it lines are dropped and counted. */
+  accessLogBufferBytes?: number;
   /** The service this workload serves, for destination_service* on inbound; default `<app or name>.<namespace>.svc.cluster.local`. */
   service?: { host: string; name?: string; namespace?: string };
   tracerProvider?: TracerProvider;
@@ -68,6 +78,8 @@ export class MeshTelemetry {
   readonly ownHeaders: PeerMetadataHeaders | undefined;
   readonly inbound: InboundTelemetry;
   readonly outbound: OutboundTelemetry;
+  /** The access-log files of this mesh, by path. */
+  readonly accessLogSinks: AccessLogSinks;
 
   constructor(options: MeshTelemetryOptions) {
     const w = options.workload;
@@ -89,6 +101,7 @@ export class MeshTelemetry {
       ...(w.istioVersion !== undefined && { buildTag: w.istioVersion }),
     });
     this.peers = new PeerMetadataCache();
+    this.accessLogSinks = new AccessLogSinks(options.accessLogBufferBytes);
     this.ownHeaders = options.metadataExchange === false ? undefined : encodePeerMetadata({ ...self, labels: exchangedLabels(self.labels ?? {}, w.name) });
     const app = w.labels?.app ?? w.name;
     const host = options.service?.host ?? `${app}.${namespace}.svc.cluster.local`;
@@ -119,13 +132,58 @@ export class MeshTelemetry {
     this.outbound.setMetricMask(policy?.clientMetrics ?? ALL_METRICS);
   }
 
+  /**
+   * Compiles the access logs the listeners carry (HCM `access_log`): the
+   * outbound api_listeners' for CLIENT, the inbound listener's for SERVER.
+   * Nothing is installed until {@link installAccessLogs}.
+   * @throws AccessLogConfigError (with the listener in its path) for an entry meshlet cannot apply.
+   */
+  compileAccessLogs(listeners: readonly Listener[]): CompiledAccessLogs {
+    let client: AccessLogger[] | undefined;
+    let server: AccessLogger[] | undefined;
+    for (const l of listeners) {
+      const where = `listener ${l.name}`;
+      try {
+        if (l.api_listener !== undefined) {
+          // Every outbound listener of a workload carries the same logs (Istio configures them per proxy).
+          client ??= compileAccessLogs(l.api_listener.api_listener.access_log as EnvoyAccessLog[] | undefined, this.accessLogSinks);
+          continue;
+        }
+        // A request passes one filter chain (mTLS or plaintext, one port), and every chain of a workload's
+        // inbound listeners carries the same logs (Istio configures them per proxy): read the first one.
+        if (server !== undefined) continue;
+        for (const chain of (l.filter_chains ?? []) as Array<{ filters?: Array<{ typed_config?: { access_log?: EnvoyAccessLog[] } }> }>) {
+          const hcm = chain.filters?.find((f) => f.typed_config?.access_log !== undefined);
+          if (hcm !== undefined) {
+            server = compileAccessLogs(hcm.typed_config!.access_log, this.accessLogSinks);
+            break;
+          }
+        }
+      } catch (err) {
+        if (err instanceof AccessLogConfigError) throw new AccessLogConfigError(`${where}: ${err.path}`, err.reason);
+        throw err;
+      }
+    }
+    return { client: client ?? [], server: server ?? [] };
+  }
+
+  /** Installs compiled access logs (synchronously: no request sees half a push) and closes files no longer written. */
+  installAccessLogs(logs: CompiledAccessLogs): void {
+    this.outbound.setAccessLogs(logs.client);
+    this.inbound.setAccessLogs(logs.server);
+    this.accessLogSinks.retain(new Set([...logs.client, ...logs.server].map((l) => l.sink)));
+  }
+
   /** The istio_* exposition text (`await mesh.metrics()`). */
   text(): Promise<string> {
     return this.metrics.text();
   }
 
-  /** Unregisters the metrics; idempotent. Spans are the provider's to flush. */
-  close(): void {
+  /** Unregisters the metrics and flushes and closes the access-log files; idempotent. Spans are the provider's to flush. */
+  async close(): Promise<void> {
     this.metrics.close();
+    this.inbound.setAccessLogs([]);
+    this.outbound.setAccessLogs([]);
+    await this.accessLogSinks.close();
   }
 }

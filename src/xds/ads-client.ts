@@ -16,6 +16,7 @@ import * as grpc from '@grpc/grpc-js';
 import type { EnvoyResources } from '../config/envoy.js';
 import { Backoff } from './backoff.js';
 import { resolveBootstrap, type XdsBootstrap } from './bootstrap.js';
+import { bootstrapChannelCredentials } from './channel-credentials.js';
 import { LastKnownGoodWriter, readLastKnownGood } from './last-known-good.js';
 import { buildNode, mergeNode, type XdsNode } from './node.js';
 import { loadGrpcPackage } from './protos.js';
@@ -68,7 +69,7 @@ export class AdsClient {
     const bootstrap = resolveBootstrap(options, options.env);
     if (!bootstrap) throw new MeshConfigError('XdsBootstrap', 'xds', 'server', 'no xDS server: pass { server } or set GRPC_XDS_BOOTSTRAP / MESHLET_XDS');
     this.bootstrap = bootstrap;
-    this.apiType = options.apiType ?? (bootstrap.serverFeatures?.includes('delta_grpc') ? 'DELTA_GRPC' : 'GRPC');
+    this.apiType = options.apiType ?? (bootstrap.serverFeatures.includes('delta_grpc') ? 'DELTA_GRPC' : 'GRPC');
     this.node = mergeNode(buildNode(options.workload), bootstrap.node);
     this.trace = createTrace('xds', options.trace);
     this.backoff = new Backoff(options.backoff);
@@ -106,7 +107,7 @@ export class AdsClient {
       envoy: { service: { discovery: { v3: { AggregatedDiscoveryService: grpc.ServiceClientConstructor } } } };
     };
     const Ads = pkg.envoy.service.discovery.v3.AggregatedDiscoveryService;
-    const creds = this.options.credentials ?? (this.bootstrap.channelCreds === 'tls' ? grpc.credentials.createSsl() : grpc.credentials.createInsecure());
+    const creds = this.options.credentials ?? bootstrapChannelCredentials(this.bootstrap);
     // A bearer token is a credential: sent only on channels the caller or the bootstrap made TLS.
     this.secure = this.options.credentials !== undefined || this.bootstrap.channelCreds === 'tls';
     if (this.options.token !== undefined && !this.secure) this.trace('not sending the bootstrap token: the ADS channel is plaintext');

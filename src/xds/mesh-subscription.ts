@@ -7,13 +7,13 @@
 import type { EnvoyResources } from '../config/envoy.js';
 import type { ProxyInfo } from '../config/translate.js';
 import type { MeshOptions } from '../mesh-options.js';
-import { rotatingControlPlaneCredentials } from '../security/grpc-credentials.js';
 import type { MeshIdentityOptions } from '../security/mesh-security.js';
-import { istiodSpiffeId } from '../security/tls.js';
 import type { WorkloadIdentity } from '../security/workload-identity.js';
 import { type AdsClient, createAdsClient } from './ads-client.js';
 import type { NodeIdentity } from './node.js';
 import { DEFAULT_SERVER_LISTENER_TEMPLATE, serverListenerName } from './subscriptions.js';
+import { xdsChannelCredentials } from './channel-credentials.js';
+import { resolveBootstrap } from './bootstrap.js';
 
 /** What the subscription needs from the mesh. */
 export interface SubscribingMesh {
@@ -28,13 +28,10 @@ export interface SubscribingMesh {
 
 /** Starts the ADS client of a mesh (not yet waited for: call `ready()`). */
 export function subscribe(mesh: SubscribingMesh, options: NonNullable<MeshOptions['xds']>, identityOptions: MeshIdentityOptions = {}): AdsClient {
-  const ca = identityOptions.ca && 'root' in identityOptions.ca ? identityOptions.ca : undefined;
-  const tls = options.tls ?? ca !== undefined;
-  const identity = mesh.identity;
-  if (tls && !identity) throw new TypeError('xds.tls needs a workload identity (certs, ca) to connect with mTLS');
+  const credentials = xdsChannelCredentials(options, identityOptions, { identity: mesh.identity, trustDomain: mesh.trustDomain, clusterId: mesh.nodeIdentity.clusterId });
   const inbound = inboundListenerNames(options);
   return createAdsClient({
-    ...(tls && identity && { credentials: rotatingControlPlaneCredentials(identity, ca?.identity ?? istiodSpiffeId(mesh.trustDomain)) }),
+    ...(credentials !== undefined && { credentials }),
     ...(options.server !== undefined && { server: options.server }),
     ...(options.bootstrap !== undefined && { bootstrap: options.bootstrap }),
     ...(options.apiType !== undefined && { apiType: options.apiType }),
@@ -63,6 +60,6 @@ export function subscribe(mesh: SubscribingMesh, options: NonNullable<MeshOption
 export function inboundListenerNames(options: NonNullable<MeshOptions['xds']>): string[] {
   const ports = options.serverPorts ?? [];
   if (ports.length === 0) return [];
-  const template = options.serverListenerNameTemplate ?? DEFAULT_SERVER_LISTENER_TEMPLATE;
+  const template = options.serverListenerNameTemplate ?? resolveBootstrap(options)?.serverListenerResourceNameTemplate ?? DEFAULT_SERVER_LISTENER_TEMPLATE;
   return [...new Set(ports)].map((port) => serverListenerName(template, options.serverAddress ?? '0.0.0.0', port));
 }

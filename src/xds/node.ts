@@ -10,6 +10,7 @@
  */
 import { networkInterfaces } from 'node:os';
 import { fromStruct, toStruct, type ProtoStruct } from '../config/struct.js';
+import { resolveBootstrap, type XdsBootstrapOptions } from './bootstrap.js';
 
 export { fromStruct, toStruct };
 
@@ -38,6 +39,8 @@ export interface WorkloadInfo {
   meshId?: string;
   /** ISTIO_VERSION (default {@link ISTIO_VERSION}). */
   istioVersion?: string;
+  /** `region/zone/subzone`: the Node's locality, which istiod computes locality priorities against. */
+  locality?: string;
 }
 
 /** The identity values node metadata and telemetry share. */
@@ -120,6 +123,16 @@ export function defaultInstanceIp(): string {
   return '127.0.0.1';
 }
 
+/** `region/zone/subzone` → the Node's Locality (empty parts left out). */
+function nodeLocality(locality: string | undefined): Record<string, string> {
+  const [region, zone, subZone] = (locality ?? '').split('/');
+  const out: Record<string, string> = {};
+  if (region) out.region = region;
+  if (zone) out.zone = zone;
+  if (subZone) out.sub_zone = subZone;
+  return out;
+}
+
 /** Builds the Istio-style Node for a workload. */
 export function buildNode(workload: WorkloadInfo): XdsNode {
   const ns = workload.namespace;
@@ -149,7 +162,7 @@ export function buildNode(workload: WorkloadInfo): XdsNode {
     id: `sidecar~${ip}~${pod}.${ns}~${ns}.svc.cluster.local`,
     cluster: `${app}.${ns}`,
     metadata: toStruct(metadata),
-    locality: {},
+    locality: nodeLocality(workload.locality),
     user_agent_name: 'meshlet',
     user_agent_version: '0.1.0',
     client_features: ['envoy.lb.does_not_support_overprovisioning'],
@@ -197,4 +210,19 @@ export function bootstrapMetadata(node: Partial<XdsNode> | undefined): Record<st
   const meta = node?.metadata as unknown;
   if (!meta || typeof meta !== 'object') return undefined;
   return 'fields' in meta ? fromStruct(meta as ProtoStruct) : (meta as Record<string, unknown>);
+}
+
+/**
+ * The bootstrap's node metadata, for CLUSTER_ID / MESH_ID / ISTIO_VERSION, in
+ * control-plane mode (`xds` options; undefined in embedded mode). A broken
+ * bootstrap is reported when the mesh connects, with the file named, not here.
+ */
+export function bootstrapIdentitySource(xds: XdsBootstrapOptions | undefined): Pick<NodeIdentitySources, 'bootstrapMetadata'> {
+  if (xds === undefined) return {};
+  try {
+    const meta = bootstrapMetadata(resolveBootstrap(xds)?.node);
+    return meta ? { bootstrapMetadata: meta } : {};
+  } catch {
+    return {};
+  }
 }

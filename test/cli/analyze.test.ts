@@ -77,12 +77,12 @@ kind: VirtualService
 metadata: { name: shop, namespace: default }
 spec:
   hosts: [shop]
-  http: [{ corsPolicy: { allowOrigins: [{ exact: "*" }] }, route: [{ destination: { host: shop } }] }]
+  http: [{ retries: { attempts: 1, retryRemoteLocalities: true }, route: [{ destination: { host: shop } }] }]
 `);
   const out: string[] = [];
   const io = { out: (s: string) => out.push(s), err: (s: string) => out.push(s) };
   assert.equal(await runAnalyze([dir], io), 0, 'warnings only: exit 0');
-  assert.match(out.join('\n'), /Warning \[MESHLET_UNSUPPORTED_FIELD\] \(VirtualService default\/shop\) spec\.http\[0\]\.corsPolicy: not supported by meshlet/);
+  assert.match(out.join('\n'), /Warning \[MESHLET_UNSUPPORTED_FIELD\] \(VirtualService default\/shop\) spec\.http\[0\]\.retries\.retryRemoteLocalities: not supported by meshlet/);
 
   await writeFile(join(dir, 'bad.yaml'), `apiVersion: networking.istio.io/v1
 kind: VirtualService

@@ -28,7 +28,7 @@ spec: { hosts: [reviews], resolution: DNS, ports: [{ number: 80, name: http }], 
 
 test('configStatus: applied, partial with the unsupported field named, each warning logged once', async (t) => {
   const warn = t.mock.method(console, 'warn', () => {});
-  const config = `${vs('      corsPolicy: { allowOrigins: [{ exact: "https://a.example" }] }\n')}---\n${se}`;
+  const config = `${vs('      retries: { attempts: 2, retryRemoteLocalities: true }\n')}---\n${se}`;
   const mesh = await createMesh({ workload: { name: 'app', namespace: 'shop' }, config });
   t.after(() => mesh.close());
   const status = mesh.configStatus();
@@ -36,12 +36,12 @@ test('configStatus: applied, partial with the unsupported field named, each warn
     ['VirtualService', 'shop', 'reviews', 'partial'],
     ['ServiceEntry', 'shop', 'reviews', 'partial'],
   ]);
-  assert.deepEqual(status[0]!.warnings.map((w) => [w.path, w.code]), [['spec.http[0].corsPolicy', 'MESHLET_UNSUPPORTED_FIELD']]);
-  assert.match(status[0]!.warnings[0]!.message, /CORS/);
+  assert.deepEqual(status[0]!.warnings.map((w) => [w.path, w.code]), [['spec.http[0].retries.retryRemoteLocalities', 'MESHLET_UNSUPPORTED_FIELD']]);
+  assert.match(status[0]!.warnings[0]!.message, /locality/);
   assert.deepEqual(status[0]!.source, { file: '<string>', document: 0 });
   assert.deepEqual(status[1]!.warnings.map((w) => [w.path, w.code]), [['spec.exportTo', 'MESHLET_UNSUPPORTED_FIELD']]);
   assert.equal(warn.mock.callCount(), 2);
-  assert.match(String(warn.mock.calls[0]!.arguments[0]), /^meshlet: partial VirtualService shop\/reviews: spec\.http\[0\]\.corsPolicy: MESHLET_UNSUPPORTED_FIELD: .*\(<string>, document 0\)$/);
+  assert.match(String(warn.mock.calls[0]!.arguments[0]), /^meshlet: partial VirtualService shop\/reviews: spec\.http\[0\]\.retries\.retryRemoteLocalities: MESHLET_UNSUPPORTED_FIELD: .*\(<string>, document 0\)$/);
 
   // The same config again logs nothing new; a config without the field is applied.
   await mesh.apply(config);
@@ -68,10 +68,10 @@ test('mesh.apply stays atomic: one bad document throws MeshConfigError, the old 
 
 test('admission reports each document alone: rejected with its code, neighbours admitted', () => {
   const docs = parseYaml(`${se}---
-apiVersion: networking.istio.io/v1
-kind: Sidecar
+apiVersion: networking.istio.io/v1beta1
+kind: ProxyConfig
 metadata: { name: default, namespace: shop }
-spec: { egress: [{ hosts: ["./*"] }] }
+spec: { concurrency: 2 }
 ---
 ${se}---
 ${vs().replace('{ host: reviews } }', '{ host: reviews }, weight: -1 }')}---
@@ -85,7 +85,7 @@ spec: { template: { serviceAccount: g } }
   assert.equal(errors.length, 3);
   assert.deepEqual(statuses.map((s) => [s.kind, s.name, s.status, s.warnings.map((w) => w.code).join(), s.source?.document]), [
     ['ServiceEntry', 'reviews', 'partial', 'MESHLET_UNSUPPORTED_FIELD', 0],
-    ['Sidecar', 'default', 'rejected', 'MESHLET_UNSUPPORTED_KIND', 1],
+    ['ProxyConfig', 'default', 'rejected', 'MESHLET_UNSUPPORTED_KIND', 1],
     ['ServiceEntry', 'reviews', 'rejected', 'MESHLET_DUPLICATE', 2],
     ['VirtualService', 'reviews', 'rejected', 'MESHLET_INVALID', 3],
     ['WorkloadGroup', 'g', 'partial', 'MESHLET_NO_EFFECT', 4],

@@ -26,11 +26,16 @@ test('every schema field is in the support table, and the table names only schem
 });
 
 test('the `any`-typed fields once accepted silently are each marked', () => {
-  for (const [kind, path] of [['VirtualService', 'spec.http[].corsPolicy'], ['VirtualService', 'spec.tls'], ['VirtualService', 'spec.tcp'],
-    ['DestinationRule', 'spec.trafficPolicy.loadBalancer.localityLbSetting'], ['DestinationRule', 'spec.trafficPolicy.connectionPool.tcp.tcpKeepalive'],
-    ['DestinationRule', 'spec.trafficPolicy.tunnel'], ['Telemetry', 'spec.accessLogging'], ['Telemetry', 'spec.tracing[].customTags']] as const) {
+  for (const [kind, path] of [['VirtualService', 'spec.tls'], ['VirtualService', 'spec.tcp'],
+    ['DestinationRule', 'spec.trafficPolicy.connectionPool.tcp.tcpKeepalive'],
+    ['DestinationRule', 'spec.trafficPolicy.tunnel'], ['Telemetry', 'spec.tracing[].customTags']] as const) {
     assert.equal(fieldSupport(kind, path)?.status, 'unsupported', `${kind} ${path}`);
   }
+  // Access logging is applied now (telemetry/access-log.ts).
+  assert.equal(fieldSupport('Telemetry', 'spec.accessLogging[].filter.expression')?.status, 'applied');
+  // localityLbSetting and corsPolicy were among them; they are applied now (translate-locality.ts, translate-cors.ts).
+  assert.equal(fieldSupport('DestinationRule', 'spec.trafficPolicy.loadBalancer.localityLbSetting')?.status, 'applied');
+  assert.equal(fieldSupport('VirtualService', 'spec.http[].corsPolicy')?.status, 'applied');
 });
 
 const one = (yaml: string) => {
@@ -45,13 +50,13 @@ metadata: { name: r, namespace: ns }
 spec:
   host: r
   trafficPolicy: { loadBalancer: { simple: PASSTHROUGH }, connectionPool: { http: { h2UpgradePolicy: UPGRADE, maxRetries: 3 } } }
-  subsets: [{ name: v1, labels: { v: "1" }, trafficPolicy: { loadBalancer: { consistentHash: { httpHeaderName: x-user } } } }]
+  subsets: [{ name: v1, labels: { v: "1" }, trafficPolicy: { loadBalancer: { warmupDurationSecs: 10s } } }]
 `);
   assert.equal(dr.status.status, 'partial');
   assert.deepEqual(dr.status.warnings.map((w) => [w.path, w.code]), [
     ['spec.trafficPolicy.loadBalancer.simple', 'MESHLET_UNSUPPORTED_VALUE'],
     ['spec.trafficPolicy.connectionPool.http.h2UpgradePolicy', 'MESHLET_UNSUPPORTED_FIELD'],
-    ['spec.subsets[0].trafficPolicy.loadBalancer.consistentHash', 'MESHLET_UNSUPPORTED_FIELD'],
+    ['spec.subsets[0].trafficPolicy.loadBalancer.warmupDurationSecs', 'MESHLET_UNSUPPORTED_FIELD'],
   ]);
   const gw = one(`apiVersion: networking.istio.io/v1
 kind: Gateway

@@ -31,7 +31,8 @@ const cases: Array<[string, string, string, string, string, RegExp]> = [
   ['an invalid regex', vs('    - match: [{ uri: { regex: "/a[" } }]\n      route: [{ destination: { host: calculate } }]'), 'VirtualService', 'shop/calculate', 'spec.http[0].match[0].uri.regex', /invalid RE2 regex "\/a\[": .*missing closing \]/],
   ['two string matchers at once', vs('    - match: [{ uri: { exact: /a, prefix: /b } }]\n      route: [{ destination: { host: calculate } }]'), 'VirtualService', 'shop/calculate', 'spec.http[0].match[0].uri', /only one of exact, prefix, regex/],
   ['a route without a destination', vs('    - timeout: 1s'), 'VirtualService', 'shop/calculate', 'spec.http[0]', /one of route, redirect, directResponse or delegate/],
-  ['no hosts', vs('    - route: [{ destination: { host: calculate } }]').replace('hosts: [calculate]', 'hosts: []'), 'VirtualService', 'shop/calculate', 'spec.hosts', /at least one host/],
+  // No hosts makes a delegate (istiod's validateVirtualService), which may not name gateways.
+  ['a delegate with gateways', vs('    - route: [{ destination: { host: calculate } }]').replace('hosts: [calculate]', 'hosts: []\n  gateways: [mesh]'), 'VirtualService', 'shop/calculate', 'spec.gateways', /delegate virtual service must have no gateways/],
   ['a percentage over 100', vs('    - fault: { abort: { httpStatus: 503, percentage: { value: 150 } } }\n      route: [{ destination: { host: calculate } }]'), 'VirtualService', 'shop/calculate', 'spec.http[0].fault.abort.percentage.value', /≤ 100/],
   ['a subset without a name', dr('  subsets:\n    - labels: { version: v1 }'), 'DestinationRule', 'shop/calculate', 'spec.subsets[0].name', /is required/],
   ['duplicate subset names', dr('  subsets:\n    - { name: v1, labels: { version: v1 } }\n    - { name: v1, labels: { version: v2 } }'), 'DestinationRule', 'shop/calculate', 'spec.subsets[1].name', /duplicate subset name "v1"/],

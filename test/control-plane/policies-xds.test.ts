@@ -5,7 +5,11 @@ import { describe, it } from 'node:test';
 import { request } from 'undici';
 import { createControlPlane } from '../../src/control-plane/index.js';
 import { createMesh } from '../../src/index.js';
-import { configDir } from './helpers.js';
+import { configDir, waitFor } from './helpers.js';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { request as httpRequest } from 'node:http';
 
 const deny = `
 apiVersion: security.istio.io/v1
@@ -50,6 +54,57 @@ describe('security policies in control-plane mode', () => {
       await Promise.all([calculate.close(), other.close()]);
       await cp.close();
       await files.remove();
+    }
+  });
+
+  it('a STRICT PeerAuthentication pushed by the control plane closes plaintext connections to mesh.createServer; mTLS peers get through', async () => {
+    const strict = `
+apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata: { name: default, namespace: default }
+spec: { mtls: { mode: STRICT } }
+`;
+    const files = await configDir({ 'pa.yaml': strict });
+    const ca = await mkdtemp(join(tmpdir(), 'meshlet-pa-xds-'));
+    const cp = await createControlPlane({ config: files.dir, port: 0, host: '127.0.0.1', debounceMs: 20 });
+    const calculate = await createMesh({ workload: { name: 'calculate', namespace: 'default', serviceAccount: 'calculate', labels: { app: 'calculate' } }, ca: { dir: ca }, xds: { server: `127.0.0.1:${cp.port}` } });
+    const server = calculate.createServer((req, res) => res.end(calculate.peerOf(req) ?? 'anonymous'));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const port = (server.address() as AddressInfo).port;
+    const plain = () => new Promise<number>((resolve, reject) => {
+      const req = httpRequest({ host: '127.0.0.1', port, agent: false, timeout: 5000 }, (res) => { res.resume(); res.on('end', () => resolve(res.statusCode ?? 0)); });
+      req.on('timeout', () => req.destroy(new Error('timeout')));
+      req.on('error', reject);
+      req.end();
+    });
+    const client = await createMesh({
+      workload: { name: 'client', namespace: 'default', serviceAccount: 'client' }, ca: { dir: ca },
+      config: `
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: { name: calculate, namespace: default }
+spec:
+  hosts: [calculate.default.svc.cluster.local]
+  location: MESH_INTERNAL
+  resolution: STATIC
+  ports: [{ number: 8000, name: http, protocol: HTTP }]
+  endpoints: [{ address: 127.0.0.1, ports: { http: ${port} }, labels: { security.istio.io/tlsMode: istio }, serviceAccount: calculate }]
+`,
+    });
+    try {
+      assert.equal(calculate.security.modeFor(port), 'STRICT', 'the mode comes from the pushed listener');
+      await assert.rejects(plain(), /ECONNRESET|socket hang up/);
+      const res = await client.fetch('http://calculate.default.svc.cluster.local:8000/');
+      assert.deepEqual([res.status, await res.text()], [200, 'spiffe://cluster.local/ns/default/sa/client']);
+      await files.write('pa.yaml', strict.replace('STRICT', 'PERMISSIVE'));
+      await waitFor(() => calculate.security.modeFor(port) === 'PERMISSIVE', 5000, 'the PERMISSIVE push');
+      assert.equal(await plain(), 200);
+    } finally {
+      server.close();
+      await Promise.all([calculate.close(), client.close()]);
+      await cp.close();
+      await files.remove();
+      await rm(ca, { recursive: true, force: true });
     }
   });
 });

@@ -52,7 +52,7 @@ describe('docs', () => {
     let checked = 0;
     for (const page of pages) {
       for (const yaml of blocks(read(page), 'yaml')) {
-        if (!/^\s*(apiVersion|kind):/m.test(yaml) || !/^apiVersion: (networking|security|telemetry)\.istio\.io|^apiVersion: meshlet\.dev/m.test(yaml)) continue;
+        if (!/^\s*(apiVersion|kind):/m.test(yaml) || !/^apiVersion: (networking|security|telemetry)\.istio\.io|^apiVersion: meshlet\.dev|^apiVersion: gateway\.networking\.k8s\.io/m.test(yaml)) continue;
         checked++;
         try {
           translate(parseResources(await loadDocuments(yaml)), { name: 'docs', namespace: 'default', labels: { app: 'docs' } });

@@ -221,11 +221,12 @@ test('authorization extension point runs first: a denied request spends no token
 test('filter factories by Envoy name; unknown filters are refused unless optional or handled elsewhere', () => {
   const listener = translateInbound([], proxy);
   const hcm = inboundConnectionManager(listener)!;
-  hcm.http_filters.unshift({ name: 'istio.stats' }, { name: 'envoy.filters.http.rbac', typed_config: { '@type': 'type.googleapis.com/envoy.extensions.filters.http.rbac.v3.RBAC' } });
-  assert.throws(() => validateInboundPolicy(resourcesWith(listener)), (e: unknown) => e instanceof MeshConfigError && /envoy\.filters\.http\.rbac/.test(e.message));
+  // ext_authz (CUSTOM authorization) has no in-process implementation: refused, never skipped.
+  hcm.http_filters.unshift({ name: 'istio.stats' }, { name: 'envoy.filters.http.ext_authz', typed_config: { '@type': 'type.googleapis.com/envoy.extensions.filters.http.ext_authz.v3.ExtAuthz' } });
+  assert.throws(() => validateInboundPolicy(resourcesWith(listener)), (e: unknown) => e instanceof MeshConfigError && /envoy\.filters\.http\.ext_authz/.test(e.message));
   let built = 0;
   const compiler = new InboundPolicyCompiler({
-    factories: { 'envoy.filters.http.rbac': () => ({ name: 'envoy.filters.http.rbac', decodeHeaders: () => (built++, undefined) }) },
+    factories: { 'envoy.filters.http.ext_authz': () => ({ name: 'envoy.filters.http.ext_authz', decodeHeaders: () => (built++, undefined) }) },
   });
   const policy = compiler.forSnapshot({ resources: resourcesWith(listener) });
   assert.equal(policy.filters.length, 1);

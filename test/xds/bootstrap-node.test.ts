@@ -30,7 +30,7 @@ test('bootstrap: explicit server, GRPC_XDS_BOOTSTRAP file, inline config, MESHLE
   t.after(() => rm(dir, { recursive: true, force: true }));
   const file = join(dir, 'bootstrap.json');
   await writeFile(file, JSON.stringify({ xds_servers: [{ server_uri: 'istiod.istio-system.svc:15010', channel_creds: [{ type: 'insecure' }] }], node: { id: 'sidecar~1.2.3.4~a.b~b.svc.cluster.local', metadata: { X: 'y' } } }));
-  assert.deepEqual(resolveBootstrap({ server: 'cp:1' }, {}), { server: 'cp:1', channelCreds: 'insecure' });
+  assert.deepEqual(resolveBootstrap({ server: 'cp:1' }, {}), { server: 'cp:1', channelCreds: 'insecure', serverFeatures: [] });
   const fromFile = resolveBootstrap({}, { GRPC_XDS_BOOTSTRAP: file });
   assert.equal(fromFile?.server, 'istiod.istio-system.svc:15010');
   assert.equal(fromFile?.node?.id, 'sidecar~1.2.3.4~a.b~b.svc.cluster.local');

@@ -8,7 +8,7 @@
  * target that writes the YAML into the control plane's config directory
  * replaces it and nothing else changes.
  */
-import { findScenario, scenarioYaml, scenarios, type Scenario } from '../scenarios.js';
+import { findScenario, scenarioYaml, scenarios, type Scenario, type ScenarioApi } from '../scenarios.js';
 import { platformConfig, type CalculateVersion, type Topology } from '../topology.js';
 
 /** Where scenario config goes: a mesh's `apply`, or the control plane's config directory (../console/control-target.ts). */
@@ -36,6 +36,8 @@ export interface ScenarioSwitchOptions {
    * (PeerAuthentication, AuthorizationPolicy), which does not travel over xDS yet.
    */
   installSecurity?: (yaml: string) => Promise<void>;
+  /** The dialect of the scenario files (default `istio`; `gateway`: HTTPRoutes where the scenario has them). */
+  api?: ScenarioApi;
   /** Called once a scenario is in force everywhere (the demo starts a new rate-limit window, tags traces). */
   onApplied?: (scenario: Scenario) => void;
 }
@@ -91,7 +93,7 @@ export class ScenarioSwitch {
   private async applyNow(name: string): Promise<Scenario> {
     const scenario = findScenario(name);
     if (!scenario) throw new UnknownScenarioError(name);
-    const yaml = await scenarioYaml(scenario);
+    const yaml = await scenarioYaml(scenario, this.options.api);
     const wanted = this.wantedSleeps(scenario);
     // Speed up before the routes change and slow down after, so no request
     // meets a slow cat without the scenario's timeout in force.

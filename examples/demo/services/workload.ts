@@ -8,16 +8,19 @@
  *
  * Identity: with env DEMO_CA (a development CA directory shared by every demo
  * process) the workload gets its own certificate from that root, so calls
- * between services are mTLS. PeerAuthentication and AuthorizationPolicy do
- * not travel over xDS yet, so the demo hands each scenario's YAML to
- * `POST /security` on the admin port, which installs it in the workload's
- * inbound security (what istiod's LDS push does for a sidecar).
+ * between services are mTLS. PeerAuthentication and AuthorizationPolicy
+ * travel over xDS with the inbound listener; `POST /security` on the admin
+ * port waits until a scenario's policies have arrived.
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { BasicTracerProvider, SimpleSpanProcessor, type ReadableSpan, type SpanExporter } from '@opentelemetry/sdk-trace-base';
 import { loadDocuments } from '../../../src/config/load.js';
 import { parseResources } from '../../../src/config/resources.js';
+import { TYPE_URL, type Listener } from '../../../src/config/envoy.js';
+import { translate } from '../../../src/config/translate.js';
+import { VIRTUAL_INBOUND } from '../../../src/config/translate-inbound.js';
+import { normalize } from '../../../src/xds/protos.js';
 import { createMesh, type Mesh, type WorkloadOptions } from '../../../src/index.js';
 
 /** A finished span as it travels to the demo process (plain JSON). */
@@ -127,10 +130,22 @@ export async function attachAdmin(mesh: Mesh, adminRoutes: Record<string, AdminR
   };
 }
 
-/** Installs the security resources (PeerAuthentication, AuthorizationPolicy) of a whole config. */
+/**
+ * PeerAuthentication and AuthorizationPolicy travel over xDS (the inbound
+ * listener's filter chains and RBAC filters), so a scenario's policies are
+ * the control plane's to push: this waits (bounded) until the workload's
+ * inbound listener carries what the translator makes of `yaml`, so the
+ * scenario switch returns with the policies in force.
+ */
 async function installSecurity(mesh: Mesh, yaml: string): Promise<void> {
   const resources = parseResources(await loadDocuments(yaml));
-  mesh.security.install(resources, mesh.security.check(resources));
+  const chainsOf = (listeners: readonly Listener[]) => JSON.stringify(listeners.find((l) => l.name === VIRTUAL_INBOUND)?.filter_chains ?? null);
+  const wanted = chainsOf(translate(resources as never, mesh.proxy).listeners.map((l) => normalize(TYPE_URL.listener, l)));
+  for (let i = 0; i < 100; i++) {
+    if (chainsOf(mesh.snapshot.resources.listeners) === wanted) return;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  console.warn(`${mesh.proxy.name}: the control plane has not pushed this scenario's inbound policy within 5 s`);
 }
 
 async function readBody(req: import('node:http').IncomingMessage): Promise<string> {
