@@ -165,7 +165,7 @@ export class Exchange extends RouterSession {
     // Envoy's include_request_attempt_count: the first try says 1 (retries overwrite it above).
     if (this.vhost?.includeAttemptCount) headers[ATTEMPT_COUNT] = '1';
     this.ctx.telemetry.outbound.injectHeaders(carrier, headers);
-    this.requestHeaderBytes = requestLineBytes(this.opts.method, this.opts.path) + headerBlockBytes(headers);
+    if (this.ctx.telemetry.outbound.recordsMetrics) this.requestHeaderBytes = requestLineBytes(this.opts.method, this.opts.path) + headerBlockBytes(headers);
     return headers;
   }
 
@@ -188,7 +188,7 @@ export class Exchange extends RouterSession {
       attempt.abort(new Error('stale attempt'));
       return false;
     }
-    this.responseBytes += statusLineBytes(text) + headerBlockBytes(raw);
+    if (this.ctx.telemetry.outbound.recordsMetrics) this.responseBytes += statusLineBytes(text) + headerBlockBytes(raw);
     const meta = takePeerMetadata(raw);
     this.peerMetadata = meta.value;
     if (this.ctx.telemetry.outbound.logsAccess) this.upstreamResponseHeaders = raw;

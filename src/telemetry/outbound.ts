@@ -199,6 +199,11 @@ export class OutboundTelemetry {
     this.accessLogs = loggers;
   }
 
+  /** Whether istio_* metrics are recorded: only they read wire sizes (headers included), so requests skip counting otherwise. */
+  get recordsMetrics(): boolean {
+    return this.metricMask !== 0;
+  }
+
   /** True when some access log is configured (adapters then gather what it reads). */
   get logsAccess(): boolean {
     return this.accessLogs.length > 0;
