@@ -53,12 +53,8 @@ export class AdsConnection extends XdsConnection {
 
   /** Handles one DiscoveryRequest. */
   onRequest(req: DiscoveryRequest): void {
-    this.identify(req.node);
-    const type = XDS_TYPE_BY_URL.get(req.type_url ?? '');
-    if (!type) {
-      this.hooks.trace(`stream ${this.id}: unsupported type ${req.type_url}`);
-      return;
-    }
+    const type = this.requestedType(req, '');
+    if (!type) return;
     let sub = this.subs.get(type.typeUrl);
     const nonce = req.response_nonce ?? '';
     if (nonce) {

@@ -20,7 +20,7 @@
  */
 import type * as grpc from '@grpc/grpc-js';
 import protobuf from 'protobufjs';
-import { XDS_TYPE_BY_URL, type XdsType } from '../xds/resources.js';
+import type { XdsType } from '../xds/resources.js';
 import type { EncodedResource, NamespaceSnapshot } from './snapshot-cache.js';
 import { PUSH_ORDER, XdsConnection, type AdsServerHooks, type SyncStatus } from './xds-connection.js';
 
@@ -75,12 +75,8 @@ export class DeltaConnection extends XdsConnection {
 
   /** Handles one DeltaDiscoveryRequest. */
   onRequest(req: DeltaRequest): void {
-    this.identify(req.node);
-    const type = XDS_TYPE_BY_URL.get(req.type_url ?? '');
-    if (!type) {
-      this.hooks.trace(`stream ${this.id}: delta: unsupported type ${req.type_url}`);
-      return;
-    }
+    const type = this.requestedType(req, 'delta: ');
+    if (!type) return;
     let sub = this.subs.get(type.typeUrl);
     const first = !sub;
     const subscribe = req.resource_names_subscribe ?? [];

@@ -8,7 +8,7 @@ import * as grpc from '@grpc/grpc-js';
 import { nodeInfoOf, type NodeInfo } from './registry.js';
 import type { NamespaceSnapshot, SnapshotCache } from './snapshot-cache.js';
 import type { TraceFn } from '../xds/trace.js';
-import { XDS_TYPES, type XdsType } from '../xds/resources.js';
+import { XDS_TYPE_BY_URL, XDS_TYPES, type XdsType } from '../xds/resources.js';
 import type { SpiffeId } from '../security/identity.js';
 
 /** A NACK a client sent. */
@@ -86,6 +86,18 @@ export abstract class XdsConnection {
   abstract end(): void;
   /** Status for /debug/syncz. */
   abstract status(): SyncStatus;
+
+  /**
+   * The first steps of every request on either protocol: the node (see
+   * {@link identify}), then the resource type it asks about; undefined (and
+   * traced) for a type meshlet does not serve.
+   */
+  protected requestedType(req: { node?: unknown; type_url?: string | null }, protocol: string): XdsType | undefined {
+    this.identify(req.node);
+    const type = XDS_TYPE_BY_URL.get(req.type_url ?? '');
+    if (!type) this.hooks.trace(`stream ${this.id}: ${protocol}unsupported type ${req.type_url}`);
+    return type;
+  }
 
   /** Takes the node from a stream's first request; throws PERMISSION_DENIED when it claims another identity. */
   protected identify(rawNode: unknown): void {

@@ -12,10 +12,11 @@ import type { IstioLabels, IstioMetrics, SeriesFamily } from './metrics.js';
 import type { PeerMetadataCache, PeerMetadataHeaders } from './peer-metadata.js';
 import { peerLabels, takePeerMetadataHeaders } from './peer-metadata.js';
 import type { InboundHeaders, MeshPropagator } from './propagation.js';
-import { ALL_METRICS, recordMetrics } from './telemetry-policy.js';
+import { recordMetrics } from './telemetry-policy.js';
+import { Reporter } from './reporter.js';
 import type { MeshTracer } from './tracing.js';
 import { RecordedAccessLogEntry, responseCodeDetailsOf } from './access-log-entry.js';
-import { writeAccessLogs, type AccessLogger } from './access-log.js';
+import { writeAccessLogs } from './access-log.js';
 import { inboundParent } from './otel-coexistence.js';
 
 /** An inbound request as an adapter sees it. */
@@ -118,34 +119,15 @@ export interface InboundTelemetryOptions {
 }
 
 /** The inbound half of a mesh's telemetry. */
-export class InboundTelemetry {
+export class InboundTelemetry extends Reporter {
   private readonly families = new Map<string, SeriesFamily>();
   private readonly now: () => number;
   private readonly maxPeers: number;
-  /** The istio_* metrics recorded, as telemetry-policy.ts bits; 0 records nothing. */
-  private metricMask: number;
-  /** The SERVER access logs (the inbound listener's HCM `access_log`). */
-  private accessLogs: readonly AccessLogger[] = [];
 
   constructor(private readonly options: InboundTelemetryOptions) {
+    super(options.recordMetrics !== false);
     this.now = options.now ?? (() => performance.now());
     this.maxPeers = options.maxPeers ?? 512;
-    this.metricMask = options.recordMetrics === false ? 0 : ALL_METRICS;
-  }
-
-  /** Which istio_* metrics are recorded from now on (Telemetry `metrics[].overrides`, SERVER mode). */
-  setMetricMask(mask: number): void {
-    this.metricMask = this.options.recordMetrics === false ? 0 : mask;
-  }
-
-  /** Installs the SERVER access logs (empty: none). */
-  setAccessLogs(loggers: readonly AccessLogger[]): void {
-    this.accessLogs = loggers;
-  }
-
-  /** True when some access log is configured (adapters then gather what it reads). */
-  get logsAccess(): boolean {
-    return this.accessLogs.length > 0;
   }
 
   /** Response headers to add (metadata exchange), or undefined when the mesh has no identity to share. */

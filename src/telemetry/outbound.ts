@@ -10,10 +10,11 @@ import type { IstioLabels, IstioMetrics, SeriesFamily } from './metrics.js';
 import type { PeerMetadataCache, PeerMetadataHeaders } from './peer-metadata.js';
 import { PEER_METADATA_HEADER, PEER_METADATA_ID_HEADER, peerLabels } from './peer-metadata.js';
 import type { MeshPropagator, OutboundHeaders } from './propagation.js';
-import { ALL_METRICS, recordMetrics } from './telemetry-policy.js';
+import { recordMetrics } from './telemetry-policy.js';
+import { Reporter } from './reporter.js';
 import type { ClientSpanInfo, MeshTracer } from './tracing.js';
 import { RecordedAccessLogEntry, responseCodeDetailsOf } from './access-log-entry.js';
-import { writeAccessLogs, type AccessLogger } from './access-log.js';
+import { writeAccessLogs } from './access-log.js';
 import type { HeaderSource } from './headers.js';
 
 /** The destination of an outbound request, resolved once per route/cluster and kept. */
@@ -177,36 +178,12 @@ export function serviceNamespaceOf(host: string): string | undefined {
 }
 
 /** The outbound half of a mesh's telemetry. */
-export class OutboundTelemetry {
+export class OutboundTelemetry extends Reporter {
   private readonly now: () => number;
-  /** The istio_* metrics recorded, as telemetry-policy.ts bits; 0 records nothing. */
-  private metricMask: number;
-  /** The CLIENT access logs (the outbound api_listeners' HCM `access_log`). */
-  private accessLogs: readonly AccessLogger[] = [];
 
   constructor(private readonly options: OutboundTelemetryOptions) {
+    super(options.recordMetrics !== false);
     this.now = options.now ?? (() => performance.now());
-    this.metricMask = options.recordMetrics === false ? 0 : ALL_METRICS;
-  }
-
-  /** Which istio_* metrics are recorded from now on (Telemetry `metrics[].overrides`, CLIENT mode). */
-  setMetricMask(mask: number): void {
-    this.metricMask = this.options.recordMetrics === false ? 0 : mask;
-  }
-
-  /** Installs the CLIENT access logs (empty: none). */
-  setAccessLogs(loggers: readonly AccessLogger[]): void {
-    this.accessLogs = loggers;
-  }
-
-  /** Whether istio_* metrics are recorded: only they read wire sizes (headers included), so requests skip counting otherwise. */
-  get recordsMetrics(): boolean {
-    return this.metricMask !== 0;
-  }
-
-  /** True when some access log is configured (adapters then gather what it reads). */
-  get logsAccess(): boolean {
-    return this.accessLogs.length > 0;
   }
 
   /** A handle for a destination; build once per route/cluster at snapshot compile time. */
