@@ -75,6 +75,9 @@ export function listenerHcm(listener: Listener): HttpConnectionManager | undefin
  * Structural checks the compiler would otherwise trip over, with the field
  * path; returns undefined when the resource is acceptable.
  */
+/** The HTTP filters an outbound (client-side) connection manager may carry: fault injection, CORS, the router. */
+const OUTBOUND_HTTP_FILTERS: ReadonlySet<string> = new Set([TYPE_URL.fault, TYPE_URL.cors, TYPE_URL.router]);
+
 export function checkResource(type: XdsType, name: string, resource: Record<string, unknown>): string | undefined {
   const where = `${type.kind} ${name || '<unnamed>'}`;
   if (!name) return `${where}: ${type.key === 'endpoints' ? 'cluster_name' : 'name'}: required`;
@@ -92,6 +95,14 @@ export function checkResource(type: XdsType, name: string, resource: Record<stri
       const last = filters[filters.length - 1];
       if (filters.length > 0 && last?.typed_config?.['@type'] !== TYPE_URL.router) {
         return `${where}: api_listener.api_listener.http_filters[${filters.length - 1}]: the last filter must be the router`;
+      }
+      // As Envoy and gRPC's xDS clients (gRFC A39): a filter the client cannot run is refused unless the
+      // control plane marked it optional — never skipped in silence (istiod's stateful-session filter, say).
+      for (const [i, f] of filters.entries()) {
+        const url = f.typed_config?.['@type'];
+        if (url !== undefined && OUTBOUND_HTTP_FILTERS.has(url)) continue;
+        if ((f as { is_optional?: boolean }).is_optional === true) continue;
+        return `${where}: api_listener.api_listener.http_filters[${i}]: HTTP filter "${f.name}" (${url ?? 'no typed_config'}) is not supported outbound and not marked is_optional`;
       }
       return undefined;
     }

@@ -16,6 +16,17 @@ const cla = (lb: object, groupWeight?: number) => ({
   endpoints: [{ locality: {}, ...(groupWeight !== undefined && { load_balancing_weight: { value: groupWeight } }), lb_endpoints: [lb] }],
 });
 
+/** The sample's first listener with istiod's stateful-session filter in front (pilot/pkg/networking/util BuildStatefulSessionFilter). */
+function withFilter(optional: boolean): object {
+  const l = structuredClone(base.listeners[0]!) as { api_listener: { api_listener: { http_filters?: unknown[] } } };
+  const hcm = l.api_listener.api_listener;
+  hcm.http_filters = [
+    { name: 'envoy.filters.http.stateful_session', ...(optional && { is_optional: true }), typed_config: { '@type': 'type.googleapis.com/envoy.extensions.filters.http.stateful_session.v3.StatefulSession' } },
+    ...(hcm.http_filters ?? [{ name: 'envoy.filters.http.router', typed_config: { '@type': TYPE_URL.router } }]),
+  ];
+  return l;
+}
+
 describe('checks Envoy makes and meshlet did not (Envoy proto validation rules)', () => {
   const cases: Array<[string, string, object, RegExp]> = [
     // cluster.proto: connect_timeout (validate.rules).duration.gt = {}
@@ -30,10 +41,15 @@ describe('checks Envoy makes and meshlet did not (Envoy proto validation rules)'
     // endpoint_components.proto: load_balancing_weight (validate.rules).uint32.gte = 1
     ['an endpoint weight of 0', TYPE_URL.endpoint, cla({ endpoint: { address: { socket_address: { address: '127.0.0.1', port_value: 80 } } }, load_balancing_weight: { value: 0 } }), /lb_endpoints\[0\]\.load_balancing_weight: must be at least 1/],
     ['a locality weight of 0', TYPE_URL.endpoint, cla({ endpoint: { address: { socket_address: { address: '127.0.0.1', port_value: 80 } } } }, 0), /endpoints\[0\]\.load_balancing_weight: must be at least 1/],
+    // gRFC A39 / Envoy: an HTTP filter the client does not know is refused unless is_optional (istiod's stateful session)
+    ['an outbound HTTP filter meshlet cannot run', TYPE_URL.listener, withFilter(false), /http_filters\[0\]: HTTP filter "envoy.filters.http.stateful_session" .* not supported outbound and not marked is_optional/],
   ];
   for (const [name, url, resource, reason] of cases) {
     it(name, () => assert.match(check(url, resource) ?? 'accepted', reason));
   }
+  it('an unknown outbound HTTP filter marked is_optional is accepted (the control plane said it may be skipped)', () => {
+    assert.equal(check(TYPE_URL.listener, withFilter(true)), undefined);
+  });
   it('the sample resources themselves pass', () => {
     for (const [url, list] of [[TYPE_URL.listener, base.listeners], [TYPE_URL.route, base.routes], [TYPE_URL.cluster, base.clusters], [TYPE_URL.endpoint, base.endpoints]] as const) {
       for (const r of list) assert.equal(check(url, r), undefined);
