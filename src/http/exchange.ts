@@ -247,6 +247,8 @@ export class Exchange extends RouterSession {
     // A try the mesh gives up on (route timeout, local reply, caller abort) ends with the request.
     if (this.attempt !== undefined) this.endRetrySpan(this.attempt as Attempt, error);
     if (this.call) {
+      const outbound = this.ctx.telemetry.outbound;
+      if (!outbound.observes(this.call)) return outbound.finishUnobserved(this.call);
       const ids = this.upstream === undefined ? undefined : tlsIdentitiesOf(this.upstream);
       this.ctx.telemetry.outbound.finish(this.call, {
         ...(ids?.peer !== undefined && { peerPrincipal: ids.peer }),
