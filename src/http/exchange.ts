@@ -248,7 +248,7 @@ export class Exchange extends RouterSession {
     if (this.attempt !== undefined) this.endRetrySpan(this.attempt as Attempt, error);
     if (this.call) {
       const outbound = this.ctx.telemetry.outbound;
-      if (!outbound.observes(this.call)) return outbound.finishUnobserved(this.call);
+      if (!outbound.observes(this.call.span)) return this.call.span.end();
       const ids = this.upstream === undefined ? undefined : tlsIdentitiesOf(this.upstream);
       this.ctx.telemetry.outbound.finish(this.call, {
         ...(ids?.peer !== undefined && { peerPrincipal: ids.peer }),

@@ -324,6 +324,7 @@ export class InboundExchange implements InboundRequestView {
       }
     }
     const inbound = this.mesh.telemetry.inbound;
+    if (!inbound.observes(span)) return span.end();
     inbound.finish(this.call, {
       statusCode,
       flags,

@@ -253,20 +253,6 @@ export class OutboundTelemetry extends Reporter {
     }
   }
 
-  /**
-   * Whether anything reads a request's outcome: a recording span, istio_*
-   * metrics or an access log. When nothing does, the adapter ends the call
-   * with {@link finishUnobserved} and skips gathering flags, sizes and peers.
-   */
-  observes(call: OutboundCall): boolean {
-    return this.metricMask !== 0 || this.accessLogs.length > 0 || call.span.isRecording();
-  }
-
-  /** Ends a call nothing observes (see {@link observes}). */
-  finishUnobserved(call: OutboundCall): void {
-    call.span.end();
-  }
-
   /** Ends the CLIENT span and records the source-side istio_* metrics. */
   finish(call: OutboundCall, outcome: OutboundOutcome): void {
     const flags = outcome.flags ?? '-';

@@ -3,6 +3,7 @@
  * `reporter="destination"`) share: which istio_* metrics they record, as
  * Telemetry `metrics[].overrides` set them, and their access logs.
  */
+import type { Span } from '@opentelemetry/api';
 import type { AccessLogger } from './access-log.js';
 import { ALL_METRICS } from './telemetry-policy.js';
 
@@ -35,5 +36,14 @@ export abstract class Reporter {
   /** True when some access log is configured (adapters then gather what it reads). */
   get logsAccess(): boolean {
     return this.accessLogs.length > 0;
+  }
+
+  /**
+   * Whether anything reads a request's outcome: a recording span, istio_*
+   * metrics or an access log. When nothing does, the adapter ends the span
+   * itself and skips gathering flags, sizes and peers.
+   */
+  observes(span: Span): boolean {
+    return this.metricMask !== 0 || this.accessLogs.length > 0 || span.isRecording();
   }
 }
