@@ -25,7 +25,22 @@ function sameNamespaceGateway(): string {
   return stringify(gw).replace('{GATEWAY_CLASS_NAME}', 'istio');
 }
 
-interface Case { go: string; path: string; host?: string; method?: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE' | 'HEAD'; headers?: Record<string, string>; backend?: string; status?: number }
+interface Case {
+  go: string; path: string; host?: string; method?: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE' | 'HEAD'; headers?: Record<string, string>; backend?: string; status?: number;
+  /** headers the echo pod is asked to answer with (the suite's BackendSetResponseHeaders) */
+  backendSet?: Record<string, string>;
+  /** expected: what the backend saw (ExpectedRequest) */
+  upstreamPath?: string; upstreamHost?: string; upstreamHeaders?: Record<string, string>; upstreamAbsent?: readonly string[];
+  responseHeaders?: Record<string, string>; responseAbsent?: readonly string[];
+  /** expected redirect: the Location's parts (omitted parts are not checked) */
+  redirect?: { scheme?: string; host?: string; port?: string; path?: string };
+}
+
+/** A response header as the suite compares it: repeated values joined with ",". */
+const joined = (v: string | string[] | undefined) => (Array.isArray(v) ? v.join(',') : v);
+
+/** The Gateways a fixture declares, with the class placeholder filled in. */
+const withClass = (yaml: string) => yaml.replaceAll('{GATEWAY_CLASS_NAME}', 'istio');
 
 describe('Gateway API conformance, core HTTPRoute cases, through the meshlet gateway', () => {
   let pods: EchoPod[];
@@ -39,19 +54,43 @@ describe('Gateway API conformance, core HTTPRoute cases, through the meshlet gat
     await Promise.all(pods.map((p) => p.server.close()));
   });
 
-  async function replay(file: string, cases: readonly Case[]): Promise<void> {
-    const gw: Gateway = await startGateway(`${registry}---\n${sameNamespaceGateway()}---\n${fixture(file)}`, {
-      workload: { name: 'same-namespace-istio', namespace: NS, labels: { 'gateway.networking.k8s.io/gateway-name': 'same-namespace' } },
+  async function startFor(file: string, gateway = 'same-namespace'): Promise<Gateway> {
+    const base = gateway === 'same-namespace' ? `${sameNamespaceGateway()}---\n` : '';
+    return startGateway(`${registry}---\n${base}${withClass(fixture(file))}`, {
+      workload: { name: `${gateway}-istio`, namespace: NS, labels: { 'gateway.networking.k8s.io/gateway-name': gateway } },
     });
+  }
+
+  async function check(gw: Gateway, c: Case): Promise<void> {
+    const headers = { ...c.headers, ...(c.backendSet && { 'X-Echo-Set-Header': Object.entries(c.backendSet).map(([k, val]) => `${k}:${val}`).join(',') }) };
+    const res = await call(gw, c.host ?? 'example.com', c.path, { method: (c.method ?? 'GET') as 'GET', headers });
+    const what = `${c.go}: ${c.method ?? 'GET'} ${c.host ?? ''}${c.path}`;
+    assert.equal(res.status, c.status ?? (c.redirect ? 302 : 200), `${what}: ${res.body}`);
+    if (c.redirect) {
+      const location = new URL(String(res.headers.location));
+      if (c.redirect.scheme) assert.equal(location.protocol, `${c.redirect.scheme}:`, `${what}: scheme`);
+      if (c.redirect.host) assert.equal(location.hostname, c.redirect.host, `${what}: host`);
+      if (c.redirect.port !== undefined) assert.equal(location.port, c.redirect.port, `${what}: port`);
+      if (c.redirect.path) assert.equal(location.pathname, c.redirect.path, `${what}: path`);
+    }
+    for (const [k, val] of Object.entries(c.responseHeaders ?? {})) assert.equal(joined(res.headers[k.toLowerCase()]), val, `${what}: response header ${k}`);
+    for (const k of c.responseAbsent ?? []) assert.equal(res.headers[k.toLowerCase()], undefined, `${what}: response header ${k} absent`);
+    if (!c.backend) return;
+    const reply = JSON.parse(res.body) as EchoReply;
+    assert.ok(reply.pod.startsWith(c.backend), `${what}: backend ${reply.pod}, expected ${c.backend}`);
+    if (c.upstreamPath) assert.equal(reply.path, c.upstreamPath, `${what}: upstream path`);
+    if (c.upstreamHost) assert.equal(reply.headers.host, c.upstreamHost, `${what}: upstream host`);
+    for (const [k, val] of Object.entries(c.upstreamHeaders ?? {})) assert.equal(reply.headers[k.toLowerCase()], val, `${what}: upstream header ${k}`);
+    for (const k of c.upstreamAbsent ?? []) assert.equal(reply.headers[k.toLowerCase()], undefined, `${what}: upstream header ${k} absent`);
+  }
+
+  /** Loads the fixture, checks every HTTPRoute is Accepted (unless told which are not), and replays the cases. */
+  async function replay(file: string, cases: readonly Case[], opts: { gateway?: string; notAccepted?: readonly string[] } = {}): Promise<void> {
+    const gw = await startFor(file, opts.gateway);
     try {
-      const routes = gw.mesh.configStatus().filter((s) => s.kind === 'HTTPRoute');
+      const routes = gw.mesh.configStatus().filter((s) => s.kind === 'HTTPRoute' && !opts.notAccepted?.includes(s.name));
       assert.ok(routes.length > 0 && routes.every((s) => s.conditions?.some((c) => c.type === 'Accepted' && c.status === 'True')), JSON.stringify(routes));
-      for (const c of cases) {
-        const res = await call(gw, c.host ?? 'example.com', c.path, { method: (c.method ?? 'GET') as 'GET', ...(c.headers && { headers: c.headers }) });
-        const what = `${c.go}: ${c.method ?? 'GET'} ${c.host ?? ''}${c.path}`;
-        assert.equal(res.status, c.status ?? 200, `${what}: ${res.body}`);
-        if (c.backend) assert.ok((JSON.parse(res.body) as EchoReply).pod.startsWith(c.backend), `${what}: ${res.body.slice(0, 60)}`);
-      }
+      for (const c of cases) await check(gw, c);
     } finally {
       await gw.close();
     }
@@ -102,6 +141,83 @@ describe('Gateway API conformance, core HTTPRoute cases, through the meshlet gat
     { go: 'httproute-matching-across-routes.go', host: 'example.com', path: '/', headers: { Version: 'two' }, backend: v(2) },
   ]));
 
+  it('HTTPRouteHeaderMatching: exact and regex header matches, all of a match required', () => replay('httproute-header-matching.yaml', [
+    ...([[{ Version: 'one' }, 1], [{ Version: 'two' }, 2], [{ Version: 'two', Color: 'orange' }, 1], [{ Version: 'two', Color: 'blue' }, 2], [{ Color: 'orange' }, 0], [{ 'Some-Other-Header': 'one' }, 0],
+      [{ Color: 'blue' }, 1], [{ Color: 'green' }, 1], [{ Color: 'red' }, 2], [{ Color: 'yellow' }, 2], [{ Color: 'purple' }, 0]] as const)
+      .map(([headers, n]) => ({ go: 'httproute-header-matching.go', path: '/', headers, ...(n ? { backend: v(n) } : { status: 404 }) })),
+  ]));
+
+  it('HTTPRouteQueryParamMatching', () => replay('httproute-query-param-matching.yaml', [
+    ...[['/?animal=whale', 1], ['/?animal=dolphin', 2], ['/?animal=dolphin&color=blue', 3], ['/?ANIMAL=Whale', 3], ['/?animal=whale&otherparam=irrelevant', 1], ['/?animal=dolphin&color=yellow', 2],
+      ['/?color=blue', 0], ['/?animal=dog', 0], ['/?animal=whaledolphin', 0], ['/', 0], ['/path1?animal=whale', 1], ['/path3?animal=shark', 1], ['/?animal=shark', 0], ['/path4?animal=kraken', 0], ['/path5?animal=hydra', 1]]
+      .map(([path, n]) => ({ go: 'httproute-query-param-matching.go', path: path as string, ...(n ? { backend: v(n as number) } : { status: 404 }) })),
+    { go: 'httproute-query-param-matching.go', path: '/?animal=whale', headers: { version: 'one' }, backend: v(2) },
+    { go: 'httproute-query-param-matching.go', path: '/path2?animal=whale', headers: { version: 'two' }, backend: v(3) },
+    { go: 'httproute-query-param-matching.go', path: '/path4?animal=kraken', headers: { version: 'three' }, backend: v(1) },
+    { go: 'httproute-query-param-matching.go', path: '/?animal=hydra', headers: { version: 'four' }, backend: v(3) },
+  ]));
+
+  it('HTTPRouteRequestHeaderModifier: set, add, remove (names case-insensitive)', () => replay('httproute-request-header-modifier.yaml', requestHeaderCases(v(1))));
+
+  it('HTTPRouteResponseHeaderModifier: set, add, remove on the backend\'s response', () => replay('httproute-response-header-modifier.yaml', responseHeaderCases(v(1))));
+
+  it('HTTPRouteRewriteHost: URLRewrite hostname, with header filters', () => replay('httproute-rewrite-host.yaml', [
+    { go: 'httproute-rewrite-host.go', host: 'rewrite.example', path: '/one', backend: v(1), upstreamPath: '/one', upstreamHost: 'one.example.org' },
+    { go: 'httproute-rewrite-host.go', host: 'rewrite.example', path: '/two', backend: v(2), upstreamPath: '/two', upstreamHost: 'example.org' },
+    {
+      go: 'httproute-rewrite-host.go', host: 'rewrite.example', path: '/rewrite-host-and-modify-headers', backend: v(2), upstreamHost: 'test.example.org',
+      headers: { 'X-Header-Remove': 'remove-val', 'X-Header-Add-Append': 'append-val-1' },
+      upstreamHeaders: { 'X-Header-Add': 'header-val-1', 'X-Header-Add-Append': 'append-val-1,header-val-2', 'X-Header-Set': 'set-overwrites-values' }, upstreamAbsent: ['X-Header-Remove'],
+    },
+  ]));
+
+  it('HTTPRouteRewritePath: ReplacePrefixMatch (also "/") and ReplaceFullPath, with header filters', () => replay('httproute-rewrite-path.yaml', rewritePathCases(v(1))));
+
+  it('HTTPRouteRedirectPath, RedirectPort, SchemeRedirect, RedirectHostAndStatus', async () => {
+    await replay('httproute-redirect-path.yaml', [
+      { go: 'httproute-redirect-path.go', path: '/original-prefix/lemon', redirect: { path: '/replacement-prefix/lemon' } },
+      { go: 'httproute-redirect-path.go', path: '/full/path/original', redirect: { path: '/full-path-replacement' } },
+      { go: 'httproute-redirect-path.go', path: '/path-and-host', redirect: { host: 'example.org', path: '/replacement-prefix' } },
+      { go: 'httproute-redirect-path.go', path: '/path-and-status', status: 301, redirect: { path: '/replacement-prefix' } },
+      { go: 'httproute-redirect-path.go', path: '/full-path-and-host', redirect: { host: 'example.org', path: '/replacement-full' } },
+      { go: 'httproute-redirect-path.go', path: '/full-path-and-status', status: 301, redirect: { path: '/replacement-full' } },
+    ]);
+    await replay('httproute-redirect-port.yaml', [
+      { go: 'httproute-redirect-port.go', path: '/port', redirect: { port: '8083' } },
+      { go: 'httproute-redirect-port.go', path: '/port-and-host', redirect: { host: 'example.org', port: '8083' } },
+      { go: 'httproute-redirect-port.go', path: '/port-and-status', status: 301, redirect: { port: '8083' } },
+      { go: 'httproute-redirect-port.go', path: '/port-and-host-and-status', redirect: { host: 'example.org', port: '8083' } },
+    ]);
+    await replay('httproute-redirect-scheme.yaml', [
+      { go: 'httproute-redirect-scheme.go', path: '/scheme', redirect: { scheme: 'https' } },
+      { go: 'httproute-redirect-scheme.go', path: '/scheme-and-host', redirect: { scheme: 'https', host: 'example.org' } },
+      { go: 'httproute-redirect-scheme.go', path: '/scheme-and-status', status: 301, redirect: { scheme: 'https' } },
+      { go: 'httproute-redirect-scheme.go', path: '/scheme-and-host-and-status', redirect: { scheme: 'https', host: 'example.org' } },
+    ]);
+    await replay('httproute-redirect-host-and-status.yaml', [
+      { go: 'httproute-redirect-host-and-status.go', path: '/hostname-redirect', redirect: { host: 'example.org' } },
+      { go: 'httproute-redirect-host-and-status.go', path: '/host-and-status', status: 301, redirect: { host: 'example.org' } },
+    ]);
+  });
+
+  for (const [code, path, method] of [[303, '/see-other', 'POST'], [307, '/temporary', 'GET'], [308, '/permanent', 'GET']] as const) {
+    it(`HTTPRoute${code}Redirect`, () => replay(`httproute-${code}-redirect.yaml`, [{ go: `httproute-${code}-redirect.go`, method, path, status: code, redirect: { path } }]));
+  }
+
+  it('HTTPRouteListenerHostnameMatching: routes bound by sectionName follow their listener\'s hostname', () => replay('httproute-listener-hostname-matching.yaml', [
+    ...[['bar.com', 1], ['foo.bar.com', 2], ['baz.bar.com', 3], ['boo.bar.com', 3], ['multiple.prefixes.bar.com', 3], ['multiple.prefixes.foo.com', 3], ['foo.com', 0], ['no.matching.host', 0]]
+      .map(([host, n]) => ({ go: 'httproute-listener-hostname-matching.go', host: host as string, path: '/', ...(n ? { backend: v(n as number) } : { status: 404 }) })),
+  ], { gateway: 'httproute-listener-hostname-matching' }));
+
+  it('HTTPRouteHostnameIntersection: a route serves only the hostnames it shares with the listener', () => replay('httproute-hostname-intersection.yaml', [
+    ...[['very.specific.com', '/s1', 1], ['very.specific.com:1234', '/s1', 1], ['non.matching.com', '/s1', 0], ['foo.nonmatchingwildcard.io', '/s1', 0], ['foo.wildcard.io', '/s1', 0], ['very.specific.com', '/non-matching-prefix', 0],
+      ['foo.wildcard.io', '/s2', 2], ['bar.wildcard.io', '/s2', 2], ['foo.bar.wildcard.io', '/s2', 2], ['non.matching.com', '/s2', 0], ['wildcard.io', '/s2', 0], ['very.specific.com', '/s2', 0], ['foo.wildcard.io', '/non-matching-prefix', 0],
+      ['very.specific.com', '/s3', 3], ['non.matching.com', '/s3', 0], ['foo.specific.com', '/s3', 0], ['foo.wildcard.io', '/s3', 0],
+      ['foo.anotherwildcard.io', '/s4', 1], ['bar.anotherwildcard.io', '/s4', 1], ['foo.bar.anotherwildcard.io', '/s4', 1], ['anotherwildcard.io', '/s4', 0], ['foo.wildcard.io', '/s4', 0], ['very.specific.com', '/s4', 0], ['foo.anotherwildcard.io', '/non-matching-prefix', 0],
+      ['specific.but.wrong.com', '/s5', 0], ['wildcard.io', '/s5', 0]]
+      .map(([host, path, n]) => ({ go: 'httproute-hostname-intersection.go', host: host as string, path: path as string, ...(n ? { backend: v(n as number) } : { status: 404 }) })),
+  ], { gateway: 'httproute-hostname-intersection', notAccepted: ['no-intersecting-hosts'] }));
+
   it('HTTPRouteInvalidNonExistentBackendRef: 500', async () => {
     const gw = await startGateway(`${registry}---\n${sameNamespaceGateway()}---\n${fixture('httproute-invalid-nonexistent-backendref.yaml')}`, {
       workload: { name: 'same-namespace-istio', namespace: NS, labels: { 'gateway.networking.k8s.io/gateway-name': 'same-namespace' } },
@@ -115,3 +231,71 @@ describe('Gateway API conformance, core HTTPRoute cases, through the meshlet gat
     }
   });
 });
+
+/** httproute-request-header-modifier.go (the core file's pairs, as the mesh one's). */
+function requestHeaderCases(backend: string): Case[] {
+  const go = 'httproute-request-header-modifier.go';
+  return [
+    { go, path: '/set', headers: { 'Some-Other-Header': 'val' }, backend, upstreamHeaders: { 'Some-Other-Header': 'val', 'X-Header-Set': 'set-overwrites-values' } },
+    { go, path: '/set', headers: { 'Some-Other-Header': 'val', 'X-Header-Set': 'some-other-value' }, backend, upstreamHeaders: { 'X-Header-Set': 'set-overwrites-values' } },
+    { go, path: '/add', headers: { 'Some-Other-Header': 'val' }, backend, upstreamHeaders: { 'X-Header-Add': 'add-appends-values' } },
+    { go, path: '/add', headers: { 'Some-Other-Header': 'val', 'X-Header-Add': 'some-other-value' }, backend, upstreamHeaders: { 'X-Header-Add': 'some-other-value,add-appends-values' } },
+    { go, path: '/remove', headers: { 'X-Header-Remove': 'val' }, backend, upstreamAbsent: ['X-Header-Remove'] },
+    {
+      go, path: '/multiple', headers: { 'X-Header-Set-2': 'set-val-2', 'X-Header-Add-2': 'add-val-2', 'X-Header-Remove-2': 'remove-val-2', 'Another-Header': 'another-header-val' }, backend,
+      upstreamHeaders: { 'X-Header-Set-1': 'header-set-1', 'X-Header-Set-2': 'header-set-2', 'X-Header-Add-1': 'header-add-1', 'X-Header-Add-2': 'add-val-2,header-add-2', 'X-Header-Add-3': 'header-add-3', 'Another-Header': 'another-header-val' },
+      upstreamAbsent: ['X-Header-Remove-1', 'X-Header-Remove-2'],
+    },
+    {
+      go, path: '/case-insensitivity', headers: { 'x-header-set': 'original-val-set', 'x-header-add': 'original-val-add', 'x-header-remove': 'original-val-remove', 'Another-Header': 'another-header-val' }, backend,
+      upstreamHeaders: { 'X-Header-Set': 'header-set', 'X-Header-Add': 'original-val-add,header-add', 'Another-Header': 'another-header-val' }, upstreamAbsent: ['X-Header-Remove'],
+    },
+  ];
+}
+
+/** httproute-response-header-modifier.go: BackendSetResponseHeaders → the response the client sees. */
+function responseHeaderCases(backend: string): Case[] {
+  const go = 'httproute-response-header-modifier.go';
+  return [
+    { go, path: '/set', backend, backendSet: { 'Some-Other-Header': 'val' }, responseHeaders: { 'Some-Other-Header': 'val', 'X-Header-Set': 'set-overwrites-values' } },
+    { go, path: '/set', backend, backendSet: { 'Some-Other-Header': 'val', 'X-Header-Set': 'some-other-value' }, responseHeaders: { 'Some-Other-Header': 'val', 'X-Header-Set': 'set-overwrites-values' } },
+    { go, path: '/add', backend, backendSet: { 'Some-Other-Header': 'val' }, responseHeaders: { 'Some-Other-Header': 'val', 'X-Header-Add': 'add-appends-values' } },
+    { go, path: '/add', backend, backendSet: { 'Some-Other-Header': 'val', 'X-Header-Add': 'some-other-value' }, responseHeaders: { 'Some-Other-Header': 'val', 'X-Header-Add': 'some-other-value,add-appends-values' } },
+    { go, path: '/remove', backend, backendSet: { 'X-Header-Remove': 'val' }, responseAbsent: ['X-Header-Remove'] },
+    {
+      go, path: '/multiple', backend, backendSet: { 'X-Header-Set-2': 'set-val-2', 'X-Header-Add-2': 'add-val-2', 'X-Header-Remove-2': 'remove-val-2', 'Another-Header': 'another-header-val', 'X-Header-Remove-1': 'val' },
+      responseHeaders: { 'X-Header-Set-1': 'header-set-1', 'X-Header-Set-2': 'header-set-2', 'X-Header-Add-1': 'header-add-1', 'X-Header-Add-2': 'add-val-2,header-add-2', 'X-Header-Add-3': 'header-add-3', 'Another-Header': 'another-header-val' },
+      responseAbsent: ['X-Header-Remove-1', 'X-Header-Remove-2'],
+    },
+    {
+      go, path: '/case-insensitivity', backend, backendSet: { 'x-header-set': 'original-val-set', 'x-header-add': 'original-val-add', 'x-header-remove': 'original-val-remove', 'Another-Header': 'another-header-val' },
+      responseHeaders: { 'X-Header-Set': 'header-set', 'X-Header-Add': 'original-val-add,header-add', 'X-Lowercase-Add': 'lowercase-add', 'X-Mixedcase-Add-1': 'mixedcase-add-1', 'X-Mixedcase-Add-2': 'mixedcase-add-2', 'X-Uppercase-Add': 'uppercase-add', 'Another-Header': 'another-header-val' },
+      responseAbsent: ['X-Header-Remove'],
+    },
+    {
+      go, path: '/response-and-request-header-modifiers', backend, upstreamPath: '/response-and-request-header-modifiers',
+      headers: { 'X-Header-Remove': 'remove-val', 'X-Header-Add-Append': 'append-val-1', 'X-Header-Echo': 'echo' },
+      backendSet: { 'X-Header-Set-2': 'set-val-2', 'X-Header-Add-2': 'add-val-2', 'X-Header-Remove-2': 'remove-val-2', 'Another-Header': 'another-header-val', 'X-Header-Remove-1': 'remove-val-1', 'X-Header-Echo': 'echo' },
+      upstreamHeaders: { 'X-Header-Add': 'header-val-1', 'X-Header-Set': 'set-overwrites-values', 'X-Header-Add-Append': 'append-val-1,header-val-2', 'X-Header-Echo': 'echo' }, upstreamAbsent: ['X-Header-Remove'],
+      responseHeaders: { 'X-Header-Set-1': 'header-set-1', 'X-Header-Set-2': 'header-set-2', 'X-Header-Add-1': 'header-add-1', 'X-Header-Add-2': 'add-val-2,header-add-2', 'Another-Header': 'another-header-val', 'X-Header-Echo': 'echo' },
+      responseAbsent: ['X-Header-Remove-1', 'X-Header-Remove-2'],
+    },
+  ];
+}
+
+/** httproute-rewrite-path.go. */
+function rewritePathCases(backend: string): Case[] {
+  const go = 'httproute-rewrite-path.go';
+  const modify = {
+    headers: { 'X-Header-Remove': 'remove-val', 'X-Header-Add-Append': 'append-val-1', 'X-Header-Set': 'set-val' },
+    upstreamHeaders: { 'X-Header-Add': 'header-val-1', 'X-Header-Add-Append': 'append-val-1,header-val-2', 'X-Header-Set': 'set-overwrites-values' }, upstreamAbsent: ['X-Header-Remove'],
+  };
+  return [
+    { go, path: '/prefix/one/two', backend, upstreamPath: '/one/two' },
+    { go, path: '/strip-prefix/three', backend, upstreamPath: '/three' },
+    { go, path: '/strip-prefix', backend, upstreamPath: '/' },
+    { go, path: '/full/one/two', backend, upstreamPath: '/one' },
+    { go, path: '/full/rewrite-path-and-modify-headers/test', backend, upstreamPath: '/test', ...modify },
+    { go, path: '/prefix/rewrite-path-and-modify-headers/one', backend, upstreamPath: '/prefix/one', ...modify },
+  ];
+}

@@ -31,6 +31,11 @@ export async function startEchoPod(name: string, namespace: string, labels: Reco
     // Repeated headers joined with "," as the conformance suite compares them (Go's header values, joined).
     const headers = Object.fromEntries(Object.entries(req.headersDistinct).map(([k, v]) => [k, v?.join(',')]));
     const reply: EchoReply = { pod: name, namespace, path: req.url ?? '', method: req.method ?? '', headers };
+    // The suite's echo server sets the response headers named in X-Echo-Set-Header ("Name:value,Name:value").
+    for (const pair of String(req.headers['x-echo-set-header'] ?? '').split(',').filter(Boolean)) {
+      const at = pair.indexOf(':');
+      if (at > 0) res.setHeader(pair.slice(0, at), pair.slice(at + 1));
+    }
     res.setHeader('content-type', 'application/json');
     res.end(JSON.stringify(reply));
   });
