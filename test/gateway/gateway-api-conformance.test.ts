@@ -16,14 +16,17 @@ import { registryYaml, startEchoPod, type EchoPod, type EchoReply } from '../hel
 import { call, startGateway } from './helpers.js';
 
 const NS = 'gateway-conformance-infra';
+const WEB_NS = 'gateway-conformance-web-backend';
+/** The Gateways a fixture declares, with the class placeholder filled in. */
+const withClass = (yaml: string) => yaml.replaceAll('{GATEWAY_CLASS_NAME}', 'istio');
 const fixture = (f: string) => readFileSync(new URL(`../fixtures/gateway-api/conformance/core/${f}`, import.meta.url), 'utf8');
 
-/** The suite's Gateway `same-namespace` from base/manifests.yaml, of class istio. */
-function sameNamespaceGateway(): string {
+/** One object of the suite's base/manifests.yaml (e.g. the Gateway `same-namespace`), as YAML, of class istio. */
+function baseObject(kind: string, name: string): string {
   const docs = parseAllDocuments(fixture('base-manifests.yaml')).map((d) => d.toJS() as { kind?: string; metadata?: { name?: string } }).filter(Boolean);
-  const gw = docs.find((d) => d.kind === 'Gateway' && d.metadata?.name === 'same-namespace')!;
-  return stringify(gw).replace('{GATEWAY_CLASS_NAME}', 'istio');
+  return withClass(stringify(docs.find((d) => d.kind === kind && d.metadata?.name === name)!));
 }
+const sameNamespaceGateway = () => baseObject('Gateway', 'same-namespace');
 
 interface Case {
   go: string; path: string; host?: string; method?: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE' | 'HEAD'; headers?: Record<string, string>; backend?: string; status?: number;
@@ -39,8 +42,7 @@ interface Case {
 /** A response header as the suite compares it: repeated values joined with ",". */
 const joined = (v: string | string[] | undefined) => (Array.isArray(v) ? v.join(',') : v);
 
-/** The Gateways a fixture declares, with the class placeholder filled in. */
-const withClass = (yaml: string) => yaml.replaceAll('{GATEWAY_CLASS_NAME}', 'istio');
+
 
 describe('Gateway API conformance, core HTTPRoute cases, through the meshlet gateway', () => {
   let pods: EchoPod[];
@@ -48,14 +50,18 @@ describe('Gateway API conformance, core HTTPRoute cases, through the meshlet gat
   before(async () => {
     pods = [];
     for (const v of ['v1', 'v2', 'v3']) pods.push(await startEchoPod(`infra-backend-${v}-0`, NS, { app: `infra-backend-${v}` }));
-    registry = registryYaml(['v1', 'v2', 'v3'].map((v) => ({ name: `infra-backend-${v}`, namespace: NS, ports: [{ name: 'http', port: 8080 }], selector: { app: `infra-backend-${v}` } })), pods);
+    pods.push(await startEchoPod('web-backend-0', WEB_NS, { app: 'web-backend' }));
+    registry = registryYaml([
+      ...['v1', 'v2', 'v3'].map((v) => ({ name: `infra-backend-${v}`, namespace: NS, ports: [{ name: 'http', port: 8080 }], selector: { app: `infra-backend-${v}` } })),
+      { name: 'web-backend', namespace: WEB_NS, ports: [{ name: 'http', port: 8080 }], selector: { app: 'web-backend' } },
+    ], pods);
   });
   after(async () => {
     await Promise.all(pods.map((p) => p.server.close()));
   });
 
   async function startFor(file: string, gateway = 'same-namespace'): Promise<Gateway> {
-    const base = gateway === 'same-namespace' ? `${sameNamespaceGateway()}---\n` : '';
+    const base = ['same-namespace', 'backend-namespaces'].includes(gateway) ? `${baseObject('Gateway', gateway)}---\n` : '';
     return startGateway(`${registry}---\n${base}${withClass(fixture(file))}`, {
       workload: { name: `${gateway}-istio`, namespace: NS, labels: { 'gateway.networking.k8s.io/gateway-name': gateway } },
     });
@@ -85,11 +91,16 @@ describe('Gateway API conformance, core HTTPRoute cases, through the meshlet gat
   }
 
   /** Loads the fixture, checks every HTTPRoute is Accepted (unless told which are not), and replays the cases. */
-  async function replay(file: string, cases: readonly Case[], opts: { gateway?: string; notAccepted?: readonly string[] } = {}): Promise<void> {
+  async function replay(file: string, cases: readonly Case[], opts: { gateway?: string; conditions?: Record<string, ReadonlyArray<readonly [string, string, string]>> } = {}): Promise<void> {
     const gw = await startFor(file, opts.gateway);
     try {
-      const routes = gw.mesh.configStatus().filter((s) => s.kind === 'HTTPRoute' && !opts.notAccepted?.includes(s.name));
-      assert.ok(routes.length > 0 && routes.every((s) => s.conditions?.some((c) => c.type === 'Accepted' && c.status === 'True')), JSON.stringify(routes));
+      const all = gw.mesh.configStatus().filter((s) => s.kind === 'HTTPRoute');
+      const routes = all.filter((s) => !opts.conditions?.[s.name]);
+      assert.ok(routes.every((s) => s.conditions?.some((c) => c.type === 'Accepted' && c.status === 'True')), JSON.stringify(routes));
+      for (const [name, expected] of Object.entries(opts.conditions ?? {})) {
+        const got = all.find((s) => s.name === name)?.conditions?.map((c) => [c.type, c.status, c.reason]) ?? [];
+        for (const e of expected) assert.ok(got.some((g) => g.join() === e.join()), `${file}: ${name} has ${e.join()}: ${JSON.stringify(got)}`);
+      }
       for (const c of cases) await check(gw, c);
     } finally {
       await gw.close();
@@ -216,7 +227,45 @@ describe('Gateway API conformance, core HTTPRoute cases, through the meshlet gat
       ['foo.anotherwildcard.io', '/s4', 1], ['bar.anotherwildcard.io', '/s4', 1], ['foo.bar.anotherwildcard.io', '/s4', 1], ['anotherwildcard.io', '/s4', 0], ['foo.wildcard.io', '/s4', 0], ['very.specific.com', '/s4', 0], ['foo.anotherwildcard.io', '/non-matching-prefix', 0],
       ['specific.but.wrong.com', '/s5', 0], ['wildcard.io', '/s5', 0]]
       .map(([host, path, n]) => ({ go: 'httproute-hostname-intersection.go', host: host as string, path: path as string, ...(n ? { backend: v(n as number) } : { status: 404 }) })),
-  ], { gateway: 'httproute-hostname-intersection', notAccepted: ['no-intersecting-hosts'] }));
+  ], { gateway: 'httproute-hostname-intersection', conditions: { 'no-intersecting-hosts': [['Accepted', 'False', 'NoMatchingListenerHostname']] } }));
+
+  it('HTTPRouteReferenceGrant: a granted cross-namespace backendRef reaches web-backend', () => replay('httproute-reference-grant.yaml', [
+    { go: 'httproute-reference-grant.go', path: '/', backend: 'web-backend' },
+  ], { conditions: { 'reference-grant': [['Accepted', 'True', 'Accepted'], ['ResolvedRefs', 'True', 'ResolvedRefs']] } }));
+
+  it('HTTPRouteReferenceGrant, grant deleted: 500 (the manifest without its ReferenceGrant)', async () => {
+    const withoutGrant = fixture('httproute-reference-grant.yaml').split(/^---$/m).filter((d) => !d.includes('kind: ReferenceGrant')).join('---');
+    const gw = await startGateway(`${registry}---\n${sameNamespaceGateway()}---\n${withoutGrant}`, {
+      workload: { name: 'same-namespace-istio', namespace: NS, labels: { 'gateway.networking.k8s.io/gateway-name': 'same-namespace' } },
+    });
+    try {
+      assert.equal((await call(gw, 'example.com', '/')).status, 500);
+    } finally {
+      await gw.close();
+    }
+  });
+
+  it('HTTPRouteInvalidReferenceGrant: grants for the wrong namespace/group/kind/name do not permit the ref (500)', () => replay('httproute-invalid-reference-grant.yaml', [
+    { go: 'httproute-invalid-reference-grant.go', path: '/', status: 500 },
+  ], { conditions: { 'reference-grant': [['ResolvedRefs', 'False', 'RefNotPermitted']] } }));
+
+  it('HTTPRouteInvalidCrossNamespaceBackendRef: RefNotPermitted, 500', () => replay('httproute-invalid-cross-namespace-backend-ref.yaml', [
+    { go: 'httproute-invalid-cross-namespace-backend-ref.go', path: '/', status: 500 },
+  ], { conditions: { 'invalid-cross-namespace-backend-ref': [['ResolvedRefs', 'False', 'RefNotPermitted']] } }));
+
+  it('HTTPRouteInvalidBackendRefUnknownKind: InvalidKind, 500', () => replay('httproute-invalid-backendref-unknown-kind.yaml', [
+    { go: 'httproute-invalid-backendref-unknown-kind.go', path: '/v2', status: 500 },
+  ], { conditions: { 'invalid-backend-ref-unknown-kind': [['ResolvedRefs', 'False', 'InvalidKind']] } }));
+
+  it('HTTPRouteDisallowedKind: a listener for TLSRoutes only does not accept an HTTPRoute', () => replay('httproute-disallowed-kind.yaml', [], {
+    gateway: 'tlsroutes-only', conditions: { 'disallowed-kind': [['Accepted', 'False', 'NotAllowedByListeners'], ['ResolvedRefs', 'True', 'ResolvedRefs']] },
+  }));
+
+  // Fails today: meshlet has no Namespace objects (a v1 Namespace in the config is dropped), so the only label a
+  // namespace has is kubernetes.io/metadata.name and the Gateway's `from: Selector` (gateway-conformance: backend) admits nothing.
+  it('HTTPRouteCrossNamespace: a route in a namespace the listener selects by label reaches web-backend', { todo: 'namespace labels: meshlet reads no Namespace objects, so allowedRoutes.namespaces.selector only sees kubernetes.io/metadata.name' }, () => replay('httproute-cross-namespace.yaml', [
+    { go: 'httproute-cross-namespace.go', path: '/', backend: 'web-backend' },
+  ], { gateway: 'backend-namespaces' }));
 
   it('HTTPRouteInvalidNonExistentBackendRef: 500', async () => {
     const gw = await startGateway(`${registry}---\n${sameNamespaceGateway()}---\n${fixture('httproute-invalid-nonexistent-backendref.yaml')}`, {
