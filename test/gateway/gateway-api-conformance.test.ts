@@ -12,6 +12,7 @@ import { readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { parseAllDocuments, stringify } from 'yaml';
 import type { Gateway } from '../../src/gateway/index.js';
+import { seededRandom } from '../../src/index.js';
 import { registryYaml, startEchoPod, type EchoPod, type EchoReply } from '../helpers/gateway-api.js';
 import { call, startGateway } from './helpers.js';
 
@@ -61,9 +62,10 @@ describe('Gateway API conformance, core HTTPRoute cases, through the meshlet gat
   });
 
   async function startFor(file: string, gateway = 'same-namespace'): Promise<Gateway> {
+    // The gateway's random source is seeded so the weight case sees the same split every run.
     const base = ['same-namespace', 'backend-namespaces'].includes(gateway) ? `${baseObject('Gateway', gateway)}---\n` : '';
     return startGateway(`${registry}---\n${base}${withClass(fixture(file))}`, {
-      workload: { name: `${gateway}-istio`, namespace: NS, labels: { 'gateway.networking.k8s.io/gateway-name': gateway } },
+      workload: { name: `${gateway}-istio`, namespace: NS, labels: { 'gateway.networking.k8s.io/gateway-name': gateway } }, random: seededRandom(18),
     });
   }
 
@@ -266,6 +268,65 @@ describe('Gateway API conformance, core HTTPRoute cases, through the meshlet gat
   it('HTTPRouteCrossNamespace: a route in a namespace the listener selects by label reaches web-backend', { todo: 'namespace labels: meshlet reads no Namespace objects, so allowedRoutes.namespaces.selector only sees kubernetes.io/metadata.name' }, () => replay('httproute-cross-namespace.yaml', [
     { go: 'httproute-cross-namespace.go', path: '/', backend: 'web-backend' },
   ], { gateway: 'backend-namespaces' }));
+
+  it('HTTPRouteWeight: 70/30/0 within the suite\'s ±5 points over its 500 requests, 10 at a time (seeded)', async () => {
+    const gw = await startFor('httproute-weight.yaml');
+    try {
+      const counts: Record<string, number> = {};
+      for (let i = 0; i < 500; i += 10) {
+        const batch = await Promise.all(Array.from({ length: 10 }, async () => {
+          const res = await call(gw, 'example.com', '/');
+          assert.equal(res.status, 200, res.body);
+          return (JSON.parse(res.body) as EchoReply).pod.replace(/-0$/, '');
+        }));
+        for (const pod of batch) counts[pod] = (counts[pod] ?? 0) + 1;
+      }
+      assert.deepEqual(Object.keys(counts).sort(), [v(1), v(2)], JSON.stringify(counts));
+      assert.ok(Math.abs(counts[v(1)]! / 500 - 0.7) <= 0.05 && Math.abs(counts[v(2)]! / 500 - 0.3) <= 0.05, JSON.stringify(counts));
+    } finally {
+      await gw.close();
+    }
+  });
+
+  it('HTTPRouteRequestTimeout and HTTPRouteBackendRequestTimeout: 504 past 500ms, "0s" disables', () => Promise.all([
+    replay('httproute-timeout-request.yaml', [
+      { go: 'httproute-timeout-request.go', path: '/request-timeout', backend: v(1) },
+      { go: 'httproute-timeout-request.go', path: '/request-timeout?delay=1s', status: 504 },
+      { go: 'httproute-timeout-request.go', path: '/disable-request-timeout?delay=1s', backend: v(1) },
+    ]),
+    replay('httproute-timeout-backend-request.yaml', [
+      { go: 'httproute-timeout-backend-request.go', path: '/backend-timeout', backend: v(1) },
+      { go: 'httproute-timeout-backend-request.go', path: '/backend-timeout?delay=1s', status: 504 },
+      { go: 'httproute-timeout-backend-request.go', path: '/disable-backend-timeout?delay=1s', backend: v(1) },
+    ]),
+  ]).then(() => undefined));
+
+  /** Waits (bounded, generous) until each mirror pod has seen the path. */
+  async function mirrored(path: string, mirrors: readonly string[]): Promise<void> {
+    for (const m of mirrors) {
+      const pod = pods.find((p) => p.name.startsWith(m))!;
+      for (let i = 0; i < 500 && !pod.seen.includes(path); i++) await new Promise((r) => setTimeout(r, 20));
+      assert.ok(pod.seen.includes(path), `${m} saw the mirrored ${path}`);
+    }
+  }
+
+  for (const [name, file, paths, mirrors] of [
+    ['HTTPRouteRequestMirror', 'httproute-request-mirror', ['/mirror', '/mirror-and-modify-headers'], [v(2)]],
+    ['HTTPRouteRequestMultipleMirrors', 'httproute-request-multiple-mirrors', ['/multi-mirror', '/multi-mirror-and-modify-request-headers'], [v(2), v(3)]],
+  ] as const) {
+    it(`${name}: the backend answers; ${mirrors.join(' and ')} see a copy`, async () => {
+      // The suite adds a unique request-id query parameter to find the copy in the mirror's log.
+      const id = (p: string) => `${p}?request-id=${name}-${p.length}`;
+      await replay(`${file}.yaml`, [
+        { go: `${file}.go`, path: id(paths[0]), backend: v(1), upstreamPath: id(paths[0]) },
+        {
+          go: `${file}.go`, path: id(paths[1]), backend: v(1), upstreamPath: id(paths[1]), headers: { 'X-Header-Remove': 'remove-val', 'X-Header-Add-Append': 'append-val-1' },
+          upstreamHeaders: { 'X-Header-Add': 'header-val-1', 'X-Header-Add-Append': 'append-val-1,header-val-2', 'X-Header-Set': 'set-overwrites-values' }, upstreamAbsent: ['X-Header-Remove'],
+        },
+      ]);
+      for (const p of paths) await mirrored(id(p), mirrors);
+    });
+  }
 
   it('HTTPRouteInvalidNonExistentBackendRef: 500', async () => {
     const gw = await startGateway(`${registry}---\n${sameNamespaceGateway()}---\n${fixture('httproute-invalid-nonexistent-backendref.yaml')}`, {
