@@ -16,6 +16,7 @@ import { call, startGateway } from './helpers.js';
 
 export const NS = 'gateway-conformance-infra';
 export const WEB_NS = 'gateway-conformance-web-backend';
+export const APP_NS = 'gateway-conformance-app-backend';
 /** The Gateways a fixture declares, with the class placeholder filled in. */
 export const withClass = (yaml: string) => yaml.replaceAll('{GATEWAY_CLASS_NAME}', 'istio');
 export const fixture = (f: string) => readFileSync(new URL(`../fixtures/gateway-api/conformance/core/${f}`, import.meta.url), 'utf8');
@@ -42,15 +43,14 @@ export interface Case {
 /** A response header as the suite compares it: repeated values joined with ",". */
 const joined = (val: string | string[] | undefined) => (Array.isArray(val) ? val.join(',') : val);
 
-/** The suite's infra pods (and web-backend in its own namespace) and the ServiceEntries/WorkloadEntries that name them. */
+/** The suite's infra pods (and web-backend, app-backend-v1/v2 in their own namespaces) and the ServiceEntries/WorkloadEntries that name them. */
 export async function startInfra(): Promise<{ pods: EchoPod[]; registry: string }> {
   const pods: EchoPod[] = [];
   for (const n of [1, 2, 3]) pods.push(await startEchoPod(`${v(n)}-0`, NS, { app: v(n) }));
   pods.push(await startEchoPod('web-backend-0', WEB_NS, { app: 'web-backend' }));
-  const registry = registryYaml([
-    ...[1, 2, 3].map((n) => ({ name: v(n), namespace: NS, ports: [{ name: 'http', port: 8080 }], selector: { app: v(n) } })),
-    { name: 'web-backend', namespace: WEB_NS, ports: [{ name: 'http', port: 8080 }], selector: { app: 'web-backend' } },
-  ], pods);
+  for (const n of [1, 2]) pods.push(await startEchoPod(`app-backend-v${n}-0`, APP_NS, { app: `app-backend-v${n}` }));
+  const service = (name: string, namespace: string) => ({ name, namespace, ports: [{ name: 'http', port: 8080 }], selector: { app: name } });
+  const registry = registryYaml([...[1, 2, 3].map((n) => service(v(n), NS)), service('web-backend', WEB_NS), ...[1, 2].map((n) => service(`app-backend-v${n}`, APP_NS))], pods);
   return { pods, registry };
 }
 

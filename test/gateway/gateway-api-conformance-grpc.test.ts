@@ -13,6 +13,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { registryYaml, startEchoPod, type EchoPod, type EchoReply } from '../helpers/gateway-api.js';
 import { call } from './helpers.js';
+import type { Gateway } from '../../src/gateway/index.js';
 import { NS, startFor } from './conformance-core.js';
 
 const SERVICE = 'gateway_api_conformance.echo_basic.grpcecho.GrpcEcho';
@@ -33,29 +34,36 @@ describe('Gateway API conformance, core GRPCRoute cases, through the meshlet gat
     await Promise.all(pods.map((p) => p.server.close()));
   });
 
-  async function replay(file: string, cases: readonly GrpcCase[], gateway?: string): Promise<void> {
+  /** The gRPC call as HTTP/1.1: POST /<service>/<method>, content-type application/grpc, metadata as headers. */
+  const rpc = (gw: Gateway, path: string, c: GrpcCase) => call(gw, c.authority ?? 'example.com', path, { method: 'POST', headers: { 'content-type': 'application/grpc', te: 'trailers', ...c.metadata } });
+
+  async function withRoute(file: string, fn: (gw: Gateway) => Promise<void>, gateway?: string): Promise<void> {
     const gw = await startFor(registry, file, gateway);
     try {
       const routes = gw.mesh.configStatus().filter((s) => s.kind === 'GRPCRoute');
       assert.ok(routes.length > 0 && routes.every((s) => s.conditions?.some((c) => c.type === 'Accepted' && c.status === 'True')), JSON.stringify(routes));
-      for (const c of cases) {
-        const path = `/${SERVICE}/${c.method ?? 'Echo'}`;
-        const res = await call(gw, c.authority ?? 'example.com', path, { method: 'POST', headers: { 'content-type': 'application/grpc', te: 'trailers', ...c.metadata } });
-        const what = `${c.go}: ${c.authority ?? ''}${path} ${JSON.stringify(c.metadata ?? {})}`;
-        if (!c.backend) {
-          // The suite expects codes.Unimplemented; a gRPC client maps HTTP 404 to exactly that (grpc doc/http-grpc-status-mapping.md).
-          assert.equal(res.status, 404, `${what}: ${res.body}`);
-          continue;
-        }
-        assert.equal(res.status, 200, `${what}: ${res.body}`);
-        const reply = JSON.parse(res.body) as EchoReply;
-        assert.ok(reply.pod.startsWith(c.backend), `${what}: backend ${reply.pod}, expected ${c.backend}`);
-        assert.equal(reply.path, path, `${what}: upstream path`);
-      }
+      await fn(gw);
     } finally {
       await gw.close();
     }
   }
+
+  const replay = (file: string, cases: readonly GrpcCase[], gateway?: string) => withRoute(file, async (gw) => {
+    for (const c of cases) {
+      const path = `/${SERVICE}/${c.method ?? 'Echo'}`;
+      const res = await rpc(gw, path, c);
+      const what = `${c.go}: ${c.authority ?? ''}${path} ${JSON.stringify(c.metadata ?? {})}`;
+      if (!c.backend) {
+        // The suite expects codes.Unimplemented; a gRPC client maps HTTP 404 to exactly that (grpc doc/http-grpc-status-mapping.md).
+        assert.equal(res.status, 404, `${what}: ${res.body}`);
+        continue;
+      }
+      assert.equal(res.status, 200, `${what}: ${res.body}`);
+      const reply = JSON.parse(res.body) as EchoReply;
+      assert.ok(reply.pod.startsWith(c.backend), `${what}: backend ${reply.pod}, expected ${c.backend}`);
+      assert.equal(reply.path, path, `${what}: upstream path`);
+    }
+  }, gateway);
 
   it('GRPCExactMethodMatching', () => replay('grpcroute-exact-method-matching.yaml', [
     { go: 'grpcroute-exact-method-matching.go', method: 'Echo', backend: g(1) },
@@ -71,4 +79,18 @@ describe('Gateway API conformance, core GRPCRoute cases, through the meshlet gat
   it('GRPCRouteListenerHostnameMatching', () => replay('grpcroute-listener-hostname-matching.yaml', ([
     ['bar.com', 1], ['foo.bar.com', 2], ['baz.bar.com', 3], ['boo.bar.com', 3], ['multiple.prefixes.bar.com', 3], ['multiple.prefixes.foo.com', 3], ['foo.com', 0], ['no.matching.host', 0],
   ] as const).map(([authority, n]) => ({ go: 'grpcroute-listener-hostname-matching.go', authority, ...(n && { backend: g(n) }) })), 'grpcroute-listener-hostname-matching'));
+
+  it('GRPCRouteWeight: 70/30/0 within the suite\'s ±5 points over its 500 calls, 10 at a time (seeded)', () => withRoute('grpcroute-weight.yaml', async (gw) => {
+    const counts: Record<string, number> = {};
+    for (let i = 0; i < 500; i += 10) {
+      const batch = await Promise.all(Array.from({ length: 10 }, async () => {
+        const res = await rpc(gw, `/${SERVICE}/Echo`, { go: 'grpcroute-weight.go' });
+        assert.equal(res.status, 200, res.body);
+        return (JSON.parse(res.body) as EchoReply).pod.replace(/-0$/, '');
+      }));
+      for (const pod of batch) counts[pod] = (counts[pod] ?? 0) + 1;
+    }
+    assert.deepEqual(Object.keys(counts).sort(), [g(1), g(2)], JSON.stringify(counts));
+    assert.ok(Math.abs(counts[g(1)]! / 500 - 0.7) <= 0.05 && Math.abs(counts[g(2)]! / 500 - 0.3) <= 0.05, JSON.stringify(counts));
+  }));
 });

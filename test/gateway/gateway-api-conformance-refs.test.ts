@@ -38,6 +38,11 @@ describe('Gateway API conformance, core HTTPRoute references and status, through
     { go: 'httproute-invalid-reference-grant.go', path: '/', status: 500 },
   ], { conditions: { 'reference-grant': [['ResolvedRefs', 'False', 'RefNotPermitted']] } }));
 
+  it('HTTPRoutePartiallyInvalidViaInvalidReferenceGrant: the ungranted rule answers 500, its granted sibling routes', () => replay('httproute-partially-invalid-via-invalid-reference-grant.yaml', [
+    { go: 'httproute-partially-invalid-via-invalid-reference-grant.go', path: '/v2', status: 500 },
+    { go: 'httproute-partially-invalid-via-invalid-reference-grant.go', path: '/', backend: 'app-backend-v1' },
+  ], { conditions: { 'invalid-reference-grant': [['Accepted', 'True', 'Accepted'], ['ResolvedRefs', 'False', 'RefNotPermitted']] } }));
+
   it('HTTPRouteInvalidCrossNamespaceBackendRef: RefNotPermitted, 500', () => replay('httproute-invalid-cross-namespace-backend-ref.yaml', [
     { go: 'httproute-invalid-cross-namespace-backend-ref.go', path: '/', status: 500 },
   ], { conditions: { 'invalid-cross-namespace-backend-ref': [['ResolvedRefs', 'False', 'RefNotPermitted']] } }));

@@ -147,6 +147,27 @@ describe('Gateway API conformance, core HTTPRoute cases, through the meshlet gat
       .map(([host, path, n]) => ({ go: 'httproute-hostname-intersection.go', host: host as string, path: path as string, ...(n ? { backend: v(n as number) } : { status: 404 }) })),
   ], { gateway: 'httproute-hostname-intersection', conditions: { 'no-intersecting-hosts': [['Accepted', 'False', 'NoMatchingListenerHostname']] } }));
 
+  it('HTTPRouteSimpleSameNamespace', () => replay('httproute-simple-same-namespace.yaml', [{ go: 'httproute-simple-same-namespace.go', path: '/', backend: v(1) }]));
+
+  it('HTTPRouteNamedRule: a named rule routes as an unnamed one', () => replay('httproute-named-rule.yaml', [
+    { go: 'httproute-named-rule.go', path: '/named', backend: v(1) },
+    { go: 'httproute-named-rule.go', path: '/unnamed', backend: v(2) },
+  ]));
+
+  it('HTTPRouteRequestHeaderModifierBackendWeights: each weighted backend\'s filter runs only for its own requests (100)', async () => {
+    const gw = await startFor(registry, 'httproute-request-header-modifier-backend-weights.yaml');
+    try {
+      for (let i = 0; i < 100; i++) {
+        const res = await call(gw, 'example.com', '/');
+        assert.equal(res.status, 200, res.body);
+        const reply = JSON.parse(res.body) as EchoReply;
+        assert.ok(reply.headers.backend && !reply.headers.backend.includes(',') && reply.pod.startsWith(reply.headers.backend), `${reply.pod}: Backend ${reply.headers.backend}`);
+      }
+    } finally {
+      await gw.close();
+    }
+  });
+
   it('HTTPRouteWeight: 70/30/0 within the suite\'s ±5 points over its 500 requests, 10 at a time (seeded)', async () => {
     const gw = await startFor(registry, 'httproute-weight.yaml');
     try {
