@@ -200,6 +200,13 @@ describe('Gateway API conformance, core HTTPRoute cases, through the meshlet gat
     ]),
   ]).then(() => undefined));
 
+  it('HTTPRouteRetry: retry.codes and attempts, against the echo pod\'s retry simulation', () => replay('httproute-retry.yaml', ([
+    ['/retry/code-500-attempts-3', 500, 2, 200], ['/retry/code-500-attempts-3', 500, 4, 500], ['/retry/code-500-attempts-3', 503, 2, 503],
+    ...[500, 502, 503, 504].flatMap((code) => [['/retry/code-all-attempts-2', code, 1, 200], ['/retry/code-all-attempts-2', code, 3, code]]),
+  ] as Array<[string, number, number, number]>).map(([path, code, succeedAfter, want], i) => ({
+    go: 'httproute-retry.go', path: `${path}?responseCode=${code}&succeedAfter=${succeedAfter}&uuid=retry-${i}`, ...(want === 200 ? { backend: v(3) } : { status: want }),
+  }))));
+
   /** Waits (bounded, generous) until each mirror pod has seen the path. */
   async function mirrored(path: string, mirrors: readonly string[]): Promise<void> {
     for (const m of mirrors) {

@@ -36,8 +36,21 @@ const goDurationMs = (d: string) => {
 /** Starts an echo pod. */
 export async function startEchoPod(name: string, namespace: string, labels: Record<string, string>): Promise<EchoPod> {
   const seen: string[] = [];
+  const attempts = new Map<string, number>();
   const server = await startServer(name, (req, res) => {
     seen.push(req.url ?? '');
+    // The suite's retry simulation: `?responseCode=500&succeedAfter=2&uuid=…` fails the first 2 requests of that uuid.
+    const query = new URL(req.url ?? '/', 'http://x').searchParams;
+    const uuid = query.get('uuid');
+    if (uuid && query.has('responseCode')) {
+      const n = (attempts.get(uuid) ?? 0) + 1;
+      attempts.set(uuid, n);
+      if (n <= Number(query.get('succeedAfter') ?? 0)) {
+        res.statusCode = Number(query.get('responseCode'));
+        res.end();
+        return;
+      }
+    }
     // Repeated headers joined with "," as the conformance suite compares them (Go's header values, joined).
     const headers = Object.fromEntries(Object.entries(req.headersDistinct).map(([k, v]) => [k, v?.join(',')]));
     const reply: EchoReply = { pod: name, namespace, path: req.url ?? '', method: req.method ?? '', headers };
@@ -48,7 +61,7 @@ export async function startEchoPod(name: string, namespace: string, labels: Reco
     }
     res.setHeader('content-type', 'application/json');
     // `?delay=1s` answers late, as the suite's echo server does (the timeout cases).
-    const delay = goDurationMs(new URL(req.url ?? '/', 'http://x').searchParams.get('delay') ?? '');
+    const delay = goDurationMs(query.get('delay') ?? '');
     if (delay > 0) setTimeout(() => res.end(JSON.stringify(reply)), delay);
     else res.end(JSON.stringify(reply));
   });
