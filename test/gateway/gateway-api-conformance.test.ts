@@ -13,7 +13,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { EchoPod, EchoReply } from '../helpers/gateway-api.js';
 import { call } from './helpers.js';
-import { replay as replayIn, startFor, v, startInfra, type Case, type ReplayOptions } from './conformance-core.js';
+import { fixture, replay as replayIn, sameNamespaceGateway, startFor, withClass, v, startInfra, type Case, type ReplayOptions } from './conformance-core.js';
 
 describe('Gateway API conformance, core HTTPRoute cases, through the meshlet gateway', () => {
   let pods: EchoPod[];
@@ -127,6 +127,21 @@ describe('Gateway API conformance, core HTTPRoute cases, through the meshlet gat
       { go: 'httproute-redirect-host-and-status.go', path: '/hostname-redirect', redirect: { host: 'example.org' } },
       { go: 'httproute-redirect-host-and-status.go', path: '/host-and-status', status: 301, redirect: { host: 'example.org' } },
     ]);
+  });
+
+  it('HTTPRouteRedirectPortAndScheme: the listeners on 80 and 8080 (the HTTPS listener\'s part does not apply: its certificate is a Secret)', async () => {
+    const file = 'httproute-redirect-port-and-scheme.yaml';
+    const go = 'httproute-redirect-port-and-scheme.go';
+    // Without the route for the HTTPS listener; both HTTP Gateways declared (same-namespace comes with its deployment), so both HTTP routes attach.
+    const manifest = withClass(fixture(file)).split(/^---$/m).filter((d) => !d.includes('name: http-route-for-listener-on-port-443')).join('---');
+    const to = (path: string, scheme: string, port = '') => ({ go, path, redirect: { scheme, host: 'example.org', port } });
+    await replay(file, [
+      to('/scheme-nil-and-port-nil', 'http'), to('/scheme-nil-and-port-80', 'http'), to('/scheme-nil-and-port-8080', 'http', '8080'),
+      to('/scheme-https-and-port-nil', 'https'), to('/scheme-https-and-port-443', 'https'), to('/scheme-https-and-port-8443', 'https', '8443'),
+    ], { manifest });
+    await replay(file, [to('/scheme-nil-and-port-nil', 'http', '8080'), to('/scheme-nil-and-port-80', 'http'), to('/scheme-https-and-port-nil', 'https')], {
+      gateway: 'same-namespace-with-http-listener-on-8080', manifest: `${sameNamespaceGateway()}---\n${manifest}`, serverPort: 8080,
+    });
   });
 
   for (const [code, path, method] of [[303, '/see-other', 'POST'], [307, '/temporary', 'GET'], [308, '/permanent', 'GET']] as const) {
