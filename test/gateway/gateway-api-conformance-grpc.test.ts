@@ -71,6 +71,11 @@ describe('Gateway API conformance, core GRPCRoute cases, through the meshlet gat
     { go: 'grpcroute-exact-method-matching.go', method: 'EchoThree' },
   ]));
 
+  it('GRPCRouteNamedRule: a named rule routes as an unnamed one', () => replay('grpcroute-named-rule.yaml', [
+    { go: 'grpcroute-named-rule.go', method: 'Echo', backend: g(1) },
+    { go: 'grpcroute-named-rule.go', method: 'EchoTwo', backend: g(2) },
+  ]));
+
   it('GRPCRouteHeaderMatching', () => replay('grpcroute-header-matching.yaml', ([
     [{ Version: 'one' }, 1], [{ Version: 'two' }, 2], [{ Version: 'two', Color: 'orange' }, 1], [{ Version: 'two', Color: 'blue' }, 2], [{ Color: 'orange' }, 0], [{ 'Some-Other-Header': 'one' }, 0],
     [{ Color: 'blue' }, 1], [{ Color: 'green' }, 1], [{ Color: 'red' }, 2], [{ Color: 'yellow' }, 2], [{ Color: 'purple' }, 0],
