@@ -101,6 +101,18 @@ describe('Gateway API conformance, core HTTPRoute references and status, through
     await replay(file, [{ go, host: 'foo.com:8090', path: '/', backend: v(3) }, { go, host: 'bar.com:8090', path: '/', status: 404 }], { gateway, serverPort: 8090 });
   });
 
+  // The routes attach by sectionName and route as the suite expects (HTTPRouteListenerHostnameMatching passes), yet
+  // each is reported `partial` with MESHLET_UNSUPPORTED_FIELD at spec.parentRefs[].sectionName.
+  it('HTTPRouteListenerHostnameMatching: routes bound by sectionName are reported applied, without warnings', { todo: 'src/config/gateway-api/support.ts marks parentRefs[].sectionName unsupported (a mesh-route rule) also for Gateway parents, where it is applied' }, async () => {
+    const gw = await startFor(registry, 'httproute-listener-hostname-matching.yaml', 'httproute-listener-hostname-matching');
+    try {
+      const routes = gw.mesh.configStatus().filter((s) => s.kind === 'HTTPRoute');
+      assert.deepEqual(routes.map((r) => [r.name, r.status, r.warnings?.length ?? 0]), [['backend-v1', 'applied', 0], ['backend-v2', 'applied', 0], ['backend-v3', 'applied', 0]]);
+    } finally {
+      await gw.close();
+    }
+  });
+
   it('HTTPRouteInvalidNonExistentBackendRef: 500', async () => {
     const gw = await startFor(registry, 'httproute-invalid-nonexistent-backendref.yaml');
     try {
