@@ -23,18 +23,49 @@ export interface EchoPod {
   readonly namespace: string;
   readonly labels: Record<string, string>;
   readonly server: TestServer;
+  /** the request paths (with query) it has seen, oldest first: how a test sees a mirrored request arrive */
+  readonly seen: string[];
 }
+
+/** A Go duration as the suite's `?delay=` writes it ("1s", "500ms"), in ms. */
+const goDurationMs = (d: string) => {
+  const m = /^(\d+)(ms|s)$/.exec(d);
+  return m ? Number(m[1]) * (m[2] === 's' ? 1000 : 1) : 0;
+};
 
 /** Starts an echo pod. */
 export async function startEchoPod(name: string, namespace: string, labels: Record<string, string>): Promise<EchoPod> {
+  const seen: string[] = [];
+  const attempts = new Map<string, number>();
   const server = await startServer(name, (req, res) => {
+    seen.push(req.url ?? '');
+    // The suite's retry simulation: `?responseCode=500&succeedAfter=2&uuid=…` fails the first 2 requests of that uuid.
+    const query = new URL(req.url ?? '/', 'http://x').searchParams;
+    const uuid = query.get('uuid');
+    if (uuid && query.has('responseCode')) {
+      const n = (attempts.get(uuid) ?? 0) + 1;
+      attempts.set(uuid, n);
+      if (n <= Number(query.get('succeedAfter') ?? 0)) {
+        res.statusCode = Number(query.get('responseCode'));
+        res.end();
+        return;
+      }
+    }
     // Repeated headers joined with "," as the conformance suite compares them (Go's header values, joined).
     const headers = Object.fromEntries(Object.entries(req.headersDistinct).map(([k, v]) => [k, v?.join(',')]));
     const reply: EchoReply = { pod: name, namespace, path: req.url ?? '', method: req.method ?? '', headers };
+    // The suite's echo server sets the response headers named in X-Echo-Set-Header ("Name:value,Name:value").
+    for (const pair of String(req.headers['x-echo-set-header'] ?? '').split(',').filter(Boolean)) {
+      const at = pair.indexOf(':');
+      if (at > 0) res.setHeader(pair.slice(0, at), pair.slice(at + 1));
+    }
     res.setHeader('content-type', 'application/json');
-    res.end(JSON.stringify(reply));
+    // `?delay=1s` answers late, as the suite's echo server does (the timeout cases).
+    const delay = goDurationMs(query.get('delay') ?? '');
+    if (delay > 0) setTimeout(() => res.end(JSON.stringify(reply)), delay);
+    else res.end(JSON.stringify(reply));
   });
-  return { name, namespace, labels, server };
+  return { name, namespace, labels, server, seen };
 }
 
 /** A Service: name, namespace, ports (name, port, targetPort-less: pods listen on one port) and its selector. */
