@@ -66,12 +66,9 @@ describe('Gateway API conformance, core HTTPRoute references and status, through
     ['HTTPRouteInvalidParentRefNotMatchingSectionName', 'httproute-invalid-parentref-not-matching-section-name', 'httproute-listener-not-matching-section-name', 'same-namespace'],
     ['HTTPRouteInvalidParentRefSectionNameNotMatchingPort', 'httproute-invalid-parentref-section-name-not-matching-port', 'httproute-listener-section-name-not-matching-port', 'gateway-with-one-not-matching-port-and-section-name-route'],
   ] as const) {
-    // The route does not attach and serves nothing, as the Go file expects; the reason it gives differs (todo below).
-    it(`${name}: Accepted=False, and the route serves nothing`, () => replay(`${file}.yaml`, [{ go: `${file}.go`, path: '/', status: 404 }], {
-      gateway, conditions: { [route]: [['Accepted', 'False', 'NotAllowedByListeners'], ['ResolvedRefs', 'True', 'ResolvedRefs']] },
-    }));
-    it(`${name}: the reason is NoMatchingParent`, { todo: 'meshlet reports NotAllowedByListeners when no listener matches the parentRef port/sectionName (src/config/gateway-api/ingress.ts); the suite expects NoMatchingParent' }, () => replay(`${file}.yaml`, [], {
-      gateway, conditions: { [route]: [['Accepted', 'False', 'NoMatchingParent']] },
+    // The route does not attach and serves nothing; the reason is NoMatchingParent (no listener has that port/sectionName).
+    it(`${name}: Accepted=False NoMatchingParent, and the route serves nothing`, () => replay(`${file}.yaml`, [{ go: `${file}.go`, path: '/', status: 404 }], {
+      gateway, conditions: { [route]: [['Accepted', 'False', 'NoMatchingParent'], ['ResolvedRefs', 'True', 'ResolvedRefs']] },
     }));
   }
 
@@ -101,9 +98,8 @@ describe('Gateway API conformance, core HTTPRoute references and status, through
     await replay(file, [{ go, host: 'foo.com:8090', path: '/', backend: v(3) }, { go, host: 'bar.com:8090', path: '/', status: 404 }], { gateway, serverPort: 8090 });
   });
 
-  // The routes attach by sectionName and route as the suite expects (HTTPRouteListenerHostnameMatching passes), yet
-  // each is reported `partial` with MESHLET_UNSUPPORTED_FIELD at spec.parentRefs[].sectionName.
-  it('HTTPRouteListenerHostnameMatching: routes bound by sectionName are reported applied, without warnings', { todo: 'src/config/gateway-api/support.ts marks parentRefs[].sectionName unsupported (a mesh-route rule) also for Gateway parents, where it is applied' }, async () => {
+  // The routes attach by sectionName and route as the suite expects (HTTPRouteListenerHostnameMatching), and are reported applied.
+  it('HTTPRouteListenerHostnameMatching: routes bound by sectionName are reported applied, without warnings', async () => {
     const gw = await startFor(registry, 'httproute-listener-hostname-matching.yaml', 'httproute-listener-hostname-matching');
     try {
       const routes = gw.mesh.configStatus().filter((s) => s.kind === 'HTTPRoute');

@@ -77,11 +77,14 @@ export function ingressRoutes(resources: readonly IstioResource[], hasService: (
         continue;
       }
       let attached = 0;
-      let reason = 'NotAllowedByListeners';
+      // As istiod (conversion.go referenceAllowed): a parentRef whose sectionName or port names no listener is
+      // NoMatchingParent; a listener it does name but that refuses the route is NotAllowedByListeners.
+      let reason = 'NoMatchingParent';
       for (const l of gw.spec.listeners ?? []) {
-        if (!HTTP_LISTENERS.has(l.protocol)) continue;
         if (ref.sectionName !== undefined && ref.sectionName !== l.name) continue;
         if (ref.port !== undefined && ref.port !== l.port) continue;
+        if (reason === 'NoMatchingParent') reason = 'NotAllowedByListeners';
+        if (!HTTP_LISTENERS.has(l.protocol)) continue;
         if (!allowedNamespace(l, gw.metadata.namespace, ns, namespaces) || !allowedKind(l, r.kind)) continue;
         const hosts = intersect(r.spec.hostnames ?? [], l.hostname);
         if (hosts.length === 0) {
@@ -102,7 +105,7 @@ export function ingressRoutes(resources: readonly IstioResource[], hasService: (
       }
       statuses.push(attached > 0
         ? { parentRef: ref, accepted: { status: true, reason: 'Accepted', message: 'Route was valid' }, resolvedRefs: resolved }
-        : { parentRef: ref, accepted: { status: false, reason, message: reason === 'NoMatchingListenerHostname' ? 'no hostname of the route matches a listener' : 'no listener of the Gateway admits this route' }, resolvedRefs: resolved });
+        : { parentRef: ref, accepted: { status: false, reason, message: reason === 'NoMatchingListenerHostname' ? 'no hostname of the route matches a listener' : reason === 'NoMatchingParent' ? 'no listener of the Gateway has this sectionName/port' : 'no listener of the Gateway admits this route' }, resolvedRefs: resolved });
     }
     status.set(`${r.kind}/${ns}/${r.metadata.name}`, statuses);
   }

@@ -15,8 +15,8 @@ function parentRefs(p: string): Record<string, FieldSupport> {
     [`${p}.kind`]: applied('Service or Gateway; other kinds are refused'),
     [`${p}.namespace`]: applied('a Service in another namespace makes a consumer route: it applies to the route namespace\'s workloads only'),
     [`${p}.name`]: applied(),
-    [`${p}.sectionName`]: unsupported('mesh routes select a Service port with `port`; Gateway listeners are not selected by name'),
-    [`${p}.port`]: applied('the route applies to that Service port only'),
+    [`${p}.sectionName`]: applied('selects a Gateway listener by name; refused on a Service parent (a mesh route selects its port with `port`)'),
+    [`${p}.port`]: applied('a Service port (the route applies to it only) or a Gateway listener port'),
   };
 }
 
