@@ -33,27 +33,25 @@ import { createAdminServer, DEFAULT_ADMIN_PORT, type AdminServer } from './telem
 import { createMeshGrpc, type MeshGrpc } from './grpc/index.js';
 import type { AdsClient } from './xds/ads-client.js';
 import { subscribe } from './xds/mesh-subscription.js';
-import { defaultInstanceIp } from './xds/node.js';
 import { workloadLocality } from './config/translate-locality.js';
 import { sidecarFor } from './config/sidecar.js';
 import { resolveBootstrap } from './xds/bootstrap.js';
-import { bootstrapIdentitySource, resolveNodeIdentity, type NodeIdentity } from './xds/node.js';
+import { bootstrapIdentitySource, defaultInstanceIp, resolveNodeIdentity, type NodeIdentity } from './xds/node.js';
 import { meshTelemetry } from './mesh-telemetry.js';
 import { expressMiddleware, type ExpressMiddleware } from './http/express.js';
 import { fastifyPlugin, type MeshFastifyPlugin } from './http/fastify.js';
 import { InboundServer } from './http/inbound.js';
-import { validateInboundPolicy } from './core/inbound-policy.js';
 // security: identity, mTLS, authorization
 import type { IncomingMessage, RequestListener } from 'node:http';
 import type { Http2SecureServer } from 'node:http2';
 import type { Server as HttpsServer } from 'node:https';
 import type { TlsOptions, TLSSocket } from 'node:tls';
-import { InboundPolicyCompiler } from './core/inbound-policy.js';
+import { InboundPolicyCompiler, validateInboundPolicy } from './core/inbound-policy.js';
 import { MeshSecurity, type InboundChain, type MeshIdentityOptions } from './security/mesh-security.js';
 import type { AnyRequestListener, Http2RequestListener, MeshRequestListener } from './security/mesh-http2.js';
 import type { MeshServer } from './security/mesh-server.js';
-import type { ServerTimeouts } from './security/server-timeouts.js';
 import type { Disposable, WorkloadIdentity } from './security/workload-identity.js';
+import type { ServerTimeouts } from './security/server-timeouts.js';
 
 /** A workload's mesh: outbound dispatcher, fetch, config and lifecycle. */
 export class Mesh {
