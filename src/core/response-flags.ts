@@ -17,6 +17,15 @@ function rank(flag: string): number {
   return i === -1 ? ENVOY_ORDER.length : i;
 }
 
+/**
+ * A request's `response_flags`: its local reply's (or forwarded response's) flag, the flags Envoy also sets that
+ * it does not show (`UF` behind `URX` …), and `DI` when a fault delayed it. No array is built for the usual one flag.
+ */
+export function reportedResponseFlags(flag: string | undefined, more: readonly string[] | undefined, delayed: boolean): string {
+  if (more === undefined && (!delayed || flag === 'DI')) return flag ?? '-';
+  return joinResponseFlags([...(more ?? []), flag, delayed ? 'DI' : undefined]);
+}
+
 /** The `response_flags` value of a set of flags (`-` for none); duplicates and undefined are dropped. */
 export function joinResponseFlags(flags: ReadonlyArray<string | undefined>): string {
   const set: string[] = [];

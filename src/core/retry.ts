@@ -105,9 +105,17 @@ export function retriableResponse(policy: CompiledRetryPolicy, status: number, g
 /**
  * Whether an attempt that got no response should be retried. A per-try timeout
  * counts as a 504 (5xx, gateway-error) and as a reset, as in Envoy's router.
+ * For a gRPC call (`grpc`), a per-try timeout is also a DEADLINE_EXCEEDED and a
+ * connect failure an UNAVAILABLE, retried under those gRPC conditions.
  */
-export function retriableFailure(policy: CompiledRetryPolicy, failure: AttemptFailure): boolean {
-  const on = policy.on;
+export function retriableFailure(policy: CompiledRetryPolicy, failure: AttemptFailure, grpc = false): boolean {
+  if (httpRetriableFailure(policy.on, failure)) return true;
+  if (!grpc) return false;
+  if (failure === 'timeout') return (policy.on & RetryOn['deadline-exceeded']) !== 0;
+  return failure === 'connect-failure' && retriableResponse(policy, 200, 14 /* UNAVAILABLE */);
+}
+
+function httpRetriableFailure(on: number, failure: AttemptFailure): boolean {
   switch (failure) {
     case 'connect-failure':
       return (on & (RetryOn['connect-failure'] | RetryOn['5xx'] | RetryOn['gateway-error'] | RetryOn.reset | RetryOn['reset-before-request'])) !== 0;

@@ -23,21 +23,21 @@ import { NO_FAULT, type FaultDecision } from './fault.js';
 import { GrpcCode, grpcToHttp, grpcStatusName } from './grpc-status.js';
 import type { Host } from './load-balancer.js';
 import type { MirrorPolicy } from './mirror.js';
-import { backoffDelay, retriableFailure, retriableResponse, RetryOn, type AttemptFailure } from './retry.js';
+import { backoffDelay, retriableFailure, retriableResponse, type AttemptFailure } from './retry.js';
 import type { RouterAttempt } from './router-attempt.js';
 import { failureReply, routeTimeoutError, runFilters } from './router-filters.js';
 import { pickClusterIndex, type CompiledRoute, type HeaderMutation } from './route.js';
 import type { CompiledVirtualHost, Snapshot } from './snapshot.js';
 import type { ResponseFlag } from '../errors.js';
-import { joinResponseFlags } from './response-flags.js';
+import { reportedResponseFlags } from './response-flags.js';
 import { cookieValueFrom, requestHash, type HashInputs } from './hash-policy.js';
+import { backoffOver, perTryTimedOut, routeTimedOut } from './router-timers.js';
 
 export { DONE, FORWARDING, PENDING, Verdict, type GlobalLimitDecision, type RouterContext, type RouterTracer, type RouterTransport } from './router-transport.js';
 import { DONE, FORWARDING, PENDING, Verdict, type RouterContext, type RouterTransport } from './router-transport.js';
 
-const NOT_ADMITTED = 0;
-const ADMITTED_HTTP1 = 1;
-const ADMITTED_STREAM = 2;
+/** How the request holds its cluster's circuit breaker: not yet, an HTTP/1.1 connection slot, or an HTTP/2 request. */
+const enum Admitted { None, Http1, Stream }
 
 /** One request through the router; adapters extend it. */
 export abstract class RouterSession implements PendingRequest, RouterTransport, HashInputs {
@@ -76,11 +76,10 @@ export abstract class RouterSession implements PendingRequest, RouterTransport, 
   delay: Deadline | undefined = undefined;
   private routeDeadline: Deadline | undefined = undefined;
   private backoff: NodeJS.Timeout | undefined = undefined;
-  private admitted = NOT_ADMITTED;
+  private admitted: Admitted = Admitted.None;
   private retryHeld = false;
-  /** the route hash policy's value for a hashing cluster: computed on the first pick, kept for retries */
-  private hash: bigint | undefined = undefined;
-  private hashed = false;
+  /** the route hash policy's value for a hashing cluster: computed on the first pick (null: no policy hashed), kept for retries */
+  private hash: bigint | null | undefined = undefined;
   /** Set-Cookie values a cookie hash policy generated; the adapter adds them to the upstream response */
   setCookies: readonly string[] | undefined = undefined;
   /** response headers a filter sets on the upstream response (CORS), after the route's */
@@ -152,11 +151,11 @@ export abstract class RouterSession implements PendingRequest, RouterTransport, 
     if (this.pendingQueue) {
       const admission = cluster.breaker.admitHttp1(this);
       if (admission === undefined) return this.overflow();
-      this.admitted = ADMITTED_HTTP1;
+      this.admitted = Admitted.Http1;
       active = admission === 'active';
     } else {
       if (!cluster.breaker.tryAcquireRequest()) return this.overflow();
-      this.admitted = ADMITTED_STREAM;
+      this.admitted = Admitted.Stream;
     }
     // The route timeout covers the wait in the pending queue, as Envoy's does.
     const route = this.route!;
@@ -188,16 +187,13 @@ export abstract class RouterSession implements PendingRequest, RouterTransport, 
     if (this.state !== PENDING) return;
     const retry = this.route!.retry;
     const cluster = this.cluster!;
-    if (cluster.lb.hashed === true && !this.hashed) {
-      this.hashed = true;
+    if (cluster.lb.hashed === true && this.hash === undefined) {
       const policies = this.route!.hashPolicies;
-      if (policies.length > 0) {
-        const h = requestHash(policies, this);
-        this.hash = h.hash;
-        this.setCookies = h.setCookies;
-      }
+      const h = policies.length > 0 ? requestHash(policies, this) : undefined;
+      this.hash = h?.hash ?? null;
+      this.setCookies = h?.setCookies;
     }
-    const host = cluster.pick(retry?.otherHost ? this.lastHost : undefined, this.hash);
+    const host = cluster.pick(retry?.otherHost ? this.lastHost : undefined, this.hash ?? undefined);
     if (host === undefined) return this.localReply('UH', 503, GrpcCode.UNAVAILABLE, 'no healthy upstream');
     this.lastHost = host;
     const attempt = this.createAttempt(host, this.retryNumber);
@@ -283,7 +279,8 @@ export abstract class RouterSession implements PendingRequest, RouterTransport, 
       return;
     }
     this.cluster!.outlier?.putLocalOrigin(attempt.host.id, failure === 'connect-failure' ? 'connect_failed' : failure === 'timeout' ? 'timeout' : 'reset');
-    const retriable = this.route!.retry !== undefined && this.replayable && this.retriableFailure(failure);
+    const retry = this.route!.retry;
+    const retriable = retry !== undefined && this.replayable && retriableFailure(retry, failure, this.grpc);
     if (retriable && this.retriesLeft > 0 && this.retryBudget()) {
       return this.retryAfterBackoff(failure === 'timeout' && this.grpc ? 'per-try-timeout' : failure);
     }
@@ -293,15 +290,6 @@ export abstract class RouterSession implements PendingRequest, RouterTransport, 
     if (retriable) this.noteFlag(this.retriesLeft > 0 ? 'UO' : 'URX');
     const reply = failureReply(failure, this.retryNumber > 0, error);
     this.localReply(reply.flag, reply.status, reply.grpcStatus, reply.message);
-  }
-
-  private retriableFailure(failure: AttemptFailure): boolean {
-    const retry = this.route!.retry!;
-    if (retriableFailure(retry, failure)) return true;
-    if (!this.grpc) return false;
-    // gRPC: a per-try timeout is a DEADLINE_EXCEEDED, a connect failure an UNAVAILABLE.
-    if (failure === 'timeout') return (retry.on & RetryOn['deadline-exceeded']) !== 0;
-    return failure === 'connect-failure' && retriableResponse(retry, 200, GrpcCode.UNAVAILABLE);
   }
 
   /** Takes a slot of the cluster's retry budget (max_retries or retry_budget) for this request's retries. */
@@ -373,10 +361,7 @@ export abstract class RouterSession implements PendingRequest, RouterTransport, 
    * flag of the local reply (`x-meshlet-flags`, MeshError.flag).
    */
   responseFlags(): string {
-    const more = this.moreFlags;
-    const delayed = this.fault.delayMs > 0 ? 'DI' : undefined;
-    if (more === undefined && (delayed === undefined || this.flags === 'DI')) return this.flags ?? '-';
-    return joinResponseFlags([...(more ?? []), this.flags, delayed]);
+    return reportedResponseFlags(this.flags, this.moreFlags, this.fault.delayMs > 0);
   }
 
   /** Answers the caller from the mesh itself (the session ends first). */
@@ -403,25 +388,12 @@ export abstract class RouterSession implements PendingRequest, RouterTransport, 
     cancelDeadline(this.routeDeadline);
     if (this.backoff !== undefined) clearTimeout(this.backoff);
     this.delay = this.routeDeadline = this.backoff = undefined;
-    if (this.admitted === ADMITTED_HTTP1) this.cluster!.breaker.releaseHttp1(this);
-    else if (this.admitted === ADMITTED_STREAM) this.cluster!.breaker.releaseRequest();
-    this.admitted = NOT_ADMITTED;
+    if (this.admitted === Admitted.Http1) this.cluster!.breaker.releaseHttp1(this);
+    else if (this.admitted === Admitted.Stream) this.cluster!.breaker.releaseRequest();
+    this.admitted = Admitted.None;
     if (this.retryHeld) this.cluster!.breaker.releaseRetry();
     this.retryHeld = false;
     this.ended(error);
   }
-}
-
-// Module-level callbacks: arming a deadline or a back-off allocates no closure.
-function routeTimedOut(session: RouterSession): void {
-  session.onRouteTimeout();
-}
-
-function perTryTimedOut(attempt: RouterAttempt): void {
-  attempt.session.onPerTryTimeout(attempt);
-}
-
-function backoffOver(session: RouterSession): void {
-  session.onBackoffOver();
 }
 
