@@ -4,7 +4,7 @@
  * telemetry.istio.io/v1) so an
  * existing YAML validates unchanged and a typo is reported with its path.
  */
-import { GATEWAY_API_VERSIONS, gatewayClassSpec, grpcRouteSpec, httpRouteSpec, kubernetesGatewaySpec, referenceGrantSpec } from './gateway-api/schemas.js';
+import { GATEWAY_API_VERSIONS, gatewayClassSpec, grpcRouteSpec, namespaceSpec, httpRouteSpec, kubernetesGatewaySpec, referenceGrantSpec } from './gateway-api/schemas.js';
 import { any, bool, duration, int, list, map, num, obj, str, type Schema } from './schema.js';
 
 const stringMatch = obj({ exact: str(), prefix: str(), regex: str() }, { oneOf: ['exact', 'prefix', 'regex'] });
@@ -279,4 +279,6 @@ export const kinds: Record<string, { groups: readonly string[]; spec: Schema }> 
   ReferenceGrant: { groups: ['gateway.networking.k8s.io/v1beta1', 'gateway.networking.k8s.io/v1'], spec: referenceGrantSpec },
   GatewayClass: { groups: GATEWAY_API_VERSIONS, spec: gatewayClassSpec },
   KubernetesGateway: { groups: GATEWAY_API_VERSIONS, spec: kubernetesGatewaySpec },
+  // Kubernetes core: Namespaces, for the labels Gateway listeners select routes' namespaces by.
+  Namespace: { groups: ['v1'], spec: namespaceSpec },
 };

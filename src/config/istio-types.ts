@@ -271,6 +271,7 @@ export type IstioResource =
   | { apiVersion: string; kind: 'GRPCRoute'; metadata: ObjectMeta; spec: GRPCRouteSpec }
   | { apiVersion: string; kind: 'ReferenceGrant'; metadata: ObjectMeta; spec: ReferenceGrantSpec }
   | { apiVersion: string; kind: 'GatewayClass'; metadata: ObjectMeta; spec: GatewayClassSpec }
+  | { apiVersion: string; kind: 'Namespace'; metadata: ObjectMeta; spec: { finalizers?: string[] } }
   /** gateway.networking.k8s.io Gateway, named as istiod names the kind so it cannot be taken for Istio's Gateway. */
   | { apiVersion: string; kind: 'KubernetesGateway'; metadata: ObjectMeta; spec: KubernetesGatewaySpec }
   | { apiVersion: string; kind: 'Sidecar'; metadata: ObjectMeta; spec: SidecarSpec }

@@ -16,7 +16,7 @@ import { check, isPlainObject, type ConfigIssue } from './schema.js';
 import { validateRetryOn } from '../core/retry.js';
 import { MAX_REGEX_LENGTH, compileRegexRewrite, re2Problem } from '../core/regex.js';
 import { MAX_TOTAL_WEIGHT } from '../core/route.js';
-import { checkGrpcRoute, checkHttpRoute as checkGatewayHttpRoute } from './gateway-api/validate.js';
+import { checkGrpcRoute, checkHttpRoute as checkGatewayHttpRoute, checkKubernetesGateway } from './gateway-api/validate.js';
 
 /** Istio's API groups, meshlet's and the Kubernetes Gateway API's: their kinds are validated (or refused as unsupported); other groups (Deployments, Services…) are skipped. */
 const ownGroups = ['networking.istio.io/', 'security.istio.io/', 'telemetry.istio.io/', 'extensions.istio.io/', 'meshlet.dev/', 'gateway.networking.k8s.io/'];
@@ -93,6 +93,8 @@ export function parseResource(doc: object, index: number): IstioResource | undef
   const { apiVersion, kind } = doc as Record<string, unknown>;
   const kindName = typeof kind === 'string' && kind !== '' ? kind : 'Config';
   if (typeof apiVersion !== 'string') fail(kindName, where, 'apiVersion', 'is required');
+  // A Namespace is cluster-scoped; meshlet reads it for its labels (Gateway listeners' namespace selectors).
+  if (apiVersion === 'v1' && kind === 'Namespace') return namespaceResource(parseAs('Namespace', doc as Record<string, unknown>, apiVersion, where, source));
   if (!ownGroups.some((g) => apiVersion.startsWith(g))) return undefined;
   if (typeof kind !== 'string' || kind === '') fail('Config', where, 'kind', `must be a kind name, got ${JSON.stringify(kind ?? null)}`);
   // The Gateway API's Gateway is not Istio's: it is read as istiod's KubernetesGateway kind.
@@ -125,6 +127,11 @@ function parseMetadata(kind: string, metadata: unknown, where: Where): ObjectMet
     fail(kind, { name, namespace: '', source: where.source }, 'metadata.namespace', `must be a DNS-1123 label, got ${JSON.stringify(namespace)}`);
   }
   return { ...(metadata as Partial<ObjectMeta>), name, namespace: (namespace as string | undefined) ?? 'default' };
+}
+
+/** A Namespace has no namespace of its own. */
+function namespaceResource(r: IstioResource): IstioResource {
+  return { ...r, metadata: { ...r.metadata, namespace: '' } };
 }
 
 /** A resource's name for an error, and where it was read from. */
@@ -197,6 +204,7 @@ const semanticChecks: Record<string, Checker> = {
   },
   HTTPRoute: checkGatewayHttpRoute,
   GRPCRoute: checkGrpcRoute,
+  KubernetesGateway: checkKubernetesGateway,
   RateLimit(spec: { host?: string; workloadSelector?: unknown; local?: unknown; global?: unknown }, issues) {
     if (!spec.host === !spec.workloadSelector) issues.push({ path: 'spec', reason: 'exactly one of host (outbound) or workloadSelector (inbound) must be set' });
     if (!spec.local && !spec.global) issues.push({ path: 'spec', reason: 'at least one of local or global must be set' });

@@ -55,11 +55,16 @@ describe('Gateway API conformance, core HTTPRoute references and status, through
     gateway: 'tlsroutes-only', conditions: { 'disallowed-kind': [['Accepted', 'False', 'NotAllowedByListeners'], ['ResolvedRefs', 'True', 'ResolvedRefs']] },
   }));
 
-  // Fails today: meshlet has no Namespace objects (a v1 Namespace in the config is dropped), so the only label a
-  // namespace has is kubernetes.io/metadata.name and the Gateway's `from: Selector` (gateway-conformance: backend) admits nothing.
-  it('HTTPRouteCrossNamespace: a route in a namespace the listener selects by label reaches web-backend', { todo: 'namespace labels: meshlet reads no Namespace objects, so allowedRoutes.namespaces.selector only sees kubernetes.io/metadata.name' }, () => replay('httproute-cross-namespace.yaml', [
+  // The Gateway `backend-namespaces` admits routes from namespaces labelled gateway-conformance: backend — labels the
+  // suite's base/manifests.yaml gives its v1 Namespaces, applied with it as the suite applies them.
+  const namespaces = ['gateway-conformance-infra', 'gateway-conformance-web-backend', 'gateway-conformance-app-backend'].map((n) => baseObject('Namespace', n)).join('---\n');
+  it('HTTPRouteCrossNamespace: a route in a namespace the listener selects by label reaches web-backend', () => replay('httproute-cross-namespace.yaml', [
     { go: 'httproute-cross-namespace.go', path: '/', backend: 'web-backend' },
-  ], { gateway: 'backend-namespaces' }));
+  ], { gateway: 'backend-namespaces', manifest: `${namespaces}---\n${fixture('httproute-cross-namespace.yaml')}` }));
+
+  it('HTTPRouteCrossNamespace without the Namespace documents: the selector admits nothing (Accepted=False NotAllowedByListeners)', () => replay('httproute-cross-namespace.yaml', [
+    { go: 'httproute-cross-namespace.go', path: '/', status: 404 },
+  ], { gateway: 'backend-namespaces', conditions: { 'cross-namespace': [['Accepted', 'False', 'NotAllowedByListeners']] } }));
 
   for (const [name, file, route, gateway] of [
     ['HTTPRouteInvalidParentRefNotMatchingListenerPort', 'httproute-invalid-parentref-not-matching-listener-port', 'httproute-listener-not-matching-route-port', 'same-namespace'],

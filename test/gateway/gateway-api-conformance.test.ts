@@ -249,6 +249,44 @@ describe('Gateway API conformance, core HTTPRoute cases, through the meshlet gat
     });
   }
 
+  // httproute-request-percentage-mirror.go (provisional, extended): 500 requests a path, 10 at a time; the mirror's
+  // count must lie within 3 standard deviations of Binomial(500, p), the suite's own tolerance.
+  it('HTTPRouteRequestPercentageMirror: percent 20, fraction 25/50, percent 35 with header changes, within 3σ over 500 requests each', async () => {
+    const file = 'httproute-request-percentage-mirror';
+    const gw = await startFor(registry, `${file}.yaml`);
+    const mirror = pods.find((p) => p.name.startsWith(v(2)))!;
+    try {
+      for (const [path, percent] of [['/percent-mirror', 20], ['/percent-mirror-fraction', 50], ['/percent-mirror-and-modify-headers', 35]] as const) {
+        const total = 500;
+        const marker = `${path}?run=${file}`;
+        let next = 0;
+        const worker = async () => {
+          while (next < total) {
+            next++;
+            const res = await call(gw, 'example.com', marker, { headers: { 'X-Header-Remove': 'remove-val', 'X-Header-Add-Append': 'append-val-1' } });
+            assert.equal(res.status, 200, `${path}: ${res.body}`);
+            assert.ok((JSON.parse(res.body) as EchoReply).pod.startsWith(v(1)), `${path} is served by ${v(1)}`);
+          }
+        };
+        await Promise.all(Array.from({ length: 10 }, worker));
+        // Mirrors are fire-and-forget: wait (bounded) until the mirror's count stops moving.
+        const count = () => mirror.seen.filter((u) => u === marker).length;
+        for (let stable = 0, last = -1, i = 0; stable < 10 && i < 500; i++) {
+          const now = count();
+          stable = now === last ? stable + 1 : 0;
+          last = now;
+          await new Promise((r) => setTimeout(r, 30));
+        }
+        const p = percent / 100;
+        const margin = 3 * Math.sqrt(total * p * (1 - p));
+        const got = count();
+        assert.ok(Math.abs(got - total * p) <= margin, `${path}: ${got} of ${total} mirrored, expected ${total * p} ± ${margin.toFixed(1)}`);
+      }
+    } finally {
+      await gw.close();
+    }
+  });
+
 });
 
 /** httproute-request-header-modifier.go (the core file's pairs, as the mesh one's). */

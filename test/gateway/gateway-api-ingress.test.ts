@@ -145,6 +145,38 @@ spec:
     });
   });
 
+  it('allowedRoutes from Selector: matchLabels and matchExpressions over the v1 Namespace documents\' labels', async () => {
+    const selecting = (selector: string) => `apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: { name: edge, namespace: default }
+spec:
+  gatewayClassName: istio
+  listeners: [{ name: http, port: 80, protocol: HTTP, allowedRoutes: { namespaces: { from: Selector, selector: ${selector} } } }]
+`;
+    const other = 'apiVersion: v1\nkind: Namespace\nmetadata: { name: other, labels: { team: shop, tier: web } }\n';
+    const cases: Array<[string, number]> = [
+      ['{ matchLabels: { team: shop } }', 200],
+      ['{ matchLabels: { team: pets } }', 404],
+      ['{ matchExpressions: [{ key: team, operator: In, values: [pets, shop] }] }', 200],
+      ['{ matchExpressions: [{ key: team, operator: NotIn, values: [shop] }] }', 404],
+      ['{ matchExpressions: [{ key: tier, operator: Exists }, { key: legacy, operator: DoesNotExist }] }', 200],
+      ['{ matchLabels: { team: shop }, matchExpressions: [{ key: tier, operator: DoesNotExist }] }', 404],
+      ['{ matchLabels: { kubernetes.io/metadata.name: other } }', 200],
+    ];
+    for (const [selector, status] of cases) {
+      await withGateway(`${registry()}---\n${other}---\n${selecting(selector)}---\n${routeYaml('other', 'backend', 'other')}`, 'edge', async (gw) => {
+        assert.equal((await call(gw, 'shop.example.com')).status, status, selector);
+      });
+    }
+    // Without the Namespace document the namespace has only kubernetes.io/metadata.name.
+    await withGateway(`${registry()}---\n${selecting('{ matchLabels: { team: shop } }')}---\n${routeYaml('other', 'backend', 'other')}`, 'edge', async (gw) => {
+      assert.equal((await call(gw, 'shop.example.com')).status, 404);
+    });
+    // The API server's LabelSelector rules: Exists takes no values.
+    await assert.rejects(startGateway(`${selecting('{ matchExpressions: [{ key: tier, operator: Exists, values: [web] }] }')}`, { workload: workload('edge') }),
+      (err: Error) => err.message.includes('spec.listeners[0].allowedRoutes.namespaces.selector.matchExpressions[0].values') && err.message.includes('must be empty for operator Exists'));
+  });
+
   it('a gateway workload without the Gateway\'s name label serves nothing of it', () => withGateway(`${registry()}---\n${gatewayYaml()}---\n${routeYaml('default', 'productpage', 'default')}`, 'some-other-gateway', async (gw) => {
     assert.equal((await call(gw, 'shop.example.com')).status, 404);
   }));

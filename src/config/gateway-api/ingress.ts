@@ -14,7 +14,7 @@ import type { HTTPRoute, IstioResource, ResourceOf } from '../istio-types.js';
 import { labelsMatch } from '../registry.js';
 import { convertGrpcRule, convertHttpRule, type ConvertContext, type UnresolvedRef } from './convert.js';
 import { PARENTS, ROUTE_SEMANTICS, resolvedRefs, routesInOrder, sortHttpRoutes, type ParentStatus, type RouteResource } from './mesh-routes.js';
-import type { GatewayListener, GRPCRouteRule, HTTPRouteRule, ParentReference } from './types.js';
+import type { GatewayListener, GRPCRouteRule, HTTPRouteRule, LabelSelectorRequirement, ParentReference } from './types.js';
 
 /** The label istiod puts on the gateway pods it deploys for a Gateway; a meshlet gateway with it serves that Gateway. */
 export const GATEWAY_NAME_LABEL = 'gateway.networking.k8s.io/gateway-name';
@@ -170,16 +170,35 @@ function granted(grants: readonly ResourceOf<'ReferenceGrant'>[], kind: string, 
     && g.spec.to.some((t) => (t.group ?? '') === '' && t.kind === 'Service' && (t.name === undefined || t.name === name)));
 }
 
-/** Namespace labels: meshlet has no Namespace objects, so `kubernetes.io/metadata.name` is the only label a namespace has. */
-function namespaceLabels(_resources: readonly IstioResource[]): (ns: string) => Record<string, string> {
-  return (ns) => ({ 'kubernetes.io/metadata.name': ns });
+/**
+ * Namespace labels from the config's v1 Namespace documents; every namespace
+ * has `kubernetes.io/metadata.name`, as the API server sets it, also one the
+ * config does not declare.
+ */
+function namespaceLabels(resources: readonly IstioResource[]): (ns: string) => Record<string, string> {
+  const declared = new Map<string, Record<string, string>>();
+  for (const r of resources) if (r.kind === 'Namespace') declared.set(r.metadata.name, r.metadata.labels ?? {});
+  return (ns) => ({ ...declared.get(ns), 'kubernetes.io/metadata.name': ns });
 }
 
 function allowedNamespace(l: GatewayListener, gwNs: string, routeNs: string, labels: (ns: string) => Record<string, string>): boolean {
   const from = l.allowedRoutes?.namespaces?.from ?? 'Same';
   if (from === 'All') return true;
   if (from === 'Same') return routeNs === gwNs;
-  return labelsMatch(l.allowedRoutes?.namespaces?.selector?.matchLabels ?? {}, labels(routeNs));
+  const selector = l.allowedRoutes?.namespaces?.selector;
+  const nsLabels = labels(routeNs);
+  return labelsMatch(selector?.matchLabels ?? {}, nsLabels) && (selector?.matchExpressions ?? []).every((e) => requirementMatches(e, nsLabels));
+}
+
+/** metav1.LabelSelectorRequirement: In/NotIn over the label's value, Exists/DoesNotExist over its key (NotIn matches an absent label, as Kubernetes does). */
+function requirementMatches(e: LabelSelectorRequirement, labels: Record<string, string>): boolean {
+  const value = labels[e.key];
+  switch (e.operator) {
+    case 'In': return value !== undefined && (e.values ?? []).includes(value);
+    case 'NotIn': return value === undefined || !(e.values ?? []).includes(value);
+    case 'Exists': return value !== undefined;
+    case 'DoesNotExist': return value === undefined;
+  }
 }
 
 function allowedKind(l: GatewayListener, kind: string): boolean {

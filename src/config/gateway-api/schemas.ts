@@ -90,6 +90,9 @@ export const referenceGrantSpec: Schema = obj({
   to: list(obj({ group: str(), kind: str(), name: str() }, { required: ['kind'] })),
 }, { required: ['from', 'to'] });
 
+/** A Kubernetes Namespace (v1): read for its labels, which Gateway listeners select with allowedRoutes.namespaces.selector. */
+export const namespaceSpec: Schema = obj({ finalizers: list(str()) });
+
 /** GatewayClass: read for its controllerName only. */
 export const gatewayClassSpec: Schema = obj({
   controllerName: str(), parametersRef: any, description: str(),
@@ -102,7 +105,7 @@ export const kubernetesGatewaySpec: Schema = obj({
     name: str(), hostname: str(), port: int(1, 65535), protocol: str(),
     tls: obj({ mode: str(['Terminate', 'Passthrough']), certificateRefs: any, options: map(str()), frontendValidation: any }),
     allowedRoutes: obj({
-      namespaces: obj({ from: str(['All', 'Same', 'Selector']), selector: obj({ matchLabels: map(str()), matchExpressions: any }) }),
+      namespaces: obj({ from: str(['All', 'Same', 'Selector']), selector: obj({ matchLabels: map(str()), matchExpressions: list(obj({ key: str(), operator: str(['In', 'NotIn', 'Exists', 'DoesNotExist']), values: list(str()) }, { required: ['key', 'operator'] })) }) }),
       kinds: list(obj({ group: str(), kind: str() }, { required: ['kind'] })),
     }),
   }, { required: ['name', 'port', 'protocol'] })),

@@ -133,8 +133,10 @@ export const GATEWAY_API_SUPPORT: Readonly<Record<string, KindSupport>> = {
       'spec.listeners[].tls.options': applied('meshlet.dev/server-certificate, meshlet.dev/private-key, meshlet.dev/ca-certificates: file paths'),
       'spec.listeners[].tls.frontendValidation': unsupported('client certificates are checked against meshlet.dev/ca-certificates only'),
       'spec.listeners[].allowedRoutes.namespaces.from': applied('Same (default), All, Selector'),
-      'spec.listeners[].allowedRoutes.namespaces.selector.matchLabels': applied('meshlet has no Namespace objects: a namespace\'s only label is kubernetes.io/metadata.name'),
-      'spec.listeners[].allowedRoutes.namespaces.selector.matchExpressions': unsupported('namespace selectors match by matchLabels only'),
+      'spec.listeners[].allowedRoutes.namespaces.selector.matchLabels': applied('over the labels of the config\'s v1 Namespace documents, plus kubernetes.io/metadata.name that every namespace has'),
+      'spec.listeners[].allowedRoutes.namespaces.selector.matchExpressions[].key': applied(),
+      'spec.listeners[].allowedRoutes.namespaces.selector.matchExpressions[].operator': applied('In, NotIn, Exists, DoesNotExist'),
+      'spec.listeners[].allowedRoutes.namespaces.selector.matchExpressions[].values': applied(),
       'spec.listeners[].allowedRoutes.kinds[].group': applied(), 'spec.listeners[].allowedRoutes.kinds[].kind': applied('HTTPRoute, GRPCRoute'),
       'spec.addresses': unsupported('the gateway listens where it is started (createGateway port / host)'),
       'spec.infrastructure': unsupported('meshlet deploys nothing: start the gateway workload yourself'),
@@ -149,6 +151,12 @@ export const GATEWAY_API_SUPPORT: Readonly<Record<string, KindSupport>> = {
       'spec.controllerName': applied('informational'),
       'spec.parametersRef': unsupported('no per-class parameters'),
       'spec.description': applied('informational'),
+    },
+  },
+  Namespace: {
+    note: 'Kubernetes core `v1` Namespaces, read for their labels: a Gateway listener\'s `allowedRoutes.namespaces.selector` matches them (every namespace also has `kubernetes.io/metadata.name`, declared or not).',
+    fields: {
+      'spec.finalizers': applied('informational: meshlet deletes nothing'),
     },
   },
 };

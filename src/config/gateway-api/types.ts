@@ -117,9 +117,16 @@ export interface GatewayListener {
   protocol: string;
   tls?: { mode?: 'Terminate' | 'Passthrough'; certificateRefs?: unknown[]; options?: Record<string, string>; frontendValidation?: unknown };
   allowedRoutes?: {
-    namespaces?: { from?: 'All' | 'Same' | 'Selector'; selector?: { matchLabels?: Record<string, string>; matchExpressions?: unknown[] } };
+    namespaces?: { from?: 'All' | 'Same' | 'Selector'; selector?: { matchLabels?: Record<string, string>; matchExpressions?: LabelSelectorRequirement[] } };
     kinds?: Array<{ group?: string; kind: string }>;
   };
+}
+
+/** One requirement of a Kubernetes label selector (metav1.LabelSelectorRequirement). */
+export interface LabelSelectorRequirement {
+  key: string;
+  operator: 'In' | 'NotIn' | 'Exists' | 'DoesNotExist';
+  values?: string[];
 }
 
 /** Gateway (gateway.networking.k8s.io/v1); meshlet's internal kind name is `KubernetesGateway`, as istiod's. */

@@ -9,7 +9,7 @@
 import { MAX_REGEX_LENGTH, re2Problem } from '../../core/regex.js';
 import { parseDuration } from '../../core/duration.js';
 import type { ConfigIssue } from '../schema.js';
-import type { GRPCRouteSpec, HTTPBackendRef, HTTPRouteFilter, HTTPRouteSpec, ParentReference } from './types.js';
+import type { GRPCRouteSpec, HTTPBackendRef, HTTPRouteFilter, HTTPRouteSpec, KubernetesGatewaySpec, ParentReference } from './types.js';
 
 const filterField: Readonly<Record<HTTPRouteFilter['type'], keyof HTTPRouteFilter>> = {
   RequestHeaderModifier: 'requestHeaderModifier', ResponseHeaderModifier: 'responseHeaderModifier', RequestMirror: 'requestMirror',
@@ -112,6 +112,18 @@ function checkBackends(refs: HTTPBackendRef[] | undefined, path: string, issues:
     checkBackend(ref, `${path}[${i}]`, issues);
     ref.filters?.forEach((f, j) => {
       if (f.type !== 'RequestHeaderModifier' && f.type !== 'ResponseHeaderModifier') issues.push({ path: `${path}[${i}].filters[${j}].type`, reason: `filter type ${f.type} is not supported on a backendRef (RequestHeaderModifier, ResponseHeaderModifier)` });
+    });
+  });
+}
+
+/** Gateway listeners' namespace selectors, as the API server validates a LabelSelector: In/NotIn need values, Exists/DoesNotExist take none. */
+export function checkKubernetesGateway(spec: KubernetesGatewaySpec, issues: ConfigIssue[]): void {
+  spec.listeners?.forEach((l, i) => {
+    l.allowedRoutes?.namespaces?.selector?.matchExpressions?.forEach((e, j) => {
+      const needsValues = e.operator === 'In' || e.operator === 'NotIn';
+      if (needsValues !== ((e.values?.length ?? 0) > 0)) {
+        issues.push({ path: `spec.listeners[${i}].allowedRoutes.namespaces.selector.matchExpressions[${j}].values`, reason: needsValues ? `must be non-empty for operator ${e.operator}` : `must be empty for operator ${e.operator}` });
+      }
     });
   });
 }
