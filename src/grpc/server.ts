@@ -46,6 +46,9 @@ export function createServerInterceptor(deps: ServerInterceptorDeps): ServerInte
     let inbound: InboundCall | undefined;
     let metadataSent = false;
     let ended = false;
+    // Envoy's peer_metadata filter answers in kind: each exchange header only when the caller sent it.
+    let peerSentId = false;
+    let peerSentValue = false;
     // Messages and their frame bytes (5-byte prefix + message), metadata as header bytes.
     let requestMessages = 0;
     let responseMessages = 0;
@@ -66,8 +69,8 @@ export function createServerInterceptor(deps: ServerInterceptorDeps): ServerInte
     const addOwnHeaders = (md: Metadata): void => {
       const own = telemetry?.inbound.responseHeaders;
       if (own === undefined) return;
-      md.set(PEER_METADATA_ID_HEADER, own.id);
-      md.set(PEER_METADATA_HEADER, own.value);
+      if (peerSentId) md.set(PEER_METADATA_ID_HEADER, own.id);
+      if (peerSentValue) md.set(PEER_METADATA_HEADER, own.value);
     };
     return new ServerInterceptingCall(call, {
       start: (next) => {
@@ -79,6 +82,8 @@ export function createServerInterceptor(deps: ServerInterceptorDeps): ServerInte
               const path = methodDescriptor.path;
               const slash = path.lastIndexOf('/');
               requestBytes += metadataBytes(metadata);
+              peerSentId = headers[PEER_METADATA_ID_HEADER] !== undefined;
+              peerSentValue = headers[PEER_METADATA_HEADER] !== undefined;
               // The caller's metadata exchange is the mesh's, not the handler's (as behind a sidecar).
               takeGrpcPeerMetadata(metadata);
               const tls = (call as unknown as { getAuthContext?(): { transportSecurityType?: string } | null }).getAuthContext?.()?.transportSecurityType === 'ssl';

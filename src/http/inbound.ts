@@ -193,6 +193,9 @@ export class InboundExchange implements InboundRequestView {
   ) {
     const inbound = mesh.telemetry.inbound;
     const socket = req.socket as IncomingMessage['socket'] & { encrypted?: boolean };
+    // Envoy's peer_metadata filter answers in kind: each exchange header only when the caller sent it (read before start() takes them).
+    const peerSentId = req.headers[PEER_METADATA_ID_HEADER] !== undefined;
+    const peerSentValue = req.headers[PEER_METADATA_HEADER] !== undefined;
     this.call = inbound.start({
       method: req.method ?? 'GET',
       url: req.url ?? '/',
@@ -211,8 +214,8 @@ export class InboundExchange implements InboundRequestView {
     exchanges.set(req, this);
     const own = inbound.responseHeaders;
     if (own !== undefined && !res.headersSent) {
-      res.setHeader(PEER_METADATA_ID_HEADER, own.id);
-      res.setHeader(PEER_METADATA_HEADER, own.value);
+      if (peerSentId) res.setHeader(PEER_METADATA_ID_HEADER, own.id);
+      if (peerSentValue) res.setHeader(PEER_METADATA_HEADER, own.value);
     }
     // HTTP/1 metrics read the response's size off the socket; HTTP/2 and access logs (%BYTES_SENT% is the body) count what the app writes.
     if (this.writtenAtStart === undefined || inbound.logsAccess) countResponseBytes(res, this);

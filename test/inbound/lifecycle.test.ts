@@ -12,7 +12,7 @@ import { request } from 'undici';
 import { createMesh } from '../../src/mesh.js';
 import { expressMiddleware } from '../../src/http/express.js';
 import { fastifyPlugin } from '../../src/http/fastify.js';
-import { decodePeerMetadata } from '../../src/telemetry/peer-metadata.js';
+import { decodePeerMetadata, encodePeerMetadata } from '../../src/telemetry/peer-metadata.js';
 import { find, parseExposition } from '../telemetry/exposition.js';
 import { listen, listenFastify, memoryTracing } from './setup.js';
 
@@ -53,7 +53,10 @@ test('Fastify: metadata-exchange response headers, response bytes, a new trace w
     await server.close();
     await mesh.close();
   });
-  const res = await request(`http://127.0.0.1:${server.port}/users/42`);
+  // A meshed caller sends its metadata exchange; Envoy's peer_metadata filter answers in kind, and a caller that sent
+  // none gets none (istio/proxy source/extensions/filters/http/peer_metadata/filter.cc, MXPropagationMethod::inject).
+  const caller = encodePeerMetadata({ name: 'shop-v1', namespace: 'default', labels: { app: 'shop' } });
+  const res = await request(`http://127.0.0.1:${server.port}/users/42`, { headers: { 'x-envoy-peer-metadata-id': caller.id, 'x-envoy-peer-metadata': caller.value } });
   assert.equal((await res.body.text()).length, 1234);
   const meta = decodePeerMetadata(String(res.headers['x-envoy-peer-metadata']));
   assert.equal(meta?.workloadName, 'calculate-v1');
@@ -76,4 +79,8 @@ test('Fastify: metadata-exchange response headers, response bytes, a new trace w
   assert.equal(spans[0]!.name, 'GET /users/:id');
   assert.equal(spans[0]!.attributes['http.route'], '/users/:id');
   assert.equal(spans[1]!.attributes['http.route'], undefined);
+  const plain = await request(`http://127.0.0.1:${server.port}/users/1`);
+  await plain.body.dump();
+  assert.equal(plain.headers['x-envoy-peer-metadata'], undefined);
+  assert.equal(plain.headers['x-envoy-peer-metadata-id'], undefined);
 });

@@ -11,6 +11,7 @@ import { connect as h2connect } from 'node:http2';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { connect as netConnect } from 'node:net';
 import { createMesh } from '../../src/index.js';
+import { encodePeerMetadata } from '../../src/telemetry/peer-metadata.js';
 import { closeServer, listen } from '../security/helpers.js';
 import { startServer } from '../helpers/http-servers.js';
 import { calculateService } from '../helpers/mesh-config.js';
@@ -34,7 +35,10 @@ test('createServer (HTTP/1.1 and h2c): SERVER-side metrics, peer metadata on the
   });
 
   // HTTP/1.1
-  const res = await fetch(`http://127.0.0.1:${port}/`, { headers: { traceparent: `00-${TRACE}-00f067aa0ba902b7-01` } });
+  // The caller is meshed: it sends its metadata exchange, which the server answers in kind.
+  const caller = encodePeerMetadata({ name: 'shop-v1', namespace: 'default', labels: { app: 'shop' } });
+  const exchange = { 'x-envoy-peer-metadata-id': caller.id, 'x-envoy-peer-metadata': caller.value };
+  const res = await fetch(`http://127.0.0.1:${port}/`, { headers: { traceparent: `00-${TRACE}-00f067aa0ba902b7-01`, ...exchange } });
   assert.equal(res.status, 200);
   assert.ok(res.headers.get('x-envoy-peer-metadata'), 'our metadata exchange on the response');
   await res.text();
@@ -44,7 +48,7 @@ test('createServer (HTTP/1.1 and h2c): SERVER-side metrics, peer metadata on the
   const session = h2connect(`http://127.0.0.1:${port}`);
   t.after(() => session.close());
   const h2 = await new Promise<{ status: number; peer: unknown }>((resolve, reject) => {
-    const stream = session.request({ ':path': '/', traceparent: `00-${TRACE.replace('4b', '5c')}-00f067aa0ba902b7-01` });
+    const stream = session.request({ ':path': '/', traceparent: `00-${TRACE.replace('4b', '5c')}-00f067aa0ba902b7-01`, ...exchange });
     let status = 0;
     let peer: unknown;
     stream.on('response', (h) => { status = Number(h[':status']); peer = h['x-envoy-peer-metadata']; });
