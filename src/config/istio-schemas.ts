@@ -5,6 +5,7 @@
  * existing YAML validates unchanged and a typo is reported with its path.
  */
 import { GATEWAY_API_VERSIONS, gatewayClassSpec, grpcRouteSpec, namespaceSpec, httpRouteSpec, kubernetesGatewaySpec, referenceGrantSpec } from './gateway-api/schemas.js';
+import { l4RouteSpec, proxyConfigSpec, trafficExtensionSpec, wasmPluginSpec } from './extension-schemas.js';
 import { any, bool, duration, int, list, map, num, obj, str, type Schema } from './schema.js';
 
 const stringMatch = obj({ exact: str(), prefix: str(), regex: str() }, { oneOf: ['exact', 'prefix', 'regex'] });
@@ -281,4 +282,11 @@ export const kinds: Record<string, { groups: readonly string[]; spec: Schema }> 
   KubernetesGateway: { groups: GATEWAY_API_VERSIONS, spec: kubernetesGatewaySpec },
   // Kubernetes core: Namespaces, for the labels Gateway listeners select routes' namespaces by.
   Namespace: { groups: ['v1'], spec: namespaceSpec },
+  // Accepted so Istio's YAML loads; what meshlet cannot run is reported, and extensions fail closed (extension-schemas.ts).
+  WasmPlugin: { groups: ['extensions.istio.io/v1alpha1'], spec: wasmPluginSpec },
+  TrafficExtension: { groups: ['extensions.istio.io/v1alpha1'], spec: trafficExtensionSpec },
+  ProxyConfig: { groups: ['networking.istio.io/v1beta1'], spec: proxyConfigSpec },
+  TCPRoute: { groups: ['gateway.networking.k8s.io/v1alpha2'], spec: l4RouteSpec },
+  TLSRoute: { groups: ['gateway.networking.k8s.io/v1alpha2', 'gateway.networking.k8s.io/v1alpha3'], spec: l4RouteSpec },
+  UDPRoute: { groups: ['gateway.networking.k8s.io/v1alpha2'], spec: l4RouteSpec },
 };

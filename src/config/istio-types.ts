@@ -272,6 +272,8 @@ export type IstioResource =
   | { apiVersion: string; kind: 'ReferenceGrant'; metadata: ObjectMeta; spec: ReferenceGrantSpec }
   | { apiVersion: string; kind: 'GatewayClass'; metadata: ObjectMeta; spec: GatewayClassSpec }
   | { apiVersion: string; kind: 'Namespace'; metadata: ObjectMeta; spec: { finalizers?: string[] } }
+  | { apiVersion: string; kind: 'WasmPlugin' | 'TrafficExtension'; metadata: ObjectMeta; spec: ExtensionSpec }
+  | { apiVersion: string; kind: 'ProxyConfig' | 'TCPRoute' | 'TLSRoute' | 'UDPRoute'; metadata: ObjectMeta; spec: Record<string, unknown> }
   /** gateway.networking.k8s.io Gateway, named as istiod names the kind so it cannot be taken for Istio's Gateway. */
   | { apiVersion: string; kind: 'KubernetesGateway'; metadata: ObjectMeta; spec: KubernetesGatewaySpec }
   | { apiVersion: string; kind: 'Sidecar'; metadata: ObjectMeta; spec: SidecarSpec }
@@ -279,3 +281,14 @@ export type IstioResource =
 
 export type IstioKind = IstioResource['kind'];
 export type ResourceOf<K extends IstioKind> = Extract<IstioResource, { kind: K }>;
+
+/** WasmPlugin and TrafficExtension: the fields meshlet acts on (it fails closed; see translate-extensions.ts). */
+export interface ExtensionSpec {
+  selector?: { matchLabels?: Record<string, string> };
+  targetRef?: { group?: string; kind: string; name: string };
+  targetRefs?: Array<{ group?: string; kind: string; name: string }>;
+  match?: Array<{ mode?: 'UNDEFINED' | 'CLIENT' | 'SERVER' | 'CLIENT_AND_SERVER'; ports?: Array<{ number: number }> }>;
+  failStrategy?: 'FAIL_CLOSE' | 'FAIL_OPEN' | 'FAIL_RELOAD';
+  wasm?: { failStrategy?: 'FAIL_CLOSE' | 'FAIL_OPEN' | 'FAIL_RELOAD' };
+  lua?: { inlineCode?: string };
+}

@@ -42,6 +42,7 @@ export interface KindSupport {
 }
 
 import { GATEWAY_API_SUPPORT } from './gateway-api/support.js';
+import { EXTENSION_SUPPORT } from './support-extensions.js';
 
 const applied = (note?: string, more: Omit<FieldSupport, 'status' | 'note'> = {}): FieldSupport => ({ status: 'applied', ...(note !== undefined && { note }), ...more });
 const unsupported = (note: string): FieldSupport => ({ status: 'unsupported', note });
@@ -228,7 +229,7 @@ export const SUPPORT: Readonly<Record<string, KindSupport>> = {
       'spec.servers[].tls.mode': applied(undefined, { refusedValues: { PASSTHROUGH: 'no TLS passthrough', AUTO_PASSTHROUGH: 'no TLS passthrough', ISTIO_MUTUAL: 'gateway certificates come from files', OPTIONAL_MUTUAL: 'SIMPLE or MUTUAL only' } }),
       'spec.servers[].tls.serverCertificate': applied('a file path'), 'spec.servers[].tls.privateKey': applied('a file path'),
       'spec.servers[].tls.caCertificates': applied('a file path; required for MUTUAL'),
-      'spec.servers[].tls.credentialName': unsupported('Kubernetes secrets are not read: serverCertificate and privateKey files are required'),
+      'spec.servers[].tls.credentialName': unsupported('Kubernetes secrets are not read: without serverCertificate and privateKey files the server is not programmed (as Envoy with a secret that never arrives); the Gateway\'s other servers are served'),
       'spec.servers[].tls.httpsRedirect': unsupported('no automatic redirect to HTTPS'),
       'spec.servers[].tls.subjectAltNames': unsupported('client certificates are checked against caCertificates only'),
       'spec.servers[].tls.minProtocolVersion': unsupported('Node\'s TLS defaults (1.2–1.3)'),
@@ -331,6 +332,7 @@ export const SUPPORT: Readonly<Record<string, KindSupport>> = {
     },
   },
   ...GATEWAY_API_SUPPORT,
+  ...EXTENSION_SUPPORT,
 };
 
 /** The table entry that governs a schema path: its own, else the nearest ancestor's. */

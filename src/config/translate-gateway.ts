@@ -82,6 +82,9 @@ export function translateGateway(
       const protocol = (server.port.protocol ?? 'HTTP').toUpperCase();
       if (!HTTP_PROTOCOLS.has(protocol)) return; // TCP/TLS passthrough servers are not HTTP routes
       const where = `spec.servers[${i}]`;
+      // A Kubernetes secret meshlet cannot read is a secret that never arrives: Envoy never serves that listener, and the
+      // Gateway's other servers go on (the support table warns on credentialName).
+      if (server.tls?.credentialName && !(server.tls.serverCertificate && server.tls.privateKey)) return;
       const tls = terminatesTls(server, key, where);
       const port = server.port.number;
       let state = ports.get(port);

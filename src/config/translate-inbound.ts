@@ -37,6 +37,7 @@ import { MeshConfigError } from '../errors.js';
 import { type PathNormalizationType, pathNormalizationSettings } from '../core/path-normalization.js';
 import { type MtlsMode, peerAuthenticationFor } from '../security/peer-authentication.js';
 import { type AuthorizationPolicyInput, translateAuthorization } from './translate-rbac.js';
+import { extensionFilters } from './translate-extensions.js';
 
 /** Name of the inbound listener (Istio's). */
 export const VIRTUAL_INBOUND = 'virtual_inbound';
@@ -97,7 +98,8 @@ export function translateInbound(resources: readonly IstioResource[], proxy: Pro
   const rootNamespace = options.rootNamespace ?? 'istio-system';
   // Authorization first (AUDIT, DENY, ALLOW, as istiod orders them), then rate limits, then the router.
   const authorization = translateAuthorization(resources as unknown as AuthorizationPolicyInput[], proxy, rootNamespace);
-  const chain: HttpFilter[] = [...(options.filters ?? []), ...authorization, { name: ROUTER_FILTER, typed_config: { '@type': TYPE_URL.router } }];
+  // Extensions meshlet cannot run fail closed ahead of everything (translate-extensions.ts).
+  const chain: HttpFilter[] = [...(options.filters ?? []), ...extensionFilters(resources, proxy, rootNamespace), ...authorization, { name: ROUTER_FILTER, typed_config: { '@type': TYPE_URL.router } }];
   const route: Route = { name: 'default', match: { prefix: '/' } };
   (route as Route & { non_forwarding_action: Record<string, never> }).non_forwarding_action = {};
 

@@ -81,11 +81,11 @@ metadata: { name: g, namespace: shop }
 spec: { template: { serviceAccount: g } }
 `, 'mesh.yaml');
   const { resources, statuses, errors } = admitResources(docs, 'embedded');
-  assert.deepEqual(resources.map((r) => r.kind), ['ServiceEntry', 'WorkloadGroup']);
-  assert.equal(errors.length, 3);
+  assert.deepEqual(resources.map((r) => r.kind), ['ServiceEntry', 'ProxyConfig', 'WorkloadGroup']);
+  assert.equal(errors.length, 2);
   assert.deepEqual(statuses.map((s) => [s.kind, s.name, s.status, s.warnings.map((w) => w.code).join(), s.source?.document]), [
     ['ServiceEntry', 'reviews', 'partial', 'MESHLET_UNSUPPORTED_FIELD', 0],
-    ['ProxyConfig', 'default', 'rejected', 'MESHLET_UNSUPPORTED_KIND', 1],
+    ['ProxyConfig', 'default', 'partial', 'MESHLET_UNSUPPORTED_FIELD', 1],
     ['ServiceEntry', 'reviews', 'rejected', 'MESHLET_DUPLICATE', 2],
     ['VirtualService', 'reviews', 'rejected', 'MESHLET_INVALID', 3],
     ['WorkloadGroup', 'g', 'partial', 'MESHLET_NO_EFFECT', 4],

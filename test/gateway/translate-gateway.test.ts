@@ -134,7 +134,10 @@ spec:
     const chain = l.filter_chains![0] as { filter_chain_match: { server_names: string[] }; transport_socket: { typed_config: { common_tls_context: { tls_certificates: Array<{ certificate_chain: { filename: string } }> } } } };
     assert.deepEqual(chain.filter_chain_match.server_names, ['shop.example.com']);
     assert.equal(chain.transport_socket.typed_config.common_tls_context.tls_certificates[0]!.certificate_chain.filename, '/certs/cert.pem');
-    assert.throws(() => run(tlsGateway('{ mode: SIMPLE, credentialName: shop-cert }')), (err: unknown) =>
-      err instanceof MeshConfigError && /servers\[0\]\.tls/.test(err.message) && /credentialName/.test(err.message));
+    // A Kubernetes secret meshlet cannot read is a secret that never arrives: the server is not programmed (no listener),
+    // and nothing throws, so the Gateway's other servers are served; TLS with neither files nor a secret is refused.
+    assert.deepEqual(run(tlsGateway('{ mode: SIMPLE, credentialName: shop-cert }')).listeners.map((x) => x.name), []);
+    assert.throws(() => run(tlsGateway('{ mode: SIMPLE }')), (err: unknown) =>
+      err instanceof MeshConfigError && /servers\[0\]\.tls/.test(err.message) && /serverCertificate and privateKey/.test(err.message));
   });
 });

@@ -77,11 +77,11 @@ spec: { parentRefs: [{ group: networking.istio.io, kind: ServiceEntry, name: x }
   assert.equal(err.path, 'spec.parentRefs[0]');
 });
 
-test('Gateway API kinds meshlet does not implement are rejected as such, not skipped', () => {
+test('Gateway API kinds meshlet does not know are rejected as such, not skipped; L4 routes are accepted with a warning', () => {
   const { statuses } = admitResources(parseYaml(`apiVersion: gateway.networking.k8s.io/v1alpha2
 kind: TCPRoute
 metadata: { name: t }
-spec: {}
+spec: { rules: [{ backendRefs: [{ name: tcp-echo, port: 9000 }] }] }
 ---
 apiVersion: gateway.networking.k8s.io/v1alpha3
 kind: BackendTLSPolicy
@@ -89,7 +89,7 @@ metadata: { name: b }
 spec: {}
 `, 'x.yaml'), 'analyze');
   assert.deepEqual(statuses.map((s) => [s.kind, s.status, s.warnings[0]?.code]), [
-    ['TCPRoute', 'rejected', 'MESHLET_UNSUPPORTED_KIND'],
+    ['TCPRoute', 'partial', 'MESHLET_UNSUPPORTED_FIELD'],
     ['BackendTLSPolicy', 'rejected', 'MESHLET_UNSUPPORTED_KIND'],
   ]);
 });
