@@ -30,7 +30,7 @@ export const WARNING_CODES = {
   MESHLET_NO_EFFECT: 'The resource is valid but does nothing where it is loaded (e.g. a WorkloadGroup in embedded mode).',
   MESHLET_INVALID: 'Rejected: the resource failed validation (the MeshConfigError\'s path and reason).',
   MESHLET_REFUSED: 'Rejected: valid Istio, but it uses something meshlet refuses rather than ignore (a support-table entry marked refused).',
-  MESHLET_UNSUPPORTED_KIND: 'Rejected: an Istio kind meshlet does not implement (ProxyConfig, RequestAuthentication, …).',
+  MESHLET_UNSUPPORTED_KIND: 'Rejected: an Istio kind meshlet does not implement (ProxyConfig, WasmPlugin, …).',
   MESHLET_DUPLICATE: 'Rejected: another resource with the same kind, namespace and name came first.',
   MESHLET_ROUTE_NOT_ACCEPTED: 'A Gateway API route is not attached to one of its parents (Accepted=False, with the Gateway API reason, e.g. BackendNotFound, NotAllowedByListeners).',
   MESHLET_ROUTE_UNRESOLVED_REFS: 'A Gateway API route names a backend that does not resolve (ResolvedRefs=False: BackendNotFound, InvalidKind, RefNotPermitted); its share of requests gets 500.',
