@@ -193,7 +193,7 @@ export const requestAuthenticationSpec = obj({
     fromHeaders: list(obj({ name: str(), prefix: str() }, { required: ['name'] })), fromParams: strings, fromCookies: strings,
     forwardOriginalToken: bool, outputPayloadToHeader: str(),
     outputClaimToHeaders: list(obj({ header: str(), claim: str() })),
-    timeout: duration, spaceDelimitedClaims: strings,
+    timeout: duration, spaceDelimitedClaims: strings, presence: str(['OPTIONAL', 'REQUIRED']),
   })),
 });
 

@@ -28,7 +28,14 @@ const CACHE_DURATION_MS = 5 * 60_000;
 /** Envoy's normalize_payload_in_metadata defaults that istiod always adds (buildSpaceDelimitedClaims). */
 const DEFAULT_SPACE_DELIMITED = ['permission', 'scope'];
 const RULE_FIELDS = new Set(['issuer', 'audiences', 'jwksUri', 'jwks', 'fromHeaders', 'fromParams', 'fromCookies', 'forwardOriginalToken',
-  'outputPayloadToHeader', 'outputClaimToHeaders', 'timeout', 'spaceDelimitedClaims']);
+  'outputPayloadToHeader', 'outputClaimToHeaders', 'timeout', 'spaceDelimitedClaims', 'presence']);
+/** The key set of an issuer whose keys cannot be found: no token verifies against it. */
+const NO_KEYS = '{"keys":[]}';
+
+function remoteJwks(uri: string, cluster: string, timeoutMs: number): NonNullable<JwtProviderConfig['remote_jwks']> {
+  return { http_uri: { uri, cluster, timeout: msToProto(timeoutMs) }, cache_duration: msToProto(CACHE_DURATION_MS) };
+}
+
 /** Istio's ValidateStrictHTTPHeaderName. */
 const HEADER_NAME = /^[a-zA-Z0-9!#$%&'*+.^_`|~-]+$/;
 
@@ -43,7 +50,7 @@ interface JwtRuleInput {
   issuer?: string; audiences?: string[]; jwksUri?: string; jwks?: string;
   fromHeaders?: Array<{ name?: string; prefix?: string }>; fromParams?: string[]; fromCookies?: string[];
   forwardOriginalToken?: boolean; outputPayloadToHeader?: string; outputClaimToHeaders?: Array<{ header?: string; claim?: string }>;
-  timeout?: string; spaceDelimitedClaims?: string[];
+  timeout?: string; spaceDelimitedClaims?: string[]; presence?: string;
 }
 
 /** One validated policy. */
@@ -53,6 +60,8 @@ export interface TranslatedRequestAuthentication {
   readonly matchLabels: Readonly<Record<string, string>> | undefined;
   /** Providers in rule order, not yet named. */
   readonly providers: readonly JwtProviderConfig[];
+  /** Per provider: `presence: REQUIRED` (a request without this token fails). */
+  readonly required: readonly boolean[];
 }
 
 /** The host and port of a JWKS URI (Istio's ParseJwksURI), for the cluster name istiod writes. */
@@ -93,18 +102,6 @@ class RuleTranslator {
     if (typeof timeoutMs === 'string') this.fail(`${path}.timeout`, timeoutMs);
     if (timeoutMs <= 0) this.fail(`${path}.timeout`, 'must be positive');
     const p: JwtProviderConfig = { issuer, ...(audiences.length > 0 && { audiences }) };
-    if (r.jwks !== undefined && r.jwks !== '') {
-      if (typeof r.jwks !== 'string') this.fail(`${path}.jwks`, 'must be a JWKS document (a string)');
-      const keys = importJwks(r.jwks);
-      if (typeof keys === 'string') this.fail(`${path}.jwks`, `jwks parse error: ${keys}`);
-      p.local_jwks = { inline_string: r.jwks };
-    } else {
-      // istiod's resolver: no jwksUri means the issuer's OpenID discovery document names the keys.
-      const uri = r.jwksUri ? r.jwksUri : `${issuer.replace(/\/$/, '')}/.well-known/openid-configuration`;
-      const cluster = typeof uri === 'string' ? jwksCluster(uri) : undefined;
-      if (cluster === undefined) this.fail(`${path}.${r.jwksUri ? 'jwksUri' : 'issuer'}`, `"${String(uri)}" is not an http(s) URL with a host`);
-      p.remote_jwks = { http_uri: { uri, cluster, timeout: msToProto(timeoutMs) }, cache_duration: msToProto(CACHE_DURATION_MS) };
-    }
     const fromHeaders = (r.fromHeaders ?? []) as unknown[];
     if (!Array.isArray(fromHeaders)) this.fail(`${path}.fromHeaders`, 'must be a list');
     if (fromHeaders.length > 0) {
@@ -136,6 +133,24 @@ class RuleTranslator {
       });
     }
     const spaceDelimited = this.strings(r.spaceDelimitedClaims, `${path}.spaceDelimitedClaims`, 'claim');
+    // Last, as validateJwtRule reports the other fields first.
+    if (r.jwks !== undefined && r.jwks !== '') {
+      if (typeof r.jwks !== 'string') this.fail(`${path}.jwks`, 'must be a JWKS document (a string)');
+      const keys = importJwks(r.jwks);
+      if (typeof keys === 'string') this.fail(`${path}.jwks`, `jwks parse error: ${keys}`);
+      p.local_jwks = { inline_string: r.jwks };
+    } else if (r.jwksUri) {
+      const cluster = typeof r.jwksUri === 'string' ? jwksCluster(r.jwksUri) : undefined;
+      if (cluster === undefined) this.fail(`${path}.jwksUri`, `"${String(r.jwksUri)}" is not an http(s) URL with a host`);
+      p.remote_jwks = remoteJwks(r.jwksUri, cluster, timeoutMs);
+    } else {
+      // istiod's resolver: the issuer's OpenID discovery document names the keys. An issuer that is no
+      // URL (`example.com`) cannot be resolved: istiod inlines a key nobody can sign with, so every token fails.
+      const uri = `${issuer.replace(/\/$/, '')}/.well-known/openid-configuration`;
+      const cluster = jwksCluster(uri);
+      if (cluster === undefined) p.local_jwks = { inline_string: NO_KEYS };
+      else p.remote_jwks = remoteJwks(uri, cluster, timeoutMs);
+    }
     p.payload_in_metadata = JWT_PAYLOAD_KEY;
     p.normalize_payload_in_metadata = { space_delimited_claims: [...new Set([...spaceDelimited, ...DEFAULT_SPACE_DELIMITED])].sort() };
     return p;
@@ -161,7 +176,13 @@ export function translateRequestAuthentication(resource: RequestAuthenticationIn
   }
   const rules: unknown = spec.jwtRules ?? [];
   if (!Array.isArray(rules)) t.fail('spec.jwtRules', 'must be a list');
-  return { namespace, name, matchLabels, providers: (rules as unknown[]).map((r, i) => t.rule(r, `spec.jwtRules[${i}]`)) };
+  const list = rules as unknown[];
+  const required = list.map((r, i) => {
+    const presence = (r as { presence?: unknown } | null)?.presence;
+    if (presence !== undefined && presence !== 'REQUIRED' && presence !== 'OPTIONAL') t.fail(`spec.jwtRules[${i}].presence`, `"${String(presence)}" is not OPTIONAL or REQUIRED`);
+    return presence === 'REQUIRED';
+  });
+  return { namespace, name, matchLabels, providers: list.map((r, i) => t.rule(r, `spec.jwtRules[${i}]`)), required };
 }
 
 function selects(p: TranslatedRequestAuthentication, workload: { namespace: string; labels?: Readonly<Record<string, string>> }, rootNamespace: string): boolean {
@@ -172,10 +193,15 @@ function selects(p: TranslatedRequestAuthentication, workload: { namespace: stri
   return true;
 }
 
-/** istiod's requirement: one provider → any(provider, allow_missing); several → any(each, all(any(each, allow_missing)…)). */
-function requirement(names: readonly string[]): JwtRequirement {
-  const allowMissing = (n: string): JwtRequirement => ({ requires_any: { requirements: [{ provider_name: n }, { allow_missing: {} }] } });
-  if (names.length === 1) return allowMissing(names[0]!);
+/**
+ * istiod's requirement: one provider → any(provider, allow_missing); several → any(each, all(any(each,
+ * allow_missing)…)). A rule with `presence: REQUIRED` drops its allow_missing, so a request without
+ * that token fails (istiod at 86c9f01f does not write presence yet; meshlet applies the API's meaning).
+ */
+function requirement(names: readonly string[], required: readonly boolean[]): JwtRequirement {
+  const allowMissing = (n: string, i: number): JwtRequirement => (required[i] ? { provider_name: n } : { requires_any: { requirements: [{ provider_name: n }, { allow_missing: {} }] } });
+  if (names.length === 1) return allowMissing(names[0]!, 0);
+  if (required.some(Boolean)) return { requires_all: { requirements: names.map(allowMissing) } };
   return { requires_any: { requirements: [...names.map((n) => ({ provider_name: n })), { requires_all: { requirements: names.map(allowMissing) } }] } };
 }
 
@@ -188,12 +214,12 @@ export function translateJwtAuthn(resources: readonly RequestAuthenticationInput
   { name: string; typed_config: JwtAuthenticationConfig & { '@type': string } } | undefined {
   const selected = resources.filter((r) => r?.kind === KIND).map((r) => translateRequestAuthentication(r)).filter((p) => selects(p, workload, rootNamespace));
   // istiod sorts the rules by issuer (stable) before naming them origins-<i>.
-  const all = selected.flatMap((p) => p.providers).map((p, i) => ({ p, i })).sort((a, b) => (a.p.issuer! < b.p.issuer! ? -1 : a.p.issuer! > b.p.issuer! ? 1 : a.i - b.i));
+  const all = selected.flatMap((p) => p.providers.map((provider, j) => ({ provider, required: p.required[j]! }))).map(({ provider: p, required }, i) => ({ p, i, required })).sort((a, b) => (a.p.issuer! < b.p.issuer! ? -1 : a.p.issuer! > b.p.issuer! ? 1 : a.i - b.i));
   if (all.length === 0) return undefined;
   const providers: Record<string, JwtProviderConfig> = {};
   const names = all.map(({ p }, i) => { providers[`origins-${i}`] = p; return `origins-${i}`; });
   return {
     name: JWT_AUTHN_FILTER,
-    typed_config: { '@type': JWT_AUTHN_TYPE_URL, providers, rules: [{ match: { prefix: '/' }, requires: requirement(names) }], bypass_cors_preflight: true },
+    typed_config: { '@type': JWT_AUTHN_TYPE_URL, providers, rules: [{ match: { prefix: '/' }, requires: requirement(names, all.map((a) => a.required)) }], bypass_cors_preflight: true },
   };
 }

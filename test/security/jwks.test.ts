@@ -147,7 +147,7 @@ test('JwksCache: an unknown kid refetches (bounded per URI), a rotated key is th
     for (let i = 0; i < 50; i++) cache.unknownKid(uri);
     await cache.ready([uri]);
     assert.equal(server.fetches, 2);
-    const keys = cache.keys(uri, options) as Array<{ kid?: string }>;
+    const keys = cache.keys(uri, options) as ReadonlyArray<{ kid?: string }>;
     assert.deepEqual(keys.map((k) => k.kid), ['k2']);
     // Past cache_duration the next lookup refreshes; a failure keeps serving the last good keys.
     server.status = 503;
@@ -155,7 +155,7 @@ test('JwksCache: an unknown kid refetches (bounded per URI), a rotated key is th
     cache.keys(uri, options);
     await cache.ready([uri]);
     assert.equal(server.fetches, 3);
-    assert.deepEqual((cache.keys(uri, options) as Array<{ kid?: string }>).map((k) => k.kid), ['k2']);
+    assert.deepEqual((cache.keys(uri, options) as ReadonlyArray<{ kid?: string }>).map((k) => k.kid), ['k2']);
     assert.match(cache.status(uri)!.error!, /HTTP 503/);
   } finally {
     cache.close();
