@@ -50,7 +50,7 @@ class RbacRequestAdapter implements RbacRequest {
 
   get path(): string { return this.view!.path; }
 
-  metadata(filter: string, path: readonly string[]): unknown {
+  dynamicMetadata(filter: string, path: readonly string[]): unknown {
     let value: unknown = this.view!.metadata?.(filter);
     for (let i = 0; i < path.length && value !== undefined; i++) {
       value = typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>)[path[i]!] : undefined;

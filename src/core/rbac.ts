@@ -14,9 +14,9 @@
  * {@link RbacRequest}.
  */
 import { BlockList, isIP } from 'node:net';
-import type { HeaderMatcher, StringMatcher } from '../config/envoy.js';
+import type { HeaderMatcher, MetadataMatcher, StringMatcher, ValueMatcher } from '../config/envoy.js';
 import { MeshConfigError } from '../errors.js';
-import { compileHeader, compileStringMatcher, headersMatch, type StringTest } from './router.js';
+import { compileHeader, compileMetadataMatcher, compileStringMatcher, headersMatch, type StringTest } from './router.js';
 
 /** The Envoy type URL of the RBAC HTTP filter config. */
 export const RBAC_TYPE_URL = 'type.googleapis.com/envoy.extensions.filters.http.rbac.v3.RBAC';
@@ -26,17 +26,7 @@ export const RBAC_PER_ROUTE_TYPE_URL = 'type.googleapis.com/envoy.extensions.fil
 /** Envoy `config.core.v3.CidrRange` (prefix_len is a UInt32Value on the wire). */
 export interface CidrRange { address_prefix: string; prefix_len?: { value: number } | number }
 
-/** Envoy `type.matcher.v3.ValueMatcher` (the patterns Istio emits for JWT claims). */
-export interface ValueMatcher {
-  string_match?: StringMatcher;
-  present_match?: boolean;
-  bool_match?: boolean;
-  list_match?: { one_of?: ValueMatcher };
-  or_match?: { value_matchers?: ValueMatcher[] };
-}
-
-/** Envoy `type.matcher.v3.MetadataMatcher`. */
-export interface MetadataMatcher { filter: string; path: Array<{ key: string }>; value: ValueMatcher; invert?: boolean }
+export type { MetadataMatcher, ValueMatcher };
 
 /** Envoy `config.rbac.v3.Permission`. */
 export interface RbacPermission {
@@ -92,7 +82,7 @@ export interface RbacRequest {
   /** TLS SNI (requested_server_name). */
   readonly requestedServerName?: string | undefined;
   /** Dynamic metadata (`filter` namespace, key path): jwt_authn's verified payload under `envoy.filters.http.jwt_authn`. */
-  metadata?(filter: string, path: readonly string[]): unknown;
+  dynamicMetadata?(filter: string, path: readonly string[]): unknown;
 }
 
 type Test = (r: RbacRequest) => boolean;
@@ -229,35 +219,7 @@ class RbacCompiler {
   }
 
   metadata(m: MetadataMatcher, path: string): Test {
-    if (typeof m?.filter !== 'string' || !Array.isArray(m.path)) this.fail(path, 'needs filter and path');
-    const keys = m.path.map((s) => s.key);
-    const test = this.value(m.value ?? {}, `${path}.value`);
-    const invert = m.invert === true;
-    return (r) => test(r.metadata?.(m.filter, keys)) !== invert;
-  }
-
-  /** Envoy's ValueMatcher over a metadata value (JSON as jwt_authn writes it); a missing value matches only nothing. */
-  value(v: ValueMatcher, path: string): (value: unknown) => boolean {
-    if (v.string_match) {
-      const test = this.string(v.string_match, `${path}.string_match`);
-      return (x) => typeof x === 'string' && test(x);
-    }
-    if (v.present_match !== undefined) {
-      const want = v.present_match === true;
-      return (x) => (x !== undefined && x !== null) === want;
-    }
-    if (v.bool_match !== undefined) return (x) => x === v.bool_match;
-    if (v.list_match) {
-      if (!v.list_match.one_of) this.fail(`${path}.list_match`, 'needs one_of');
-      const one = this.value(v.list_match.one_of, `${path}.list_match.one_of`);
-      return (x) => Array.isArray(x) && x.some(one);
-    }
-    if (v.or_match) {
-      const list = (v.or_match.value_matchers ?? []).map((c, i) => this.value(c, `${path}.or_match.value_matchers[${i}]`));
-      if (list.length === 0) this.fail(`${path}.or_match.value_matchers`, 'must list matchers');
-      return (x) => list.some((t) => t(x));
-    }
-    return this.fail(path, 'only string_match, present_match, bool_match, list_match and or_match metadata values are supported');
+    return this.guard(() => compileMetadataMatcher(m, path));
   }
 
   cidr(c: CidrRange, path: string): (ip: string | undefined) => boolean {

@@ -49,6 +49,11 @@ function authorize(policy: InboundPolicy, view: InboundRequestView): InboundLoca
 /** Dynamic metadata the inbound filters wrote for a node request (the gateway's routes match JWT claims on it). */
 const requestMetadata = new WeakMap<IncomingMessage, Record<string, Record<string, unknown>>>();
 
+/** Every filter's dynamic metadata for a request authorized by {@link MeshAuthorization.authorizeHttp}. */
+export function dynamicMetadataOf(req: IncomingMessage): Readonly<Record<string, Readonly<Record<string, unknown>>>> | undefined {
+  return requestMetadata.get(req);
+}
+
 /** The dynamic metadata of `filter` for a request authorized by {@link MeshAuthorization.authorizeHttp}. */
 export function metadataOf(req: IncomingMessage, filter: string): Record<string, unknown> | undefined {
   return requestMetadata.get(req)?.[filter];
