@@ -341,13 +341,18 @@ export class JwtAuthnFilter implements InboundFilter {
     readonly now: () => number,
   ) {
     this.providers = [...providers.values()];
+    this.sanitize = [...new Set(this.providers.flatMap((p) => [...(p.payloadHeader ? [p.payloadHeader] : []), ...p.claimHeaders.map(([h]) => h)]))];
   }
+
+  /** Headers only a verified token may set (Envoy's extractor headers_to_sanitize_): a client's own are removed. */
+  private readonly sanitize: readonly string[];
 
   decodeHeaders(view: InboundRequestView): InboundLocalReply | undefined {
     if (this.bypassCorsPreflight && view.method === 'OPTIONS' && view.header('origin') !== undefined && view.header('access-control-request-method') !== undefined) return undefined;
     const path = view.path;
     const rule = this.rules.find((r) => (r.path !== undefined ? r.path === path : path.startsWith(r.prefix ?? '/')));
     if (rule === undefined || rule.requires === undefined) return undefined;
+    for (const h of this.sanitize) if (view.header(h) !== undefined) view.removeRequestHeader?.(h);
     const attempt = new Attempt(view, this);
     const status = attempt.evaluate(rule.requires);
     if (status !== 'ok') return jwtDeniedReply(status, view);

@@ -207,6 +207,10 @@ spec:
     assert.equal((await call(port, undefined, { path: `/q?my_token=${tamper(DEMO_JWT)}` })).status, 401);
     assert.equal((await call(port, undefined, { headers: { cookie: `a=1; session=${tamper(DEMO_JWT)}` } })).status, 401);
     assert.equal((await call(port, undefined, { headers: { cookie: `session=${DEMO_JWT}` } })).json().headers['x-jwt-foo'], 'bar');
+    // Only a verified token sets the output headers: a client's own are removed (Envoy's headers_to_sanitize_).
+    const spoofed = (await call(port, undefined, { headers: { 'x-jwt-payload': 'e30', 'x-jwt-sub': 'admin' } })).json().headers;
+    assert.equal(spoofed['x-jwt-payload'], undefined);
+    assert.equal(spoofed['x-jwt-sub'], undefined);
     // Locations are replaced, not added to: the default Authorization header is no longer read.
     assert.equal((await call(port, tamper(DEMO_JWT))).status, 200);
   });
