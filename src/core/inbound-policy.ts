@@ -9,8 +9,9 @@
  * to the next snapshot when its configuration did not change, so a config
  * push does not hand every client a fresh bucket.
  *
- * Built in: `envoy.filters.http.local_ratelimit` (by name) and Envoy's RBAC
- * filter (by its typed_config type, core/rbac-filter). Other filters plug in
+ * Built in: `envoy.filters.http.local_ratelimit` (by name), Envoy's RBAC
+ * filter and its jwt_authn filter (by their typed_config types, core/rbac-filter,
+ * core/jwt-authn; jwt_authn writes the dynamic metadata RBAC reads). Other filters plug in
  * through {@link InboundFilterFactory} by Envoy filter name, or per snapshot
  * through the `authorization` option. Protocol-neutral: no http, undici or grpc here.
  */
