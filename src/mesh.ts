@@ -47,6 +47,7 @@ import type { Http2SecureServer } from 'node:http2';
 import type { Server as HttpsServer } from 'node:https';
 import type { TlsOptions, TLSSocket } from 'node:tls';
 import { InboundPolicyCompiler, validateInboundPolicy } from './core/inbound-policy.js';
+import { remoteJwksOf } from './core/jwt-authn.js';
 import { MeshSecurity, type InboundChain, type MeshIdentityOptions } from './security/mesh-security.js';
 import type { AnyRequestListener, Http2RequestListener, MeshRequestListener } from './security/mesh-http2.js';
 import type { MeshServer } from './security/mesh-server.js';
@@ -116,7 +117,7 @@ export class Mesh {
       },
     });
     this.inbound = new InboundServer(this, {
-      policies: new InboundPolicyCompiler(),
+      policies: new InboundPolicyCompiler({ jwks: this.security.jwks }),
       pathNormalization: pathNormalizationSettings(this.meshConfig.pathNormalization?.normalization),
     });
     this.fastify = fastifyPlugin(this);
@@ -181,7 +182,9 @@ export class Mesh {
     // A Sidecar's outboundTrafficPolicy overrides the mesh's for the workloads it selects, as in Istio.
     const outbound = sidecarFor(resources, this.proxy)?.outboundTrafficPolicy ?? this.defaultOutboundTrafficPolicy;
     const proxy = { ...this.proxy, ...(normalization !== undefined && { pathNormalization: normalization }), accessLog: meshConfig };
-    this.applyEnvoy(translate(resources, proxy), `embedded-${++this.generation}`);
+    const envoy = translate(resources, proxy);
+    this.applyEnvoy(envoy, `embedded-${++this.generation}`);
+    await this.security.jwks.ready(remoteJwksOf(envoy.listeners).map((j) => j.uri)); // each fetch bounded by its timeout
     this.outboundTrafficPolicy = outbound;
     this.security.install(resources);
     this.telemetry.applyPolicy(telemetry);
@@ -220,6 +223,7 @@ export class Mesh {
   /** Installs a set of Envoy resources (from the translator or an xDS stream); throws when unusable. */
   applyEnvoy(resources: EnvoyResources, version: string): void {
     validateInboundPolicy(resources);
+    this.security.jwks.prefetch(remoteJwksOf(resources.listeners));
     const accessLogs = this.telemetry.compileAccessLogs(resources.listeners);
     const previous = this.current;
     this.current = compileSnapshot(resources, version, { previous, random: this.random });

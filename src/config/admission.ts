@@ -8,6 +8,7 @@
 import { type ConfigSourceRef, MeshConfigError } from '../errors.js';
 import { compileAuthorizationPolicies, type AuthorizationPolicyResource } from '../security/authorization.js';
 import { kinds } from './istio-schemas.js';
+import { type RequestAuthenticationInput, translateRequestAuthentication } from '../security/jwt-policy.js';
 import type { IstioResource } from './istio-types.js';
 import { documentSource } from './load.js';
 import { isIstioDocument, resourceSource, validateDocuments } from './resources.js';
@@ -106,9 +107,10 @@ function unsupportedKind(doc: object): boolean {
 
 /** Checks validation cannot do field by field and a translator would refuse for every workload. */
 function semanticError(resource: IstioResource): MeshConfigError | undefined {
-  if (resource.kind !== 'AuthorizationPolicy') return undefined;
+  if (resource.kind !== 'AuthorizationPolicy' && resource.kind !== 'RequestAuthentication') return undefined;
   try {
-    compileAuthorizationPolicies([resource as unknown as AuthorizationPolicyResource]);
+    if (resource.kind === 'RequestAuthentication') translateRequestAuthentication(resource as unknown as RequestAuthenticationInput);
+    else compileAuthorizationPolicies([resource as unknown as AuthorizationPolicyResource]);
     return undefined;
   } catch (err) {
     if (!(err instanceof MeshConfigError)) throw err;

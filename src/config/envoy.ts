@@ -53,6 +53,18 @@ export interface QueryParameterMatcher {
   present_match?: boolean;
 }
 
+/** Envoy `type.matcher.v3.ValueMatcher` (the patterns istiod emits for JWT claims). */
+export interface ValueMatcher {
+  string_match?: StringMatcher;
+  present_match?: boolean;
+  bool_match?: boolean;
+  list_match?: { one_of?: ValueMatcher };
+  or_match?: { value_matchers?: ValueMatcher[] };
+}
+
+/** Envoy `type.matcher.v3.MetadataMatcher`: a value in a request's dynamic metadata (`filter` namespace, key path). */
+export interface MetadataMatcher { filter: string; path: Array<{ key: string }>; value: ValueMatcher; invert?: boolean }
+
 export interface RouteMatch {
   prefix?: string;
   path?: string;
@@ -62,6 +74,8 @@ export interface RouteMatch {
   case_sensitive?: { value: boolean };
   headers?: HeaderMatcher[];
   query_parameters?: QueryParameterMatcher[];
+  /** istiod writes these for VirtualService `@request.auth.claims.*` header matches (jwt_authn's payload). */
+  dynamic_metadata?: MetadataMatcher[];
 }
 
 export interface WeightedCluster {

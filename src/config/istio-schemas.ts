@@ -187,6 +187,17 @@ export const authorizationPolicySpec = obj({
   })),
 });
 
+export const requestAuthenticationSpec = obj({
+  selector, targetRef: any, targetRefs: any,
+  jwtRules: list(obj({
+    issuer: str(), audiences: strings, jwksUri: str(), jwks: str(),
+    fromHeaders: list(obj({ name: str(), prefix: str() }, { required: ['name'] })), fromParams: strings, fromCookies: strings,
+    forwardOriginalToken: bool, outputPayloadToHeader: str(),
+    outputClaimToHeaders: list(obj({ header: str(), claim: str() })),
+    timeout: duration, spaceDelimitedClaims: strings, presence: str(['OPTIONAL', 'REQUIRED']),
+  })),
+});
+
 export const rateLimitSpec = obj({
   host: str(),
   workloadSelector: selector,
@@ -272,6 +283,7 @@ export const kinds: Record<string, { groups: readonly string[]; spec: Schema }> 
   EnvoyFilter: { groups: ['networking.istio.io/v1alpha3'], spec: envoyFilterSpec },
   PeerAuthentication: { groups: ['security.istio.io/v1', 'security.istio.io/v1beta1'], spec: peerAuthenticationSpec },
   AuthorizationPolicy: { groups: ['security.istio.io/v1', 'security.istio.io/v1beta1'], spec: authorizationPolicySpec },
+  RequestAuthentication: { groups: ['security.istio.io/v1', 'security.istio.io/v1beta1'], spec: requestAuthenticationSpec },
   Telemetry: { groups: ['telemetry.istio.io/v1', 'telemetry.istio.io/v1alpha1'], spec: telemetrySpec },
   RateLimit: { groups: ['meshlet.dev/v1alpha1'], spec: rateLimitSpec },
   // Kubernetes Gateway API (src/config/gateway-api/): the versions Istio serves.

@@ -277,7 +277,7 @@ export type IstioResource =
   /** gateway.networking.k8s.io Gateway, named as istiod names the kind so it cannot be taken for Istio's Gateway. */
   | { apiVersion: string; kind: 'KubernetesGateway'; metadata: ObjectMeta; spec: KubernetesGatewaySpec }
   | { apiVersion: string; kind: 'Sidecar'; metadata: ObjectMeta; spec: SidecarSpec }
-  | { apiVersion: string; kind: 'Gateway' | 'EnvoyFilter' | 'PeerAuthentication' | 'AuthorizationPolicy'; metadata: ObjectMeta; spec: Record<string, unknown> };
+  | { apiVersion: string; kind: 'Gateway' | 'EnvoyFilter' | 'PeerAuthentication' | 'AuthorizationPolicy' | 'RequestAuthentication'; metadata: ObjectMeta; spec: Record<string, unknown> };
 
 export type IstioKind = IstioResource['kind'];
 export type ResourceOf<K extends IstioKind> = Extract<IstioResource, { kind: K }>;

@@ -129,6 +129,19 @@ const contextualChecks: Record<string, Check> = {
       out.push({ path: 'spec.resolution', code: 'MESHLET_UNSUPPORTED_VALUE', message: 'NONE without endpoints is not supported by meshlet: Istio passes calls through to the address the app resolved, meshlet has no endpoint to call (use DNS, or list endpoints)' });
     }
   },
+  VirtualService(spec: { gateways?: string[]; http?: Array<{ match?: Array<{ headers?: Record<string, unknown>; withoutHeaders?: Record<string, unknown> }> }> }, out) {
+    // Istio routes on JWT claims only where jwt_authn runs before the router: gateways. For sidecars
+    // (gateways absent or `mesh`) the match is written but never matches, as in Istio.
+    if (spec.gateways !== undefined && spec.gateways.length > 0 && !spec.gateways.includes('mesh')) return;
+    spec.http?.forEach((h, i) => h.match?.forEach((m, j) => {
+      for (const field of ['headers', 'withoutHeaders'] as const) {
+        for (const name of Object.keys(m[field] ?? {})) {
+          if (!name.toLowerCase().startsWith('@request.auth.claims')) continue;
+          out.push({ path: `spec.http[${i}].match[${j}].${field}.${name}`, code: 'MESHLET_UNSUPPORTED_VALUE', message: 'JWT claim matches apply at gateways only, as in Istio: a sidecar (mesh) verifies no JWT before routing, so this match sees no claims' });
+        }
+      }
+    }));
+  },
   EnvoyFilter(spec: { configPatches?: EnvoyFilterPatch[] }, out) {
     spec.configPatches?.forEach((p, i) => {
       const why = unappliedPatch(p);

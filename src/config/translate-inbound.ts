@@ -11,7 +11,8 @@
  * `xds.istio.io/grpc/lds/inbound/<ip>:<port>` listeners.
  *
  * Filters come from
- *  - AuthorizationPolicy → Envoy RBAC filters (config/translate-rbac.ts), first;
+ *  - RequestAuthentication → Envoy's jwt_authn filter (security/jwt-policy.ts), first;
+ *  - AuthorizationPolicy → Envoy RBAC filters (config/translate-rbac.ts);
  *  - the meshlet `RateLimit` kind with `workloadSelector.matchLabels`
  *    selecting this workload → `envoy.filters.http.local_ratelimit`,
  *    inserted before the router;
@@ -38,6 +39,7 @@ import { type PathNormalizationType, pathNormalizationSettings } from '../core/p
 import { type MtlsMode, peerAuthenticationFor } from '../security/peer-authentication.js';
 import { type AuthorizationPolicyInput, translateAuthorization } from './translate-rbac.js';
 import { extensionFilters } from './translate-extensions.js';
+import { type RequestAuthenticationInput, translateJwtAuthn } from '../security/jwt-policy.js';
 
 /** Name of the inbound listener (Istio's). */
 export const VIRTUAL_INBOUND = 'virtual_inbound';
@@ -96,10 +98,12 @@ type EnvoyFilterPatch = {
  */
 export function translateInbound(resources: readonly IstioResource[], proxy: ProxyInfo, options: TranslateInboundOptions = {}): Listener {
   const rootNamespace = options.rootNamespace ?? 'istio-system';
-  // Authorization first (AUDIT, DENY, ALLOW, as istiod orders them), then rate limits, then the router.
+  // JWT authentication, then authorization (AUDIT, DENY, ALLOW, as istiod orders them) which reads its
+  // payload, then rate limits, then the router.
+  const jwt = translateJwtAuthn(resources as unknown as RequestAuthenticationInput[], proxy, rootNamespace);
   const authorization = translateAuthorization(resources as unknown as AuthorizationPolicyInput[], proxy, rootNamespace);
-  // Extensions meshlet cannot run fail closed ahead of everything (translate-extensions.ts).
-  const chain: HttpFilter[] = [...(options.filters ?? []), ...extensionFilters(resources, proxy, rootNamespace), ...authorization, { name: ROUTER_FILTER, typed_config: { '@type': TYPE_URL.router } }];
+  // Extensions meshlet cannot run fail closed ahead of everything (translate-extensions.ts); then JWT, then RBAC.
+  const chain: HttpFilter[] = [...(options.filters ?? []), ...extensionFilters(resources, proxy, rootNamespace), ...(jwt ? [jwt as HttpFilter] : []), ...authorization, { name: ROUTER_FILTER, typed_config: { '@type': TYPE_URL.router } }];
   const route: Route = { name: 'default', match: { prefix: '/' } };
   (route as Route & { non_forwarding_action: Record<string, never> }).non_forwarding_action = {};
 

@@ -15,7 +15,8 @@
 import { MeshConfigError } from '../errors.js';
 import type { HeaderMatcher, StringMatcher } from './envoy.js';
 import type { HttpFilter } from './translate-inbound.js';
-import { type CidrRange, RBAC_TYPE_URL, type RbacPermission, type RbacPolicy, type RbacPrincipal, type RbacRules } from '../core/rbac.js';
+import { type CidrRange, RBAC_TYPE_URL, type RbacPermission, type RbacPolicy, type RbacPrincipal, type RbacRules, type ValueMatcher } from '../core/rbac.js';
+import { JWT_AUTHN_FILTER, JWT_PAYLOAD_KEY } from '../core/jwt-authn.js';
 import { compileIpBlocks, compilePortList, compileStringPattern } from '../security/authorization-match.js';
 
 const KIND = 'AuthorizationPolicy';
@@ -99,6 +100,60 @@ const authenticated = (m: StringMatcher): RbacPrincipal => ({ authenticated: { p
 /** Istio's srcNamespaceGenerator: the namespace segment of the SPIFFE id, `*` as `.*`. */
 const namespacePrincipal = (v: string): RbacPrincipal => authenticated({ safe_regex: { regex: `.*/ns/${v.split('*').map(quote).join('.*')}/.*` } });
 
+/** jwt_authn's payload in dynamic metadata, as istiod's authz model matches it (model/util.go). */
+const claimMetadata = (claims: string[], value: ValueMatcher, list: boolean): RbacPrincipal => ({
+  metadata: {
+    filter: JWT_AUTHN_FILTER,
+    path: [JWT_PAYLOAD_KEY, ...claims].map((key) => ({ key })),
+    // MetadataListValueMatcher with extended JWT: a claim may be a list (aud, groups) or a single value.
+    value: list ? { or_match: { value_matchers: [{ list_match: { one_of: value } }, value] } } : value,
+  },
+});
+
+/** Istio's StringOrMatcher over values. */
+function stringOr(values: string[]): ValueMatcher {
+  const list = values.map((v): ValueMatcher => ({ string_match: stringMatcher(v) }));
+  return list.length === 1 ? list[0]! : { or_match: { value_matchers: list } };
+}
+
+const ANY_CLAIM: StringMatcher = { safe_regex: { regex: '.+' } };
+
+/** Istio's requestPrincipalGenerator: `iss/sub` split at the last `/`, each side exact, prefix, suffix or any. */
+function requestPrincipal(value: string): RbacPrincipal {
+  const idx = value.lastIndexOf('/');
+  const found = idx >= 0;
+  const iss = found ? value.slice(0, idx) : value;
+  const sub = found ? value.slice(idx + 1) : '';
+  let matchIss: StringMatcher;
+  let matchSub: StringMatcher;
+  if (value === '*') {
+    matchIss = ANY_CLAIM; matchSub = ANY_CLAIM;
+  } else if (value.startsWith('*')) {
+    if (found) {
+      matchIss = iss === '*' ? ANY_CLAIM : { suffix: iss.slice(1) };
+      matchSub = { exact: sub };
+    } else {
+      matchIss = ANY_CLAIM; matchSub = { suffix: value.slice(1) };
+    }
+  } else if (value.endsWith('*')) {
+    if (found) {
+      matchIss = { exact: iss };
+      matchSub = sub === '*' ? ANY_CLAIM : { prefix: sub.slice(0, -1) };
+    } else {
+      matchIss = { prefix: value.slice(0, -1) }; matchSub = ANY_CLAIM;
+    }
+  } else {
+    matchIss = { exact: iss }; matchSub = { exact: sub };
+  }
+  return { and_ids: { ids: [claimMetadata(['iss'], { string_match: matchIss }, false), claimMetadata(['sub'], { string_match: matchSub }, false)] } };
+}
+
+/** Istio's extractNameInNestedBrackets: `[a][b]` → [a, b]; `[a.b]` is one claim. */
+function nestedClaims(rest: string): string[] | undefined {
+  if (!/^(\[[^\[\]]+\])+$/.test(rest)) return undefined;
+  return rest.slice(1, -1).split('][');
+}
+
 const orP = (list: RbacPermission[]): RbacPermission => ({ or_rules: { rules: list } });
 const orI = (list: RbacPrincipal[]): RbacPrincipal => ({ or_ids: { ids: list } });
 
@@ -139,13 +194,14 @@ class PolicyTranslator {
   source(src: Record<string, unknown>, path: string): RbacPrincipal[] {
     for (const key of Object.keys(src)) {
       if (!SOURCE_FIELDS.has(key)) this.fail(`${path}.${key}`, 'unknown field');
-      if (key === 'requestPrincipals' || key === 'notRequestPrincipals') this.fail(`${path}.${key}`, 'request principals (JWT) are not supported by meshlet yet');
     }
     const L = (k: string, kind: 'string' | 'ip' = 'string') => this.check(this.list(src[k], `${path}.${k}`), `${path}.${k}`, kind);
     const out: RbacPrincipal[] = [];
     const not = (p: RbacPrincipal): RbacPrincipal => ({ not_id: p });
     // Istio's order (insertFront, model.go): principals, namespaces, remoteIpBlocks, ipBlocks.
     this.field(out, L('principals'), L('notPrincipals'), (v) => [authenticated(stringMatcher(v, 'spiffe://'))], orI, not);
+    // requestPrincipals: the whole list is one matcher (extended generator), ORed when several.
+    this.field(out, L('requestPrincipals'), L('notRequestPrincipals'), (v) => [requestPrincipal(v)], orI, not);
     this.field(out, L('namespaces'), L('notNamespaces'), (v) => [namespacePrincipal(v)], orI, not);
     this.field(out, L('remoteIpBlocks', 'ip'), L('notRemoteIpBlocks', 'ip'), (v) => [{ remote_ip: cidr(v) }], orI, not);
     this.field(out, L('ipBlocks', 'ip'), L('notIpBlocks', 'ip'), (v) => [{ direct_remote_ip: cidr(v) }], orI, not);
@@ -183,7 +239,15 @@ class PolicyTranslator {
       const [v, n] = V('string');
       return this.field(principals, v, n, (x) => [{ header: headerMatcher(name, x) }], orI, notI);
     }
+    if (key.startsWith('request.auth.claims')) {
+      const claims = nestedClaims(key.slice('request.auth.claims'.length));
+      if (claims === undefined) this.fail(`${path}.key`, `"${key}" must name a claim in brackets: request.auth.claims[name] or request.auth.claims[a][b]`);
+      return this.extended(principals, raw, rawNot, path, (vs) => claimMetadata(claims, stringOr(vs), true));
+    }
     switch (key) {
+      case 'request.auth.principal': return this.extended(principals, raw, rawNot, path, (vs) => (vs.length === 1 ? requestPrincipal(vs[0]!) : orI(vs.map(requestPrincipal))));
+      case 'request.auth.audiences': return this.extended(principals, raw, rawNot, path, (vs) => claimMetadata(['aud'], stringOr(vs), true));
+      case 'request.auth.presenter': return this.extended(principals, raw, rawNot, path, (vs) => claimMetadata(['azp'], stringOr(vs), true));
       case 'source.ip': { const [v, n] = V('ip'); return this.field(principals, v, n, (x) => [{ direct_remote_ip: cidr(x) }], orI, notI); }
       case 'remote.ip': { const [v, n] = V('ip'); return this.field(principals, v, n, (x) => [{ remote_ip: cidr(x) }], orI, notI); }
       case 'source.namespace': { const [v, n] = V('string'); return this.field(principals, v, n, (x) => [namespacePrincipal(x)], orI, notI); }
@@ -192,8 +256,16 @@ class PolicyTranslator {
       case 'destination.port': { const [v, n] = V('port'); return this.field(permissions, v, n, (x) => [{ destination_port: Number(x) }], orP, notR); }
       case 'connection.sni': { const [v, n] = V('string'); return this.field(permissions, v, n, (x) => [{ requested_server_name: stringMatcher(x) }], orP, notR); }
       default:
-        this.fail(`${path}.key`, `"${key}" is not a supported condition (request.headers[...], source.ip, remote.ip, source.namespace, source.principal, destination.ip, destination.port, connection.sni)`);
+        this.fail(`${path}.key`, `"${key}" is not a supported condition (request.headers[...], request.auth.principal, request.auth.audiences, request.auth.presenter, request.auth.claims[...], source.ip, remote.ip, source.namespace, source.principal, destination.ip, destination.port, connection.sni)`);
     }
+  }
+
+  /** Istio's appendLastExtended: values → one principal; notValues → not(one principal). */
+  extended(principals: RbacPrincipal[], values: string[] | undefined, notValues: string[] | undefined, path: string, make: (vs: string[]) => RbacPrincipal): void {
+    const v = this.check(values, `${path}.values`, 'string');
+    const n = this.check(notValues, `${path}.notValues`, 'string');
+    if (v) principals.push(make(v));
+    if (n) principals.push({ not_id: make(n) });
   }
 
   rule(rule: unknown, path: string): RbacPolicy {

@@ -6,7 +6,7 @@
  * mirrors in the route's per-filter config.
  */
 import { msToProto, parseDuration } from '../core/duration.js';
-import type { HeaderMatcher, HeaderValueOption, QueryParameterMatcher, RequestMirrorPolicy, RetryPolicy, Route, RouteAction, RouteMatch, StringMatcher, WeightedCluster } from './envoy.js';
+import type { HeaderMatcher, HeaderValueOption, MetadataMatcher, QueryParameterMatcher, RequestMirrorPolicy, RetryPolicy, Route, RouteAction, RouteMatch, StringMatcher, WeightedCluster } from './envoy.js';
 import type { Destination, HTTPMatchRequest, HTTPRoute, HeaderOperations, StringMatch } from './istio-types.js';
 import { translateFault, translateMirrorFraction } from './translate-resilience.js';
 import { translateCorsPolicy } from './translate-cors.js';
@@ -69,12 +69,30 @@ function stringMatcher(m: StringMatch, ignoreCase = false): StringMatcher | unde
   return out;
 }
 
-function addHeaderMatchers(out: HeaderMatcher[], headers: Record<string, StringMatch> | undefined, invert: boolean): void {
+/** Istio's jwt.ToRoutingClaim: `@request.auth.claims.a.b` or `@request.auth.claims[a][b]` → [a, b]. */
+export function routingClaim(name: string): string[] | undefined {
+  if (!name.toLowerCase().startsWith('@request.auth.claims')) return undefined;
+  const rest = name.slice('@request.auth.claims'.length);
+  if (rest.startsWith('.') && rest.length > 1) return rest.slice(1).split('.');
+  if (rest.startsWith('[') && rest.endsWith(']') && rest.length > 2) return rest.slice(1, -1).split('][');
+  return undefined;
+}
+
+function addHeaderMatchers(out: HeaderMatcher[], headers: Record<string, StringMatch> | undefined, invert: boolean, metadata: MetadataMatcher[]): void {
   if (!headers) return;
   const names = Object.keys(headers);
   for (let i = 0; i < names.length; i++) {
     const name = names[i]!;
     const sm = stringMatcher(headers[name]!);
+    const claims = routingClaim(name);
+    if (claims !== undefined) {
+      // As istiod (route.go translateMetadataMatch): a JWT claim of jwt_authn's payload, a string or a list of strings.
+      const value = { string_match: sm ?? { safe_regex: { regex: '.+' } } };
+      const m: MetadataMatcher = { filter: 'envoy.filters.http.jwt_authn', path: ['payload', ...claims].map((key) => ({ key })), value: { or_match: { value_matchers: [{ list_match: { one_of: value } }, value] } } };
+      if (invert) m.invert = true;
+      metadata.push(m);
+      continue;
+    }
     // An empty match means "the header is present" (Istio's presence match).
     const matcher: HeaderMatcher = sm ? { name: name.toLowerCase(), string_match: sm } : { name: name.toLowerCase(), present_match: true };
     if (invert) {
@@ -94,8 +112,10 @@ function routeMatch(m: HTTPMatchRequest | undefined): RouteMatch {
   else match.prefix = uri?.prefix ?? '/';
   if (m?.ignoreUriCase) match.case_sensitive = { value: false };
   const headers: HeaderMatcher[] = [];
-  addHeaderMatchers(headers, m?.headers, false);
-  addHeaderMatchers(headers, m?.withoutHeaders, true);
+  const metadata: MetadataMatcher[] = [];
+  addHeaderMatchers(headers, m?.headers, false, metadata);
+  addHeaderMatchers(headers, m?.withoutHeaders, true, metadata);
+  if (metadata.length > 0) match.dynamic_metadata = metadata;
   if (m?.method) headers.push({ name: ':method', string_match: stringMatcher(m.method)! });
   if (m?.authority) headers.push({ name: ':authority', string_match: stringMatcher(m.authority)! });
   if (m?.scheme) headers.push({ name: ':scheme', string_match: stringMatcher(m.scheme)! });

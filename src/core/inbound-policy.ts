@@ -9,8 +9,9 @@
  * to the next snapshot when its configuration did not change, so a config
  * push does not hand every client a fresh bucket.
  *
- * Built in: `envoy.filters.http.local_ratelimit` (by name) and Envoy's RBAC
- * filter (by its typed_config type, core/rbac-filter). Other filters plug in
+ * Built in: `envoy.filters.http.local_ratelimit` (by name), Envoy's RBAC
+ * filter and its jwt_authn filter (by their typed_config types, core/rbac-filter,
+ * core/jwt-authn; jwt_authn writes the dynamic metadata RBAC reads). Other filters plug in
  * through {@link InboundFilterFactory} by Envoy filter name, or per snapshot
  * through the `authorization` option. Protocol-neutral: no http, undici or grpc here.
  */
@@ -20,6 +21,7 @@ import { INBOUND_ROUTE_NAME, type InboundHttpConnectionManager, LOCAL_RATELIMIT_
 import { InboundListeners, type InboundPort, inboundListenersOf } from './inbound-listener.js';
 import { RBAC_TYPE_URL } from './rbac.js';
 import { rbacFilterFactory } from './rbac-filter.js';
+import { JWT_AUTHN_TYPE_URL, type JwksSource, jwtAuthnFilterFactory } from './jwt-authn.js';
 import { MeshConfigError } from '../errors.js';
 import { validateInboundPath } from './inbound-path.js';
 import { defaultRandom, type RandomSource } from './random.js';
@@ -47,6 +49,13 @@ export interface InboundRequestView {
   setRequestHeader(name: string, value: string): void;
   /** Adds a header to the response the app will send (e.g. `x-ratelimit-remaining`). */
   addResponseHeader(name: string, value: string): void;
+  /** The request target with its query string (jwt_authn's from_params); `path` when absent. */
+  readonly url?: string;
+  /** Removes a request header before the app sees it (jwt_authn without `forward`). */
+  removeRequestHeader?(name: string): void;
+  /** Envoy's dynamic metadata of this request by filter namespace (jwt_authn writes, RBAC metadata matchers read). */
+  metadata?(filter: string): Record<string, unknown> | undefined;
+  setMetadata?(filter: string, value: Record<string, unknown>): void;
   /** Called when an RBAC LOG policy (Istio AUDIT) or a shadow (dry-run) policy matches; optional. */
   rbacLog?(event: { readonly policy: string; readonly action: 'ALLOW' | 'DENY' | 'LOG'; readonly shadow: boolean }): void;
 }
@@ -85,6 +94,8 @@ export interface InboundFilterContext {
   readonly resource: string;
   readonly now: () => number;
   readonly random: RandomSource;
+  /** Remote JWKS keys for jwt_authn filters (the mesh's cache); undefined when validating only. */
+  readonly jwks?: JwksSource;
   /** State kept from the previous snapshot under `key` (same filter, same config), else `make()`. */
   keep<T>(key: string, make: () => T): T;
 }
@@ -102,6 +113,8 @@ export interface InboundPolicyOptions {
   /** Clock for token buckets in ms (default Date.now); tests inject one. */
   now?: () => number;
   random?: RandomSource;
+  /** Where jwt_authn filters get remote JWKS keys (security/jwks.ts); without it a remote_jwks provider fails every token. */
+  jwks?: JwksSource;
   /** Factories by Envoy filter name, in addition to (or replacing) the built-in local rate limit. */
   factories?: Readonly<Record<string, InboundFilterFactory>>;
   /**
@@ -191,7 +204,7 @@ export class InboundPolicyCompiler {
         this.currentSnapshot = snapshot;
       }
       const authz = this.options.authorization?.(snapshot);
-      policy = compile(served, this.factories, authz, this.now, this.random, this.previous, this.current);
+      policy = compile(served, this.factories, authz, this.now, this.random, this.previous, this.current, this.options.jwks);
       byChain.set(hcm, policy);
     }
     return policy;
@@ -223,6 +236,7 @@ export function validateInboundPolicy(resources: EnvoyResources, factories?: Rea
 /** Factories by the typed_config's type: istiod names its RBAC filters freely (`envoy.filters.http.rbac.DENY`). */
 const factoriesByType: Readonly<Record<string, InboundFilterFactory>> = {
   [RBAC_TYPE_URL]: rbacFilterFactory,
+  [JWT_AUTHN_TYPE_URL]: jwtAuthnFilterFactory,
 };
 
 function compile(
@@ -233,6 +247,7 @@ function compile(
   random: RandomSource,
   previous: Map<string, unknown>,
   next: Map<string, unknown>,
+  jwks?: JwksSource,
 ): InboundPolicy {
   const filters: InboundFilter[] = [];
   if (authz !== undefined) filters.push(authz);
@@ -262,6 +277,7 @@ function compile(
       resource: `${listener}/http_filters[${i}]`,
       now,
       random,
+      ...(jwks !== undefined && { jwks }),
       keep<T>(key: string, make: () => T): T {
         // Two identical filters in one chain are still two buckets: the occurrence is part of the key.
         const k = `${configKey}\u0000${occurrence}\u0000${key}`;

@@ -49,6 +49,14 @@ class RbacRequestAdapter implements RbacRequest {
   }
 
   get path(): string { return this.view!.path; }
+
+  dynamicMetadata(filter: string, path: readonly string[]): unknown {
+    let value: unknown = this.view!.metadata?.(filter);
+    for (let i = 0; i < path.length && value !== undefined; i++) {
+      value = typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>)[path[i]!] : undefined;
+    }
+    return value;
+  }
   get sourcePrincipal(): string | undefined { return this.view!.sourcePrincipal; }
   get sourceIp(): string | undefined { return this.view!.sourceIp; }
   get remoteIp(): string | undefined { return this.view!.remoteIp; }

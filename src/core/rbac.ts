@@ -14,9 +14,9 @@
  * {@link RbacRequest}.
  */
 import { BlockList, isIP } from 'node:net';
-import type { HeaderMatcher, StringMatcher } from '../config/envoy.js';
+import type { HeaderMatcher, MetadataMatcher, StringMatcher, ValueMatcher } from '../config/envoy.js';
 import { MeshConfigError } from '../errors.js';
-import { compileHeader, compileStringMatcher, headersMatch, type StringTest } from './router.js';
+import { compileHeader, compileMetadataMatcher, compileStringMatcher, headersMatch, type StringTest } from './router.js';
 
 /** The Envoy type URL of the RBAC HTTP filter config. */
 export const RBAC_TYPE_URL = 'type.googleapis.com/envoy.extensions.filters.http.rbac.v3.RBAC';
@@ -26,8 +26,7 @@ export const RBAC_PER_ROUTE_TYPE_URL = 'type.googleapis.com/envoy.extensions.fil
 /** Envoy `config.core.v3.CidrRange` (prefix_len is a UInt32Value on the wire). */
 export interface CidrRange { address_prefix: string; prefix_len?: { value: number } | number }
 
-/** Envoy `type.matcher.v3.MetadataMatcher` (only string values, as Istio emits for JWT claims). */
-export interface MetadataMatcher { filter: string; path: Array<{ key: string }>; value: { string_match?: StringMatcher; present_match?: boolean }; invert?: boolean }
+export type { MetadataMatcher, ValueMatcher };
 
 /** Envoy `config.rbac.v3.Permission`. */
 export interface RbacPermission {
@@ -82,8 +81,8 @@ export interface RbacRequest {
   readonly destinationPort?: number | undefined;
   /** TLS SNI (requested_server_name). */
   readonly requestedServerName?: string | undefined;
-  /** Dynamic metadata (`filter` namespace, key path); meshlet sets none yet, so metadata matchers see undefined. */
-  metadata?(filter: string, path: readonly string[]): unknown;
+  /** Dynamic metadata (`filter` namespace, key path): jwt_authn's verified payload under `envoy.filters.http.jwt_authn`. */
+  dynamicMetadata?(filter: string, path: readonly string[]): unknown;
 }
 
 type Test = (r: RbacRequest) => boolean;
@@ -220,17 +219,7 @@ class RbacCompiler {
   }
 
   metadata(m: MetadataMatcher, path: string): Test {
-    if (typeof m?.filter !== 'string' || !Array.isArray(m.path)) this.fail(path, 'needs filter and path');
-    const keys = m.path.map((s) => s.key);
-    const value = m.value ?? {};
-    const test = value.string_match ? this.string(value.string_match, `${path}.value.string_match`) : undefined;
-    if (test === undefined && value.present_match === undefined) this.fail(`${path}.value`, 'only string_match and present_match metadata values are supported');
-    const invert = m.invert === true;
-    return (r) => {
-      const v = r.metadata?.(m.filter, keys);
-      const hit = test === undefined ? v !== undefined : typeof v === 'string' && test(v);
-      return hit !== invert;
-    };
+    return this.guard(() => compileMetadataMatcher(m, path));
   }
 
   cidr(c: CidrRange, path: string): (ip: string | undefined) => boolean {

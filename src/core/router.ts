@@ -3,7 +3,7 @@
  * pre-built matchers, evaluated in order (first match wins) with no parsing
  * or allocation beyond what a header lookup needs.
  */
-import type { HeaderMatcher, QueryParameterMatcher, RouteMatch, StringMatcher } from '../config/envoy.js';
+import type { HeaderMatcher, MetadataMatcher, QueryParameterMatcher, RouteMatch, StringMatcher, ValueMatcher } from '../config/envoy.js';
 import { compileFullMatch, type RegexTest } from './regex.js';
 
 /** What the router needs to know about a request. Header names are lower-case. */
@@ -14,6 +14,8 @@ export interface RequestView {
   /** the raw query string without `?`, or '' */
   query: string;
   header(name: string): string | undefined;
+  /** Dynamic metadata (jwt_authn's payload at the gateway); route metadata matchers see undefined without it. */
+  dynamicMetadata?(filter: string, path: readonly string[]): unknown;
 }
 
 export type StringTest = (value: string) => boolean;
@@ -38,6 +40,13 @@ export interface CompiledMatch {
   caseSensitive: boolean;
   headers: CompiledHeaderMatch[];
   query: Array<{ name: string; test: StringTest | undefined }>;
+  /** dynamic_metadata matchers (VirtualService `@request.auth.claims` at a gateway). */
+  metadata: Array<(source: MetadataSource) => boolean>;
+}
+
+/** Whatever answers dynamic metadata lookups (a RequestView, an RBAC request). */
+export interface MetadataSource {
+  dynamicMetadata?(filter: string, path: readonly string[]): unknown;
 }
 
 /**
@@ -106,6 +115,42 @@ export function regexAt(pattern: string, path: string): RegexTest {
   }
 }
 
+/**
+ * Compiles an Envoy ValueMatcher over a metadata value (JSON as jwt_authn writes it): a missing
+ * value matches nothing but present_match false; `path` names it in errors (`path: reason`).
+ */
+export function compileValueMatcher(v: ValueMatcher, path: string): (value: unknown) => boolean {
+  if (v.string_match) {
+    const test = compileStringMatcher(v.string_match, `${path}.string_match`);
+    return (x) => typeof x === 'string' && test(x);
+  }
+  if (v.present_match !== undefined) {
+    const want = v.present_match === true;
+    return (x) => (x !== undefined && x !== null) === want;
+  }
+  if (v.bool_match !== undefined) return (x) => x === v.bool_match;
+  if (v.list_match) {
+    if (!v.list_match.one_of) throw new Error(`${path}.list_match: needs one_of`);
+    const one = compileValueMatcher(v.list_match.one_of, `${path}.list_match.one_of`);
+    return (x) => Array.isArray(x) && x.some(one);
+  }
+  if (v.or_match) {
+    const list = (v.or_match.value_matchers ?? []).map((c, i) => compileValueMatcher(c, `${path}.or_match.value_matchers[${i}]`));
+    if (list.length === 0) throw new Error(`${path}.or_match.value_matchers: must list matchers`);
+    return (x) => list.some((t) => t(x));
+  }
+  throw new Error(`${path}: only string_match, present_match, bool_match, list_match and or_match metadata values are supported`);
+}
+
+/** Compiles an Envoy MetadataMatcher against a metadata lookup; throws `path: reason`. */
+export function compileMetadataMatcher(m: MetadataMatcher, path: string): (source: MetadataSource) => boolean {
+  if (typeof m?.filter !== 'string' || !Array.isArray(m.path)) throw new Error(`${path}: needs filter and path`);
+  const keys = m.path.map((s) => s.key);
+  const test = compileValueMatcher(m.value ?? {}, `${path}.value`);
+  const invert = m.invert === true;
+  return (source) => test(source.dynamicMetadata?.(m.filter, keys)) !== invert;
+}
+
 /** Compiles an Envoy RouteMatch; `path` names it in errors. */
 export function compileMatch(m: RouteMatch, path = 'match'): CompiledMatch {
   const kind = m.path !== undefined ? 'path' : m.safe_regex ? 'regex' : m.path_separated_prefix !== undefined ? 'separated' : 'prefix';
@@ -119,6 +164,7 @@ export function compileMatch(m: RouteMatch, path = 'match'): CompiledMatch {
     caseSensitive,
     headers: (m.headers ?? []).map((h, i) => compileHeader(h, `${path}.headers[${i}]`)),
     query: (m.query_parameters ?? []).map((q, i) => compileQuery(q, `${path}.query_parameters[${i}]`)),
+    metadata: (m.dynamic_metadata ?? []).map((d, i) => compileMetadataMatcher(d, `${path}.dynamic_metadata[${i}]`)),
   };
 }
 
@@ -148,6 +194,7 @@ export function matches(m: CompiledMatch, req: RequestView): boolean {
     const value = queryParam(req.query, q.name);
     if (value === undefined || (q.test !== undefined && !q.test(value))) return false;
   }
+  for (let i = 0; i < m.metadata.length; i++) if (!m.metadata[i]!(req)) return false;
   return true;
 }
 

@@ -18,6 +18,7 @@ import type { CompiledVirtualHost, RouteTable, Snapshot } from '../core/snapshot
 import { createMesh, type Mesh, type MeshOptions, type WorkloadOptions } from '../mesh.js';
 import { ResponseWriter, writeLocalReply } from '../http/response-writer.js';
 import { dispatchOptions, parseAuthority } from './forward.js';
+import { dynamicMetadataOf } from '../security/inbound-authz.js';
 import { gatewayListeners, httpsOptions, listenerCertificates, routeTables } from './listeners.js';
 import { compileEdgePolicy, type EdgePolicy, type GatewayEdgeOptions } from './sanitize.js';
 import { applyIdleTimeout, DEFAULT_SERVER_TIMEOUTS, handshakeTimeout, httpServerOptions, resolveServerTimeouts, type ServerTimeouts } from '../security/server-timeouts.js';
@@ -185,7 +186,9 @@ class GatewayServer implements Gateway {
     const writer = new ResponseWriter(res, this.closeConnection);
     // The gateway is where a trace starts (or joins the client's): outbound spans parent on this context.
     const context = this.mesh.telemetry.propagator.extract(req.headers);
-    this.mesh.context.run(context, () => this.mesh.dispatcher.dispatchToVirtualHost(snapshot, vhost, opts, writer, authority, undefined, req.socket.remoteAddress));
+    // jwt_authn's payload (authorizeHttp ran it): VirtualService `@request.auth.claims` matches read it.
+    const metadata = dynamicMetadataOf(req);
+    this.mesh.context.run(context, () => this.mesh.dispatcher.dispatchToVirtualHost(snapshot, vhost, opts, writer, authority, undefined, req.socket.remoteAddress, metadata));
   }
 
   private readonly requestDone = (): void => {

@@ -149,10 +149,10 @@ export class MeshDispatcher extends Dispatcher implements ExchangeContext {
    * Routes a request on a given virtual host (the gateway looks its virtual
    * host up in its own route table, then hands over here).
    */
-  dispatchToVirtualHost(snapshot: Snapshot, vhost: CompiledVirtualHost, opts: Dispatcher.DispatchOptions, handler: LegacyHandler, authority: string, server: { host: string; port: number; servername?: string | undefined } = this.originInfo(`http://${authority}`), downstream?: string): boolean {
+  dispatchToVirtualHost(snapshot: Snapshot, vhost: CompiledVirtualHost, opts: Dispatcher.DispatchOptions, handler: LegacyHandler, authority: string, server: { host: string; port: number; servername?: string | undefined } = this.originInfo(`http://${authority}`), downstream?: string, metadata?: DynamicMetadata): boolean {
     const fullPath = opts.path;
     const q = fullPath.indexOf('?');
-    const view = new DispatchView(opts.method, q === -1 ? fullPath : fullPath.slice(0, q), q === -1 ? '' : fullPath.slice(q + 1), opts.headers as RawHeaders);
+    const view = new DispatchView(opts.method, q === -1 ? fullPath : fullPath.slice(0, q), q === -1 ? '' : fullPath.slice(q + 1), opts.headers as RawHeaders, metadata);
     const route = selectRoute(vhost, view);
     if (!route) return this.reply(handler, 'NR', 404, 'route not found');
     if (route.kind === 'direct') {
@@ -210,9 +210,18 @@ export class MeshDispatcher extends Dispatcher implements ExchangeContext {
 
 /** The request as the router sees it; headers are read lazily. */
 class DispatchView implements RequestView {
-  constructor(readonly method: string, readonly path: string, readonly query: string, private readonly headers: RawHeaders) {}
+  constructor(readonly method: string, readonly path: string, readonly query: string, private readonly headers: RawHeaders, private readonly metadata?: DynamicMetadata) {}
   header(name: string): string | undefined {
     return getHeader(this.headers, name);
   }
+
+  dynamicMetadata(filter: string, path: readonly string[]): unknown {
+    let value: unknown = this.metadata?.[filter];
+    for (let i = 0; i < path.length && value !== undefined; i++) value = typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>)[path[i]!] : undefined;
+    return value;
+  }
 }
+
+/** A request's dynamic metadata by filter namespace (the gateway's jwt_authn payload, for route matching). */
+export type DynamicMetadata = Readonly<Record<string, Readonly<Record<string, unknown>>>>;
 

@@ -275,6 +275,28 @@ export class InboundExchange implements InboundRequestView {
     this.req.headers[name] = value;
   }
 
+  get url(): string {
+    return this.req.url ?? '/';
+  }
+
+  /** jwt_authn without `forward`: the app never sees the token (both of Node's header views). */
+  removeRequestHeader(name: string): void {
+    delete this.req.headers[name];
+    const raw = this.req.rawHeaders;
+    for (let i = raw.length - 2; i >= 0; i -= 2) if (raw[i]!.toLowerCase() === name) raw.splice(i, 2);
+  }
+
+  /** Dynamic metadata by filter (jwt_authn's payload, read by the RBAC filters after it). */
+  private dynamic: Record<string, Record<string, unknown>> | undefined;
+
+  metadata(filter: string): Record<string, unknown> | undefined {
+    return this.dynamic?.[filter];
+  }
+
+  setMetadata(filter: string, value: Record<string, unknown>): void {
+    this.dynamic = { ...this.dynamic, [filter]: value };
+  }
+
   /** An AUDIT (RBAC LOG) or dry-run policy matched: a span event, as Envoy leaves a hint for its access log. */
   rbacLog(event: { readonly policy: string; readonly action: string; readonly shadow: boolean }): void {
     const span = this.call.span;

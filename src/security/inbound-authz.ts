@@ -18,6 +18,8 @@ import { peerIdentity } from './tls.js';
 export { RBAC_ACCESS_DENIED, RBAC_FLAG, rbacDeniedReply };
 /** gRPC status PERMISSION_DENIED. */
 export const GRPC_PERMISSION_DENIED = 7;
+/** gRPC status UNAUTHENTICATED (a JWT that fails verification). */
+export const GRPC_UNAUTHENTICATED = 16;
 /** The Envoy filter name istiod gives its ALLOW RBAC filter. */
 export const RBAC_FILTER = 'envoy.filters.http.rbac';
 
@@ -44,9 +46,34 @@ function authorize(policy: InboundPolicy, view: InboundRequestView): InboundLoca
   return undefined;
 }
 
+/** Dynamic metadata the inbound filters wrote for a node request (the gateway's routes match JWT claims on it). */
+const requestMetadata = new WeakMap<IncomingMessage, Record<string, Record<string, unknown>>>();
+
+/** Every filter's dynamic metadata for a request authorized by {@link MeshAuthorization.authorizeHttp}. */
+export function dynamicMetadataOf(req: IncomingMessage): Readonly<Record<string, Readonly<Record<string, unknown>>>> | undefined {
+  return requestMetadata.get(req);
+}
+
+/** The dynamic metadata of `filter` for a request authorized by {@link MeshAuthorization.authorizeHttp}. */
+export function metadataOf(req: IncomingMessage, filter: string): Record<string, unknown> | undefined {
+  return requestMetadata.get(req)?.[filter];
+}
+
+/** Sets (or, without a value, removes) a header in both of Node's views: the gateway forwards rawHeaders. */
+function replaceHeader(req: IncomingMessage, name: string, value: string | undefined): void {
+  const raw = req.rawHeaders;
+  for (let i = raw.length - 2; i >= 0; i -= 2) if (raw[i]!.toLowerCase() === name) raw.splice(i, 2);
+  if (value === undefined) delete req.headers[name];
+  else {
+    raw.push(name, value);
+    req.headers[name] = value;
+  }
+}
+
 /** A node request as an InboundRequestView, re-pointed per request (evaluation is synchronous). */
 class NodeRequestView implements InboundRequestView {
   req: IncomingMessage | undefined;
+  get url(): string { return this.req!.url ?? '/'; }
 
   get method(): string { return this.req!.method ?? 'GET'; }
   get path(): string {
@@ -69,7 +96,15 @@ class NodeRequestView implements InboundRequestView {
     return typeof name === 'string' ? name : undefined;
   }
 
-  setRequestHeader(): void {}
+  metadata(filter: string): Record<string, unknown> | undefined { return metadataOf(this.req!, filter); }
+  setMetadata(filter: string, value: Record<string, unknown>): void {
+    const req = this.req!;
+    requestMetadata.set(req, { ...requestMetadata.get(req), [filter]: value });
+  }
+
+  // jwt_authn's header changes reach what the mesh server's handler and the gateway's upstream see.
+  setRequestHeader(name: string, value: string): void { replaceHeader(this.req!, name, value); }
+  removeRequestHeader(name: string): void { replaceHeader(this.req!, name, undefined); }
   addResponseHeader(): void {}
 }
 
@@ -93,6 +128,12 @@ class GrpcCallView implements InboundRequestView {
   get destinationIp(): string | undefined { return this.call!.localAddress; }
   get destinationPort(): number | undefined { return this.call!.port; }
 
+  /** Per call: jwt_authn's payload for the RBAC filters after it. */
+  dynamic: Record<string, Record<string, unknown>> | undefined;
+  metadata(filter: string): Record<string, unknown> | undefined { return this.dynamic?.[filter]; }
+  setMetadata(filter: string, value: Record<string, unknown>): void { this.dynamic = { ...this.dynamic, [filter]: value }; }
+
+  // The handler reads grpc-js's own Metadata: header changes (token removal, claim headers) do not reach it.
   setRequestHeader(): void {}
   addResponseHeader(): void {}
 }
@@ -133,9 +174,13 @@ export class MeshAuthorization {
     v.call = call;
     try {
       const denied = authorize(policy, v);
-      return denied === undefined ? undefined : { code: GRPC_PERMISSION_DENIED, details: RBAC_ACCESS_DENIED, policy: denied.source };
+      if (denied === undefined) return undefined;
+      // Envoy's gRPC mapping of a local reply: 401 UNAUTHENTICATED (jwt_authn), 403 PERMISSION_DENIED.
+      if (denied.status === 401) return { code: GRPC_UNAUTHENTICATED, details: denied.body, policy: denied.source };
+      return { code: GRPC_PERMISSION_DENIED, details: denied.flags === RBAC_FLAG ? RBAC_ACCESS_DENIED : denied.body, policy: denied.source };
     } finally {
       v.call = undefined;
+      v.dynamic = undefined;
     }
   }
 }

@@ -6,6 +6,7 @@
  * (filter chains, RBAC filters; {@link InboundSecuritySource}), whatever sent them. `Mesh` delegates
  * its identity methods here.
  */
+import { JwksCache } from './jwks.js';
 import { readFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -126,6 +127,8 @@ export class MeshSecurity {
   resources: readonly unknown[] = [];
   /** AuthorizationPolicy enforcement (the snapshot's RBAC filters) for adapters outside the HTTP chain. */
   readonly authorization: MeshAuthorization;
+  /** Remote JWKS keys of the inbound jwt_authn filters (RequestAuthentication jwksUri). */
+  readonly jwks = new JwksCache();
   readonly trustDomain: string;
   private readonly inbound: InboundSecuritySource;
 
@@ -251,6 +254,7 @@ export class MeshSecurity {
 
   /** Stops rotation / certificate watching. */
   async close(): Promise<void> {
+    this.jwks.close();
     await this.identity?.close();
   }
 }

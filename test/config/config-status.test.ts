@@ -97,11 +97,28 @@ test('an AuthorizationPolicy the compiler refuses is rejected at admission, not 
   const docs = parseYaml(`apiVersion: security.istio.io/v1
 kind: AuthorizationPolicy
 metadata: { name: jwt, namespace: shop }
-spec: { rules: [{ from: [{ source: { requestPrincipals: ["*"] } }] }] }
+spec: { rules: [{ when: [{ key: request.auth.claims, values: ["x"] }] }] }
 `, 'authz.yaml');
   const { statuses } = admitResources(docs, 'control-plane');
   assert.equal(statuses[0]!.status, 'rejected');
-  assert.equal(statuses[0]!.warnings[0]!.path, 'spec.rules[0].from[0].source.requestPrincipals');
+  assert.equal(statuses[0]!.warnings[0]!.path, 'spec.rules[0].when[0].key');
+});
+
+test('a RequestAuthentication istiod would reject is rejected at admission with the field path', () => {
+  const docs = parseYaml(`apiVersion: security.istio.io/v1
+kind: RequestAuthentication
+metadata: { name: jwt, namespace: shop }
+spec: { jwtRules: [{ issuer: "https://example.com", jwks: "not json" }] }
+---
+apiVersion: security.istio.io/v1
+kind: RequestAuthentication
+metadata: { name: ok, namespace: shop }
+spec: { jwtRules: [{ issuer: "https://example.com", jwksUri: "https://example.com/jwks.json" }] }
+`, 'authn.yaml');
+  const { statuses } = admitResources(docs, 'control-plane');
+  assert.equal(statuses[0]!.status, 'rejected');
+  assert.equal(statuses[0]!.warnings[0]!.path, 'spec.jwtRules[0].jwks');
+  assert.equal(statuses[1]!.status, 'applied');
 });
 
 test('translateIsolated leaves out the one resource that fails to translate and keeps the rest', () => {

@@ -232,7 +232,8 @@ test('invalid policies fail with the resource and field path', () => {
     ['spec: { rules: [ { to: [ { operation: { ports: ["http"] } } ] } ] }', 'spec.rules[0].to[0].operation.ports[0]', /port/],
     ['spec: { rules: [ { from: [ { source: { ipBlocks: ["10.0.0.0/40"] } } ] } ] }', 'spec.rules[0].from[0].source.ipBlocks[0]', /prefix/],
     ['spec: { rules: [ { from: [ {} ] } ] }', 'spec.rules[0].from[0].source', /must be set/],
-    ['spec: { rules: [ { when: [ { key: "request.auth.claims[iss]", values: [x] } ] } ] }', 'spec.rules[0].when[0].key', /not a supported condition/],
+    ['spec: { rules: [ { when: [ { key: "request.auth.claims", values: [x] } ] } ] }', 'spec.rules[0].when[0].key', /claim in brackets/],
+    ['spec: { rules: [ { when: [ { key: "request.auth.issuer", values: [x] } ] } ] }', 'spec.rules[0].when[0].key', /not a supported condition/],
     ['spec: { rules: [ { when: [ { key: source.ip } ] } ] }', 'spec.rules[0].when[0]', /values or notValues/],
     ['spec: { rules: [ { from: [ { source: { principal: [x] } } ] } ] }', 'spec.rules[0].from[0].source.principal', /unknown field/],
   ];
