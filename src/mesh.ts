@@ -24,11 +24,13 @@ export type { ClusterStatus } from './core/cluster-status.js';
 import type { MeshOptions } from './mesh-options.js';
 export type { MeshOptions, WorkloadOptions } from './mesh-options.js';
 import { compileSnapshot, compileSnapshotSliced, emptySnapshot, type Snapshot } from './core/snapshot.js';
-import { SerialQueue } from './core/slices.js';
+import { nextTurn, SerialQueue } from './core/slices.js';
 import { MeshDispatcher } from './http/dispatcher.js';
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type { Context } from '@opentelemetry/api';
 import type { MeshTelemetry } from './telemetry/telemetry.js';
+
+type AccessLogs = ReturnType<MeshTelemetry['compileAccessLogs']>;
 import { telemetryPolicyFor } from './telemetry/telemetry-policy.js';
 import { createAdminServer, DEFAULT_ADMIN_PORT, type AdminServer } from './telemetry/admin.js';
 import { createMeshGrpc, type MeshGrpc } from './grpc/index.js';
@@ -178,6 +180,7 @@ export class Mesh {
     await this.installs.run(async () => {
       const admitted = admitResources(docs, 'embedded');
       if (admitted.errors.length > 0) throw admitted.errors[0]; // atomic: an explicit apply never half-applies (DESIGN.md §3)
+      await nextTurn(); // between the stages of a large apply (admission, translation, sliced compile)
       const resources = admitted.resources;
       const telemetry = telemetryPolicyFor(resources, this.proxy);
       const meshConfig = meshConfigFromDocuments(docs) ?? this.meshConfig;
@@ -185,7 +188,9 @@ export class Mesh {
       // A Sidecar's outboundTrafficPolicy overrides the mesh's for the workloads it selects, as in Istio.
       const outbound = sidecarFor(resources, this.proxy)?.outboundTrafficPolicy ?? this.defaultOutboundTrafficPolicy;
       const proxy = { ...this.proxy, ...(normalization !== undefined && { pathNormalization: normalization }), accessLog: meshConfig };
-      if (!(await this.installEnvoy(translate(resources, proxy), `embedded-${++this.generation}`))) return;
+      const envoy = translate(resources, proxy);
+      await nextTurn();
+      if (!(await this.installEnvoy(envoy, `embedded-${++this.generation}`))) return;
       this.outboundTrafficPolicy = outbound;
       this.security.install(resources);
       this.telemetry.applyPolicy(telemetry);
@@ -244,12 +249,12 @@ export class Mesh {
     return true;
   }
 
-  private checkEnvoy(resources: EnvoyResources): ReturnType<MeshTelemetry['compileAccessLogs']> {
+  private checkEnvoy(resources: EnvoyResources): AccessLogs {
     validateInboundPolicy(resources);
     return this.telemetry.compileAccessLogs(resources.listeners);
   }
 
-  private swap(next: Snapshot, accessLogs: ReturnType<MeshTelemetry['compileAccessLogs']>): void {
+  private swap(next: Snapshot, accessLogs: AccessLogs): void {
     const previous = this.current;
     this.current = next;
     this.telemetry.installAccessLogs(accessLogs);

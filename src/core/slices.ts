@@ -42,6 +42,11 @@ export function runNow<T>(work: Sliced<T>): T {
 /** Observes slicing (tests, diagnostics): called after each slice, before the event loop's turn. */
 export type SliceObserver = (slice: number) => void;
 
+/** Resolves on the next turn of the event loop (after pending I/O and timers). */
+export function nextTurn(): Promise<void> {
+  return new Promise<void>((resolve) => setImmediate(resolve));
+}
+
 /**
  * Runs a sliced computation, giving the event loop a turn (`setImmediate`:
  * I/O and timers run first) between slices.
@@ -52,7 +57,7 @@ export async function runSliced<T>(work: Sliced<T>, onSlice?: SliceObserver): Pr
     const step = work.next();
     if (step.done) return step.value;
     onSlice?.(++slice);
-    await new Promise<void>((resolve) => setImmediate(resolve));
+    await nextTurn();
   }
 }
 
