@@ -48,7 +48,7 @@ async function measure(work: () => Promise<unknown>): Promise<{ maxBlockMs: numb
 /** N endpoints in one locality; `weight` lets a push change every one of them. */
 export function assignment(n: number, weight = 1): ClusterLoadAssignment {
   const lb_endpoints = [];
-  const labels = { fields: { labels: { struct_value: { fields: { app: { string_value: 'calculate' }, version: { string_value: 'v1' } } } } } };
+  const labels = { fields: { labels: { structValue: { fields: { app: { stringValue: 'calculate' }, version: { stringValue: 'v1' } } } } } };
   for (let i = 0; i < n; i++) {
     lb_endpoints.push({
       endpoint: { address: { socket_address: { address: `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`, port_value: 9000 } } },

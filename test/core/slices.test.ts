@@ -88,12 +88,21 @@ describe('only changed clusters are recompiled', () => {
   });
 });
 
+/** Endpoints as they travel on the wire: labels in the `istio` filter metadata Struct (protobufjs' common Struct type: camelCase). */
+function wireEndpoints(n: number, port: number): LbEndpoint[] {
+  return Array.from({ length: n }, (_, i) => ({
+    endpoint: { address: { socket_address: { address: `10.0.${i >> 8}.${i & 255}`, port_value: port } } },
+    load_balancing_weight: { value: 1 + (i % 3) },
+    metadata: { filter_metadata: { istio: { fields: { labels: { structValue: { fields: { version: { stringValue: i % 2 ? 'v1' : 'v2' } } } } } } } },
+  }) as unknown as LbEndpoint);
+}
+
 describe('sliced EDS decode', () => {
   const cla: ClusterLoadAssignment = {
     cluster_name: 'outbound|9000||big.default.svc.cluster.local',
     endpoints: [
-      { locality: { region: 'r1', zone: 'z1' }, load_balancing_weight: { value: 3 }, priority: 0, lb_endpoints: endpoints(1_500) },
-      { locality: { region: 'r2' }, priority: 1, lb_endpoints: endpoints(700, 9001) },
+      { locality: { region: 'r1', zone: 'z1' }, load_balancing_weight: { value: 3 }, priority: 0, lb_endpoints: wireEndpoints(1_500, 9000) },
+      { locality: { region: 'r2' }, priority: 1, lb_endpoints: wireEndpoints(700, 9001) },
       { locality: { region: 'r3' } },
     ],
     policy: { overprovisioning_factor: { value: 150 } },
@@ -107,6 +116,10 @@ describe('sliced EDS decode', () => {
     while (!step.done) { yields++; step = work.next(); }
     assert.deepEqual(step.value, decodeAny(any));
     assert.equal(yields, Math.floor(2_200 / 250));
+    // Endpoints with the same labels share one decoded metadata object (the compile converts it once).
+    const lbes = (step.value as unknown as ClusterLoadAssignment).endpoints.flatMap((l) => l.lb_endpoints ?? []);
+    assert.equal(new Set(lbes.map((e) => e.metadata)).size, 2);
+    assert.equal(compileSnapshot(resources([], [edsCluster(cla.cluster_name)], [step.value as unknown as ClusterLoadAssignment]), 'v').clusters.get(cla.cluster_name)!.hosts[1]!.labels.version, 'v1');
     assert.equal(peekName(any.value), cla.cluster_name);
   });
 
