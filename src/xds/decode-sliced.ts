@@ -15,13 +15,11 @@
  */
 import protobuf from 'protobufjs';
 import { envoyRoot, protoObjectOptions } from './protos.js';
-import { runNow, type SliceBudget, type Sliced } from '../core/slices.js';
+import type { SliceBudget, Sliced } from '../core/slices.js';
 
 const LENGTH_DELIMITED = 2;
 /** ClusterLoadAssignment.endpoints and LocalityLbEndpoints.lb_endpoints */
 const ENDPOINTS_FIELD = 2;
-/** LbEndpoint.metadata */
-const METADATA_FIELD = 3;
 
 /** Field 1 as a string, when it is one (the name of every xDS resource type). */
 export function peekName(bytes: Uint8Array): string | undefined {
@@ -41,8 +39,10 @@ export function peekName(bytes: Uint8Array): string | undefined {
 interface Types {
   assignment: protobuf.Type;
   locality: protobuf.Type;
-  lbEndpoint: protobuf.Type;
+  endpoint: protobuf.Type;
   metadata: protobuf.Type;
+  uint32: protobuf.Type;
+  healthStatus: Record<number, string>;
 }
 
 let types: Types | undefined;
@@ -50,11 +50,14 @@ let types: Types | undefined;
 function endpointTypes(): Types {
   if (types) return types;
   const root = envoyRoot();
+  const lbEndpoint = root.lookupType('envoy.config.endpoint.v3.LbEndpoint');
   types = {
     assignment: root.lookupType('envoy.config.endpoint.v3.ClusterLoadAssignment'),
     locality: root.lookupType('envoy.config.endpoint.v3.LocalityLbEndpoints'),
-    lbEndpoint: root.lookupType('envoy.config.endpoint.v3.LbEndpoint'),
+    endpoint: root.lookupType('envoy.config.endpoint.v3.Endpoint'),
     metadata: root.lookupType('envoy.config.core.v3.Metadata'),
+    uint32: root.lookupType('google.protobuf.UInt32Value'),
+    healthStatus: (lbEndpoint.fields.health_status!.resolvedType as protobuf.Enum).valuesById,
   };
   return types;
 }
@@ -67,8 +70,9 @@ export function* decodeAssignmentSliced(bytes: Uint8Array, budget: SliceBudget):
   const t = endpointTypes();
   const localities: Array<Record<string, unknown>> = [];
   const shared: SharedMetadata = new Map();
+  const buffer = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const rest = yield* splitField(bytes, ENDPOINTS_FIELD, function* (sub) {
-    localities.push(yield* decodeLocality(sub, t, budget, shared));
+    localities.push(yield* decodeLocality(sub, t, budget, shared, buffer, sub.byteOffset - bytes.byteOffset));
   });
   const assignment = t.assignment.toObject(t.assignment.decode(rest), protoObjectOptions);
   // As toObject with defaults off: an empty repeated field is absent.
@@ -84,10 +88,10 @@ export function* decodeAssignmentSliced(bytes: Uint8Array, budget: SliceBudget):
  */
 type SharedMetadata = Map<string, Record<string, unknown>>;
 
-function* decodeLocality(bytes: Uint8Array, t: Types, budget: SliceBudget, shared: SharedMetadata): Sliced<Record<string, unknown>> {
+function* decodeLocality(bytes: Uint8Array, t: Types, budget: SliceBudget, shared: SharedMetadata, buffer: Buffer, offset: number): Sliced<Record<string, unknown>> {
   const lbEndpoints: Array<Record<string, unknown>> = [];
   const rest = yield* splitField(bytes, ENDPOINTS_FIELD, function* (sub) {
-    lbEndpoints.push(decodeLbEndpoint(sub, t, shared));
+    lbEndpoints.push(decodeLbEndpoint(sub, t, shared, buffer, offset + (sub.byteOffset - bytes.byteOffset)));
     if (budget.spend()) yield;
   });
   const locality = t.locality.toObject(t.locality.decode(rest), protoObjectOptions);
@@ -95,17 +99,98 @@ function* decodeLocality(bytes: Uint8Array, t: Types, budget: SliceBudget, share
   return locality;
 }
 
-function decodeLbEndpoint(bytes: Uint8Array, t: Types, shared: SharedMetadata): Record<string, unknown> {
-  const metadata: Uint8Array[] = [];
-  const rest = runNow(splitField(bytes, METADATA_FIELD, function* (sub) { metadata.push(sub); }));
-  // Metadata repeated on the wire merges (protobuf rules): rare, decoded whole.
-  if (metadata.length !== 1) return t.lbEndpoint.toObject(t.lbEndpoint.decode(bytes), protoObjectOptions);
-  const lbEndpoint = t.lbEndpoint.toObject(t.lbEndpoint.decode(rest), protoObjectOptions);
-  const key = Buffer.from(metadata[0]!.buffer, metadata[0]!.byteOffset, metadata[0]!.byteLength).toString('latin1');
-  let decoded = shared.get(key);
-  if (!decoded) shared.set(key, (decoded = t.metadata.toObject(t.metadata.decode(metadata[0]!), protoObjectOptions)));
-  lbEndpoint.metadata = decoded;
-  return lbEndpoint;
+/**
+ * One LbEndpoint, field by field (endpoint = 1, health_status = 2,
+ * metadata = 3, load_balancing_weight = 4, endpoint_name = 5), as toObject
+ * renders it: the `host_identifier` oneof named, the enum as its name.
+ * `offset` is where `bytes` starts in `buffer` (the metadata's cache key).
+ */
+function decodeLbEndpoint(bytes: Uint8Array, t: Types, shared: SharedMetadata, buffer: Buffer, offset: number): Record<string, unknown> {
+  const r = protobuf.Reader.create(bytes);
+  const out: Record<string, unknown> = {};
+  while (r.pos < r.len) {
+    const tag = r.uint32();
+    switch (tag) {
+      case (1 << 3) | LENGTH_DELIMITED:
+        if (out.endpoint !== undefined) return wholeLbEndpoint(bytes);
+        out.endpoint = decodeEndpoint(r, r.uint32(), t);
+        out.host_identifier = 'endpoint';
+        break;
+      case (2 << 3) | 0: {
+        const value = r.int32();
+        out.health_status = t.healthStatus[value] ?? value;
+        break;
+      }
+      case (3 << 3) | LENGTH_DELIMITED: {
+        const length = r.uint32();
+        const start = r.pos;
+        if (start + length > r.len) throw new RangeError(`index out of range: ${start} + ${length} > ${r.len}`);
+        const key = buffer.toString('latin1', offset + start, offset + start + length);
+        // A message field repeated on the wire merges (protobuf rules): rare, decoded whole.
+        if (out.metadata !== undefined) return wholeLbEndpoint(bytes);
+        let metadata = shared.get(key);
+        if (!metadata) shared.set(key, (metadata = t.metadata.toObject(t.metadata.decode(r, length), protoObjectOptions)));
+        r.pos = start + length;
+        out.metadata = metadata;
+        break;
+      }
+      case (4 << 3) | LENGTH_DELIMITED:
+        if (out.load_balancing_weight !== undefined) return wholeLbEndpoint(bytes);
+        out.load_balancing_weight = t.uint32.toObject(t.uint32.decode(r, r.uint32()), protoObjectOptions);
+        break;
+      case (5 << 3) | LENGTH_DELIMITED:
+        out.endpoint_name = r.string();
+        out.host_identifier = 'endpoint_name';
+        break;
+      default:
+        // Anything else (a repeated sub-message that must merge, a field added later): the whole decode.
+        return wholeLbEndpoint(bytes);
+    }
+  }
+  return out;
+}
+
+/**
+ * The usual Endpoint — `address.socket_address { protocol?, address,
+ * port_value | named_port }` and nothing else — read directly (the objects
+ * toObject would give, a third of the allocations); any other shape goes
+ * through protobufjs.
+ */
+function decodeEndpoint(r: protobuf.Reader, length: number, t: Types): Record<string, unknown> {
+  const start = r.pos;
+  const end = start + length;
+  if (end > r.len) throw new RangeError(`index out of range: ${start} + ${length} > ${r.len}`);
+  const socket = simpleEndpoint(r, end);
+  if (socket) return { address: { socket_address: socket, address: 'socket_address' } };
+  r.pos = start;
+  return t.endpoint.toObject(t.endpoint.decode(r, length), protoObjectOptions);
+}
+
+/** Endpoint { address = 1: Address { socket_address = 1 } } only, else undefined. */
+function simpleEndpoint(r: protobuf.Reader, end: number): Record<string, unknown> | undefined {
+  if (r.pos >= end || r.uint32() !== ((1 << 3) | LENGTH_DELIMITED)) return undefined;
+  const addressEnd = r.uint32() + r.pos;
+  if (addressEnd !== end || r.pos >= addressEnd || r.uint32() !== ((1 << 3) | LENGTH_DELIMITED)) return undefined;
+  const socketEnd = r.uint32() + r.pos;
+  if (socketEnd !== end) return undefined;
+  const socket: Record<string, unknown> = {};
+  while (r.pos < socketEnd) {
+    const tag = r.uint32();
+    if (tag === ((2 << 3) | LENGTH_DELIMITED) && socket.address === undefined) socket.address = r.string();
+    else if (tag === ((3 << 3) | 0) && socket.port_specifier === undefined) {
+      socket.port_value = r.uint32();
+      socket.port_specifier = 'port_value';
+    } else if (tag === ((4 << 3) | LENGTH_DELIMITED) && socket.port_specifier === undefined) {
+      socket.named_port = r.string();
+      socket.port_specifier = 'named_port';
+    } else return undefined; // protocol, resolver_name, ipv4_compat, repeats: protobufjs decides
+  }
+  return socket;
+}
+
+function wholeLbEndpoint(bytes: Uint8Array): Record<string, unknown> {
+  const type = envoyRoot().lookupType('envoy.config.endpoint.v3.LbEndpoint');
+  return type.toObject(type.decode(bytes), protoObjectOptions);
 }
 
 /**
