@@ -23,11 +23,14 @@ import { clusterStatuses, type ClusterStatus } from './core/cluster-status.js';
 export type { ClusterStatus } from './core/cluster-status.js';
 import type { MeshOptions } from './mesh-options.js';
 export type { MeshOptions, WorkloadOptions } from './mesh-options.js';
-import { compileSnapshot, emptySnapshot, type Snapshot } from './core/snapshot.js';
+import { compileSnapshot, compileSnapshotSliced, emptySnapshot, type Snapshot } from './core/snapshot.js';
+import { nextTurn, SerialQueue } from './core/slices.js';
 import { MeshDispatcher } from './http/dispatcher.js';
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type { Context } from '@opentelemetry/api';
 import type { MeshTelemetry } from './telemetry/telemetry.js';
+
+type AccessLogs = ReturnType<MeshTelemetry['compileAccessLogs']>;
 import { telemetryPolicyFor } from './telemetry/telemetry-policy.js';
 import { createAdminServer, DEFAULT_ADMIN_PORT, type AdminServer } from './telemetry/admin.js';
 import { createMeshGrpc, type MeshGrpc } from './grpc/index.js';
@@ -69,6 +72,7 @@ export class Mesh {
   readonly context = new AsyncLocalStorage<Context>();
   private current: Snapshot = emptySnapshot;
   private generation = 0;
+  private readonly installs = new SerialQueue();
   private readonly closeTimeout: number;
   /** CLUSTER_ID: one value for node metadata, metadata exchange and the *_cluster labels. */
   readonly clusterId: string;
@@ -173,22 +177,27 @@ export class Mesh {
    */
   async apply(config: ConfigSource): Promise<void> {
     const docs = await loadDocuments(config);
-    const admitted = admitResources(docs, 'embedded');
-    if (admitted.errors.length > 0) throw admitted.errors[0]; // atomic: an explicit apply never half-applies (DESIGN.md §3)
-    const resources = admitted.resources;
-    const telemetry = telemetryPolicyFor(resources, this.proxy);
-    const meshConfig = meshConfigFromDocuments(docs) ?? this.meshConfig;
-    const normalization = meshConfig.pathNormalization?.normalization;
-    // A Sidecar's outboundTrafficPolicy overrides the mesh's for the workloads it selects, as in Istio.
-    const outbound = sidecarFor(resources, this.proxy)?.outboundTrafficPolicy ?? this.defaultOutboundTrafficPolicy;
-    const proxy = { ...this.proxy, ...(normalization !== undefined && { pathNormalization: normalization }), accessLog: meshConfig };
-    const envoy = translate(resources, proxy);
-    this.applyEnvoy(envoy, `embedded-${++this.generation}`);
-    await this.security.jwks.ready(remoteJwksOf(envoy.listeners).map((j) => j.uri)); // each fetch bounded by its timeout
-    this.outboundTrafficPolicy = outbound;
-    this.security.install(resources);
-    this.telemetry.applyPolicy(telemetry);
-    this.statusLog.update(admitted.statuses);
+    // One install at a time: each compiles (in slices) against the snapshot the one before it installed.
+    await this.installs.run(async () => {
+      const admitted = admitResources(docs, 'embedded');
+      if (admitted.errors.length > 0) throw admitted.errors[0]; // atomic: an explicit apply never half-applies (DESIGN.md §3)
+      await nextTurn(); // between the stages of a large apply (admission, translation, sliced compile)
+      const resources = admitted.resources;
+      const telemetry = telemetryPolicyFor(resources, this.proxy);
+      const meshConfig = meshConfigFromDocuments(docs) ?? this.meshConfig;
+      const normalization = meshConfig.pathNormalization?.normalization;
+      // A Sidecar's outboundTrafficPolicy overrides the mesh's for the workloads it selects, as in Istio.
+      const outbound = sidecarFor(resources, this.proxy)?.outboundTrafficPolicy ?? this.defaultOutboundTrafficPolicy;
+      const proxy = { ...this.proxy, ...(normalization !== undefined && { pathNormalization: normalization }), accessLog: meshConfig };
+      const envoy = translate(resources, proxy);
+      await nextTurn();
+      if (!(await this.installEnvoy(envoy, `embedded-${++this.generation}`))) return;
+      await this.security.jwks.ready(remoteJwksOf(envoy.listeners).map((j) => j.uri)); // each fetch bounded by its timeout
+      this.outboundTrafficPolicy = outbound;
+      this.security.install(resources);
+      this.telemetry.applyPolicy(telemetry);
+      this.statusLog.update(admitted.statuses);
+    });
   }
 
   /**
@@ -212,26 +221,50 @@ export class Mesh {
    * control plane carries on `virtual_inbound` (a documented meshlet
    * extension). Throws (→ NACK) when any is unusable.
    */
-  private applyFromControlPlane(resources: EnvoyResources, version: string): void {
-    const inbound = inboundListener(resources.listeners) as (Listener & { metadata?: { filter_metadata?: Record<string, unknown> } }) | undefined;
-    const carried = fromStruct(inbound?.metadata?.filter_metadata?.[TELEMETRY_METADATA_KEY]).resources;
-    const telemetry = telemetryPolicyFor(parseResources(Array.isArray(carried) ? (carried as object[]) : []), this.proxy);
-    this.applyEnvoy(resources, version);
-    this.telemetry.applyPolicy(telemetry);
+  private applyFromControlPlane(resources: EnvoyResources, version: string): Promise<void> {
+    return this.installs.run(async () => {
+      const inbound = inboundListener(resources.listeners) as (Listener & { metadata?: { filter_metadata?: Record<string, unknown> } }) | undefined;
+      const carried = fromStruct(inbound?.metadata?.filter_metadata?.[TELEMETRY_METADATA_KEY]).resources;
+      const telemetry = telemetryPolicyFor(parseResources(Array.isArray(carried) ? (carried as object[]) : []), this.proxy);
+      if (await this.installEnvoy(resources, version)) this.telemetry.applyPolicy(telemetry);
+    });
   }
 
-  /** Installs a set of Envoy resources (from the translator or an xDS stream); throws when unusable. */
+  /** Installs a set of Envoy resources (from the translator or an xDS stream) at once; throws when unusable. */
   applyEnvoy(resources: EnvoyResources, version: string): void {
+    const accessLogs = this.checkEnvoy(resources);
+    this.swap(compileSnapshot(resources, version, { previous: this.current, random: this.random }), accessLogs);
+  }
+
+  /**
+   * {@link applyEnvoy} compiling in slices (core/slices.ts), so a large push never blocks the event loop:
+   * requests keep the snapshot in force until the new one is whole. False when the mesh closed meanwhile.
+   */
+  private async installEnvoy(resources: EnvoyResources, version: string): Promise<boolean> {
+    const accessLogs = this.checkEnvoy(resources);
+    const next = await compileSnapshotSliced(resources, version, { previous: this.current, random: this.random });
+    if (this.closing) {
+      for (const [name, cluster] of next.clusters) retireCluster(cluster, this.current.clusters.get(name));
+      return false;
+    }
+    this.swap(next, accessLogs);
+    return true;
+  }
+
+  private checkEnvoy(resources: EnvoyResources): AccessLogs {
     validateInboundPolicy(resources);
     this.security.jwks.prefetch(remoteJwksOf(resources.listeners));
-    const accessLogs = this.telemetry.compileAccessLogs(resources.listeners);
+    return this.telemetry.compileAccessLogs(resources.listeners);
+  }
+
+  private swap(next: Snapshot, accessLogs: AccessLogs): void {
     const previous = this.current;
-    this.current = compileSnapshot(resources, version, { previous, random: this.random });
+    this.current = next;
     this.telemetry.installAccessLogs(accessLogs);
-    for (const [name, old] of previous.clusters) retireCluster(old, this.current.clusters.get(name));
+    for (const [name, old] of previous.clusters) retireCluster(old, next.clusters.get(name));
     // Endpoints that left take their connections with them (in-flight requests finish first).
-    this.dispatcher.retain(this.current);
-    this.grpc.retain(this.current);
+    this.dispatcher.retain(next);
+    this.grpc.retain(next);
   }
 
   /** Express middleware: `app.use(mesh.express())` — inbound trace context, SERVER spans, metrics, policies. */

@@ -14,6 +14,7 @@ import { DEFAULT_MAGLEV_TABLE_SIZE, DEFAULT_MIN_RING_SIZE, isPrime, MAX_MAGLEV_T
 import { compileOutlierDetection, compilePanicThreshold, OutlierDetector } from './outlier-detection.js';
 import type { RandomSource } from './random.js';
 import { PrioritySet, type LocalityBucket, type PriorityLevel } from './priority-set.js';
+import { runNow, SliceBudget } from './slices.js';
 
 export interface CompiledCluster {
   readonly name: string;
@@ -108,10 +109,24 @@ export function checkClusterPolicies(cluster: Cluster): string | undefined {
 
 /** Compiles a cluster and its load assignment, carrying live state over from `previous`. */
 export function compileCluster(cluster: Cluster, assignment: ClusterLoadAssignment | undefined, previous: CompiledCluster | undefined, random: RandomSource, labelsCache: LabelsCache = new Map()): CompiledCluster {
+  return runNow(compileClusterSliced(cluster, assignment, previous, random, labelsCache, new SliceBudget(Infinity)));
+}
+
+/**
+ * {@link compileCluster} in slices of `budget` endpoints. A cluster whose
+ * Cluster and ClusterLoadAssignment are the very objects `previous` was
+ * compiled from (the xDS client keeps an unchanged resource's object) is
+ * `previous` itself: only changed clusters are recompiled.
+ */
+export function* compileClusterSliced(cluster: Cluster, assignment: ClusterLoadAssignment | undefined, previous: CompiledCluster | undefined, random: RandomSource, labelsCache: LabelsCache, budget: SliceBudget): Generator<void, CompiledCluster, void> {
+  if (previous && previous.source === cluster && previous.assignment === assignment) return previous;
   let reuse: Map<string, Host> | undefined;
   if (previous) {
     reuse = new Map();
-    for (const h of previous.hosts) reuse.set(h.id, h);
+    for (const h of previous.hosts) {
+      reuse.set(h.id, h);
+      if (budget.spend()) yield;
+    }
   }
   const hosts: Host[] = [];
   const source = assignment ?? cluster.load_assignment;
@@ -123,7 +138,10 @@ export function compileCluster(cluster: Cluster, assignment: ClusterLoadAssignme
     if (list.length === 0) levels.set(priority, list);
     const l = locality.locality;
     list.push({ locality: `${l?.region ?? ''}/${l?.zone ?? ''}/${l?.sub_zone ?? ''}`, weight: Number(locality.load_balancing_weight?.value ?? 0), hosts: bucket });
-    for (const lbe of locality.lb_endpoints ?? []) {
+    const lbEndpoints = locality.lb_endpoints ?? [];
+    for (let i = 0; i < lbEndpoints.length; i++) {
+      const lbe = lbEndpoints[i]!;
+      if (budget.spend()) yield;
       if (lbe.health_status && lbe.health_status !== 'HEALTHY' && lbe.health_status !== 'UNKNOWN') continue;
       const sa = lbe.endpoint.address.socket_address;
       const id = `${sa.address}:${sa.port_value}`;

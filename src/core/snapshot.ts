@@ -7,7 +7,8 @@
 import { compileCorsPolicy, type CorsPolicy } from './cors.js';
 import type { Any, EnvoyResources } from '../config/envoy.js';
 import { MeshConfigError } from '../errors.js';
-import { compileCluster, type CompiledCluster, type LabelsCache } from './cluster.js';
+import { compileClusterSliced, type CompiledCluster, type LabelsCache } from './cluster.js';
+import { ENDPOINTS_PER_SLICE, runNow, runSliced, SliceBudget, type Sliced, type SliceObserver } from './slices.js';
 import { defaultRandom, type RandomSource } from './random.js';
 import { compileRoute, type CompiledRoute } from './route.js';
 import { matches, type RequestView } from './router.js';
@@ -115,6 +116,29 @@ class SnapshotImpl implements Snapshot {
 
 /** Compiles Envoy resources; throws MeshConfigError naming the bad resource. */
 export function compileSnapshot(resources: EnvoyResources, version: string, options: CompileOptions = {}): Snapshot {
+  return runNow(compileSnapshotSlices(resources, version, options, new SliceBudget(Infinity)));
+}
+
+/**
+ * {@link compileSnapshot} without blocking the event loop: the compile runs
+ * in slices of `options.sliceSize` endpoints (virtual hosts count as one
+ * each), giving the loop a turn between them, while requests keep the
+ * snapshot in force. Clusters whose resources are the objects `previous`
+ * compiled are reused whole.
+ */
+export function compileSnapshotSliced(resources: EnvoyResources, version: string, options: SlicedCompileOptions = {}): Promise<Snapshot> {
+  return runSliced(compileSnapshotSlices(resources, version, options, new SliceBudget(options.sliceSize ?? ENDPOINTS_PER_SLICE)), options.onSlice);
+}
+
+/** Options of {@link compileSnapshotSliced}. */
+export interface SlicedCompileOptions extends CompileOptions {
+  /** endpoints per slice (default ENDPOINTS_PER_SLICE) */
+  sliceSize?: number;
+  /** called after each slice (tests observe the slicing with it) */
+  onSlice?: SliceObserver;
+}
+
+function* compileSnapshotSlices(resources: EnvoyResources, version: string, options: CompileOptions, budget: SliceBudget): Sliced<Snapshot> {
   const random = options.random ?? defaultRandom;
   // Route configurations behind a bound listener (a gateway port) are not outbound routes; an outbound
   // api_listener with the service VIP as its address (istiod's grpcgen) is not bound.
@@ -133,7 +157,10 @@ export function compileSnapshot(resources: EnvoyResources, version: string, opti
     const table = new RouteTable();
     // Decoded from xDS, an empty repeated field is absent: a RouteConfiguration without virtual hosts (or a
     // virtual host without routes) is valid in Envoy and routes nothing.
-    (rc.virtual_hosts ?? []).forEach((vh, v) => {
+    const virtualHosts = rc.virtual_hosts ?? [];
+    for (let v = 0; v < virtualHosts.length; v++) {
+      const vh = virtualHosts[v]!;
+      if (budget.spend()) yield;
       let routes: CompiledRoute[];
       let globalLimit: GlobalLimitPolicy | undefined;
       let cors: CorsPolicy | undefined;
@@ -158,7 +185,7 @@ export function compileSnapshot(resources: EnvoyResources, version: string, opti
       limiters.set(limiterKey, compiled.localLimiter);
       table.add(vh.domains, compiled);
       if (!bound.has(rc.name)) outbound.add(vh.domains, compiled);
-    });
+    }
     tables.set(rc.name, table.seal());
   }
   outbound.seal();
@@ -169,7 +196,7 @@ export function compileSnapshot(resources: EnvoyResources, version: string, opti
   for (const c of resources.clusters) {
     if (clusters.has(c.name)) throw new MeshConfigError('Cluster', c.name, 'name', 'duplicate cluster name');
     const edsName = c.eds_cluster_config?.service_name || c.name;
-    clusters.set(c.name, compileCluster(c, assignments.get(edsName), options.previous?.clusters.get(c.name), random, labelsCache));
+    clusters.set(c.name, yield* compileClusterSliced(c, assignments.get(edsName), options.previous?.clusters.get(c.name), random, labelsCache, budget));
   }
   return new SnapshotImpl(version, resources, clusters, outbound, tables, limiters);
 }

@@ -20,7 +20,9 @@ import { bootstrapChannelCredentials } from './channel-credentials.js';
 import { LastKnownGoodWriter, readLastKnownGood } from './last-known-good.js';
 import { buildNode, mergeNode, type XdsNode } from './node.js';
 import { loadGrpcPackage } from './protos.js';
-import { XDS_TYPES, checkResource, decodeResource, resourceName, type XdsType } from './resources.js';
+import { XDS_TYPES, checkResourceSliced, decodeResourceSliced, resourceName, type XdsType } from './resources.js';
+import { peekName } from './decode-sliced.js';
+import { runSliced, SliceBudget, type Sliced } from '../core/slices.js';
 import { buildRequest, readResponse, replacesAll, type AdsApiType, type AdsUpdate, type WireState } from './ads-wire.js';
 import { isHostPortName } from '../core/listener-role.js';
 import { INBOUND_LISTENER_PREFIX, neededNames, toEnvoyResources, withoutWarmingClusters } from './subscriptions.js';
@@ -33,9 +35,21 @@ export type { AdsClientOptions, AdsClientStatus, XdsNack, XdsTypeStatus } from '
 
 interface TypeState extends WireState {
   resources: Map<string, Record<string, unknown>>;
+  /** the wire bytes each accepted resource was decoded from: the same bytes again keep the same object */
+  raw: Map<string, Uint8Array>;
 }
 
 type AdsStream = grpc.ClientDuplexStream<Record<string, unknown>, unknown>;
+
+interface Decoded {
+  resources: Map<string, Record<string, unknown>>;
+  versions: Map<string, string>;
+  raw: Map<string, Uint8Array>;
+}
+
+function sameBytes(a: Uint8Array | undefined, b: Uint8Array): boolean {
+  return a !== undefined && a.length === b.length && Buffer.compare(a, b) === 0;
+}
 
 /** The ADS client. Create with {@link createAdsClient}. */
 export class AdsClient {
@@ -53,6 +67,8 @@ export class AdsClient {
   private retryTimer: NodeJS.Timeout | undefined;
   private fetchTimer: NodeJS.Timeout | undefined;
   private closed = false;
+  /** the response being handled; the next waits for it */
+  private queue: Promise<void> = Promise.resolve();
   private secure = false;
   private connected = false;
   private reconnects = 0;
@@ -81,7 +97,7 @@ export class AdsClient {
     for (const type of XDS_TYPES) {
       const wildcard = type.key === 'listeners' && outbound.length === 0;
       const names = new Set(type.key === 'listeners' && !wildcard ? [...outbound, ...this.inboundNames] : []);
-      this.states.set(type.typeUrl, { type, wildcard, names, version: '', nonce: '', ackPending: false, resources: new Map(), versions: new Map(), sentNames: undefined });
+      this.states.set(type.typeUrl, { type, wildcard, names, version: '', nonce: '', ackPending: false, resources: new Map(), raw: new Map(), versions: new Map(), sentNames: undefined });
     }
     if (options.lastKnownGood) {
       this.lkg = new LastKnownGoodWriter(options.lastKnownGood, (err) => this.trace(`last-known-good write failed: ${err.message}`));
@@ -93,14 +109,16 @@ export class AdsClient {
     if (this.options.lastKnownGood) {
       const saved = readLastKnownGood(this.options.lastKnownGood);
       if (saved) {
-        try {
-          this.options.onResources(saved.resources, `lkg:${saved.version}`);
-          this.deliveredVersion = `lkg:${saved.version}`;
-          this.trace(`serving last-known-good ${saved.version} from ${this.options.lastKnownGood}`);
-          this.readyResolve();
-        } catch (err) {
-          this.trace(`last-known-good rejected: ${(err as Error).message}`);
-        }
+        this.enqueue(async () => {
+          try {
+            await this.options.onResources(saved.resources, `lkg:${saved.version}`);
+            this.deliveredVersion = `lkg:${saved.version}`;
+            this.trace(`serving last-known-good ${saved.version} from ${this.options.lastKnownGood}`);
+            this.readyResolve();
+          } catch (err) {
+            this.trace(`last-known-good rejected: ${(err as Error).message}`);
+          }
+        });
       }
     }
     const pkg = loadGrpcPackage(['envoy/service/discovery/v3/ads.proto']) as unknown as {
@@ -176,7 +194,10 @@ export class AdsClient {
       this.retryTimer = setTimeout(() => { this.reconnects++; this.connect(); }, delay);
       this.retryTimer.unref();
     };
-    stream.on('data', (res: unknown) => this.onResponse(stream, readResponse(this.apiType, res)));
+    stream.on('data', (res: unknown) => {
+      const update = readResponse(this.apiType, res);
+      this.enqueue(() => this.onResponse(stream, update));
+    });
     stream.on('error', (err: grpc.ServiceError) => onEnd(`${grpc.status[err.code] ?? err.code}: ${err.details}`));
     stream.on('status', (s: grpc.StatusObject) => onEnd(`${grpc.status[s.code] ?? s.code}: ${s.details}`));
     stream.on('end', () => onEnd('server closed the stream'));
@@ -197,7 +218,16 @@ export class AdsClient {
     this.stream?.write(buildRequest(this.apiType, state, withNode ? this.node : undefined, errorDetail));
   }
 
-  private onResponse(stream: AdsStream, res: AdsUpdate): void {
+  /**
+   * Responses are handled one at a time, in order: decoding and installing a
+   * large one spans event-loop turns (in slices), and the next must see the
+   * state it left.
+   */
+  private enqueue(task: () => Promise<void>): void {
+    this.queue = this.queue.then(task).catch((err: Error) => this.trace(`response handling failed: ${err.message}`));
+  }
+
+  private async onResponse(stream: AdsStream, res: AdsUpdate): Promise<void> {
     if (stream !== this.stream || this.closed) return;
     if (!this.connected) {
       this.connected = true;
@@ -213,7 +243,9 @@ export class AdsClient {
     state.ackPending = true;
     this.trace(`${state.type.short} version=${version} nonce=${state.nonce} resources=${res.resources.length}${res.removed.length ? ` removed=${res.removed.length}` : ''}`);
 
-    const decoded = this.decode(state, res);
+    const decoded = await runSliced(this.decode(state, res));
+    // A reconnect meanwhile asks for everything again on the new stream; this answer is moot.
+    if (stream !== this.stream || this.closed) return;
     if (typeof decoded === 'string') return this.nack(state, version, decoded);
 
     const candidate = this.candidate(state, decoded.resources, res.removed);
@@ -222,17 +254,20 @@ export class AdsClient {
       const resources = toEnvoyResources(candidate);
       const combined = this.combinedVersion(state, version);
       try {
-        this.options.onResources(resources, combined);
+        await this.options.onResources(resources, combined);
       } catch (err) {
+        if (stream !== this.stream || this.closed) return;
         return this.nack(state, version, (err as Error).message);
       }
-      this.commit(state, version, candidate.get(state.type.typeUrl)!, decoded.versions, res.removed);
+      // Installed: commit even if the stream went meanwhile, so the state matches what serves.
+      this.commit(state, version, candidate.get(state.type.typeUrl)!, decoded.versions, res.removed, decoded.raw);
       this.delivered(resources, combined);
     } else {
       // Individually valid but waiting for resources it references: ACK it and keep serving the old set.
-      this.commit(state, version, candidate.get(state.type.typeUrl)!, decoded.versions, res.removed);
+      this.commit(state, version, candidate.get(state.type.typeUrl)!, decoded.versions, res.removed, decoded.raw);
       this.armFetchTimer();
     }
+    if (stream !== this.stream || this.closed) return;
     this.send(state, undefined);
     if (state.type.key === 'listeners') this.pinListeners(state);
     this.applySubscriptions(this.currentMaps(), true);
@@ -255,26 +290,43 @@ export class AdsClient {
     this.send(state, undefined);
   }
 
-  private decode(state: TypeState, res: AdsUpdate): { resources: Map<string, Record<string, unknown>>; versions: Map<string, string> } | string {
+  /**
+   * Decodes and checks a response's resources, in slices of endpoints. A
+   * resource whose bytes equal the accepted one's keeps its object (not
+   * decoded again), so the compile reuses the cluster built from it.
+   */
+  private *decode(state: TypeState, res: AdsUpdate): Sliced<Decoded | string> {
     const out = new Map<string, Record<string, unknown>>();
     const versions = new Map<string, string>();
-    for (const [i, { any, version }] of res.resources.entries()) {
+    const raw = new Map<string, Uint8Array>();
+    const budget = new SliceBudget();
+    for (let i = 0; i < res.resources.length; i++) {
+      const { any, version } = res.resources[i]!;
+      const bytes = !('@type' in any) && any.type_url === state.type.typeUrl ? any.value : undefined;
+      const known = bytes !== undefined ? peekName(bytes) : undefined;
+      const same = bytes !== undefined && known ? (sameBytes(state.raw.get(known), bytes) ? state.resources.get(known) : undefined) : undefined;
       let resource: Record<string, unknown>;
-      try {
-        resource = decodeResource(state.type, any);
-      } catch (err) {
-        return `${state.type.kind} resources[${i}]: cannot decode: ${(err as Error).message}`;
+      if (same) resource = same;
+      else {
+        try {
+          resource = yield* decodeResourceSliced(state.type, any, budget);
+        } catch (err) {
+          return `${state.type.kind} resources[${i}]: cannot decode: ${(err as Error).message}`;
+        }
       }
       const name = resourceName(state.type, resource);
-      const problem = checkResource(state.type, name, resource);
-      if (problem) return problem;
+      if (!same) {
+        const problem = yield* checkResourceSliced(state.type, name, resource, budget);
+        if (problem) return problem;
+      }
       if (out.has(name)) return `${state.type.kind} ${name}: duplicate resource name in one response`;
       // Named subscriptions: ignore what we did not ask for (a server may send more).
       if (!state.wildcard && !asked(state, name)) continue;
       out.set(name, resource);
+      if (bytes) raw.set(name, bytes);
       if (version !== undefined) versions.set(name, version);
     }
-    return { resources: out, versions };
+    return { resources: out, versions, raw };
   }
 
   /** The maps every type would have if this response were accepted. */
@@ -327,8 +379,15 @@ export class AdsClient {
     return complete;
   }
 
-  private commit(state: TypeState, version: string, resources: Map<string, Record<string, unknown>>, versions: Map<string, string>, removed: readonly string[]): void {
+  private commit(state: TypeState, version: string, resources: Map<string, Record<string, unknown>>, versions: Map<string, string>, removed: readonly string[], raw: Map<string, Uint8Array>): void {
     state.version = version;
+    // The bytes of what is now held: this answer's, else (a resource it did not carry) the ones before.
+    const kept = new Map<string, Uint8Array>();
+    for (const [name, resource] of resources) {
+      const b = raw.get(name) ?? (resource === state.resources.get(name) ? state.raw.get(name) : undefined);
+      if (b) kept.set(name, b);
+    }
+    state.raw = kept;
     state.resources = resources;
     // Delta: the per-resource versions a reconnect announces in initial_resource_versions
     if (this.apiType === 'GRPC') return;
@@ -347,18 +406,18 @@ export class AdsClient {
   /** After a bounded wait, hand over an incomplete set: the consumer fails calls to what is missing (NC). */
   private armFetchTimer(): void {
     if (this.fetchTimer) return;
-    this.fetchTimer = setTimeout(() => {
+    this.fetchTimer = setTimeout(() => this.enqueue(async () => {
       this.fetchTimer = undefined;
       const resources = withoutWarmingClusters(toEnvoyResources(this.currentMaps()));
       const version = this.combinedVersion();
       this.trace(`delivering without ${this.missing().join(', ')}`);
       try {
-        this.options.onResources(resources, version);
+        await this.options.onResources(resources, version);
         this.delivered(resources, version);
       } catch (err) {
         this.trace(`incomplete set rejected: ${(err as Error).message}`);
       }
-    }, this.options.initialFetchTimeoutMs ?? 5000);
+    }), this.options.initialFetchTimeoutMs ?? 5000);
     this.fetchTimer.unref();
   }
 

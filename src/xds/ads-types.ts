@@ -15,8 +15,11 @@ import type { TraceFn } from './trace.js';
 export interface AdsClientOptions extends XdsBootstrapOptions {
   /** The workload's identity, sent as Istio-style node metadata. */
   workload: WorkloadInfo;
-  /** Receives every consistent set; throw to reject it (NACK). */
-  onResources(resources: EnvoyResources, version: string): void;
+  /**
+   * Receives every consistent set; throw (or reject) to refuse it (NACK). A
+   * promise defers the ACK until it settles, and the next response waits.
+   */
+  onResources(resources: EnvoyResources, version: string): void | Promise<void>;
   /** Called for every NACK sent (the consumer's or a decoding error). */
   onNack?(nack: XdsNack): void;
   /**

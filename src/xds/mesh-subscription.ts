@@ -22,8 +22,8 @@ export interface SubscribingMesh {
   readonly nodeIdentity: NodeIdentity;
   readonly identity: WorkloadIdentity | undefined;
   readonly trustDomain: string;
-  /** Installs a set from the control plane; throws (→ NACK) when unusable. */
-  onResources(resources: EnvoyResources, version: string): void;
+  /** Installs a set from the control plane (in slices); rejects (→ NACK) when unusable. */
+  onResources(resources: EnvoyResources, version: string): void | Promise<void>;
 }
 
 /** Starts the ADS client of a mesh (not yet waited for: call `ready()`). */

@@ -7,6 +7,8 @@
 import { TYPE_URL, type Cluster, type ClusterLoadAssignment, type EnvoyResources, type HttpConnectionManager, type Listener, type RouteConfiguration } from '../config/envoy.js';
 import { checkClusterPolicies } from '../core/cluster.js';
 import { decodeAny } from './protos.js';
+import { decodeAssignmentSliced } from './decode-sliced.js';
+import { runNow, SliceBudget, type Sliced } from '../core/slices.js';
 
 /** The EnvoyResources field each type fills. */
 export type ResourceKey = keyof EnvoyResources;
@@ -41,22 +43,24 @@ const RESOURCE_WRAPPER = 'type.googleapis.com/envoy.service.discovery.v3.Resourc
 
 /** Decodes one resource of `type`; throws with a message naming what is wrong. */
 export function decodeResource(type: XdsType, any: WireAny): Record<string, unknown> {
-  let obj: Record<string, unknown>;
+  return runNow(decodeResourceSliced(type, any, new SliceBudget(Infinity)));
+}
+
+/** {@link decodeResource} yielding every `budget.size` endpoints of a ClusterLoadAssignment (decode-sliced.ts). */
+export function* decodeResourceSliced(type: XdsType, any: WireAny, budget: SliceBudget): Sliced<Record<string, unknown>> {
   if ('@type' in any) {
     const { '@type': url, ...rest } = any;
-    if (url === RESOURCE_WRAPPER) return decodeResource(type, rest.resource as WireAny);
+    if (url === RESOURCE_WRAPPER) return yield* decodeResourceSliced(type, rest.resource as WireAny, budget);
     if (url !== type.typeUrl) throw new Error(`resource has type ${url}, expected ${type.typeUrl}`);
-    obj = rest;
-  } else {
-    if (any.type_url === RESOURCE_WRAPPER) {
-      const wrapper = decodeAny<{ resource?: WireAny }>(any);
-      if (!wrapper.resource) throw new Error('Resource wrapper without resource');
-      return decodeResource(type, wrapper.resource);
-    }
-    if (any.type_url !== type.typeUrl) throw new Error(`resource has type ${any.type_url}, expected ${type.typeUrl}`);
-    obj = decodeAny(any);
+    return rest;
   }
-  return obj;
+  if (any.type_url === RESOURCE_WRAPPER) {
+    const wrapper = decodeAny<{ resource?: WireAny }>(any);
+    if (!wrapper.resource) throw new Error('Resource wrapper without resource');
+    return yield* decodeResourceSliced(type, wrapper.resource, budget);
+  }
+  if (any.type_url !== type.typeUrl) throw new Error(`resource has type ${any.type_url}, expected ${type.typeUrl}`);
+  return type.key === 'endpoints' ? yield* decodeAssignmentSliced(any.value, budget) : decodeAny(any);
 }
 
 /** The name a resource is known by (cluster_name for ClusterLoadAssignment). */
@@ -138,19 +142,34 @@ export function checkResource(type: XdsType, name: string, resource: Record<stri
   }
 }
 
+/** {@link checkResource} yielding every `budget.size` endpoints (a ClusterLoadAssignment can hold 100,000). */
+export function* checkResourceSliced(type: XdsType, name: string, resource: Record<string, unknown>, budget: SliceBudget): Sliced<string | undefined> {
+  if (type.key !== 'endpoints' || !name) return checkResource(type, name, resource);
+  return yield* checkAssignmentSliced(`${type.kind} ${name}`, resource as unknown as ClusterLoadAssignment, budget);
+}
+
 /** Envoy's proto rules for endpoints: an address, a port in 1–65535, weights ≥ 1. */
 function checkAssignment(where: string, cla: ClusterLoadAssignment | undefined): string | undefined {
-  for (const [i, group] of (cla?.endpoints ?? []).entries()) {
+  return runNow(checkAssignmentSliced(where, cla, new SliceBudget(Infinity)));
+}
+
+function* checkAssignmentSliced(where: string, cla: ClusterLoadAssignment | undefined, budget: SliceBudget): Sliced<string | undefined> {
+  const groups = cla?.endpoints ?? [];
+  for (let i = 0; i < groups.length; i++) {
+    const group = groups[i]!;
     const lw = (group as { load_balancing_weight?: { value?: number | string } }).load_balancing_weight;
     if (lw !== undefined && lw !== null && !(Number(lw.value ?? 0) >= 1)) return `${where}: endpoints[${i}].load_balancing_weight: must be at least 1`;
-    for (const [j, lb] of (group.lb_endpoints ?? []).entries()) {
-      const at = `${where}: endpoints[${i}].lb_endpoints[${j}]`;
+    const lbEndpoints = group.lb_endpoints ?? [];
+    for (let j = 0; j < lbEndpoints.length; j++) {
+      if (budget.spend()) yield;
+      const lb = lbEndpoints[j]!;
+      const at = (): string => `${where}: endpoints[${i}].lb_endpoints[${j}]`;
       const sa = lb.endpoint?.address?.socket_address;
-      if (!sa?.address) return `${at}.endpoint.address.socket_address.address: required`;
+      if (!sa?.address) return `${at()}.endpoint.address.socket_address.address: required`;
       const port = Number(sa.port_value ?? 0);
-      if (!(Number.isInteger(port) && port >= 1 && port <= 65535)) return `${at}.endpoint.address.socket_address.port_value: must be 1–65535, got ${sa.port_value ?? 0}`;
+      if (!(Number.isInteger(port) && port >= 1 && port <= 65535)) return `${at()}.endpoint.address.socket_address.port_value: must be 1–65535, got ${sa.port_value ?? 0}`;
       const w = lb.load_balancing_weight;
-      if (w !== undefined && w !== null && !(Number(w.value ?? 0) >= 1)) return `${at}.load_balancing_weight: must be at least 1`;
+      if (w !== undefined && w !== null && !(Number(w.value ?? 0) >= 1)) return `${at()}.load_balancing_weight: must be at least 1`;
     }
   }
   return undefined;
