@@ -81,6 +81,8 @@ export function translateGateway(
     (spec.servers ?? []).forEach((server, i) => {
       const protocol = (server.port.protocol ?? 'HTTP').toUpperCase();
       if (!HTTP_PROTOCOLS.has(protocol)) return; // TCP/TLS passthrough servers are not HTTP routes
+      // TLS passthrough forwards bytes by SNI (L4): accepted with a warning (support-check.ts), no port opened.
+      if (server.tls?.mode === 'PASSTHROUGH' || server.tls?.mode === 'AUTO_PASSTHROUGH') return;
       const where = `spec.servers[${i}]`;
       const tls = terminatesTls(server, key, where);
       const port = server.port.number;
