@@ -180,7 +180,7 @@ export class Mesh {
     const normalization = meshConfig.pathNormalization?.normalization;
     // A Sidecar's outboundTrafficPolicy overrides the mesh's for the workloads it selects, as in Istio.
     const outbound = sidecarFor(resources, this.proxy)?.outboundTrafficPolicy ?? this.defaultOutboundTrafficPolicy;
-    const proxy = { ...this.proxy, ...(normalization !== undefined && { pathNormalization: normalization }), accessLog: meshConfig };
+    const proxy = { ...this.proxy, ...(normalization !== undefined && { pathNormalization: normalization }), accessLog: meshConfig, exportTo: meshConfig };
     this.applyEnvoy(translate(resources, proxy), `embedded-${++this.generation}`);
     this.outboundTrafficPolicy = outbound;
     this.security.install(resources);
