@@ -136,7 +136,7 @@ const contextualChecks: Record<string, Check> = {
     }
     spec.ports?.forEach((p, i) => {
       const protocol = (p.protocol ?? 'HTTP').toUpperCase();
-      if (!SERVICE_PROTOCOLS.has(protocol)) out.push({ path: `spec.ports[${i}].protocol`, code: 'MESHLET_UNSUPPORTED_VALUE', message: `${protocol} is not proxied: meshlet is L7 only (HTTP, HTTP2, GRPC, GRPC-WEB, HTTPS); connections the app opens to port ${p.number} go direct, without routing, policy or telemetry` });
+      if (!SERVICE_PROTOCOLS.has(protocol)) out.push({ path: `spec.ports[${i}].protocol`, code: 'MESHLET_UNSUPPORTED_VALUE', message: `${protocol} is not proxied: meshlet is L7 only (HTTP, HTTP2, GRPC, GRPC-WEB, HTTPS); HTTP calls made through the mesh to port ${p.number} are routed as HTTP, other connections the app opens to it go direct, without routing, policy or telemetry` });
     });
     spec.addresses?.forEach((a, i) => {
       if (isAddressRange(a)) out.push({ path: `spec.addresses[${i}]`, code: 'MESHLET_UNSUPPORTED_VALUE', message: `the range ${a} is not matched: meshlet routes by the request's host, and a range is matched on a listener's address (TCP) in Envoy; single addresses (and /32, /128) are routed` });
