@@ -106,15 +106,52 @@ export interface RuleCandidate<T> { host: string; namespace: string; exportTo: r
  * workload's own namespace (public or private), else one the service's
  * namespace exports to it, else one the root namespace exports to it. A rule
  * whose exportTo is `.` (or the default `.`) or that has a workloadSelector
- * is private to its namespace. Within a namespace the first rule for the host wins.
+ * is private to its namespace. At each step the rule for the exact host wins,
+ * then the longest wildcard host (`*.bar.com` over `*.com`) — MostSpecificHostMatch;
+ * among equals, the first.
  */
-export function destinationRuleLookup<T>(candidates: readonly RuleCandidate<T>[], host: string, proxyNamespace: string, serviceNamespace: string | undefined, fallback: readonly string[] | undefined): T | undefined {
-  const forHost = candidates.filter((c) => c.host === host);
-  if (forHost.length === 0) return undefined;
-  const local = forHost.find((c) => c.namespace === proxyNamespace && (c.hasSelector || localTo(c)));
+export function destinationRuleLookup<T>(index: RuleIndex<T>, host: string, proxyNamespace: string, serviceNamespace: string | undefined, fallback: readonly string[] | undefined): T | undefined {
+  const local = mostSpecific(index, host, (c) => c.namespace === proxyNamespace && (c.hasSelector || localTo(c)));
   if (local) return local.spec;
-  const exported = (ns: string | undefined) => forHost.find((c) => c.namespace === ns && !c.hasSelector && !privateOnly(c, fallback) && exportedTo(c, proxyNamespace));
+  const exported = (ns: string | undefined) => mostSpecific(index, host, (c) => c.namespace === ns && !c.hasSelector && !privateOnly(c, fallback) && exportedTo(c, proxyNamespace));
   return (exported(serviceNamespace) ?? exported(ROOT_NAMESPACE))?.spec;
+}
+
+/** DestinationRule candidates by exact host, and the wildcard ones (longest host first), in resource order. */
+export interface RuleIndex<T> { readonly exact: ReadonlyMap<string, readonly RuleCandidate<T>[]>; readonly wildcards: readonly RuleCandidate<T>[] }
+
+/** Indexes candidates for {@link destinationRuleLookup}: one pass, so a lookup costs its host's rules and the wildcards. */
+export function indexRules<T>(candidates: readonly RuleCandidate<T>[]): RuleIndex<T> {
+  const exact = new Map<string, RuleCandidate<T>[]>();
+  const wildcards: RuleCandidate<T>[] = [];
+  for (const c of candidates) {
+    if (c.host.startsWith('*')) wildcards.push(c);
+    else {
+      const list = exact.get(c.host);
+      if (list) list.push(c);
+      else exact.set(c.host, [c]);
+    }
+  }
+  wildcards.sort((a, b) => b.host.length - a.host.length); // stable: resource order among equals
+  return { exact, wildcards };
+}
+
+/** MostSpecificHostMatch over the candidates `eligible` admits: the exact host, else the longest matching wildcard. */
+function mostSpecific<T>(index: RuleIndex<T>, host: string, eligible: (c: RuleCandidate<T>) => boolean): RuleCandidate<T> | undefined {
+  for (const c of index.exact.get(host) ?? []) if (eligible(c)) return c;
+  for (const c of index.wildcards) if ((c.host === host || hostMatchesWildcard(host, c.host)) && eligible(c)) return c;
+  return undefined;
+}
+
+/**
+ * host.Name.Matches for a wildcard host (pkg/config/host/name.go): `*`
+ * matches every host, `*.bar.com` a host ending in `.bar.com` (itself a
+ * wildcard such as `*.foo.bar.com` too); never the bare `bar.com`.
+ */
+export function hostMatchesWildcard(hostname: string, wildcard: string): boolean {
+  if (wildcard === '*') return true;
+  const suffix = wildcard.slice(1);
+  return hostname.length > suffix.length && hostname.endsWith(suffix);
 }
 
 /** setDestinationRules: kept in its namespace's local index (empty, `*`, `.` or its own name). */

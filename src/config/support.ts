@@ -185,7 +185,7 @@ export const SUPPORT: Readonly<Record<string, KindSupport>> = {
   },
   DestinationRule: {
     fields: {
-      'spec.host': applied(),
+      'spec.host': applied('a wildcard (`*.bar.com`) applies to the hosts it matches: the exact host\'s rule wins, then the longest wildcard (istiod\'s MostSpecificHostMatch)'),
       ...trafficPolicy('spec.trafficPolicy', true),
       'spec.subsets[].name': applied(), 'spec.subsets[].labels': applied(),
       ...trafficPolicy('spec.subsets[].trafficPolicy', true),

@@ -10,7 +10,7 @@ import { buildRegistry, expandHost, kubernetesAltNames, type Service } from './r
 import { CONSUMER_NAMESPACE } from './gateway-api/index.js';
 import { resolveDelegates } from './delegation.js';
 import { usesConsistentHash } from './translate-lb.js';
-import { exportToDefaultsKey, scopedResources, visibleResources, type ExportToDefaults } from './export-to.js';
+import { exportToDefaultsKey, hostMatchesWildcard, scopedResources, visibleResources, type ExportToDefaults } from './export-to.js';
 
 /** The port a destination host is assumed to listen on when nothing says otherwise. */
 export const DEFAULT_PORT = 80;
@@ -218,17 +218,6 @@ export function meshInputs(resources: readonly IstioResource[]): MeshInputs {
   const knownHosts = new Set<string>();
   for (const { hostname } of hostPorts.values()) knownHosts.add(hostname);
   return { registry, virtualServices, hostPorts, rateLimits, routeKeys: new Map(), knownHosts, consumerRoutes };
-}
-
-/**
- * host.Name.Matches for a wildcard VirtualService host (pkg/config/host/name.go):
- * `*` matches every host, `*.bar.com` a host ending in `.bar.com` (itself a
- * wildcard such as `*.foo.bar.com` too); never the bare `bar.com`.
- */
-export function hostMatchesWildcard(hostname: string, wildcard: string): boolean {
-  if (wildcard === '*') return true;
-  const suffix = wildcard.slice(1);
-  return hostname.length > suffix.length && hostname.endsWith(suffix);
 }
 
 /** Every destination host a VirtualService names (routes and mirrors), expanded. */

@@ -8,7 +8,7 @@ import type { Cluster, ClusterLoadAssignment, EnvoyResources, Listener, Route, R
 import { TYPE_URL } from './envoy.js';
 import type { Destination, DestinationRuleSpec, IstioResource, ResourceOf, TrafficPolicy } from './istio-types.js';
 import { endpointPort, expandHost, hostAliases, kubernetesAltNames, vipDomains, type Service, type ServiceEndpoint } from './registry.js';
-import { destinationRuleLookup, visibleResources, type ExportToDefaults, type RuleCandidate } from './export-to.js';
+import { destinationRuleLookup, indexRules, visibleResources, type ExportToDefaults, type RuleCandidate } from './export-to.js';
 import { clusterName, defaultRoute, hasSourceMatches, translateHttpRoute, type ClusterNamer } from './translate-routes.js';
 import { translateConnectionPool, translateOutlierDetection } from './translate-resilience.js';
 import { applyEnvoyFilterRateLimits, applyRateLimits } from './translate-ratelimit.js';
@@ -172,7 +172,7 @@ export function translate(input: readonly IstioResource[], proxy: ProxyInfo, cac
  * identity) of its destinations that balance by consistent hash, whose hash
  * policies the routes carry. Part of the route cache key.
  */
-function hashRulesKey(cache: TranslateCache, inputs: MeshInputs, rules: Map<string, DestinationRuleSpec>, hostname: string): string {
+function hashRulesKey(cache: TranslateCache, inputs: MeshInputs, rules: RuleTable, hostname: string): string {
   const vs = inputs.virtualServices.get(hostname);
   let key = '';
   for (const h of vs ? cache.destinationHostsOf(vs) : [hostname]) {
@@ -246,23 +246,31 @@ function mergePolicies(top: TrafficPolicy | undefined, subset: TrafficPolicy | u
   return merged;
 }
 
+/** The DestinationRules a workload applies, by host: looked up on first use, then remembered. */
+interface RuleTable { get(host: string): DestinationRuleSpec | undefined }
+
 /**
  * The DestinationRule a workload in `proxyNamespace` applies per host, as
  * istiod's destinationRule(): its own namespace's rule, else the one the
- * service's namespace exports to it, else the root namespace's (exportTo).
+ * service's namespace exports to it, else the root namespace's (exportTo);
+ * exact hosts before wildcard ones.
  */
-function destinationRules(resources: readonly IstioResource[], proxyNamespace: string, registry: ReadonlyMap<string, Service>, fallback: readonly string[] | undefined): Map<string, DestinationRuleSpec> {
-  const out = new Map<string, DestinationRuleSpec>();
+function destinationRules(resources: readonly IstioResource[], proxyNamespace: string, registry: ReadonlyMap<string, Service>, fallback: readonly string[] | undefined): RuleTable {
   const candidates: RuleCandidate<DestinationRuleSpec>[] = [];
   for (const r of resources) {
     if (r.kind !== 'DestinationRule') continue;
     const dr = r as ResourceOf<'DestinationRule'>;
     candidates.push({ host: expandHost(dr.spec.host, dr.metadata.namespace), namespace: dr.metadata.namespace, exportTo: dr.spec.exportTo, hasSelector: dr.spec.workloadSelector !== undefined, spec: dr.spec });
   }
-  for (const { host } of candidates) {
-    if (out.has(host)) continue;
-    const spec = destinationRuleLookup(candidates, host, proxyNamespace, registry.get(host)?.namespace, fallback);
-    if (spec) out.set(host, spec);
-  }
-  return out;
+  const index = indexRules(candidates);
+  const found = new Map<string, DestinationRuleSpec | undefined>();
+  return {
+    get(host) {
+      if (candidates.length === 0) return undefined;
+      if (found.has(host)) return found.get(host);
+      const spec = destinationRuleLookup(index, host, proxyNamespace, registry.get(host)?.namespace, fallback);
+      found.set(host, spec);
+      return spec;
+    },
+  };
 }

@@ -154,6 +154,21 @@ describe('DestinationRule lookup (destinationRule: own namespace, service namesp
   });
 });
 
+describe('DestinationRule wildcard hosts (MostSpecificHostMatch in destinationRule)', () => {
+  it('`*.example.com` applies to api.example.com; an exact rule, then a longer wildcard, win; each step of the lookup first', () => {
+    const service = se('svc', HOST);
+    assert.equal(lbOf(translate(parse(service + dr('svc', 'wild', '"*.example.com"', 'RANDOM')), proxy('a'))), 'RANDOM');
+    const both = parse(service + dr('svc', 'wild', '"*.com"', 'RANDOM') + dr('svc', 'longer', '"*.example.com"', 'LEAST_REQUEST'));
+    assert.equal(lbOf(translate(both, proxy('a'))), 'LEAST_REQUEST');
+    const exact = parse(service + dr('svc', 'longer', '"*.example.com"', 'LEAST_REQUEST') + dr('svc', 'exact', HOST, 'RANDOM'));
+    assert.equal(lbOf(translate(exact, proxy('a'))), 'RANDOM');
+    // A wildcard rule in the workload's own namespace beats an exact one in the service's namespace.
+    const own = parse(service + dr('svc', 'exact', HOST, 'RANDOM') + dr('a', 'own-wild', '"*.example.com"', 'LEAST_REQUEST'));
+    assert.equal(lbOf(translate(own, proxy('a'))), 'LEAST_REQUEST');
+    assert.equal(lbOf(translate(own, proxy('b'))), 'RANDOM');
+  });
+});
+
 describe('the control plane\'s translation cache scopes per namespace', () => {
   it('alternating namespaces through one TranslateCache gives each its own view, as fresh translations do', () => {
     const config = parse(se('b', HOST) + se('b', 'other.example.com', '["."]') + vs('b', 'private-b', HOST, 'other.example.com', '["."]') + vs('c', 'public-c', HOST, 'other.example.com'));
