@@ -188,7 +188,7 @@ export class Mesh {
       const normalization = meshConfig.pathNormalization?.normalization;
       // A Sidecar's outboundTrafficPolicy overrides the mesh's for the workloads it selects, as in Istio.
       const outbound = sidecarFor(resources, this.proxy)?.outboundTrafficPolicy ?? this.defaultOutboundTrafficPolicy;
-      const proxy = { ...this.proxy, ...(normalization !== undefined && { pathNormalization: normalization }), accessLog: meshConfig };
+      const proxy = { ...this.proxy, ...(normalization !== undefined && { pathNormalization: normalization }), accessLog: meshConfig, exportTo: meshConfig };
       const envoy = translate(resources, proxy);
       await nextTurn();
       if (!(await this.installEnvoy(envoy, `embedded-${++this.generation}`))) return;

@@ -94,7 +94,7 @@ function notFound(d: AnalyzedDoc, what: string, name: string, analyzer: string):
   return { code: 'IST0101', type: 'ReferencedResourceNotFound', level: 'Error', origin: originOf(d), message: `Referenced ${what} not found: "${name}"`, analyzer };
 }
 
-/** IST0101 for subsets (DestinationRuleAnalyzer) and hosts (DestinationHostAnalyzer, without exportTo scoping). */
+/** IST0101 for subsets (DestinationRuleAnalyzer) and hosts (DestinationHostAnalyzer, scoped by both exportTos as its GetDestinationHost). */
 function subsetsAndHosts(docs: readonly AnalyzedDoc[], vss: readonly AnalyzedDoc[], out: AnalysisMessage[]): void {
   const subsets = new Set<string>();
   for (const dr of docs) {
@@ -113,7 +113,10 @@ function subsetsAndHosts(docs: readonly AnalyzedDoc[], vss: readonly AnalyzedDoc
   }
   const visible = (e: { namespace: string; exportTo: string[] }, ns: string) => e.exportTo.length === 0 || e.exportTo.includes('*') || e.exportTo.includes(ns) || (e.exportTo.includes('.') && e.namespace === ns);
   for (const vs of vss) {
-    const hostKnown = (h: string) => hosts.some((known) => visible(known, vs.namespace) && hostsMatch(known.host, h));
+    // GetDestinationHost: the host must be visible in one of the namespaces the VirtualService is exported to (its own without exportTo).
+    const exportTo = strings(vs.spec.exportTo).map((e) => (e === '.' ? vs.namespace : e));
+    const scopes = exportTo.length > 0 ? exportTo : [vs.namespace];
+    const hostKnown = (h: string) => hosts.some((known) => scopes.some((ns) => visible(known, ns)) && hostsMatch(known.host, h));
     const { routes, mirrors } = destinations(vs.spec);
     for (const [list, kind] of [[routes, ''], [mirrors, 'mirror ']] as const) {
       for (const d of list) {

@@ -161,6 +161,7 @@ export interface DestinationRuleSpec {
   trafficPolicy?: TrafficPolicy;
   subsets?: Array<{ name: string; labels?: Record<string, string>; trafficPolicy?: TrafficPolicy }>;
   exportTo?: string[];
+  workloadSelector?: { matchLabels?: Record<string, string> };
 }
 
 export interface WorkloadEntrySpec {
@@ -202,6 +203,7 @@ export interface ServiceEntrySpec {
   endpoints?: WorkloadEntrySpec[];
   workloadSelector?: { labels?: Record<string, string> };
   subjectAltNames?: string[];
+  exportTo?: string[];
 }
 
 export interface RateLimitSpec {

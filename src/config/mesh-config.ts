@@ -6,16 +6,19 @@
  * path_with_escaped_slashes_action) as istiod writes it for a sidecar, and the
  * access-log fields (`accessLogFile`, `accessLogEncoding`, `accessLogFormat`,
  * `envoyFileAccessLog` extensionProviders, `defaultProviders.accessLogging`),
- * which end up as the HCMs' `access_log` — so embedded mode and xDS mode
+ * which end up as the HCMs' `access_log`, and the exportTo defaults
+ * (`defaultServiceExportTo`, `defaultVirtualServiceExportTo`,
+ * `defaultDestinationRuleExportTo`) — so embedded mode and xDS mode
  * enforce the same thing.
  */
 import { parse as parseYamlText } from 'yaml';
 import { MeshConfigError } from '../errors.js';
 import { PATH_NORMALIZATION_TYPES, type PathNormalizationType } from '../core/path-normalization.js';
 import type { AccessLogMeshConfig, FileAccessLogProvider } from './translate-access-log.js';
+import type { ExportToDefaults } from './export-to.js';
 
 /** `meshConfig` (Istio's MeshConfig field names): what meshlet applies of it. */
-export interface MeshConfigOptions extends AccessLogMeshConfig {
+export interface MeshConfigOptions extends AccessLogMeshConfig, ExportToDefaults {
   /**
    * How inbound request paths are normalized before authorization, routing
    * and the app (Istio's `meshConfig.pathNormalization`). Default `BASE`.
@@ -35,7 +38,7 @@ export const MESH_CONFIG_MAP = { name: 'istio', namespace: 'istio-system' } as c
 export function checkMeshConfig(value: unknown, kind: string, name: string, path: string): MeshConfigOptions {
   if (value === undefined || value === null) return {};
   if (typeof value !== 'object' || Array.isArray(value)) throw new MeshConfigError(kind, name, path, 'must be an object');
-  const out: MeshConfigOptions = checkAccessLog(value as Record<string, unknown>, kind, name, path);
+  const out: MeshConfigOptions = { ...checkAccessLog(value as Record<string, unknown>, kind, name, path), ...checkExportToDefaults(value as Record<string, unknown>, kind, name, path) };
   const pn = (value as { pathNormalization?: unknown }).pathNormalization;
   if (pn === undefined || pn === null) return out;
   if (typeof pn !== 'object' || Array.isArray(pn)) throw new MeshConfigError(kind, name, `${path}.pathNormalization`, 'must be an object');
@@ -48,6 +51,21 @@ export function checkMeshConfig(value: unknown, kind: string, name: string, path
     throw new MeshConfigError(kind, name, `${path}.pathNormalization.normalization`, `must be one of ${PATH_NORMALIZATION_TYPES.join(', ')}, got ${JSON.stringify(normalization)}`);
   }
   return { ...out, pathNormalization: { normalization: normalization as PathNormalizationType } };
+}
+
+/** `defaultServiceExportTo`, `defaultVirtualServiceExportTo`, `defaultDestinationRuleExportTo`: lists of `.`, `*` or namespaces. */
+function checkExportToDefaults(mc: Record<string, unknown>, kind: string, name: string, path: string): ExportToDefaults {
+  const out: { -readonly [K in keyof ExportToDefaults]: ExportToDefaults[K] } = {};
+  for (const field of ['defaultServiceExportTo', 'defaultVirtualServiceExportTo', 'defaultDestinationRuleExportTo'] as const) {
+    const v = mc[field];
+    if (v === undefined || v === null) continue;
+    if (!Array.isArray(v)) throw new MeshConfigError(kind, name, `${path}.${field}`, 'must be a list');
+    v.forEach((e: unknown, i) => {
+      if (typeof e !== 'string' || !/^(\.|\*|[a-z0-9]([-a-z0-9]*[a-z0-9])?)$/.test(e)) throw new MeshConfigError(kind, name, `${path}.${field}[${i}]`, 'must be ., * or a namespace name');
+    });
+    out[field] = v as string[];
+  }
+  return out;
 }
 
 /** The access-log fields of a MeshConfig; extension providers of other kinds (tracing, metrics) are Istio's and skipped. */

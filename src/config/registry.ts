@@ -40,6 +40,12 @@ export interface Service {
   subjectAltNames: string[];
   /** The ServiceEntry and selected WorkloadEntries it was built from (a cache key for incremental translation). */
   sources?: readonly IstioResource[];
+  /**
+   * The entry's virtual IPs (ServiceEntry `addresses`; a /32 or /128 is its
+   * address): a call to one of them routes as the entry, as istiod adds them
+   * to the virtual host's domains. Wider CIDR ranges are not here.
+   */
+  addresses?: readonly string[];
 }
 
 /**
@@ -108,6 +114,11 @@ export function buildRegistry(resources: readonly IstioResource[]): Map<string, 
       ? selectedEntries.map((we) => toEndpoint(we.spec, we.metadata.namespace))
       : (spec.endpoints ?? []).map((e) => toEndpoint(e, ns));
     const sources: IstioResource[] = selectedEntries.length === 0 ? [r] : [r, ...selectedEntries];
+    const addresses: string[] = [];
+    for (const a of spec.addresses ?? []) {
+      const ip = virtualIp(a);
+      if (ip !== undefined && ip !== '0.0.0.0' && !addresses.includes(ip)) addresses.push(ip);
+    }
     for (const host of spec.hosts) {
       const hostname = expandHost(host, ns);
       if (services.has(hostname)) continue; // first definition wins, as in Istio
@@ -115,7 +126,7 @@ export function buildRegistry(resources: readonly IstioResource[]): Map<string, 
       const endpoints = selected.length > 0 || (spec.resolution !== 'DNS' && spec.resolution !== 'DNS_ROUND_ROBIN')
         ? selected
         : [{ address: hostname.startsWith('*') ? host : host, ports: {}, labels: {}, weight: 1, namespace: ns }];
-      services.set(hostname, {
+      const service: Service = {
         hostname,
         namespace: ns,
         ports: (spec.ports ?? []).map(toServicePort),
@@ -124,10 +135,47 @@ export function buildRegistry(resources: readonly IstioResource[]): Map<string, 
         location: spec.location ?? 'MESH_EXTERNAL',
         subjectAltNames: spec.subjectAltNames ?? [],
         sources,
-      });
+      };
+      if (addresses.length > 0) service.addresses = addresses;
+      services.set(hostname, service);
     }
   }
   return services;
+}
+
+/**
+ * A ServiceEntry address as istiod converts it (serviceregistry/serviceentry
+ * conversion.go): an IP, or a CIDR whose mask covers the whole address
+ * (`/32`, `/128`) read as that IP; a wider range is undefined (see
+ * {@link isAddressRange}).
+ */
+export function virtualIp(address: string): string | undefined {
+  const slash = address.indexOf('/');
+  if (slash === -1) return isIP(address) !== 0 ? address : undefined;
+  const ip = address.slice(0, slash);
+  const bits = Number(address.slice(slash + 1));
+  const family = isIP(ip);
+  return (family === 4 && bits === 32) || (family === 6 && bits === 128) ? ip : undefined;
+}
+
+/** An address that is a range (`10.0.0.0/16`): Envoy matches it on the listener's address (TCP), not on the Host. */
+export function isAddressRange(address: string): boolean {
+  return address.includes('/') && virtualIp(address) === undefined;
+}
+
+/**
+ * The domains a service's virtual IPs add to its virtual host on `port`
+ * (generateVirtualHostDomains / appendDomainPort): `ip` and `ip:port`, an
+ * IPv6 address in brackets.
+ */
+export function vipDomains(service: Service | undefined, port: number): string[] {
+  if (!service?.addresses) return [];
+  const out: string[] = [];
+  for (const ip of service.addresses) {
+    const host = isIP(ip) === 6 ? `[${ip}]` : ip;
+    out.push(host, `${host}:${port}`);
+  }
+  return out;
 }
 
 function toServicePort(p: { number: number; name?: string; protocol?: string; targetPort?: number }): ServicePort {

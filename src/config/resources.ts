@@ -7,7 +7,9 @@
 import { type ConfigSourceRef, MeshConfigError } from '../errors.js';
 import { documentSource } from './load.js';
 import { kinds } from './istio-schemas.js';
-import type { DestinationRuleSpec, HTTPRoute, IstioResource, ObjectMeta, StringMatch, TrafficPolicy, WorkloadGroupSpec } from './istio-types.js';
+import type { DestinationRuleSpec, HTTPRoute, IstioResource, ObjectMeta, ServiceEntrySpec, StringMatch, TrafficPolicy, WorkloadGroupSpec } from './istio-types.js';
+import { checkExportTo } from './export-to.js';
+import { isIP } from 'node:net';
 import { translateCorsPolicy } from './translate-cors.js';
 import { translateConsistentHash } from './translate-lb.js';
 import { checkLocalitySetting } from './translate-locality.js';
@@ -112,7 +114,7 @@ function parseAs(kind: string, doc: Record<string, unknown>, apiVersion: string,
   const meta = parseMetadata(kind, metadata, where);
   const issues: ConfigIssue[] = [];
   check(def.spec, spec ?? {}, 'spec', issues);
-  if (issues.length === 0) semanticChecks[kind]?.((spec ?? {}) as never, issues);
+  if (issues.length === 0) semanticChecks[kind]?.((spec ?? {}) as never, issues, meta.namespace);
   if (issues.length > 0) fail(kind, { ...meta, source }, issues[0]!.path, issues[0]!.reason);
   return { apiVersion, kind, metadata: meta, spec: (spec ?? {}) } as IstioResource;
 }
@@ -145,10 +147,11 @@ function fail(kind: string, meta: Where, path: string, reason: string): never {
   throw new MeshConfigError(kind, meta.namespace ? `${meta.namespace}/${meta.name}` : meta.name, path, reason, meta.source);
 }
 
-type Checker = (spec: never, issues: ConfigIssue[]) => void;
+type Checker = (spec: never, issues: ConfigIssue[], namespace: string) => void;
 
 const semanticChecks: Record<string, Checker> = {
-  VirtualService(spec: { hosts?: string[]; http?: HTTPRoute[]; gateways?: string[] }, issues) {
+  VirtualService(spec: { hosts?: string[]; http?: HTTPRoute[]; gateways?: string[]; exportTo?: string[] }, issues, namespace) {
+    checkExportTo(spec.exportTo, namespace, false, issues);
     // A VirtualService without hosts is a delegate (istiod's validateVirtualService): no gateways, no nested delegation.
     const delegate = !spec.hosts || spec.hosts.length === 0;
     if (delegate && spec.gateways?.length) issues.push({ path: 'spec.gateways', reason: 'delegate virtual service must have no gateways specified' });
@@ -157,7 +160,8 @@ const semanticChecks: Record<string, Checker> = {
       if (delegate && (route as { delegate?: unknown }).delegate) issues.push({ path: `spec.http[${i}].delegate`, reason: 'delegate virtual service cannot have delegate' });
     });
   },
-  DestinationRule(spec: DestinationRuleSpec, issues) {
+  DestinationRule(spec: DestinationRuleSpec, issues, namespace) {
+    checkExportTo(spec.exportTo, namespace, false, issues);
     checkLoadBalancers(spec, issues);
     const names = new Set<string>();
     spec.subsets?.forEach((s, i) => {
@@ -165,9 +169,25 @@ const semanticChecks: Record<string, Checker> = {
       names.add(s.name);
     });
   },
-  ServiceEntry(spec: { hosts: string[]; ports?: unknown[]; resolution?: string; endpoints?: Array<{ address?: string }>; workloadSelector?: unknown }, issues) {
+  ServiceEntry(spec: ServiceEntrySpec, issues, namespace) {
+    // Istio's ValidateServiceEntry (pkg/config/validation/validation.go): ports are optional (an entry
+    // without them routes nothing, see support-check.ts); addresses are IPs or CIDRs, ranges only for NONE/STATIC.
     if (spec.hosts.length === 0) issues.push({ path: 'spec.hosts', reason: 'at least one host is required' });
-    if (!spec.ports || spec.ports.length === 0) issues.push({ path: 'spec.ports', reason: 'at least one port is required' });
+    spec.hosts.forEach((h, i) => { if (h === '*') issues.push({ path: `spec.hosts[${i}]`, reason: 'invalid host *' }); });
+    spec.addresses?.forEach((a, i) => { if (!validSubnet(a)) issues.push({ path: `spec.addresses[${i}]`, reason: `${JSON.stringify(a)} is not a valid IP address or CIDR range` }); });
+    if (spec.addresses?.some((a) => a.includes('/')) && (spec.resolution ?? 'NONE') !== 'NONE' && spec.resolution !== 'STATIC') {
+      issues.push({ path: 'spec.addresses', reason: 'CIDR addresses are allowed only for NONE/STATIC resolution types' });
+    }
+    const names = new Set<string>();
+    const numbers = new Set<number>();
+    spec.ports?.forEach((p, i) => {
+      if (p.name !== undefined && names.has(p.name)) issues.push({ path: `spec.ports[${i}].name`, reason: `service entry port name "${p.name}" already defined` });
+      if (numbers.has(p.number)) issues.push({ path: `spec.ports[${i}].number`, reason: `service entry port ${p.number} already defined` });
+      if (p.name !== undefined) names.add(p.name);
+      numbers.add(p.number);
+    });
+    if (spec.resolution === 'DNS_ROUND_ROBIN' && (spec.endpoints?.length ?? 0) > 1) issues.push({ path: 'spec.endpoints', reason: 'there must only be 0 or 1 endpoint for resolution mode DNS_ROUND_ROBIN' });
+    checkExportTo(spec.exportTo, namespace, true, issues);
     if (spec.endpoints && spec.workloadSelector) issues.push({ path: 'spec.workloadSelector', reason: 'only one of endpoints or workloadSelector may be set' });
     spec.endpoints?.forEach((e, i) => {
       if (!e.address && spec.resolution !== 'DNS' && spec.resolution !== 'DNS_ROUND_ROBIN') issues.push({ path: `spec.endpoints[${i}].address`, reason: 'is required' });
@@ -210,6 +230,15 @@ const semanticChecks: Record<string, Checker> = {
     if (!spec.local && !spec.global) issues.push({ path: 'spec', reason: 'at least one of local or global must be set' });
   },
 };
+
+/** agent.ValidateIPSubnet: an IP, or an IP and a prefix length that fits its family. */
+function validSubnet(address: string): boolean {
+  const slash = address.indexOf('/');
+  if (slash === -1) return isIP(address) !== 0;
+  const family = isIP(address.slice(0, slash));
+  const bits = address.slice(slash + 1);
+  return family !== 0 && /^\d{1,3}$/.test(bits) && Number(bits) <= (family === 4 ? 32 : 128);
+}
 
 const labelName = /^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$/;
 const dnsSubdomain = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;

@@ -6,7 +6,8 @@
  * the support test and the docs generator share.
  */
 import { kinds } from './istio-schemas.js';
-import type { IstioResource } from './istio-types.js';
+import type { IstioResource, ServiceEntrySpec } from './istio-types.js';
+import { isAddressRange } from './registry.js';
 import { isPlainObject, type Schema } from './schema.js';
 import { SUPPORT, type FieldSupport } from './support.js';
 
@@ -110,6 +111,8 @@ export function schemaLeaves(schema: Schema, prefix = 'spec'): string[] {
 }
 
 const HTTP_PROTOCOLS = new Set(['HTTP', 'HTTPS', 'HTTP2', 'GRPC', 'GRPC-WEB']);
+/** Service port protocols meshlet routes: HTTP ones, and HTTPS the app originates itself (as through a sidecar). */
+const SERVICE_PROTOCOLS = new Set(['HTTP', 'HTTPS', 'HTTP2', 'GRPC', 'GRPC-WEB']);
 const LOCAL_RATELIMIT = 'envoy.filters.http.local_ratelimit';
 const RATELIMIT = 'envoy.filters.http.ratelimit';
 const LOCAL_RATELIMIT_TYPE = 'type.googleapis.com/envoy.extensions.filters.http.local_ratelimit.v3.LocalRateLimit';
@@ -118,16 +121,26 @@ type Check = (spec: never, out: ConfigWarning[]) => void;
 
 /** Checks that depend on more than one field, mirroring what the translators skip. */
 const contextualChecks: Record<string, Check> = {
-  Gateway(spec: { servers?: Array<{ port?: { protocol?: string } }> }, out) {
+  Gateway(spec: { servers?: Array<{ port?: { protocol?: string }; tls?: { mode?: string } }> }, out) {
     spec.servers?.forEach((s, i) => {
       const protocol = (s.port?.protocol ?? 'HTTP').toUpperCase();
-      if (!HTTP_PROTOCOLS.has(protocol)) out.push({ path: `spec.servers[${i}].port.protocol`, code: 'MESHLET_UNSUPPORTED_VALUE', message: `${protocol} servers are not served by the meshlet gateway (HTTP, HTTPS, HTTP2, GRPC, GRPC-WEB)` });
+      if (!HTTP_PROTOCOLS.has(protocol)) out.push({ path: `spec.servers[${i}].port.protocol`, code: 'MESHLET_UNSUPPORTED_VALUE', message: `${protocol} servers are not served: the meshlet gateway is L7 only (HTTP, HTTPS, HTTP2, GRPC, GRPC-WEB); this server opens no port` });
     });
   },
-  ServiceEntry(spec: { resolution?: string; endpoints?: unknown[]; workloadSelector?: unknown }, out) {
-    if ((spec.resolution ?? 'NONE') === 'NONE' && !spec.endpoints?.length && !spec.workloadSelector) {
+  ServiceEntry(spec: ServiceEntrySpec, out) {
+    // As istiod: an entry without ports has no listener, route or cluster, so its hosts are unknown hosts.
+    if (!spec.ports?.length) {
+      out.push({ path: 'spec.ports', code: 'MESHLET_NO_EFFECT', message: 'no ports: as in Istio, the entry gets no route or cluster; calls to its hosts are unknown hosts (ALLOW_ANY passes them through, REGISTRY_ONLY answers 502 NR)' });
+    } else if ((spec.resolution ?? 'NONE') === 'NONE' && !spec.endpoints?.length && !spec.workloadSelector) {
       out.push({ path: 'spec.resolution', code: 'MESHLET_UNSUPPORTED_VALUE', message: 'NONE without endpoints is not supported by meshlet: Istio passes calls through to the address the app resolved, meshlet has no endpoint to call (use DNS, or list endpoints)' });
     }
+    spec.ports?.forEach((p, i) => {
+      const protocol = (p.protocol ?? 'HTTP').toUpperCase();
+      if (!SERVICE_PROTOCOLS.has(protocol)) out.push({ path: `spec.ports[${i}].protocol`, code: 'MESHLET_UNSUPPORTED_VALUE', message: `${protocol} is not proxied: meshlet is L7 only (HTTP, HTTP2, GRPC, GRPC-WEB, HTTPS); HTTP calls made through the mesh to port ${p.number} are routed as HTTP, other connections the app opens to it go direct, without routing, policy or telemetry` });
+    });
+    spec.addresses?.forEach((a, i) => {
+      if (isAddressRange(a)) out.push({ path: `spec.addresses[${i}]`, code: 'MESHLET_UNSUPPORTED_VALUE', message: `the range ${a} is not matched: meshlet routes by the request's host, and a range is matched on a listener's address (TCP) in Envoy; single addresses (and /32, /128) are routed` });
+    });
   },
   VirtualService(spec: { gateways?: string[]; http?: Array<{ match?: Array<{ headers?: Record<string, unknown>; withoutHeaders?: Record<string, unknown> }> }> }, out) {
     // Istio routes on JWT claims only where jwt_authn runs before the router: gateways. For sidecars

@@ -48,7 +48,8 @@ const applied = (note?: string, more: Omit<FieldSupport, 'status' | 'note'> = {}
 const unsupported = (note: string): FieldSupport => ({ status: 'unsupported', note });
 const refused = (note: string): FieldSupport => ({ status: 'refused', note });
 
-const NO_EXPORT_TO = unsupported('every resource is visible to every namespace (no exportTo scoping)');
+/** exportTo, as istiod scopes it (export-to.ts). */
+const exportTo = (note: string): FieldSupport => applied(`\`.\`, \`*\`, namespace names${note}; decided by the calling workload's namespace, in embedded mode and per namespace in the control plane; meshConfig default*ExportTo applies when unset`);
 const NO_NETWORK = unsupported('one flat network: no multi-network gateways');
 
 /** The fields of a StringMatch at `p`. */
@@ -177,32 +178,33 @@ export const SUPPORT: Readonly<Record<string, KindSupport>> = {
   VirtualService: {
     fields: {
       'spec.hosts': applied('none: a delegate, merged into the VirtualServices that delegate to it'), 'spec.gateways': applied('`mesh` (or none) for sidecars; `<ns>/<name>` binds to a Gateway'),
-      'spec.exportTo': NO_EXPORT_TO,
+      'spec.exportTo': exportTo('; of several VirtualServices for one host, the own namespace\'s wins, then those exported to it by name, then public ones'),
       ...httpRoute('spec.http[]'),
-      'spec.tls': unsupported('no TLS (SNI) routing: meshlet routes HTTP'),
-      'spec.tcp': unsupported('no TCP routing: meshlet routes HTTP'),
+      'spec.tls': unsupported('no TLS (SNI) routing: meshlet is L7 only (HTTP, gRPC); TLS connections the app opens go direct'),
+      'spec.tcp': unsupported('no TCP routing: meshlet is L7 only (HTTP, gRPC); TCP connections the app opens go direct'),
     },
   },
   DestinationRule: {
     fields: {
-      'spec.host': applied(),
+      'spec.host': applied('a wildcard (`*.bar.com`) applies to the hosts it matches: the exact host\'s rule wins, then the longest wildcard (istiod\'s MostSpecificHostMatch)'),
       ...trafficPolicy('spec.trafficPolicy', true),
       'spec.subsets[].name': applied(), 'spec.subsets[].labels': applied(),
       ...trafficPolicy('spec.subsets[].trafficPolicy', true),
-      'spec.exportTo': NO_EXPORT_TO,
+      'spec.exportTo': exportTo('; a workload takes its own namespace\'s rule, else the one the service\'s namespace exports to it, else the root namespace\'s (istiod\'s lookup order)'),
       'spec.workloadSelector': unsupported('the rule applies to every workload, not only the selected ones'),
     },
   },
   ServiceEntry: {
     fields: {
       'spec.hosts': applied(),
-      'spec.addresses': unsupported('services are matched by host name; calls to a VIP are not routed to the entry'),
-      'spec.ports[].number': applied(), 'spec.ports[].protocol': applied(), 'spec.ports[].name': applied(), 'spec.ports[].targetPort': applied(),
+      'spec.addresses': applied('a call to `http://<address>:<port>/` routes as the entry (the addresses join the virtual host\'s domains, as istiod); /32 and /128 are addresses; wider CIDR ranges are accepted with a warning and not matched (Envoy matches them on a TCP listener\'s address)'),
+      'spec.ports': applied('optional, as Istio: an entry without ports gets no route or cluster (a MESHLET_NO_EFFECT warning)'),
+      'spec.ports[].number': applied(), 'spec.ports[].protocol': applied('HTTP, HTTPS, HTTP2, GRPC, GRPC-WEB are routed; TCP, TLS, MONGO, MYSQL, REDIS… get a warning: meshlet is L7 only'), 'spec.ports[].name': applied(), 'spec.ports[].targetPort': applied(),
       'spec.location': applied('mTLS follows the endpoints (security.istio.io/tlsMode), as Istio\'s auto-mTLS'),
       'spec.resolution': applied('DNS / DNS_ROUND_ROBIN without endpoints call the host name itself'),
       ...workloadEntry('spec.endpoints[]'),
       'spec.workloadSelector.labels': applied('selects WorkloadEntries of the namespace'),
-      'spec.exportTo': NO_EXPORT_TO,
+      'spec.exportTo': exportTo(', `~` (nobody)'),
       'spec.subjectAltNames': applied(),
     },
   },
@@ -222,11 +224,11 @@ export const SUPPORT: Readonly<Record<string, KindSupport>> = {
     fields: {
       'spec.selector': applied(selectorNote),
       'spec.servers[].port.number': applied(),
-      'spec.servers[].port.protocol': applied('HTTP, HTTPS, HTTP2, GRPC, GRPC-WEB; other protocols (TCP, TLS, MONGO…) are not served'),
+      'spec.servers[].port.protocol': applied('HTTP, HTTPS, HTTP2, GRPC, GRPC-WEB; other protocols (TCP, TLS, MONGO…) get a warning and open no port: the gateway is L7 only'),
       'spec.servers[].port.name': applied('informational'),
       'spec.servers[].port.targetPort': unsupported('the gateway listens on port.number'),
       'spec.servers[].hosts': applied('`ns/host`, `./host`, `*/host` as Istio'),
-      'spec.servers[].tls.mode': applied(undefined, { refusedValues: { PASSTHROUGH: 'no TLS passthrough', AUTO_PASSTHROUGH: 'no TLS passthrough', ISTIO_MUTUAL: 'gateway certificates come from files', OPTIONAL_MUTUAL: 'SIMPLE or MUTUAL only' } }),
+      'spec.servers[].tls.mode': applied(undefined, { unsupportedValues: { PASSTHROUGH: 'no TLS passthrough (the gateway is L7 only): the server opens no port', AUTO_PASSTHROUGH: 'no TLS passthrough (the gateway is L7 only): the server opens no port' }, refusedValues: { ISTIO_MUTUAL: 'gateway certificates come from files', OPTIONAL_MUTUAL: 'SIMPLE or MUTUAL only' } }),
       'spec.servers[].tls.serverCertificate': applied('a file path'), 'spec.servers[].tls.privateKey': applied('a file path'),
       'spec.servers[].tls.caCertificates': applied('a file path; required for MUTUAL'),
       'spec.servers[].tls.credentialName': unsupported('Kubernetes secrets are not read: without serverCertificate and privateKey files the server is not programmed (as Envoy with a secret that never arrives); the Gateway\'s other servers are served'),

@@ -81,6 +81,8 @@ export function translateGateway(
     (spec.servers ?? []).forEach((server, i) => {
       const protocol = (server.port.protocol ?? 'HTTP').toUpperCase();
       if (!HTTP_PROTOCOLS.has(protocol)) return; // TCP/TLS passthrough servers are not HTTP routes
+      // TLS passthrough forwards bytes by SNI (L4): accepted with a warning (support-check.ts), no port opened.
+      if (server.tls?.mode === 'PASSTHROUGH' || server.tls?.mode === 'AUTO_PASSTHROUGH') return;
       const where = `spec.servers[${i}]`;
       // A Kubernetes secret meshlet cannot read is a secret that never arrives: Envoy never serves that listener, and the
       // Gateway's other servers go on (the support table warns on credentialName).

@@ -10,6 +10,7 @@ import { buildRegistry, expandHost, kubernetesAltNames, type Service } from './r
 import { CONSUMER_NAMESPACE } from './gateway-api/index.js';
 import { resolveDelegates } from './delegation.js';
 import { usesConsistentHash } from './translate-lb.js';
+import { exportToDefaultsKey, hostMatchesWildcard, scopedResources, visibleResources, type ExportToDefaults } from './export-to.js';
 
 /** The port a destination host is assumed to listen on when nothing says otherwise. */
 export const DEFAULT_PORT = 80;
@@ -45,8 +46,9 @@ export class TranslateCache {
   private previous = new Map<string, unknown>();
   private readonly ids = new WeakMap<object, number>();
   private nextId = 0;
-  private inputsFor: readonly IstioResource[] | undefined;
-  private inputs: MeshInputs | undefined;
+  /** Mesh inputs by resource array: one per visibility (exportTo) a namespace has, all alive while the array is. */
+  private readonly inputs = new WeakMap<readonly IstioResource[], MeshInputs>();
+  private readonly scoped = new WeakMap<readonly IstioResource[], { defaults: string; resources: IstioResource[]; views: Map<string, readonly IstioResource[]> }>();
   private readonly serviceKeys = new WeakMap<Service, string>();
   private readonly vsHosts = new WeakMap<IstioResource, string[]>();
 
@@ -107,11 +109,26 @@ export class TranslateCache {
 
   /** @internal The mesh inputs of `resources`, built once per array. */
   meshInputs(resources: readonly IstioResource[]): MeshInputs {
-    if (this.inputsFor !== resources || !this.inputs) {
-      this.inputs = meshInputs(resources);
-      this.inputsFor = resources;
-    }
-    return this.inputs;
+    let inputs = this.inputs.get(resources);
+    if (!inputs) this.inputs.set(resources, (inputs = meshInputs(resources)));
+    return inputs;
+  }
+
+  /**
+   * @internal What a workload in `namespace` sees of `resources` (exportTo):
+   * the array itself when nothing is scoped, else one array per distinct view,
+   * shared by the namespaces that see the same, so their inputs are built once.
+   */
+  visible(resources: readonly IstioResource[], namespace: string, defaults: ExportToDefaults | undefined): readonly IstioResource[] {
+    let entry = this.scoped.get(resources);
+    const defaultsKey = exportToDefaultsKey(defaults);
+    if (!entry || entry.defaults !== defaultsKey) this.scoped.set(resources, (entry = { defaults: defaultsKey, resources: scopedResources(resources, defaults), views: new Map() }));
+    if (entry.resources.length === 0) return resources;
+    const view = visibleResources(entry.resources, namespace, defaults);
+    const key = view.map((r) => this.id(r)).join(',');
+    let out = entry.views.get(key);
+    if (!out) entry.views.set(key, (out = visibleResources(resources, namespace, defaults)));
+    return out;
   }
 
   /** @internal What a service's clusters depend on: the resources it was built from. */
@@ -142,6 +159,8 @@ export class TranslateCache {
     } else {
       key = `${name}\0-\0${ports(hostname)}`;
     }
+    const addresses = inputs.registry.get(hostname)?.addresses;
+    if (addresses) key += `\0@${addresses.join(',')}`;
     // Which alternate names other hosts claim decides this host's domains.
     for (const alt of kubernetesAltNames(hostname, undefined)) if (inputs.knownHosts.has(alt)) key += `\0${alt}`;
     inputs.routeKeys.set(name, key);
@@ -152,6 +171,16 @@ export class TranslateCache {
 export function meshInputs(resources: readonly IstioResource[]): MeshInputs {
   const registry = buildRegistry(resources);
   const virtualServices = meshVirtualServices(resources);
+  // As istiod's computeWildcardHostVirtualServiceIndex: a service without a VirtualService of its own
+  // name takes the most specific wildcard one (`*.bar.com` for `x.bar.com`).
+  const wildcards = [...virtualServices.keys()].filter((h) => h.startsWith('*')).sort((a, b) => b.length - a.length);
+  if (wildcards.length > 0) {
+    for (const hostname of registry.keys()) {
+      if (virtualServices.has(hostname)) continue;
+      const match = wildcards.find((w) => hostMatchesWildcard(hostname, w));
+      if (match) virtualServices.set(hostname, virtualServices.get(match)!);
+    }
+  }
   const consumerRoutes = new Map<string, Map<string, MeshVirtualService>>();
   for (const r of resources) {
     const ns = r.kind === 'VirtualService' ? r.metadata.annotations?.[CONSUMER_NAMESPACE] : undefined;
@@ -165,9 +194,14 @@ export function meshInputs(resources: readonly IstioResource[]): MeshInputs {
   for (const service of registry.values()) {
     for (const port of service.ports) hostPorts.set(`${service.hostname}:${port.number}`, { hostname: service.hostname, port: port.number, service });
   }
-  // VirtualService hosts outside the registry still get routes (their destinations resolve by DNS).
+  // VirtualService hosts outside the registry still get routes (their destinations resolve by DNS); a wildcard
+  // one on port 80 only, as istiod builds VirtualService-only hosts on other ports only for matching services.
   for (const [hostname, vs] of virtualServices) {
-    if (registry.has(hostname) || hostname.includes('*')) continue;
+    if (registry.has(hostname)) continue;
+    if (hostname.includes('*')) {
+      if (hostname.startsWith('*.') && !hostname.slice(1).includes('*')) hostPorts.set(`${hostname}:${DEFAULT_PORT}`, { hostname, port: DEFAULT_PORT, service: undefined });
+      continue;
+    }
     const ports = new Set<number>();
     for (const http of vs.spec.http ?? []) for (const d of http.route ?? []) if (expandHost(d.destination.host, vs.namespace) === hostname) ports.add(d.destination.port?.number ?? DEFAULT_PORT);
     if (ports.size === 0) ports.add(DEFAULT_PORT);

@@ -7,7 +7,8 @@ import { msToProto } from '../core/duration.js';
 import type { Cluster, ClusterLoadAssignment, EnvoyResources, Listener, Route, RouteConfiguration } from './envoy.js';
 import { TYPE_URL } from './envoy.js';
 import type { Destination, DestinationRuleSpec, IstioResource, ResourceOf, TrafficPolicy } from './istio-types.js';
-import { endpointPort, expandHost, hostAliases, kubernetesAltNames, type Service, type ServiceEndpoint } from './registry.js';
+import { endpointPort, expandHost, hostAliases, kubernetesAltNames, vipDomains, type Service, type ServiceEndpoint } from './registry.js';
+import { destinationRuleLookup, indexRules, visibleResources, type ExportToDefaults, type RuleCandidate } from './export-to.js';
 import { clusterName, defaultRoute, hasSourceMatches, translateHttpRoute, type ClusterNamer } from './translate-routes.js';
 import { translateConnectionPool, translateOutlierDetection } from './translate-resilience.js';
 import { applyEnvoyFilterRateLimits, applyRateLimits } from './translate-ratelimit.js';
@@ -41,6 +42,8 @@ export interface ProxyInfo {
   pathNormalization?: PathNormalizationType;
   /** The mesh's access-log settings (meshConfig accessLogFile…, extensionProviders), with Telemetry `accessLogging`. */
   accessLog?: AccessLogMeshConfig;
+  /** The mesh's exportTo defaults (meshConfig defaultServiceExportTo …); unset: `*`, as Istio. */
+  exportTo?: ExportToDefaults;
 }
 
 /** A cluster a route names: resolved against the registry when the cluster is built. */
@@ -58,11 +61,13 @@ export function translate(input: readonly IstioResource[], proxy: ProxyInfo, cac
   // Gateway API routes join as the VirtualServices istiod makes of them (same array per input, so caches hold);
   // root VirtualServices get their delegates merged in, once per resource set (for sidecars and gateways alike).
   const withRoutes = withGatewayApiRoutes(input);
-  const resources = cache ? cache.delegated(withRoutes) : resolveDelegates(withRoutes);
+  const delegated = cache ? cache.delegated(withRoutes) : resolveDelegates(withRoutes);
+  // exportTo: what this workload's namespace sees (VirtualServices and ServiceEntries exported to it).
+  const resources = cache ? cache.visible(delegated, proxy.namespace, proxy.exportTo) : visibleResources(delegated, proxy.namespace, proxy.exportTo);
   const inputs = cache ? cache.meshInputs(resources) : meshInputs(resources);
   const { registry, virtualServices, hostPorts, rateLimits, knownHosts, consumerRoutes } = inputs;
   const consumer = consumerRoutes.get(proxy.namespace);
-  const rules = destinationRules(resources, proxy.namespace);
+  const rules = destinationRules(resources, proxy.namespace, registry, proxy.exportTo?.defaultDestinationRuleExportTo);
   const upstreamTls = new UpstreamTlsTranslator(resources);
   const out: EnvoyResources = { listeners: [], routes: [], clusters: [], endpoints: [] };
   const clusters = new Map<string, ClusterRef>();
@@ -110,7 +115,7 @@ export function translate(input: readonly IstioResource[], proxy: ProxyInfo, cac
       // As istiod (BuildSidecarVirtualHostWrapper): a VirtualService with no route for this port
       // (every match names another port) leaves the port to the service's default route.
       const routes: Route[] = vsRoutes.length > 0 ? vsRoutes : [defaultRoute(namer, hostname, port)];
-      const rc: RouteConfiguration = { name, virtual_hosts: [{ name, domains: hostAliases(hostname, port, proxy.namespace, knownHosts), routes }] };
+      const rc: RouteConfiguration = { name, virtual_hosts: [{ name, domains: [...hostAliases(hostname, port, proxy.namespace, knownHosts), ...vipDomains(service, port)], routes }] };
       if (limits) applyRateLimits(limits, [rc], registry, namerFor(proxy.namespace, DEFAULT_PORT, refs));
       namer({ host: hostname, port: { number: port } });
       built = { listener: apiListener(name), routes: rc, refs: refs ?? [] };
@@ -167,7 +172,7 @@ export function translate(input: readonly IstioResource[], proxy: ProxyInfo, cac
  * identity) of its destinations that balance by consistent hash, whose hash
  * policies the routes carry. Part of the route cache key.
  */
-function hashRulesKey(cache: TranslateCache, inputs: MeshInputs, rules: Map<string, DestinationRuleSpec>, hostname: string): string {
+function hashRulesKey(cache: TranslateCache, inputs: MeshInputs, rules: RuleTable, hostname: string): string {
   const vs = inputs.virtualServices.get(hostname);
   let key = '';
   for (const h of vs ? cache.destinationHostsOf(vs) : [hostname]) {
@@ -241,14 +246,31 @@ function mergePolicies(top: TrafficPolicy | undefined, subset: TrafficPolicy | u
   return merged;
 }
 
-/** DestinationRules by host; the proxy's own namespace wins over the rule's namespace, as in Istio. */
-function destinationRules(resources: readonly IstioResource[], proxyNamespace: string): Map<string, DestinationRuleSpec> {
-  const out = new Map<string, DestinationRuleSpec>();
-  const drs = resources.filter((r): r is ResourceOf<'DestinationRule'> => r.kind === 'DestinationRule');
-  drs.sort((a, b) => Number(b.metadata.namespace === proxyNamespace) - Number(a.metadata.namespace === proxyNamespace));
-  for (const dr of drs) {
-    const host = expandHost(dr.spec.host, dr.metadata.namespace);
-    if (!out.has(host)) out.set(host, dr.spec);
+/** The DestinationRules a workload applies, by host: looked up on first use, then remembered. */
+interface RuleTable { get(host: string): DestinationRuleSpec | undefined }
+
+/**
+ * The DestinationRule a workload in `proxyNamespace` applies per host, as
+ * istiod's destinationRule(): its own namespace's rule, else the one the
+ * service's namespace exports to it, else the root namespace's (exportTo);
+ * exact hosts before wildcard ones.
+ */
+function destinationRules(resources: readonly IstioResource[], proxyNamespace: string, registry: ReadonlyMap<string, Service>, fallback: readonly string[] | undefined): RuleTable {
+  const candidates: RuleCandidate<DestinationRuleSpec>[] = [];
+  for (const r of resources) {
+    if (r.kind !== 'DestinationRule') continue;
+    const dr = r as ResourceOf<'DestinationRule'>;
+    candidates.push({ host: expandHost(dr.spec.host, dr.metadata.namespace), namespace: dr.metadata.namespace, exportTo: dr.spec.exportTo, hasSelector: dr.spec.workloadSelector !== undefined, spec: dr.spec });
   }
-  return out;
+  const index = indexRules(candidates);
+  const found = new Map<string, DestinationRuleSpec | undefined>();
+  return {
+    get(host) {
+      if (candidates.length === 0) return undefined;
+      if (found.has(host)) return found.get(host);
+      const spec = destinationRuleLookup(index, host, proxyNamespace, registry.get(host)?.namespace, fallback);
+      found.set(host, spec);
+      return spec;
+    },
+  };
 }

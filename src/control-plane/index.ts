@@ -207,7 +207,7 @@ export async function createControlPlane(options: ControlPlaneOptions): Promise<
     const mc = watcher.meshConfig ?? meshConfig;
     const normalization = mc.pathNormalization?.normalization;
     // One resource that fails to translate is left out and reported, never an empty config (#16).
-    const result = translateIsolated(combined.resources, { name: 'meshlet-control-plane', namespace: ns, labels, ...(normalization !== undefined && { pathNormalization: normalization }), accessLog: mc }, translations);
+    const result = translateIsolated(combined.resources, { name: 'meshlet-control-plane', namespace: ns, labels, ...(normalization !== undefined && { pathNormalization: normalization }), accessLog: mc, exportTo: mc }, translations);
     if (result.dropped.length > 0 || dropped.has(namespace)) dropped.set(namespace, { generation: cache.generation, resources: result.dropped });
     if (result.dropped.length > 0) statusLog.update(configStatus());
     return result.envoy;

@@ -29,11 +29,10 @@ const cases: Case[] = [
   { file: 'virtualservice_destinationhosts', analyzer: 'virtualservice.DestinationHostAnalyzer', expected: [
     ['IST0101', 'VirtualService default/reviews-bogushost'], ['IST0101', 'VirtualService default/reviews-bogushost'],
     ['IST0101', 'VirtualService default/reviews-bookinfo-other'], ['IST0101', 'VirtualService default/reviews-mirror-bogushost'],
-    ['IST0101', 'VirtualService istio-system/cross-namespace-details']],
+    ['IST0101', 'VirtualService istio-system/cross-namespace-details'], ['IST0101', 'VirtualService hello/hello-export-to-bogus']],
   notCovered: [
     ['IST0101', 'VirtualService default/reviews-bogusport', 'destination ports are not checked against the service ports'],
     ['IST0112', 'VirtualService default/reviews-2port-missing', 'VirtualServiceDestinationPortSelectorRequired is not implemented'],
-    ['IST0101', 'VirtualService hello/hello-export-to-bogus', 'the VirtualService\'s own exportTo is not applied to host lookup'],
   ] },
   { file: 'virtualservice_gateways', analyzer: 'virtualservice.GatewayAnalyzer', expected: [
     ['IST0101', 'VirtualService httpbin-bogus'], ['IST0132', 'VirtualService default/cross-test'],

@@ -23,7 +23,7 @@ ${extra}`;
 const se = `apiVersion: networking.istio.io/v1
 kind: ServiceEntry
 metadata: { name: reviews, namespace: shop }
-spec: { hosts: [reviews], resolution: DNS, ports: [{ number: 80, name: http }], exportTo: ["."] }
+spec: { hosts: [reviews], resolution: DNS, ports: [{ number: 80, name: http }, { number: 3306, name: mysql, protocol: MYSQL }], exportTo: ["."] }
 `;
 
 test('configStatus: applied, partial with the unsupported field named, each warning logged once', async (t) => {
@@ -39,7 +39,7 @@ test('configStatus: applied, partial with the unsupported field named, each warn
   assert.deepEqual(status[0]!.warnings.map((w) => [w.path, w.code]), [['spec.http[0].retries.retryRemoteLocalities', 'MESHLET_UNSUPPORTED_FIELD']]);
   assert.match(status[0]!.warnings[0]!.message, /locality/);
   assert.deepEqual(status[0]!.source, { file: '<string>', document: 0 });
-  assert.deepEqual(status[1]!.warnings.map((w) => [w.path, w.code]), [['spec.exportTo', 'MESHLET_UNSUPPORTED_FIELD']]);
+  assert.deepEqual(status[1]!.warnings.map((w) => [w.path, w.code]), [['spec.ports[1].protocol', 'MESHLET_UNSUPPORTED_VALUE']]);
   assert.equal(warn.mock.callCount(), 2);
   assert.match(String(warn.mock.calls[0]!.arguments[0]), /^meshlet: partial VirtualService shop\/reviews: spec\.http\[0\]\.retries\.retryRemoteLocalities: MESHLET_UNSUPPORTED_FIELD: .*\(<string>, document 0\)$/);
 
@@ -84,7 +84,7 @@ spec: { template: { serviceAccount: g } }
   assert.deepEqual(resources.map((r) => r.kind), ['ServiceEntry', 'ProxyConfig', 'WorkloadGroup']);
   assert.equal(errors.length, 2);
   assert.deepEqual(statuses.map((s) => [s.kind, s.name, s.status, s.warnings.map((w) => w.code).join(), s.source?.document]), [
-    ['ServiceEntry', 'reviews', 'partial', 'MESHLET_UNSUPPORTED_FIELD', 0],
+    ['ServiceEntry', 'reviews', 'partial', 'MESHLET_UNSUPPORTED_VALUE', 0],
     ['ProxyConfig', 'default', 'partial', 'MESHLET_UNSUPPORTED_FIELD', 1],
     ['ServiceEntry', 'reviews', 'rejected', 'MESHLET_DUPLICATE', 2],
     ['VirtualService', 'reviews', 'rejected', 'MESHLET_INVALID', 3],
