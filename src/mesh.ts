@@ -7,11 +7,11 @@ import { request as undiciRequest, type Dispatcher } from 'undici';
 import { MeshAgents, type MeshHttpAgent, type MeshHttpsAgent } from './http/node-agent.js';
 import { loadDocuments, type ConfigSource } from './config/load.js';
 import { parseResources } from './config/resources.js';
-import { admitResources, type ResourceStatus } from './config/admission.js';
+import type { ResourceStatus } from './config/admission.js';
 import { ConfigStatusLog } from './config/config-status.js';
-import { checkMeshConfig, meshConfigFromDocuments, type MeshConfigOptions } from './config/mesh-config.js';
+import { checkMeshConfig, type MeshConfigOptions } from './config/mesh-config.js';
 import { pathNormalizationSettings } from './core/path-normalization.js';
-import { translate, type ProxyInfo } from './config/translate.js';
+import type { ProxyInfo } from './config/translate.js';
 import type { EnvoyResources, Listener } from './config/envoy.js';
 import { fromStruct } from './config/struct.js';
 import { TELEMETRY_METADATA_KEY } from './config/translate-inbound.js';
@@ -24,7 +24,7 @@ export type { ClusterStatus } from './core/cluster-status.js';
 import type { MeshOptions } from './mesh-options.js';
 export type { MeshOptions, WorkloadOptions } from './mesh-options.js';
 import { compileSnapshot, compileSnapshotSliced, emptySnapshot, type Snapshot } from './core/snapshot.js';
-import { nextTurn, SerialQueue } from './core/slices.js';
+import { SerialQueue } from './core/slices.js';
 import { MeshDispatcher } from './http/dispatcher.js';
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type { Context } from '@opentelemetry/api';
@@ -36,8 +36,8 @@ import { createAdminServer, DEFAULT_ADMIN_PORT, type AdminServer } from './telem
 import { createMeshGrpc, type MeshGrpc } from './grpc/index.js';
 import type { AdsClient } from './xds/ads-client.js';
 import { subscribe } from './xds/mesh-subscription.js';
-import { workloadLocality } from './config/translate-locality.js';
-import { sidecarFor } from './config/sidecar.js';
+import { workloadProxy } from './mesh-workload.js';
+import { translateEmbedded } from './config/embedded.js';
 import { resolveBootstrap } from './xds/bootstrap.js';
 import { bootstrapIdentitySource, defaultInstanceIp, resolveNodeIdentity, type NodeIdentity } from './xds/node.js';
 import { meshTelemetry } from './mesh-telemetry.js';
@@ -85,15 +85,7 @@ export class Mesh {
 
   /** @internal use {@link createMesh} */
   constructor(options: MeshOptions) {
-    const w = options.workload;
-    this.proxy = {
-      name: w?.name ?? 'unknown',
-      namespace: w?.namespace ?? 'default',
-      labels: w?.labels ?? {},
-      ...(w?.serviceAccount !== undefined && { serviceAccount: w.serviceAccount }),
-    };
-    const locality = workloadLocality(w?.locality, w?.labels);
-    if (locality) this.proxy.locality = locality;
+    this.proxy = workloadProxy(options.workload);
     this.closeTimeout = options.closeTimeout ?? 1000;
     this.defaultOutboundTrafficPolicy = this.outboundTrafficPolicy = options.outboundTrafficPolicy ?? 'ALLOW_ANY';
     this.nodeIdentity = resolveNodeIdentity({
@@ -179,23 +171,12 @@ export class Mesh {
     const docs = await loadDocuments(config);
     // One install at a time: each compiles (in slices) against the snapshot the one before it installed.
     await this.installs.run(async () => {
-      const admitted = admitResources(docs, 'embedded');
-      if (admitted.errors.length > 0) throw admitted.errors[0]; // atomic: an explicit apply never half-applies (DESIGN.md §3)
-      await nextTurn(); // between the stages of a large apply (admission, translation, sliced compile)
-      const resources = admitted.resources;
-      const telemetry = telemetryPolicyFor(resources, this.proxy);
-      const meshConfig = meshConfigFromDocuments(docs) ?? this.meshConfig;
-      const normalization = meshConfig.pathNormalization?.normalization;
-      // A Sidecar's outboundTrafficPolicy overrides the mesh's for the workloads it selects, as in Istio.
-      const outbound = sidecarFor(resources, this.proxy)?.outboundTrafficPolicy ?? this.defaultOutboundTrafficPolicy;
-      const proxy = { ...this.proxy, ...(normalization !== undefined && { pathNormalization: normalization }), accessLog: meshConfig, exportTo: meshConfig };
-      const envoy = translate(resources, proxy);
-      await nextTurn();
+      const { admitted, envoy, outboundTrafficPolicy } = await translateEmbedded(docs, this.proxy, { meshConfig: this.meshConfig, outboundTrafficPolicy: this.defaultOutboundTrafficPolicy });
       if (!(await this.installEnvoy(envoy, `embedded-${++this.generation}`))) return;
       await this.security.jwks.ready(remoteJwksOf(envoy.listeners).map((j) => j.uri)); // each fetch bounded by its timeout
-      this.outboundTrafficPolicy = outbound;
-      this.security.install(resources);
-      this.telemetry.applyPolicy(telemetry);
+      this.outboundTrafficPolicy = outboundTrafficPolicy;
+      this.security.install(admitted.resources);
+      this.telemetry.applyPolicy(telemetryPolicyFor(admitted.resources, this.proxy));
       this.statusLog.update(admitted.statuses);
     });
   }
@@ -416,22 +397,4 @@ export class Mesh {
   }
 }
 
-/** Creates a mesh for this workload and loads its configuration. */
-export async function createMesh(options: MeshOptions = {}): Promise<Mesh> {
-  const mesh = new Mesh(options);
-  try {
-    await mesh.startSecurity(options);
-    if (options.config !== undefined) await mesh.apply(options.config);
-    else {
-      const xds = options.xds ?? (resolveBootstrap() ? {} : undefined);
-      if (xds) await mesh.connectXds(xds, options);
-      // meshConfig alone (accessLogFile …) still shapes the listeners: translate the empty config.
-      else if (options.meshConfig !== undefined) await mesh.apply([]);
-    }
-    if (options.admin) await mesh.startAdmin(options.admin);
-  } catch (err) {
-    await mesh.close();
-    throw err;
-  }
-  return mesh;
-}
+export { createMesh } from './create-mesh.js';

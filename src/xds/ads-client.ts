@@ -20,11 +20,10 @@ import { bootstrapChannelCredentials } from './channel-credentials.js';
 import { LastKnownGoodWriter, readLastKnownGood } from './last-known-good.js';
 import { buildNode, mergeNode, type XdsNode } from './node.js';
 import { loadGrpcPackage } from './protos.js';
-import { XDS_TYPES, checkResourceSliced, decodeResourceSliced, resourceName, type XdsType } from './resources.js';
-import { peekName } from './decode-sliced.js';
-import { runSliced, SliceBudget, type Sliced } from '../core/slices.js';
-import { buildRequest, readResponse, replacesAll, type AdsApiType, type AdsUpdate, type WireState } from './ads-wire.js';
-import { isHostPortName } from '../core/listener-role.js';
+import { XDS_TYPES, type XdsType } from './resources.js';
+import { decodeUpdate, type TypeState } from './ads-decode.js';
+import { runSliced } from '../core/slices.js';
+import { buildRequest, readResponse, replacesAll, type AdsApiType, type AdsUpdate } from './ads-wire.js';
 import { INBOUND_LISTENER_PREFIX, neededNames, toEnvoyResources, withoutWarmingClusters } from './subscriptions.js';
 import { createTrace, type TraceFn } from './trace.js';
 import { MeshConfigError } from '../errors.js';
@@ -33,23 +32,7 @@ import type { AdsClientOptions, AdsClientStatus, XdsNack, XdsTypeStatus } from '
 
 export type { AdsClientOptions, AdsClientStatus, XdsNack, XdsTypeStatus } from './ads-types.js';
 
-interface TypeState extends WireState {
-  resources: Map<string, Record<string, unknown>>;
-  /** the wire bytes each accepted resource was decoded from: the same bytes again keep the same object */
-  raw: Map<string, Uint8Array>;
-}
-
 type AdsStream = grpc.ClientDuplexStream<Record<string, unknown>, unknown>;
-
-interface Decoded {
-  resources: Map<string, Record<string, unknown>>;
-  versions: Map<string, string>;
-  raw: Map<string, Uint8Array>;
-}
-
-function sameBytes(a: Uint8Array | undefined, b: Uint8Array): boolean {
-  return a !== undefined && a.length === b.length && Buffer.compare(a, b) === 0;
-}
 
 /** The ADS client. Create with {@link createAdsClient}. */
 export class AdsClient {
@@ -243,7 +226,7 @@ export class AdsClient {
     state.ackPending = true;
     this.trace(`${state.type.short} version=${version} nonce=${state.nonce} resources=${res.resources.length}${res.removed.length ? ` removed=${res.removed.length}` : ''}`);
 
-    const decoded = await runSliced(this.decode(state, res));
+    const decoded = await runSliced(decodeUpdate(state, res));
     // A reconnect meanwhile asks for everything again on the new stream; this answer is moot.
     if (stream !== this.stream || this.closed) return;
     if (typeof decoded === 'string') return this.nack(state, version, decoded);
@@ -290,44 +273,6 @@ export class AdsClient {
     this.send(state, undefined);
   }
 
-  /**
-   * Decodes and checks a response's resources, in slices of endpoints. A
-   * resource whose bytes equal the accepted one's keeps its object (not
-   * decoded again), so the compile reuses the cluster built from it.
-   */
-  private *decode(state: TypeState, res: AdsUpdate): Sliced<Decoded | string> {
-    const out = new Map<string, Record<string, unknown>>();
-    const versions = new Map<string, string>();
-    const raw = new Map<string, Uint8Array>();
-    const budget = new SliceBudget();
-    for (let i = 0; i < res.resources.length; i++) {
-      const { any, version } = res.resources[i]!;
-      const bytes = !('@type' in any) && any.type_url === state.type.typeUrl ? any.value : undefined;
-      const known = bytes !== undefined ? peekName(bytes) : undefined;
-      const same = bytes !== undefined && known ? (sameBytes(state.raw.get(known), bytes) ? state.resources.get(known) : undefined) : undefined;
-      let resource: Record<string, unknown>;
-      if (same) resource = same;
-      else {
-        try {
-          resource = yield* decodeResourceSliced(state.type, any, budget);
-        } catch (err) {
-          return `${state.type.kind} resources[${i}]: cannot decode: ${(err as Error).message}`;
-        }
-      }
-      const name = resourceName(state.type, resource);
-      if (!same) {
-        const problem = yield* checkResourceSliced(state.type, name, resource, budget);
-        if (problem) return problem;
-      }
-      if (out.has(name)) return `${state.type.kind} ${name}: duplicate resource name in one response`;
-      // Named subscriptions: ignore what we did not ask for (a server may send more).
-      if (!state.wildcard && !asked(state, name)) continue;
-      out.set(name, resource);
-      if (bytes) raw.set(name, bytes);
-      if (version !== undefined) versions.set(name, version);
-    }
-    return { resources: out, versions, raw };
-  }
 
   /** The maps every type would have if this response were accepted. */
   private candidate(state: TypeState, decoded: Map<string, Record<string, unknown>>, removed: readonly string[]): Map<string, Map<string, Record<string, unknown>>> {
@@ -433,12 +378,6 @@ export class AdsClient {
     for (const s of this.states.values()) parts.push(`${s.type.short}=${s === changed ? version : s.version}`);
     return parts.join(',');
   }
-}
-
-/** Whether a named subscription covers `name`; a bare host asks istiod for `host:<every port>` (grpcgen/lds.go). */
-function asked(state: TypeState, name: string): boolean {
-  if (state.names.has(name)) return true;
-  return state.type.key === 'listeners' && isHostPortName(name) && state.names.has(name.slice(0, name.lastIndexOf(':')));
 }
 
 /** Creates and starts an ADS client. */
