@@ -11,7 +11,8 @@ import { kinds } from './istio-schemas.js';
 import { type RequestAuthenticationInput, translateRequestAuthentication } from '../security/jwt-policy.js';
 import type { IstioResource } from './istio-types.js';
 import { documentSource } from './load.js';
-import { isIstioDocument, resourceSource, validateDocuments } from './resources.js';
+import { isIstioDocument, resourceSource, validateDocumentsSliced } from './resources.js';
+import { runNow, type SliceBudget, type Sliced } from '../core/slices.js';
 import { isPlainObject } from './schema.js';
 import { withRouteConditions, type RouteCondition } from './gateway-api/status.js';
 import { supportWarnings, type ConfigWarning, type LoadContext, type WarningCode } from './support-check.js';
@@ -45,10 +46,15 @@ export interface Admission {
  * control plane) or refuses the whole set (`mesh.apply`) is the caller's.
  */
 export function admitResources(docs: readonly object[], context: LoadContext): Admission {
+  return runNow(admitResourcesSliced(docs, context));
+}
+
+/** {@link admitResources} in slices, so a large apply gives the event loop turns (see core/slices.ts). */
+export function* admitResourcesSliced(docs: readonly object[], context: LoadContext, budget?: SliceBudget): Sliced<Admission> {
   const resources: IstioResource[] = [];
   const statuses: ResourceStatus[] = [];
   const errors: MeshConfigError[] = [];
-  for (const result of validateDocuments(docs)) {
+  for (const result of yield* validateDocumentsSliced(docs, budget)) {
     if (result.error) {
       errors.push(result.error);
       statuses.push(rejectedStatus(result.doc, result.error, result.duplicate ? 'MESHLET_DUPLICATE' : unsupportedKind(result.doc) ? 'MESHLET_UNSUPPORTED_KIND' : 'MESHLET_INVALID'));

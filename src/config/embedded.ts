@@ -4,12 +4,12 @@
  * settings the documents carry, and the translation to Envoy resources for
  * this workload. The mesh installs the result (mesh.ts apply).
  */
-import { admitResources, type Admission } from './admission.js';
+import { admitResourcesSliced, type Admission } from './admission.js';
 import { meshConfigFromDocuments, type MeshConfigOptions } from './mesh-config.js';
 import { sidecarFor } from './sidecar.js';
-import { translate, type ProxyInfo } from './translate.js';
+import { translateSliced, type ProxyInfo } from './translate.js';
 import type { EnvoyResources } from './envoy.js';
-import { nextTurn } from '../core/slices.js';
+import { nextTurn, runSliced } from '../core/slices.js';
 
 /** What an embedded apply installs. */
 export interface EmbeddedConfig {
@@ -21,13 +21,12 @@ export interface EmbeddedConfig {
 
 /** Admits and translates `docs` for `proxy`, yielding between the stages of a large apply. @throws MeshConfigError */
 export async function translateEmbedded(docs: readonly object[], proxy: ProxyInfo, defaults: { meshConfig: MeshConfigOptions; outboundTrafficPolicy: 'ALLOW_ANY' | 'REGISTRY_ONLY' }): Promise<EmbeddedConfig> {
-  const admitted = admitResources(docs, 'embedded');
+  const admitted = await runSliced(admitResourcesSliced(docs, 'embedded'));
   if (admitted.errors.length > 0) throw admitted.errors[0]; // atomic: an explicit apply never half-applies (DESIGN.md §3)
   await nextTurn();
   const meshConfig = meshConfigFromDocuments(docs) ?? defaults.meshConfig;
   const normalization = meshConfig.pathNormalization?.normalization;
   const outboundTrafficPolicy = sidecarFor(admitted.resources, proxy)?.outboundTrafficPolicy ?? defaults.outboundTrafficPolicy;
-  const envoy = translate(admitted.resources, { ...proxy, ...(normalization !== undefined && { pathNormalization: normalization }), accessLog: meshConfig, exportTo: meshConfig });
-  await nextTurn();
+  const envoy = await runSliced(translateSliced(admitted.resources, { ...proxy, ...(normalization !== undefined && { pathNormalization: normalization }), accessLog: meshConfig, exportTo: meshConfig }));
   return { admitted, envoy, outboundTrafficPolicy };
 }

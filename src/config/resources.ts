@@ -14,7 +14,8 @@ import { translateCorsPolicy } from './translate-cors.js';
 import { translateConsistentHash } from './translate-lb.js';
 import { checkLocalitySetting } from './translate-locality.js';
 import { checkEgressHost, type SidecarSpec } from './sidecar.js';
-import { check, isPlainObject, type ConfigIssue } from './schema.js';
+import { checkSliced, isPlainObject, type ConfigIssue } from './schema.js';
+import { runNow, SliceBudget, type Sliced } from '../core/slices.js';
 import { validateRetryOn } from '../core/retry.js';
 import { MAX_REGEX_LENGTH, compileRegexRewrite, re2Problem } from '../core/regex.js';
 import { MAX_TOTAL_WEIGHT } from '../core/route.js';
@@ -48,29 +49,36 @@ export interface DocumentResult {
  * are not MeshConfigErrors (bugs) still throw.
  */
 export function validateDocuments(docs: readonly object[]): DocumentResult[] {
+  return runNow(validateDocumentsSliced(docs));
+}
+
+/** {@link validateDocuments} in slices (a document, or a slice of a long list in one), for a mesh's apply. */
+export function* validateDocumentsSliced(docs: readonly object[], budget: SliceBudget = new SliceBudget()): Sliced<DocumentResult[]> {
   const out: DocumentResult[] = [];
   const seen = new Set<string>();
-  docs.forEach((doc, index) => {
+  for (let index = 0; index < docs.length; index++) {
+    const doc = docs[index]!;
     let resource: IstioResource | undefined;
     try {
-      resource = parseResource(doc, index);
+      resource = yield* parseResource(doc, index, budget);
     } catch (err) {
       if (!(err instanceof MeshConfigError)) throw err;
       out.push({ doc, error: err });
-      return;
+      continue;
     }
-    if (!resource) return;
+    if (budget.spend()) yield;
+    if (!resource) continue;
     const key = `${resource.kind}/${resource.metadata.namespace}/${resource.metadata.name}`;
     if (seen.has(key)) {
       const error = new MeshConfigError(resource.kind, `${resource.metadata.namespace}/${resource.metadata.name}`, 'metadata.name', 'duplicate resource: the same kind, namespace and name appear twice', documentSource(doc));
       out.push({ doc, error, duplicate: true });
-      return;
+      continue;
     }
     seen.add(key);
     const source = documentSource(doc);
     if (source) resourceSources.set(resource, source);
     out.push({ doc, resource });
-  });
+  }
   return out;
 }
 
@@ -88,7 +96,7 @@ export function isIstioDocument(doc: unknown): boolean {
 }
 
 /** Validates one document; undefined for documents of other API groups. @throws MeshConfigError */
-export function parseResource(doc: object, index: number): IstioResource | undefined {
+function* parseResource(doc: object, index: number, budget: SliceBudget): Sliced<IstioResource | undefined> {
   const source = isPlainObject(doc) ? documentSource(doc) : undefined;
   const where = { name: source ? `document ${source.document}` : `document ${index}`, namespace: '', source };
   if (!isPlainObject(doc)) throw new MeshConfigError('Config', where.name, '', 'must be an object with apiVersion, kind, metadata and spec');
@@ -96,24 +104,24 @@ export function parseResource(doc: object, index: number): IstioResource | undef
   const kindName = typeof kind === 'string' && kind !== '' ? kind : 'Config';
   if (typeof apiVersion !== 'string') fail(kindName, where, 'apiVersion', 'is required');
   // A Namespace is cluster-scoped; meshlet reads it for its labels (Gateway listeners' namespace selectors).
-  if (apiVersion === 'v1' && kind === 'Namespace') return namespaceResource(parseAs('Namespace', doc as Record<string, unknown>, apiVersion, where, source));
+  if (apiVersion === 'v1' && kind === 'Namespace') return namespaceResource(yield* parseAs('Namespace', doc as Record<string, unknown>, apiVersion, where, source, budget));
   if (!ownGroups.some((g) => apiVersion.startsWith(g))) return undefined;
   if (typeof kind !== 'string' || kind === '') fail('Config', where, 'kind', `must be a kind name, got ${JSON.stringify(kind ?? null)}`);
   // The Gateway API's Gateway is not Istio's: it is read as istiod's KubernetesGateway kind.
-  if (kind === 'Gateway' && apiVersion.startsWith(GATEWAY_API_GROUP)) return parseAs('KubernetesGateway', doc as Record<string, unknown>, apiVersion, where, source);
+  if (kind === 'Gateway' && apiVersion.startsWith(GATEWAY_API_GROUP)) return yield* parseAs('KubernetesGateway', doc as Record<string, unknown>, apiVersion, where, source, budget);
   if (!kinds[kind]) fail(kind, where, 'kind', `unsupported kind "${kind}" for ${apiVersion}`);
-  return parseAs(kind, doc as Record<string, unknown>, apiVersion, where, source);
+  return yield* parseAs(kind, doc as Record<string, unknown>, apiVersion, where, source, budget);
 }
 
 const GATEWAY_API_GROUP = 'gateway.networking.k8s.io/';
 
-function parseAs(kind: string, doc: Record<string, unknown>, apiVersion: string, where: Where, source: ConfigSourceRef | undefined): IstioResource {
+function* parseAs(kind: string, doc: Record<string, unknown>, apiVersion: string, where: Where, source: ConfigSourceRef | undefined, budget: SliceBudget): Sliced<IstioResource> {
   const { metadata, spec } = doc;
   const def = kinds[kind]!;
   if (!def.groups.includes(apiVersion)) fail(kind, where, 'apiVersion', `must be one of ${def.groups.join(', ')}, got "${apiVersion}"`);
   const meta = parseMetadata(kind, metadata, where);
   const issues: ConfigIssue[] = [];
-  check(def.spec, spec ?? {}, 'spec', issues);
+  yield* checkSliced(def.spec, spec ?? {}, 'spec', issues, budget);
   if (issues.length === 0) semanticChecks[kind]?.((spec ?? {}) as never, issues, meta.namespace);
   if (issues.length > 0) fail(kind, { ...meta, source }, issues[0]!.path, issues[0]!.reason);
   return { apiVersion, kind, metadata: meta, spec: (spec ?? {}) } as IstioResource;

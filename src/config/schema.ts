@@ -4,6 +4,7 @@
  * Semantic checks (weights total 100, durations, …) live with each resource.
  */
 import { MAX_DURATION_MS, parseDuration } from '../core/duration.js';
+import { SliceBudget, type Sliced } from '../core/slices.js';
 
 /** One validation problem: where and why. */
 export interface ConfigIssue {
@@ -110,35 +111,77 @@ function checkAt(schema: Schema, value: unknown, walk: Walk): void {
       }
       return;
     }
-    case 'object': {
+    case 'object':
       if (!isPlainObject(value)) {
         report(walk, `must be an object, got ${typeOf(value)}`);
         return;
       }
-      const keys = Object.keys(value);
-      for (let i = 0; i < keys.length; i++) {
-        const k = keys[i]!;
-        const field = schema.fields[k];
-        if (!field) {
-          report(walk, `unknown field "${k}"`, k);
-        } else {
-          walk.segments.push(k);
-          checkAt(field, value[k], walk);
-          walk.segments.pop();
-        }
-      }
-      if (schema.required) {
-        for (const k of schema.required) {
-          if (value[k] === undefined || value[k] === null || value[k] === '') report(walk, 'is required', k);
-        }
-      }
-      if (schema.oneOf) {
-        const set = schema.oneOf.filter((k) => value[k] !== undefined);
-        if (set.length > 1) report(walk, `only one of ${schema.oneOf.join(', ')} may be set, got ${set.join(' and ')}`);
-      }
+      checkFields(schema, value, walk);
+      checkObjectRules(schema, value, walk);
       return;
+  }
+}
+
+type ObjectSchema = Extract<Schema, { t: 'object' }>;
+
+/** An object's fields in key order: unknown ones reported, known ones checked. */
+function checkFields(schema: ObjectSchema, value: Record<string, unknown>, walk: Walk): void {
+  const keys = Object.keys(value);
+  for (let i = 0; i < keys.length; i++) {
+    const k = keys[i]!;
+    const field = schema.fields[k];
+    if (!field) {
+      report(walk, `unknown field "${k}"`, k);
+    } else {
+      walk.segments.push(k);
+      checkAt(field, value[k], walk);
+      walk.segments.pop();
     }
   }
+}
+
+/** An object's required and oneOf rules, after its fields. */
+function checkObjectRules(schema: ObjectSchema, value: Record<string, unknown>, walk: Walk): void {
+  if (schema.required) {
+    for (const k of schema.required) {
+      if (value[k] === undefined || value[k] === null || value[k] === '') report(walk, 'is required', k);
+    }
+  }
+  if (schema.oneOf) {
+    const set = schema.oneOf.filter((k) => value[k] !== undefined);
+    if (set.length > 1) report(walk, `only one of ${schema.oneOf.join(', ')} may be set, got ${set.join(' and ')}`);
+  }
+}
+
+/**
+ * {@link check} in slices: the same problems in the same order, but the
+ * items of a top-level list (a ServiceEntry's endpoints) are checked a slice
+ * at a time, so a 20,000-endpoint document does not hold the event loop.
+ */
+export function* checkSliced(schema: Schema, value: unknown, path: string, issues: ConfigIssue[], budget: SliceBudget = new SliceBudget()): Sliced<void> {
+  const walk: Walk = { root: path, segments: [], issues };
+  if (schema.t !== 'object' || !isPlainObject(value)) return checkAt(schema, value, walk);
+  const keys = Object.keys(value);
+  for (let i = 0; i < keys.length; i++) {
+    const k = keys[i]!;
+    const field = schema.fields[k];
+    const v = value[k];
+    if (field?.t !== 'list' || !Array.isArray(v) || v.length < budget.size) {
+      if (!field) report(walk, `unknown field "${k}"`, k);
+      else { walk.segments.push(k); checkAt(field, v, walk); walk.segments.pop(); }
+      continue;
+    }
+    walk.segments.push(k);
+    for (let j = 0; j < v.length; j++) {
+      walk.segments.push(j);
+      if (v[j] === null || v[j] === undefined) report(walk, 'must not be null');
+      else checkAt(field.item, v[j], walk);
+      walk.segments.pop();
+      if (budget.spend()) yield;
+    }
+    walk.segments.pop();
+  }
+  checkObjectRules(schema, value, walk);
 }
 
 export function isPlainObject(value: unknown): value is Record<string, unknown> {

@@ -51,37 +51,109 @@ export function supportWarnings(resource: IstioResource, context: LoadContext): 
   const def = kinds[resource.kind];
   if (!kind || !def) return out;
   if (context === 'embedded' && kind.embeddedNoEffect) out.push({ path: '', code: 'MESHLET_NO_EFFECT', message: kind.embeddedNoEffect });
-  walk(kind.fields, def.spec, resource.spec, 'spec', 'spec', out);
+  const tree = supportTree(kind.fields, def.spec);
+  if (tree) walk(tree, resource.spec, [], out);
   contextualChecks[resource.kind]?.(resource.spec as never, out);
   return out;
 }
 
-function walk(fields: Readonly<Record<string, FieldSupport>>, schema: Schema, value: unknown, pattern: string, path: string, out: ConfigWarning[]): void {
-  if (value === undefined || value === null) return;
+/**
+ * The support table laid over one kind's schema: a node per schema position
+ * with its table entry and pattern, built once per kind, and only where some
+ * entry below can warn — a walk skips subtrees nothing in the table can flag
+ * (a ServiceEntry's 20,000 endpoints are not visited field by field).
+ */
+interface SupportNode {
+  readonly entry: FieldSupport | undefined;
+  readonly schema: Schema;
+  /** object: the fields worth visiting; list/map: the item's node (undefined: nothing below can warn). */
+  readonly fields?: ReadonlyMap<string, SupportNode>;
+  readonly item?: SupportNode;
+}
+
+const supportTrees = new WeakMap<Readonly<Record<string, FieldSupport>>, SupportNode | null>();
+
+function supportTree(fields: Readonly<Record<string, FieldSupport>>, schema: Schema): SupportNode | undefined {
+  let tree = supportTrees.get(fields);
+  if (tree === undefined) {
+    const flagging = Object.keys(fields).filter((p) => fields[p]!.status === 'unsupported' || fields[p]!.unsupportedValues !== undefined);
+    tree = buildNode(fields, flagging, schema, 'spec') ?? null;
+    supportTrees.set(fields, tree);
+  }
+  return tree ?? undefined;
+}
+
+function buildNode(fields: Readonly<Record<string, FieldSupport>>, flagging: readonly string[], schema: Schema, pattern: string): SupportNode | undefined {
+  const below = flagging.filter((p) => p === pattern || p.startsWith(`${pattern}.`) || p.startsWith(`${pattern}[`));
+  if (below.length === 0) return undefined;
   const entry = fields[pattern];
+  // An unsupported field warns once for itself: nothing below it is read.
+  if (entry?.status === 'unsupported') return { entry, schema };
+  switch (schema.t) {
+    case 'object': {
+      const children = new Map<string, SupportNode>();
+      for (const [k, f] of Object.entries(schema.fields)) {
+        const node = buildNode(fields, below, f, `${pattern}.${k}`);
+        if (node) children.set(k, node);
+      }
+      return { entry, schema, fields: children };
+    }
+    case 'list': {
+      const item = buildNode(fields, below, schema.item, `${pattern}[]`);
+      return item ? { entry, schema, item } : { entry, schema };
+    }
+    case 'map': {
+      const item = buildNode(fields, below, schema.value, `${pattern}.*`);
+      return item ? { entry, schema, item } : { entry, schema };
+    }
+    default:
+      return { entry, schema };
+  }
+}
+
+/** The JSON path of a walk position (built only for a warning). */
+function pathOf(segments: ReadonlyArray<string | number>): string {
+  let path = 'spec';
+  for (const s of segments) path += typeof s === 'number' ? `[${s}]` : `.${s}`;
+  return path;
+}
+
+function walk(node: SupportNode, value: unknown, segments: Array<string | number>, out: ConfigWarning[]): void {
+  if (value === undefined || value === null) return;
+  const entry = node.entry;
   if (entry?.status === 'unsupported') {
-    out.push({ path, code: 'MESHLET_UNSUPPORTED_FIELD', message: `not supported by meshlet: ${entry.note}` });
+    out.push({ path: pathOf(segments), code: 'MESHLET_UNSUPPORTED_FIELD', message: `not supported by meshlet: ${entry.note}` });
     return;
   }
   if (typeof value === 'string' && entry?.unsupportedValues?.[value]) {
-    out.push({ path, code: 'MESHLET_UNSUPPORTED_VALUE', message: `${value} is not supported by meshlet: ${entry.unsupportedValues[value]}` });
+    out.push({ path: pathOf(segments), code: 'MESHLET_UNSUPPORTED_VALUE', message: `${value} is not supported by meshlet: ${entry.unsupportedValues[value]}` });
   }
-  switch (schema.t) {
-    case 'object':
-      if (!isPlainObject(value)) return;
-      for (const k of Object.keys(value)) {
-        const field = schema.fields[k];
-        if (field) walk(fields, field, value[k], `${pattern}.${k}`, `${path}.${k}`, out);
+  if (node.fields !== undefined) {
+    if (!isPlainObject(value)) return;
+    const keys = Object.keys(value);
+    for (let i = 0; i < keys.length; i++) {
+      const child = node.fields.get(keys[i]!);
+      if (child === undefined) continue;
+      segments.push(keys[i]!);
+      walk(child, value[keys[i]!], segments, out);
+      segments.pop();
+    }
+  } else if (node.item !== undefined) {
+    if (node.schema.t === 'list') {
+      if (!Array.isArray(value)) return;
+      for (let i = 0; i < value.length; i++) {
+        segments.push(i);
+        walk(node.item, value[i], segments, out);
+        segments.pop();
       }
-      return;
-    case 'list':
-      if (Array.isArray(value)) value.forEach((item, i) => walk(fields, schema.item, item, `${pattern}[]`, `${path}[${i}]`, out));
-      return;
-    case 'map':
-      if (isPlainObject(value)) for (const k of Object.keys(value)) walk(fields, schema.value, value[k], `${pattern}.*`, `${path}.${k}`, out);
-      return;
-    default:
-      return;
+    } else if (isPlainObject(value)) {
+      const keys = Object.keys(value);
+      for (let i = 0; i < keys.length; i++) {
+        segments.push(keys[i]!);
+        walk(node.item, value[keys[i]!], segments, out);
+        segments.pop();
+      }
+    }
   }
 }
 

@@ -24,6 +24,7 @@ import { sidecarFor } from './sidecar.js';
 import { resolveDelegates } from './delegation.js';
 import { consistentHashToHashPolicy, hashForDestination, translateConsistentHash } from './translate-lb.js';
 import { DEFAULT_PORT, TranslateCache, meshInputs, type MeshInputs } from './translate-inputs.js';
+import { runNow, SliceBudget, type Sliced } from '../core/slices.js';
 export { TranslateCache };
 
 /** The workload a translation is for. */
@@ -58,6 +59,15 @@ interface HostPortOutput { listener: Listener; routes: RouteConfiguration; refs:
  * same (or a slightly changed) resource set repeatedly, as the control plane does.
  */
 export function translate(input: readonly IstioResource[], proxy: ProxyInfo, cache?: TranslateCache): EnvoyResources {
+  return runNow(translateSliced(input, proxy, cache));
+}
+
+/**
+ * {@link translate} in slices: the clusters' endpoints (what grows with a
+ * 20,000-endpoint ServiceEntry) are built a slice at a time, so a mesh's
+ * apply gives the event loop turns; the rest is bounded by the resources.
+ */
+export function* translateSliced(input: readonly IstioResource[], proxy: ProxyInfo, cache?: TranslateCache, budget: SliceBudget = new SliceBudget()): Sliced<EnvoyResources> {
   // Gateway API routes join as the VirtualServices istiod makes of them (same array per input, so caches hold);
   // root VirtualServices get their delegates merged in, once per resource set (for sidecars and gateways alike).
   const withRoutes = withGatewayApiRoutes(input);
@@ -158,6 +168,11 @@ export function translate(input: readonly IstioResource[], proxy: ProxyInfo, cac
       const policy = mergePolicies(rule?.trafficPolicy, subsetSpec?.trafficPolicy, port.number);
       const endpoints = subsetEndpoints(service?.endpoints ?? [{ address: hostname, ports: {}, labels: {}, weight: 1, namespace: '' }], subset, subsetSpec);
       const cluster = Object.assign(edsCluster(name, policy), upstreamTls.cluster({ tls: policy.tls, service, hostname, port: port.number, subset, endpoints }, (e) => endpointPort(e, port)));
+      // The LbEndpoints are built (and kept by the builder) a slice at a time; grouping them below only looks them up.
+      for (let i = 0; i < endpoints.length; i++) {
+        lbEndpoints.of(endpoints[i]!, port);
+        if (budget.spend()) yield;
+      }
       built = { cluster, endpoints: { cluster_name: name, endpoints: localityEndpoints(cluster, endpoints, (e) => lbEndpoints.of(e, port), policy, proxy) } };
       if (key) cache!.set(key, built);
     }
