@@ -160,7 +160,10 @@ export function* compileClusterSliced(cluster: Cluster, assignment: ClusterLoadA
   const breaker = sameBreaker ? previous.breaker : new CircuitBreaker(compileCircuitBreakers(cluster));
   const outlier = outlierFor(cluster, hosts, previous, random);
   // Envoy's Cluster.connect_timeout default is 5 s (istiod always sends its mesh default, 10 s).
-  return new ClusterImpl(cluster.name, hosts, lbPolicy, protoToMs(cluster.connect_timeout) ?? 5_000, cluster, assignment, breaker, outlier, random, prioritySet(cluster, source, levels));
+  const compiled = new ClusterImpl(cluster.name, hosts, lbPolicy, protoToMs(cluster.connect_timeout) ?? 5_000, cluster, assignment, breaker, outlier, random, prioritySet(cluster, source, levels));
+  // A hash table (ring, Maglev) for all hosts is built here, in slices, not by the first request after the swap.
+  if (compiled.lb.prepare !== undefined && compiled.priorities === undefined) yield* compiled.lb.prepare(hosts, budget);
+  return compiled;
 }
 
 /**

@@ -12,15 +12,19 @@
  *   rounds, a host taking a slot every `max weight / weight` rounds; a request
  *   goes to table[hash mod M].
  *
- * The table is built lazily for each host list the cluster hands out (all its
- * hosts, or the healthy ones outlier detection leaves), so an ejection or an
- * endpoint leaving moves only the keys of that host. Without a hash (no hash
+ * The table of a cluster's full host list is built in slices while the
+ * cluster compiles (`prepare`: 20,000 hosts cost ~100 ms of hashing, which
+ * must not land on the first request after a push); other host lists (the
+ * healthy ones outlier detection leaves, a priority level) are built on
+ * their first pick. An ejection or an endpoint leaving moves only the keys
+ * of that host. Without a hash (no hash
  * policy produced one) a random 64-bit value is used, as Envoy does. A pick
  * that must avoid the previous host walks on as Envoy's retry host predicate
  * does (ring: the next point; Maglev: the hash XOR ~attempt).
  */
 import type { Host, LoadBalancer } from './load-balancer.js';
 import type { RandomSource } from './random.js';
+import { runNow, SliceBudget, type Sliced } from './slices.js';
 import { xxHash64 } from './xxhash64.js';
 
 /** Envoy's ring size defaults and bound (RingHashLbConfig). */
@@ -78,13 +82,19 @@ abstract class HashingLb<T> implements LoadBalancer {
     return this.chooseIn(this.tableFor(hosts), hosts, hash, attempt);
   }
 
+  /** Builds the table of `hosts` ahead of the first pick, a slice of `budget` hashes at a time. */
+  *prepare(hosts: readonly Host[], budget: SliceBudget): Sliced<void> {
+    if (hosts.length === 0 || this.tables.has(hosts)) return;
+    this.tables.set(hosts, yield* this.build(hosts, budget));
+  }
+
   protected tableFor(hosts: readonly Host[]): T {
     let table = this.tables.get(hosts);
-    if (table === undefined) this.tables.set(hosts, (table = this.build(hosts)));
+    if (table === undefined) this.tables.set(hosts, (table = runNow(this.build(hosts, UNBOUNDED))));
     return table;
   }
 
-  protected abstract build(hosts: readonly Host[]): T;
+  protected abstract build(hosts: readonly Host[], budget: SliceBudget): Sliced<T>;
   protected abstract chooseIn(table: T, hosts: readonly Host[], hash: bigint, attempt: number): Host;
 }
 
@@ -99,11 +109,11 @@ export class RingHashLb extends HashingLb<Ring> {
     super(random);
   }
 
-  protected build(hosts: readonly Host[]): Ring {
+  protected *build(hosts: readonly Host[], budget: SliceBudget): Sliced<Ring> {
     const { weights, min } = normalized(hosts);
     const scale = Math.min(Math.ceil(min * this.config.minimumRingSize) / min, this.config.maximumRingSize);
     const hashes: bigint[] = [];
-    const owners: number[] = [];
+    const owners = new Map<bigint, number>();
     // Running sums, as Envoy: hosts whose share is not a whole number of points still fill the ring evenly.
     let current = 0;
     let target = 0;
@@ -111,16 +121,17 @@ export class RingHashLb extends HashingLb<Ring> {
       const key = `${hostHashKey(hosts[h]!)}_`;
       target += scale * weights[h]!;
       for (let i = 0; current < target; i++, current++) {
-        hashes.push(xxHash64(key + i));
-        owners.push(h);
+        const hash = xxHash64(key + i);
+        hashes.push(hash);
+        // Two points on one hash (a 2^-64 event per pair) go to the later host, as one of Envoy's sort orders would.
+        owners.set(hash, h);
+        if (budget.spend()) yield;
       }
     }
-    const order = hashes.map((_, i) => i).sort((a, b) => (hashes[a]! < hashes[b]! ? -1 : hashes[a]! > hashes[b]! ? 1 : 0));
-    const ring = { points: new BigUint64Array(order.length), owners: new Int32Array(order.length) };
-    for (let i = 0; i < order.length; i++) {
-      ring.points[i] = hashes[order[i]!]!;
-      ring.owners[i] = owners[order[i]!]!;
-    }
+    // A typed array sorts 64-bit values natively (~7× a comparator sort of BigInts at 20,000 points).
+    const points = BigUint64Array.from(hashes).sort();
+    const ring = { points, owners: new Int32Array(points.length) };
+    for (let i = 0; i < points.length; i++) ring.owners[i] = owners.get(points[i]!)!;
     return ring;
   }
 
@@ -153,19 +164,17 @@ export class MaglevLb extends HashingLb<Int32Array> {
     this.bigSize = BigInt(tableSize);
   }
 
-  protected build(hosts: readonly Host[]): Int32Array {
+  protected *build(hosts: readonly Host[], budget: SliceBudget): Sliced<Int32Array> {
     const m = this.tableSize;
     const { weights, max } = normalized(hosts);
     // A stable order (by key) makes the table independent of the order endpoints arrive in.
-    const entries = hosts.map((h, i) => ({ index: i, key: hostHashKey(h), weight: weights[i]! }))
-      .sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0))
-      .map((e) => ({
-        index: e.index,
-        weight: e.weight,
-        target: 0,
-        position: Number(xxHash64(e.key) % this.bigSize),
-        skip: Number(xxHash64(e.key, 1n) % BigInt(m - 1)) + 1,
-      }));
+    const sorted = hosts.map((h, i) => ({ index: i, key: hostHashKey(h), weight: weights[i]! }))
+      .sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+    const entries: Array<{ index: number; weight: number; target: number; position: number; skip: number }> = [];
+    for (const e of sorted) {
+      entries.push({ index: e.index, weight: e.weight, target: 0, position: Number(xxHash64(e.key) % this.bigSize), skip: Number(xxHash64(e.key, 1n) % BigInt(m - 1)) + 1 });
+      if (budget.spend(2)) yield;
+    }
     const table = new Int32Array(m).fill(-1);
     let filled = 0;
     for (let iteration = 1; filled < m; iteration++) {
@@ -188,6 +197,9 @@ export class MaglevLb extends HashingLb<Int32Array> {
     return hosts[table[Number(h % this.bigSize)]!]!;
   }
 }
+
+/** The budget of a table built on the request path: it cannot yield. */
+const UNBOUNDED = new SliceBudget(Infinity);
 
 /** Whether n is prime (Envoy requires a prime Maglev table size). */
 export function isPrime(n: number): boolean {

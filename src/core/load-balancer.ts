@@ -8,6 +8,7 @@
  */
 import { MaglevLb, RingHashLb, type RingHashConfig } from './hash-lb.js';
 import type { RandomSource } from './random.js';
+import type { SliceBudget, Sliced } from './slices.js';
 
 /** An upstream endpoint, with the live state the balancer reads. */
 export interface Host {
@@ -32,6 +33,8 @@ export interface LoadBalancer {
    * they draw a random one when it is undefined, as Envoy does).
    */
   pick(hosts: readonly Host[], avoid: Host | undefined, hash?: bigint): Host | undefined;
+  /** Builds what `pick` needs for `hosts` ahead of time, in slices (hashing balancers' tables). */
+  prepare?(hosts: readonly Host[], budget: SliceBudget): Sliced<void>;
 }
 
 /** The settings of the hashing balancers (Cluster.ring_hash_lb_config / maglev_lb_config). */
