@@ -54,17 +54,23 @@ export function compileConnectionPool(cluster: Cluster, breaker: CircuitBreakerP
 }
 
 /**
- * The endpoints a snapshot's clusters can still send to, each with the pool
- * settings ({@link ConnectionPoolPolicy.key}) of the clusters that hold it:
- * what a transport keeps when it retires pools or channels after a config push.
+ * Which of `candidates` (the endpoints a transport holds pools or channels
+ * for) a snapshot's clusters can still send to, each with the pool settings
+ * ({@link ConnectionPoolPolicy.key}) of the clusters that hold it: what a
+ * transport keeps when it retires pools or channels after a config push.
+ * Only candidates are recorded, so a swap of 100,000 endpoints allocates
+ * for the few the process talks to, not for every host.
  */
-export function endpointsInUse(clusters: Iterable<{ readonly hosts: readonly { readonly id: string }[]; readonly connectionPool: ConnectionPoolPolicy }>): Map<string, Set<string>> {
+export function endpointsInUse(clusters: Iterable<{ readonly hosts: readonly { readonly id: string }[]; readonly connectionPool: ConnectionPoolPolicy }>, candidates: { has(id: string): boolean }): Map<string, Set<string>> {
   const live = new Map<string, Set<string>>();
   for (const cluster of clusters) {
     const key = cluster.connectionPool.key;
-    for (const host of cluster.hosts) {
-      const keys = live.get(host.id);
-      if (keys === undefined) live.set(host.id, new Set([key]));
+    const hosts = cluster.hosts;
+    for (let i = 0; i < hosts.length; i++) {
+      const id = hosts[i]!.id;
+      if (!candidates.has(id)) continue;
+      const keys = live.get(id);
+      if (keys === undefined) live.set(id, new Set([key]));
       else keys.add(key);
     }
   }

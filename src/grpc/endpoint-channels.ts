@@ -47,7 +47,9 @@ export class EndpointChannels {
    */
   retain(clusters: Iterable<CompiledCluster>): void {
     if (this.size === 0) return;
-    const live = endpointsInUse(clusters);
+    const held = new Set<string>();
+    for (const byKey of this.byCredentials.values()) for (const entry of byKey.values()) held.add(entry.hostId);
+    const live = endpointsInUse(clusters, held);
     const retired: ChannelInterface[] = [];
     for (const byKey of this.byCredentials.values()) {
       for (const [key, entry] of byKey) {

@@ -77,7 +77,9 @@ export class PoolManager {
    */
   retain(clusters: Iterable<CompiledCluster>): void {
     if (this.pools.size === 0) return;
-    const live = endpointsInUse(clusters);
+    const held = new Set<string>();
+    for (const entry of this.pools.values()) held.add(entry.hostId);
+    const live = endpointsInUse(clusters, held);
     for (const [key, entry] of this.pools) {
       if (live.get(entry.hostId)?.has(entry.policyKey)) continue;
       this.pools.delete(key);

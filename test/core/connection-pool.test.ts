@@ -80,14 +80,20 @@ describe('endpointsInUse', () => {
   const cluster = (key: string, ...ids: string[]) => ({ hosts: ids.map((id) => ({ id })), connectionPool: { key } as ConnectionPoolPolicy });
 
   it('every endpoint with the pool keys of the clusters that hold it', () => {
-    const live = endpointsInUse([cluster('k1', '10.0.0.1:80', '10.0.0.2:80'), cluster('k2', '10.0.0.2:80'), cluster('k1', '10.0.0.1:80')]);
+    const live = endpointsInUse([cluster('k1', '10.0.0.1:80', '10.0.0.2:80'), cluster('k2', '10.0.0.2:80'), cluster('k1', '10.0.0.1:80')], new Set(['10.0.0.1:80', '10.0.0.2:80']));
     assert.deepEqual([...live.keys()].sort(), ['10.0.0.1:80', '10.0.0.2:80']);
     assert.deepEqual([...live.get('10.0.0.1:80')!], ['k1']);
     assert.deepEqual([...live.get('10.0.0.2:80')!].sort(), ['k1', 'k2']);
   });
 
+  it('only the endpoints asked about are recorded: a swap of many hosts allocates for the pools held', () => {
+    const many = cluster('k1', ...Array.from({ length: 10_000 }, (_, i) => `10.1.${i >> 8}.${i & 255}:80`));
+    const live = endpointsInUse([many], new Set(['10.1.0.7:80', '10.9.9.9:80']));
+    assert.deepEqual([...live.keys()], ['10.1.0.7:80']);
+  });
+
   it('no clusters, or clusters without hosts: nothing in use', () => {
-    assert.equal(endpointsInUse([]).size, 0);
-    assert.equal(endpointsInUse([cluster('k')]).size, 0);
+    assert.equal(endpointsInUse([], new Set(['10.0.0.1:80'])).size, 0);
+    assert.equal(endpointsInUse([cluster('k')], new Set(['10.0.0.1:80'])).size, 0);
   });
 });
