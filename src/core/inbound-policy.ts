@@ -19,7 +19,7 @@ import type { Any, EnvoyResources } from '../config/envoy.js';
 import { TYPE_URL } from '../config/envoy.js';
 import { INBOUND_ROUTE_NAME, type InboundHttpConnectionManager, LOCAL_RATELIMIT_FILTER, ROUTER_FILTER } from '../config/translate-inbound.js';
 import { InboundListeners, type InboundPort, inboundListenersOf } from './inbound-listener.js';
-import { RBAC_TYPE_URL } from './rbac.js';
+import { RBAC_TYPE_URL, type InboundConnectionView } from './rbac.js';
 import { rbacFilterFactory } from './rbac-filter.js';
 import { JWT_AUTHN_TYPE_URL, type JwksSource, jwtAuthnFilterFactory } from './jwt-authn.js';
 import { MeshConfigError } from '../errors.js';
@@ -28,23 +28,12 @@ import { defaultRandom, type RandomSource } from './random.js';
 import { LocalRateLimiter, RateLimitOutcome, compileLocalRateLimit } from './token-bucket.js';
 
 /** An inbound request as a filter sees it; the adapter implements it over its framework's request. */
-export interface InboundRequestView {
+export interface InboundRequestView extends InboundConnectionView {
   readonly method: string;
   /** Path without the query string. */
   readonly path: string;
   /** A request header by lower-case name; a repeated header as its values joined with `,` (as Envoy's matchers). */
   header(name: string): string | undefined;
-  /** The peer's mTLS identity (`spiffe://…`), when the connection was mutual TLS. */
-  readonly sourcePrincipal: string | undefined;
-  /** The peer's address. */
-  readonly sourceIp: string | undefined;
-  /** The original client per X-Forwarded-For, when the adapter knows it (RBAC remote_ip); else sourceIp is used. */
-  readonly remoteIp?: string | undefined;
-  /** The local address and port the request arrived on (RBAC destination_ip / destination_port). */
-  readonly destinationIp?: string | undefined;
-  readonly destinationPort?: number | undefined;
-  /** The TLS SNI the client sent (RBAC requested_server_name). */
-  readonly requestedServerName?: string | undefined;
   /** Sets a request header the app will see (e.g. `x-local-rate-limit` when limited but not enforced). */
   setRequestHeader(name: string, value: string): void;
   /** Adds a header to the response the app will send (e.g. `x-ratelimit-remaining`). */

@@ -65,22 +65,27 @@ export interface RbacRules { action?: 'ALLOW' | 'DENY' | 'LOG'; policies?: Recor
 /** Envoy `extensions.filters.http.rbac.v3.RBAC`. */
 export interface RbacFilterConfig { rules?: RbacRules; shadow_rules?: RbacRules; shadow_rules_stat_prefix?: string }
 
-/** What the RBAC engine reads from a request; the inbound adapters build one per request. */
-export interface RbacRequest {
-  /** A header by lower-case name; `:method`, `:path`, `:authority` included. */
-  header(name: string): string | undefined;
-  /** Path without the query string (url_path matches it). */
-  readonly path: string;
+/** What an inbound request's connection tells the filters (RBAC's connection properties). */
+export interface InboundConnectionView {
   /** The peer certificate's URI SAN (`spiffe://…`) when the connection is mutual TLS. */
   readonly sourcePrincipal: string | undefined;
   /** The connection's peer address (direct_remote_ip, source_ip). */
   readonly sourceIp: string | undefined;
-  /** The original client per X-Forwarded-For (remote_ip); the peer address when unknown. */
+  /** The original client per X-Forwarded-For (remote_ip), when the adapter knows it; else sourceIp is used. */
   readonly remoteIp?: string | undefined;
+  /** The local address and port the request arrived on (destination_ip / destination_port). */
   readonly destinationIp?: string | undefined;
   readonly destinationPort?: number | undefined;
-  /** TLS SNI (requested_server_name). */
+  /** The TLS SNI the client sent (requested_server_name). */
   readonly requestedServerName?: string | undefined;
+}
+
+/** What the RBAC engine reads from a request; the inbound adapters build one per request. */
+export interface RbacRequest extends InboundConnectionView {
+  /** A header by lower-case name; `:method`, `:path`, `:authority` included. */
+  header(name: string): string | undefined;
+  /** Path without the query string (url_path matches it). */
+  readonly path: string;
   /** Dynamic metadata (`filter` namespace, key path): jwt_authn's verified payload under `envoy.filters.http.jwt_authn`. */
   dynamicMetadata?(filter: string, path: readonly string[]): unknown;
 }
