@@ -7,7 +7,7 @@
  * own); `finish` ends the span and records `reporter="destination"` metrics.
  */
 import type { Context, Span } from '@opentelemetry/api';
-import { ROOT_CONTEXT, trace } from '@opentelemetry/api';
+import { isSpanContextValid, ROOT_CONTEXT, trace } from '@opentelemetry/api';
 import type { IstioLabels, IstioMetrics, SeriesFamily } from './metrics.js';
 import type { PeerMetadataCache, PeerMetadataHeaders } from './peer-metadata.js';
 import { peerLabels, takePeerMetadataHeaders } from './peer-metadata.js';
@@ -18,6 +18,17 @@ import type { MeshTracer } from './tracing.js';
 import { RecordedAccessLogEntry, responseCodeDetailsOf } from './access-log-entry.js';
 import { writeAccessLogs } from './access-log.js';
 import { inboundParent } from './otel-coexistence.js';
+
+/**
+ * The context a request's handler runs in. A request that carries no trace
+ * and gets no span (no provider, or none recording) has nothing to
+ * propagate: it runs in the root context, which the adapters enter without
+ * AsyncLocalStorage (see http/inbound.ts runInContext).
+ */
+function contextOf(extracted: Context, span: Span): Context {
+  if (extracted === ROOT_CONTEXT && !span.isRecording() && !isSpanContextValid(span.spanContext())) return ROOT_CONTEXT;
+  return trace.setSpan(extracted, span);
+}
 
 /** An inbound request as an adapter sees it. */
 export interface InboundRequestInfo {
@@ -156,7 +167,7 @@ export class InboundTelemetry extends Reporter {
       rpcMethod: req.rpcMethod,
       headers: req.headers,
     });
-    return { span, context: trace.setSpan(extracted, span), family, startMs: this.now(), request: req };
+    return { span, context: contextOf(extracted, span), family, startMs: this.now(), request: req };
   }
 
   /** Ends the SERVER span and records the destination-side istio_* metrics. */
