@@ -9,7 +9,8 @@
 import type { AsyncLocalStorage } from 'node:async_hooks';
 import { Metadata as GrpcMetadata, ServerInterceptingCall, status as Status, type Metadata, type ServerInterceptor, type StatusObject } from '@grpc/grpc-js';
 import { grpcPeerIdentity } from '../security/grpc-credentials.js';
-import { context as otelContext, ROOT_CONTEXT, type Context } from '@opentelemetry/api';
+import { ROOT_CONTEXT, type Context } from '@opentelemetry/api';
+import { runInContext } from '../telemetry/run-in-context.js';
 import type { InboundCall } from '../telemetry/inbound.js';
 import { PEER_METADATA_HEADER, PEER_METADATA_ID_HEADER } from '../telemetry/peer-metadata.js';
 import type { InboundHeaders, MeshPropagator } from '../telemetry/propagation.js';
@@ -39,7 +40,7 @@ export interface ServerInterceptorDeps {
 /** Builds the server interceptor of one mesh. */
 export function createServerInterceptor(deps: ServerInterceptorDeps): ServerInterceptor {
   const { telemetry, propagator, store } = deps;
-  const run = (ctx: Context, fn: () => void): void => store.run(ctx, () => otelContext.with(ctx, fn));
+  const run = (ctx: Context, fn: () => void): void => runInContext(store, ctx, fn, undefined, []);
 
   return (methodDescriptor, call) => {
     let ctx: Context = ROOT_CONTEXT;

@@ -18,7 +18,7 @@ import type { Dispatcher } from 'undici';
 import { STATUS_CODES } from 'node:http';
 import { AgentResponse, type ResponseConnection } from './agent-response.js';
 import { type MalformedStatus, RequestHead, RequestReader, type RequestSink } from './agent-request-reader.js';
-import { runInContext } from './inbound.js';
+import { runInContext } from '../telemetry/run-in-context.js';
 import type { PipeEnd } from './pipe.js';
 
 /** What a connection needs from the agents' shared server side. */

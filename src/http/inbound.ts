@@ -9,7 +9,8 @@
  */
 import type { AsyncLocalStorage } from 'node:async_hooks';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { type Context, context as otelContext, ROOT_CONTEXT } from '@opentelemetry/api';
+import type { Context } from '@opentelemetry/api';
+import { runInContext } from '../telemetry/run-in-context.js';
 import { InboundPathSettings } from '../core/inbound-path.js';
 import { pathNormalizationSettings, type PathNormalizationSettings } from '../core/path-normalization.js';
 import { EMPTY_INBOUND_POLICY, InboundPolicyCompiler, type InboundLocalReply, type InboundPolicy, type InboundPolicySource, type InboundRequestView } from '../core/inbound-policy.js';
@@ -135,22 +136,6 @@ function mayHaveBody(req: IncomingMessage): boolean {
   const headers = req.headers;
   const length = headers['content-length'];
   return headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0');
-}
-
-/**
- * Runs `fn` with `ctx` as both meshlet's and OpenTelemetry's active context.
- * Entering the root context where nothing else is active is a plain call: it
- * reads the same either way, and on Node 20 the first `AsyncLocalStorage.run`
- * enables an async hook that then costs every promise and tick of the process
- * (~10 µs per request through `mesh.httpAgent` with telemetry off).
- */
-export function runInContext<A extends unknown[], R>(als: AsyncLocalStorage<Context>, ctx: Context, fn: (...args: A) => R, thisArg: unknown, args: A): R {
-  if (ctx === ROOT_CONTEXT && als.getStore() === undefined && otelContext.active() === ROOT_CONTEXT) return fn.apply(thisArg, args);
-  return als.run(ctx, withOtel, ctx, fn as (...args: unknown[]) => unknown, thisArg, args) as R;
-}
-
-function withOtel(ctx: Context, fn: (...args: unknown[]) => unknown, thisArg: unknown, args: unknown[]): unknown {
-  return otelContext.with(ctx, fn, thisArg, ...args);
 }
 
 const servers = new WeakMap<InboundMesh, InboundServer>();
