@@ -8,7 +8,7 @@ import { msToProto, parseDuration } from '../core/duration.js';
 import type { Any, RouteConfiguration } from './envoy.js';
 import { TYPE_URL } from './envoy.js';
 import type { Destination, IstioResource, RateLimitSpec } from './istio-types.js';
-import { expandHost, type Service } from './registry.js';
+import { expandHost, labelsMatch, type Service } from './registry.js';
 import { translateRateLimitLocal } from './translate-resilience.js';
 
 /** Envoy's default for the rate-limit service call, kept short so traffic never stalls behind it. */
@@ -34,6 +34,31 @@ export function applyRateLimits(resources: readonly IstioResource[], routes: Rou
         vh.typed_per_filter_config = filters;
       }
     }
+  }
+}
+
+/**
+ * The RateLimit kind's `global` block with a `workloadSelector` (no `host`) on
+ * a gateway it selects: every virtual host of the gateway asks the rate-limit
+ * service, so the gateway limits what it accepts (istio.io's ingress global
+ * limit). Same namespace as the workload, as the inbound local limit.
+ */
+export function applySelectedGlobalRateLimits(resources: readonly IstioResource[], proxy: { namespace: string; labels: Record<string, string> }, gatewayRoutes: RouteConfiguration[], registry: ReadonlyMap<string, Service>, namer: (d: Destination) => string): void {
+  for (const r of resources) {
+    if (r.kind !== 'RateLimit' || r.spec.host || !r.spec.workloadSelector || !r.spec.global || r.metadata.namespace !== proxy.namespace) continue;
+    if (!labelsMatch(r.spec.workloadSelector.matchLabels ?? {}, proxy.labels)) continue;
+    const global = globalConfig(r.spec.global, r.metadata.namespace, registry, namer);
+    gatewayRoutes.forEach((rc, i) => {
+      // Copy-on-write: route configurations may be shared (the control plane's translation cache).
+      gatewayRoutes[i] = {
+        ...rc,
+        virtual_hosts: rc.virtual_hosts.map((vh) => ({
+          ...vh,
+          rate_limits: [...(vh.rate_limits ?? []), ...global.rateLimits],
+          typed_per_filter_config: { ...vh.typed_per_filter_config, 'envoy.filters.http.ratelimit': global.filter },
+        })),
+      };
+    });
   }
 }
 
