@@ -155,6 +155,12 @@ const contextualChecks: Record<string, Check> = {
       }
     }));
   },
+  RateLimit(spec: { host?: string; workloadSelector?: unknown; global?: unknown }, out) {
+    // The inbound chain answers synchronously, so a sidecar cannot wait for the rate-limit service there.
+    if (!spec.host && spec.workloadSelector !== undefined && spec.global !== undefined) {
+      out.push({ path: 'spec.global', code: 'MESHLET_UNSUPPORTED_VALUE', message: 'with workloadSelector, the global limit applies on the gateways the selector selects; a sidecar workload\'s inbound requests are not checked against the rate-limit service (use spec.host on its callers, or its local limit)' });
+    }
+  },
   EnvoyFilter(spec: { configPatches?: EnvoyFilterPatch[] }, out) {
     spec.configPatches?.forEach((p, i) => {
       const why = unappliedPatch(p);
