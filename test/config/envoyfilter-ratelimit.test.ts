@@ -11,7 +11,7 @@ import { admitResources } from '../../src/config/admission.js';
 import type { EnvoyResources, RouteConfiguration } from '../../src/config/envoy.js';
 import { parseYaml } from '../../src/config/load.js';
 import { parseResources } from '../../src/config/resources.js';
-import { translate } from '../../src/config/translate.js';
+import { translate, type ProxyInfo } from '../../src/config/translate.js';
 import { MeshConfigError } from '../../src/index.js';
 
 // istio/istio samples/bookinfo/policy/productpage_envoy_ratelimit.yaml at 86c9f01fd735fb01d8192f5bcaf0d424afb7f14c
@@ -22,7 +22,7 @@ const warnings = (yaml: string) => admitResources(parseYaml(yaml, 'x.yaml'), 'co
 
 const gatewayProxy = { name: 'istio-ingressgateway', namespace: 'default', labels: { istio: 'ingressgateway' } };
 const sidecarProxy = { name: 'productpage', namespace: 'default', labels: { app: 'productpage' } };
-const run = (yaml: string, proxy = gatewayProxy): EnvoyResources => translate(parseResources(parseYaml(yaml, 'x.yaml')), proxy);
+const run = (yaml: string, proxy: ProxyInfo = gatewayProxy): EnvoyResources => translate(parseResources(parseYaml(yaml, 'x.yaml')), proxy);
 
 const mesh = `
 apiVersion: networking.istio.io/v1
