@@ -159,7 +159,7 @@ describe('EnvoyFilter rate-limit recipes: translation', () => {
   it("bookinfo's CLUSTER ADD rate_limit_cluster at a mesh host resolves to the mesh cluster of that host and port", () => {
     const out = run(mesh + '\n---\n' + bookinfoRecipe);
     const vh = out.routes.flatMap((rc) => rc.virtual_hosts).find((v) => v.typed_per_filter_config?.['envoy.filters.http.ratelimit'] !== undefined);
-    const config = vh!.typed_per_filter_config!['envoy.filters.http.ratelimit'] as { domain: string; rate_limit_service: { grpc_service: { envoy_grpc: { cluster_name: string } } } };
+    const config = vh!.typed_per_filter_config!['envoy.filters.http.ratelimit'] as unknown as { domain: string; rate_limit_service: { grpc_service: { envoy_grpc: { cluster_name: string } } } };
     assert.equal(config.domain, 'productpage-ratelimit');
     assert.equal(config.rate_limit_service.grpc_service.envoy_grpc.cluster_name, 'outbound|8081||ratelimit.default.svc.cluster.local');
     assert.ok(out.clusters.some((c) => c.name === 'outbound|8081||ratelimit.default.svc.cluster.local'));
