@@ -145,12 +145,15 @@ describe('EnvoyFilter rate-limit recipes at the gateway', () => {
   });
 
   it('include_vh_rate_limits: the route sends its descriptors and the virtual host\'s', async () => {
-    const rls = await createRateLimitService({ config: twoKeys, port: 0, now: fixedNow });
+    const config = 'domain: shop\ndescriptors:\n  - { key: generic_key, value: vh, rate_limit: { unit: minute, requests_per_unit: 3 } }\n  - { key: generic_key, value: pp, rate_limit: { unit: minute, requests_per_unit: 2 } }\n';
+    const rls = await createRateLimitService({ config, port: 0, now: fixedNow });
     const gw = await startGateway(docs(backendService('client', backend.port), ratelimitService(rls.port), gatewayDoc(), boundRoutes('["*"]', namedRoutes), ratelimitFilter('shop'), routeAndVhostLimits(true)));
     try {
       const productpage = [];
       for (let i = 0; i < 3; i++) productpage.push((await call(gw, 'shop.example.com', '/productpage')).status);
-      assert.deepEqual(productpage, [200, 200, 429]);
+      assert.deepEqual(productpage, [200, 200, 429], 'the route\'s pp descriptor (limit 2)');
+      // The three productpage calls counted against vh too: the next call on another route is the 4th.
+      assert.equal((await call(gw, 'shop.example.com', '/other')).status, 429);
     } finally {
       await gw.close();
       await rls.close();
