@@ -6,13 +6,17 @@
  */
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { describe, it } from 'node:test';
+import { createServer } from 'node:net';
+import { after, before, describe, it } from 'node:test';
 import { admitResources } from '../../src/config/admission.js';
 import type { EnvoyResources, RouteConfiguration } from '../../src/config/envoy.js';
 import { parseYaml } from '../../src/config/load.js';
 import { parseResources } from '../../src/config/resources.js';
 import { translate, type ProxyInfo } from '../../src/config/translate.js';
-import { MeshConfigError } from '../../src/index.js';
+import { createMesh, MeshConfigError } from '../../src/index.js';
+import { createRateLimitService } from '../../src/ratelimit/index.js';
+import { startServer, type TestServer } from '../helpers/http-servers.js';
+import { calculateRoutes, calculateService, docs } from '../helpers/mesh-config.js';
 
 // istio/istio samples/bookinfo/policy/productpage_envoy_ratelimit.yaml at 86c9f01fd735fb01d8192f5bcaf0d424afb7f14c
 // (test/fixtures/istio/corpus/SOURCE.md).
@@ -186,5 +190,89 @@ describe('EnvoyFilter rate-limit recipes: translation', () => {
 
   it('a ratelimit filter without a domain is refused, naming typed_config.domain', () => {
     assert.throws(() => run(mesh + '\n---\n' + filter('GATEWAY').replace('domain: d', 'domain: ""') + '\n---\n' + routeMerge('GATEWAY', '{}')), /typed_config\.domain/);
+  });
+});
+
+describe('on the sidecar: outbound global limits end to end (createMesh, real servers on 127.0.0.1)', () => {
+  let up: TestServer;
+  before(async () => {
+    up = await startServer('calculate');
+  });
+  after(async () => {
+    await up.close();
+  });
+  const fixedNow = () => Date.UTC(2026, 0, 1, 12, 0, 10);
+  const rlsService = (port: number) => `
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: { name: ratelimit, namespace: default }
+spec:
+  hosts: [ratelimit.default.svc.cluster.local]
+  location: MESH_INTERNAL
+  resolution: STATIC
+  ports: [{ number: 8081, name: grpc, protocol: GRPC }]
+  endpoints: [{ address: 127.0.0.1, ports: { grpc: ${port} } }]
+`;
+  const status = async (mesh: Awaited<ReturnType<typeof createMesh>>, url: string) => {
+    const res = await mesh.request(url);
+    await res.body.text();
+    return [res.statusCode, res.headers['x-meshlet-flags']];
+  };
+
+  it('RateLimit host + global.service as a mesh short name: resolved through the ServiceEntry, the 2nd call gets 429/RL', async () => {
+    const rls = await createRateLimitService({ config: 'domain: pets\ndescriptors:\n  - { key: generic_key, value: callers, rate_limit: { unit: minute, requests_per_unit: 1 } }\n', port: 0, now: fixedNow });
+    const mesh = await createMesh({ config: docs(calculateService([{ port: up.port, version: 'v' }]), rlsService(rls.port), `
+apiVersion: meshlet.dev/v1alpha1
+kind: RateLimit
+metadata: { name: callers, namespace: default }
+spec:
+  host: calculate
+  global: { service: ratelimit, domain: pets, timeout: 5s, descriptors: [{ entries: [{ key: generic_key, value: callers }] }] }
+`) });
+    try {
+      assert.deepEqual([await status(mesh, 'http://calculate:8000/'), await status(mesh, 'http://calculate:8000/')], [[200, undefined], [429, 'RL']]);
+    } finally {
+      await mesh.close();
+      await rls.close();
+    }
+  });
+
+  it('SIDECAR_OUTBOUND HTTP_ROUTE MERGE limits only the named route', async () => {
+    const rls = await createRateLimitService({ config: 'domain: d\ndescriptors:\n  - { key: generic_key, value: v2, rate_limit: { unit: minute, requests_per_unit: 1 } }\n', port: 0, now: fixedNow });
+    const routes = calculateRoutes(`    - name: v2-only
+      match: [{ uri: { prefix: /v2 } }]
+      route: [{ destination: { host: calculate } }]
+    - name: default
+      route: [{ destination: { host: calculate } }]`);
+    const mesh = await createMesh({ config: docs(calculateService([{ port: up.port, version: 'v' }]), rlsService(rls.port), routes, filter('SIDECAR_OUTBOUND').replace('domain: d', 'domain: d\n            timeout: 5s'), routeMerge('SIDECAR_OUTBOUND', '{ vhost: { route: { name: v2-only } } }')) });
+    try {
+      const v2 = [await status(mesh, 'http://calculate:8000/v2'), await status(mesh, 'http://calculate:8000/v2')];
+      const rest = [await status(mesh, 'http://calculate:8000/'), await status(mesh, 'http://calculate:8000/')];
+      assert.deepEqual(v2, [[200, undefined], [429, 'RL']]);
+      assert.deepEqual(rest, [[200, undefined], [200, undefined]]);
+    } finally {
+      await mesh.close();
+      await rls.close();
+    }
+  });
+
+  it('failureModeDeny with the rate-limit service down: 500/RLSE on the outbound call', async () => {
+    const probe = createServer();
+    await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
+    const port = (probe.address() as { port: number }).port;
+    await new Promise<void>((resolve) => probe.close(() => resolve()));
+    const mesh = await createMesh({ config: docs(calculateService([{ port: up.port, version: 'v' }]), rlsService(port), `
+apiVersion: meshlet.dev/v1alpha1
+kind: RateLimit
+metadata: { name: callers, namespace: default }
+spec:
+  host: calculate
+  global: { service: ratelimit.default.svc.cluster.local:8081, domain: pets, timeout: 5s, failureModeDeny: true, descriptors: [{ entries: [{ key: generic_key, value: callers }] }] }
+`) });
+    try {
+      assert.deepEqual(await status(mesh, 'http://calculate:8000/'), [500, 'RLSE']);
+    } finally {
+      await mesh.close();
+    }
   });
 });
