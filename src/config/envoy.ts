@@ -120,6 +120,9 @@ export interface RouteAction {
   /** deprecated: the CORS policy now lives in typed_per_filter_config `envoy.filters.http.cors` */
   cors?: Record<string, unknown>;
   max_stream_duration?: { grpc_timeout_header_max?: ProtoDuration; max_stream_duration?: ProtoDuration };
+  /** the route's global rate limit actions; they replace the virtual host's unless include_vh_rate_limits */
+  rate_limits?: Array<Record<string, unknown>>;
+  include_vh_rate_limits?: boolean | { value: boolean };
   /** deprecated in Envoy, still what istiod writes for sidecars: cap on the grpc-timeout header for gRPC requests */
   max_grpc_timeout?: ProtoDuration;
   /** The status for a request whose cluster is unknown: SERVICE_UNAVAILABLE (503, the default), NOT_FOUND, INTERNAL_SERVER_ERROR. */

@@ -227,6 +227,12 @@ const contextualChecks: Record<string, Check> = {
       }
     }));
   },
+  RateLimit(spec: { host?: string; workloadSelector?: unknown; global?: unknown }, out) {
+    // The inbound chain answers synchronously, so a sidecar cannot wait for the rate-limit service there.
+    if (!spec.host && spec.workloadSelector !== undefined && spec.global !== undefined) {
+      out.push({ path: 'spec.global', code: 'MESHLET_UNSUPPORTED_VALUE', message: 'with workloadSelector, the global limit applies on the gateways the selector selects; a sidecar workload\'s inbound requests are not checked against the rate-limit service (use spec.host on its callers, or its local limit)' });
+    }
+  },
   EnvoyFilter(spec: { configPatches?: EnvoyFilterPatch[] }, out) {
     spec.configPatches?.forEach((p, i) => {
       const why = unappliedPatch(p);
@@ -235,15 +241,42 @@ const contextualChecks: Record<string, Check> = {
   },
 };
 
-interface EnvoyFilterPatch {
+/** An EnvoyFilter config patch, as far as the recipes meshlet applies read it. */
+export interface EnvoyFilterPatch {
   applyTo?: string;
-  match?: { context?: string; listener?: { filterChain?: { filter?: { subFilter?: { name?: string } } } } };
+  match?: {
+    context?: string;
+    listener?: { filterChain?: { filter?: { subFilter?: { name?: string } } } };
+    routeConfiguration?: { name?: string; portNumber?: number; portName?: string; gateway?: string; vhost?: { name?: string; domainName?: string; route?: { name?: string; action?: string } } };
+  };
   patch?: { operation?: string; value?: Record<string, unknown> };
+}
+
+const RATELIMIT_TYPE = 'type.googleapis.com/envoy.extensions.filters.http.ratelimit.v3.RateLimit';
+
+/** The ratelimit filter by its name, its pre-1.14 name `envoy.ratelimit` (bookinfo's recipe) or its config type. */
+export function isRateLimitFilter(value: Record<string, unknown> | undefined): boolean {
+  if (!value || value.typed_config === undefined) return false;
+  const tc = value.typed_config as Record<string, unknown>;
+  return value.name === RATELIMIT || value.name === 'envoy.ratelimit' || tc['@type'] === RATELIMIT_TYPE;
+}
+
+/** The route-configuration match fields meshlet does not match on; a patch naming one is not applied. */
+function unsupportedRouteMatch(p: EnvoyFilterPatch): string | undefined {
+  const m = p.match?.routeConfiguration;
+  if (m?.portName) return 'routeConfiguration.portName';
+  if (m?.gateway) return 'routeConfiguration.gateway';
+  return undefined;
+}
+
+/** MERGE values the rate-limit recipes carry: only these keys, so nothing in a patch is dropped unseen. */
+function onlyKeys(value: unknown, keys: readonly string[]): boolean {
+  return typeof value === 'object' && value !== null && Object.keys(value).length > 0 && Object.keys(value).every((k) => keys.includes(k));
 }
 
 /**
  * Why meshlet does not apply an EnvoyFilter patch, or undefined when it does:
- * the recipes translate-inbound.ts and translate-ratelimit.ts implement.
+ * the recipes translate-inbound.ts and translate-ratelimit-envoyfilter.ts implement.
  */
 export function unappliedPatch(p: EnvoyFilterPatch): string | undefined {
   const context = p.match?.context ?? 'ANY';
@@ -254,15 +287,22 @@ export function unappliedPatch(p: EnvoyFilterPatch): string | undefined {
   if (p.applyTo === 'HTTP_FILTER') {
     if (op === 'REMOVE' && p.match?.listener?.filterChain?.filter?.subFilter?.name === LOCAL_RATELIMIT && inbound) return undefined;
     if (isLocalRateLimit(value) && inbound && ['INSERT_FIRST', 'INSERT_BEFORE', 'INSERT_AFTER', 'ADD', 'REPLACE'].includes(op ?? '')) return undefined;
-    if (value?.name === RATELIMIT && value.typed_config !== undefined && outbound) return undefined;
+    if (isRateLimitFilter(value) && outbound) return undefined;
     return `HTTP_FILTER ${op ?? ''} ${String(value?.name ?? '')} in context ${context} is not applied: meshlet applies local_ratelimit (SIDECAR_INBOUND) and ratelimit (SIDECAR_OUTBOUND, GATEWAY) filters`.replace(/ {2,}/g, ' ');
+  }
+  if (p.applyTo === 'CLUSTER' && op === 'ADD') {
+    if (typeof value?.name === 'string' && value.load_assignment !== undefined) return undefined;
+    return 'CLUSTER ADD is applied only for a named cluster with a load_assignment (the rate-limit service cluster of a ratelimit filter)';
   }
   if (p.applyTo === 'HTTP_ROUTE' && op === 'MERGE' && inbound) {
     const perFilter = (value?.typed_per_filter_config ?? value?.typedPerFilterConfig) as Record<string, unknown> | undefined;
     if (perFilter?.[LOCAL_RATELIMIT] !== undefined) return undefined;
   }
-  if (p.applyTo === 'VIRTUAL_HOST' && op === 'MERGE' && outbound && Array.isArray(value?.rate_limits)) return undefined;
-  return `${p.applyTo ?? 'a patch'} ${op ?? ''} in context ${context} is not applied: meshlet applies only the rate-limit recipes of Istio's docs`.replace(/ {2,}/g, ' ');
+  const badMatch = unsupportedRouteMatch(p);
+  if ((p.applyTo === 'HTTP_ROUTE' || p.applyTo === 'VIRTUAL_HOST') && badMatch) return `${p.applyTo} ${op ?? ''} is not applied: meshlet does not match on ${badMatch} (it matches routeConfiguration name and portNumber, vhost name and domainName, route name and action)`.replace(/ {2,}/g, ' ');
+  if (p.applyTo === 'HTTP_ROUTE' && op === 'MERGE' && outbound && onlyKeys(value, ['route']) && onlyKeys(value!.route, ['rate_limits', 'include_vh_rate_limits'])) return undefined;
+  if (p.applyTo === 'VIRTUAL_HOST' && op === 'MERGE' && outbound && onlyKeys(value, ['rate_limits']) && Array.isArray(value?.rate_limits)) return undefined;
+  return `${p.applyTo ?? 'a patch'} ${op ?? ''} in context ${context} is not applied: meshlet applies only the rate-limit recipes of Istio's docs (docs/rate-limiting.md)`.replace(/ {2,}/g, ' ');
 }
 
 function isLocalRateLimit(value: Record<string, unknown> | undefined): boolean {

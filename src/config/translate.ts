@@ -11,7 +11,8 @@ import { endpointPort, expandHost, hostAliases, kubernetesAltNames, vipDomains, 
 import { destinationRuleLookup, indexRules, visibleResources, type ExportToDefaults, type RuleCandidate } from './export-to.js';
 import { clusterName, defaultRoute, hasSourceMatches, translateHttpRoute, type ClusterNamer } from './translate-routes.js';
 import { translateConnectionPool, translateOutlierDetection } from './translate-resilience.js';
-import { applyEnvoyFilterRateLimits, applyRateLimits } from './translate-ratelimit.js';
+import { applyRateLimits, applySelectedGlobalRateLimits } from './translate-ratelimit.js';
+import { applyEnvoyFilterRateLimits } from './translate-ratelimit-envoyfilter.js';
 import { translateInbound, VIRTUAL_INBOUND } from './translate-inbound.js';
 import { accessLogsFor, withAccessLogs, type AccessLogMeshConfig } from './translate-access-log.js';
 import type { PathNormalizationType } from '../core/path-normalization.js';
@@ -138,8 +139,12 @@ export function* translateSliced(input: readonly IstioResource[], proxy: ProxyIn
   // Gateway ports (when this proxy is a gateway) and the inbound listener; both are bound
   // listeners, so their route tables stay out of outbound lookups.
   const gateway = translateGateway(resources, proxy, (ns, port) => namerFor(ns, port));
-  if (gateway.routes.length > 0) applyRateLimits(resources, gateway.routes, registry, namerFor(proxy.namespace, DEFAULT_PORT));
-  applyEnvoyFilterRateLimits(resources, proxy, out.routes, gateway.routes, namerFor(proxy.namespace, DEFAULT_PORT));
+  if (gateway.routes.length > 0) {
+    applyRateLimits(resources, gateway.routes, registry, namerFor(proxy.namespace, DEFAULT_PORT));
+    applySelectedGlobalRateLimits(resources, proxy, gateway.routes, registry, namerFor(proxy.namespace, DEFAULT_PORT));
+  }
+  const addedClusters: Cluster[] = [];
+  applyEnvoyFilterRateLimits(resources, proxy, out.routes, gateway.routes, { registry, namer: namerFor(proxy.namespace, DEFAULT_PORT), addCluster: (c) => addedClusters.push(c) });
   out.listeners.push(...gateway.listeners, translateInbound(resources, proxy, proxy.pathNormalization !== undefined ? { pathNormalization: proxy.pathNormalization } : {}));
   out.listeners = withAccessLogs(out.listeners, accessLogsFor(resources, proxy, proxy.accessLog), VIRTUAL_INBOUND);
   out.routes.push(...gateway.routes);
@@ -179,6 +184,8 @@ export function* translateSliced(input: readonly IstioResource[], proxy: ProxyIn
     out.clusters.push(built.cluster);
     out.endpoints.push(built.endpoints);
   }
+  // CLUSTER ADD patches (a rate-limit service outside the registry), unless a mesh cluster has that name.
+  for (const c of addedClusters) if (!clusters.has(c.name)) out.clusters.push(c);
   return out;
 }
 

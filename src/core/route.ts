@@ -13,6 +13,7 @@ import { compileFault, type FaultPolicy } from './fault.js';
 import { compileMirrorPolicies, type MirrorPolicy } from './mirror.js';
 import { compileHashPolicies, type HashPolicy } from './hash-policy.js';
 import { compileCorsPolicy, type CorsPolicy } from './cors.js';
+import type { GlobalLimitPolicy } from './global-rate-limit.js';
 
 /** A header to add: [lower-case name, value, overwrite existing]. */
 export type HeaderAdd = readonly [name: string, value: string, overwrite: boolean];
@@ -61,6 +62,8 @@ export interface CompiledRoute {
   readonly fault: FaultPolicy | undefined;
   /** raw per-filter configs (e.g. `envoy.filters.http.fault`) for policy compilers */
   readonly filterConfig: Readonly<Record<string, Any>>;
+  /** the route's own global rate limit (RouteAction.rate_limits, with the virtual host's when include_vh_rate_limits); set by the snapshot */
+  readonly globalLimit?: GlobalLimitPolicy | undefined;
 }
 
 function mutation(add: HeaderValueOption[] | undefined, remove: string[] | undefined): HeaderMutation {

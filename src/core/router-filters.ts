@@ -9,7 +9,7 @@
 import { MeshTimeoutError, type ResponseFlag } from '../errors.js';
 import { decideCors } from './cors.js';
 import { decideFault } from './fault.js';
-import { descriptorsFor } from './global-rate-limit.js';
+import { descriptorsFor, type GlobalLimitPolicy } from './global-rate-limit.js';
 import { GrpcCode, grpcStatusForHttp } from './grpc-status.js';
 import type { AttemptFailure } from './retry.js';
 import type { GlobalLimitDecision, RouterSession } from './router-session.js';
@@ -56,12 +56,13 @@ function afterFaultDelay(session: RouterSession): void {
     const status = limiter.policy.status;
     return session.localReply('RL', status, grpcStatusForHttp(status), 'local_rate_limited', limiter.xRateLimitHeaders());
   }
-  const global = vhost.globalLimit;
+  // A route with its own rate_limits (RouteAction) decides; otherwise the virtual host's.
+  const global = session.route!.globalLimit ?? vhost.globalLimit;
   if (global === undefined) return session.admit();
-  const descriptors = descriptorsFor(global, (name) => session.requestHeader(name), () => remoteAddress(session));
+  const descriptors = descriptorsFor(global, (name) => session.requestHeader(name), () => remoteAddress(session), () => session.route!.clusters[session.clusterIndex]);
   if (descriptors.length === 0) return session.admit();
   session.router.overGlobalLimit(session.snapshot, global, descriptors).then(
-    (decision) => afterGlobalLimit(session, decision),
+    (decision) => afterGlobalLimit(session, global, decision),
     // The client applies failure_mode_deny itself; a check that still throws lets the request through.
     () => {
       if (session.state === PENDING) session.admit();
@@ -69,10 +70,14 @@ function afterFaultDelay(session: RouterSession): void {
   );
 }
 
-function afterGlobalLimit(session: RouterSession, decision: GlobalLimitDecision): void {
+function afterGlobalLimit(session: RouterSession, global: GlobalLimitPolicy, decision: GlobalLimitDecision): void {
   if (session.state !== PENDING) return;
   if (!decision.overLimit) return session.admit();
-  const global = session.vhost!.globalLimit!;
+  // failure_mode_deny and the service failed: Envoy's status_on_error (500), flag RLSE, details rate_limiter_error.
+  if (decision.flag === 'RLSE') {
+    const status = decision.status ?? global.statusOnError;
+    return session.localReply('RLSE', status, grpcStatusForHttp(status), 'rate_limiter_error');
+  }
   if (session.span !== undefined) session.router.tracer?.rateLimited(session.span, 'global', global.domain);
   const headers: Record<string, string> = { 'x-envoy-ratelimited': 'true' };
   if (decision.headers !== undefined) Object.assign(headers, decision.headers);

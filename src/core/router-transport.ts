@@ -15,6 +15,9 @@ import type { ResponseFlag } from '../errors.js';
 /** The rate-limit service's answer for one request. */
 export interface GlobalLimitDecision {
   readonly overLimit: boolean;
+  /** `RLSE` when the service failed and failure_mode_deny rejects the request (status: status_on_error); else `RL`. */
+  readonly flag?: 'RL' | 'RLSE' | undefined;
+  readonly status?: number | undefined;
   readonly headers?: Record<string, string> | undefined;
 }
 

@@ -5,14 +5,14 @@
  * is swapped in atomically; requests keep the snapshot they started with.
  */
 import { compileCorsPolicy, type CorsPolicy } from './cors.js';
-import type { Any, EnvoyResources } from '../config/envoy.js';
+import type { Any, EnvoyResources, Route } from '../config/envoy.js';
 import { MeshConfigError } from '../errors.js';
 import { compileClusterSliced, type CompiledCluster, type LabelsCache } from './cluster.js';
 import { ENDPOINTS_PER_SLICE, runNow, runSliced, SliceBudget, type Sliced, type SliceObserver } from './slices.js';
 import { defaultRandom, type RandomSource } from './random.js';
 import { compileRoute, type CompiledRoute } from './route.js';
 import { matches, type RequestView } from './router.js';
-import { compileGlobalLimit, type GlobalLimitPolicy } from './global-rate-limit.js';
+import { compileGlobalLimit, compileRouteGlobalLimit, type GlobalLimitPolicy } from './global-rate-limit.js';
 import { compileLocalRateLimit, LocalRateLimiter } from './token-bucket.js';
 import { isGatewayListener } from './listener-role.js';
 
@@ -165,8 +165,9 @@ function* compileSnapshotSlices(resources: EnvoyResources, version: string, opti
       let globalLimit: GlobalLimitPolicy | undefined;
       let cors: CorsPolicy | undefined;
       try {
-        routes = (vh.routes ?? []).map(compileRoute);
-        globalLimit = compileGlobalLimit(vh.typed_per_filter_config?.['envoy.filters.http.ratelimit'], vh.rate_limits);
+        const rateLimitFilter = vh.typed_per_filter_config?.['envoy.filters.http.ratelimit'];
+        globalLimit = compileGlobalLimit(rateLimitFilter, vh.rate_limits);
+        routes = (vh.routes ?? []).map((r, i) => withRouteGlobalLimit(compileRoute(r, i), r, i, rateLimitFilter, globalLimit));
         cors = compileCorsPolicy(vh.typed_per_filter_config?.['envoy.filters.http.cors'] ?? vh.cors, 'typed_per_filter_config.envoy.filters.http.cors');
       } catch (err) {
         const [path, ...reason] = (err as Error).message.split(': ');
@@ -199,6 +200,15 @@ function* compileSnapshotSlices(resources: EnvoyResources, version: string, opti
     clusters.set(c.name, yield* compileClusterSliced(c, assignments.get(edsName), options.previous?.clusters.get(c.name), random, labelsCache, budget));
   }
   return new SnapshotImpl(version, resources, clusters, outbound, tables, limiters);
+}
+
+/** A route's RouteAction.rate_limits over its virtual host's policy (global-rate-limit.ts). */
+function withRouteGlobalLimit(compiled: CompiledRoute, route: Route, index: number, filter: Any | undefined, vhost: GlobalLimitPolicy | undefined): CompiledRoute {
+  const action = route.route;
+  if (!action?.rate_limits?.length) return compiled;
+  const include = typeof action.include_vh_rate_limits === 'object' ? action.include_vh_rate_limits.value === true : action.include_vh_rate_limits === true;
+  const globalLimit = compileRouteGlobalLimit(filter, action.rate_limits, include, vhost, `routes[${index}].route.rate_limits`);
+  return globalLimit === undefined ? compiled : { ...compiled, globalLimit };
 }
 
 /** A virtual host's token bucket; the previous snapshot's bucket (and its tokens) survives an unchanged policy. */

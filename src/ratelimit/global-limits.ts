@@ -16,7 +16,8 @@ export class GlobalRateLimits {
   /** Over limit? Errors and timeouts follow the policy's failure_mode_deny, inside the client. */
   async check(snapshot: Snapshot, policy: GlobalLimitPolicy, descriptors: Array<{ entries: Array<{ key: string; value: string }> }>): Promise<GlobalLimitDecision> {
     const host = snapshot.clusters.get(policy.cluster)?.pick();
-    if (!host) return { overLimit: policy.failureModeDeny };
+    // No endpoint for the service is a failed call: failure_mode_deny answers status_on_error with RLSE.
+    if (!host) return policy.failureModeDeny ? { overLimit: true, flag: 'RLSE', status: policy.statusOnError } : { overLimit: false };
     const key = `${host.id}|${policy.timeoutMs}|${policy.failureModeDeny}`;
     let client = this.clients.get(key);
     if (!client) {
@@ -24,7 +25,8 @@ export class GlobalRateLimits {
       this.clients.set(key, client);
     }
     const decision = await client.shouldRateLimit(policy.domain, descriptors);
-    return { overLimit: decision.overLimit, headers: decision.headers as Record<string, string> | undefined };
+    if (decision.flag === 'RLSE') return { overLimit: true, flag: 'RLSE', status: policy.statusOnError };
+    return { overLimit: decision.overLimit, flag: decision.flag, headers: decision.headers as Record<string, string> | undefined };
   }
 
   async close(): Promise<void> {

@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { Any } from '../../src/config/envoy.js';
-import { compileGlobalLimit, descriptorsFor, type GlobalLimitPolicy } from '../../src/core/global-rate-limit.js';
+import { compileGlobalLimit, compileRouteGlobalLimit, descriptorsFor, type GlobalLimitPolicy } from '../../src/core/global-rate-limit.js';
 
 const filter = (extra: Record<string, unknown> = {}): Any => ({
   '@type': 'type.googleapis.com/envoy.extensions.filters.http.ratelimit.v3.RateLimit',
@@ -99,5 +99,59 @@ describe('descriptorsFor', () => {
   it('each rate_limits entry is its own descriptor, in order', () => {
     const p = policy([{ generic_key: { descriptor_value: 'a' } }], [{ remote_address: {} }], [{ generic_key: { descriptor_value: 'c' } }]);
     assert.deepEqual(describeFor(p, {}, '10.0.0.1'), [[['generic_key', 'a']], [['remote_address', '10.0.0.1']], [['generic_key', 'c']]]);
+  });
+});
+
+describe('actions Envoy has that meshlet added, and the ones it refuses', () => {
+  it('destination_cluster: the route\'s picked cluster under "destination_cluster" (DestinationClusterAction)', () => {
+    const p = policy([{ destination_cluster: {} }]);
+    const entries = descriptorsFor(p, () => undefined, () => undefined, () => 'outbound|9080||reviews.default.svc.cluster.local').map((d) => d.entries.map((e) => [e.key, e.value]));
+    assert.deepEqual(entries, [[['destination_cluster', 'outbound|9080||reviews.default.svc.cluster.local']]]);
+  });
+
+  it('an unknown action, two actions in one entry, or an unread entry field is refused with its path, never skipped', () => {
+    assert.throws(() => policy([{ generic_key: { descriptor_value: 'a' } }, { metadata: { descriptor_key: 'k' } }]), /^Error: rate_limits\[0\]\.actions\[1\]: unknown action "metadata"/);
+    assert.throws(() => policy([{ generic_key: { descriptor_value: 'a' }, remote_address: {} }]), /^Error: rate_limits\[0\]\.actions\[0\]: one action per entry/);
+    assert.throws(() => compileGlobalLimit(filter(), [{ actions: [], limit: { dynamic_metadata: {} } }]), /^Error: rate_limits\[0\]\.limit: not supported/);
+    assert.throws(() => policy([{ request_headers: { header_name: ':path' } }]), /request_headers: header_name and descriptor_key are required/);
+  });
+
+  it('stage: only rate_limits entries of the filter\'s stage apply (both default 0)', () => {
+    const rl = [{ stage: 1, actions: [{ generic_key: { descriptor_value: 'one' } }] }, { actions: [{ generic_key: { descriptor_value: 'zero' } }] }];
+    const at = (p: GlobalLimitPolicy) => descriptorsFor(p, () => undefined, () => undefined).map((d) => d.entries[0]!.value);
+    assert.deepEqual(at(compileGlobalLimit(filter(), rl)!), ['zero']);
+    assert.deepEqual(at(compileGlobalLimit(filter({ stage: 1 }), rl)!), ['one']);
+  });
+
+  it('status_on_error: the failure_mode_deny status, default 500; a number or the StatusCode name', () => {
+    const rl = [{ actions: [{ generic_key: { descriptor_value: 'x' } }] }];
+    assert.equal(compileGlobalLimit(filter(), rl)!.statusOnError, 500);
+    assert.equal(compileGlobalLimit(filter({ status_on_error: { code: 503 } }), rl)!.statusOnError, 503);
+    assert.equal(compileGlobalLimit(filter({ status_on_error: { code: 'ServiceUnavailable' } }), rl)!.statusOnError, 503);
+  });
+});
+
+describe('compileRouteGlobalLimit (RouteAction.rate_limits)', () => {
+  const vh = policy([{ generic_key: { descriptor_value: 'vhost' } }]);
+  const own = [{ actions: [{ generic_key: { descriptor_value: 'route' } }] }];
+  const values = (p: GlobalLimitPolicy | undefined) => descriptorsFor(p!, () => undefined, () => undefined).map((d) => d.entries[0]!.value);
+
+  it('the route\'s entries replace the virtual host\'s (VhRateLimitOptions OVERRIDE)', () => {
+    assert.deepEqual(values(compileRouteGlobalLimit(filter(), own, false, vh, 'r')), ['route']);
+  });
+
+  it('include_vh_rate_limits: the route\'s entries, then the virtual host\'s', () => {
+    assert.deepEqual(values(compileRouteGlobalLimit(filter(), own, true, vh, 'r')), ['route', 'vhost']);
+  });
+
+  it('a route with rate_limits where the virtual host has none still gets the filter config', () => {
+    const p = compileRouteGlobalLimit(filter(), own, false, undefined, 'r')!;
+    assert.equal(p.domain, 'shop');
+    assert.deepEqual(values(p), ['route']);
+  });
+
+  it('no route rate_limits, or no filter: undefined (the virtual host decides)', () => {
+    assert.equal(compileRouteGlobalLimit(filter(), [], false, vh, 'r'), undefined);
+    assert.equal(compileRouteGlobalLimit(undefined, own, false, undefined, 'r'), undefined);
   });
 });

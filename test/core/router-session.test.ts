@@ -196,7 +196,7 @@ for (const grpc of [false, true]) {
     });
 
     it('RL (global): the injected check says over limit; under limit the request goes', async () => {
-      const policy: GlobalLimitPolicy = { domain: 'd', failureModeDeny: false, timeoutMs: 20, cluster: 'rls', rateLimits: [[{ kind: 'header', header: 'user', key: 'user', skipIfAbsent: false }]] };
+      const policy: GlobalLimitPolicy = { domain: 'd', failureModeDeny: false, timeoutMs: 20, statusOnError: 500, cluster: 'rls', stage: 0, rateLimits: [[{ kind: 'header', header: 'user', key: 'user', skipIfAbsent: false }]] };
       const w = world({ vhost: { globalLimit: policy } });
       w.globalAnswers.push({ overLimit: true, headers: { 'x-ratelimit-remaining': '0' } }, { overLimit: false });
       const limited = new FakeSession(w.router, w.snapshot, grpc, w.vhost, route(), { user: 'ann' }).begin();
