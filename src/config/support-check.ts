@@ -227,10 +227,14 @@ const contextualChecks: Record<string, Check> = {
       }
     }));
   },
-  RateLimit(spec: { host?: string; workloadSelector?: unknown; global?: unknown }, out) {
+  RateLimit(spec: { host?: string; workloadSelector?: unknown; global?: unknown; local?: unknown }, out) {
     // The inbound chain answers synchronously, so a sidecar cannot wait for the rate-limit service there.
     if (!spec.host && spec.workloadSelector !== undefined && spec.global !== undefined) {
       out.push({ path: 'spec.global', code: 'MESHLET_UNSUPPORTED_VALUE', message: 'with workloadSelector, the global limit applies on the gateways the selector selects; a sidecar workload\'s inbound requests are not checked against the rate-limit service (use spec.host on its callers, or its local limit)' });
+    }
+    // A gateway runs the authorization part of the inbound chain only.
+    if (!spec.host && spec.workloadSelector !== undefined && spec.local !== undefined) {
+      out.push({ path: 'spec.local', code: 'MESHLET_UNSUPPORTED_VALUE', message: 'with workloadSelector, the local limit applies to the inbound requests of the sidecar workloads the selector selects; a gateway it selects does not run it (use spec.global for a gateway)' });
     }
   },
   EnvoyFilter(spec: { configPatches?: EnvoyFilterPatch[] }, out) {

@@ -139,6 +139,17 @@ spec:
   global: { service: ratelimit:8081, domain: d, descriptors: [{ entries: [{ key: generic_key, value: x }] }] }
 `), [[['spec.global', 'MESHLET_UNSUPPORTED_VALUE']]]);
   });
+
+  it('a RateLimit local block with workloadSelector is warned on spec.local: a gateway it selects does not run it', () => {
+    assert.deepEqual(warnings(`
+apiVersion: meshlet.dev/v1alpha1
+kind: RateLimit
+metadata: { name: l, namespace: default }
+spec:
+  workloadSelector: { matchLabels: { istio: ingressgateway } }
+  local: { tokenBucket: { maxTokens: 5, tokensPerFill: 5, fillInterval: 60s } }
+`), [[['spec.local', 'MESHLET_UNSUPPORTED_VALUE']]]);
+  });
 });
 
 describe('EnvoyFilter rate-limit recipes: translation', () => {
