@@ -77,6 +77,7 @@ const localReplies = {
   MeshNoHealthyUpstreamError: { code: 'MESH_NO_HEALTHY_UPSTREAM', flag: 'UH', status: 503, message: 'no healthy upstream' },
   MeshOverflowError: { code: 'MESH_OVERFLOW', flag: 'UO', status: 503, message: 'upstream connect error or disconnect/reset before headers. reset reason: overflow' },
   MeshRateLimitedError: { code: 'MESH_RATE_LIMITED', flag: 'RL', status: 429, message: 'local_rate_limited' },
+  MeshRateLimitServiceError: { code: 'MESH_RATELIMIT_SERVICE', flag: 'RLSE', status: 500, message: 'rate_limiter_error' },
   MeshRetriesExhaustedError: { code: 'MESH_RETRIES_EXHAUSTED', flag: 'URX', status: 503, message: 'upstream connect error or disconnect/reset before headers. retried and the latest reset reason: connection failure' },
   MeshUpstreamConnectError: { code: 'MESH_UPSTREAM_CONNECT', flag: 'UF', status: 503, message: 'upstream connect error or disconnect/reset before headers. reset reason: connection failure' },
   MeshNoRouteError: { code: 'MESH_NO_ROUTE', flag: 'NR', status: 502, message: 'no route to host' },
@@ -107,6 +108,8 @@ export class MeshNoHealthyUpstreamError extends localReply('MeshNoHealthyUpstrea
 export class MeshOverflowError extends localReply('MeshOverflowError') {}
 /** Rate limited, local or global: 429 `RL`. */
 export class MeshRateLimitedError extends localReply('MeshRateLimitedError') {}
+/** The rate-limit service failed and `failure_mode_deny` rejects: `status_on_error` (500) `RLSE`. */
+export class MeshRateLimitServiceError extends localReply('MeshRateLimitServiceError') {}
 /** Retries exhausted on connect failure: 503 `URX`. */
 export class MeshRetriesExhaustedError extends localReply('MeshRetriesExhaustedError') {}
 /** Upstream connection failure without retries: 503 `UF`. */
@@ -123,6 +126,6 @@ export function localReplyErrorFor(flag: ResponseFlag): LocalReplyErrorClass | u
 
 const byFlag = new Map<ResponseFlag, LocalReplyErrorClass>([
   ['UT', MeshTimeoutError], ['FI', MeshFaultAbortError], ['UH', MeshNoHealthyUpstreamError],
-  ['UO', MeshOverflowError], ['RL', MeshRateLimitedError], ['URX', MeshRetriesExhaustedError],
+  ['UO', MeshOverflowError], ['RL', MeshRateLimitedError], ['RLSE', MeshRateLimitServiceError], ['URX', MeshRetriesExhaustedError],
   ['UF', MeshUpstreamConnectError], ['NR', MeshNoRouteError], ['NC', MeshNoClusterError],
 ]);

@@ -11,6 +11,7 @@ export {
   MeshNoHealthyUpstreamError,
   MeshOverflowError,
   MeshRateLimitedError,
+  MeshRateLimitServiceError,
   MeshRetriesExhaustedError,
   MeshUpstreamConnectError,
   MeshNoRouteError,

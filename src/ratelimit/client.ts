@@ -6,7 +6,7 @@
  * waits on the service longer than the deadline.
  */
 import * as grpc from '@grpc/grpc-js';
-import { MeshError } from '../errors.js';
+import { MeshRateLimitServiceError } from '../errors.js';
 import type { DescriptorStatus, RateLimitEntry, RateLimitResponse } from './limiter.js';
 import { rateLimitClientConstructor } from './protocol.js';
 
@@ -75,8 +75,7 @@ export function createRateLimitClient(options: RateLimitClientOptions): RateLimi
   client.getChannel().getConnectivityState(true); // connect now so the first call is not the one paying for it
   let closed = false;
   const failure = (err: unknown): RateLimitDecision => {
-    const error = new MeshError('MESH_RATELIMIT_SERVICE', `rate limit service ${options.target}: ${(err as Error).message}`,
-      'RLSE', 500, { cause: err });
+    const error = new MeshRateLimitServiceError(`rate limit service ${options.target}: ${(err as Error).message}`, 500, { cause: err });
     return failureModeDeny ? { overLimit: true, flag: 'RLSE', status: 500, error } : { overLimit: false, error };
   };
 

@@ -116,6 +116,7 @@ export function responseCodeDetailsOf(flags: string, responseCode: number, rateL
     case 'UH': return 'no_healthy_upstream';
     case 'UO': return 'upstream_reset_before_response_started{overflow}';
     case 'RL': return rateLimit === 'global' ? 'request_rate_limited' : 'local_rate_limited';
+    case 'RLSE': return 'rate_limiter_error';
     case 'UF': case 'URX': return 'upstream_reset_before_response_started{remote_connection_failure}';
     case 'NR': return 'route_not_found';
     case 'DC': return 'downstream_remote_disconnect';

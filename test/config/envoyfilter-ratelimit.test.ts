@@ -13,7 +13,7 @@ import type { EnvoyResources, RouteConfiguration } from '../../src/config/envoy.
 import { parseYaml } from '../../src/config/load.js';
 import { parseResources } from '../../src/config/resources.js';
 import { translate, type ProxyInfo } from '../../src/config/translate.js';
-import { createMesh, MeshConfigError } from '../../src/index.js';
+import { createMesh, MeshConfigError, MeshRateLimitServiceError } from '../../src/index.js';
 import { createRateLimitService } from '../../src/ratelimit/index.js';
 import { startServer, type TestServer } from '../helpers/http-servers.js';
 import { calculateRoutes, calculateService, docs } from '../helpers/mesh-config.js';
@@ -280,10 +280,21 @@ spec:
   host: calculate
   global: { service: ratelimit.default.svc.cluster.local:8081, domain: pets, timeout: 5s, failureModeDeny: true, descriptors: [{ entries: [{ key: generic_key, value: callers }] }] }
 `) });
+    const throwing = await createMesh({ localReplies: 'throw', config: docs(calculateService([{ port: up.port, version: 'v' }]), rlsService(port), `
+apiVersion: meshlet.dev/v1alpha1
+kind: RateLimit
+metadata: { name: callers, namespace: default }
+spec:
+  host: calculate
+  global: { service: ratelimit.default.svc.cluster.local:8081, domain: pets, timeout: 5s, failureModeDeny: true, descriptors: [{ entries: [{ key: generic_key, value: callers }] }] }
+`) });
     try {
       assert.deepEqual(await status(mesh, 'http://calculate:8000/'), [500, 'RLSE']);
+      // localReplies: 'throw' rejects with the typed error for the flag.
+      await assert.rejects(throwing.request('http://calculate:8000/'), (err: unknown) => err instanceof MeshRateLimitServiceError && err.flag === 'RLSE' && err.status === 500);
     } finally {
       await mesh.close();
+      await throwing.close();
     }
   });
 });
