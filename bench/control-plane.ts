@@ -169,7 +169,11 @@ async function main(protocol: Protocol): Promise<Summary> {
     pushBytes += done.bytes;
     for (const at of done.arrivals) latencies.push(at - written);
     serverMs.push(cp.status().lastPush?.ms ?? NaN);
-    console.log(`change ${round} (one service in ${ALL_NAMESPACES ? 'each of 10 files' : 'one file'}: route weight${eds ? ' + an endpoint added' : ', previous endpoint change reverted'}): all ${CLIENTS} clients updated in ${Math.max(...latencies.slice(-CLIENTS)).toFixed(0)} ms (push computed in ${cp.status().lastPush?.ms} ms, ${cp.status().lastPush?.responses} responses)`);
+    // Where the time went: file write → push starts (watch, debounce, load), the push, push end → last client has it.
+    const pushEnd = Date.parse(cp.status().lastPush!.at);
+    const last = Math.max(...done.arrivals);
+    const phases = `write → push start ${(pushEnd - cp.status().lastPush!.ms - written).toFixed(0)} ms, push end → last client ${(last - pushEnd).toFixed(0)} ms`;
+    console.log(`change ${round} (one service in ${ALL_NAMESPACES ? 'each of 10 files' : 'one file'}: route weight${eds ? ' + an endpoint added' : ', previous endpoint change reverted'}): all ${CLIENTS} clients updated in ${Math.max(...latencies.slice(-CLIENTS)).toFixed(0)} ms (push computed in ${cp.status().lastPush?.ms} ms, ${cp.status().lastPush?.responses} responses; ${phases})`);
   }
   latencies.sort((a, b) => a - b);
   const qn = (p: number) => latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))]!;

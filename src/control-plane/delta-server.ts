@@ -142,9 +142,14 @@ export class DeltaConnection extends XdsConnection {
     if (!sub) return false;
     const { key, snapshot } = this.snapshot();
     const basis = `${key}\u0001${snapshot.typeVersion(type)}`;
-    if (!options.always && !options.fresh?.size && basis === sub.basis) return false;
+    const routine = !options.always && !options.fresh?.size;
+    if (routine && basis === sub.basis) return false;
+    const lastBasis = sub.basis;
     sub.basis = basis;
-    const { resources, removed, changes } = diff(sub, snapshot, options.fresh);
+    // Diffed against the previous snapshot of this translation last time: only its changed names can differ.
+    const prefix = `${key}\u0001`;
+    const only = routine && lastBasis?.startsWith(prefix) ? snapshot.changedSince(type, lastBasis.slice(prefix.length)) : undefined;
+    const { resources, removed, changes } = diff(sub, snapshot, options.fresh, only);
     if (resources.length === 0 && removed.length === 0 && !options.always) return false;
     const nonce = String(++this.nonce);
     const version = snapshot.typeVersion(type);
@@ -189,7 +194,7 @@ export class DeltaConnection extends XdsConnection {
 }
 
 /** The resources to send (encoded `Resource` wrappers), the names to remove, and what that changes. */
-function diff(sub: DeltaSubscription, snapshot: NamespaceSnapshot, fresh: ReadonlySet<string> | undefined) {
+function diff(sub: DeltaSubscription, snapshot: NamespaceSnapshot, fresh: ReadonlySet<string> | undefined, only?: ReadonlySet<string>) {
   const resources: Uint8Array[] = [];
   const removed: string[] = [];
   const changes = new Map<string, Change>();
@@ -205,6 +210,10 @@ function diff(sub: DeltaSubscription, snapshot: NamespaceSnapshot, fresh: Readon
       changes.set(name, { before, after: '' });
     }
   };
+  if (only) {
+    for (const name of only) if (sub.wildcard || sub.names.has(name)) offer(name, snapshot.lookup(sub.type, name));
+    return { resources, removed, changes };
+  }
   if (sub.wildcard) {
     const all = snapshot.all(sub.type);
     for (const [name, r] of all) offer(name, r);

@@ -101,6 +101,7 @@ export class NamespaceSnapshot {
         }
       }
       this.aligned.set(type.typeUrl, { names, encodings: encs });
+      if (prevAligned && previous) this.recordChanges(type, previous, prevAligned.names, prevList!, list, names);
       this.responses.set(type.typeUrl, new Map());
       const version = previous?.typeVersions.get(type.typeUrl);
       if (before && version !== undefined && prevList!.length === list.length && reused === list.length) {
@@ -114,6 +115,36 @@ export class NamespaceSnapshot {
       // An identity comparison, not a hash of thousands of names on every push.
       this.typeVersions.set(type.typeUrl, before && version !== undefined && sameEntries(before, map) ? version : `g${generation}`);
     }
+  }
+
+  /** Per type: the names that may differ from the previous snapshot's version `since` (a superset). */
+  private readonly changes = new Map<string, { since: string; names: ReadonlySet<string> }>();
+
+  private recordChanges(type: XdsType, previous: NamespaceSnapshot, prevNames: readonly string[], prevList: readonly object[], list: readonly object[], names: readonly string[]): void {
+    const since = previous.typeVersions.get(type.typeUrl);
+    if (since === undefined) return;
+    const changed = new Set<string>();
+    for (let i = 0; i < list.length; i++) {
+      if (prevList[i] === list[i]) continue;
+      changed.add(names[i]!);
+      if (i < prevNames.length) changed.add(prevNames[i]!);
+    }
+    for (let i = list.length; i < prevNames.length; i++) changed.add(prevNames[i]!);
+    // Inbound listeners are also served under the names proxyless servers ask for: any change could be theirs.
+    if (type.key === 'listeners' && changed.has(VIRTUAL_INBOUND)) return;
+    this.changes.set(type.typeUrl, { since, names: changed });
+  }
+
+  /**
+   * The names of `type` that may have changed since version `since` of the
+   * previous snapshot (a superset); undefined when not known (another
+   * version, a first snapshot, an inbound listener changed): look at everything.
+   */
+  changedSince(type: XdsType, since: string): ReadonlySet<string> | undefined {
+    const c = this.changes.get(type.typeUrl);
+    if (c && c.since === since) return c.names;
+    if (this.typeVersions.get(type.typeUrl) === since) return new Set();
+    return undefined;
   }
 
   private inboundAs(type: XdsType, name: string): EncodedResource | undefined {
@@ -178,10 +209,8 @@ export class NamespaceSnapshot {
       for (const n of names) { const r = all.get(n) ?? this.inboundAs(type, n); if (r) picked.push([n, r]); }
     }
     // Nothing this client subscribes to changed: no hashing, no response.
-    if (previous && previous.hashes.size === picked.length && picked.every(([n, r]) => previous.hashes.get(n) === r.hash)) {
-      bySub.set(cacheKey, { version: previous.version, hashes: previous.hashes, count: 0, body: new WeakRef(Buffer.alloc(0)) });
-      return undefined;
-    }
+    // (Not cached: the cache holds bodies, and another client of this subscription may need the full one.)
+    if (previous && previous.hashes.size === picked.length && picked.every(([n, r]) => previous.hashes.get(n) === r.hash)) return undefined;
     const hashes = new Map<string, string>();
     let text = '';
     for (const [n, r] of picked) {
