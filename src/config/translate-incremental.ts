@@ -31,7 +31,10 @@ export interface IncrementalResult {
 /** A change between two resource sets: the hosts whose resources changed, the hosts to re-translate, and the resources that takes. */
 interface Change { direct: ReadonlySet<string>; targets: ReadonlySet<string>; reduced: readonly IstioResource[] }
 
-interface State { resources: readonly IstioResource[]; proxyKey: string; envoy: EnvoyResources; clean: boolean }
+interface State { resources: readonly IstioResource[]; proxyKey: string; envoy: EnvoyResources; clean: boolean; index?: Partial<Record<keyof EnvoyResources, HostIndex>> }
+
+/** Where each host's resources sit in a translation's array of one type. */
+type HostIndex = Map<string, number[]>;
 
 /** Past this many changed resources a change is translated in full: the patch would cost as much. */
 const MAX_CHANGED = 64;
@@ -58,7 +61,7 @@ export class IncrementalTranslator {
     const prev = this.states.get(key);
     const patched = prev && prev.clean && prev.proxyKey === proxyKey ? this.patch(prev, resources, proxy, cache) : undefined;
     if (patched) {
-      this.states.set(key, { resources, proxyKey, envoy: patched.envoy, clean: true });
+      this.states.set(key, { resources, proxyKey, envoy: patched.envoy, clean: true, index: patched.index });
       return { envoy: patched.envoy, dropped: [], patchedHosts: patched.hosts };
     }
     this.counts.full++;
@@ -73,14 +76,14 @@ export class IncrementalTranslator {
     this.states.delete(key);
   }
 
-  private patch(prev: State, resources: readonly IstioResource[], proxy: ProxyInfo, cache: TranslateCache | undefined): { envoy: EnvoyResources; hosts: ReadonlySet<string> } | undefined {
-    if (prev.resources === resources) { this.counts.unchanged++; return { envoy: prev.envoy, hosts: new Set() }; }
+  private patch(prev: State, resources: readonly IstioResource[], proxy: ProxyInfo, cache: TranslateCache | undefined): Patched | undefined {
+    if (prev.resources === resources) { this.counts.unchanged++; return { envoy: prev.envoy, hosts: new Set(), index: prev.index }; }
     const change = this.change(prev.resources, resources);
     if (!change) return undefined;
-    if (change.direct.size === 0) { this.counts.unchanged++; return { envoy: prev.envoy, hosts: new Set() }; }
+    if (change.direct.size === 0) { this.counts.unchanged++; return { envoy: prev.envoy, hosts: new Set(), index: prev.index }; }
     const part = translateIsolated(change.reduced, proxy, cache);
     if (part.dropped.length > 0) return undefined;
-    const patched = splice(prev.envoy, part.envoy, change.targets, change.direct);
+    const patched = splice(prev, part.envoy, change.targets, change.direct);
     if (patched) this.counts.patched++;
     return patched;
   }
@@ -194,6 +197,9 @@ function clusterRefs(value: unknown, out: Set<string>): Set<string> {
   return out;
 }
 
+/** A patched translation, and where its hosts' resources sit (kept while a patch replaces in place). */
+interface Patched { envoy: EnvoyResources; hosts: ReadonlySet<string>; index: State['index'] }
+
 /**
  * The previous translation with the targets' listeners and routes, and the
  * directly changed hosts' clusters and endpoints, taken from the partial
@@ -201,28 +207,63 @@ function clusterRefs(value: unknown, out: Set<string>): Set<string> {
  * resources exist: different listener or route names for the targets, or route
  * tables that now refer to other clusters.
  */
-function splice(prev: EnvoyResources, part: EnvoyResources, targets: ReadonlySet<string>, direct: ReadonlySet<string>): { envoy: EnvoyResources; hosts: ReadonlySet<string> } | undefined {
-  const inTargets = (name: string) => { const h = hostOfListener(name); return h !== undefined && targets.has(h); };
-  const listeners = replaceNamed(prev.listeners, part.listeners, (l) => l.name, inTargets);
-  const routes = replaceNamed(prev.routes, part.routes, (r) => r.name, inTargets);
+function splice(state: State, part: EnvoyResources, targets: ReadonlySet<string>, direct: ReadonlySet<string>): Patched | undefined {
+  const prev = state.envoy;
+  const index = { ...state.index };
+  const take = <K extends keyof EnvoyResources>(key: K, nameOf: (t: EnvoyResources[K][number]) => string, hostOf: (name: string) => string | undefined, hosts: ReadonlySet<string>, resized: boolean): EnvoyResources[K] | undefined => {
+    type T = EnvoyResources[K][number];
+    const items = prev[key] as readonly T[];
+    const idx = (index[key] ??= hostIndex(items, nameOf, hostOf));
+    const inPlace = replaceInPlace(items, idx, part[key] as readonly T[], hosts, nameOf, hostOf);
+    if (inPlace) return inPlace as EnvoyResources[K];
+    if (!resized) return undefined;
+    // A DestinationRule edit added or removed subset clusters: positions move, so the index is rebuilt next time.
+    delete index[key];
+    return replaceNamed(items, part[key] as readonly T[], nameOf, (n) => { const h = hostOf(n); return h !== undefined && hosts.has(h); }) as EnvoyResources[K];
+  };
+  const listeners = take('listeners', (l) => l.name, hostOfListener, targets, false);
+  const routes = take('routes', (r) => r.name, hostOfListener, targets, false);
   if (!listeners || !routes) return undefined;
   const oldRefs = new Set<string>(), newRefs = new Set<string>();
-  for (const r of prev.routes) if (inTargets(r.name)) clusterRefs(r, oldRefs);
-  for (const r of part.routes) if (inTargets(r.name)) clusterRefs(r, newRefs);
+  for (const h of targets) for (const i of index.routes!.get(h) ?? []) clusterRefs(prev.routes[i], oldRefs);
+  for (const r of part.routes) { const h = hostOfListener(r.name); if (h !== undefined && targets.has(h)) clusterRefs(r, newRefs); }
   if (oldRefs.size !== newRefs.size || [...newRefs].some((n) => !oldRefs.has(n))) return undefined;
-  const inDirect = (name: string) => { const h = hostOfCluster(name); return h !== undefined && direct.has(h); };
-  const clusters = replaceNamed(prev.clusters, part.clusters, (c) => c.name, inDirect, true);
-  const endpoints = replaceNamed(prev.endpoints, part.endpoints, (e) => e.cluster_name, inDirect, true);
-  if (!clusters || !endpoints) return undefined;
-  return { envoy: { listeners, routes, clusters, endpoints }, hosts: targets };
+  const clusters = take('clusters', (c) => c.name, hostOfCluster, direct, true)!;
+  const endpoints = take('endpoints', (e) => e.cluster_name, hostOfCluster, direct, true)!;
+  return { envoy: { listeners, routes, clusters, endpoints }, hosts: targets, index };
 }
 
-/**
- * `prev` with every item `selected` by name replaced by `part`'s item of that
- * name. Undefined when the selected names differ between the two, unless
- * `resized` allows it (a DestinationRule edit adds or removes subset clusters).
- */
-function replaceNamed<T>(prev: readonly T[], part: readonly T[], nameOf: (t: T) => string, selected: (name: string) => boolean, resized = false): T[] | undefined {
+function hostIndex<T>(items: readonly T[], nameOf: (t: T) => string, hostOf: (name: string) => string | undefined): HostIndex {
+  const index: HostIndex = new Map();
+  for (let i = 0; i < items.length; i++) {
+    const h = hostOf(nameOf(items[i]!));
+    if (h === undefined) continue;
+    const list = index.get(h);
+    if (list) list.push(i);
+    else index.set(h, [i]);
+  }
+  return index;
+}
+
+/** `prev` (copied) with the hosts' items replaced by `part`'s of the same names; undefined unless the names match one to one. */
+function replaceInPlace<T>(prev: readonly T[], index: HostIndex, part: readonly T[], hosts: ReadonlySet<string>, nameOf: (t: T) => string, hostOf: (name: string) => string | undefined): T[] | undefined {
+  const fresh = new Map<string, T>();
+  for (const t of part) { const h = hostOf(nameOf(t)); if (h !== undefined && hosts.has(h)) fresh.set(nameOf(t), t); }
+  const out = prev.slice();
+  let replaced = 0;
+  for (const h of hosts) {
+    for (const i of index.get(h) ?? []) {
+      const next = fresh.get(nameOf(prev[i]!));
+      if (next === undefined) return undefined;
+      out[i] = next;
+      replaced++;
+    }
+  }
+  return replaced === fresh.size ? out : undefined;
+}
+
+/** `prev` with every item `selected` by name replaced by `part`'s item of that name, dropped when `part` has none, and `part`'s new ones appended. */
+function replaceNamed<T>(prev: readonly T[], part: readonly T[], nameOf: (t: T) => string, selected: (name: string) => boolean): T[] {
   const fresh = new Map<string, T>();
   for (const t of part) if (selected(nameOf(t))) fresh.set(nameOf(t), t);
   const out: T[] = [];
@@ -230,10 +271,10 @@ function replaceNamed<T>(prev: readonly T[], part: readonly T[], nameOf: (t: T) 
     const name = nameOf(t);
     if (!selected(name)) { out.push(t); continue; }
     const next = fresh.get(name);
-    if (!next) { if (!resized) return undefined; continue; }
+    if (!next) continue;
     out.push(next);
     fresh.delete(name);
   }
-  if (fresh.size > 0) { if (!resized) return undefined; out.push(...fresh.values()); }
+  out.push(...fresh.values());
   return out;
 }

@@ -86,18 +86,34 @@ export class NamespaceSnapshot {
       const before = previous?.byType.get(type.typeUrl);
       // A patched translation keeps unchanged resources at their index: reuse their names and encodings,
       // and when nothing of the type moved, the very map and version (a push then costs the changed resources only).
-      const names: string[] = new Array<string>(list.length);
-      const encs: EncodedResource[] = new Array<EncodedResource>(list.length);
+      let names: string[];
+      let encs: EncodedResource[];
       let reused = 0;
-      for (let i = 0; i < list.length; i++) {
-        const r = list[i]!;
-        if (prevAligned && prevList![i] === r) {
-          names[i] = prevAligned.names[i]!;
-          encs[i] = prevAligned.encodings[i]!;
-          reused++;
-        } else {
-          names[i] = resourceName(type, r as Record<string, unknown>);
-          encs[i] = encodings.encode(type.typeUrl, r);
+      /** indices whose resource is not the previous snapshot's at that index */
+      const fresh: number[] = [];
+      if (prevAligned && prevList!.length === list.length) {
+        // Copy the previous arrays (native) and fix what moved: most of a patched translation is the same objects.
+        for (let i = 0; i < list.length; i++) if (prevList![i] !== list[i]) fresh.push(i);
+        reused = list.length - fresh.length;
+        names = prevAligned.names.slice();
+        encs = prevAligned.encodings.slice();
+        for (const i of fresh) {
+          names[i] = resourceName(type, list[i] as Record<string, unknown>);
+          encs[i] = encodings.encode(type.typeUrl, list[i]!);
+        }
+      } else {
+        names = new Array<string>(list.length);
+        encs = new Array<EncodedResource>(list.length);
+        for (let i = 0; i < list.length; i++) {
+          const r = list[i]!;
+          if (prevAligned && prevList![i] === r) {
+            names[i] = prevAligned.names[i]!;
+            encs[i] = prevAligned.encodings[i]!;
+            reused++;
+          } else {
+            names[i] = resourceName(type, r as Record<string, unknown>);
+            encs[i] = encodings.encode(type.typeUrl, r);
+          }
         }
       }
       this.aligned.set(type.typeUrl, { names, encodings: encs });
@@ -109,11 +125,20 @@ export class NamespaceSnapshot {
         this.typeVersions.set(type.typeUrl, version);
         continue;
       }
-      const map = new Map<string, EncodedResource>();
-      for (let i = 0; i < list.length; i++) map.set(names[i]!, encs[i]!);
+      let map: Map<string, EncodedResource>;
+      let same: boolean | undefined;
+      if (before && prevAligned && prevList!.length === list.length && fresh.every((i) => names[i] === prevAligned.names[i])) {
+        same = fresh.every((i) => encs[i] === prevAligned.encodings[i]);
+        // the same names at the same places: the previous map, copied natively, with the changed encodings
+        map = new Map(before);
+        for (const i of fresh) map.set(names[i]!, encs[i]!);
+      } else {
+        map = new Map<string, EncodedResource>();
+        for (let i = 0; i < list.length; i++) map.set(names[i]!, encs[i]!);
+      }
       this.byType.set(type.typeUrl, map);
       // An identity comparison, not a hash of thousands of names on every push.
-      this.typeVersions.set(type.typeUrl, before && version !== undefined && sameEntries(before, map) ? version : `g${generation}`);
+      this.typeVersions.set(type.typeUrl, before && version !== undefined && (same ?? sameEntries(before, map)) ? version : `g${generation}`);
     }
   }
 
