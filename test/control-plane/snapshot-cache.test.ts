@@ -36,10 +36,12 @@ const type = (short: string) => XDS_TYPES.find((t) => t.short === short)!;
 
 test('an up-to-date SotW client gets no response, and another client of the same subscription still gets the full body', () => {
   const encodings = new EncodingCache();
-  const snapshot = new NamespaceSnapshot('a', 1, translate(parseResources(parseYaml(yaml(1), 't')), proxy), encodings);
+  const resources = translate(parseResources(parseYaml(yaml(1), 't')), proxy);
   const cds = type('CDS');
-  const first = snapshot.response(cds, '*', [])!;
+  // what client A got from the control plane's previous generation (same content)
+  const first = new NamespaceSnapshot('a', 1, resources, encodings).response(cds, '*', [])!;
   assert.ok(first.count > 0);
+  const snapshot = new NamespaceSnapshot('a', 2, resources, encodings);
   // client A already has this version: nothing to send
   assert.equal(snapshot.response(cds, '*', [], { version: first.version, hashes: first.hashes }), undefined);
   // client B has an older set: it must get every cluster, not an empty body left by A's answer
