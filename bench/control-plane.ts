@@ -1,7 +1,7 @@
 /**
  * Control-plane scale bench: 1,000 services (10 namespaces × 100, each with
  * v1/v2 subsets and a 90/10 VirtualService) and 1,000 simulated ADS clients
- * (in-process raw streams that subscribe by name as gRPC's A27 client
+ * (raw streams in a worker thread, bench/control-plane-clients.ts, that subscribe by name as gRPC's A27 client
  * does — 10 services each, 5 of them the ones every change touches — and ACK
  * everything), over State-of-the-World and then over Delta xDS
  * (`--sotw` or `--delta` runs one only), with a side-by-side summary. Wildcard subscriptions of all 1,000 services (~2 MB per
@@ -13,7 +13,6 @@
  *
  *   node --expose-gc --import tsx bench/control-plane.ts [clients] [services] [--all-namespaces] [--wildcard] [--sotw|--delta]
  */
-import * as grpc from '@grpc/grpc-js';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -21,8 +20,8 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { createControlPlane } from '../src/control-plane/index.js';
 import { TYPE_URL } from '../src/config/envoy.js';
-import { loadGrpcPackage } from '../src/xds/protos.js';
-import { buildNode } from '../src/xds/node.js';
+import { Worker } from 'node:worker_threads';
+import type { ClientsSetup, FromWorker, ToWorker } from './control-plane-clients.js';
 
 const numeric = process.argv.slice(2).filter((a) => /^\d+$/.test(a));
 const CLIENTS = Number(numeric[0] ?? 1000);
@@ -78,40 +77,6 @@ spec:
 `;
 }
 
-/**
- * Reads version_info (1), type_url (4) and nonce (5) of a DiscoveryResponse, skipping the resources;
- * a DeltaDiscoveryResponse has system_version_info, type_url and nonce under the same numbers.
- */
-function peek(buf: Buffer): { version: string; typeUrl: string; nonce: string; bytes: number } {
-  let pos = 0;
-  const out = { version: '', typeUrl: '', nonce: '', bytes: buf.length };
-  const varint = (): number => {
-    let result = 0, shift = 0, b: number;
-    do { b = buf[pos++]!; result += (b & 0x7f) * 2 ** shift; shift += 7; } while (b & 0x80);
-    return result;
-  };
-  while (pos < buf.length) {
-    const tag = varint();
-    const field = Math.floor(tag / 8), wire = tag & 7;
-    if (wire === 0) { varint(); continue; }
-    if (wire !== 2) throw new Error(`unexpected wire type ${wire}`);
-    const len = varint();
-    const text = field === 1 || field === 4 || field === 5 ? buf.toString('utf8', pos, pos + len) : '';
-    if (field === 1) out.version = text;
-    else if (field === 4) out.typeUrl = text;
-    else if (field === 5) out.nonce = text;
-    pos += len;
-  }
-  return out;
-}
-
-interface SimClient {
-  versions: Map<string, string>;
-  /** when each (type, version) arrived */
-  arrivals: Map<string, number>;
-  stream: grpc.ClientDuplexStream<object, ReturnType<typeof peek>>;
-}
-
 async function main(protocol: Protocol): Promise<Summary> {
   console.log(`--- ${protocol === 'delta' ? 'Delta xDS (DeltaAggregatedResources)' : 'State of the World (StreamAggregatedResources)'}`);
   const dir = await mkdtemp(join(tmpdir(), 'meshlet-bench-cp-'));
@@ -135,12 +100,6 @@ async function main(protocol: Protocol): Promise<Summary> {
   const dump = cp.configDump('ns-0');
   console.log(`per namespace: ${dump.listeners.length} listeners, ${dump.routes.length} routes, ${dump.clusters.length} clusters, ${dump.endpoints.length} endpoint sets`);
 
-  const pkg = loadGrpcPackage(['envoy/service/discovery/v3/ads.proto']) as unknown as {
-    envoy: { service: { discovery: { v3: { AggregatedDiscoveryService: grpc.ServiceClientConstructor } } } };
-  };
-  const service = pkg.envoy.service.discovery.v3.AggregatedDiscoveryService.service;
-  const def = protocol === 'delta' ? service.DeltaAggregatedResources! : service.StreamAggregatedResources!;
-  const channels = Array.from({ length: CHANNELS }, (_, i) => new grpc.Client(`127.0.0.1:${cp.port}`, grpc.credentials.createInsecure(), { 'bench.channel': i } as grpc.ChannelOptions));
   const namesByNs = new Map(namespaces.map((ns) => {
     const d = cp.configDump(ns);
     return [ns, { routes: d.routes.map((r) => r.name), endpoints: d.endpoints.map((e) => e.cluster_name) }];
@@ -161,55 +120,40 @@ async function main(protocol: Protocol): Promise<Summary> {
     return { [TYPE_URL.listener]: listeners, [TYPE_URL.route]: listeners, [TYPE_URL.cluster]: clusters, [TYPE_URL.endpoint]: clusters };
   }
 
-  gc();
-  const heapBefore = process.memoryUsage();
-  const clients: SimClient[] = [];
-  let initialDone = 0;
-  let initialMs = 0;
-  let pushBytes = 0;
-  const allInitial = new Promise<void>((resolve) => {
-    const tStart = performance.now();
-    for (let c = 0; c < CLIENTS; c++) {
+  const setup: ClientsSetup = {
+    port: cp.port, protocol, channels: CHANNELS,
+    clients: Array.from({ length: CLIENTS }, (_, c) => {
       const ns = namespaces[c % NAMESPACES]!;
       const names = namesByNs.get(ns)!;
-      const stream = channels[c % CHANNELS]!.makeBidiStreamRequest(def.path, def.requestSerialize, peek) as SimClient['stream'];
-      const sim: SimClient = { versions: new Map(), arrivals: new Map(), stream };
-      clients.push(sim);
       const subs: Record<string, string[]> = WILDCARD
         ? { [TYPE_URL.listener]: [], [TYPE_URL.cluster]: [], [TYPE_URL.route]: names.routes, [TYPE_URL.endpoint]: names.endpoints }
         : namedSubscription(c, ns);
-      stream.on('data', (res: ReturnType<typeof peek>) => {
-        const first = !sim.versions.has(res.typeUrl);
-        sim.versions.set(res.typeUrl, res.version);
-        sim.arrivals.set(`${res.typeUrl} ${res.version}`, performance.now());
-        if (initialDone === CLIENTS) pushBytes += res.bytes;
-        stream.write(protocol === 'delta'
-          ? { type_url: res.typeUrl, response_nonce: res.nonce }
-          : { type_url: res.typeUrl, version_info: res.version, response_nonce: res.nonce, resource_names: subs[res.typeUrl] });
-        if (first && sim.versions.size === 4 && ++initialDone === CLIENTS) {
-          initialMs = performance.now() - tStart;
-          console.log(`${CLIENTS} clients (${WILDCARD ? 'wildcard' : `${CALLS_PER_CLIENT} services each`}) connected and served LDS/RDS/CDS/EDS in ${initialMs.toFixed(0)} ms`);
-          resolve();
-        }
-      });
-      stream.on('error', () => {});
-      const node = buildNode({ name: `client-${c}`, namespace: ns, labels: { app: `client-${c}` }, address: '127.0.0.1', instanceName: `client-${c}` });
-      let firstReq = true;
-      for (const [typeUrl, resource_names] of Object.entries(subs)) {
-        const wildcardType = resource_names.length === 0;
-        stream.write(protocol === 'delta'
-          ? { ...(firstReq && { node }), type_url: typeUrl, resource_names_subscribe: wildcardType ? ['*'] : resource_names }
-          : { ...(firstReq && { node }), type_url: typeUrl, resource_names });
-        firstReq = false;
-      }
-    }
-  });
-  await withTimeout(allInitial, 120_000, 'initial sync');
+      return { namespace: ns, subs };
+    }),
+  };
+  gc();
+  const heapBefore = process.memoryUsage();
+  // The clients run in a worker thread: their decoding and ACKs do not queue behind the server's pushes.
+  // (tsx registered inside the worker: `execArgv: ['--import', 'tsx']` does not reach a worker's entry module on Node 20)
+  const entry = new URL('./control-plane-clients.ts', import.meta.url).href;
+  const worker = new Worker(`import('tsx/esm/api').then((tsx) => { tsx.register(); return import(${JSON.stringify(entry)}); })`, { eval: true, workerData: setup });
+  const inbox: FromWorker[] = [];
+  const waiters: Array<(m: FromWorker) => void> = [];
+  worker.on('message', (m: FromWorker) => (waiters.length > 0 ? waiters.shift()!(m) : inbox.push(m)));
+  worker.on('error', (err) => { console.error(err); process.exit(1); });
+  const next = <E extends FromWorker['event']>(event: E, ms: number): Promise<Extract<FromWorker, { event: E }>> => withTimeout(new Promise((resolve, reject) => {
+    const take = (m: FromWorker) => (m.event === event ? resolve(m as Extract<FromWorker, { event: E }>) : reject(new Error(`expected ${event}, got ${m.event}`)));
+    if (inbox.length > 0) take(inbox.shift()!);
+    else waiters.push(take);
+  }), ms, event);
+  const initialMs = (await next('initial', 120_000)).ms;
+  console.log(`${CLIENTS} clients (${WILDCARD ? 'wildcard' : `${CALLS_PER_CLIENT} services each`}) connected and served LDS/RDS/CDS/EDS in ${initialMs.toFixed(0)} ms`);
   gc();
   const heapAfter = process.memoryUsage();
   const perClientKiB = (k: keyof NodeJS.MemoryUsage) => (heapAfter[k] - heapBefore[k]) / CLIENTS / 1024;
   const perClient = (k: keyof NodeJS.MemoryUsage) => perClientKiB(k).toFixed(1);
-  console.log(`memory per client (control plane + simulated client, one process): heap ${perClient('heapUsed')} KiB, external ${perClient('external')} KiB, rss ${perClient('rss')} KiB`);
+  console.log(`memory per client (control plane's thread; the clients are in a worker): heap ${perClient('heapUsed')} KiB, external ${perClient('external')} KiB (rss, whole process with the worker: ${perClient('rss')} KiB)`);
+  let pushBytes = 0;
 
   // Push rounds: change one route weight (RDS) or add an endpoint (EDS) in one namespace, or in all.
   const latencies: number[] = [];
@@ -217,14 +161,19 @@ async function main(protocol: Protocol): Promise<Summary> {
   for (let round = 0; round < ROUNDS; round++) {
     const eds = round % 2 === 1;
     const typeUrl = eds ? TYPE_URL.endpoint : TYPE_URL.route;
-    const before = clients.map((c) => c.versions.get(typeUrl));
-    const written = performance.now();
+    worker.postMessage({ cmd: 'round', typeUrl } satisfies ToWorker);
+    const written = performance.timeOrigin + performance.now();
     // the change always touches svc-<round> of ns-0, which every client calls
     for (const ns of ALL_NAMESPACES ? namespaces : namespaces.slice(0, 1)) await writeNs(ns, { i: round, v2: 20 + round, extra: eds });
-    await withTimeout(waitUntil(() => clients.every((c, i) => c.versions.get(typeUrl) !== before[i])), 30_000, `push round ${round}`);
-    for (const c of clients) latencies.push(c.arrivals.get(`${typeUrl} ${c.versions.get(typeUrl)}`)! - written);
+    const done = await next('round', 30_000);
+    pushBytes += done.bytes;
+    for (const at of done.arrivals) latencies.push(at - written);
     serverMs.push(cp.status().lastPush?.ms ?? NaN);
-    console.log(`change ${round} (one service in ${ALL_NAMESPACES ? 'each of 10 files' : 'one file'}: route weight${eds ? ' + an endpoint added' : ', previous endpoint change reverted'}): all ${CLIENTS} clients updated in ${Math.max(...latencies.slice(-CLIENTS)).toFixed(0)} ms (push computed in ${cp.status().lastPush?.ms} ms, ${cp.status().lastPush?.responses} responses)`);
+    // Where the time went: file write → push starts (watch, debounce, load), the push, push end → last client has it.
+    const pushEnd = Date.parse(cp.status().lastPush!.at);
+    const last = Math.max(...done.arrivals);
+    const phases = `write → push start ${(pushEnd - cp.status().lastPush!.ms - written).toFixed(0)} ms, push end → last client ${(last - pushEnd).toFixed(0)} ms`;
+    console.log(`change ${round} (one service in ${ALL_NAMESPACES ? 'each of 10 files' : 'one file'}: route weight${eds ? ' + an endpoint added' : ', previous endpoint change reverted'}): all ${CLIENTS} clients updated in ${Math.max(...latencies.slice(-CLIENTS)).toFixed(0)} ms (push computed in ${cp.status().lastPush?.ms} ms, ${cp.status().lastPush?.responses} responses; ${phases})`);
   }
   latencies.sort((a, b) => a - b);
   const qn = (p: number) => latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))]!;
@@ -233,21 +182,15 @@ async function main(protocol: Protocol): Promise<Summary> {
   console.log(`push latency file write → client (includes ${100} ms debounce), ${latencies.length} samples: p50 ${q(0.5)} ms, p99 ${q(0.99)} ms, max ${q(1)} ms`);
   console.log(`server push compute (translate + encode + write): median ${medianServer} ms; ${(pushBytes / ROUNDS / 1024).toFixed(0)} KiB sent per push to all clients`);
 
-  for (const c of clients) c.stream.cancel();
-  for (const ch of channels) ch.close();
+  worker.postMessage({ cmd: 'stop' } satisfies ToWorker);
+  await next('stopped', 10_000);
+  await worker.terminate();
   await cp.close();
   await rm(dir, { recursive: true, force: true });
   return {
     protocol, initialMs, heapKiB: perClientKiB('heapUsed'), externalKiB: perClientKiB('external'),
     p50: qn(0.5), p99: qn(0.99), max: qn(1), serverMs: medianServer, bytesPerPush: pushBytes / ROUNDS,
   };
-}
-
-function waitUntil(check: () => boolean): Promise<void> {
-  return new Promise((resolve) => {
-    const tick = () => (check() ? resolve() : setTimeout(tick, 5));
-    tick();
-  });
 }
 
 async function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {

@@ -92,7 +92,13 @@ export class AdsConnection extends XdsConnection {
     // Nothing of this type changed in this client's translation: no client of it needs this type.
     const basis = `${key}\u0001${snapshot.typeVersion(type)}`;
     if (!force && basis === sub.basis) return false;
+    const lastBasis = sub.basis;
     sub.basis = basis;
+    // Pushed against the previous snapshot of this translation: only its changed names can matter.
+    if (!force && sub.sent && lastBasis !== undefined && lastBasis.startsWith(key) && lastBasis.charCodeAt(key.length) === 1) {
+      const changed = snapshot.changedSince(type, lastBasis.slice(key.length + 1));
+      if (changed && !(sub.key === '*' ? changed.size > 0 : [...changed].some((n) => sub.names.includes(n)))) return false;
+    }
     // a forced push (new stream, new subscription) sends everything; a change push only what changed
     const prepared = snapshot.response(type, sub.key, sub.names, force ? undefined : sub.sent);
     if (!prepared) return false;

@@ -7,9 +7,8 @@
  * `removed_resources` for the ones that went away — so a one-service change
  * costs every client one small response, not its whole subscription.
  *
- * Resource versions are the content hashes of the shared encodings, and each
- * `Resource` wrapper is serialized once per resource version and shared by
- * every client (the response is a concatenation of those bytes).
+ * Resource versions are the content hashes of the shared encodings; a
+ * response writes each `Resource` around the Any bytes every client shares.
  *
  * Protocol as in Envoy's xDS docs ("Incremental xDS") and istiod
  * (pilot/pkg/xds/delta.go): the first request of a type with no names is a
@@ -142,9 +141,14 @@ export class DeltaConnection extends XdsConnection {
     if (!sub) return false;
     const { key, snapshot } = this.snapshot();
     const basis = `${key}\u0001${snapshot.typeVersion(type)}`;
-    if (!options.always && !options.fresh?.size && basis === sub.basis) return false;
+    const routine = !options.always && !options.fresh?.size;
+    if (routine && basis === sub.basis) return false;
+    const lastBasis = sub.basis;
     sub.basis = basis;
-    const { resources, removed, changes } = diff(sub, snapshot, options.fresh);
+    // Diffed against the previous snapshot of this translation last time: only its changed names can differ.
+    const prefix = `${key}\u0001`;
+    const only = routine && lastBasis?.startsWith(prefix) ? snapshot.changedSince(type, lastBasis.slice(prefix.length)) : undefined;
+    const { resources, removed, changes } = diff(sub, snapshot, options.fresh, only);
     if (resources.length === 0 && removed.length === 0 && !options.always) return false;
     const nonce = String(++this.nonce);
     const version = snapshot.typeVersion(type);
@@ -188,9 +192,9 @@ export class DeltaConnection extends XdsConnection {
   }
 }
 
-/** The resources to send (encoded `Resource` wrappers), the names to remove, and what that changes. */
-function diff(sub: DeltaSubscription, snapshot: NamespaceSnapshot, fresh: ReadonlySet<string> | undefined) {
-  const resources: Uint8Array[] = [];
+/** The resources to send (name and shared encoding), the names to remove, and what that changes. */
+function diff(sub: DeltaSubscription, snapshot: NamespaceSnapshot, fresh: ReadonlySet<string> | undefined, only?: ReadonlySet<string>) {
+  const resources: Array<[string, EncodedResource]> = [];
   const removed: string[] = [];
   const changes = new Map<string, Change>();
   const offer = (name: string, r: EncodedResource | undefined) => {
@@ -198,13 +202,17 @@ function diff(sub: DeltaSubscription, snapshot: NamespaceSnapshot, fresh: Readon
     const before = sub.known.get(name) ?? '';
     if (r) {
       if (before === r.hash) return;
-      resources.push(resourceBytes(name, r));
+      resources.push([name, r]);
       changes.set(name, { before, after: r.hash });
     } else if (before || fresh?.has(name)) {
       removed.push(name);
       changes.set(name, { before, after: '' });
     }
   };
+  if (only) {
+    for (const name of only) if (sub.wildcard || sub.names.has(name)) offer(name, snapshot.lookup(sub.type, name));
+    return { resources, removed, changes };
+  }
   if (sub.wildcard) {
     const all = snapshot.all(sub.type);
     for (const [name, r] of all) offer(name, r);
@@ -214,33 +222,21 @@ function diff(sub: DeltaSubscription, snapshot: NamespaceSnapshot, fresh: Readon
   return { resources, removed, changes };
 }
 
-/** `Resource` wrappers (name, version, Any) by encoding, serialized once and shared by every client. */
-const wrappers = new WeakMap<EncodedResource, { name: string; bytes: Uint8Array }>();
-
-/** Resource: version = 1, resource (Any) = 2, name = 3; Any: type_url = 1, value = 2. */
-function resourceBytes(name: string, r: EncodedResource): Uint8Array {
-  const cached = wrappers.get(r);
-  if (cached?.name === name) return cached.bytes;
-  const w = protobuf.Writer.create();
-  w.uint32(0x0a).string(r.hash);
-  w.uint32(0x12).fork().uint32(0x0a).string(r.any.type_url).uint32(0x12).bytes(r.any.value).ldelim();
-  w.uint32(0x1a).string(name);
-  // Copied out of Node's shared 8 KiB allocation pool: a long-lived slice there pins the whole slab,
-  // and with it the transient responses allocated beside it.
-  const bytes = new Uint8Array(w.finish());
-  wrappers.set(r, { name, bytes });
-  return bytes;
-}
-
 /**
  * DeltaDiscoveryResponse: system_version_info = 1, resources = 2,
  * type_url = 4, nonce = 5, removed_resources = 6, control_plane = 7
  * (ControlPlane.identifier = 1) — written from the shared wrapper bytes.
  */
-function encodeDeltaResponse(version: string, resources: readonly Uint8Array[], typeUrl: string, removed: readonly string[], nonce: string): Buffer {
+function encodeDeltaResponse(version: string, resources: ReadonlyArray<readonly [string, EncodedResource]>, typeUrl: string, removed: readonly string[], nonce: string): Buffer {
   const w = protobuf.Writer.create();
   w.uint32(0x0a).string(version);
-  for (const r of resources) w.uint32(0x12).bytes(r);
+  // Resource: version = 1, resource (Any) = 2, name = 3; Any: type_url = 1, value = 2. Written around the shared
+  // Any bytes per response rather than cached per resource: a cached wrapper copied every resource ever sent (#16).
+  for (const [name, r] of resources) {
+    w.uint32(0x12).fork().uint32(0x0a).string(r.hash);
+    w.uint32(0x12).fork().uint32(0x0a).string(r.any.type_url).uint32(0x12).bytes(r.any.value).ldelim();
+    w.uint32(0x1a).string(name).ldelim();
+  }
   w.uint32(0x22).string(typeUrl);
   w.uint32(0x2a).string(nonce);
   for (const n of removed) w.uint32(0x32).string(n);

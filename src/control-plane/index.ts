@@ -13,7 +13,8 @@ import * as grpc from '@grpc/grpc-js';
 import type { Server as HttpServer } from 'node:http';
 import type { EnvoyResources } from '../config/envoy.js';
 import type { IstioResource } from '../config/istio-types.js';
-import { translateIsolated, type DroppedResource } from '../config/translate-isolated.js';
+import type { DroppedResource } from '../config/translate-isolated.js';
+import { IncrementalTranslator } from '../config/translate-incremental.js';
 import type { ResourceStatus } from '../config/admission.js';
 import { ConfigStatusLog, withDropped } from '../config/config-status.js';
 import { checkMeshConfig, type MeshConfigOptions } from '../config/mesh-config.js';
@@ -199,6 +200,8 @@ export async function createControlPlane(options: ControlPlaneOptions): Promise<
   const registry = new WorkloadRegistry(options.registrationGraceMs ?? 10_000, schedulePush);
   // One resource array per generation, so the translation cache sees the same set for every namespace.
   let combined: { generation: number; resources: IstioResource[] } | undefined;
+  // Each translation key's last translation, patched when a change touches a few hosts only.
+  const incremental = new IncrementalTranslator();
   const cache: SnapshotCache = new SnapshotCache((namespace, translations) => {
     if (combined?.generation !== cache.generation) {
       combined = { generation: cache.generation, resources: [...watcher.resources, ...registry.resources(watcher.resources)] };
@@ -207,7 +210,7 @@ export async function createControlPlane(options: ControlPlaneOptions): Promise<
     const mc = watcher.meshConfig ?? meshConfig;
     const normalization = mc.pathNormalization?.normalization;
     // One resource that fails to translate is left out and reported, never an empty config (#16).
-    const result = translateIsolated(combined.resources, { name: 'meshlet-control-plane', namespace: ns, labels, ...(normalization !== undefined && { pathNormalization: normalization }), accessLog: mc, exportTo: mc }, translations);
+    const result = incremental.translate(namespace, combined.resources, { name: 'meshlet-control-plane', namespace: ns, labels, ...(normalization !== undefined && { pathNormalization: normalization }), accessLog: mc, exportTo: mc }, translations);
     if (result.dropped.length > 0 || dropped.has(namespace)) dropped.set(namespace, { generation: cache.generation, resources: result.dropped });
     if (result.dropped.length > 0) statusLog.update(configStatus());
     return result.envoy;

@@ -70,23 +70,106 @@ export class EncodingCache {
 /** The resources of one namespace at one generation. */
 export class NamespaceSnapshot {
   private readonly byType = new Map<string, Map<string, EncodedResource>>();
-  private readonly responses = new Map<string, Map<string, CachedResponse>>();
+  private readonly responses = new Map<string, Map<string, Map<string, CachedResponse>>>();
   private readonly typeVersions = new Map<string, string>();
+
+  /** @param previous the namespace's snapshot this one replaces: a type holding the very same encodings keeps its version. */
+  /** Per type, each resource's name and encoding, aligned with `resources`: the next snapshot reuses what sits unchanged at the same index. */
+  private readonly aligned = new Map<string, { names: string[]; encodings: EncodedResource[] }>();
 
   /** @param previous the namespace's snapshot this one replaces: a type holding the very same encodings keeps its version. */
   constructor(readonly namespace: string, readonly generation: number, readonly resources: EnvoyResources, private readonly encodings: EncodingCache, previous?: NamespaceSnapshot) {
     for (const type of XDS_TYPES) {
-      const map = new Map<string, EncodedResource>();
-      for (const r of resources[type.key]) {
-        map.set(resourceName(type, r as unknown as Record<string, unknown>), encodings.encode(type.typeUrl, r));
+      const list = resources[type.key] as readonly object[];
+      const prevList = previous?.resources[type.key] as readonly object[] | undefined;
+      const prevAligned = previous?.aligned.get(type.typeUrl);
+      const before = previous?.byType.get(type.typeUrl);
+      // A patched translation keeps unchanged resources at their index: reuse their names and encodings,
+      // and when nothing of the type moved, the very map and version (a push then costs the changed resources only).
+      let names: string[];
+      let encs: EncodedResource[];
+      let reused = 0;
+      /** indices whose resource is not the previous snapshot's at that index */
+      const fresh: number[] = [];
+      if (prevAligned && prevList!.length === list.length) {
+        // Copy the previous arrays (native) and fix what moved: most of a patched translation is the same objects.
+        for (let i = 0; i < list.length; i++) if (prevList![i] !== list[i]) fresh.push(i);
+        reused = list.length - fresh.length;
+        names = prevAligned.names.slice();
+        encs = prevAligned.encodings.slice();
+        for (const i of fresh) {
+          names[i] = resourceName(type, list[i] as Record<string, unknown>);
+          encs[i] = encodings.encode(type.typeUrl, list[i]!);
+        }
+      } else {
+        names = new Array<string>(list.length);
+        encs = new Array<EncodedResource>(list.length);
+        for (let i = 0; i < list.length; i++) {
+          const r = list[i]!;
+          if (prevAligned && prevList![i] === r) {
+            names[i] = prevAligned.names[i]!;
+            encs[i] = prevAligned.encodings[i]!;
+            reused++;
+          } else {
+            names[i] = resourceName(type, r as Record<string, unknown>);
+            encs[i] = encodings.encode(type.typeUrl, r);
+          }
+        }
+      }
+      this.aligned.set(type.typeUrl, { names, encodings: encs });
+      if (prevAligned && previous) this.recordChanges(type, previous, prevAligned.names, prevList!, list, names);
+      this.responses.set(type.typeUrl, new Map());
+      const version = previous?.typeVersions.get(type.typeUrl);
+      if (before && version !== undefined && prevList!.length === list.length && reused === list.length) {
+        this.byType.set(type.typeUrl, before);
+        this.typeVersions.set(type.typeUrl, version);
+        continue;
+      }
+      let map: Map<string, EncodedResource>;
+      let same: boolean | undefined;
+      if (before && prevAligned && prevList!.length === list.length && fresh.every((i) => names[i] === prevAligned.names[i])) {
+        same = fresh.every((i) => encs[i] === prevAligned.encodings[i]);
+        // the same names at the same places: the previous map, copied natively, with the changed encodings
+        map = new Map(before);
+        for (const i of fresh) map.set(names[i]!, encs[i]!);
+      } else {
+        map = new Map<string, EncodedResource>();
+        for (let i = 0; i < list.length; i++) map.set(names[i]!, encs[i]!);
       }
       this.byType.set(type.typeUrl, map);
-      this.responses.set(type.typeUrl, new Map());
       // An identity comparison, not a hash of thousands of names on every push.
-      const before = previous?.byType.get(type.typeUrl);
-      const version = previous?.typeVersions.get(type.typeUrl);
-      this.typeVersions.set(type.typeUrl, before && version !== undefined && sameEntries(before, map) ? version : `g${generation}`);
+      this.typeVersions.set(type.typeUrl, before && version !== undefined && (same ?? sameEntries(before, map)) ? version : `g${generation}`);
     }
+  }
+
+  /** Per type: the names that may differ from the previous snapshot's version `since` (a superset). */
+  private readonly changes = new Map<string, { since: string; names: ReadonlySet<string> }>();
+
+  private recordChanges(type: XdsType, previous: NamespaceSnapshot, prevNames: readonly string[], prevList: readonly object[], list: readonly object[], names: readonly string[]): void {
+    const since = previous.typeVersions.get(type.typeUrl);
+    if (since === undefined) return;
+    const changed = new Set<string>();
+    for (let i = 0; i < list.length; i++) {
+      if (prevList[i] === list[i]) continue;
+      changed.add(names[i]!);
+      if (i < prevNames.length) changed.add(prevNames[i]!);
+    }
+    for (let i = list.length; i < prevNames.length; i++) changed.add(prevNames[i]!);
+    // Inbound listeners are also served under the names proxyless servers ask for: any change could be theirs.
+    if (type.key === 'listeners' && changed.has(VIRTUAL_INBOUND)) return;
+    this.changes.set(type.typeUrl, { since, names: changed });
+  }
+
+  /**
+   * The names of `type` that may have changed since version `since` of the
+   * previous snapshot (a superset); undefined when not known (another
+   * version, a first snapshot, an inbound listener changed): look at everything.
+   */
+  changedSince(type: XdsType, since: string): ReadonlySet<string> | undefined {
+    const c = this.changes.get(type.typeUrl);
+    if (c && c.since === since) return c.names;
+    if (this.typeVersions.get(type.typeUrl) === since) return new Set();
+    return undefined;
   }
 
   private inboundAs(type: XdsType, name: string): EncodedResource | undefined {
@@ -132,24 +215,35 @@ export class NamespaceSnapshot {
    */
   response(type: XdsType, subscription: string, names: readonly string[], previous?: SentVersion): PreparedResponse | undefined {
     const incremental = !type.fullState && previous !== undefined;
-    const cacheKey = incremental ? `${subscription}\u0001${previous.version}` : subscription;
+    // Nested by subscription, then previous version: no per-call concatenation of a long subscription key.
     const cache = this.responses.get(type.typeUrl)!;
-    const cached = cache.get(cacheKey);
+    let bySub = cache.get(subscription);
+    if (!bySub) cache.set(subscription, (bySub = new Map()));
+    const cacheKey = incremental ? previous.version : '';
+    const cached = bySub.get(cacheKey);
     if (cached && cached.version === previous?.version) return undefined;
     const cachedBody = cached?.body.deref();
     if (cached && cachedBody) return { version: cached.version, hashes: cached.hashes, count: cached.count, body: cachedBody };
     const all = this.byType.get(type.typeUrl)!;
     const picked: Array<[string, EncodedResource]> = [];
-    if (subscription === '*') for (const e of all) picked.push(e);
-    else for (const n of names) { const r = all.get(n) ?? this.inboundAs(type, n); if (r) picked.push([n, r]); }
-    picked.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
-    const h = createHash('sha1');
+    if (subscription === '*') {
+      for (const e of all) picked.push(e);
+      picked.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+    } else {
+      // names come sorted (the subscription key is built from them sorted)
+      for (const n of names) { const r = all.get(n) ?? this.inboundAs(type, n); if (r) picked.push([n, r]); }
+    }
+    // Nothing this client subscribes to changed: no hashing, no response.
+    // (Not cached: the cache holds bodies, and another client of this subscription may need the full one.)
+    if (previous && previous.hashes.size === picked.length && picked.every(([n, r]) => previous.hashes.get(n) === r.hash)) return undefined;
     const hashes = new Map<string, string>();
+    let text = '';
     for (const [n, r] of picked) {
-      h.update(n).update('\0').update(r.hash).update('\n');
+      text += `${n}\0${r.hash}\n`;
       hashes.set(n, r.hash);
     }
-    const version = h.digest('hex').slice(0, 12);
+    // One digest over the joined text (the same bytes as before, fed once instead of three times per name).
+    const version = createHash('sha1').update(text).digest('hex').slice(0, 12);
     if (previous?.version === version) return undefined;
     const sent = incremental ? picked.filter(([n, r]) => previous.hashes.get(n) !== r.hash) : picked;
     const body = Buffer.from(discoveryResponseType().encode({
@@ -158,7 +252,7 @@ export class NamespaceSnapshot {
       type_url: type.typeUrl,
       control_plane: { identifier: 'meshlet' },
     }).finish());
-    cache.set(cacheKey, { version, hashes, count: sent.length, body: new WeakRef(body) });
+    bySub.set(cacheKey, { version, hashes, count: sent.length, body: new WeakRef(body) });
     return { version, hashes, count: sent.length, body };
   }
 }

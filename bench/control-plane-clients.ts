@@ -1,0 +1,129 @@
+/**
+ * The simulated ADS clients of bench/control-plane.ts, run in a worker thread
+ * so that their decoding and ACKs do not share the control plane's event loop:
+ * the push latency measured is the server's, not 1,000 clients' CPU queued
+ * behind it (the machine still shares its cores). Raw streams that subscribe
+ * by name as gRPC's A27 client does and ACK everything; arrival times are
+ * wall-clock (timeOrigin + now) so the main thread can compare them with the
+ * moment it wrote the file.
+ */
+import * as grpc from '@grpc/grpc-js';
+import { parentPort, workerData } from 'node:worker_threads';
+import { loadGrpcPackage } from '../src/xds/protos.js';
+import { buildNode } from '../src/xds/node.js';
+
+/** What the main thread hands the worker. */
+export interface ClientsSetup {
+  port: number;
+  protocol: 'sotw' | 'delta';
+  channels: number;
+  /** Per client: its namespace and its subscription by type URL ([] = wildcard). */
+  clients: Array<{ namespace: string; subs: Record<string, string[]> }>;
+}
+
+/** Messages between the threads. */
+export type ToWorker = { cmd: 'round'; typeUrl: string } | { cmd: 'stop' };
+export type FromWorker =
+  | { event: 'initial'; ms: number }
+  | { event: 'round'; arrivals: number[]; bytes: number }
+  | { event: 'stopped' };
+
+const wallNow = () => performance.timeOrigin + performance.now();
+
+/**
+ * Reads version_info (1), type_url (4) and nonce (5) of a DiscoveryResponse, skipping the resources;
+ * a DeltaDiscoveryResponse has system_version_info, type_url and nonce under the same numbers.
+ */
+function peek(buf: Buffer): { version: string; typeUrl: string; nonce: string; bytes: number } {
+  let pos = 0;
+  const out = { version: '', typeUrl: '', nonce: '', bytes: buf.length };
+  const varint = (): number => {
+    let result = 0, shift = 0, b: number;
+    do { b = buf[pos++]!; result += (b & 0x7f) * 2 ** shift; shift += 7; } while (b & 0x80);
+    return result;
+  };
+  while (pos < buf.length) {
+    const tag = varint();
+    const field = Math.floor(tag / 8), wire = tag & 7;
+    if (wire === 0) { varint(); continue; }
+    if (wire !== 2) throw new Error(`unexpected wire type ${wire}`);
+    const len = varint();
+    const text = field === 1 || field === 4 || field === 5 ? buf.toString('utf8', pos, pos + len) : '';
+    if (field === 1) out.version = text;
+    else if (field === 4) out.typeUrl = text;
+    else if (field === 5) out.nonce = text;
+    pos += len;
+  }
+  return out;
+}
+
+interface SimClient {
+  versions: Map<string, string>;
+  /** when each (type, version) arrived, wall clock ms */
+  arrivals: Map<string, number>;
+  stream: grpc.ClientDuplexStream<object, ReturnType<typeof peek>>;
+}
+
+function run(setup: ClientsSetup): void {
+  const port = parentPort!;
+  const { protocol } = setup;
+  const pkg = loadGrpcPackage(['envoy/service/discovery/v3/ads.proto']) as unknown as {
+    envoy: { service: { discovery: { v3: { AggregatedDiscoveryService: grpc.ServiceClientConstructor } } } };
+  };
+  const service = pkg.envoy.service.discovery.v3.AggregatedDiscoveryService.service;
+  const def = protocol === 'delta' ? service.DeltaAggregatedResources! : service.StreamAggregatedResources!;
+  const channels = Array.from({ length: setup.channels }, (_, i) => new grpc.Client(`127.0.0.1:${setup.port}`, grpc.credentials.createInsecure(), { 'bench.channel': i } as grpc.ChannelOptions));
+  const clients: SimClient[] = [];
+  let initialDone = 0;
+  let bytes = 0;
+  const tStart = performance.now();
+  setup.clients.forEach(({ namespace, subs }, c) => {
+    const stream = channels[c % channels.length]!.makeBidiStreamRequest(def.path, def.requestSerialize, peek) as SimClient['stream'];
+    const sim: SimClient = { versions: new Map(), arrivals: new Map(), stream };
+    clients.push(sim);
+    stream.on('data', (res: ReturnType<typeof peek>) => {
+      const first = !sim.versions.has(res.typeUrl);
+      sim.versions.set(res.typeUrl, res.version);
+      sim.arrivals.set(`${res.typeUrl} ${res.version}`, wallNow());
+      if (initialDone === clients.length) bytes += res.bytes;
+      stream.write(protocol === 'delta'
+        ? { type_url: res.typeUrl, response_nonce: res.nonce }
+        : { type_url: res.typeUrl, version_info: res.version, response_nonce: res.nonce, resource_names: subs[res.typeUrl] });
+      if (first && sim.versions.size === 4 && ++initialDone === setup.clients.length) {
+        port.postMessage({ event: 'initial', ms: performance.now() - tStart } satisfies FromWorker);
+      }
+    });
+    stream.on('error', () => {});
+    const node = buildNode({ name: `client-${c}`, namespace, labels: { app: `client-${c}` }, address: '127.0.0.1', instanceName: `client-${c}` });
+    let firstReq = true;
+    for (const [typeUrl, resource_names] of Object.entries(subs)) {
+      const wildcardType = resource_names.length === 0;
+      stream.write(protocol === 'delta'
+        ? { ...(firstReq && { node }), type_url: typeUrl, resource_names_subscribe: wildcardType ? ['*'] : resource_names }
+        : { ...(firstReq && { node }), type_url: typeUrl, resource_names });
+      firstReq = false;
+    }
+  });
+
+  port.on('message', (msg: ToWorker) => {
+    if (msg.cmd === 'stop') {
+      for (const c of clients) c.stream.cancel();
+      for (const ch of channels) ch.close();
+      port.postMessage({ event: 'stopped' } satisfies FromWorker);
+      return;
+    }
+    const { typeUrl } = msg;
+    const before = clients.map((c) => c.versions.get(typeUrl));
+    bytes = 0;
+    const tick = () => {
+      if (!clients.every((c, i) => c.versions.get(typeUrl) !== before[i])) return void setTimeout(tick, 2);
+      // a moment for the rest of the push (the other type of an EDS round) to arrive before counting bytes
+      setTimeout(() => {
+        port.postMessage({ event: 'round', arrivals: clients.map((c) => c.arrivals.get(`${typeUrl} ${c.versions.get(typeUrl)}`)!), bytes } satisfies FromWorker);
+      }, 50);
+    };
+    tick();
+  });
+}
+
+run(workerData as ClientsSetup);
