@@ -88,13 +88,7 @@ function checkAt(schema: Schema, value: unknown, walk: Walk): void {
         report(walk, `must be a list, got ${typeOf(value)}`);
         return;
       }
-      for (let i = 0; i < value.length; i++) {
-        walk.segments.push(i);
-        // A null field reads as unset (as Kubernetes prunes it), but a null list item is no value at all.
-        if (value[i] === null || value[i] === undefined) report(walk, 'must not be null');
-        else checkAt(schema.item, value[i], walk);
-        walk.segments.pop();
-      }
+      for (let i = 0; i < value.length; i++) checkItem(schema.item, value, i, walk);
       return;
     case 'map': {
       if (!isPlainObject(value)) {
@@ -122,22 +116,28 @@ function checkAt(schema: Schema, value: unknown, walk: Walk): void {
   }
 }
 
+/** Item `i` of a list. A null field reads as unset (as Kubernetes prunes it), but a null list item is no value at all. */
+function checkItem(item: Schema, list: readonly unknown[], i: number, walk: Walk): void {
+  walk.segments.push(i);
+  if (list[i] === null || list[i] === undefined) report(walk, 'must not be null');
+  else checkAt(item, list[i], walk);
+  walk.segments.pop();
+}
+
 type ObjectSchema = Extract<Schema, { t: 'object' }>;
 
 /** An object's fields in key order: unknown ones reported, known ones checked. */
 function checkFields(schema: ObjectSchema, value: Record<string, unknown>, walk: Walk): void {
   const keys = Object.keys(value);
-  for (let i = 0; i < keys.length; i++) {
-    const k = keys[i]!;
-    const field = schema.fields[k];
-    if (!field) {
-      report(walk, `unknown field "${k}"`, k);
-    } else {
-      walk.segments.push(k);
-      checkAt(field, value[k], walk);
-      walk.segments.pop();
-    }
-  }
+  for (let i = 0; i < keys.length; i++) checkField(schema, value, keys[i]!, walk);
+}
+
+function checkField(schema: ObjectSchema, value: Record<string, unknown>, k: string, walk: Walk): void {
+  const field = schema.fields[k];
+  if (!field) return report(walk, `unknown field "${k}"`, k);
+  walk.segments.push(k);
+  checkAt(field, value[k], walk);
+  walk.segments.pop();
 }
 
 /** An object's required and oneOf rules, after its fields. */
@@ -167,16 +167,12 @@ export function* checkSliced(schema: Schema, value: unknown, path: string, issue
     const field = schema.fields[k];
     const v = value[k];
     if (field?.t !== 'list' || !Array.isArray(v) || v.length < budget.size) {
-      if (!field) report(walk, `unknown field "${k}"`, k);
-      else { walk.segments.push(k); checkAt(field, v, walk); walk.segments.pop(); }
+      checkField(schema, value, k, walk);
       continue;
     }
     walk.segments.push(k);
     for (let j = 0; j < v.length; j++) {
-      walk.segments.push(j);
-      if (v[j] === null || v[j] === undefined) report(walk, 'must not be null');
-      else checkAt(field.item, v[j], walk);
-      walk.segments.pop();
+      checkItem(field.item, v, j, walk);
       if (budget.spend()) yield;
     }
     walk.segments.pop();
