@@ -16,7 +16,7 @@ import { translate, type ProxyInfo } from '../../src/config/translate.js';
 import { createMesh, MeshConfigError, MeshRateLimitServiceError } from '../../src/index.js';
 import { createRateLimitService } from '../../src/ratelimit/index.js';
 import { startServer, type TestServer } from '../helpers/http-servers.js';
-import { calculateRoutes, calculateService, docs } from '../helpers/mesh-config.js';
+import { calculateRoutes, calculateService, docs, ratelimitService } from '../helpers/mesh-config.js';
 
 // istio/istio samples/bookinfo/policy/productpage_envoy_ratelimit.yaml at 86c9f01fd735fb01d8192f5bcaf0d424afb7f14c
 // (test/fixtures/istio/corpus/SOURCE.md).
@@ -213,17 +213,6 @@ describe('on the sidecar: outbound global limits end to end (createMesh, real se
     await up.close();
   });
   const fixedNow = () => Date.UTC(2026, 0, 1, 12, 0, 10);
-  const rlsService = (port: number) => `
-apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: { name: ratelimit, namespace: default }
-spec:
-  hosts: [ratelimit.default.svc.cluster.local]
-  location: MESH_INTERNAL
-  resolution: STATIC
-  ports: [{ number: 8081, name: grpc, protocol: GRPC }]
-  endpoints: [{ address: 127.0.0.1, ports: { grpc: ${port} } }]
-`;
   const status = async (mesh: Awaited<ReturnType<typeof createMesh>>, url: string) => {
     const res = await mesh.request(url);
     await res.body.text();
@@ -232,7 +221,7 @@ spec:
 
   it('RateLimit host + global.service as a mesh short name: resolved through the ServiceEntry, the 2nd call gets 429/RL', async () => {
     const rls = await createRateLimitService({ config: 'domain: pets\ndescriptors:\n  - { key: generic_key, value: callers, rate_limit: { unit: minute, requests_per_unit: 1 } }\n', port: 0, now: fixedNow });
-    const mesh = await createMesh({ config: docs(calculateService([{ port: up.port, version: 'v' }]), rlsService(rls.port), `
+    const mesh = await createMesh({ config: docs(calculateService([{ port: up.port, version: 'v' }]), ratelimitService(rls.port), `
 apiVersion: meshlet.dev/v1alpha1
 kind: RateLimit
 metadata: { name: callers, namespace: default }
@@ -255,7 +244,7 @@ spec:
       route: [{ destination: { host: calculate } }]
     - name: default
       route: [{ destination: { host: calculate } }]`);
-    const mesh = await createMesh({ config: docs(calculateService([{ port: up.port, version: 'v' }]), rlsService(rls.port), routes, filter('SIDECAR_OUTBOUND').replace('domain: d', 'domain: d\n            timeout: 5s'), routeMerge('SIDECAR_OUTBOUND', '{ vhost: { route: { name: v2-only } } }')) });
+    const mesh = await createMesh({ config: docs(calculateService([{ port: up.port, version: 'v' }]), ratelimitService(rls.port), routes, filter('SIDECAR_OUTBOUND').replace('domain: d', 'domain: d\n            timeout: 5s'), routeMerge('SIDECAR_OUTBOUND', '{ vhost: { route: { name: v2-only } } }')) });
     try {
       const v2 = [await status(mesh, 'http://calculate:8000/v2'), await status(mesh, 'http://calculate:8000/v2')];
       const rest = [await status(mesh, 'http://calculate:8000/'), await status(mesh, 'http://calculate:8000/')];
@@ -272,7 +261,7 @@ spec:
     await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
     const port = (probe.address() as { port: number }).port;
     await new Promise<void>((resolve) => probe.close(() => resolve()));
-    const mesh = await createMesh({ config: docs(calculateService([{ port: up.port, version: 'v' }]), rlsService(port), `
+    const mesh = await createMesh({ config: docs(calculateService([{ port: up.port, version: 'v' }]), ratelimitService(port), `
 apiVersion: meshlet.dev/v1alpha1
 kind: RateLimit
 metadata: { name: callers, namespace: default }
@@ -280,7 +269,7 @@ spec:
   host: calculate
   global: { service: ratelimit.default.svc.cluster.local:8081, domain: pets, timeout: 5s, failureModeDeny: true, descriptors: [{ entries: [{ key: generic_key, value: callers }] }] }
 `) });
-    const throwing = await createMesh({ localReplies: 'throw', config: docs(calculateService([{ port: up.port, version: 'v' }]), rlsService(port), `
+    const throwing = await createMesh({ localReplies: 'throw', config: docs(calculateService([{ port: up.port, version: 'v' }]), ratelimitService(port), `
 apiVersion: meshlet.dev/v1alpha1
 kind: RateLimit
 metadata: { name: callers, namespace: default }

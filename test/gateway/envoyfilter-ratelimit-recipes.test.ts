@@ -13,6 +13,7 @@ import { after, before, describe, it } from 'node:test';
 import { createRateLimitService } from '../../src/ratelimit/index.js';
 import { startServer, type TestServer } from '../helpers/http-servers.js';
 import { backendService, boundRoutes, call, docs, gatewayDoc, startGateway } from './helpers.js';
+import { ratelimitService } from '../helpers/mesh-config.js';
 
 // istio/istio samples/bookinfo/policy/productpage_envoy_ratelimit.yaml at 86c9f01fd735fb01d8192f5bcaf0d424afb7f14c
 // (test/fixtures/istio/corpus/SOURCE.md): filter name envoy.ratelimit, a CLUSTER ADD rate_limit_cluster.
@@ -20,19 +21,6 @@ const bookinfoRecipe = readFileSync(new URL('../fixtures/istio/corpus/samples/bo
 
 // A fixed clock keeps all requests in one window whatever the wall-clock minute.
 const fixedNow = () => Date.UTC(2026, 0, 1, 12, 0, 10);
-
-/** The rate-limit service as the mesh knows it: ratelimit.default.svc.cluster.local:8081, one loopback endpoint. */
-const ratelimitService = (port: number) => `
-apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: { name: ratelimit, namespace: default }
-spec:
-  hosts: [ratelimit.default.svc.cluster.local]
-  location: MESH_INTERNAL
-  resolution: STATIC
-  ports: [{ number: 8081, name: grpc, protocol: GRPC }]
-  endpoints: [{ address: 127.0.0.1, ports: { grpc: ${port} } }]
-`;
 
 /** istio.io's HTTP_FILTER patch (GATEWAY), with the given domain and failure mode. */
 const ratelimitFilter = (domain: string) => `

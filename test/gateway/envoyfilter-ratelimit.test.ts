@@ -3,6 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import { createRateLimitService } from '../../src/ratelimit/index.js';
 import { startServer, type TestServer } from '../helpers/http-servers.js';
 import { backendService, boundRoutes, call, docs, gatewayDoc, startGateway } from './helpers.js';
+import { ratelimitService } from '../helpers/mesh-config.js';
 
 // Istio's "Enabling Rate Limits using Envoy" task, global part: the rate-limit service config
 // and both EnvoyFilters as the task shows them (only the service's address is this test's).
@@ -78,18 +79,6 @@ spec:
               - request_headers:
                   header_name: ":path"
                   descriptor_key: "PATH"
-`;
-
-const ratelimitService = (port: number) => `
-apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: { name: ratelimit, namespace: default }
-spec:
-  hosts: [ratelimit.default.svc.cluster.local]
-  location: MESH_INTERNAL
-  resolution: STATIC
-  ports: [{ number: 8081, name: grpc, protocol: GRPC }]
-  endpoints: [{ address: 127.0.0.1, ports: { grpc: ${port} } }]
 `;
 
 describe("Istio's EnvoyFilter recipe for global rate limiting, unchanged, at the gateway", () => {

@@ -23,6 +23,21 @@ ${endpoints.map((e) => `    - { address: 127.0.0.1, ports: { ${portName}: ${e.po
 `;
 }
 
+/** The rate-limit service as the mesh knows it: ratelimit.default.svc.cluster.local:8081 (gRPC), one loopback endpoint. */
+export function ratelimitService(port: number): string {
+  return `
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: { name: ratelimit, namespace: default }
+spec:
+  hosts: [ratelimit.default.svc.cluster.local]
+  location: MESH_INTERNAL
+  resolution: STATIC
+  ports: [{ number: 8081, name: grpc, protocol: GRPC }]
+  endpoints: [{ address: 127.0.0.1, ports: { grpc: ${port} } }]
+`;
+}
+
 /** A ServiceEntry for calculate with one endpoint per given version. */
 export function calculateService(endpoints: Array<{ port: number; version: string }>, servicePort = 8000): string {
   return meshService('calculate', endpoints, servicePort, 'HTTP');
