@@ -9,7 +9,8 @@
 import * as grpc from '@grpc/grpc-js';
 import { XDS_TYPE_BY_URL, type XdsType } from '../xds/resources.js';
 import { loadGrpcPackage } from '../xds/protos.js';
-import { withNonce, type SentVersion } from './snapshot-cache.js';
+import type { SentVersion } from './snapshot-cache.js';
+import { withNonce } from './sotw-wire.js';
 import { DeltaConnection, type DeltaCall, type DeltaRequest } from './delta-server.js';
 import { PUSH_ORDER, XdsConnection, type AdsServerHooks, type StreamAuthentication } from './xds-connection.js';
 

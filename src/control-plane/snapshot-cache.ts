@@ -9,11 +9,11 @@
  * and a restarted control plane hands out the same versions for the same config.
  */
 import { createHash } from 'node:crypto';
-import type protobuf from 'protobufjs';
 import { TYPE_URL, type EnvoyResources } from '../config/envoy.js';
 import { TranslateCache } from '../config/translate.js';
 import { XDS_TYPES, resourceName, type XdsType } from '../xds/resources.js';
-import { encodeAny, envoyRoot } from '../xds/protos.js';
+import { encodeAny } from '../xds/protos.js';
+import { encodeSotwBody } from './sotw-wire.js';
 import { INBOUND_LISTENER_PREFIX } from '../core/listener-role.js';
 import { VIRTUAL_INBOUND } from '../config/translate-inbound.js';
 
@@ -246,12 +246,7 @@ export class NamespaceSnapshot {
     const version = createHash('sha1').update(text).digest('hex').slice(0, 12);
     if (previous?.version === version) return undefined;
     const sent = incremental ? picked.filter(([n, r]) => previous.hashes.get(n) !== r.hash) : picked;
-    const body = Buffer.from(discoveryResponseType().encode({
-      version_info: version,
-      resources: sent.map(([, r]) => r.any),
-      type_url: type.typeUrl,
-      control_plane: { identifier: 'meshlet' },
-    }).finish());
+    const body = encodeSotwBody(version, sent.map(([, r]) => r), type.typeUrl);
     bySub.set(cacheKey, { version, hashes, count: sent.length, body: new WeakRef(body) });
     return { version, hashes, count: sent.length, body };
   }
@@ -279,19 +274,6 @@ function inboundListenerAs(snapshot: NamespaceSnapshot, name: string, encodings:
   let e = byName.get(name);
   if (!e) byName.set(name, (e = encodings.encode(TYPE_URL.listener, { ...inbound, name })));
   return e;
-}
-
-let responseType: protobuf.Type | undefined;
-function discoveryResponseType(): protobuf.Type {
-  return (responseType ??= envoyRoot().lookupType('envoy.service.discovery.v3.DiscoveryResponse'));
-}
-
-/** Appends the nonce field (DiscoveryResponse.nonce = 5) to a prepared body. */
-export function withNonce(body: Buffer, nonce: string): Buffer {
-  const n = Buffer.from(nonce);
-  if (n.length > 127) throw new RangeError('nonce too long');
-  // tag (5 << 3 | 2) = 0x2a, then a one-byte length: nonces are short decimal strings
-  return Buffer.concat([body, Buffer.from([0x2a, n.length]), n]);
 }
 
 /** Namespace snapshots; `invalidate()` starts a new generation, rebuilt on demand. */
