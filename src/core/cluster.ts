@@ -14,7 +14,7 @@ import { DEFAULT_MAGLEV_TABLE_SIZE, DEFAULT_MIN_RING_SIZE, isPrime, MAX_MAGLEV_T
 import { compileOutlierDetection, compilePanicThreshold, OutlierDetector } from './outlier-detection.js';
 import type { RandomSource } from './random.js';
 import { PrioritySet, type LocalityBucket, type PriorityLevel } from './priority-set.js';
-import { runNow, SliceBudget } from './slices.js';
+import { runNow, UNSLICED, type SliceBudget } from './slices.js';
 
 export interface CompiledCluster {
   readonly name: string;
@@ -109,7 +109,7 @@ export function checkClusterPolicies(cluster: Cluster): string | undefined {
 
 /** Compiles a cluster and its load assignment, carrying live state over from `previous`. */
 export function compileCluster(cluster: Cluster, assignment: ClusterLoadAssignment | undefined, previous: CompiledCluster | undefined, random: RandomSource, labelsCache: LabelsCache = new Map()): CompiledCluster {
-  return runNow(compileClusterSliced(cluster, assignment, previous, random, labelsCache, new SliceBudget(Infinity)));
+  return runNow(compileClusterSliced(cluster, assignment, previous, random, labelsCache, UNSLICED));
 }
 
 /**

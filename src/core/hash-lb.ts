@@ -17,14 +17,14 @@
  * must not land on the first request after a push); other host lists (the
  * healthy ones outlier detection leaves, a priority level) are built on
  * their first pick. An ejection or an endpoint leaving moves only the keys
- * of that host. Without a hash (no hash
- * policy produced one) a random 64-bit value is used, as Envoy does. A pick
+ * of that host. Without a hash (no hash policy produced one) a random 64-bit
+ * value is used, as Envoy does. A pick
  * that must avoid the previous host walks on as Envoy's retry host predicate
  * does (ring: the next point; Maglev: the hash XOR ~attempt).
  */
 import type { Host, LoadBalancer } from './load-balancer.js';
 import type { RandomSource } from './random.js';
-import { runNow, SliceBudget, type Sliced } from './slices.js';
+import { runNow, UNSLICED, type SliceBudget, type Sliced } from './slices.js';
 import { xxHash64 } from './xxhash64.js';
 
 /** Envoy's ring size defaults and bound (RingHashLbConfig). */
@@ -90,7 +90,7 @@ abstract class HashingLb<T> implements LoadBalancer {
 
   protected tableFor(hosts: readonly Host[]): T {
     let table = this.tables.get(hosts);
-    if (table === undefined) this.tables.set(hosts, (table = runNow(this.build(hosts, UNBOUNDED))));
+    if (table === undefined) this.tables.set(hosts, (table = runNow(this.build(hosts, UNSLICED))));
     return table;
   }
 
@@ -197,9 +197,6 @@ export class MaglevLb extends HashingLb<Int32Array> {
     return hosts[table[Number(h % this.bigSize)]!]!;
   }
 }
-
-/** The budget of a table built on the request path: it cannot yield. */
-const UNBOUNDED = new SliceBudget(Infinity);
 
 /** Whether n is prime (Envoy requires a prime Maglev table size). */
 export function isPrime(n: number): boolean {

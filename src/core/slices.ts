@@ -31,6 +31,9 @@ export class SliceBudget {
   }
 }
 
+/** The budget of work run in one piece (runNow callers): never full, so it never asks to yield. */
+export const UNSLICED = new SliceBudget(Infinity);
+
 /** Runs a sliced computation to the end without yielding to the event loop. */
 export function runNow<T>(work: Sliced<T>): T {
   for (;;) {

@@ -8,7 +8,7 @@ import { compileCorsPolicy, type CorsPolicy } from './cors.js';
 import type { Any, EnvoyResources, Route } from '../config/envoy.js';
 import { MeshConfigError } from '../errors.js';
 import { compileClusterSliced, type CompiledCluster, type LabelsCache } from './cluster.js';
-import { ENDPOINTS_PER_SLICE, runNow, runSliced, SliceBudget, type Sliced, type SliceObserver } from './slices.js';
+import { ENDPOINTS_PER_SLICE, runNow, runSliced, SliceBudget, UNSLICED, type Sliced, type SliceObserver } from './slices.js';
 import { defaultRandom, type RandomSource } from './random.js';
 import { compileRoute, type CompiledRoute } from './route.js';
 import { matches, type RequestView } from './router.js';
@@ -116,7 +116,7 @@ class SnapshotImpl implements Snapshot {
 
 /** Compiles Envoy resources; throws MeshConfigError naming the bad resource. */
 export function compileSnapshot(resources: EnvoyResources, version: string, options: CompileOptions = {}): Snapshot {
-  return runNow(compileSnapshotSlices(resources, version, options, new SliceBudget(Infinity)));
+  return runNow(compileSnapshotSlices(resources, version, options, UNSLICED));
 }
 
 /**

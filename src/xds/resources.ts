@@ -8,7 +8,7 @@ import { TYPE_URL, type Cluster, type ClusterLoadAssignment, type EnvoyResources
 import { checkClusterPolicies } from '../core/cluster.js';
 import { decodeAny } from './protos.js';
 import { decodeAssignmentSliced } from './decode-sliced.js';
-import { runNow, SliceBudget, type Sliced } from '../core/slices.js';
+import { runNow, UNSLICED, type SliceBudget, type Sliced } from '../core/slices.js';
 
 /** The EnvoyResources field each type fills. */
 export type ResourceKey = keyof EnvoyResources;
@@ -43,7 +43,7 @@ const RESOURCE_WRAPPER = 'type.googleapis.com/envoy.service.discovery.v3.Resourc
 
 /** Decodes one resource of `type`; throws with a message naming what is wrong. */
 export function decodeResource(type: XdsType, any: WireAny): Record<string, unknown> {
-  return runNow(decodeResourceSliced(type, any, new SliceBudget(Infinity)));
+  return runNow(decodeResourceSliced(type, any, UNSLICED));
 }
 
 /** {@link decodeResource} yielding every `budget.size` endpoints of a ClusterLoadAssignment (decode-sliced.ts). */
@@ -150,7 +150,7 @@ export function* checkResourceSliced(type: XdsType, name: string, resource: Reco
 
 /** Envoy's proto rules for endpoints: an address, a port in 1–65535, weights ≥ 1. */
 function checkAssignment(where: string, cla: ClusterLoadAssignment | undefined): string | undefined {
-  return runNow(checkAssignmentSliced(where, cla, new SliceBudget(Infinity)));
+  return runNow(checkAssignmentSliced(where, cla, UNSLICED));
 }
 
 function* checkAssignmentSliced(where: string, cla: ClusterLoadAssignment | undefined, budget: SliceBudget): Sliced<string | undefined> {
