@@ -23,7 +23,7 @@ import { inboundParent } from './otel-coexistence.js';
  * The context a request's handler runs in. A request that carries no trace
  * and gets no span (no provider, or none recording) has nothing to
  * propagate: it runs in the root context, which the adapters enter without
- * AsyncLocalStorage (see http/inbound.ts runInContext).
+ * AsyncLocalStorage (see run-in-context.ts).
  */
 function contextOf(extracted: Context, span: Span): Context {
   if (extracted === ROOT_CONTEXT && !span.isRecording() && !isSpanContextValid(span.spanContext())) return ROOT_CONTEXT;
