@@ -8,9 +8,11 @@
  *                  span per request; BatchSpanProcessor, spans counted and dropped)
  *
  * The load generator calls them in interleaved rounds with the same undici
- * Pool call. The upstream is a fourth process.
+ * Pool call. The upstream is a fourth process. `--parts` adds two more copies that tell the
+ * traced service's cost apart, each against telemetry off: istio_* metrics with metadata exchange
+ * and no tracer, and tracing 100% with metrics and metadata exchange off.
  *
- *   node --import tsx bench/http-service.ts [--seconds 20] [--rounds 20] [--concurrency 50]
+ *   node --import tsx bench/http-service.ts [--seconds 20] [--rounds 20] [--concurrency 50] [--parts]
  *   SERVICE_PROF=/tmp/prof node --import tsx bench/http-service.ts   # CPU-profile both services
  */
 import { fork, type ChildProcess } from 'node:child_process';
@@ -24,10 +26,10 @@ import { compare, startUpstream } from './harness.js';
 
 const { values } = parseArgs({ options: {
   seconds: { type: 'string', default: '20' }, rounds: { type: 'string', default: '20' }, concurrency: { type: 'string', default: '50' },
-  service: { type: 'string' }, upstream: { type: 'string' },
+  service: { type: 'string' }, upstream: { type: 'string' }, parts: { type: 'boolean', default: false },
 } });
 
-type Kind = 'plain' | 'quiet' | 'traced';
+type Kind = 'plain' | 'quiet' | 'traced' | 'metrics' | 'spans';
 
 if (values.service !== undefined) await runService(values.service as Kind, Number(values.upstream));
 else await runLoad();
@@ -45,7 +47,7 @@ async function runService(kind: Kind, upstreamPort: number): Promise<void> {
     });
     return serve(app);
   }
-  const traced = kind === 'traced';
+  const traced = kind === 'traced' || kind === 'spans';
   const { ExportResultCode } = await import('@opentelemetry/core');
   const { BasicTracerProvider, BatchSpanProcessor } = await import('@opentelemetry/sdk-trace-base');
   const { createMesh } = await compiled<typeof import('../src/index.js')>('index.js');
@@ -54,7 +56,8 @@ async function runService(kind: Kind, upstreamPort: number): Promise<void> {
     : undefined;
   const mesh = await createMesh({
     workload: { name: 'client', namespace: 'default', labels: { app: 'client', version: 'v1' } },
-    ...(tracerProvider ? { tracerProvider } : { telemetry: { metrics: false, metadataExchange: false } }),
+    ...(tracerProvider && { tracerProvider }),
+    ...(kind !== 'traced' && kind !== 'metrics' && { telemetry: { metrics: false, metadataExchange: false } }),
     config: `
 apiVersion: networking.istio.io/v1
 kind: ServiceEntry
@@ -94,7 +97,9 @@ async function startService(kind: Kind, upstreamPort: number): Promise<{ port: n
 /** Parent: the load generator. */
 async function runLoad(): Promise<void> {
   const upstream = await startUpstream([0]);
-  const services = [await startService('plain', upstream.ports[0]!), await startService('quiet', upstream.ports[0]!), await startService('traced', upstream.ports[0]!)];
+  const kinds: Kind[] = ['plain', 'quiet', 'traced', ...(values.parts ? ['metrics', 'spans'] as const : [])];
+  const services: Array<{ port: number; child: ChildProcess }> = [];
+  for (const kind of kinds) services.push(await startService(kind, upstream.ports[0]!));
   const pools = services.map((s) => new Pool(`http://127.0.0.1:${s.port}`, { pipelining: 1 }));
   const call = (pool: Pool) => async () => {
     const res = await pool.request({ path: '/add', method: 'GET' });
@@ -105,18 +110,14 @@ async function runLoad(): Promise<void> {
     child.once('message', (u) => resolve((u as NodeJS.CpuUsage).user + (u as NodeJS.CpuUsage).system));
     child.send('cpu');
   });
-  const names = ['service, no mesh', 'service, telemetry off', 'service, metrics + tracing 100%'];
+  const names = ['service, no mesh', 'service, telemetry off', 'service, metrics + tracing 100%', 'service, metrics + metadata exchange', 'service, tracing 100% only'];
   const cpu0 = await Promise.all(services.map((s) => cpuOf(s.child)));
   console.log(`Meshed Express service (inbound + one outbound call), ${values.seconds}s per variant in ${values.rounds} interleaved rounds, ${values.concurrency} in flight`);
-  const results = await compare([
-    { name: names[0]!, call: call(pools[0]!) },
-    { name: names[1]!, call: call(pools[1]!), baseline: names[0]! },
-    { name: names[2]!, call: call(pools[2]!), baseline: names[1]! },
-  ], { seconds: Number(values.seconds), rounds: Number(values.rounds), concurrency: Number(values.concurrency), warmupMs: 1000 });
+  const results = await compare(kinds.map((_, i) => ({ name: names[i]!, call: call(pools[i]!), ...(i > 0 && { baseline: names[i === 1 ? 0 : 1]! }) })), { seconds: Number(values.seconds), rounds: Number(values.rounds), concurrency: Number(values.concurrency), warmupMs: 1000 });
   const cpu1 = await Promise.all(services.map((s) => cpuOf(s.child)));
   // Warm-up requests count too, so this slightly understates µs per request; every service alike.
-  const perReq = names.map((n, i) => (cpu1[i]! - cpu0[i]!) / (results.get(n)!.rps * Number(values.seconds)));
-  console.log(`\nservice process CPU per request: ${names.map((n, i) => `${n.replace('service, ', '')} ${perReq[i]!.toFixed(1)} µs`).join(', ')}`);
+  const perReq = names.slice(0, kinds.length).map((n, i) => (cpu1[i]! - cpu0[i]!) / (results.get(n)!.rps * Number(values.seconds)));
+  console.log(`\nservice process CPU per request: ${names.slice(0, kinds.length).map((n, i) => `${n.replace('service, ', '')} ${perReq[i]!.toFixed(1)} µs`).join(', ')}`);
   await Promise.all(pools.map((p) => p.close()));
   // Disconnecting lets a service exit on its own (and write a --cpu-prof profile when SERVICE_PROF is set).
   await Promise.all(services.map((s) => new Promise((resolve) => { s.child.once('exit', resolve); s.child.disconnect(); })));
