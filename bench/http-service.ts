@@ -31,6 +31,16 @@ const { values } = parseArgs({ options: {
 
 type Kind = 'plain' | 'quiet' | 'traced' | 'metrics' | 'spans';
 
+/** Each service copy: its name in the results, what its ratio is against, and which telemetry it runs. */
+const KINDS: Record<Kind, { name: string; baseline?: Kind; tracing?: boolean; metrics?: boolean }> = {
+  plain: { name: 'service, no mesh' },
+  quiet: { name: 'service, telemetry off', baseline: 'plain' },
+  traced: { name: 'service, metrics + tracing 100%', baseline: 'quiet', tracing: true, metrics: true },
+  // --parts: the traced copy's two halves apart (metrics include metadata exchange, which labels them)
+  metrics: { name: 'service, metrics + metadata exchange', baseline: 'quiet', metrics: true },
+  spans: { name: 'service, tracing 100% only', baseline: 'quiet', tracing: true },
+};
+
 if (values.service !== undefined) await runService(values.service as Kind, Number(values.upstream));
 else await runLoad();
 
@@ -47,17 +57,17 @@ async function runService(kind: Kind, upstreamPort: number): Promise<void> {
     });
     return serve(app);
   }
-  const traced = kind === 'traced' || kind === 'spans';
+  const { tracing, metrics } = KINDS[kind];
   const { ExportResultCode } = await import('@opentelemetry/core');
   const { BasicTracerProvider, BatchSpanProcessor } = await import('@opentelemetry/sdk-trace-base');
   const { createMesh } = await compiled<typeof import('../src/index.js')>('index.js');
-  const tracerProvider = traced
+  const tracerProvider = tracing
     ? new BasicTracerProvider({ spanProcessors: [new BatchSpanProcessor({ export: (_spans, done) => done({ code: ExportResultCode.SUCCESS }), shutdown: async () => undefined })] })
     : undefined;
   const mesh = await createMesh({
     workload: { name: 'client', namespace: 'default', labels: { app: 'client', version: 'v1' } },
     ...(tracerProvider && { tracerProvider }),
-    ...(kind !== 'traced' && kind !== 'metrics' && { telemetry: { metrics: false, metadataExchange: false } }),
+    ...(!metrics && { telemetry: { metrics: false, metadataExchange: false } }),
     config: `
 apiVersion: networking.istio.io/v1
 kind: ServiceEntry
@@ -110,14 +120,17 @@ async function runLoad(): Promise<void> {
     child.once('message', (u) => resolve((u as NodeJS.CpuUsage).user + (u as NodeJS.CpuUsage).system));
     child.send('cpu');
   });
-  const names = ['service, no mesh', 'service, telemetry off', 'service, metrics + tracing 100%', 'service, metrics + metadata exchange', 'service, tracing 100% only'];
+  const names = kinds.map((k) => KINDS[k].name);
   const cpu0 = await Promise.all(services.map((s) => cpuOf(s.child)));
   console.log(`Meshed Express service (inbound + one outbound call), ${values.seconds}s per variant in ${values.rounds} interleaved rounds, ${values.concurrency} in flight`);
-  const results = await compare(kinds.map((_, i) => ({ name: names[i]!, call: call(pools[i]!), ...(i > 0 && { baseline: names[i === 1 ? 0 : 1]! }) })), { seconds: Number(values.seconds), rounds: Number(values.rounds), concurrency: Number(values.concurrency), warmupMs: 1000 });
+  const results = await compare(kinds.map((k, i) => {
+    const baseline = KINDS[k].baseline;
+    return { name: names[i]!, call: call(pools[i]!), ...(baseline && { baseline: KINDS[baseline].name }) };
+  }), { seconds: Number(values.seconds), rounds: Number(values.rounds), concurrency: Number(values.concurrency), warmupMs: 1000 });
   const cpu1 = await Promise.all(services.map((s) => cpuOf(s.child)));
   // Warm-up requests count too, so this slightly understates µs per request; every service alike.
-  const perReq = names.slice(0, kinds.length).map((n, i) => (cpu1[i]! - cpu0[i]!) / (results.get(n)!.rps * Number(values.seconds)));
-  console.log(`\nservice process CPU per request: ${names.slice(0, kinds.length).map((n, i) => `${n.replace('service, ', '')} ${perReq[i]!.toFixed(1)} µs`).join(', ')}`);
+  const perReq = names.map((n, i) => (cpu1[i]! - cpu0[i]!) / (results.get(n)!.rps * Number(values.seconds)));
+  console.log(`\nservice process CPU per request: ${names.map((n, i) => `${n.replace('service, ', '')} ${perReq[i]!.toFixed(1)} µs`).join(', ')}`);
   await Promise.all(pools.map((p) => p.close()));
   // Disconnecting lets a service exit on its own (and write a --cpu-prof profile when SERVICE_PROF is set).
   await Promise.all(services.map((s) => new Promise((resolve) => { s.child.once('exit', resolve); s.child.disconnect(); })));
