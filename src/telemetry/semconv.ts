@@ -6,11 +6,6 @@
 
 const KNOWN_METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'CONNECT', 'OPTIONS', 'TRACE', 'PATCH']);
 
-/** Whether `method` (as given) is one of the methods the conventions name. */
-export function isKnownMethod(method: string): boolean {
-  return KNOWN_METHODS.has(method);
-}
-
 /** Semantic conventions: known methods upper-case, anything else `_OTHER`. */
 export function normalizeMethod(method: string): string {
   if (method === 'GET' || method === 'POST') return method;

@@ -24,7 +24,7 @@ import {
 } from '@opentelemetry/api';
 import { defaultRandom, type RandomSource } from '../core/random.js';
 import { headerValue, type HeaderSource, isSecretHeader } from './headers.js';
-import { isKnownMethod, normalizeMethod, redactQuery, redactUrl } from './semconv.js';
+import { normalizeMethod, redactQuery, redactUrl } from './semconv.js';
 import { meshSpan, type TelemetryPolicy } from './telemetry-policy.js';
 
 /** Name of the instrumentation scope meshlet's spans are recorded under. */
@@ -181,32 +181,9 @@ export class MeshTracer {
       const decided = meshSpan(extracted, this.policy.server, this.random);
       if (decided !== undefined) return decided;
     }
-    const span = this.tracer.startSpan(normalizeMethod(info.method), { kind: SpanKind.SERVER }, extracted);
-    if (!span.isRecording()) return span;
-    const attrs: Attributes = {
-      'http.request.method': normalizeMethod(info.method),
-      'url.path': info.path,
-      'url.scheme': info.scheme ?? 'http',
-      'network.protocol.name': 'http',
-    };
-    if (!isKnownMethod(info.method.toUpperCase())) attrs['http.request.method_original'] = info.method;
-    if (info.query) attrs['url.query'] = redactQuery(info.query);
-    if (info.serverAddress !== undefined) attrs['server.address'] = info.serverAddress;
-    if (info.serverPort !== undefined) attrs['server.port'] = info.serverPort;
-    if (info.clientAddress !== undefined) attrs['client.address'] = info.clientAddress;
-    if (info.protocolVersion !== undefined) attrs['network.protocol.version'] = info.protocolVersion;
-    if (info.route !== undefined) attrs['meshlet.route'] = info.route;
-    if (info.httpRoute !== undefined) {
-      attrs['http.route'] = info.httpRoute;
-      span.updateName(`${normalizeMethod(info.method)} ${info.httpRoute}`);
-    }
-    if (info.protocol === 'grpc') setRpc(attrs, info.rpcService, info.rpcMethod);
-    if (info.headers !== undefined) {
-      const ua = headerValue(info.headers, 'user-agent');
-      if (ua !== undefined) attrs['user_agent.original'] = ua;
-      this.copyHeaders(attrs, info.headers, this.requestHeaderKeys);
-    }
-    span.setAttributes(attrs);
+    const method = normalizeMethod(info.method);
+    const span = this.tracer.startSpan(method, { kind: SpanKind.SERVER }, extracted);
+    if (span.isRecording()) this.setServerAttributes(span, method, info);
     return span;
   }
 
@@ -273,6 +250,38 @@ export class MeshTracer {
     } else if (status !== undefined && status >= errorFrom) {
       span.setAttribute('error.type', String(status));
       span.setStatus({ code: SpanStatusCode.ERROR });
+    }
+  }
+
+  private setServerAttributes(span: Span, method: string, info: ServerSpanInfo): void {
+    // As for CLIENT spans: one setAttribute per key, no network.protocol.name (always `http` here).
+    span.setAttribute('http.request.method', method);
+    if (method === '_OTHER') span.setAttribute('http.request.method_original', info.method);
+    span.setAttribute('url.path', info.path);
+    if (info.query) span.setAttribute('url.query', redactQuery(info.query));
+    span.setAttribute('url.scheme', info.scheme ?? 'http');
+    if (info.serverAddress !== undefined) span.setAttribute('server.address', info.serverAddress);
+    if (info.serverPort !== undefined) span.setAttribute('server.port', info.serverPort);
+    if (info.clientAddress !== undefined) span.setAttribute('client.address', info.clientAddress);
+    if (info.protocolVersion !== undefined) span.setAttribute('network.protocol.version', info.protocolVersion);
+    if (info.route !== undefined) span.setAttribute('meshlet.route', info.route);
+    if (info.httpRoute !== undefined) {
+      span.setAttribute('http.route', info.httpRoute);
+      span.updateName(`${method} ${info.httpRoute}`);
+    }
+    if (info.protocol === 'grpc') {
+      const attrs: Attributes = {};
+      setRpc(attrs, info.rpcService, info.rpcMethod);
+      span.setAttributes(attrs);
+    }
+    if (info.headers !== undefined) {
+      const ua = headerValue(info.headers, 'user-agent');
+      if (ua !== undefined) span.setAttribute('user_agent.original', ua);
+      if (this.requestHeaderKeys.length > 0) {
+        const attrs: Attributes = {};
+        this.copyHeaders(attrs, info.headers, this.requestHeaderKeys);
+        span.setAttributes(attrs);
+      }
     }
   }
 

@@ -50,7 +50,7 @@ test('server span continues the B3 caller, client span is its child, with semant
   assert.equal(s.spanContext().traceId, TRACE_ID);
   assert.equal(s.parentSpanContext?.spanId, SPAN_ID);
   assert.deepEqual(s.attributes, {
-    'http.request.method': 'GET', 'url.path': '/add', 'url.scheme': 'http', 'network.protocol.name': 'http',
+    'http.request.method': 'GET', 'url.path': '/add', 'url.scheme': 'http',
     'url.query': 'x=1&y=2', 'server.address': 'calculate', 'server.port': 8000, 'client.address': '127.0.0.1',
     'http.route': '/add', 'user_agent.original': 'curl/8', 'http.response.status_code': 200,
   });
