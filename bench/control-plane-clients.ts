@@ -57,6 +57,32 @@ function peek(buf: Buffer): { version: string; typeUrl: string; nonce: string; b
   return out;
 }
 
+/**
+ * An ACK, written by hand — DiscoveryRequest: version_info = 1, resource_names = 3, type_url = 4,
+ * response_nonce = 5; DeltaDiscoveryRequest: type_url = 2, response_nonce = 6. 1,000 clients ACK every
+ * response in one thread, and protobufjs's fromObject + encode per ACK was worker CPU that real clients,
+ * each on its own, do not queue behind one another.
+ */
+function encodeAck(typeUrl: string, nonce: string, sotw?: { version: string; names: readonly string[] }): Buffer {
+  const parts: Buffer[] = [];
+  const field = (tag: number, text: string) => {
+    const bytes = Buffer.from(text, 'utf8');
+    const head: number[] = [tag];
+    for (let n = bytes.length; ; n = Math.floor(n / 128)) { if (n < 0x80) { head.push(n); break; } head.push((n & 0x7f) | 0x80); }
+    parts.push(Buffer.from(head), bytes);
+  };
+  if (sotw) {
+    field(0x0a, sotw.version);
+    for (const name of sotw.names) field(0x1a, name);
+    field(0x22, typeUrl);
+    field(0x2a, nonce);
+  } else {
+    field(0x12, typeUrl);
+    field(0x32, nonce);
+  }
+  return Buffer.concat(parts);
+}
+
 interface SimClient {
   versions: Map<string, string>;
   /** when each (type, version) arrived, wall clock ms */
@@ -78,7 +104,8 @@ function run(setup: ClientsSetup): void {
   let bytes = 0;
   const tStart = performance.now();
   setup.clients.forEach(({ namespace, subs }, c) => {
-    const stream = channels[c % channels.length]!.makeBidiStreamRequest(def.path, def.requestSerialize, peek) as SimClient['stream'];
+    const serialize = (req: object) => (Buffer.isBuffer(req) ? req : def.requestSerialize(req));
+    const stream = channels[c % channels.length]!.makeBidiStreamRequest(def.path, serialize, peek) as SimClient['stream'];
     const sim: SimClient = { versions: new Map(), arrivals: new Map(), stream };
     clients.push(sim);
     stream.on('data', (res: ReturnType<typeof peek>) => {
@@ -86,9 +113,7 @@ function run(setup: ClientsSetup): void {
       sim.versions.set(res.typeUrl, res.version);
       sim.arrivals.set(`${res.typeUrl} ${res.version}`, wallNow());
       if (initialDone === clients.length) bytes += res.bytes;
-      stream.write(protocol === 'delta'
-        ? { type_url: res.typeUrl, response_nonce: res.nonce }
-        : { type_url: res.typeUrl, version_info: res.version, response_nonce: res.nonce, resource_names: subs[res.typeUrl] });
+      stream.write(encodeAck(res.typeUrl, res.nonce, protocol === 'sotw' ? { version: res.version, names: subs[res.typeUrl] ?? [] } : undefined));
       if (first && sim.versions.size === 4 && ++initialDone === setup.clients.length) {
         port.postMessage({ event: 'initial', ms: performance.now() - tStart } satisfies FromWorker);
       }

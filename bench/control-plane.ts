@@ -18,10 +18,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import { createControlPlane } from '../src/control-plane/index.js';
-import { TYPE_URL } from '../src/config/envoy.js';
+import { compiled } from './compiled.js';
 import { Worker } from 'node:worker_threads';
 import type { ClientsSetup, FromWorker, ToWorker } from './control-plane-clients.js';
+
+const { createControlPlane } = await compiled<typeof import('../src/control-plane/index.js')>('control-plane/index.js');
+const { TYPE_URL } = await compiled<typeof import('../src/config/envoy.js')>('config/envoy.js');
 
 const numeric = process.argv.slice(2).filter((a) => /^\d+$/.test(a));
 const CLIENTS = Number(numeric[0] ?? 1000);
@@ -172,7 +174,9 @@ async function main(protocol: Protocol): Promise<Summary> {
     // Where the time went: file write → push starts (watch, debounce, load), the push, push end → last client has it.
     const pushEnd = Date.parse(cp.status().lastPush!.at);
     const last = Math.max(...done.arrivals);
-    const phases = `write → push start ${(pushEnd - cp.status().lastPush!.ms - written).toFixed(0)} ms, push end → last client ${(last - pushEnd).toFixed(0)} ms`;
+    const sorted = done.arrivals.slice().sort((a, b) => a - b);
+    const after = (at: number) => (at - pushEnd).toFixed(0);
+    const phases = `write → push start ${(pushEnd - cp.status().lastPush!.ms - written).toFixed(0)} ms, push end → first / median / last client ${after(sorted[0]!)} / ${after(sorted[sorted.length >> 1]!)} / ${after(last)} ms`;
     console.log(`change ${round} (one service in ${ALL_NAMESPACES ? 'each of 10 files' : 'one file'}: route weight${eds ? ' + an endpoint added' : ', previous endpoint change reverted'}): all ${CLIENTS} clients updated in ${Math.max(...latencies.slice(-CLIENTS)).toFixed(0)} ms (push computed in ${cp.status().lastPush?.ms} ms, ${cp.status().lastPush?.responses} responses; ${phases})`);
   }
   latencies.sort((a, b) => a - b);

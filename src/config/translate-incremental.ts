@@ -52,6 +52,8 @@ export class IncrementalTranslator {
   private readonly scopes = new WeakMap<IstioResource, readonly string[] | null>();
   /** Each VirtualService's destination hosts, once per object. */
   private readonly destinations = new WeakMap<IstioResource, readonly string[]>();
+  /** Each VirtualService's own hosts, expanded, once per object. */
+  private readonly vsHosts = new WeakMap<IstioResource, readonly string[]>();
   /** Full translations and patches made, for tests and status. */
   readonly counts = { full: 0, patched: 0, unchanged: 0 };
 
@@ -67,7 +69,9 @@ export class IncrementalTranslator {
     this.counts.full++;
     const full = translateIsolated(resources, proxy, cache);
     // A translation that left resources out is not patched: which resource a patch would drop is not known.
-    this.states.set(key, { resources, proxyKey, envoy: full.envoy, clean: full.dropped.length === 0 });
+    // The host indices are built now, with the full translation, not by the next push's patch.
+    const clean = full.dropped.length === 0;
+    this.states.set(key, { resources, proxyKey, envoy: full.envoy, clean, ...(clean && { index: hostIndices(full.envoy) }) });
     return { envoy: full.envoy, dropped: full.dropped, patchedHosts: undefined };
   }
 
@@ -119,12 +123,12 @@ export class IncrementalTranslator {
     const targets = new Set(direct);
     for (const vs of virtualServices) {
       if (!this.destinationsOf(vs).some((d) => direct.has(d))) continue;
-      for (const h of vs.spec.hosts ?? []) targets.add(expandHost(h, vs.metadata.namespace));
+      for (const h of this.hostsOf(vs)) targets.add(h);
     }
     // What translating the targets reads of other hosts: the destinations' ports and rules, the names their aliases could clash with.
     const needed = new Set(targets);
     for (const vs of virtualServices) {
-      if (!(vs.spec.hosts ?? []).some((h) => targets.has(expandHost(h, vs.metadata.namespace)))) continue;
+      if (!this.hostsOf(vs).some((h) => targets.has(h))) continue;
       for (const d of this.destinationsOf(vs)) needed.add(d);
     }
     for (const h of targets) for (const alt of kubernetesAltNames(h, undefined)) needed.add(alt);
@@ -140,6 +144,13 @@ export class IncrementalTranslator {
     let s = this.scopes.get(r);
     if (s === undefined) this.scopes.set(r, (s = scopeOf(r)));
     return s;
+  }
+
+  /** A VirtualService's hosts, expanded, once per object. */
+  private hostsOf(vs: Extract<IstioResource, { kind: 'VirtualService' }>): readonly string[] {
+    let h = this.vsHosts.get(vs);
+    if (!h) this.vsHosts.set(vs, (h = (vs.spec.hosts ?? []).map((x: string) => expandHost(x, vs.metadata.namespace))));
+    return h;
   }
 
   private destinationsOf(vs: IstioResource): readonly string[] {
@@ -210,8 +221,9 @@ interface Patched { envoy: EnvoyResources; hosts: ReadonlySet<string>; index: St
 function splice(state: State, part: EnvoyResources, targets: ReadonlySet<string>, direct: ReadonlySet<string>): Patched | undefined {
   const prev = state.envoy;
   const index = { ...state.index };
-  const take = <K extends keyof EnvoyResources>(key: K, nameOf: (t: EnvoyResources[K][number]) => string, hostOf: (name: string) => string | undefined, hosts: ReadonlySet<string>, resized: boolean): EnvoyResources[K] | undefined => {
+  const take = <K extends keyof EnvoyResources>(key: K, hosts: ReadonlySet<string>, resized: boolean): EnvoyResources[K] | undefined => {
     type T = EnvoyResources[K][number];
+    const { nameOf, hostOf } = NAMING[key] as Naming<T>;
     const items = prev[key] as readonly T[];
     const idx = (index[key] ??= hostIndex(items, nameOf, hostOf));
     const inPlace = replaceInPlace(items, idx, part[key] as readonly T[], hosts, nameOf, hostOf);
@@ -221,16 +233,34 @@ function splice(state: State, part: EnvoyResources, targets: ReadonlySet<string>
     delete index[key];
     return replaceNamed(items, part[key] as readonly T[], nameOf, (n) => { const h = hostOf(n); return h !== undefined && hosts.has(h); }) as EnvoyResources[K];
   };
-  const listeners = take('listeners', (l) => l.name, hostOfListener, targets, false);
-  const routes = take('routes', (r) => r.name, hostOfListener, targets, false);
+  const listeners = take('listeners', targets, false);
+  const routes = take('routes', targets, false);
   if (!listeners || !routes) return undefined;
   const oldRefs = new Set<string>(), newRefs = new Set<string>();
   for (const h of targets) for (const i of index.routes!.get(h) ?? []) clusterRefs(prev.routes[i], oldRefs);
   for (const r of part.routes) { const h = hostOfListener(r.name); if (h !== undefined && targets.has(h)) clusterRefs(r, newRefs); }
   if (oldRefs.size !== newRefs.size || [...newRefs].some((n) => !oldRefs.has(n))) return undefined;
-  const clusters = take('clusters', (c) => c.name, hostOfCluster, direct, true)!;
-  const endpoints = take('endpoints', (e) => e.cluster_name, hostOfCluster, direct, true)!;
+  const clusters = take('clusters', direct, true)!;
+  const endpoints = take('endpoints', direct, true)!;
   return { envoy: { listeners, routes, clusters, endpoints }, hosts: targets, index };
+}
+
+/** How each type's resources are named, and the host a name belongs to. */
+interface Naming<T> { nameOf: (t: T) => string; hostOf: (name: string) => string | undefined }
+const NAMING: { [K in keyof EnvoyResources]: Naming<EnvoyResources[K][number]> } = {
+  listeners: { nameOf: (l) => l.name, hostOf: hostOfListener },
+  routes: { nameOf: (r) => r.name, hostOf: hostOfListener },
+  clusters: { nameOf: (c) => c.name, hostOf: hostOfCluster },
+  endpoints: { nameOf: (e) => e.cluster_name, hostOf: hostOfCluster },
+};
+
+function hostIndices(envoy: EnvoyResources): NonNullable<State['index']> {
+  const index: NonNullable<State['index']> = {};
+  for (const key of Object.keys(NAMING) as Array<keyof EnvoyResources>) {
+    const { nameOf, hostOf } = NAMING[key] as Naming<EnvoyResources[typeof key][number]>;
+    index[key] = hostIndex(envoy[key] as ReadonlyArray<EnvoyResources[typeof key][number]>, nameOf, hostOf);
+  }
+  return index;
 }
 
 function hostIndex<T>(items: readonly T[], nameOf: (t: T) => string, hostOf: (name: string) => string | undefined): HostIndex {

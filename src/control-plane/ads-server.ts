@@ -10,7 +10,7 @@ import * as grpc from '@grpc/grpc-js';
 import { XDS_TYPE_BY_URL, type XdsType } from '../xds/resources.js';
 import { loadGrpcPackage } from '../xds/protos.js';
 import type { SentVersion } from './snapshot-cache.js';
-import { withNonce } from './sotw-wire.js';
+import { withNonce } from './xds-wire.js';
 import { DeltaConnection, type DeltaCall, type DeltaRequest } from './delta-server.js';
 import { PUSH_ORDER, XdsConnection, type AdsServerHooks, type StreamAuthentication } from './xds-connection.js';
 
@@ -26,7 +26,8 @@ interface TypeSubscription {
   sentNonce: string | undefined;
   ackedVersion: string | undefined;
   /** translation key and type version last pushed against: the same again means nothing of the type changed */
-  basis: string | undefined;
+  basisKey: string | undefined;
+  basisVersion: string | undefined;
 }
 
 interface DiscoveryRequest {
@@ -64,7 +65,7 @@ export class AdsConnection extends XdsConnection {
       if (req.error_detail) {
         this.lastNack = { typeUrl: type.typeUrl, version: sub.sentVersion ?? '', nonce, message: req.error_detail.message ?? '', at: new Date().toISOString() };
         sub.sent = undefined; // the client kept its older set: next push sends everything
-        sub.basis = undefined;
+        sub.basisKey = undefined;
         this.hooks.trace(`stream ${this.id}: NACK ${type.short} ${sub.sentVersion}: ${req.error_detail.message}`);
       } else {
         sub.ackedVersion = req.version_info ?? '';
@@ -75,7 +76,7 @@ export class AdsConnection extends XdsConnection {
     const names = wildcard ? [] : [...new Set(requested)].sort();
     const key = wildcard ? '*' : names.join('\0');
     if (!sub) {
-      sub = { key, names, sentVersion: undefined, sent: undefined, sentNonce: undefined, ackedVersion: undefined, basis: undefined };
+      sub = { key, names, sentVersion: undefined, sent: undefined, sentNonce: undefined, ackedVersion: undefined, basisKey: undefined, basisVersion: undefined };
       this.subs.set(type.typeUrl, sub);
     }
     const changed = sub.key !== key;
@@ -91,13 +92,14 @@ export class AdsConnection extends XdsConnection {
     if (!sub) return false;
     const { key, snapshot } = this.snapshot();
     // Nothing of this type changed in this client's translation: no client of it needs this type.
-    const basis = `${key}\u0001${snapshot.typeVersion(type)}`;
-    if (!force && basis === sub.basis) return false;
-    const lastBasis = sub.basis;
-    sub.basis = basis;
+    const version = snapshot.typeVersion(type);
+    if (!force && key === sub.basisKey && version === sub.basisVersion) return false;
+    const since = key === sub.basisKey ? sub.basisVersion : undefined;
+    sub.basisKey = key;
+    sub.basisVersion = version;
     // Pushed against the previous snapshot of this translation: only its changed names can matter.
-    if (!force && sub.sent && lastBasis !== undefined && lastBasis.startsWith(key) && lastBasis.charCodeAt(key.length) === 1) {
-      const changed = snapshot.changedSince(type, lastBasis.slice(key.length + 1));
+    if (!force && sub.sent && since !== undefined) {
+      const changed = snapshot.changedSince(type, since);
       if (changed && !(sub.key === '*' ? changed.size > 0 : [...changed].some((n) => sub.names.includes(n)))) return false;
     }
     // a forced push (new stream, new subscription) sends everything; a change push only what changed

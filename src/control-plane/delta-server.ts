@@ -18,9 +18,9 @@
  * response announced are forgotten and the next change re-sends them.
  */
 import type * as grpc from '@grpc/grpc-js';
-import protobuf from 'protobufjs';
 import type { XdsType } from '../xds/resources.js';
 import type { EncodedResource, NamespaceSnapshot } from './snapshot-cache.js';
+import { withNonce } from './xds-wire.js';
 import { PUSH_ORDER, XdsConnection, type AdsServerHooks, type SyncStatus } from './xds-connection.js';
 
 /** A DeltaDiscoveryRequest as proto-loader decodes it (keepCase). */
@@ -57,7 +57,8 @@ interface DeltaSubscription {
   sentNonce: string | undefined;
   ackedVersion: string | undefined;
   /** translation key and type version last pushed against: the same again means nothing to send */
-  basis: string | undefined;
+  basisKey: string | undefined;
+  basisVersion: string | undefined;
 }
 
 /** Unanswered responses remembered per type (Envoy answers each one; this bounds a client that does not). */
@@ -82,7 +83,7 @@ export class DeltaConnection extends XdsConnection {
     if (!sub) {
       // "A client that never subscribed to names is a wildcard subscriber" — for the wildcard types only.
       const wildcard = subscribe.length === 0 && (type.key === 'listeners' || type.key === 'clusters');
-      sub = { type, wildcard, names: new Set(), known: new Map(), pending: new Map(), sentVersion: undefined, sentNonce: undefined, ackedVersion: undefined, basis: undefined };
+      sub = { type, wildcard, names: new Set(), known: new Map(), pending: new Map(), sentVersion: undefined, sentNonce: undefined, ackedVersion: undefined, basisKey: undefined, basisVersion: undefined };
       this.subs.set(type.typeUrl, sub);
       for (const [name, version] of Object.entries(req.initial_resource_versions ?? {})) {
         sub.known.set(name, version);
@@ -128,7 +129,7 @@ export class DeltaConnection extends XdsConnection {
       if (c.before) sub.known.set(name, c.before);
       else sub.known.delete(name);
     }
-    sub.basis = undefined;
+    sub.basisKey = undefined;
   }
 
   /**
@@ -140,18 +141,16 @@ export class DeltaConnection extends XdsConnection {
     const sub = this.subs.get(type.typeUrl);
     if (!sub) return false;
     const { key, snapshot } = this.snapshot();
-    const basis = `${key}\u0001${snapshot.typeVersion(type)}`;
+    const version = snapshot.typeVersion(type);
     const routine = !options.always && !options.fresh?.size;
-    if (routine && basis === sub.basis) return false;
-    const lastBasis = sub.basis;
-    sub.basis = basis;
+    if (routine && key === sub.basisKey && version === sub.basisVersion) return false;
     // Diffed against the previous snapshot of this translation last time: only its changed names can differ.
-    const prefix = `${key}\u0001`;
-    const only = routine && lastBasis?.startsWith(prefix) ? snapshot.changedSince(type, lastBasis.slice(prefix.length)) : undefined;
+    const only = routine && key === sub.basisKey && sub.basisVersion !== undefined ? snapshot.changedSince(type, sub.basisVersion) : undefined;
+    sub.basisKey = key;
+    sub.basisVersion = version;
     const { resources, removed, changes } = diff(sub, snapshot, options.fresh, only);
     if (resources.length === 0 && removed.length === 0 && !options.always) return false;
     const nonce = String(++this.nonce);
-    const version = snapshot.typeVersion(type);
     for (const [name, c] of changes) {
       if (c.after) sub.known.set(name, c.after);
       else sub.known.delete(name);
@@ -161,7 +160,7 @@ export class DeltaConnection extends XdsConnection {
     if (sub.pending.size > MAX_PENDING) sub.pending.delete(sub.pending.keys().next().value!);
     sub.sentNonce = nonce;
     sub.sentVersion = version;
-    this.call.write(encodeDeltaResponse(version, resources, type.typeUrl, removed, nonce));
+    this.call.write(withNonce(snapshot.deltaBody(type, resources, removed, routine), nonce));
     return true;
   }
 
@@ -220,27 +219,4 @@ function diff(sub: DeltaSubscription, snapshot: NamespaceSnapshot, fresh: Readon
   }
   for (const name of sub.names) offer(name, snapshot.lookup(sub.type, name));
   return { resources, removed, changes };
-}
-
-/**
- * DeltaDiscoveryResponse: system_version_info = 1, resources = 2,
- * type_url = 4, nonce = 5, removed_resources = 6, control_plane = 7
- * (ControlPlane.identifier = 1) — written from the shared wrapper bytes.
- */
-function encodeDeltaResponse(version: string, resources: ReadonlyArray<readonly [string, EncodedResource]>, typeUrl: string, removed: readonly string[], nonce: string): Buffer {
-  const w = protobuf.Writer.create();
-  w.uint32(0x0a).string(version);
-  // Resource: version = 1, resource (Any) = 2, name = 3; Any: type_url = 1, value = 2. Written around the shared
-  // Any bytes per response rather than cached per resource: a cached wrapper copied every resource ever sent (#16).
-  for (const [name, r] of resources) {
-    w.uint32(0x12).fork().uint32(0x0a).string(r.hash);
-    w.uint32(0x12).fork().uint32(0x0a).string(r.any.type_url).uint32(0x12).bytes(r.any.value).ldelim();
-    w.uint32(0x1a).string(name).ldelim();
-  }
-  w.uint32(0x22).string(typeUrl);
-  w.uint32(0x2a).string(nonce);
-  for (const n of removed) w.uint32(0x32).string(n);
-  w.uint32(0x3a).fork().uint32(0x0a).string('meshlet').ldelim();
-  const out = w.finish();
-  return Buffer.isBuffer(out) ? out : Buffer.from(out.buffer, out.byteOffset, out.byteLength);
 }

@@ -13,7 +13,7 @@ import { TYPE_URL, type EnvoyResources } from '../config/envoy.js';
 import { TranslateCache } from '../config/translate.js';
 import { XDS_TYPES, resourceName, type XdsType } from '../xds/resources.js';
 import { encodeAny } from '../xds/protos.js';
-import { encodeSotwBody } from './sotw-wire.js';
+import { encodeDeltaBody, encodeSotwBody } from './xds-wire.js';
 import { INBOUND_LISTENER_PREFIX } from '../core/listener-role.js';
 import { VIRTUAL_INBOUND } from '../config/translate-inbound.js';
 
@@ -67,94 +67,121 @@ export class EncodingCache {
   }
 }
 
+/**
+ * One type's resources of a snapshot: names and encodings aligned with the
+ * translation's array, and a name → index map. A patched translation keeps
+ * unchanged resources at their index, so the next snapshot copies the two
+ * arrays natively, fixes the few entries that changed, and shares the index
+ * while no name moved — a push costs the changed resources, not a rebuilt
+ * map of every cluster in each namespace.
+ */
+export class ResourceTable implements Iterable<[string, EncodedResource]> {
+  constructor(readonly names: readonly string[], readonly encodings: readonly EncodedResource[], private readonly index: ReadonlyMap<string, number> = indexOf(names)) {}
+
+  /** A table with entries `at` replaced; the index is shared when no name changed. */
+  with(at: readonly number[], names: string[], encodings: EncodedResource[]): ResourceTable {
+    const renamed = at.some((i) => names[i] !== this.names[i]);
+    return new ResourceTable(names, encodings, renamed ? undefined : this.index);
+  }
+
+  /** Distinct names (the last resource of a repeated name wins, as in a Map). */
+  get size(): number {
+    return this.index.size;
+  }
+
+  get(name: string): EncodedResource | undefined {
+    const i = this.index.get(name);
+    return i === undefined ? undefined : this.encodings[i];
+  }
+
+  has(name: string): boolean {
+    return this.index.has(name);
+  }
+
+  *[Symbol.iterator](): IterableIterator<[string, EncodedResource]> {
+    for (const [name, i] of this.index) yield [name, this.encodings[i]!];
+  }
+
+  /** Whether both tables hold the same encodings under the same names. */
+  sameAs(other: ResourceTable): boolean {
+    if (other.size !== this.size) return false;
+    for (const [name, i] of this.index) if (other.get(name) !== this.encodings[i]) return false;
+    return true;
+  }
+}
+
+function indexOf(names: readonly string[]): Map<string, number> {
+  const index = new Map<string, number>();
+  for (let i = 0; i < names.length; i++) index.set(names[i]!, i);
+  return index;
+}
+
+/** Past this many resources and removals a Delta body is not shared: its key would cost what sharing saves. */
+const SHARED_DELTA_BODY = 32;
+
 /** The resources of one namespace at one generation. */
 export class NamespaceSnapshot {
-  private readonly byType = new Map<string, Map<string, EncodedResource>>();
+  private readonly tables = new Map<string, ResourceTable>();
   private readonly responses = new Map<string, Map<string, Map<string, CachedResponse>>>();
   private readonly typeVersions = new Map<string, string>();
-
-  /** @param previous the namespace's snapshot this one replaces: a type holding the very same encodings keeps its version. */
-  /** Per type, each resource's name and encoding, aligned with `resources`: the next snapshot reuses what sits unchanged at the same index. */
-  private readonly aligned = new Map<string, { names: string[]; encodings: EncodedResource[] }>();
+  /** Delta response bodies by type, then by what they send. */
+  private readonly deltaBodies = new Map<string, Map<string, WeakRef<Buffer>>>();
+  /** Per type: the names that may differ from the previous snapshot's version `since` (a superset). */
+  private readonly changes = new Map<string, { since: string; names: ReadonlySet<string> }>();
 
   /** @param previous the namespace's snapshot this one replaces: a type holding the very same encodings keeps its version. */
   constructor(readonly namespace: string, readonly generation: number, readonly resources: EnvoyResources, private readonly encodings: EncodingCache, previous?: NamespaceSnapshot) {
     for (const type of XDS_TYPES) {
       const list = resources[type.key] as readonly object[];
       const prevList = previous?.resources[type.key] as readonly object[] | undefined;
-      const prevAligned = previous?.aligned.get(type.typeUrl);
-      const before = previous?.byType.get(type.typeUrl);
-      // A patched translation keeps unchanged resources at their index: reuse their names and encodings,
-      // and when nothing of the type moved, the very map and version (a push then costs the changed resources only).
-      let names: string[];
-      let encs: EncodedResource[];
-      let reused = 0;
-      /** indices whose resource is not the previous snapshot's at that index */
-      const fresh: number[] = [];
-      if (prevAligned && prevList!.length === list.length) {
-        // Copy the previous arrays (native) and fix what moved: most of a patched translation is the same objects.
+      const before = previous?.tables.get(type.typeUrl);
+      const version = previous?.typeVersions.get(type.typeUrl);
+      this.responses.set(type.typeUrl, new Map());
+      let table: ResourceTable;
+      let same: boolean;
+      if (before && prevList!.length === list.length) {
+        // Most of a patched translation is the same objects at the same places: fix the few that are not.
+        const fresh: number[] = [];
         for (let i = 0; i < list.length; i++) if (prevList![i] !== list[i]) fresh.push(i);
-        reused = list.length - fresh.length;
-        names = prevAligned.names.slice();
-        encs = prevAligned.encodings.slice();
+        if (fresh.length === 0) {
+          if (version !== undefined) this.changes.set(type.typeUrl, { since: version, names: new Set() });
+          this.tables.set(type.typeUrl, before);
+          this.typeVersions.set(type.typeUrl, version ?? `g${generation}`);
+          continue;
+        }
+        const names = before.names.slice();
+        const encs = before.encodings.slice();
         for (const i of fresh) {
           names[i] = resourceName(type, list[i] as Record<string, unknown>);
           encs[i] = encodings.encode(type.typeUrl, list[i]!);
         }
+        table = before.with(fresh, names, encs);
+        if (version !== undefined) this.recordChanges(type, version, before.names, names, fresh);
+        // (a change that only moved encodings between names gets a new version: a superset, never a miss)
+        same = fresh.every((i) => names[i] === before.names[i] && encs[i] === before.encodings[i]);
       } else {
-        names = new Array<string>(list.length);
-        encs = new Array<EncodedResource>(list.length);
-        for (let i = 0; i < list.length; i++) {
-          const r = list[i]!;
-          if (prevAligned && prevList![i] === r) {
-            names[i] = prevAligned.names[i]!;
-            encs[i] = prevAligned.encodings[i]!;
-            reused++;
-          } else {
-            names[i] = resourceName(type, r as Record<string, unknown>);
-            encs[i] = encodings.encode(type.typeUrl, r);
-          }
+        const names = list.map((r) => resourceName(type, r as Record<string, unknown>));
+        table = new ResourceTable(names, list.map((r) => encodings.encode(type.typeUrl, r)));
+        if (before && version !== undefined) {
+          const fresh: number[] = [];
+          for (let i = 0; i < Math.max(list.length, prevList!.length); i++) if (prevList![i] !== list[i]) fresh.push(i);
+          this.recordChanges(type, version, before.names, names, fresh);
         }
+        same = before !== undefined && table.sameAs(before);
       }
-      this.aligned.set(type.typeUrl, { names, encodings: encs });
-      if (prevAligned && previous) this.recordChanges(type, previous, prevAligned.names, prevList!, list, names);
-      this.responses.set(type.typeUrl, new Map());
-      const version = previous?.typeVersions.get(type.typeUrl);
-      if (before && version !== undefined && prevList!.length === list.length && reused === list.length) {
-        this.byType.set(type.typeUrl, before);
-        this.typeVersions.set(type.typeUrl, version);
-        continue;
-      }
-      let map: Map<string, EncodedResource>;
-      let same: boolean | undefined;
-      if (before && prevAligned && prevList!.length === list.length && fresh.every((i) => names[i] === prevAligned.names[i])) {
-        same = fresh.every((i) => encs[i] === prevAligned.encodings[i]);
-        // the same names at the same places: the previous map, copied natively, with the changed encodings
-        map = new Map(before);
-        for (const i of fresh) map.set(names[i]!, encs[i]!);
-      } else {
-        map = new Map<string, EncodedResource>();
-        for (let i = 0; i < list.length; i++) map.set(names[i]!, encs[i]!);
-      }
-      this.byType.set(type.typeUrl, map);
+      this.tables.set(type.typeUrl, table);
       // An identity comparison, not a hash of thousands of names on every push.
-      this.typeVersions.set(type.typeUrl, before && version !== undefined && (same ?? sameEntries(before, map)) ? version : `g${generation}`);
+      this.typeVersions.set(type.typeUrl, same && version !== undefined ? version : `g${generation}`);
     }
   }
 
-  /** Per type: the names that may differ from the previous snapshot's version `since` (a superset). */
-  private readonly changes = new Map<string, { since: string; names: ReadonlySet<string> }>();
-
-  private recordChanges(type: XdsType, previous: NamespaceSnapshot, prevNames: readonly string[], prevList: readonly object[], list: readonly object[], names: readonly string[]): void {
-    const since = previous.typeVersions.get(type.typeUrl);
-    if (since === undefined) return;
+  /** `fresh`: the indices whose resource is not the previous one at that index, in either list. */
+  private recordChanges(type: XdsType, since: string, prevNames: readonly string[], names: readonly string[], fresh: readonly number[]): void {
     const changed = new Set<string>();
-    for (let i = 0; i < list.length; i++) {
-      if (prevList[i] === list[i]) continue;
-      changed.add(names[i]!);
+    for (const i of fresh) {
+      if (i < names.length) changed.add(names[i]!);
       if (i < prevNames.length) changed.add(prevNames[i]!);
     }
-    for (let i = list.length; i < prevNames.length; i++) changed.add(prevNames[i]!);
     // Inbound listeners are also served under the names proxyless servers ask for: any change could be theirs.
     if (type.key === 'listeners' && changed.has(VIRTUAL_INBOUND)) return;
     this.changes.set(type.typeUrl, { since, names: changed });
@@ -178,17 +205,17 @@ export class NamespaceSnapshot {
 
   /** Number of resources of a type. */
   count(type: XdsType): number {
-    return this.byType.get(type.typeUrl)!.size;
+    return this.tables.get(type.typeUrl)!.size;
   }
 
   /** Every resource of a type, by name (a wildcard subscription). */
-  all(type: XdsType): ReadonlyMap<string, EncodedResource> {
-    return this.byType.get(type.typeUrl)!;
+  all(type: XdsType): ResourceTable {
+    return this.tables.get(type.typeUrl)!;
   }
 
   /** One resource by the name a client asked for (an istiod inbound listener name included). */
   lookup(type: XdsType, name: string): EncodedResource | undefined {
-    return this.byType.get(type.typeUrl)!.get(name) ?? this.inboundAs(type, name);
+    return this.tables.get(type.typeUrl)!.get(name) ?? this.inboundAs(type, name);
   }
 
   /**
@@ -201,6 +228,28 @@ export class NamespaceSnapshot {
    */
   typeVersion(type: XdsType): string {
     return this.typeVersions.get(type.typeUrl)!;
+  }
+
+  /**
+   * A Delta response body (without its nonce) sending `resources` and
+   * removing `removed`: at a push (`shared`) most clients of a translation
+   * are sent the same few, so the bytes are written once per snapshot and
+   * shared — held weakly, as SotW bodies are. A first answer (each client's
+   * own subscription) or a large one is written for the client alone.
+   */
+  deltaBody(type: XdsType, resources: ReadonlyArray<readonly [string, EncodedResource]>, removed: readonly string[], shared: boolean): Buffer {
+    const version = this.typeVersion(type);
+    if (!shared || resources.length + removed.length > SHARED_DELTA_BODY) return encodeDeltaBody(version, resources, type.typeUrl, removed);
+    let key = '';
+    for (const [n, r] of resources) key += `${n}\0${r.hash}\0`;
+    for (const n of removed) key += `\u0001${n}\0`;
+    let bodies = this.deltaBodies.get(type.typeUrl);
+    if (!bodies) this.deltaBodies.set(type.typeUrl, (bodies = new Map()));
+    const cached = bodies.get(key)?.deref();
+    if (cached) return cached;
+    const body = encodeDeltaBody(version, resources, type.typeUrl, removed);
+    bodies.set(key, new WeakRef(body));
+    return body;
   }
 
   /**
@@ -224,7 +273,7 @@ export class NamespaceSnapshot {
     if (cached && cached.version === previous?.version) return undefined;
     const cachedBody = cached?.body.deref();
     if (cached && cachedBody) return { version: cached.version, hashes: cached.hashes, count: cached.count, body: cachedBody };
-    const all = this.byType.get(type.typeUrl)!;
+    const all = this.tables.get(type.typeUrl)!;
     const picked: Array<[string, EncodedResource]> = [];
     if (subscription === '*') {
       for (const e of all) picked.push(e);
@@ -250,13 +299,6 @@ export class NamespaceSnapshot {
     bySub.set(cacheKey, { version, hashes, count: sent.length, body: new WeakRef(body) });
     return { version, hashes, count: sent.length, body };
   }
-}
-
-/** Whether two name → encoding maps hold the same encodings under the same names. */
-function sameEntries(a: ReadonlyMap<string, EncodedResource>, b: ReadonlyMap<string, EncodedResource>): boolean {
-  if (a.size !== b.size) return false;
-  for (const [name, r] of b) if (a.get(name) !== r) return false;
-  return true;
 }
 
 /** Inbound listeners re-encoded under the names clients ask for, per snapshot. */

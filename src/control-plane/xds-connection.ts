@@ -116,9 +116,15 @@ export abstract class XdsConnection {
 
   /** The translation key and current snapshot this client gets. */
   protected snapshot(): { key: string; snapshot: NamespaceSnapshot } {
-    const key = this.hooks.translationKey ? this.hooks.translationKey(this.node) : this.namespace;
-    return { key, snapshot: this.hooks.cache.get(key) };
+    const { cache } = this.hooks;
+    // Once per generation, not once per type of every push: the key depends on the config's selectors.
+    if (this.key?.generation !== cache.generation || this.key.node !== this.node) {
+      this.key = { generation: cache.generation, node: this.node, key: this.hooks.translationKey ? this.hooks.translationKey(this.node) : this.namespace };
+    }
+    return { key: this.key.key, snapshot: cache.get(this.key.key) };
   }
+
+  private key: { generation: number; node: NodeInfo | undefined; key: string } | undefined;
 
   protected baseStatus(protocol: SyncStatus['protocol'], types: SyncStatus['types']): SyncStatus {
     return {
