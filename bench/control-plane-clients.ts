@@ -8,6 +8,7 @@
  * moment it wrote the file.
  */
 import * as grpc from '@grpc/grpc-js';
+import * as http2 from 'node:http2';
 import { parentPort, workerData } from 'node:worker_threads';
 import { loadGrpcPackage } from '../src/xds/protos.js';
 import { buildNode } from '../src/xds/node.js';
@@ -17,6 +18,8 @@ export interface ClientsSetup {
   port: number;
   protocol: 'sotw' | 'delta';
   channels: number;
+  /** Streams through grpc-js clients instead of bare HTTP/2 sessions. */
+  grpcJs: boolean;
   /** Per client: its namespace and its subscription by type URL ([] = wildcard). */
   clients: Array<{ namespace: string; subs: Record<string, string[]> }>;
 }
@@ -25,7 +28,7 @@ export interface ClientsSetup {
 export type ToWorker = { cmd: 'round'; typeUrl: string } | { cmd: 'stop' };
 export type FromWorker =
   | { event: 'initial'; ms: number }
-  | { event: 'round'; arrivals: number[]; bytes: number }
+  | { event: 'round'; arrivals: number[]; bytes: number; /** the clients' thread busy from the round's start to the last arrival */ busyMs: number }
   | { event: 'stopped' };
 
 const wallNow = () => performance.timeOrigin + performance.now();
@@ -83,11 +86,65 @@ function encodeAck(typeUrl: string, nonce: string, sotw?: { version: string; nam
   return Buffer.concat(parts);
 }
 
+/** One client's ADS stream: whole messages in, whole messages out. */
+interface SimStream {
+  write(message: Buffer): void;
+  onMessage(listener: (message: Buffer) => void): void;
+  cancel(): void;
+}
+
+/** A stream through a grpc-js client (`--grpc-js-clients`): what a Node client pays per message. */
+function grpcJsStream(channel: grpc.Client, path: string): SimStream {
+  const identity = (b: Buffer) => b;
+  const stream = channel.makeBidiStreamRequest(path, identity, identity);
+  stream.on('error', () => {});
+  return { write: (m) => stream.write(m), onMessage: (l) => stream.on('data', l), cancel: () => stream.cancel() };
+}
+
+/**
+ * A gRPC stream over a bare HTTP/2 session: 5-byte length-prefixed messages
+ * and nothing else — the same bytes on the wire as a grpc-js client, without
+ * its per-message call layers, which 1,000 clients in one thread pay one after
+ * another while real clients pay them each on their own CPU.
+ */
+function http2Stream(session: http2.ClientHttp2Session, path: string): SimStream {
+  const req = session.request({ ':method': 'POST', ':path': path, 'content-type': 'application/grpc', te: 'trailers' });
+  let listener: (message: Buffer) => void = () => {};
+  let chunks: Buffer[] = [];
+  let size = 0;
+  req.on('data', (chunk: Buffer) => {
+    chunks.push(chunk);
+    size += chunk.length;
+    while (size >= 5) {
+      if (chunks[0]!.length < 5) chunks = [Buffer.concat(chunks)];
+      const length = chunks[0]!.readUInt32BE(1);
+      if (size < 5 + length) break;
+      const all = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
+      listener(all.subarray(5, 5 + length));
+      const rest = all.subarray(5 + length);
+      chunks = rest.length > 0 ? [rest] : [];
+      size = rest.length;
+    }
+  });
+  req.on('error', () => {});
+  return {
+    write: (m) => {
+      const frame = Buffer.allocUnsafe(5 + m.length);
+      frame[0] = 0;
+      frame.writeUInt32BE(m.length, 1);
+      m.copy(frame, 5);
+      req.write(frame);
+    },
+    onMessage: (l) => { listener = l; },
+    cancel: () => req.close(http2.constants.NGHTTP2_CANCEL),
+  };
+}
+
 interface SimClient {
   versions: Map<string, string>;
   /** when each (type, version) arrived, wall clock ms */
   arrivals: Map<string, number>;
-  stream: grpc.ClientDuplexStream<object, ReturnType<typeof peek>>;
+  stream: SimStream;
 }
 
 function run(setup: ClientsSetup): void {
@@ -98,17 +155,24 @@ function run(setup: ClientsSetup): void {
   };
   const service = pkg.envoy.service.discovery.v3.AggregatedDiscoveryService.service;
   const def = protocol === 'delta' ? service.DeltaAggregatedResources! : service.StreamAggregatedResources!;
-  const channels = Array.from({ length: setup.channels }, (_, i) => new grpc.Client(`127.0.0.1:${setup.port}`, grpc.credentials.createInsecure(), { 'bench.channel': i } as grpc.ChannelOptions));
+  const target = `127.0.0.1:${setup.port}`;
+  const channels = Array.from({ length: setup.channels }, (_, i) => setup.grpcJs
+    ? new grpc.Client(target, grpc.credentials.createInsecure(), { 'bench.channel': i } as grpc.ChannelOptions)
+    : http2.connect(`http://${target}`));
+  const open = (c: number): SimStream => {
+    const channel = channels[c % channels.length]!;
+    return channel instanceof grpc.Client ? grpcJsStream(channel, def.path) : http2Stream(channel, def.path);
+  };
   const clients: SimClient[] = [];
   let initialDone = 0;
   let bytes = 0;
   const tStart = performance.now();
   setup.clients.forEach(({ namespace, subs }, c) => {
-    const serialize = (req: object) => (Buffer.isBuffer(req) ? req : def.requestSerialize(req));
-    const stream = channels[c % channels.length]!.makeBidiStreamRequest(def.path, serialize, peek) as SimClient['stream'];
+    const stream = open(c);
     const sim: SimClient = { versions: new Map(), arrivals: new Map(), stream };
     clients.push(sim);
-    stream.on('data', (res: ReturnType<typeof peek>) => {
+    stream.onMessage((message) => {
+      const res = peek(message);
       const first = !sim.versions.has(res.typeUrl);
       sim.versions.set(res.typeUrl, res.version);
       sim.arrivals.set(`${res.typeUrl} ${res.version}`, wallNow());
@@ -118,14 +182,13 @@ function run(setup: ClientsSetup): void {
         port.postMessage({ event: 'initial', ms: performance.now() - tStart } satisfies FromWorker);
       }
     });
-    stream.on('error', () => {});
     const node = buildNode({ name: `client-${c}`, namespace, labels: { app: `client-${c}` }, address: '127.0.0.1', instanceName: `client-${c}` });
     let firstReq = true;
     for (const [typeUrl, resource_names] of Object.entries(subs)) {
       const wildcardType = resource_names.length === 0;
-      stream.write(protocol === 'delta'
+      stream.write(def.requestSerialize(protocol === 'delta'
         ? { ...(firstReq && { node }), type_url: typeUrl, resource_names_subscribe: wildcardType ? ['*'] : resource_names }
-        : { ...(firstReq && { node }), type_url: typeUrl, resource_names });
+        : { ...(firstReq && { node }), type_url: typeUrl, resource_names }));
       firstReq = false;
     }
   });
@@ -140,11 +203,13 @@ function run(setup: ClientsSetup): void {
     const { typeUrl } = msg;
     const before = clients.map((c) => c.versions.get(typeUrl));
     bytes = 0;
+    const elu = performance.eventLoopUtilization();
     const tick = () => {
       if (!clients.every((c, i) => c.versions.get(typeUrl) !== before[i])) return void setTimeout(tick, 2);
+      const busy = performance.eventLoopUtilization(elu);
       // a moment for the rest of the push (the other type of an EDS round) to arrive before counting bytes
       setTimeout(() => {
-        port.postMessage({ event: 'round', arrivals: clients.map((c) => c.arrivals.get(`${typeUrl} ${c.versions.get(typeUrl)}`)!), bytes } satisfies FromWorker);
+        port.postMessage({ event: 'round', arrivals: clients.map((c) => c.arrivals.get(`${typeUrl} ${c.versions.get(typeUrl)}`)!), bytes, busyMs: busy.active } satisfies FromWorker);
       }, 50);
     };
     tick();

@@ -32,6 +32,8 @@ const NAMESPACES = 10;
 const CHANNELS = 10;
 const ROUNDS = 5;
 const WILDCARD = process.argv.includes('--wildcard');
+/** The simulated clients' streams through grpc-js clients rather than bare HTTP/2 sessions (the same bytes on the wire). */
+const GRPC_JS_CLIENTS = process.argv.includes('--grpc-js-clients');
 /** Change one service in every namespace's file per round (10 files) instead of one file. */
 const ALL_NAMESPACES = process.argv.includes('--all-namespaces');
 const CALLS_PER_CLIENT = 10;
@@ -123,7 +125,7 @@ async function main(protocol: Protocol): Promise<Summary> {
   }
 
   const setup: ClientsSetup = {
-    port: cp.port, protocol, channels: CHANNELS,
+    port: cp.port, protocol, channels: CHANNELS, grpcJs: GRPC_JS_CLIENTS,
     clients: Array.from({ length: CLIENTS }, (_, c) => {
       const ns = namespaces[c % NAMESPACES]!;
       const names = namesByNs.get(ns)!;
@@ -176,7 +178,7 @@ async function main(protocol: Protocol): Promise<Summary> {
     const last = Math.max(...done.arrivals);
     const sorted = done.arrivals.slice().sort((a, b) => a - b);
     const after = (at: number) => (at - pushEnd).toFixed(0);
-    const phases = `write → push start ${(pushEnd - cp.status().lastPush!.ms - written).toFixed(0)} ms, push end → first / median / last client ${after(sorted[0]!)} / ${after(sorted[sorted.length >> 1]!)} / ${after(last)} ms`;
+    const phases = `write → push start ${(pushEnd - cp.status().lastPush!.ms - written).toFixed(0)} ms, push end → first / median / last client ${after(sorted[0]!)} / ${after(sorted[sorted.length >> 1]!)} / ${after(last)} ms; clients' thread busy ${done.busyMs.toFixed(0)} ms`;
     console.log(`change ${round} (one service in ${ALL_NAMESPACES ? 'each of 10 files' : 'one file'}: route weight${eds ? ' + an endpoint added' : ', previous endpoint change reverted'}): all ${CLIENTS} clients updated in ${Math.max(...latencies.slice(-CLIENTS)).toFixed(0)} ms (push computed in ${cp.status().lastPush?.ms} ms, ${cp.status().lastPush?.responses} responses; ${phases})`);
   }
   latencies.sort((a, b) => a - b);
