@@ -42,6 +42,12 @@ export function fixedBodyBytes(body: unknown): number | undefined {
   return undefined;
 }
 
+/**
+ * A header string's bytes on the wire: its length. Node's HTTP/1 parser reads
+ * header bytes as latin1 strings (one character per byte) and Node and undici
+ * write header strings as latin1, so the length is exact — and a UTF-8 count
+ * would be both slower and wrong for a byte ≥ 0x80.
+ */
 function byteLength(v: string | Buffer): number {
-  return typeof v === 'string' ? Buffer.byteLength(v) : v.length;
+  return v.length;
 }

@@ -68,7 +68,7 @@ test('createServer (HTTP/1.1 and h2c): SERVER-side metrics, peer metadata on the
   assert.equal(find(samples, 'istio_requests_total', { reporter: 'source' })[0]?.value, 2);
 });
 
-test('istio_request_bytes / istio_response_bytes are the bytes on the wire: a GET is its request line and headers', async (t) => {
+test('istio_request_bytes / istio_response_bytes are the bytes on the wire: a GET is its request line and headers, a byte ≥ 0x80 one byte', async (t) => {
   const mesh = await createMesh({ workload: { name: 'api' }, config: [] });
   const http = mesh.createServer((_req, res) => {
     res.setHeader('content-type', 'text/plain');
@@ -79,7 +79,8 @@ test('istio_request_bytes / istio_response_bytes are the bytes on the wire: a GE
     await closeServer(http);
     await mesh.close();
   });
-  const request = 'GET /bytes?x=1 HTTP/1.1\r\nHost: api\r\nUser-Agent: raw\r\nConnection: close\r\n\r\n';
+  // 'é' goes out as the single byte 0xE9 (latin1), as Node reads and writes header bytes
+  const request = Buffer.from('GET /bytes?x=1 HTTP/1.1\r\nHost: api\r\nUser-Agent: raw\r\nX-Name: caf\u00e9\r\nConnection: close\r\n\r\n', 'latin1');
   const received = await new Promise<Buffer>((resolve, reject) => {
     const chunks: Buffer[] = [];
     const socket = netConnect(port, '127.0.0.1', () => socket.write(request));
@@ -89,7 +90,7 @@ test('istio_request_bytes / istio_response_bytes are the bytes on the wire: a GE
   });
   assert.match(received.toString('latin1'), /^HTTP\/1\.1 200 OK\r\n[\s\S]*\r\n\r\nhello$/);
   const samples = parseExposition(await mesh.metrics());
-  assert.equal(find(samples, 'istio_request_bytes_sum', { reporter: 'destination' })[0]?.value, Buffer.byteLength(request));
+  assert.equal(find(samples, 'istio_request_bytes_sum', { reporter: 'destination' })[0]?.value, request.length);
   assert.equal(find(samples, 'istio_response_bytes_sum', { reporter: 'destination' })[0]?.value, received.length);
 });
 
