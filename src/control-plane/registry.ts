@@ -207,6 +207,11 @@ export class WorkloadRegistry {
 
   private evaluate(configured: readonly IstioResource[]): Evaluation {
     if (this.cached && this.cachedFor === configured) return this.cached;
+    // No node asked to be registered (most control planes, most of the time): nothing to scan the config for.
+    if (this.entries.size === 0) {
+      this.cachedFor = configured;
+      return (this.cached = { resources: [], registered: [], refused: [] });
+    }
     const groups = new Map<string, ResourceOf<'WorkloadGroup'>>();
     const hosts = new Set<string>();
     // Keys that decide which service selects a workload: only the group may set them.
