@@ -72,6 +72,8 @@ export class IncrementalTranslator {
     // The host indices are built now, with the full translation, not by the next push's patch.
     const clean = full.dropped.length === 0;
     this.states.set(key, { resources, proxyKey, envoy: full.envoy, clean, ...(clean && { index: hostIndices(full.envoy) }) });
+    // So is what the next change reads of each resource (its hosts, a VirtualService's destinations).
+    if (clean) this.learn(resources);
     return { envoy: full.envoy, dropped: full.dropped, patchedHosts: undefined };
   }
 
@@ -138,6 +140,18 @@ export class IncrementalTranslator {
     });
     return { direct, targets, reduced };
   }
+
+  /** Fills the per-object caches a change reads, once per resource set. */
+  private learn(resources: readonly IstioResource[]): void {
+    if (this.learned === resources) return;
+    this.learned = resources;
+    for (const r of withGatewayApiRoutes(resources)) {
+      this.scope(r);
+      if (r.kind === 'VirtualService') { this.destinationsOf(r); this.hostsOf(r); }
+    }
+  }
+
+  private learned: readonly IstioResource[] | undefined;
 
   /** The plain hosts a resource scopes to, or null when it may affect others (a global kind, wildcard, exportTo, selector…). */
   private scope(r: IstioResource): readonly string[] | null {
