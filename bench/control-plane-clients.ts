@@ -2,7 +2,8 @@
  * The simulated ADS clients of bench/control-plane.ts, run in a worker thread
  * so that their decoding and ACKs do not share the control plane's event loop:
  * the push latency measured is the server's, not 1,000 clients' CPU queued
- * behind it (the machine still shares its cores). Raw streams that subscribe
+ * behind it (the machine still shares its cores). gRPC streams over bare
+ * HTTP/2 sessions (grpc-js clients with `--grpc-js-clients`) that subscribe
  * by name as gRPC's A27 client does and ACK everything; arrival times are
  * wall-clock (timeOrigin + now) so the main thread can compare them with the
  * moment it wrote the file.

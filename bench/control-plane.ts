@@ -11,7 +11,7 @@
  * after changing one service in one file (`--all-namespaces`: in each of the
  * 10 files at once).
  *
- *   node --expose-gc --import tsx bench/control-plane.ts [clients] [services] [--all-namespaces] [--wildcard] [--sotw|--delta]
+ *   node --expose-gc --import tsx bench/control-plane.ts [clients] [services] [--all-namespaces] [--wildcard] [--sotw|--delta] [--grpc-js-clients]
  */
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
