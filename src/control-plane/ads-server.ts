@@ -12,7 +12,7 @@ import { loadGrpcPackage } from '../xds/protos.js';
 import type { SentVersion } from './snapshot-cache.js';
 import { withNonce } from './xds-wire.js';
 import { DeltaConnection, type DeltaCall, type DeltaRequest } from './delta-server.js';
-import { PUSH_ORDER, XdsConnection, type AdsServerHooks, type StreamAuthentication } from './xds-connection.js';
+import { XdsConnection, type AdsServerHooks, type StreamAuthentication } from './xds-connection.js';
 
 export type { AdsServerHooks, NackRecord, StreamAuthentication, SyncStatus } from './xds-connection.js';
 
@@ -111,13 +111,6 @@ export class AdsConnection extends XdsConnection {
     sub.sentNonce = nonce;
     this.call.write(withNonce(prepared.body, nonce));
     return true;
-  }
-
-  /** Pushes every subscribed type whose content changed, in {@link PUSH_ORDER}; returns how many responses were sent. */
-  pushChanged(): number {
-    let sent = 0;
-    for (const type of PUSH_ORDER) if (this.push(type)) sent++;
-    return sent;
   }
 
   /** Ends the stream (control plane shutdown). */

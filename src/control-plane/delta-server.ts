@@ -21,7 +21,7 @@ import type * as grpc from '@grpc/grpc-js';
 import type { XdsType } from '../xds/resources.js';
 import type { EncodedResource, NamespaceSnapshot } from './snapshot-cache.js';
 import { withNonce } from './xds-wire.js';
-import { PUSH_ORDER, XdsConnection, type AdsServerHooks, type SyncStatus } from './xds-connection.js';
+import { XdsConnection, type AdsServerHooks, type SyncStatus } from './xds-connection.js';
 
 /** A DeltaDiscoveryRequest as proto-loader decodes it (keepCase). */
 export interface DeltaRequest {
@@ -162,13 +162,6 @@ export class DeltaConnection extends XdsConnection {
     sub.sentVersion = version;
     this.call.write(withNonce(snapshot.deltaBody(type, resources, removed, routine), nonce));
     return true;
-  }
-
-  /** Pushes every subscribed type whose content changed, in Envoy's ADS order. */
-  pushChanged(): number {
-    let sent = 0;
-    for (const type of PUSH_ORDER) if (this.push(type)) sent++;
-    return sent;
   }
 
   /** Ends the stream. */

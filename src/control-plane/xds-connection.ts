@@ -80,8 +80,15 @@ export abstract class XdsConnection {
     return this.node?.namespace ?? 'default';
   }
 
-  /** Pushes every subscribed type whose content changed; returns how many responses were sent. */
-  abstract pushChanged(): number;
+  /** Sends `type` when what this client subscribes to of it changed; returns whether a response was sent. */
+  abstract push(type: XdsType): boolean;
+
+  /** Pushes every subscribed type whose content changed, in {@link PUSH_ORDER}; returns how many responses were sent. */
+  pushChanged(): number {
+    let sent = 0;
+    for (const type of PUSH_ORDER) if (this.push(type)) sent++;
+    return sent;
+  }
   /** Ends the stream (control plane shutdown). */
   abstract end(): void;
   /** Status for /debug/syncz. */
