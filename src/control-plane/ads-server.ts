@@ -98,14 +98,12 @@ export class AdsConnection extends XdsConnection {
     sub.basisKey = key;
     sub.basisVersion = version;
     // Pushed against the previous snapshot of this translation: only its changed names can matter.
-    if (!force && sub.sent && since !== undefined) {
-      const changed = snapshot.changedSince(type, since);
-      if (changed && !(sub.key === '*' ? changed.size > 0 : [...changed].some((n) => sub.names.includes(n)))) return false;
-    }
+    const changed = !force && sub.sent && since !== undefined ? snapshot.changedSince(type, since) : undefined;
+    if (changed && !(sub.key === '*' ? changed.size > 0 : [...changed].some((n) => sub.names.includes(n)))) return false;
     // a forced push (new stream, new subscription) sends everything; a change push only what changed
-    const prepared = snapshot.response(type, sub.key, sub.names, force ? undefined : sub.sent);
+    const prepared = snapshot.response(type, sub.key, sub.names, force ? undefined : sub.sent, changed);
     if (!prepared) return false;
-    sub.sent = { version: prepared.version, hashes: prepared.hashes };
+    sub.sent = { version: prepared.version, hashes: prepared.hashes, sum: prepared.sum };
     const nonce = String(++this.nonce);
     sub.sentVersion = prepared.version;
     sub.sentNonce = nonce;

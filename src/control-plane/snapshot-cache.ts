@@ -14,6 +14,7 @@ import { TranslateCache } from '../config/translate.js';
 import { XDS_TYPES, resourceName, type XdsType } from '../xds/resources.js';
 import { encodeAny } from '../xds/protos.js';
 import { encodeDeltaBody, encodeSotwBody } from './xds-wire.js';
+import { EMPTY_SUM, addLanes, entryLanes, subtractLanes, versionOf, type VersionSum } from './sotw-version.js';
 import { INBOUND_LISTENER_PREFIX } from '../core/listener-role.js';
 import { VIRTUAL_INBOUND } from '../config/translate-inbound.js';
 
@@ -29,6 +30,8 @@ export interface SentVersion {
   version: string;
   /** Hash of every resource the version covers, by name. */
   hashes: Map<string, string>;
+  /** The lanes the version is written from (sotw-version.ts). */
+  sum: VersionSum;
 }
 
 /** A response body (DiscoveryResponse without its nonce) and its version. */
@@ -144,21 +147,29 @@ export class NamespaceSnapshot {
         const fresh: number[] = [];
         for (let i = 0; i < list.length; i++) if (prevList![i] !== list[i]) fresh.push(i);
         if (fresh.length === 0) {
-          if (version !== undefined) this.changes.set(type.typeUrl, { since: version, names: new Set() });
-          this.tables.set(type.typeUrl, before);
-          this.typeVersions.set(type.typeUrl, version ?? `g${generation}`);
+          this.keep(type, before, version ?? `g${generation}`);
           continue;
         }
         const names = before.names.slice();
         const encs = before.encodings.slice();
+        const moved: number[] = [];
         for (const i of fresh) {
           names[i] = resourceName(type, list[i] as Record<string, unknown>);
-          encs[i] = encodings.encode(type.typeUrl, list[i]!);
+          const e = encodings.encode(type.typeUrl, list[i]!);
+          // A resource translated again into the same bytes (a patch re-makes every cluster of a changed host)
+          // keeps its encoding: no client of this translation has anything new to look at.
+          if (names[i] === before.names[i] && e.hash === before.encodings[i]!.hash) continue;
+          encs[i] = e;
+          moved.push(i);
         }
-        table = before.with(fresh, names, encs);
-        if (version !== undefined) this.recordChanges(type, version, before.names, names, fresh);
+        if (moved.length === 0) {
+          this.keep(type, before, version ?? `g${generation}`);
+          continue;
+        }
+        table = before.with(moved, names, encs);
+        if (version !== undefined) this.recordChanges(type, version, before.names, names, moved);
         // (a change that only moved encodings between names gets a new version: a superset, never a miss)
-        same = fresh.every((i) => names[i] === before.names[i] && encs[i] === before.encodings[i]);
+        same = false;
       } else {
         const names = list.map((r) => resourceName(type, r as Record<string, unknown>));
         table = new ResourceTable(names, list.map((r) => encodings.encode(type.typeUrl, r)));
@@ -173,6 +184,13 @@ export class NamespaceSnapshot {
       // An identity comparison, not a hash of thousands of names on every push.
       this.typeVersions.set(type.typeUrl, same && version !== undefined ? version : `g${generation}`);
     }
+  }
+
+  /** Nothing of `type` changed: the previous table and version, and no changed names. */
+  private keep(type: XdsType, table: ResourceTable, version: string): void {
+    this.changes.set(type.typeUrl, { since: version, names: new Set() });
+    this.tables.set(type.typeUrl, table);
+    this.typeVersions.set(type.typeUrl, version);
   }
 
   /** `fresh`: the indices whose resource is not the previous one at that index, in either list. */
@@ -262,7 +280,7 @@ export class NamespaceSnapshot {
    * weakly, so a subscription only one client has does not pin its bytes
    * after the write (a client costs its hashes, not its responses).
    */
-  response(type: XdsType, subscription: string, names: readonly string[], previous?: SentVersion): PreparedResponse | undefined {
+  response(type: XdsType, subscription: string, names: readonly string[], previous?: SentVersion, changed?: ReadonlySet<string>): PreparedResponse | undefined {
     const incremental = !type.fullState && previous !== undefined;
     // Nested by subscription, then previous version: no per-call concatenation of a long subscription key.
     const cache = this.responses.get(type.typeUrl)!;
@@ -272,12 +290,20 @@ export class NamespaceSnapshot {
     const cached = bySub.get(cacheKey);
     if (cached && cached.version === previous?.version) return undefined;
     const cachedBody = cached?.body.deref();
-    if (cached && cachedBody) return { version: cached.version, hashes: cached.hashes, count: cached.count, body: cachedBody };
+    if (cached && cachedBody) return { version: cached.version, hashes: cached.hashes, sum: cached.sum, count: cached.count, body: cachedBody };
+    const prepared = incremental && changed ? this.patched(type, subscription, names, previous, changed) : this.full(type, subscription, names, previous);
+    if (!prepared) return undefined;
+    bySub.set(cacheKey, { version: prepared.version, hashes: prepared.hashes, sum: prepared.sum, count: prepared.count, body: new WeakRef(prepared.body) });
+    return prepared;
+  }
+
+  /** Every subscribed resource, hashed; for RDS/EDS against `previous`, only the changed ones go in the body. */
+  private full(type: XdsType, subscription: string, names: readonly string[], previous: SentVersion | undefined): PreparedResponse | undefined {
     const all = this.tables.get(type.typeUrl)!;
     const picked: Array<[string, EncodedResource]> = [];
     if (subscription === '*') {
       for (const e of all) picked.push(e);
-      picked.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+      picked.sort(byName);
     } else {
       // names come sorted (the subscription key is built from them sorted)
       for (const n of names) { const r = all.get(n) ?? this.inboundAs(type, n); if (r) picked.push([n, r]); }
@@ -286,19 +312,66 @@ export class NamespaceSnapshot {
     // (Not cached: the cache holds bodies, and another client of this subscription may need the full one.)
     if (previous && previous.hashes.size === picked.length && picked.every(([n, r]) => previous.hashes.get(n) === r.hash)) return undefined;
     const hashes = new Map<string, string>();
-    let text = '';
+    let sum = EMPTY_SUM;
     for (const [n, r] of picked) {
-      text += `${n}\0${r.hash}\n`;
+      sum = addLanes(sum, entryLanes(n, r.hash));
       hashes.set(n, r.hash);
     }
-    // One digest over the joined text (the same bytes as before, fed once instead of three times per name).
-    const version = createHash('sha1').update(text).digest('hex').slice(0, 12);
+    const version = versionOf(sum);
     if (previous?.version === version) return undefined;
-    const sent = incremental ? picked.filter(([n, r]) => previous.hashes.get(n) !== r.hash) : picked;
-    const body = encodeSotwBody(version, sent.map(([, r]) => r), type.typeUrl);
-    bySub.set(cacheKey, { version, hashes, count: sent.length, body: new WeakRef(body) });
-    return { version, hashes, count: sent.length, body };
+    const sent = !type.fullState && previous !== undefined ? picked.filter(([n, r]) => previous.hashes.get(n) !== r.hash) : picked;
+    return { version, hashes, sum, count: sent.length, body: encodeSotwBody(version, sent.map(([, r]) => r), type.typeUrl) };
   }
+
+  /**
+   * RDS/EDS when the names that changed since `previous` are known: only
+   * those are looked up, and the version moves by their entries — the same
+   * version {@link full} computes for the same content.
+   */
+  private patched(type: XdsType, subscription: string, names: readonly string[], previous: SentVersion, changed: ReadonlySet<string>): PreparedResponse | undefined {
+    const all = this.tables.get(type.typeUrl)!;
+    const updated: Array<[string, EncodedResource]> = [];
+    let sum = previous.sum;
+    let hashes: Map<string, string> | undefined;
+    for (const n of changed) {
+      if (subscription !== '*' && !includesSorted(names, n)) continue;
+      const r = all.get(n) ?? this.inboundAs(type, n);
+      const before = previous.hashes.get(n);
+      if (r?.hash === before) continue;
+      hashes ??= new Map(previous.hashes);
+      if (before !== undefined) sum = subtractLanes(sum, entryLanes(n, before));
+      if (r) {
+        sum = addLanes(sum, entryLanes(n, r.hash));
+        hashes.set(n, r.hash);
+        updated.push([n, r]);
+      } else {
+        hashes.delete(n);
+      }
+    }
+    if (!hashes) return undefined;
+    const version = versionOf(sum);
+    if (version === previous.version) return undefined;
+    updated.sort(byName);
+    return { version, hashes, sum, count: updated.length, body: encodeSotwBody(version, updated.map(([, r]) => r), type.typeUrl) };
+  }
+}
+
+function byName(a: readonly [string, unknown], b: readonly [string, unknown]): number {
+  return a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0;
+}
+
+/** Whether a sorted list holds `name` (binary search: a subscription is a sorted list, not a set). */
+function includesSorted(sorted: readonly string[], name: string): boolean {
+  let lo = 0;
+  let hi = sorted.length - 1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >>> 1;
+    const m = sorted[mid]!;
+    if (m === name) return true;
+    if (m < name) lo = mid + 1;
+    else hi = mid - 1;
+  }
+  return false;
 }
 
 /** Inbound listeners re-encoded under the names clients ask for, per snapshot. */

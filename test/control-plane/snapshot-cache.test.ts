@@ -43,9 +43,9 @@ test('an up-to-date SotW client gets no response, and another client of the same
   assert.ok(first.count > 0);
   const snapshot = new NamespaceSnapshot('a', 2, resources, encodings);
   // client A already has this version: nothing to send
-  assert.equal(snapshot.response(cds, '*', [], { version: first.version, hashes: first.hashes }), undefined);
+  assert.equal(snapshot.response(cds, '*', [], { version: first.version, hashes: first.hashes, sum: first.sum }), undefined);
   // client B has an older set: it must get every cluster, not an empty body left by A's answer
-  const forB = snapshot.response(cds, '*', [], { version: 'older', hashes: new Map() })!;
+  const forB = snapshot.response(cds, '*', [], { version: 'older', hashes: new Map(), sum: [0, 0] })!;
   assert.equal(forB.version, first.version);
   assert.equal(forB.count, first.count);
   assert.ok(forB.body.length >= first.body.length - 2);
@@ -66,4 +66,44 @@ test('a snapshot built from its predecessor reports which names changed, and kee
   // against a version it does not know, it cannot say
   assert.equal(s2.changedSince(type('RDS'), 'g0'), undefined);
   assert.equal(s2.lookup(type('RDS'), 'svc-0.a.svc.cluster.local:8080'), encodings.encode(type('RDS').typeUrl, routes[0]!.name === 'svc-0.a.svc.cluster.local:8080' ? routes[0]! : routes.find((r) => r.name === 'svc-0.a.svc.cluster.local:8080')!));
+});
+
+test('a SotW RDS push that looks at the changed names only gives the version, hashes and body of one that hashes every name', () => {
+  const encodings = new EncodingCache();
+  const before = translate(parseResources(parseYaml(yaml(1), 't')), proxy);
+  const changedTranslation = translate(parseResources(parseYaml(yaml(3), 't')), proxy);
+  const routes = before.routes.map((r) => (r.name === 'svc-0.a.svc.cluster.local:8080' ? changedTranslation.routes.find((c) => c.name === r.name)! : r));
+  const rds = type('RDS');
+  const names = ['svc-0.a.svc.cluster.local:8080', 'svc-1.a.svc.cluster.local:8080', 'svc-9.a.svc.cluster.local:8080'];
+  const key = names.join('\0');
+  const s1 = new NamespaceSnapshot('a', 1, before, encodings);
+  const sent = s1.response(rds, key, names)!;
+  assert.equal(sent.count, 2, 'svc-9 does not exist');
+  const patched = new NamespaceSnapshot('a', 2, { ...before, routes }, encodings, s1);
+  const changed = patched.changedSince(rds, s1.typeVersion(rds))!;
+  const bySome = patched.response(rds, key, names, sent, changed)!;
+  const byAll = new NamespaceSnapshot('a', 2, { ...before, routes }, encodings).response(rds, key, names, sent)!;
+  assert.notEqual(bySome.version, sent.version);
+  assert.equal(bySome.version, byAll.version);
+  assert.deepEqual(bySome.hashes, byAll.hashes);
+  assert.deepEqual(bySome.body, byAll.body);
+  assert.equal(bySome.count, 1, 'only the changed route table is sent');
+  // and the same content from scratch (a restarted control plane) has that version too
+  assert.equal(new NamespaceSnapshot('a', 7, { ...before, routes }, new EncodingCache()).response(rds, key, names)!.version, bySome.version);
+  // a change none of the client's names is in: nothing to send
+  assert.equal(patched.response(rds, key, names, bySome, new Set(['svc-5.a.svc.cluster.local:8080'])), undefined);
+});
+
+test('a resource translated again into the same bytes changes nothing: same version, no changed names, the old encoding kept', () => {
+  const encodings = new EncodingCache();
+  const before = translate(parseResources(parseYaml(yaml(1), 't')), proxy);
+  const s1 = new NamespaceSnapshot('a', 1, before, encodings);
+  const cds = type('CDS');
+  // a patch re-makes every cluster of a changed host: new objects, the same content
+  const clusters = before.clusters.map((c) => structuredClone(c));
+  const s2 = new NamespaceSnapshot('a', 2, { ...before, clusters }, encodings, s1);
+  assert.equal(s2.typeVersion(cds), s1.typeVersion(cds));
+  assert.deepEqual([...s2.changedSince(cds, s1.typeVersion(cds))!], []);
+  const name = before.clusters[0]!.name;
+  assert.equal(s2.lookup(cds, name), s1.lookup(cds, name));
 });
