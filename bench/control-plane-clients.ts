@@ -69,22 +69,27 @@ function peek(buf: Buffer): { version: string; typeUrl: string; nonce: string; b
  */
 function encodeAck(typeUrl: string, nonce: string, sotw?: { version: string; names: readonly string[] }): Buffer {
   const parts: Buffer[] = [];
-  const field = (tag: number, text: string) => {
-    const bytes = Buffer.from(text, 'utf8');
-    const head: number[] = [tag];
-    for (let n = bytes.length; ; n = Math.floor(n / 128)) { if (n < 0x80) { head.push(n); break; } head.push((n & 0x7f) | 0x80); }
-    parts.push(Buffer.from(head), bytes);
-  };
   if (sotw) {
-    field(0x0a, sotw.version);
-    for (const name of sotw.names) field(0x1a, name);
-    field(0x22, typeUrl);
-    field(0x2a, nonce);
+    pushField(parts, 0x0a, sotw.version);
+    for (const name of sotw.names) pushField(parts, 0x1a, name);
+    pushField(parts, 0x22, typeUrl);
+    pushField(parts, 0x2a, nonce);
   } else {
-    field(0x12, typeUrl);
-    field(0x32, nonce);
+    pushField(parts, 0x12, typeUrl);
+    pushField(parts, 0x32, nonce);
   }
   return Buffer.concat(parts);
+}
+
+/** A length-delimited field: one-byte tag, varint length, the UTF-8 bytes. */
+function pushField(parts: Buffer[], tag: number, text: string): void {
+  const bytes = Buffer.from(text, 'utf8');
+  const head: number[] = [tag];
+  for (let n = bytes.length; ; n = Math.floor(n / 128)) {
+    if (n < 0x80) { head.push(n); break; }
+    head.push((n & 0x7f) | 0x80);
+  }
+  parts.push(Buffer.from(head), bytes);
 }
 
 /** One client's ADS stream: whole messages in, whole messages out. */
