@@ -6,6 +6,7 @@
  * subscription) by the snapshot cache and written as bytes; a push skips a
  * type whose resources did not change in the client's translation.
  */
+import { createHash } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
 import { XDS_TYPE_BY_URL, type XdsType } from '../xds/resources.js';
 import { loadGrpcPackage } from '../xds/protos.js';
@@ -17,7 +18,7 @@ import { XdsConnection, type AdsServerHooks, type StreamAuthentication } from '.
 export type { AdsServerHooks, NackRecord, StreamAuthentication, SyncStatus } from './xds-connection.js';
 
 interface TypeSubscription {
-  /** `*` or sorted names joined by NUL */
+  /** `*`, or a digest of the sorted names (the response cache's key: a client holds 27 characters, not every name again) */
   key: string;
   names: string[];
   sentVersion: string | undefined;
@@ -74,7 +75,7 @@ export class AdsConnection extends XdsConnection {
     const requested = req.resource_names ?? [];
     const wildcard = requested.includes('*') || (requested.length === 0 && (type.key === 'listeners' || type.key === 'clusters'));
     const names = wildcard ? [] : [...new Set(requested)].sort();
-    const key = wildcard ? '*' : names.join('\0');
+    const key = wildcard ? '*' : createHash('sha256').update(names.join('\0')).digest('base64url');
     if (!sub) {
       sub = { key, names, sentVersion: undefined, sent: undefined, sentNonce: undefined, ackedVersion: undefined, basisKey: undefined, basisVersion: undefined };
       this.subs.set(type.typeUrl, sub);

@@ -271,8 +271,9 @@ export class NamespaceSnapshot {
   }
 
   /**
-   * The response for a subscription: `subscription` is `*` (wildcard) or the
-   * sorted names joined by NUL. For RDS and EDS, given what the client got
+   * The response for a subscription: `subscription` is `*` (wildcard) or a
+   * key of the sorted `names` (a digest: identical subscriptions, one key).
+   * For RDS and EDS, given what the client got
    * last (`previous`), the body carries only the resources that changed, as
    * SotW allows for those types (Envoy and gRPC keep the others). Undefined
    * when the client already has this version. Cached per subscription and
