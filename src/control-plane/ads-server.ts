@@ -18,7 +18,7 @@ import { XdsConnection, type AdsServerHooks, type StreamAuthentication } from '.
 export type { AdsServerHooks, NackRecord, StreamAuthentication, SyncStatus } from './xds-connection.js';
 
 interface TypeSubscription {
-  /** `*`, or a digest of the sorted names (the response cache's key: a client holds 27 characters, not every name again) */
+  /** `*`, or a digest of the sorted names (the response cache's key: a client holds 43 characters, not every name again) */
   key: string;
   names: string[];
   sentVersion: string | undefined;
