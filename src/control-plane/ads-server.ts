@@ -42,6 +42,12 @@ interface DiscoveryRequest {
 
 type AdsCall = grpc.ServerDuplexStream<DiscoveryRequest, Buffer>;
 
+function sameNames(a: readonly string[], b: readonly string[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
 /** Says who opened a stream (either protocol); never throws (a failure is a `problem`). */
 export type StreamAuthenticator = (call: AdsCall | DeltaCall) => StreamAuthentication | Promise<StreamAuthentication>;
 
@@ -75,7 +81,8 @@ export class AdsConnection extends XdsConnection {
     const requested = req.resource_names ?? [];
     const wildcard = requested.includes('*') || (requested.length === 0 && (type.key === 'listeners' || type.key === 'clusters'));
     const names = wildcard ? [] : [...new Set(requested)].sort();
-    const key = wildcard ? '*' : createHash('sha256').update(names.join('\0')).digest('base64url');
+    // An ACK repeats the subscription: the same names keep their key without hashing them again.
+    const key = wildcard ? '*' : sub && sub.key !== '*' && sameNames(sub.names, names) ? sub.key : createHash('sha256').update(names.join('\0')).digest('base64url');
     if (!sub) {
       sub = { key, names, sentVersion: undefined, sent: undefined, sentNonce: undefined, ackedVersion: undefined, basisKey: undefined, basisVersion: undefined };
       this.subs.set(type.typeUrl, sub);
