@@ -13,7 +13,7 @@ import { type IdentityMaterial, createIdentityMaterial } from './material.js';
 import {
   BOOTSTRAP_TOKEN_AUDIENCE, type BootstrapTokenClaims, TOKEN_LEEWAY_SECONDS, TokenError, TokenReplayCache, newTokenId, publicKeyOf, signJwtEs256, verifyJwtEs256,
 } from './token.js';
-import { type CryptoKeyPair, x509, crypto, ecdsaP256 } from './x509.js';
+import { type CryptoKeyPair, type X509, loadX509, crypto, ecdsaP256 } from './x509.js';
 
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
@@ -95,13 +95,13 @@ export class CertificateAuthority {
   readonly #keyPem: string;
   readonly #tokenKey: KeyObject;
   readonly #tokenPublicKey: KeyObject;
-  readonly #root: x509.X509Certificate;
+  readonly #root: X509.X509Certificate;
   readonly #defaultTtlMs: number;
   readonly #maxTtlMs: number;
   readonly #now: () => number;
   readonly #redeemed: TokenReplayCache;
 
-  private constructor(keys: CryptoKeyPair, keyPem: string, root: x509.X509Certificate, options: CertificateAuthorityOptions) {
+  private constructor(keys: CryptoKeyPair, keyPem: string, root: X509.X509Certificate, options: CertificateAuthorityOptions) {
     this.trustDomain = options.trustDomain ?? DEFAULT_TRUST_DOMAIN;
     const tdReason = checkTrustDomain(this.trustDomain);
     if (tdReason) throw new CertificateError(tdReason);
@@ -120,6 +120,7 @@ export class CertificateAuthority {
   /** Creates a CA with a freshly generated self-signed root. */
   static async create(options: CreateRootOptions = {}): Promise<CertificateAuthority> {
     const keys = await generateKeyPair();
+    const x509 = await loadX509();
     const now = (options.now ?? Date.now)();
     const org = options.organization ?? options.trustDomain ?? DEFAULT_TRUST_DOMAIN;
     const root = await x509.X509CertificateGenerator.createSelfSigned({
@@ -141,6 +142,7 @@ export class CertificateAuthority {
   static async load(pems: { certPem: string; keyPem: string }, options: CertificateAuthorityOptions = {}): Promise<CertificateAuthority> {
     if (!keyMatchesCertificate(pems.keyPem, pems.certPem)) throw new CertificateError('CA key does not match the CA certificate');
     const keys = await importKeyPairPem(pems.keyPem);
+    const x509 = await loadX509();
     const root = new x509.X509Certificate(pems.certPem);
     const bc = root.getExtension(x509.BasicConstraintsExtension);
     if (!bc?.ca) throw new CertificateError('CA certificate lacks basicConstraints CA:TRUE');
@@ -160,14 +162,15 @@ export class CertificateAuthority {
    * @throws CsrRejectedError saying why.
    */
   async sign(csrPem: string, options: SignOptions): Promise<string[]> {
-    let csr: x509.Pkcs10CertificateRequest;
+    const x509 = await loadX509();
+    let csr: X509.Pkcs10CertificateRequest;
     try {
       csr = new x509.Pkcs10CertificateRequest(csrPem);
     } catch {
       throw new CsrRejectedError('CSR is not a readable PKCS#10 request');
     }
     if (!(await csr.verify(crypto))) throw new CsrRejectedError('CSR signature does not verify');
-    const uris = csrUris(csr);
+    const uris = csrUris(x509, csr);
     if (uris.length !== 1) throw new CsrRejectedError(`CSR must name exactly one URI SAN, has ${uris.length}`);
     const id = tryParseSpiffeId(uris[0]!, { trustDomain: this.trustDomain });
     if (typeof id === 'string') throw new CsrRejectedError(`CSR SAN ${uris[0]}: ${id}`);
@@ -263,7 +266,7 @@ export class CertificateAuthority {
   }
 }
 
-function csrUris(csr: x509.Pkcs10CertificateRequest): string[] {
+function csrUris(x509: typeof X509, csr: X509.Pkcs10CertificateRequest): string[] {
   const out: string[] = [];
   for (const ext of csr.getExtensions('2.5.29.17')) {
     const san = new x509.SubjectAlternativeNameExtension(ext.rawData);

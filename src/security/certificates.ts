@@ -6,7 +6,7 @@
  */
 import { X509Certificate, createPrivateKey, createPublicKey } from 'node:crypto';
 import { MeshError } from '../errors.js';
-import { type CryptoKey, type CryptoKeyPair, x509, crypto, ecdsaP256 } from './x509.js';
+import { type CryptoKey, type CryptoKeyPair, loadX509, crypto, ecdsaP256 } from './x509.js';
 
 /** A certificate or key that cannot be used (malformed, wrong identity, mismatched key). */
 export class CertificateError extends MeshError {
@@ -55,6 +55,7 @@ export async function importKeyPairPem(pem: string): Promise<CryptoKeyPair> {
 
 /** Creates a PKCS#10 CSR (PEM) whose only subject alternative name is the SPIFFE id, as Istio's agent does. */
 export async function createCsr(keys: CryptoKeyPair, spiffeId: string): Promise<string> {
+  const x509 = await loadX509();
   const csr = await x509.Pkcs10CertificateRequestGenerator.create({
     keys,
     signingAlgorithm: ecdsaP256,

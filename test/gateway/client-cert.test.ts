@@ -16,10 +16,12 @@ import { createGateway, type GatewayOptions } from '../../src/gateway/index.js';
 import { CertificateAuthority } from '../../src/security/ca.js';
 import { generateKeyPair, privateKeyToPem } from '../../src/security/certificates.js';
 import type { IdentityMaterial } from '../../src/security/material.js';
-import { crypto, ecdsaP256, x509 } from '../../src/security/x509.js';
+import { crypto, ecdsaP256, loadX509 } from '../../src/security/x509.js';
 import type { TestServer } from '../helpers/http-servers.js';
 import { FORGED, headerMap, startEcho } from './echo.js';
 import { docs } from './helpers.js';
+
+const x509 = await loadX509();
 
 describe('x-forwarded-client-cert over a MUTUAL TLS gateway port', () => {
   let echo: TestServer;

@@ -11,7 +11,9 @@ import { certDirIdentity, loadCertDir } from '../../src/security/cert-dir.js';
 import { createCsr, generateKeyPair, privateKeyToPem } from '../../src/security/certificates.js';
 import { createIdentityMaterial } from '../../src/security/material.js';
 import { TokenError, TokenReplayCache, TokenReplayCacheFullError } from '../../src/security/token.js';
-import { x509 } from '../../src/security/x509.js';
+import { loadX509 } from '../../src/security/x509.js';
+
+const x509 = await loadX509();
 
 const alice = 'spiffe://cluster.local/ns/default/sa/alice';
 

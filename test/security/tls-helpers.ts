@@ -8,7 +8,9 @@ import { generateKeyPair, importKeyPairPem, privateKeyToPem } from '../../src/se
 import type { IdentityMaterial } from '../../src/security/material.js';
 import { peerIdentity } from '../../src/security/tls.js';
 import type { WorkloadIdentity } from '../../src/security/workload-identity.js';
-import { crypto as x509crypto, ecdsaP256, x509 } from '../../src/security/x509.js';
+import { crypto as x509crypto, ecdsaP256, loadX509 } from '../../src/security/x509.js';
+
+const x509 = await loadX509();
 
 /** Answers with the caller's SPIFFE id (or "anonymous") and the transport. */
 export function whoami(req: IncomingMessage, res: ServerResponse): void {
