@@ -39,12 +39,27 @@ interface ParsedFile {
   chunks: Map<string, object[]>;
 }
 
+/** One read of the directory. */
+interface Loaded {
+  resources: IstioResource[];
+  statuses: ResourceStatus[];
+  errors: MeshConfigError[];
+  meshConfig: MeshConfigOptions | undefined;
+  files: Map<string, ParsedFile>;
+}
+
 /** Options of {@link ConfigWatcher}. */
 export interface ConfigWatcherOptions {
   dir: string;
   debounceMs: number;
   /** Called after a load produced a new good set. */
   onChange(): void;
+  /**
+   * Called when a read of the directory is done, before it is published (the
+   * debounce may still be running, and a later read may replace it): what a
+   * push will then serve unless the directory changes again.
+   */
+  onRead?(read: { resources: readonly IstioResource[]; meshConfig: MeshConfigOptions | undefined }): void;
   /** Called when the directory cannot be read at all (the previous set stays). */
   onError(problem: ConfigProblem): void;
 }
@@ -65,11 +80,15 @@ export class ConfigWatcher {
   loadedAt: string | undefined;
   private watcher: FSWatcher | undefined;
   private timer: NodeJS.Timeout | undefined;
-  private loading: Promise<void> | undefined;
+  /** The read in progress; another follows it when `dirty` (a change arrived while reading). */
+  private reading: Promise<void> | undefined;
   private dirty = false;
+  /** The latest read, not yet published. */
+  private pending: Loaded | Error | undefined;
   private closed = false;
-  /** Parsed files by path, with the text they were parsed from. */
+  /** Parsed files by path, with the text they were parsed from: the published set's and the latest read's. */
   private files = new Map<string, ParsedFile>();
+  private readFiles = new Map<string, ParsedFile>();
 
   constructor(private readonly options: ConfigWatcherOptions) {}
 
@@ -82,20 +101,10 @@ export class ConfigWatcher {
     this.watcher.on('error', (err) => this.report(new Error(`watch failed: ${err.message}`)));
   }
 
-  /** Reloads now (coalescing with a load in progress). */
+  /** Reads the directory now and publishes what it holds (after a read in progress, and the one it queued). */
   reload(): Promise<void> {
-    if (this.loading) {
-      this.dirty = true;
-      return this.loading;
-    }
-    this.loading = this.load().finally(() => {
-      this.loading = undefined;
-      if (this.dirty && !this.closed) {
-        this.dirty = false;
-        void this.reload();
-      }
-    });
-    return this.loading;
+    void this.read();
+    return this.publish();
   }
 
   /** Stops watching. */
@@ -105,25 +114,54 @@ export class ConfigWatcher {
     this.watcher?.close();
   }
 
+  /**
+   * A change is read, parsed and admitted at once, and published (pushed)
+   * once the directory has been quiet for the debounce — as istiod's config
+   * store takes an event when it comes and its push waits out
+   * PILOT_DEBOUNCE_AFTER. Editors write a file in several steps: each step
+   * reads again, and only the read after the last one is published.
+   */
   private schedule(): void {
     if (this.closed) return;
+    void this.read();
     clearTimeout(this.timer);
-    // editors write a file in several steps; one reload for the burst
-    this.timer = setTimeout(() => void this.reload(), this.options.debounceMs);
+    this.timer = setTimeout(() => void this.publish(), this.options.debounceMs);
     this.timer.unref();
   }
 
-  private async load(): Promise<void> {
-    let loaded: { resources: IstioResource[]; statuses: ResourceStatus[]; errors: MeshConfigError[] };
-    try {
-      loaded = await this.loadFiles();
-    } catch (err) {
-      this.report(err as Error);
+  /** Reads the directory into `pending` (a read in progress queues one more). */
+  private read(): Promise<void> {
+    if (this.reading) {
+      this.dirty = true;
+      return this.reading;
+    }
+    this.reading = this.loadFiles().then((loaded) => {
+      this.pending = loaded;
+      if (!this.closed) this.options.onRead?.(loaded);
+    }, (err: unknown) => { this.pending = err as Error; }).finally(() => {
+      this.reading = undefined;
+      if (this.dirty && !this.closed) {
+        this.dirty = false;
+        void this.read();
+      }
+    });
+    return this.reading;
+  }
+
+  /** Waits for the reads in progress, then publishes the latest one. */
+  private async publish(): Promise<void> {
+    while (this.reading) await this.reading;
+    const loaded = this.pending;
+    this.pending = undefined;
+    if (this.closed || loaded === undefined) return;
+    if (loaded instanceof Error) {
+      this.report(loaded);
       return;
     }
-    if (this.closed) return;
     this.resources = loaded.resources;
     this.statuses = loaded.statuses;
+    this.meshConfig = loaded.meshConfig;
+    this.files = loaded.files;
     // Rejections are logged once per resource by the control plane's status log, not per load.
     this.error = loaded.errors.length > 0 ? problemOf(loaded.errors[0]!) : undefined;
     this.loads++;
@@ -139,12 +177,12 @@ export class ConfigWatcher {
    * kind/namespace/name was served before keeps that version (an update
    * Kubernetes refuses leaves the stored object as it was).
    */
-  private async loadFiles(): Promise<{ resources: IstioResource[]; statuses: ResourceStatus[]; errors: MeshConfigError[] }> {
+  private async loadFiles(): Promise<Loaded> {
     const dir = this.options.dir;
     const info = await stat(dir);
     const entries = info.isDirectory() ? await listConfigEntries(dir) : [{ path: dir }];
     const texts = await Promise.all(entries.map((e) => (e.error ? Promise.resolve(e.error) : readConfigFile(e.path).catch((err: unknown) => err as MeshConfigError))));
-    const previous = new Map(this.resources.map((r) => [keyOf(r), r]));
+    const previous = this.publishedByKey();
     const files = new Map<string, ParsedFile>();
     const resources: IstioResource[] = [];
     const statuses: ResourceStatus[] = [];
@@ -158,8 +196,10 @@ export class ConfigWatcher {
         statuses.push(rejectedStatus({}, text, 'MESHLET_INVALID'));
         return;
       }
-      let parsed = this.files.get(path);
-      if (parsed?.text !== text) parsed = keepUnchanged(parseFile(text, path, parsed?.chunks), previous);
+      const published = this.files.get(path), read = this.readFiles.get(path);
+      let parsed = published?.text === text ? published : read?.text === text ? read : undefined;
+      // the chunks of both: a read in the middle of an editor's write holds only part of the file
+      parsed ??= keepUnchanged(parseFile(text, path, chunksOf(published, read)), previous);
       files.set(path, parsed);
       if (parsed.meshConfig !== undefined) meshConfig = parsed.meshConfig;
       errors.push(...parsed.errors);
@@ -189,15 +229,27 @@ export class ConfigWatcher {
         statuses.push(status);
       }
     });
-    this.files = files;
-    this.meshConfig = meshConfig;
-    return { resources, statuses, errors };
+    this.readFiles = files;
+    return { resources, statuses, errors, meshConfig, files };
   }
+
+  /** The published resources by kind/namespace/name (once per published set: a change may be read several times). */
+  private publishedByKey(): ReadonlyMap<string, IstioResource> {
+    if (this.byKey?.resources !== this.resources) this.byKey = { resources: this.resources, map: new Map(this.resources.map((r) => [keyOf(r), r])) };
+    return this.byKey.map;
+  }
+
+  private byKey: { resources: readonly IstioResource[]; map: ReadonlyMap<string, IstioResource> } | undefined;
 
   private report(err: Error): void {
     this.error = problemOf(err);
     this.options.onError(this.error);
   }
+}
+
+function chunksOf(a: ParsedFile | undefined, b: ParsedFile | undefined): ReadonlyMap<string, object[]> | undefined {
+  if (!a || !b || a === b) return (a ?? b)?.chunks;
+  return new Map([...a.chunks, ...b.chunks]);
 }
 
 function keyOf(r: IstioResource): string {

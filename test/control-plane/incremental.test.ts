@@ -11,7 +11,7 @@ import { parseYaml } from '../../src/config/load.js';
 import { translate, TranslateCache } from '../../src/config/translate.js';
 import type { IstioResource } from '../../src/config/istio-types.js';
 import { ConfigWatcher } from '../../src/control-plane/config-watcher.js';
-import { configDir } from './helpers.js';
+import { configDir, waitFor } from './helpers.js';
 
 function serviceYaml(ns: string, i: number, opts: { v2?: number; extra?: boolean; lb?: string } = {}): string {
   const host = `svc-${i}.${ns}.svc.cluster.local`;
@@ -176,4 +176,29 @@ test('the config watcher re-parses only the edited documents of a file, and read
   await watcher.reload();
   assert.ok(watcher.error, 'the error is reported');
   await same();
+});
+
+test('a change is read when it comes and published once the directory is quiet: a half-written file is never served', async (t) => {
+  const docs = [0, 1, 2].map((i) => serviceYaml('a', i));
+  const cfg = await configDir({ 'a.yaml': docs.join('---\n') });
+  t.after(() => cfg.remove());
+  let changes = 0;
+  const errors: string[] = [];
+  // a debounce long enough that both writes below land inside it on any machine
+  const watcher = new ConfigWatcher({ dir: cfg.dir, debounceMs: 1500, onChange: () => changes++, onError: (p) => errors.push(p.message) });
+  t.after(() => watcher.close());
+  await watcher.start();
+  assert.equal(changes, 1);
+  const edited = [docs[0]!, serviceYaml('a', 1, { v2: 40 }), docs[2]!].join('---\n');
+  // an editor's write in two steps: first a cut-off file (its last document broken mid-line), then the whole
+  await cfg.write('a.yaml', edited.slice(0, edited.lastIndexOf('hosts:') + 9));
+  await new Promise((r) => setTimeout(r, 50));
+  await cfg.write('a.yaml', edited);
+  await waitFor(() => changes === 2, 10_000, 'the publish after the debounce');
+  const vs = watcher.resources.find((r) => r.kind === 'VirtualService' && r.metadata.name === 'svc-1') as { spec: { http: Array<{ route: Array<{ weight: number }> }> } } | undefined;
+  assert.equal(vs?.spec.http[0]!.route[1]!.weight, 40, 'the whole file is what is served');
+  assert.equal(watcher.resources.length, 9);
+  assert.equal(watcher.error, undefined, 'the cut-off read is never reported');
+  assert.ok(watcher.statuses.every((s) => s.status !== 'rejected'));
+  assert.deepEqual(errors, []);
 });
