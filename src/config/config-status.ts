@@ -32,6 +32,7 @@ export class ConfigStatusLog {
     this.statuses = statuses;
     const next = new Set<string>();
     for (const s of statuses) {
+      if (s.warnings.length === 0) continue; // most of thousands: no lines, no array per push
       for (const line of warningLines([s])) {
         next.add(line);
         if (!this.inForce.has(line)) this.sink(line, s.status);

@@ -32,6 +32,8 @@ import { type ControlPlaneCaOptions, type ControlPlaneRateLimitOptions, type Hos
 import { type GrpcListener, listenGrpc } from './listener.js';
 import { WorkloadRegistry, type NodeInfo, type RefusedRegistration, type RegisteredWorkload } from './registry.js';
 import { SnapshotCache } from './snapshot-cache.js';
+import { StagedTranslation } from './staged-translation.js';
+import type { ProxyInfo } from '../config/translate.js';
 
 /** Options of {@link createControlPlane}. */
 export interface ControlPlaneOptions {
@@ -183,6 +185,7 @@ export async function createControlPlane(options: ControlPlaneOptions): Promise<
     dir: options.config,
     debounceMs,
     onChange: push, // the watcher already debounced
+    onRead: (read) => staging.stage(read.resources, read.meshConfig ?? meshConfig),
     onError: (p) => log('error', `config directory not read, still serving the previous config: ${p.message}`),
   });
   const statusLog = new ConfigStatusLog((line, state) => log(state === 'rejected' ? 'error' : 'warn', line));
@@ -202,15 +205,18 @@ export async function createControlPlane(options: ControlPlaneOptions): Promise<
   let combined: { generation: number; resources: IstioResource[] } | undefined;
   // Each translation key's last translation, patched when a change touches a few hosts only.
   const incremental = new IncrementalTranslator();
+  const proxyFor = (key: string, mc: MeshConfigOptions): ProxyInfo => {
+    const [ns, labels] = parseTranslationKey(key);
+    const normalization = mc.pathNormalization?.normalization;
+    return { name: 'meshlet-control-plane', namespace: ns, labels, ...(normalization !== undefined && { pathNormalization: normalization }), accessLog: mc, exportTo: mc };
+  };
+  const staging = new StagedTranslation(incremental, () => cache, registry, proxyFor);
   const cache: SnapshotCache = new SnapshotCache((namespace, translations) => {
     if (combined?.generation !== cache.generation) {
-      combined = { generation: cache.generation, resources: [...watcher.resources, ...registry.resources(watcher.resources)] };
+      combined = { generation: cache.generation, resources: staging.combined(watcher.resources) };
     }
-    const [ns, labels] = parseTranslationKey(namespace);
-    const mc = watcher.meshConfig ?? meshConfig;
-    const normalization = mc.pathNormalization?.normalization;
     // One resource that fails to translate is left out and reported, never an empty config (#16).
-    const result = incremental.translate(namespace, combined.resources, { name: 'meshlet-control-plane', namespace: ns, labels, ...(normalization !== undefined && { pathNormalization: normalization }), accessLog: mc, exportTo: mc }, translations);
+    const result = incremental.translate(namespace, combined.resources, proxyFor(namespace, watcher.meshConfig ?? meshConfig), translations);
     if (result.dropped.length > 0 || dropped.has(namespace)) dropped.set(namespace, { generation: cache.generation, resources: result.dropped });
     if (result.dropped.length > 0) statusLog.update(configStatus());
     return result.envoy;
@@ -304,6 +310,7 @@ export async function createControlPlane(options: ControlPlaneOptions): Promise<
     close: () => (closing ??= (async () => {
       clearTimeout(pushTimer);
       watcher.close();
+      staging.cancel();
       registry.close();
       ads.endAll();
       await listener.close();
@@ -353,14 +360,17 @@ function parseTranslationKey(key: string): [string, Record<string, string>] {
 /** The label keys the config's workload selectors read (Gateway, RateLimit, EnvoyFilter, policies). */
 function selectorLabelKeys(resources: readonly IstioResource[]): string[] {
   const keys = new Set<string>();
+  const add = (labels: Record<string, unknown> | undefined) => {
+    for (const k in labels) keys.add(k);
+  };
   for (const r of resources) {
     const spec = r.spec as { selector?: Record<string, unknown> & { matchLabels?: Record<string, string> }; workloadSelector?: { labels?: Record<string, string>; matchLabels?: Record<string, string> } };
-    if (r.kind === 'Gateway') for (const k of Object.keys(spec.selector ?? {})) keys.add(k);
+    if (r.kind === 'Gateway') add(spec.selector);
     // A Kubernetes Gateway selects its gateway workloads by Istio's gateway-name label (gateway-api/ingress.ts).
     if (r.kind === 'KubernetesGateway') keys.add(GATEWAY_NAME_LABEL);
-    for (const k of Object.keys(spec.selector?.matchLabels ?? {})) keys.add(k);
-    for (const k of Object.keys(spec.workloadSelector?.labels ?? {})) keys.add(k);
-    for (const k of Object.keys(spec.workloadSelector?.matchLabels ?? {})) keys.add(k);
+    add(spec.selector?.matchLabels);
+    add(spec.workloadSelector?.labels);
+    add(spec.workloadSelector?.matchLabels);
   }
   return [...keys].sort();
 }

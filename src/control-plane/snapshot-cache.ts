@@ -385,6 +385,27 @@ export class SnapshotCache {
     return next;
   }
 
+  /**
+   * Encodes, ahead of the next snapshot of `namespace`, the resources of a
+   * translation its current snapshot does not hold (the encodings are kept by
+   * object): staged-translation.ts calls it while the push waits out the debounce.
+   */
+  prepare(namespace: string, resources: EnvoyResources): void {
+    const current = this.snapshots.get(namespace);
+    if (!current) return;
+    for (const type of XDS_TYPES) {
+      const list = resources[type.key] as readonly object[];
+      const before = current.resources[type.key] as readonly object[];
+      if (list === before) continue;
+      for (let i = 0; i < list.length; i++) if (list[i] !== before[i]) this.encodings.encode(type.typeUrl, list[i]!);
+    }
+  }
+
+  /** The translation keys that have a snapshot (a client asked for one). */
+  keys(): IterableIterator<string> {
+    return this.snapshots.keys();
+  }
+
   /** Translation errors by namespace. */
   translationErrors(): Record<string, string> {
     return Object.fromEntries(this.errors);
