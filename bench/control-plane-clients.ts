@@ -146,6 +146,35 @@ function http2Stream(session: http2.ClientHttp2Session, path: string): SimStream
   };
 }
 
+/**
+ * One HTTP/2 connection for 100 simulated clients, with the flow-control
+ * windows of 100 connections: real clients each have their own connection
+ * window (Envoy's defaults are 256 MiB), so 100 of them sharing HTTP/2's
+ * 64 KiB default would throttle a push on WINDOW_UPDATE round trips that no
+ * real client waits for.
+ */
+function connectSession(url: string): http2.ClientHttp2Session {
+  const session = http2.connect(url, { settings: { initialWindowSize: WINDOW } });
+  session.on('connect', () => session.setLocalWindowSize(WINDOW));
+  return session;
+}
+const WINDOW = 16 * 1024 * 1024;
+
+/**
+ * ACKs are written once the messages that arrived together have all been
+ * taken (the same turn of the event loop): a real client's ACK costs its own
+ * CPU, not the next client's arrival time, which it would in one thread if
+ * each ACK were written before the next message is read.
+ */
+const acks: Array<[SimStream, Buffer]> = [];
+function ack(stream: SimStream, message: Buffer): void {
+  if (acks.length === 0) setImmediate(flushAcks);
+  acks.push([stream, message]);
+}
+function flushAcks(): void {
+  for (const [stream, message] of acks.splice(0)) stream.write(message);
+}
+
 interface SimClient {
   versions: Map<string, string>;
   /** when each (type, version) arrived, wall clock ms */
@@ -164,7 +193,7 @@ function run(setup: ClientsSetup): void {
   const target = `127.0.0.1:${setup.port}`;
   const channels = Array.from({ length: setup.channels }, (_, i) => setup.grpcJs
     ? new grpc.Client(target, grpc.credentials.createInsecure(), { 'bench.channel': i } as grpc.ChannelOptions)
-    : http2.connect(`http://${target}`));
+    : connectSession(`http://${target}`));
   const open = (c: number): SimStream => {
     const channel = channels[c % channels.length]!;
     return channel instanceof grpc.Client ? grpcJsStream(channel, def.path) : http2Stream(channel, def.path);
@@ -183,7 +212,7 @@ function run(setup: ClientsSetup): void {
       sim.versions.set(res.typeUrl, res.version);
       sim.arrivals.set(`${res.typeUrl} ${res.version}`, wallNow());
       if (initialDone === clients.length) bytes += res.bytes;
-      stream.write(encodeAck(res.typeUrl, res.nonce, protocol === 'sotw' ? { version: res.version, names: subs[res.typeUrl] ?? [] } : undefined));
+      ack(stream, encodeAck(res.typeUrl, res.nonce, protocol === 'sotw' ? { version: res.version, names: subs[res.typeUrl] ?? [] } : undefined));
       if (first && sim.versions.size === 4 && ++initialDone === setup.clients.length) {
         port.postMessage({ event: 'initial', ms: performance.now() - tStart } satisfies FromWorker);
       }

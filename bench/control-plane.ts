@@ -13,6 +13,7 @@
  *
  *   node --expose-gc --import tsx bench/control-plane.ts [clients] [services] [--all-namespaces] [--wildcard] [--sotw|--delta] [--grpc-js-clients]
  */
+import { readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -20,6 +21,7 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { compiled } from './compiled.js';
 import { Worker } from 'node:worker_threads';
+import ts from 'typescript';
 import type { ClientsSetup, FromWorker, ToWorker } from './control-plane-clients.js';
 
 const { createControlPlane } = await compiled<typeof import('../src/control-plane/index.js')>('control-plane/index.js');
@@ -138,9 +140,7 @@ async function main(protocol: Protocol): Promise<Summary> {
   gc();
   const heapBefore = process.memoryUsage();
   // The clients run in a worker thread: their decoding and ACKs do not queue behind the server's pushes.
-  // (tsx registered inside the worker: `execArgv: ['--import', 'tsx']` does not reach a worker's entry module on Node 20)
-  const entry = new URL('./control-plane-clients.ts', import.meta.url).href;
-  const worker = new Worker(`import('tsx/esm/api').then((tsx) => { tsx.register(); return import(${JSON.stringify(entry)}); })`, { eval: true, workerData: setup });
+  const worker = new Worker(clientsModule(), { workerData: setup });
   const inbox: FromWorker[] = [];
   const waiters: Array<(m: FromWorker) => void> = [];
   worker.on('message', (m: FromWorker) => (waiters.length > 0 ? waiters.shift()!(m) : inbox.push(m)));
@@ -197,6 +197,20 @@ async function main(protocol: Protocol): Promise<Summary> {
     protocol, initialMs, heapKiB: perClientKiB('heapUsed'), externalKiB: perClientKiB('external'),
     p50: qn(0.5), p99: qn(0.99), max: qn(1), serverMs: medianServer, bytesPerPush: pushBytes / ROUNDS,
   };
+}
+
+/**
+ * bench/control-plane-clients.ts as the worker's module, compiled by TypeScript
+ * and importing meshlet from dist/ as the server half does: through tsx, every
+ * closure evaluation ran its naming helper (per message, for 1,000 clients in
+ * one thread), which is the bench's cost, not the control plane's.
+ */
+function clientsModule(): URL {
+  const source = readFileSync(new URL('./control-plane-clients.ts', import.meta.url), 'utf8');
+  const js = ts.transpileModule(source, { compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022 } }).outputText
+    .replace(/from '\.\.\/src\/([^']+)'/g, (_, path: string) => `from '${new URL(`../dist/${path}`, import.meta.url).href}'`)
+    .replace(/from '(@[^']+)'/g, (_, name: string) => `from '${import.meta.resolve(name)}'`);
+  return new URL(`data:text/javascript,${encodeURIComponent(js)}`);
 }
 
 async function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
