@@ -19,7 +19,8 @@
  */
 import type * as grpc from '@grpc/grpc-js';
 import type { XdsType } from '../xds/resources.js';
-import type { EncodedResource, NamespaceSnapshot } from './snapshot-cache.js';
+import type { EncodedResource } from './encoding-cache.js';
+import type { NamespaceSnapshot } from './snapshot-cache.js';
 import { withNonce } from './xds-wire.js';
 import { XdsConnection, type AdsServerHooks, type SyncStatus } from './xds-connection.js';
 

@@ -1,4 +1,4 @@
-import type { EncodedResource } from './snapshot-cache.js';
+import type { EncodedResource } from './encoding-cache.js';
 
 /**
  * One type's resources of a snapshot: names and encodings aligned with the

@@ -8,23 +8,15 @@
  * so a client is pushed to only when what it subscribes to really changed,
  * and a restarted control plane hands out the same versions for the same config.
  */
-import { createHash } from 'node:crypto';
 import { TYPE_URL, type EnvoyResources } from '../config/envoy.js';
 import { TranslateCache } from '../config/translate.js';
 import { XDS_TYPES, resourceName, type XdsType } from '../xds/resources.js';
-import { encodeAny } from '../xds/protos.js';
+import { EncodingCache, type EncodedResource } from './encoding-cache.js';
 import { encodeDeltaBody, encodeSotwBody } from './xds-wire.js';
 import { EMPTY_SUM, addLanes, entryLanes, subtractLanes, versionOf, type VersionSum } from './sotw-version.js';
 import { ResourceTable } from './resource-table.js';
 import { INBOUND_LISTENER_PREFIX } from '../core/listener-role.js';
 import { VIRTUAL_INBOUND } from '../config/translate-inbound.js';
-
-/** One encoded resource: its Any, serialized once and shared by every client and namespace. */
-export interface EncodedResource {
-  any: { type_url: string; value: Buffer };
-  /** Content hash: the resource's version in Delta xDS. */
-  hash: string;
-}
 
 /** What a client was last sent of one type: enough to diff the next push against. */
 export interface SentVersion {
@@ -46,29 +38,6 @@ export interface PreparedResponse extends SentVersion {
 interface CachedResponse extends SentVersion {
   count: number;
   body: WeakRef<Buffer>;
-}
-
-/**
- * Encoded resources shared across namespaces and generations, keyed by the
- * resource object itself: the translator (with its TranslateCache) returns the
- * very same object for an unchanged resource, in every namespace and push, so
- * an unchanged resource is never serialized again. Entries go with their objects.
- */
-export class EncodingCache {
-  private readonly byObject = new WeakMap<object, EncodedResource>();
-
-  /** Kept for callers that mark generations; identity keys need no rotation. */
-  rotate(): void {}
-
-  /** The encoding of `resource` as `typeUrl`. */
-  encode(typeUrl: string, resource: object): EncodedResource {
-    let e = this.byObject.get(resource);
-    if (e && e.any.type_url === typeUrl) return e;
-    const any = encodeAny(typeUrl, resource);
-    e = { any, hash: createHash('sha1').update(any.value).digest('base64url').slice(0, 16) };
-    this.byObject.set(resource, e);
-    return e;
-  }
 }
 
 /** Past this many resources and removals a Delta body is not shared: its key would cost what sharing saves. */
@@ -361,7 +330,6 @@ export class SnapshotCache {
   /** Marks every snapshot stale. */
   invalidate(): void {
     this.generation++;
-    this.encodings.rotate();
     this.translations.rotate();
   }
 

@@ -13,7 +13,7 @@
  * version = 1, resource = 2, name = 3), type_url = 4, nonce = 5,
  * removed_resources = 6, control_plane = 7.
  */
-import type { EncodedResource } from './snapshot-cache.js';
+import type { EncodedResource } from './encoding-cache.js';
 
 /** control_plane { identifier: "meshlet" }: field 6 of a DiscoveryResponse, 7 of a DeltaDiscoveryResponse. */
 const CONTROL_PLANE = Buffer.from([0x32, 9, 0x0a, 7, ...Buffer.from('meshlet', 'latin1')]);

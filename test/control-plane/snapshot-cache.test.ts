@@ -9,7 +9,8 @@ import assert from 'node:assert/strict';
 import { parseResources } from '../../src/config/resources.js';
 import { parseYaml } from '../../src/config/load.js';
 import { translate } from '../../src/config/translate.js';
-import { EncodingCache, NamespaceSnapshot } from '../../src/control-plane/snapshot-cache.js';
+import { EncodingCache } from '../../src/control-plane/encoding-cache.js';
+import { NamespaceSnapshot } from '../../src/control-plane/snapshot-cache.js';
 import { XDS_TYPES } from '../../src/xds/resources.js';
 
 const yaml = (v2: number) => [0, 1].map((i) => `

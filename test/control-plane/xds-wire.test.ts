@@ -7,7 +7,7 @@
 import test from 'node:test';
 import assert from 'node:assert/strict';
 import { encodeDeltaBody, encodeSotwBody, withNonce } from '../../src/control-plane/xds-wire.js';
-import { EncodingCache } from '../../src/control-plane/snapshot-cache.js';
+import { EncodingCache } from '../../src/control-plane/encoding-cache.js';
 import { TYPE_URL } from '../../src/config/envoy.js';
 import { envoyRoot } from '../../src/xds/protos.js';
 
