@@ -21,7 +21,6 @@ import type * as grpc from '@grpc/grpc-js';
 import type { XdsType } from '../xds/resources.js';
 import type { EncodedResource } from './encoding-cache.js';
 import type { NamespaceSnapshot } from './snapshot-cache.js';
-import { withNonce } from './xds-wire.js';
 import { XdsConnection, type AdsServerHooks, type SyncStatus } from './xds-connection.js';
 
 /** A DeltaDiscoveryRequest as proto-loader decodes it (keepCase). */
@@ -151,7 +150,9 @@ export class DeltaConnection extends XdsConnection {
     sub.basisVersion = version;
     const { resources, removed, changes } = diff(sub, snapshot, options.fresh, only);
     if (resources.length === 0 && removed.length === 0 && !options.always) return false;
-    const nonce = String(++this.nonce);
+    // A push response carries the snapshot's nonce, shared by every stream (and so its bytes); anything else its own.
+    const shared = routine && !sub.pending.has(snapshot.sharedNonce);
+    const nonce = shared ? snapshot.sharedNonce : String(++this.nonce);
     for (const [name, c] of changes) {
       if (c.after) sub.known.set(name, c.after);
       else sub.known.delete(name);
@@ -161,7 +162,7 @@ export class DeltaConnection extends XdsConnection {
     if (sub.pending.size > MAX_PENDING) sub.pending.delete(sub.pending.keys().next().value!);
     sub.sentNonce = nonce;
     sub.sentVersion = version;
-    this.call.write(withNonce(snapshot.deltaBody(type, resources, removed, routine), nonce));
+    this.call.write(snapshot.deltaResponse(type, resources, removed, nonce, shared));
     return true;
   }
 

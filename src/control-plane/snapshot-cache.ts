@@ -12,7 +12,7 @@ import { TYPE_URL, type EnvoyResources } from '../config/envoy.js';
 import { TranslateCache } from '../config/translate.js';
 import { XDS_TYPES, resourceName, type XdsType } from '../xds/resources.js';
 import { EncodingCache, type EncodedResource } from './encoding-cache.js';
-import { encodeDeltaBody, encodeSotwBody } from './xds-wire.js';
+import { encodeDeltaBody, encodeSotwBody, withNonce } from './xds-wire.js';
 import { EMPTY_SUM, addLanes, entryLanes, subtractLanes, versionOf, type VersionSum } from './sotw-version.js';
 import { ResourceTable } from './resource-table.js';
 import { INBOUND_LISTENER_PREFIX } from '../core/listener-role.js';
@@ -48,13 +48,20 @@ export class NamespaceSnapshot {
   private readonly tables = new Map<string, ResourceTable>();
   private readonly responses = new Map<string, Map<string, Map<string, CachedResponse>>>();
   private readonly typeVersions = new Map<string, string>();
-  /** Delta response bodies by type, then by what they send. */
+  /**
+   * The nonce of this snapshot's push responses: the same for every stream (a
+   * nonce need only be unique on its stream, and a stream gets at most one
+   * push response per type per generation), so their bytes can be shared.
+   */
+  readonly sharedNonce: string;
+  /** Delta push responses by type, then by nonce and what they send. */
   private readonly deltaBodies = new Map<string, Map<string, WeakRef<Buffer>>>();
   /** Per type: the names that may differ from the previous snapshot's version `since` (a superset). */
   private readonly changes = new Map<string, { since: string; names: ReadonlySet<string> }>();
 
   /** @param previous the namespace's snapshot this one replaces: a type holding the very same encodings keeps its version. */
   constructor(readonly namespace: string, readonly generation: number, readonly resources: EnvoyResources, private readonly encodings: EncodingCache, previous?: NamespaceSnapshot) {
+    this.sharedNonce = `g${generation}`;
     for (const type of XDS_TYPES) {
       const list = resources[type.key] as readonly object[];
       const prevList = previous?.resources[type.key] as readonly object[] | undefined;
@@ -170,23 +177,23 @@ export class NamespaceSnapshot {
   }
 
   /**
-   * A Delta response body (without its nonce) sending `resources` and
-   * removing `removed`: at a push (`shared`) most clients of a translation
-   * are sent the same few, so the bytes are written once per snapshot and
-   * shared — held weakly, as SotW bodies are. A first answer (each client's
-   * own subscription) or a large one is written for the client alone.
+   * A Delta response sending `resources` and removing `removed`, with `nonce`.
+   * At a push (`shared`) most clients of a translation are sent the same few
+   * under the same nonce ({@link sharedNonce}), so the bytes are written once
+   * per snapshot and shared — held weakly, as SotW bodies are. A first answer
+   * (each client's own subscription) or a large one is written for the client alone.
    */
-  deltaBody(type: XdsType, resources: ReadonlyArray<readonly [string, EncodedResource]>, removed: readonly string[], shared: boolean): Buffer {
+  deltaResponse(type: XdsType, resources: ReadonlyArray<readonly [string, EncodedResource]>, removed: readonly string[], nonce: string, shared: boolean): Buffer {
     const version = this.typeVersion(type);
-    if (!shared || resources.length + removed.length > SHARED_DELTA_BODY) return encodeDeltaBody(version, resources, type.typeUrl, removed);
-    let key = '';
-    for (const [n, r] of resources) key += `${n}\0${r.hash}\0`;
-    for (const n of removed) key += `\u0001${n}\0`;
+    if (!shared || resources.length + removed.length > SHARED_DELTA_BODY) return withNonce(encodeDeltaBody(version, resources, type.typeUrl, removed), nonce);
+    let key = nonce;
+    for (const [n, r] of resources) key += `\0${n}\0${r.hash}`;
+    for (const n of removed) key += `\0\u0001${n}`;
     let bodies = this.deltaBodies.get(type.typeUrl);
     if (!bodies) this.deltaBodies.set(type.typeUrl, (bodies = new Map()));
     const cached = bodies.get(key)?.deref();
     if (cached) return cached;
-    const body = encodeDeltaBody(version, resources, type.typeUrl, removed);
+    const body = withNonce(encodeDeltaBody(version, resources, type.typeUrl, removed), nonce);
     bodies.set(key, new WeakRef(body));
     return body;
   }

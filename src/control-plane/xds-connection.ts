@@ -64,6 +64,9 @@ export interface AdsServerHooks {
  */
 export const PUSH_ORDER: readonly XdsType[] = ['CDS', 'EDS', 'LDS', 'RDS'].map((short) => XDS_TYPES.find((t) => t.short === short)!);
 
+/** A stream's translation key and the snapshot of it it is served from. */
+interface Current { readonly node: NodeInfo | undefined; readonly key: string; readonly snapshot: NamespaceSnapshot }
+
 /** One ADS stream, either protocol. */
 export abstract class XdsConnection {
   readonly connectedAt = new Date().toISOString();
@@ -121,17 +124,20 @@ export abstract class XdsConnection {
     this.hooks.trace(`stream ${this.id}: node ${this.node.id} ns=${this.node.namespace}${this.auth.identity ? ` as ${this.auth.identity.uri}` : ''}${this.registered ? ' (registration candidate)' : ''}`);
   }
 
-  /** The translation key and current snapshot this client gets. */
-  protected snapshot(): { key: string; snapshot: NamespaceSnapshot } {
+  /**
+   * The translation key and current snapshot this client gets: found once per
+   * generation, not once per type of every push (the key depends on the
+   * config's selectors; a push asks four times per client).
+   */
+  protected snapshot(): Current {
     const { cache } = this.hooks;
-    // Once per generation, not once per type of every push: the key depends on the config's selectors.
-    if (this.key?.generation !== cache.generation || this.key.node !== this.node) {
-      this.key = { generation: cache.generation, node: this.node, key: this.hooks.translationKey ? this.hooks.translationKey(this.node) : this.namespace };
-    }
-    return { key: this.key.key, snapshot: cache.get(this.key.key) };
+    const c = this.current;
+    if (c?.snapshot.generation === cache.generation && c.node === this.node) return c;
+    const key = this.hooks.translationKey ? this.hooks.translationKey(this.node) : this.namespace;
+    return (this.current = { node: this.node, key, snapshot: cache.get(key) });
   }
 
-  private key: { generation: number; node: NodeInfo | undefined; key: string } | undefined;
+  private current: Current | undefined;
 
   protected baseStatus(protocol: SyncStatus['protocol'], types: SyncStatus['types']): SyncStatus {
     return {
