@@ -65,31 +65,33 @@ function peek(buf: Buffer): { version: string; typeUrl: string; nonce: string; b
  * An ACK, written by hand — DiscoveryRequest: version_info = 1, resource_names = 3, type_url = 4,
  * response_nonce = 5; DeltaDiscoveryRequest: type_url = 2, response_nonce = 6. 1,000 clients ACK every
  * response in one thread, and protobufjs's fromObject + encode per ACK was worker CPU that real clients,
- * each on its own, do not queue behind one another.
+ * each on its own, do not queue behind one another; so is re-encoding the same type URL and names each
+ * time (`fixed`: those fields, encoded once per client and type).
  */
-function encodeAck(typeUrl: string, nonce: string, sotw?: { version: string; names: readonly string[] }): Buffer {
-  const parts: Buffer[] = [];
-  if (sotw) {
-    pushField(parts, 0x0a, sotw.version);
-    for (const name of sotw.names) pushField(parts, 0x1a, name);
-    pushField(parts, 0x22, typeUrl);
-    pushField(parts, 0x2a, nonce);
-  } else {
-    pushField(parts, 0x12, typeUrl);
-    pushField(parts, 0x32, nonce);
-  }
-  return Buffer.concat(parts);
+function encodeAck(fixed: Buffer, nonce: string, sotwVersion?: string): Buffer {
+  const head = sotwVersion === undefined ? Buffer.alloc(0) : field(0x0a, sotwVersion);
+  const n = field(sotwVersion === undefined ? 0x32 : 0x2a, nonce);
+  return Buffer.concat([head, fixed, n], head.length + fixed.length + n.length);
+}
+
+/** The fields of a client's ACKs of one type that never change: its names (SotW) and the type URL. */
+function fixedAckFields(protocol: 'sotw' | 'delta', typeUrl: string, names: readonly string[]): Buffer {
+  if (protocol === 'delta') return field(0x12, typeUrl);
+  return Buffer.concat([...names.map((name) => field(0x1a, name)), field(0x22, typeUrl)]);
 }
 
 /** A length-delimited field: one-byte tag, varint length, the UTF-8 bytes. */
-function pushField(parts: Buffer[], tag: number, text: string): void {
-  const bytes = Buffer.from(text, 'utf8');
+function field(tag: number, text: string): Buffer {
+  const length = Buffer.byteLength(text, 'utf8');
   const head: number[] = [tag];
-  for (let n = bytes.length; ; n = Math.floor(n / 128)) {
+  for (let n = length; ; n = Math.floor(n / 128)) {
     if (n < 0x80) { head.push(n); break; }
     head.push((n & 0x7f) | 0x80);
   }
-  parts.push(Buffer.from(head), bytes);
+  const out = Buffer.allocUnsafe(head.length + length);
+  out.set(head, 0);
+  out.write(text, head.length, 'utf8');
+  return out;
 }
 
 /** One client's ADS stream: whole messages in, whole messages out. */
@@ -161,25 +163,40 @@ function connectSession(url: string): http2.ClientHttp2Session {
 const WINDOW = 16 * 1024 * 1024;
 
 /**
- * ACKs are written once the messages that arrived together have all been
- * taken (the same turn of the event loop): a real client's ACK costs its own
- * CPU, not the next client's arrival time, which it would in one thread if
- * each ACK were written before the next message is read.
+ * ACKs are written once a burst of messages is over (no message for 1 ms): a
+ * real client's ACK costs its own CPU, not the next client's arrival time,
+ * which it would in one thread if each ACK were written before the next
+ * message is read. The control plane gets them a few ms later; it does not
+ * wait for them to push (nothing here measures their arrival).
  */
 const acks: Array<[SimStream, Buffer]> = [];
+let lastMessageAt = 0;
+let flushTimer: NodeJS.Timeout | undefined;
 function ack(stream: SimStream, message: Buffer): void {
-  if (acks.length === 0) setImmediate(flushAcks);
   acks.push([stream, message]);
+  lastMessageAt = performance.now();
+  flushTimer ??= setTimeout(flushAcks, 1);
 }
 function flushAcks(): void {
+  if (performance.now() - lastMessageAt < 1) {
+    flushTimer = setTimeout(flushAcks, 1);
+    return;
+  }
+  flushTimer = undefined;
   for (const [stream, message] of acks.splice(0)) stream.write(message);
 }
 
 interface SimClient {
   versions: Map<string, string>;
-  /** when each (type, version) arrived, wall clock ms */
-  arrivals: Map<string, number>;
   stream: SimStream;
+}
+
+/** The push being measured: when each client got its response of `typeUrl`. */
+interface Round {
+  typeUrl: string;
+  arrivals: Array<number | undefined>;
+  remaining: number;
+  elu: ReturnType<typeof performance.eventLoopUtilization>;
 }
 
 function run(setup: ClientsSetup): void {
@@ -199,20 +216,25 @@ function run(setup: ClientsSetup): void {
     return channel instanceof grpc.Client ? grpcJsStream(channel, def.path) : http2Stream(channel, def.path);
   };
   const clients: SimClient[] = [];
+  let round: Round | undefined;
   let initialDone = 0;
   let bytes = 0;
   const tStart = performance.now();
   setup.clients.forEach(({ namespace, subs }, c) => {
     const stream = open(c);
-    const sim: SimClient = { versions: new Map(), arrivals: new Map(), stream };
+    const sim: SimClient = { versions: new Map(), stream };
     clients.push(sim);
+    const fixed = new Map(Object.entries(subs).map(([typeUrl, names]) => [typeUrl, fixedAckFields(protocol, typeUrl, names)]));
     stream.onMessage((message) => {
       const res = peek(message);
       const first = !sim.versions.has(res.typeUrl);
       sim.versions.set(res.typeUrl, res.version);
-      sim.arrivals.set(`${res.typeUrl} ${res.version}`, wallNow());
+      if (round?.typeUrl === res.typeUrl && round.arrivals[c] === undefined) {
+        round.arrivals[c] = wallNow();
+        if (--round.remaining === 0) finish(round);
+      }
       if (initialDone === clients.length) bytes += res.bytes;
-      ack(stream, encodeAck(res.typeUrl, res.nonce, protocol === 'sotw' ? { version: res.version, names: subs[res.typeUrl] ?? [] } : undefined));
+      ack(stream, encodeAck(fixed.get(res.typeUrl)!, res.nonce, protocol === 'sotw' ? res.version : undefined));
       if (first && sim.versions.size === 4 && ++initialDone === setup.clients.length) {
         port.postMessage({ event: 'initial', ms: performance.now() - tStart } satisfies FromWorker);
       }
@@ -235,20 +257,16 @@ function run(setup: ClientsSetup): void {
       port.postMessage({ event: 'stopped' } satisfies FromWorker);
       return;
     }
-    const { typeUrl } = msg;
-    const before = clients.map((c) => c.versions.get(typeUrl));
     bytes = 0;
-    const elu = performance.eventLoopUtilization();
-    const tick = () => {
-      if (!clients.every((c, i) => c.versions.get(typeUrl) !== before[i])) return void setTimeout(tick, 2);
-      const busy = performance.eventLoopUtilization(elu);
-      // a moment for the rest of the push (the other type of an EDS round) to arrive before counting bytes
-      setTimeout(() => {
-        port.postMessage({ event: 'round', arrivals: clients.map((c) => c.arrivals.get(`${typeUrl} ${c.versions.get(typeUrl)}`)!), bytes, busyMs: busy.active } satisfies FromWorker);
-      }, 50);
-    };
-    tick();
+    round = { typeUrl: msg.typeUrl, arrivals: new Array(clients.length), remaining: clients.length, elu: performance.eventLoopUtilization() };
   });
+
+  /** Every client has the round's response: report, after a moment for the rest of the push (the other type of an EDS round) to arrive before counting bytes. */
+  function finish(done: Round): void {
+    round = undefined;
+    const busy = performance.eventLoopUtilization(done.elu);
+    setTimeout(() => port.postMessage({ event: 'round', arrivals: done.arrivals as number[], bytes, busyMs: busy.active } satisfies FromWorker), 50);
+  }
 }
 
 run(workerData as ClientsSetup);
