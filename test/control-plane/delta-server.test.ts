@@ -96,3 +96,32 @@ test('delta server: a stale nonce neither ACKs nor NACKs; a NACK of the newest o
   assert.equal(st.lastNack!.nonce, first.nonce);
   assert.equal(st.types.RDS!.acked, undefined, 'never ACKed');
 });
+
+test('delta server: a push sends two streams of one translation the same response, nonce included; each ACK settles its own stream, a NACK only its own', async (t) => {
+  const cfg = await configDir({ 'calculate.yaml': calculateYaml({ v1: 7001, v2: 7002 }, { v1: 90, v2: 10 }) });
+  const cp = await createControlPlane({ config: cfg.dir, port: 0, host: '127.0.0.1', log: () => {}, debounceMs: 20 });
+  const a = await open(cp.port);
+  const b = await open(cp.port);
+  t.after(async () => { a.close(); b.close(); await cp.close(); await cfg.remove(); });
+  const route = 'calculate.default.svc.cluster.local:9000';
+  for (const [s, name] of [[a, 'a'], [b, 'b']] as const) {
+    s.write({ node: buildNode({ name, namespace: 'default' }), type_url: TYPE_URL.route, resource_names_subscribe: [route] });
+    const first = await s.next(TYPE_URL.route, 0);
+    s.write({ type_url: TYPE_URL.route, response_nonce: first.nonce });
+  }
+  await waitFor(() => cp.syncz().length === 2 && cp.syncz().every((c) => c.types.RDS?.acked !== undefined), 5000, 'both first answers ACKed');
+  const [fromA, fromB] = [a.got.length, b.got.length];
+  await cfg.write('calculate.yaml', calculateYaml({ v1: 7001, v2: 7002 }, { v1: 60, v2: 40 }));
+  const [pa, pb] = await Promise.all([a.next(TYPE_URL.route, fromA), b.next(TYPE_URL.route, fromB)]);
+  assert.deepEqual(pa, pb, 'the same response on both streams');
+  assert.match(pa.nonce, /^g\d+$/, "the snapshot's nonce");
+  assert.notEqual(pa.nonce, a.got[fromA - 1]!.nonce);
+  // b refuses it, a takes it: each stream's own record moves
+  b.write({ type_url: TYPE_URL.route, response_nonce: pb.nonce, error_detail: { code: 3, message: 'refused by b' } });
+  a.write({ type_url: TYPE_URL.route, response_nonce: pa.nonce });
+  const byNode = () => new Map(cp.syncz().map((c) => [c.node.split('~')[2]!.split('-')[0]!, c]));
+  await waitFor(() => byNode().get('b')?.lastNack && byNode().get('a')?.types.RDS?.acked === byNode().get('a')?.types.RDS?.sent, 5000, 'the NACK and the ACK');
+  assert.equal(byNode().get('a')!.lastNack, undefined);
+  assert.equal(byNode().get('b')!.lastNack!.message, 'refused by b');
+  assert.notEqual(byNode().get('b')!.types.RDS!.acked, byNode().get('b')!.types.RDS!.sent, 'b never ACKed the push');
+});
