@@ -94,3 +94,45 @@ spec:
         - { destination: { host: calculate, subset: v2 }, weight: ${weights.v2} }
 `;
 }
+
+/**
+ * One service of namespace `ns` as three documents: a ServiceEntry with v1/v2 endpoints (a third with
+ * `extra`), its DestinationRule with both subsets, a VirtualService splitting by `v2` % (10 by
+ * default) and mirroring to the next service.
+ */
+export function serviceYaml(ns: string, i: number, opts: { v2?: number; extra?: boolean; lb?: string } = {}): string {
+  const host = `svc-${i}.${ns}.svc.cluster.local`;
+  return `
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: { name: svc-${i}, namespace: ${ns} }
+spec:
+  hosts: [${host}]
+  location: MESH_INTERNAL
+  resolution: STATIC
+  ports: [{ number: 8080, name: http, protocol: HTTP }]
+  endpoints:
+    - { address: 10.0.${i}.1, ports: { http: 9000 }, labels: { version: v1 } }
+    - { address: 10.0.${i}.2, ports: { http: 9000 }, labels: { version: v2 } }${opts.extra ? `
+    - { address: 10.0.${i}.3, ports: { http: 9000 }, labels: { version: v2 } }` : ''}
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: { name: svc-${i}, namespace: ${ns} }
+spec:
+  host: ${host}
+  trafficPolicy: { loadBalancer: { simple: ${opts.lb ?? 'ROUND_ROBIN'} } }
+  subsets: [{ name: v1, labels: { version: v1 } }, { name: v2, labels: { version: v2 } }]
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: { name: svc-${i}, namespace: ${ns} }
+spec:
+  hosts: [svc-${i}]
+  http:
+    - route:
+        - { destination: { host: svc-${i}, subset: v1 }, weight: ${100 - (opts.v2 ?? 10)} }
+        - { destination: { host: svc-${i}, subset: v2 }, weight: ${opts.v2 ?? 10} }
+      mirror: { host: svc-${(i + 1) % 3}.${ns}.svc.cluster.local }
+`;
+}

@@ -11,44 +11,7 @@ import { parseYaml } from '../../src/config/load.js';
 import { translate, TranslateCache } from '../../src/config/translate.js';
 import type { IstioResource } from '../../src/config/istio-types.js';
 import { ConfigWatcher } from '../../src/control-plane/config-watcher.js';
-import { configDir, waitFor } from './helpers.js';
-
-function serviceYaml(ns: string, i: number, opts: { v2?: number; extra?: boolean; lb?: string } = {}): string {
-  const host = `svc-${i}.${ns}.svc.cluster.local`;
-  return `
-apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: { name: svc-${i}, namespace: ${ns} }
-spec:
-  hosts: [${host}]
-  location: MESH_INTERNAL
-  resolution: STATIC
-  ports: [{ number: 8080, name: http, protocol: HTTP }]
-  endpoints:
-    - { address: 10.0.${i}.1, ports: { http: 9000 }, labels: { version: v1 } }
-    - { address: 10.0.${i}.2, ports: { http: 9000 }, labels: { version: v2 } }${opts.extra ? `
-    - { address: 10.0.${i}.3, ports: { http: 9000 }, labels: { version: v2 } }` : ''}
----
-apiVersion: networking.istio.io/v1
-kind: DestinationRule
-metadata: { name: svc-${i}, namespace: ${ns} }
-spec:
-  host: ${host}
-  trafficPolicy: { loadBalancer: { simple: ${opts.lb ?? 'ROUND_ROBIN'} } }
-  subsets: [{ name: v1, labels: { version: v1 } }, { name: v2, labels: { version: v2 } }]
----
-apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata: { name: svc-${i}, namespace: ${ns} }
-spec:
-  hosts: [svc-${i}]
-  http:
-    - route:
-        - { destination: { host: svc-${i}, subset: v1 }, weight: ${100 - (opts.v2 ?? 10)} }
-        - { destination: { host: svc-${i}, subset: v2 }, weight: ${opts.v2 ?? 10} }
-      mirror: { host: svc-${(i + 1) % 3}.${ns}.svc.cluster.local }
-`;
-}
+import { configDir, serviceYaml, waitFor } from './helpers.js';
 
 const parse = (text: string) => parseResources(parseYaml(text, 'test'));
 const proxy = (namespace: string) => ({ name: 'p', namespace, labels: {} });

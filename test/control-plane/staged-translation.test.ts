@@ -16,46 +16,13 @@ import type { IstioResource } from '../../src/config/istio-types.js';
 import { SnapshotCache } from '../../src/control-plane/snapshot-cache.js';
 import { StagedTranslation } from '../../src/control-plane/staged-translation.js';
 import { WorkloadRegistry } from '../../src/control-plane/registry.js';
-
-function service(i: number, v2: number): string {
-  const host = `svc-${i}.a.svc.cluster.local`;
-  return `
-apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: { name: svc-${i}, namespace: a }
-spec:
-  hosts: [${host}]
-  location: MESH_INTERNAL
-  resolution: STATIC
-  ports: [{ number: 8080, name: http, protocol: HTTP }]
-  endpoints:
-    - { address: 10.0.${i}.1, ports: { http: 9000 }, labels: { version: v1 } }
-    - { address: 10.0.${i}.2, ports: { http: 9000 }, labels: { version: v2 } }
----
-apiVersion: networking.istio.io/v1
-kind: DestinationRule
-metadata: { name: svc-${i}, namespace: a }
-spec:
-  host: ${host}
-  subsets: [{ name: v1, labels: { version: v1 } }, { name: v2, labels: { version: v2 } }]
----
-apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata: { name: svc-${i}, namespace: a }
-spec:
-  hosts: [${host}]
-  http:
-    - route:
-        - { destination: { host: ${host}, subset: v1 }, weight: ${100 - v2} }
-        - { destination: { host: ${host}, subset: v2 }, weight: ${v2} }
-`;
-}
+import { serviceYaml } from './helpers.js';
 
 /** Four services; `edits` changes the v2 weight of some (index → weight), every other document the very same object. */
 function config(base: IstioResource[] | undefined, edits: Record<number, number> = {}): IstioResource[] {
   const out: IstioResource[] = [];
   for (let i = 0; i < 4; i++) {
-    const fresh = parseResources(parseYaml(service(i, edits[i] ?? 10), 'test'));
+    const fresh = parseResources(parseYaml(serviceYaml('a', i, { v2: edits[i] ?? 10 }), 'test'));
     out.push(...(base && edits[i] === undefined ? base.slice(i * 3, i * 3 + 3) : fresh));
   }
   return out;
