@@ -10,7 +10,7 @@ import { createHash } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
 import { XDS_TYPE_BY_URL, type XdsType } from '../xds/resources.js';
 import { loadGrpcPackage } from '../xds/protos.js';
-import type { SentVersion } from './snapshot-cache.js';
+import { includesSorted, type SentVersion } from './snapshot-cache.js';
 import { withNonce } from './xds-wire.js';
 import { DeltaConnection, type DeltaCall, type DeltaRequest } from './delta-server.js';
 import { XdsConnection, type AdsServerHooks, type StreamAuthentication } from './xds-connection.js';
@@ -107,7 +107,7 @@ export class AdsConnection extends XdsConnection {
     sub.basisVersion = version;
     // Pushed against the previous snapshot of this translation: only its changed names can matter.
     const changed = !force && sub.sent && since !== undefined ? snapshot.changedSince(type, since) : undefined;
-    if (changed && !(sub.key === '*' ? changed.size > 0 : [...changed].some((n) => sub.names.includes(n)))) return false;
+    if (changed && !(sub.key === '*' ? changed.size > 0 : anySubscribed(changed, sub.names))) return false;
     // a forced push (new stream, new subscription) sends everything; a change push only what changed
     const prepared = snapshot.response(type, sub.key, sub.names, force ? undefined : sub.sent, changed);
     if (!prepared) return false;
@@ -232,4 +232,10 @@ function adsDefinition(): grpc.ServiceDefinition {
     envoy: { service: { discovery: { v3: { AggregatedDiscoveryService: grpc.ServiceClientConstructor } } } };
   };
   return pkg.envoy.service.discovery.v3.AggregatedDiscoveryService.service;
+}
+
+/** Whether any of `changed` is in the sorted subscription `names`. */
+function anySubscribed(changed: ReadonlySet<string>, names: readonly string[]): boolean {
+  for (const n of changed) if (includesSorted(names, n)) return true;
+  return false;
 }

@@ -290,7 +290,7 @@ function byName(a: readonly [string, unknown], b: readonly [string, unknown]): n
 }
 
 /** Whether a sorted list holds `name` (binary search: a subscription is a sorted list, not a set). */
-function includesSorted(sorted: readonly string[], name: string): boolean {
+export function includesSorted(sorted: readonly string[], name: string): boolean {
   let lo = 0;
   let hi = sorted.length - 1;
   while (lo <= hi) {
