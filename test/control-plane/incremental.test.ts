@@ -148,7 +148,7 @@ test('a change is read when it comes and published once the directory is quiet: 
   let changes = 0;
   const errors: string[] = [];
   // a debounce long enough that both writes below land inside it on any machine
-  const watcher = new ConfigWatcher({ dir: cfg.dir, debounceMs: 1500, onChange: () => changes++, onError: (p) => errors.push(p.message) });
+  const watcher = new ConfigWatcher({ dir: cfg.dir, debounceMs: 3000, onChange: () => changes++, onError: (p) => errors.push(p.message) });
   t.after(() => watcher.close());
   await watcher.start();
   assert.equal(changes, 1);
