@@ -58,16 +58,27 @@ export class StagedTranslation {
   /** Translates `configured` for every key that has a snapshot, one key per turn of the event loop. */
   stage(configured: readonly IstioResource[], meshConfig: MeshConfigOptions): void {
     const run = ++this.run;
-    const registered = this.registry.resources(configured);
+    this.staged = undefined;
+    let registered: IstioResource[];
+    try {
+      registered = this.registry.resources(configured);
+    } catch {
+      return; // the push evaluates the registry itself and reports what fails
+    }
     const staged: Staged = { configured, registered, resources: [...configured, ...registered] };
     this.staged = staged;
     const cache = this.cache();
     const keys = [...cache.keys()];
     const next = (i: number): void => {
       if (run !== this.run || i >= keys.length) return;
-      // The translator keeps the result for the push (which finds dropped resources again); its new resources are encoded now.
-      const { envoy } = this.translator.translate(keys[i]!, staged.resources, this.proxyFor(keys[i]!, meshConfig), cache.translations);
-      cache.prepare(keys[i]!, envoy);
+      try {
+        // The translator keeps the result for the push (which finds dropped resources again); its new resources are encoded now.
+        const { envoy } = this.translator.translate(keys[i]!, staged.resources, this.proxyFor(keys[i]!, meshConfig), cache.translations);
+        cache.prepare(keys[i]!, envoy);
+      } catch {
+        // Left to the push, which translates the key itself and keeps the last good snapshot if it fails (snapshot-cache.ts).
+        return;
+      }
       setImmediate(next, i + 1);
     };
     setImmediate(next, 0);

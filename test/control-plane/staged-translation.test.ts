@@ -93,3 +93,28 @@ test('a staged read that is never published costs work only: the push serves wha
   assert.equal(cp.translator.counts.patched - before.patched, 2, 'one translation per namespace: the second stage only');
   for (const s of cp.push(last)) assert.deepEqual(byName(s.resources), byName(translateIsolated(last, proxyFor(s.namespace)).envoy));
 });
+
+test('a stage that throws stops quietly; the push translates the key itself', async () => {
+  const v1 = config(undefined);
+  let failing = false;
+  const translator = new IncrementalTranslator();
+  const registry = new WorkloadRegistry(1000, () => {});
+  let published = v1;
+  const proxy = (ns: string): ProxyInfo => {
+    if (failing) throw new Error('translation blew up');
+    return proxyFor(ns);
+  };
+  const staging: StagedTranslation = new StagedTranslation(translator, () => cache, registry, proxy);
+  const cache: SnapshotCache = new SnapshotCache((ns, translations) => translator.translate(ns, staging.combined(published), proxyFor(ns), translations).envoy);
+  cache.get('a');
+  const v2 = config(v1, { 2: 80 });
+  failing = true;
+  staging.stage(v2, {});
+  // turns of the event loop for the stage to run (and throw, were it not caught: an uncaught exception ends this test run)
+  for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r));
+  assert.deepEqual(translator.counts, { full: 1, patched: 0, unchanged: 0 }, 'nothing staged');
+  published = v2;
+  cache.invalidate();
+  assert.deepEqual(byName(cache.get('a').resources), byName(translateIsolated(v2, proxyFor('a')).envoy));
+  assert.equal(translator.counts.patched, 1, 'the push patched it');
+});
